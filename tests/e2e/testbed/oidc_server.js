@@ -1,0 +1,311 @@
+// An Entra ID-shaped OAuth 2.0 token server for mailroom's end-to-end tests.
+//
+// This is the certified `oidc-provider` library configured the way Entra ID behaves for the
+// client-credentials flow that Exchange Online SMTP needs (see /work/shared/reference/testbed.md):
+//   POST /<tenant>/oauth2/v2.0/token   grant_type=client_credentials, scope=<exchange>/.default
+//   POST /introspect                   RFC 7662, used by Dovecot to validate XOAUTH2 bearer tokens
+// Access tokens are opaque. Each app client's tokens carry `email` = the mailbox it was granted
+// (the tenant-side Add-MailboxPermission step); Dovecot refuses a token whose email is not the
+// mailbox named in `user=`, which is how "token valid but no mailbox permission" becomes a 535.
+//
+// Configuration: environment variables, or `--name=value` arguments that override them
+// (`--client-id=x` sets OIDC_CLIENT_ID). All of them:
+//   OIDC_HOST (127.0.0.1)  OIDC_PORT (0 = any free port; the chosen one is printed and written
+//   to OIDC_PORT_FILE)  OIDC_TENANT  OIDC_TOKEN_TTL (seconds, 3600)
+//   OIDC_CLIENT_ID / OIDC_CLIENT_SECRET / OIDC_MAILBOX                 the good app (client_secret_post)
+//   OIDC_OTHER_CLIENT_ID / OIDC_OTHER_CLIENT_SECRET / OIDC_OTHER_MAILBOX  an app granted another mailbox
+//   OIDC_INTROSPECT_CLIENT_ID / OIDC_INTROSPECT_CLIENT_SECRET          the MTA's introspection client
+//   OIDC_CERT_CLIENT_ID / OIDC_CERT_CLIENT_CERT (PEM file)             optional: certificate credential
+//                                                                      (private_key_jwt), mailbox = OIDC_MAILBOX
+//   OIDC_TOKEN_LOG   file that gets one line per token-endpoint request (count them with `wc -l`)
+//
+// Output: one line per token and introspection request on stdout, e.g.
+//   2025-01-01T00:00:00.000Z token client_id=app status=200 result=ok expires_in=3600
+// Secrets, assertions and tokens are never logged.
+//
+// It is ESM (oidc-provider 9 is ESM-only); package.json says "type": "module".
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+
+import Provider, { errors } from 'oidc-provider';
+
+// ---------------------------------------------------------------- configuration
+
+for (const arg of process.argv.slice(2)) {
+  const m = /^--([a-z0-9-]+)=(.*)$/s.exec(arg);
+  if (!m) {
+    console.error(`oidc_server: unexpected argument ${JSON.stringify(arg)} (use --name=value)`);
+    process.exit(2);
+  }
+  process.env[`OIDC_${m[1].toUpperCase().replace(/-/g, '_')}`] = m[2];
+}
+
+function env(name, fallback) {
+  const value = process.env[name];
+  if (value !== undefined && value !== '') return value;
+  if (fallback !== undefined) return fallback;
+  console.error(`oidc_server: ${name} must be set`);
+  process.exit(2);
+}
+
+const HOST = env('OIDC_HOST', '127.0.0.1');
+const PORT = Number(env('OIDC_PORT', '0'));
+const TENANT = env('OIDC_TENANT', '00000000-0000-4000-8000-000000000001');
+const TOKEN_TTL = Number(env('OIDC_TOKEN_TTL', '3600'));
+const TOKEN_LOG = env('OIDC_TOKEN_LOG', '');
+const PORT_FILE = env('OIDC_PORT_FILE', '');
+
+// Exchange Online's resource, under both names: Microsoft documents outlook.office365.com, the
+// seed product sends outlook.office.com. Entra issues the same kind of token for either.
+const RESOURCES = ['https://outlook.office365.com', 'https://outlook.office.com'];
+const SCOPES = RESOURCES.map((r) => `${r}/.default`);
+
+const TOKEN_PATH = `/${TENANT}/oauth2/v2.0/token`;
+const INTROSPECT_PATH = '/introspect';
+
+const appClient = (id, secret) => ({
+  client_id: id,
+  client_secret: secret,
+  token_endpoint_auth_method: 'client_secret_post',
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  scope: SCOPES.join(' '),
+});
+
+const mailboxOf = new Map(); // client_id -> the mailbox its tokens grant
+const clients = [];
+
+clients.push(appClient(env('OIDC_CLIENT_ID'), env('OIDC_CLIENT_SECRET')));
+mailboxOf.set(env('OIDC_CLIENT_ID'), env('OIDC_MAILBOX'));
+
+if (process.env.OIDC_OTHER_CLIENT_ID) {
+  clients.push(appClient(env('OIDC_OTHER_CLIENT_ID'), env('OIDC_OTHER_CLIENT_SECRET')));
+  mailboxOf.set(env('OIDC_OTHER_CLIENT_ID'), env('OIDC_OTHER_MAILBOX'));
+}
+
+const INTROSPECT_CLIENT_ID = env('OIDC_INTROSPECT_CLIENT_ID');
+clients.push({
+  client_id: INTROSPECT_CLIENT_ID,
+  client_secret: env('OIDC_INTROSPECT_CLIENT_SECRET'),
+  token_endpoint_auth_method: 'client_secret_basic', // Dovecot sends user:pass from the URL as Basic
+  grant_types: [],
+  response_types: [],
+  redirect_uris: [],
+});
+
+// Certificate credential (Entra "certificate-credentials"): the client signs a JWT (PS256 or RS256)
+// with its private key; we hold its certificate. Entra picks the key by the `x5t#S256` / `x5t`
+// header; oidc-provider picks by `kid` when one is present, so the key is registered under every
+// kid a client might plausibly send (none, x5t, x5t#S256, hex SHA-1 as the Azure portal shows it).
+const certThumbprints = { s256: null, s1: null };
+if (process.env.OIDC_CERT_CLIENT_ID) {
+  const x509 = new crypto.X509Certificate(fs.readFileSync(env('OIDC_CERT_CLIENT_CERT')));
+  const jwk = x509.publicKey.export({ format: 'jwk' });
+  if (jwk.kty !== 'RSA') {
+    console.error('oidc_server: OIDC_CERT_CLIENT_CERT must hold an RSA key (Entra signs PS256/RS256)');
+    process.exit(2);
+  }
+  certThumbprints.s256 = crypto.createHash('sha256').update(x509.raw).digest('base64url');
+  certThumbprints.s1 = crypto.createHash('sha1').update(x509.raw).digest('base64url');
+  const hexS1 = crypto.createHash('sha1').update(x509.raw).digest('hex').toUpperCase();
+  const keys = [undefined, certThumbprints.s1, certThumbprints.s256, hexS1]
+    .map((kid) => ({ ...jwk, use: 'sig', ...(kid ? { kid } : {}) }));
+  clients.push({
+    client_id: env('OIDC_CERT_CLIENT_ID'),
+    token_endpoint_auth_method: 'private_key_jwt',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: SCOPES.join(' '),
+    jwks: { keys },
+  });
+  mailboxOf.set(env('OIDC_CERT_CLIENT_ID'), env('OIDC_MAILBOX'));
+}
+
+// ---------------------------------------------------------------- logging
+
+const tokenLog = TOKEN_LOG ? fs.openSync(TOKEN_LOG, 'a') : null;
+
+function logLine(kind, fields, toTokenLog) {
+  const text = `${new Date().toISOString()} ${kind} ${Object.entries(fields)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${String(v).replace(/\s+/g, '_')}`)
+    .join(' ')}\n`;
+  process.stdout.write(text);
+  if (toTokenLog && tokenLog !== null) fs.writeSync(tokenLog, text);
+}
+
+// Which client a request claimed to be, without ever touching the secret or assertion value.
+function claimedClientId(ctx) {
+  if (ctx.oidc?.client?.clientId) return ctx.oidc.client.clientId;
+  const params = ctx.oidc?.params ?? ctx.request.body ?? {};
+  if (params.client_id) return params.client_id;
+  if (params.client_assertion) {
+    try {
+      return JSON.parse(Buffer.from(params.client_assertion.split('.')[1], 'base64url')).sub;
+    } catch { /* malformed assertion: fall through */ }
+  }
+  const auth = ctx.headers.authorization;
+  if (auth?.startsWith('Basic ')) {
+    return decodeURIComponent(Buffer.from(auth.slice(6), 'base64').toString().split(':')[0]);
+  }
+  return '-';
+}
+
+function authMethod(ctx) {
+  const params = ctx.oidc?.params ?? {};
+  if (params.client_assertion) return 'private_key_jwt';
+  if (params.client_secret) return 'client_secret_post';
+  if (ctx.headers.authorization) return 'client_secret_basic';
+  return 'none';
+}
+
+// ---------------------------------------------------------------- the provider
+
+function providerConfiguration() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    clients,
+    // Signing keys for anything the provider signs (nothing, in this flow); ephemeral per run.
+    jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), use: 'sig', kid: 'testbed' }] },
+    cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+    routes: { token: TOKEN_PATH, introspection: INTROSPECT_PATH },
+    scopes: SCOPES,
+    claims: {},
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: { clientAuthSigningAlgValues: ['PS256', 'RS256'] },
+    clockTolerance: 5,
+    ttl: { ClientCredentials: TOKEN_TTL },
+    features: {
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Only the MTA may introspect, as only Exchange validates Exchange tokens.
+        allowedPolicy: (ctx, client) => client.clientId === INTROSPECT_CLIENT_ID,
+      },
+      devInteractions: { enabled: false },
+      revocation: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        // Entra derives the resource from `<resource>/.default` in the scope.
+        defaultResource: (ctx) => {
+          const requested = ctx.oidc.params.scope;
+          if (!requested) {
+            throw new errors.InvalidRequest("the request body must contain the 'scope' parameter");
+          }
+          const scope = requested.split(' ').find((s) => SCOPES.includes(s));
+          if (!scope) {
+            throw new errors.InvalidScope('the provided scope is not valid for this resource', requested);
+          }
+          return scope.slice(0, -'/.default'.length);
+        },
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resource) => {
+          if (!RESOURCES.includes(resource)) {
+            throw new errors.InvalidTarget(`resource ${resource} is not known in this tenant`);
+          }
+          return {
+            scope: `${resource}/.default`,
+            accessTokenFormat: 'opaque',
+            accessTokenTTL: TOKEN_TTL,
+          };
+        },
+      },
+    },
+    extraTokenClaims: (ctx, token) => (mailboxOf.has(token.clientId)
+      ? { email: mailboxOf.get(token.clientId) } : undefined),
+    // Entra's own checks on a certificate assertion: RSA signature, and the certificate named in
+    // the header (x5t#S256, or the older x5t) must be the registered one.
+    assertJwtClientAuthClaimsAndHeader: (ctx, claims, header) => {
+      if (header['x5t#S256'] === undefined && header.x5t === undefined) {
+        throw new errors.InvalidClientAuth('client_assertion header must name the certificate (x5t#S256 or x5t)');
+      }
+      if ((header['x5t#S256'] !== undefined && header['x5t#S256'] !== certThumbprints.s256)
+          || (header.x5t !== undefined && header.x5t !== certThumbprints.s1)) {
+        throw new errors.InvalidClientAuth('client_assertion certificate thumbprint does not match a registered certificate');
+      }
+    },
+  };
+}
+
+function installMiddleware(provider) {
+  provider.use(async (ctx, next) => {
+    const tokenShaped = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(ctx.path);
+    // A wrong tenant gets Entra's answer (AADSTS90002) rather than a bare 404, so the product's
+    // wrong-tenant diagnosis can be exercised against this server too.
+    if (tokenShaped && tokenShaped[1] !== TENANT) {
+      ctx.status = 400;
+      ctx.body = {
+        error: 'invalid_request',
+        error_description: `AADSTS90002: Tenant '${tokenShaped[1]}' not found.`,
+        error_codes: [90002],
+        timestamp: new Date().toISOString().replace('T', ' ').replace(/\..*$/, 'Z'),
+        trace_id: crypto.randomUUID(),
+        correlation_id: crypto.randomUUID(),
+      };
+      logLine('token', { tenant: tokenShaped[1], status: 400, result: 'unknown_tenant' }, true);
+      return;
+    }
+
+    await next();
+
+    if (ctx.path === TOKEN_PATH) {
+      const body = ctx.body && typeof ctx.body === 'object' ? ctx.body : {};
+      if (ctx.status === 200 && body.access_token) {
+        body.ext_expires_in = body.expires_in; // Entra sends both
+      }
+      logLine('token', {
+        client_id: claimedClientId(ctx),
+        auth: authMethod(ctx),
+        scope: ctx.oidc?.params?.scope,
+        status: ctx.status,
+        result: body.access_token ? 'ok' : (body.error ?? 'error'),
+        expires_in: body.expires_in,
+        error_description: body.access_token ? undefined : body.error_description,
+        detail: ctx.state.testbedDetail,
+      }, true);
+    } else if (ctx.path === INTROSPECT_PATH) {
+      const body = ctx.body && typeof ctx.body === 'object' ? ctx.body : {};
+      logLine('introspect', {
+        caller: claimedClientId(ctx),
+        status: ctx.status,
+        active: body.active,
+        token_client_id: body.client_id,
+        email: body.email,
+        error: body.error,
+      }, false);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+// Listen first: with port 0 the issuer URL (which contains the port) is only known afterwards.
+const server = http.createServer();
+server.listen(PORT, HOST, () => {
+  const { port } = server.address();
+  const origin = `http://${HOST}:${port}`;
+  const provider = new Provider(`${origin}/${TENANT}/v2.0`, providerConfiguration());
+  installMiddleware(provider);
+  // oidc-provider answers every client-authentication failure with a generic "invalid_client";
+  // keep the real reason (client not found, invalid secret, bad assertion...) for the log line.
+  provider.on('grant.error', (ctx, err) => {
+    ctx.state.testbedDetail = err.error_detail;
+  });
+  provider.on('server_error', (ctx, err) => console.error('oidc_server: server_error', err));
+  server.on('request', provider.callback());
+
+  if (PORT_FILE) {
+    fs.writeFileSync(`${PORT_FILE}.tmp`, `${port}\n`);
+    fs.renameSync(`${PORT_FILE}.tmp`, PORT_FILE); // atomic: readers never see a partial file
+  }
+  console.log(`listening port=${port} token_url=${origin}${TOKEN_PATH} introspection_url=${origin}${INTROSPECT_PATH}`);
+});
+
+// Nothing to flush (tokens live in memory; the token log is written synchronously): exit at once.
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => process.exit(0));
+}

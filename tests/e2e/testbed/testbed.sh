@@ -1,0 +1,579 @@
+#!/usr/bin/env bash
+# The Exchange-like test environment for mailroom, on loopback (see README.md beside this file and
+# /work/shared/reference/testbed.md for the recipe it follows).
+#
+#   testbed.sh start  DIR            generate certificates and configs in DIR, start everything, wait
+#                                    until every service answers, write DIR/testbed.env
+#   testbed.sh stop   DIR            stop whatever start (or sink) started in DIR, even half-started
+#   testbed.sh status DIR            say what is running; exit 0 only if all of it is
+#   testbed.sh svc-stop  DIR oidc|dovecot|postfix   stop one service (outage tests)
+#   testbed.sh svc-start DIR oidc|dovecot|postfix   start it again with the same config and port
+#   testbed.sh sink   DIR PORT [smtp-sink options...]
+#                                    start Postfix's smtp-sink (fault injection, no TLS) on
+#                                    127.0.0.1:PORT (0 = pick a free one); prints "PORT PID"
+#   testbed.sh token-count DIR       number of token-endpoint requests so far
+#
+# DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
+# and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
+#
+# Tunables (environment of `start`): TESTBED_TOKEN_TTL (3600 s), TESTBED_AUTH_FAILURE_DELAY
+# (Dovecot's delay before answering a failed AUTH; 0 s here, Dovecot's default is 2 s),
+# TESTBED_WAIT (seconds to wait for each service, 20).
+
+set -Eeuo pipefail
+
+# The real location of this script: under Bazel it is reached through a runfiles symlink, and
+# node resolves node_modules from the real path of oidc_server.js, i.e. beside the source files.
+HERE="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+
+MAILBOX_DOMAIN=example.test
+WAIT_SECONDS="${TESTBED_WAIT:-20}"
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+
+usage() {
+  sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+# Print the tail of each log that exists, for "fails loudly".
+show_logs() {
+  local f
+  for f in "$@"; do
+    if [[ -s "$f" ]]; then
+      printf '\n----- %s (last 40 lines) -----\n' "$f" >&2
+      tail -n 40 "$f" >&2
+    fi
+  done
+}
+
+# wait_until DESCRIPTION COMMAND...: poll every 0.1 s until COMMAND succeeds or WAIT_SECONDS pass.
+wait_until() {
+  local what="$1" i
+  shift
+  for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+    if "$@" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "timed out after ${WAIT_SECONDS}s waiting for ${what}"
+  return 1
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A port nobody listens on, in FREE_PORT (not echoed: a $(...) subshell would lose PICKED_PORTS).
+# Chosen below Linux's ephemeral range (32768+) so that the kernel never hands it out as the
+# source port of some outgoing connection meanwhile.
+declare -a PICKED_PORTS=()
+free_port() {
+  local port i
+  for ((i = 0; i < 200; i++)); do
+    port=$((20000 + RANDOM % 12000))
+    [[ " ${PICKED_PORTS[*]-} " == *" $port "* ]] && continue
+    if [[ -z "$(ss -Htln "sport = :$port")" ]]; then
+      PICKED_PORTS+=("$port")
+      FREE_PORT="$port"
+      return 0
+    fi
+  done
+  log "no free port found"
+  return 1
+}
+
+# pid_alive PIDFILE [EXPECTED-EXE-SUBSTRING]: the pid in the file is running (and is what we
+# started, not a recycled pid: checked against /proc/PID/exe when a name is given).
+pid_alive() {
+  local pidfile="$1" expect="${2:-}" pid exe
+  [[ -s "$pidfile" ]] || return 1
+  pid="$(tr -dc 0-9 <"$pidfile")"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -n "$expect" ]]; then
+    exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+    [[ "$exe" == *"$expect"* ]] || return 1
+  fi
+}
+
+# stop_pidfile PIDFILE EXE-SUBSTRING: TERM, wait up to 5 s, then KILL. Quiet if not running.
+stop_pidfile() {
+  local pidfile="$1" expect="$2" pid i
+  pid_alive "$pidfile" "$expect" || { rm -f "$pidfile"; return 0; }
+  pid="$(tr -dc 0-9 <"$pidfile")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid did not stop on TERM; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+# Values go into a KEY=value file that both shells and the C++ tests read: keep them plain.
+env_line() {
+  [[ "$2" =~ ^[A-Za-z0-9_./:@+=-]*$ ]] || { log "unsafe value for $1"; return 1; }
+  printf '%s=%s\n' "$1" "$2"
+}
+
+set_paths() {
+  DIR="$(readlink -f "$1")"
+  PKI="$DIR/pki"
+  OIDC="$DIR/oidc"
+  DC="$DIR/dovecot"
+  DC_RUN="$DC/run" # Dovecot's base_dir: its sockets live here
+  PF="$DIR/postfix"
+  PF_ETC="$PF/etc"
+  MAIL="$DIR/mail"
+  MAILDIR="$MAIL/inbox" # every recipient's mail lands in this one Maildir (static:inbox/)
+  ENV_FILE="$DIR/testbed.env"
+  CONF_FILE="$DIR/.testbed.conf" # internal: ports and secrets, for svc-start and the env file
+}
+
+load_conf() {
+  [[ -s "$CONF_FILE" ]] || { log "$DIR has no testbed (run: testbed.sh start $DIR)"; exit 1; }
+  # shellcheck disable=SC1090
+  source "$CONF_FILE"
+}
+
+# ------------------------------------------------------------------------------------------------
+# generation (start only)
+
+# Every step is chained with && on purpose: this runs in a subshell under `||`, where bash
+# ignores set -e.
+make_pki() {
+  mkdir -p "$PKI"
+  (
+    cd "$PKI" || exit 1
+    # root CA + server certificate (SAN localhost and 127.0.0.1); $1 = file prefix, $2 = CA name
+    issue() {
+      openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout "$1-ca.key" -out "$1-ca.pem" \
+        -subj "/O=mailroom testbed/CN=$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -newkey rsa:2048 -nodes -keyout "$1-server.key" -out "$1-server.csr" \
+          -subj "/O=mailroom testbed/CN=localhost" &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$1-server.ext" &&
+        openssl x509 -req -in "$1-server.csr" -CA "$1-ca.pem" -CAkey "$1-ca.key" -CAcreateserial \
+          -days 30 -extfile "$1-server.ext" -out "$1-server.pem"
+    }
+    # RSA key generation dominates start-up time: run the three in parallel.
+    issue trusted "mailroom testbed root CA" &
+    p1=$!
+    # A second root nobody is told to trust: the PKIX / "unknown ca" case.
+    issue untrusted "untrusted testbed root CA" &
+    p2=$!
+    # The certificate credential of the private_key_jwt client (Entra signs with RSA: PS256/RS256).
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout cert-client.key -out cert-client.pem \
+      -subj "/O=mailroom testbed/CN=mailroom certificate client" &
+    p3=$!
+    wait $p1 && wait $p2 && wait $p3 && rm -f ./*.csr ./*.ext ./*.srl && chmod 600 ./*.key
+  ) 2>"$DIR/pki.log" || { show_logs "$DIR/pki.log"; return 1; }
+}
+
+make_conf() {
+  local smtp_port smtp_untrusted_port
+  free_port && smtp_port=$FREE_PORT
+  free_port && smtp_untrusted_port=$FREE_PORT
+  {
+    env_line TENANT "$(cat /proc/sys/kernel/random/uuid)"
+    env_line CLIENT_ID "$(cat /proc/sys/kernel/random/uuid)"
+    env_line CLIENT_SECRET "$(openssl rand -hex 20)"
+    env_line MAILBOX "noreply@$MAILBOX_DOMAIN"
+    env_line OTHER_CLIENT_ID "$(cat /proc/sys/kernel/random/uuid)"
+    env_line OTHER_CLIENT_SECRET "$(openssl rand -hex 20)"
+    env_line OTHER_MAILBOX "other@$MAILBOX_DOMAIN"
+    env_line CERT_CLIENT_ID "$(cat /proc/sys/kernel/random/uuid)"
+    env_line INTROSPECT_CLIENT_ID dovecot-introspection
+    env_line INTROSPECT_CLIENT_SECRET "$(openssl rand -hex 20)"
+    env_line TOKEN_TTL "${TESTBED_TOKEN_TTL:-3600}"
+    env_line AUTH_FAILURE_DELAY "${TESTBED_AUTH_FAILURE_DELAY:-0}"
+    env_line SMTP_PORT "$smtp_port"
+    env_line SMTP_UNTRUSTED_PORT "$smtp_untrusted_port"
+    env_line OIDC_PORT 0 # chosen by the server at first start, then kept for restarts
+  } >"$CONF_FILE"
+  chmod 600 "$CONF_FILE"
+}
+
+write_dovecot_conf() {
+  mkdir -p "$DC_RUN" "$DC/state"
+  chmod 755 "$DC" "$DC_RUN"
+  # The passdb asks the token server whether the bearer token is active and whose it is; the
+  # token's `email` must equal the `user=` of the XOAUTH2 exchange (else: 535).
+  cat >"$DC/oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = http://${INTROSPECT_CLIENT_ID}:${INTROSPECT_CLIENT_SECRET}@127.0.0.1:${OIDC_PORT}/introspect
+username_attribute = email
+active_attribute = active
+active_value = true
+EOF
+  chmod 600 "$DC/oauth2.conf.ext"
+  cat >"$DC/dovecot.conf" <<EOF
+# Private Dovecot instance: only its auth service, used by Postfix for SASL. No mail protocols.
+instance_name = mailroom-testbed-$(basename "$DIR")
+protocols =
+base_dir = $DC_RUN
+state_dir = $DC/state
+log_path = $DC/dovecot.log
+info_log_path = $DC/dovecot.log
+ssl = no
+# Exchange advertises XOAUTH2 only; advertising OAUTHBEARER too makes curl 7.88 pick that.
+auth_mechanisms = xoauth2
+auth_verbose = yes
+auth_failure_delay = ${AUTH_FAILURE_DELAY}
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2
+  args = $DC/oauth2.conf.ext
+}
+userdb {
+  driver = static
+  args = uid=mail gid=mail home=$MAIL/%u
+}
+service auth {
+  unix_listener auth-postfix {
+    mode = 0666
+  }
+}
+EOF
+}
+
+write_postfix_conf() {
+  mkdir -p "$PF_ETC" "$PF/queue" "$PF/data" "$MAILDIR"
+  chown -R 8:8 "$MAIL" # the virtual delivery agent writes as uid/gid 8 (mail)
+  chmod 755 "$PF" "$PF_ETC"
+
+  cat >"$PF_ETC/main.cf" <<EOF
+# Private Postfix instance: Exchange-like submission on loopback, delivery to a local Maildir.
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+# Without maillog_file_prefixes Postfix refuses maillog_file and exits without a word.
+maillog_file = $PF/postfix.log
+maillog_file_prefixes = $DIR
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = smtp.testbed.localhost
+mydestination =
+alias_maps =
+alias_database =
+relayhost =
+biff = no
+append_dot_mydomain = no
+smtpd_banner = \$myhostname ESMTP mailroom testbed
+# Nothing leaves this machine: mail for other domains bounces (back into the Maildir).
+default_transport = error:5.7.1 the testbed delivers only to $MAILBOX_DOMAIN
+
+# Delivery: every recipient at $MAILBOX_DOMAIN goes to one Maildir; the virtual agent adds
+# "Delivered-To: <recipient>", which is how tests find a recipient's messages.
+virtual_mailbox_domains = $MAILBOX_DOMAIN
+virtual_mailbox_base = $MAIL
+virtual_mailbox_maps = static:inbox/
+virtual_minimum_uid = 8
+virtual_uid_maps = static:8
+virtual_gid_maps = static:8
+# Exchange Online advertises SIZE 157286400.
+message_size_limit = 157286400
+virtual_mailbox_limit = 0
+mailbox_size_limit = 0
+
+# Submission, as smtp.office365.com:587: STARTTLS required before anything else, AUTH only
+# after TLS, via Dovecot (which offers XOAUTH2 only).
+smtpd_tls_security_level = encrypt
+smtpd_tls_auth_only = yes
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $DC_RUN/auth-postfix
+# Reject at the command that is wrong (MAIL FROM for Send-As), as Exchange does.
+smtpd_delay_reject = no
+# Send-As: only the mailbox itself may be the sender (553 5.7.1 ... not owned by user;
+# Exchange: 550 5.7.60). Unauthenticated MAIL FROM gets Exchange's 530 5.7.57.
+smtpd_sender_login_maps = texthash:$PF_ETC/sender_login
+smtpd_sender_restrictions = reject_authenticated_sender_login_mismatch, permit_sasl_authenticated, check_client_access static:{530 5.7.57 Client not authenticated to send mail}
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+# Fault injection by recipient name: reject[+-.]*@ -> 550, tempfail[+-.]*@ -> 451.
+smtpd_recipient_restrictions = check_recipient_access regexp:$PF_ETC/recipient_access
+EOF
+
+  # A map, not static: — static: would let every sender through.
+  cat >"$PF_ETC/sender_login" <<EOF
+$MAILBOX $MAILBOX
+$OTHER_MAILBOX $OTHER_MAILBOX
+EOF
+
+  cat >"$PF_ETC/recipient_access" <<EOF
+/^reject([+.-][^@]*)?@/    550 5.1.1 Recipient address rejected: mailbox unavailable (testbed)
+/^tempfail([+.-][^@]*)?@/  451 4.3.0 Temporary server error, please try again later (testbed)
+EOF
+
+  # Debian's master.cf with its internal services, minus chroot (our paths are outside any
+  # chroot), and with the port-25 listener replaced by the two submission listeners.
+  awk -v trusted="127.0.0.1:$SMTP_PORT" -v untrusted="127.0.0.1:$SMTP_UNTRUSTED_PORT" -v pki="$PKI" '
+    function listener(addr, name, prefix) {
+      print addr " inet n - n - - smtpd"
+      print "  -o syslog_name=postfix/" name
+      print "  -o smtpd_tls_cert_file=" pki "/" prefix "-server.pem"
+      print "  -o smtpd_tls_key_file=" pki "/" prefix "-server.key"
+    }
+    /^#/ || /^[ \t]*$/ { print; next }
+    /^[ \t]/ { if (!skipping) print; next }          # continuation of the previous entry
+    $1 == "smtp" && $2 == "inet" {
+      listener(trusted, "submission", "trusted")
+      listener(untrusted, "submission-untrusted", "untrusted")
+      skipping = 1; next
+    }
+    { skipping = 0; $5 = "n"; print }
+  ' /etc/postfix/master.cf >"$PF_ETC/master.cf"
+}
+
+write_env_file() {
+  local token_base="http://127.0.0.1:$OIDC_PORT"
+  {
+    echo "# mailroom testbed in $DIR (written by testbed.sh start; KEY=value, no quoting)"
+    env_line TESTBED_DIR "$DIR"
+    env_line TOKEN_URL_BASE "$token_base"
+    env_line TENANT "$TENANT"
+    env_line TOKEN_URL "$token_base/$TENANT/oauth2/v2.0/token"
+    env_line SCOPE "https://outlook.office365.com/.default"
+    env_line CLIENT_ID "$CLIENT_ID"
+    env_line CLIENT_SECRET "$CLIENT_SECRET"
+    env_line MAILBOX "$MAILBOX"
+    env_line OTHER_CLIENT_ID "$OTHER_CLIENT_ID"
+    env_line OTHER_CLIENT_SECRET "$OTHER_CLIENT_SECRET"
+    env_line OTHER_MAILBOX "$OTHER_MAILBOX"
+    env_line CERT_CLIENT_ID "$CERT_CLIENT_ID"
+    env_line CERT_CLIENT_CERT "$PKI/cert-client.pem"
+    env_line CERT_CLIENT_KEY "$PKI/cert-client.key"
+    env_line TOKEN_TTL "$TOKEN_TTL"
+    env_line SMTP_HOST 127.0.0.1
+    env_line SMTP_PORT "$SMTP_PORT"
+    env_line SMTP_UNTRUSTED_PORT "$SMTP_UNTRUSTED_PORT"
+    env_line CA_FILE "$PKI/trusted-ca.pem"
+    env_line UNTRUSTED_CA_FILE "$PKI/untrusted-ca.pem"
+    env_line MAILDIR "$MAILDIR"
+    env_line OIDC_PORT "$OIDC_PORT"
+    env_line OIDC_LOG "$OIDC/token.log"
+    env_line OIDC_STDOUT "$OIDC/server.log"
+    env_line OIDC_PID "$(cat "$OIDC/pid")"
+    env_line DOVECOT_CONF "$DC/dovecot.conf"
+    env_line DOVECOT_LOG "$DC/dovecot.log"
+    env_line DOVECOT_PID "$(cat "$DC_RUN/master.pid")"
+    env_line POSTFIX_CONFIG_DIR "$PF_ETC"
+    env_line POSTFIX_LOG "$PF/postfix.log"
+    env_line POSTFIX_PID "$(tr -dc 0-9 <"$PF/queue/pid/master.pid")"
+  } >"$ENV_FILE.tmp"
+  chmod 644 "$ENV_FILE.tmp"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# ------------------------------------------------------------------------------------------------
+# services (each start waits until the service answers; each stop is quiet if it isn't running)
+
+start_oidc() {
+  if [[ ! -d "$HERE/node_modules/oidc-provider" ]]; then
+    log "node_modules is missing in $HERE"
+    log "run:  (cd $HERE && npm ci)"
+    return 1
+  fi
+  mkdir -p "$OIDC"
+  pid_alive "$OIDC/pid" node && { log "oidc already running"; return 0; }
+  rm -f "$OIDC/port"
+  # Not setsid: if the test runner kills the caller's process group (a timeout), this goes too.
+  OIDC_HOST=127.0.0.1 OIDC_PORT="$OIDC_PORT" OIDC_PORT_FILE="$OIDC/port" OIDC_TENANT="$TENANT" \
+    OIDC_TOKEN_TTL="$TOKEN_TTL" OIDC_TOKEN_LOG="$OIDC/token.log" \
+    OIDC_CLIENT_ID="$CLIENT_ID" OIDC_CLIENT_SECRET="$CLIENT_SECRET" OIDC_MAILBOX="$MAILBOX" \
+    OIDC_OTHER_CLIENT_ID="$OTHER_CLIENT_ID" OIDC_OTHER_CLIENT_SECRET="$OTHER_CLIENT_SECRET" \
+    OIDC_OTHER_MAILBOX="$OTHER_MAILBOX" \
+    OIDC_INTROSPECT_CLIENT_ID="$INTROSPECT_CLIENT_ID" OIDC_INTROSPECT_CLIENT_SECRET="$INTROSPECT_CLIENT_SECRET" \
+    OIDC_CERT_CLIENT_ID="$CERT_CLIENT_ID" OIDC_CERT_CLIENT_CERT="$PKI/cert-client.pem" \
+    node "$HERE/oidc_server.js" </dev/null >>"$OIDC/server.log" 2>&1 &
+  echo $! >"$OIDC/pid"
+  oidc_ready() { [[ -s "$OIDC/port" ]] && pid_alive "$OIDC/pid"; }
+  if ! wait_until "the token server" oidc_ready; then
+    show_logs "$OIDC/server.log"
+    return 1
+  fi
+  if [[ "$OIDC_PORT" == 0 ]]; then # first start: remember the port for restarts and Dovecot
+    OIDC_PORT="$(tr -dc 0-9 <"$OIDC/port")"
+    sed -i "s/^OIDC_PORT=.*/OIDC_PORT=$OIDC_PORT/" "$CONF_FILE"
+  fi
+  wait_until "the token server port $OIDC_PORT" tcp_open "$OIDC_PORT" || { show_logs "$OIDC/server.log"; return 1; }
+}
+
+stop_oidc() { stop_pidfile "$OIDC/pid" node; }
+
+start_dovecot() {
+  pid_alive "$DC_RUN/master.pid" dovecot && { log "dovecot already running"; return 0; }
+  if ! dovecot -c "$DC/dovecot.conf" 2>>"$DC/dovecot.log"; then
+    show_logs "$DC/dovecot.log"
+    return 1
+  fi
+  # Dovecot's master creates and listens on the socket itself; once it exists, it accepts.
+  dovecot_ready() { [[ -S "$DC_RUN/auth-postfix" ]] && pid_alive "$DC_RUN/master.pid" dovecot; }
+  wait_until "Dovecot's auth socket" dovecot_ready || { show_logs "$DC/dovecot.log"; return 1; }
+}
+
+stop_dovecot() { stop_pidfile "$DC_RUN/master.pid" dovecot; }
+
+postfix_running() { [[ -d "$PF_ETC" ]] && postfix -c "$PF_ETC" status >/dev/null 2>&1; }
+
+# The listener greets, offers STARTTLS, and after TLS (verified against our CA) offers
+# AUTH XOAUTH2 — which Postfix only does once it has reached Dovecot.
+smtp_ready() {
+  local port="$1" ca="$2"
+  curl -sv --max-time 5 --ssl-reqd --cacert "$ca" "smtp://127.0.0.1:$port/" -X NOOP 2>&1 |
+    grep -q '^< 250[ -]AUTH XOAUTH2'
+}
+
+start_postfix() {
+  if postfix_running; then log "postfix already running"; return 0; fi
+  # Creates the queue and data directories with their owners (postfix, postdrop).
+  postfix -c "$PF_ETC" set-permissions >>"$PF/postfix-cmd.log" 2>&1 || { show_logs "$PF/postfix-cmd.log"; return 1; }
+  if ! postfix -c "$PF_ETC" start >>"$PF/postfix-cmd.log" 2>&1; then
+    show_logs "$PF/postfix-cmd.log" "$PF/postfix.log"
+    return 1
+  fi
+  if ! wait_until "Postfix on port $SMTP_PORT" smtp_ready "$SMTP_PORT" "$PKI/trusted-ca.pem" ||
+    ! wait_until "Postfix on port $SMTP_UNTRUSTED_PORT" smtp_ready "$SMTP_UNTRUSTED_PORT" "$PKI/untrusted-ca.pem"; then
+    show_logs "$PF/postfix-cmd.log" "$PF/postfix.log" "$DC/dovecot.log"
+    return 1
+  fi
+}
+
+stop_postfix() {
+  [[ -d "$PF_ETC" ]] || return 0
+  if postfix_running; then
+    postfix -c "$PF_ETC" stop >>"$PF/postfix-cmd.log" 2>&1 || true
+  fi
+  # `postfix stop` returns before the master has gone; wait for it (and kill it if it hangs).
+  stop_pidfile "$PF/queue/pid/master.pid" /master
+}
+
+stop_sinks() {
+  local f
+  for f in "$DIR"/sink/*.pid; do
+    [[ -e "$f" ]] && stop_pidfile "$f" smtp-sink
+  done
+  return 0
+}
+
+# ------------------------------------------------------------------------------------------------
+# subcommands
+
+cmd_start() {
+  [[ "$(id -u)" == 0 ]] || { log "must run as root (Postfix)"; exit 1; }
+  local c
+  for c in postfix dovecot openssl curl node ss; do
+    command -v "$c" >/dev/null || { log "$c is not installed"; exit 1; }
+  done
+  mkdir -p "$1"
+  set_paths "$1"
+  # Dovecot's sockets live in $DC_RUN; the longest path must fit in sun_path (108 bytes).
+  if ((${#DC_RUN} + 30 > 108)); then
+    log "$DIR is too long for unix sockets; use a short one, e.g. \$(mktemp -d /tmp/mr.XXXXXX)"
+    exit 1
+  fi
+  if [[ -e "$CONF_FILE" ]]; then
+    log "$DIR already holds a testbed (stop it, or use a fresh directory)"
+    exit 1
+  fi
+  chmod 755 "$DIR" # Postfix (user postfix) and the virtual agent (uid 8) must traverse it
+
+  local started=$SECONDS
+  # Whatever fails from here on: show why, undo what was started, exit non-zero.
+  trap 'rc=$?; log "start failed (line $LINENO, exit $rc); stopping what was started"; cmd_stop "$DIR" >&2 || true; exit 1' ERR
+
+  make_conf
+  load_conf
+  make_pki
+  start_oidc
+  load_conf # OIDC_PORT is known now
+  write_dovecot_conf
+  write_postfix_conf
+  start_dovecot
+  start_postfix
+  write_env_file
+  trap - ERR
+  log "up in $((SECONDS - started))s: token endpoint :$OIDC_PORT, SMTP :$SMTP_PORT (untrusted :$SMTP_UNTRUSTED_PORT); env in $ENV_FILE"
+}
+
+cmd_stop() {
+  set_paths "$1"
+  [[ -d "$DIR" ]] || return 0
+  stop_sinks
+  stop_postfix
+  stop_dovecot
+  stop_oidc
+}
+
+cmd_status() {
+  set_paths "$1"
+  load_conf
+  local ok=0
+  report() { printf '%-9s %s\n' "$1" "$2"; }
+  if pid_alive "$OIDC/pid" node; then report oidc "running pid $(cat "$OIDC/pid") port $OIDC_PORT"; else report oidc stopped; ok=1; fi
+  if pid_alive "$DC_RUN/master.pid" dovecot; then report dovecot "running pid $(cat "$DC_RUN/master.pid")"; else report dovecot stopped; ok=1; fi
+  if postfix_running; then report postfix "running ports $SMTP_PORT $SMTP_UNTRUSTED_PORT"; else report postfix stopped; ok=1; fi
+  local f
+  for f in "$DIR"/sink/*.pid; do
+    [[ -e "$f" ]] || continue
+    if pid_alive "$f" smtp-sink; then report sink "running port $(basename "$f" .pid) pid $(cat "$f")"; else report sink "stopped port $(basename "$f" .pid)"; fi
+  done
+  return $ok
+}
+
+cmd_svc() {
+  local action="$1" svc="$3"
+  set_paths "$2"
+  load_conf
+  case "$svc" in
+    oidc | dovecot | postfix) "${action}_${svc}" ;;
+    *) usage ;;
+  esac
+  [[ "$action" == start && -s "$ENV_FILE" ]] && write_env_file # new pids
+  return 0
+}
+
+cmd_sink() {
+  set_paths "$1"
+  local port="$2"
+  shift 2
+  command -v smtp-sink >/dev/null || { log "smtp-sink is not installed (Debian package postfix)"; exit 1; }
+  mkdir -p "$DIR/sink"
+  if [[ "$port" == 0 || "$port" == auto ]]; then
+    free_port
+    port=$FREE_PORT
+  fi
+  local user=()
+  # smtp-sink insists on dropping root privileges after binding.
+  [[ "$(id -u)" == 0 && " $* " != *" -u "* ]] && user=(-u postfix)
+  smtp-sink "${user[@]}" "$@" "127.0.0.1:$port" 64 </dev/null >>"$DIR/sink/$port.log" 2>&1 &
+  echo $! >"$DIR/sink/$port.pid"
+  sink_ready() { tcp_open "$port" && pid_alive "$DIR/sink/$port.pid"; }
+  wait_until "smtp-sink on port $port" sink_ready || { show_logs "$DIR/sink/$port.log"; exit 1; }
+  echo "$port $(cat "$DIR/sink/$port.pid")"
+}
+
+cmd_token_count() {
+  set_paths "$1"
+  if [[ -f "$OIDC/token.log" ]]; then wc -l <"$OIDC/token.log"; else echo 0; fi
+}
+
+main() {
+  [[ $# -ge 2 ]] || usage
+  case "$1" in
+    start) [[ $# -eq 2 ]] || usage; cmd_start "$2" ;;
+    stop) [[ $# -eq 2 ]] || usage; cmd_stop "$2" ;;
+    status) [[ $# -eq 2 ]] || usage; cmd_status "$2" ;;
+    svc-start | svc-stop) [[ $# -eq 3 ]] || usage; cmd_svc "${1#svc-}" "$2" "$3" ;;
+    sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
+    token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
