@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what mailroom needs on a fresh Debian 12 machine (root): the build toolchain and
+# libraries from Debian's archive, and the test peers' npm packages. Idempotent: packages
+# already present are not fetched again.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+debian_packages=(
+  # build
+  bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libgtest-dev libgmock-dev
+  # tools the scripts and tests use
+  openssl curl sqlite3 ca-certificates iproute2
+  # the Exchange-like test peers: an MTA and token validation (tests/e2e/testbed)
+  postfix dovecot-core
+)
+# The OAuth server test peer (oidc-provider) runs on Node.js; the machine image ships one
+# with npm bundled, so Debian's are only needed where there is none.
+command -v node >/dev/null || debian_packages+=(nodejs)
+command -v npm >/dev/null || debian_packages+=(npm)
+
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix's package would otherwise ask how to configure the system MTA; the tests run
+  # private instances and leave the system one alone.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ -f tests/e2e/testbed/package-lock.json && ! -d tests/e2e/testbed/node_modules ]]; then
+  echo "setup: installing the OAuth test server's npm packages"
+  (cd tests/e2e/testbed && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "setup: ready"
