@@ -1,0 +1,41 @@
+// Provides the admin-facing name and fix for every classified failure (the seed's
+// troubleshooting table, extended), and the way a Diagnosis travels inside an absl::Status
+// so that layers between the failure and the RPC edge need not know about it.
+// Stateless and thread-safe.
+#ifndef MAILROOM_COMMON_DIAGNOSIS_H_
+#define MAILROOM_COMMON_DIAGNOSIS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+#include "proto/mailroom/common/v1/common.pb.h"
+
+namespace mailroom {
+
+using ::mailroom::common::v1::Diagnosis;
+using ::mailroom::common::v1::FailureCause;
+
+// A Diagnosis for `cause` with its title, fix and retryability filled in from the table;
+// `raw_reply` is kept beside the classification as the server sent it.
+Diagnosis MakeDiagnosis(FailureCause cause, absl::string_view raw_reply = "");
+
+// The title of a cause ("Invalid client secret"), e.g. for alarm text.
+absl::string_view FailureTitle(FailureCause cause);
+
+// Attaches `diagnosis` to `status` (which must not be OK).
+absl::Status WithDiagnosis(absl::Status status, const Diagnosis& diagnosis);
+// The diagnosis attached to `status`, if any.
+absl::optional<Diagnosis> DiagnosisOf(const absl::Status& status);
+
+// An error status carrying a diagnosis: the message is "<title>: <detail>", the code
+// UNAVAILABLE when retrying may help and FAILED_PRECONDITION when configuration must change.
+absl::Status DiagnosedError(const Diagnosis& diagnosis, absl::string_view detail = "");
+
+// One human-readable paragraph: title, fix, codes and the raw reply.
+std::string FormatDiagnosis(const Diagnosis& diagnosis);
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_DIAGNOSIS_H_

@@ -1,0 +1,80 @@
+// Provides HttpTransport, the interface through which mailroom makes HTTPS requests (the
+// OAuth token endpoint), and CurlHttpTransport, its libcurl implementation. Tests inject a
+// fake transport. Transport-level failures are errors whose payload names the kind of
+// failure (see TransportFailureOf), so callers can classify without parsing text.
+// CurlHttpTransport is thread-safe: each request uses its own handle.
+#ifndef MAILROOM_COMMON_HTTP_TRANSPORT_H_
+#define MAILROOM_COMMON_HTTP_TRANSPORT_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace mailroom {
+
+struct HttpRequest {
+  std::string url;
+  // application/x-www-form-urlencoded body of a POST.
+  std::string form_body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  // The Retry-After header, as sent; empty if absent.
+  std::string retry_after;
+  std::string content_type;
+};
+
+// Kinds of transport failure, carried in the error's payload.
+enum class TransportFailure {
+  kNone,
+  kDns,            // the host name did not resolve
+  kConnectRefused, // connection refused or unreachable
+  kTimeout,        // connect or transfer timed out
+  kTlsUntrusted,   // the server's certificate chain did not verify
+  kTlsHandshake,   // other TLS failure
+  kOther,
+};
+
+// The kind of transport failure an error carries, or kNone.
+TransportFailure TransportFailureOf(const absl::Status& status);
+// Returns `status` annotated with `failure`.
+absl::Status WithTransportFailure(absl::Status status, TransportFailure failure);
+
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  // POSTs a form. Any HTTP status is a response; only transport failures are errors.
+  virtual absl::StatusOr<HttpResponse> PostForm(const HttpRequest& request) = 0;
+};
+
+class CurlHttpTransport final : public HttpTransport {
+ public:
+  struct Options {
+    // PEM bundle to trust instead of the system store; empty means the system store.
+    std::string ca_file;
+    // Proxy URL (e.g. http://proxy:3128); empty means none (libcurl's environment
+    // variables are not consulted, so behaviour does not change with the environment).
+    std::string proxy;
+  };
+
+  explicit CurlHttpTransport(Options options);
+  absl::StatusOr<HttpResponse> PostForm(const HttpRequest& request) override;
+
+ private:
+  Options options_;
+};
+
+// Form-encodes one value (RFC 3986 unreserved characters kept).
+std::string FormEncode(absl::string_view value);
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_HTTP_TRANSPORT_H_

@@ -1,0 +1,106 @@
+// Provides TokenCache, which keeps one access token fresh for the whole cluster so that the
+// token endpoint sees about one request per token lifetime however much mail flows, and no
+// send waits for a fetch in steady state. Policy, as MSAL's: refresh at the endpoint's
+// refresh_in if given, else at half the lifetime, and never later than 5 minutes before
+// expiry; concurrent callers share one fetch (single flight); when a refresh fails the
+// still-valid token keeps being served while retries back off exponentially with jitter,
+// honouring Retry-After. Thread-safe.
+#ifndef MAILROOM_PAN_BROKER_TOKEN_CACHE_H_
+#define MAILROOM_PAN_BROKER_TOKEN_CACHE_H_
+
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "pan/broker/access_token.h"
+#include "pan/broker/token_client.h"
+
+namespace mailroom::broker {
+
+struct TokenCachePolicy {
+  // A token is refreshed at least this long before it expires.
+  absl::Duration refresh_margin = absl::Minutes(5);
+  // A token is not handed out when it has less than this left, even if no caller asks
+  // for more (role nodes need time to use it).
+  absl::Duration min_validity = absl::Minutes(1);
+  // Backoff after failed fetches: initial, cap, and the +/- fraction of jitter.
+  absl::Duration initial_backoff = absl::Seconds(1);
+  absl::Duration max_backoff = absl::Minutes(5);
+  double jitter = 0.2;
+  // A mailbox refusing a token this young is not the token's fault: do not refetch.
+  absl::Duration min_age_to_invalidate = absl::Seconds(30);
+};
+
+struct TokenCacheStats {
+  int64_t fetches = 0;
+  int64_t fetch_failures = 0;
+  int64_t served = 0;
+  absl::Time last_fetch_time = absl::InfinitePast();
+};
+
+class TokenCache {
+ public:
+  // `client` and `clock` must outlive the cache. `random_unit` returns a number in [0, 1)
+  // for jitter; tests pass a constant.
+  TokenCache(TokenClient* client, const Clock* clock, TokenCachePolicy policy,
+             std::function<double()> random_unit);
+  ~TokenCache();
+  TokenCache(const TokenCache&) = delete;
+  TokenCache& operator=(const TokenCache&) = delete;
+
+  // Starts the background refresher, which fetches a first token at once.
+  void Start();
+  // Stops the refresher; blocks until it has exited.
+  void Stop();
+
+  // A token valid for at least `min_validity` (at least the policy's). Returns the cached
+  // one when it qualifies; otherwise fetches, sharing one fetch among concurrent callers.
+  // While fetches are backing off after a failure and no cached token qualifies, returns
+  // the last failure (with its Diagnosis) instead of hammering the endpoint.
+  absl::StatusOr<AccessToken> Get(absl::Duration min_validity = absl::ZeroDuration());
+
+  // A mailbox refused the token with this fingerprint. Drops it (the next Get fetches a
+  // new one) unless it is younger than min_age_to_invalidate or already replaced. Returns
+  // whether it was dropped.
+  bool Invalidate(const std::string& fingerprint);
+
+  // When the current token will be refreshed; InfiniteFuture if none is held.
+  absl::Time NextRefreshTime() const;
+  TokenCacheStats stats() const;
+  // The last fetch failure, OK if the last fetch succeeded.
+  absl::Status last_error() const;
+
+ private:
+  // Fetches one token (the caller marked fetching_). Called without mu_.
+  void FetchAndStore();
+  absl::Time RefreshTimeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool UsableLocked(absl::Time now, absl::Duration min_validity) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RefreshLoop();
+
+  TokenClient* client_;
+  const Clock* clock_;
+  const TokenCachePolicy policy_;
+  std::function<double()> random_unit_;
+
+  mutable absl::Mutex mu_;
+  absl::optional<AccessToken> token_ ABSL_GUARDED_BY(mu_);
+  bool fetching_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  // No fetch before this (backoff or Retry-After).
+  absl::Time next_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Bumped whenever the refresher must recompute its wake-up time.
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  TokenCacheStats stats_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<std::thread> refresher_;
+};
+
+}  // namespace mailroom::broker
+
+#endif  // MAILROOM_PAN_BROKER_TOKEN_CACHE_H_

@@ -1,0 +1,237 @@
+#include "pan/broker/token_client.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/logging.h"
+#include "common/redactor.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "pan/broker/entra_token_response.pb.h"
+
+namespace mailroom::broker {
+namespace {
+
+namespace fc = ::mailroom::common::v1;
+using ::mailroom::broker::internal::EntraTokenResponse;
+
+constexpr absl::Duration kDefaultRetryAfter = absl::Seconds(60);
+
+// AADSTS codes and the cause each selects (../shared/reference/exchange-online.md).
+constexpr struct {
+  int64_t code;
+  FailureCause cause;
+} kAadstsCauses[] = {
+    {90002, fc::FAILURE_CAUSE_INVALID_TENANT},
+    {900023, fc::FAILURE_CAUSE_INVALID_TENANT},
+    {700016, fc::FAILURE_CAUSE_UNKNOWN_CLIENT},
+    {7000215, fc::FAILURE_CAUSE_INVALID_CLIENT_SECRET},
+    {7000222, fc::FAILURE_CAUSE_CLIENT_SECRET_EXPIRED},
+    {7000218, fc::FAILURE_CAUSE_MISSING_CREDENTIAL},
+    {70011, fc::FAILURE_CAUSE_INVALID_SCOPE},
+    {700022, fc::FAILURE_CAUSE_INVALID_SCOPE},
+    {65001, fc::FAILURE_CAUSE_MISSING_CONSENT},
+    {90094, fc::FAILURE_CAUSE_MISSING_CONSENT},
+    {500011, fc::FAILURE_CAUSE_RESOURCE_PRINCIPAL_MISSING},
+    {700027, fc::FAILURE_CAUSE_CERTIFICATE_ASSERTION_REJECTED},
+    {50012, fc::FAILURE_CAUSE_CERTIFICATE_ASSERTION_REJECTED},
+    {500133, fc::FAILURE_CAUSE_CERTIFICATE_ASSERTION_REJECTED},
+    {53003, fc::FAILURE_CAUSE_CONDITIONAL_ACCESS_BLOCKED},
+    {530035, fc::FAILURE_CAUSE_CONDITIONAL_ACCESS_BLOCKED},
+    {90055, fc::FAILURE_CAUSE_TOKEN_ENDPOINT_THROTTLED},
+    {90006, fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE},
+    {90024, fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE},
+    {90033, fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE},
+};
+
+// Plain OAuth 2.0 errors (RFC 6749 5.2), for endpoints that send no AADSTS codes.
+FailureCause CauseOfOAuthError(absl::string_view error, bool certificate_credential) {
+  if (error == "invalid_client") {
+    return certificate_credential ? fc::FAILURE_CAUSE_CERTIFICATE_ASSERTION_REJECTED
+                                  : fc::FAILURE_CAUSE_INVALID_CLIENT_SECRET;
+  }
+  if (error == "unauthorized_client") return fc::FAILURE_CAUSE_UNKNOWN_CLIENT;
+  if (error == "invalid_scope" || error == "invalid_target") return fc::FAILURE_CAUSE_INVALID_SCOPE;
+  if (error == "consent_required") return fc::FAILURE_CAUSE_MISSING_CONSENT;
+  if (error == "temporarily_unavailable") return fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE;
+  return fc::FAILURE_CAUSE_TOKEN_REQUEST_REJECTED;
+}
+
+absl::Duration ParseRetryAfter(absl::string_view header) {
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(absl::StripAsciiWhitespace(header), &seconds) && seconds >= 0) {
+    return absl::Seconds(seconds);
+  }
+  return kDefaultRetryAfter;  // absent, or an HTTP-date: wait the usual minute
+}
+
+absl::optional<EntraTokenResponse> ParseBody(absl::string_view body) {
+  EntraTokenResponse parsed;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(std::string(body), &parsed, options).ok()) {
+    return absl::nullopt;
+  }
+  return parsed;
+}
+
+}  // namespace
+
+absl::Status ClientSecret::AppendFormFields(
+    absl::Time, std::vector<std::pair<std::string, std::string>>* form) {
+  if (secret_.empty()) {
+    return DiagnosedError(MakeDiagnosis(fc::FAILURE_CAUSE_MISSING_CREDENTIAL), "no client secret");
+  }
+  form->emplace_back("client_secret", secret_);
+  return absl::OkStatus();
+}
+
+absl::Status CertificateAssertion::AppendFormFields(
+    absl::Time now, std::vector<std::pair<std::string, std::string>>* form) {
+  absl::StatusOr<std::string> assertion = signer_(now);
+  if (!assertion.ok()) {
+    return DiagnosedError(MakeDiagnosis(fc::FAILURE_CAUSE_MISSING_CREDENTIAL),
+                          assertion.status().message());
+  }
+  Redactor::Global().AddSecret(*assertion);
+  form->emplace_back("client_assertion_type",
+                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+  form->emplace_back("client_assertion", *std::move(assertion));
+  return absl::OkStatus();
+}
+
+std::string TokenEndpointFor(absl::string_view authority_host, absl::string_view tenant_id) {
+  return absl::StrCat(absl::StripSuffix(authority_host, "/"), "/", tenant_id,
+                      "/oauth2/v2.0/token");
+}
+
+Diagnosis ClassifyTransportFailure(const absl::Status& status) {
+  FailureCause cause;
+  switch (TransportFailureOf(status)) {
+    case TransportFailure::kTimeout: cause = fc::FAILURE_CAUSE_CONNECT_TIMEOUT; break;
+    case TransportFailure::kDns: cause = fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED; break;
+    case TransportFailure::kConnectRefused: cause = fc::FAILURE_CAUSE_CONNECTION_REFUSED; break;
+    case TransportFailure::kTlsUntrusted: cause = fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN; break;
+    case TransportFailure::kTlsHandshake: cause = fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED; break;
+    default: cause = fc::FAILURE_CAUSE_CONNECTION_LOST; break;
+  }
+  Diagnosis diagnosis = MakeDiagnosis(cause, status.message());
+  // A token endpoint that can't be reached now may be reachable later.
+  diagnosis.set_retryable(true);
+  return diagnosis;
+}
+
+Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_credential) {
+  const absl::optional<EntraTokenResponse> body = ParseBody(response.body);
+  FailureCause code_cause = fc::FAILURE_CAUSE_UNSPECIFIED;
+  std::vector<std::string> codes;
+  if (body.has_value()) {
+    for (int64_t code : body->error_codes()) {
+      codes.push_back(absl::StrCat("AADSTS", code));
+      for (const auto& entry : kAadstsCauses) {
+        if (entry.code == code && code_cause == fc::FAILURE_CAUSE_UNSPECIFIED) {
+          code_cause = entry.cause;
+        }
+      }
+    }
+    if (!body->error().empty()) codes.push_back(body->error());
+  }
+  FailureCause cause;
+  if (response.status == 429) {
+    cause = fc::FAILURE_CAUSE_TOKEN_ENDPOINT_THROTTLED;
+  } else if (code_cause != fc::FAILURE_CAUSE_UNSPECIFIED) {
+    cause = code_cause;
+  } else if (response.status >= 200 && response.status < 300) {
+    cause = fc::FAILURE_CAUSE_TOKEN_RESPONSE_INVALID;
+  } else if (response.status == 404) {
+    // No token endpoint at this path: the tenant (or the authority host) is wrong.
+    cause = fc::FAILURE_CAUSE_INVALID_TENANT;
+  } else if (response.status >= 500) {
+    cause = fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE;
+  } else if (body.has_value() && !body->error().empty()) {
+    cause = CauseOfOAuthError(body->error(), certificate_credential);
+  } else {
+    cause = fc::FAILURE_CAUSE_TOKEN_REQUEST_REJECTED;
+  }
+
+  // The body of a token-endpoint error holds no secret, but redact anyway: it is shown.
+  Diagnosis diagnosis = MakeDiagnosis(cause, Redactor::RedactPatterns(response.body));
+  diagnosis.set_http_status(response.status);
+  for (std::string& code : codes) diagnosis.add_codes(std::move(code));
+  if (body.has_value()) {
+    diagnosis.set_trace_id(body->trace_id());
+    diagnosis.set_correlation_id(body->correlation_id());
+  }
+  if (cause == fc::FAILURE_CAUSE_TOKEN_ENDPOINT_THROTTLED) {
+    const absl::Duration wait = ParseRetryAfter(response.retry_after);
+    diagnosis.mutable_retry_after()->set_seconds(absl::ToInt64Seconds(wait));
+  }
+  return diagnosis;
+}
+
+EntraTokenClient::EntraTokenClient(TokenEndpointConfig config,
+                                   std::unique_ptr<ClientCredential> credential,
+                                   HttpTransport* transport, const Clock* clock)
+    : config_(std::move(config)),
+      credential_(std::move(credential)),
+      transport_(transport),
+      clock_(clock) {}
+
+absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
+  std::vector<std::pair<std::string, std::string>> form = {
+      {"grant_type", "client_credentials"},
+      {"client_id", config_.client_id},
+      {"scope", config_.scope},
+  };
+  const absl::Time start = clock_->Now();
+  if (absl::Status status = credential_->AppendFormFields(start, &form); !status.ok()) {
+    return status;
+  }
+  HttpRequest request;
+  request.url = config_.token_endpoint;
+  request.timeout = config_.timeout;
+  std::vector<std::string> fields;
+  for (const auto& [name, value] : form) {
+    fields.push_back(absl::StrCat(FormEncode(name), "=", FormEncode(value)));
+  }
+  request.form_body = absl::StrJoin(fields, "&");
+
+  MR_LOG(kDebug, kLogToken) << "POST " << request.url << " client_id=" << config_.client_id
+                            << " scope=" << config_.scope;
+  absl::StatusOr<HttpResponse> response = transport_->PostForm(request);
+  if (!response.ok()) {
+    Diagnosis diagnosis = ClassifyTransportFailure(response.status());
+    diagnosis.set_endpoint(config_.token_endpoint);
+    MR_LOG(kWarn, kLogToken) << "token request failed: " << diagnosis.title() << " ("
+                             << response.status().message() << ")";
+    return DiagnosedError(diagnosis, response.status().message());
+  }
+
+  const absl::optional<EntraTokenResponse> body =
+      response->status == 200 ? ParseBody(response->body) : absl::nullopt;
+  if (!body.has_value() || body->access_token().empty() || body->expires_in() <= 0 ||
+      !absl::EqualsIgnoreCase(body->token_type(), "Bearer")) {
+    Diagnosis diagnosis = ClassifyTokenResponse(*response, credential_->is_certificate());
+    diagnosis.set_endpoint(config_.token_endpoint);
+    MR_LOG(kWarn, kLogToken) << "token endpoint answered " << response->status << ": "
+                             << diagnosis.title() << " " << diagnosis.raw_reply();
+    return DiagnosedError(diagnosis, absl::StrCat("HTTP ", response->status));
+  }
+
+  AccessToken token;
+  token.value = body->access_token();
+  // Registered before anything else can print it.
+  Redactor::Global().AddSecret(token.value);
+  token.token_type = "Bearer";
+  token.issue_time = start;
+  token.expire_time = start + absl::Seconds(body->expires_in());
+  if (body->refresh_in() > 0) token.refresh_hint = start + absl::Seconds(body->refresh_in());
+  token.fingerprint = TokenFingerprint(token.value);
+  MR_LOG(kInfo, kLogToken) << "Putting value in OAuth cache (token " << token.fingerprint
+                           << ", expires in " << body->expires_in() << " s)";
+  return token;
+}
+
+}  // namespace mailroom::broker
