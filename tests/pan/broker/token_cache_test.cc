@@ -1,0 +1,205 @@
+// TokenCache with a fake clock and a fake token endpoint: refresh timing, single flight,
+// behaviour under 429 and 5xx, and serving the still-valid token while refreshes fail.
+#include "pan/broker/token_cache.h"
+
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/fake_clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_http_transport.h"
+
+namespace mailroom::broker {
+namespace {
+
+namespace fc = ::mailroom::common::v1;
+using ::mailroom::testing::FakeHttpTransport;
+
+std::string TokenJson(const std::string& token, int expires_in, int refresh_in = 0) {
+  return absl::StrCat(R"({"token_type":"Bearer","expires_in":)", expires_in,
+                      refresh_in > 0 ? absl::StrCat(R"(,"refresh_in":)", refresh_in) : "",
+                      R"(,"access_token":")", token, R"("})");
+}
+
+class TokenCacheTest : public ::testing::Test {
+ protected:
+  TokenCacheTest()
+      : client_(TokenEndpointConfig{"https://idp.test/t/oauth2/v2.0/token", "app",
+                                    "https://outlook.office365.com/.default"},
+                std::make_unique<ClientSecret>("s3cret-value"), &transport_, &clock_),
+        cache_(&client_, &clock_, TokenCachePolicy{}, [] { return 0.5; }) {}
+
+  // Waits (in real time) until the fake endpoint has seen `count` requests.
+  bool WaitForRequests(int count) {
+    for (int i = 0; i < 2000; ++i) {
+      if (transport_.request_count() >= count) return true;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return false;
+  }
+
+  // Lets the refresher settle after the clock moved.
+  void Settle() { absl::SleepFor(absl::Milliseconds(20)); }
+
+  FakeClock clock_{absl::FromUnixSeconds(1800000000)};
+  FakeHttpTransport transport_;
+  EntraTokenClient client_;
+  TokenCache cache_;
+};
+
+TEST_F(TokenCacheTest, FirstGetFetchesThenServesFromCache) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  for (int i = 0; i < 1000; ++i) {
+    absl::StatusOr<AccessToken> token = cache_.Get();
+    ASSERT_TRUE(token.ok()) << token.status();
+    EXPECT_EQ(token->value, "t1");
+  }
+  EXPECT_EQ(transport_.request_count(), 1);
+  EXPECT_EQ(cache_.stats().served, 1000);
+}
+
+TEST_F(TokenCacheTest, RefreshesAtHalfLifetime) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  transport_.EnqueueJson(200, TokenJson("t2", 3600));
+  ASSERT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Minutes(30));
+  cache_.Start();
+  clock_.Advance(absl::Minutes(29));
+  Settle();
+  EXPECT_EQ(transport_.request_count(), 1);
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(WaitForRequests(2));
+  Settle();
+  EXPECT_EQ(cache_.Get()->value, "t2");
+  cache_.Stop();
+}
+
+TEST_F(TokenCacheTest, RefreshInFromTheEndpointWins) {
+  transport_.EnqueueJson(200, TokenJson("t1", 5400, /*refresh_in=*/600));
+  ASSERT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Minutes(10));
+}
+
+TEST_F(TokenCacheTest, NeverLaterThanFiveMinutesBeforeExpiry) {
+  transport_.EnqueueJson(200, TokenJson("t1", 8 * 60));  // half-life 4 min > expiry - 5 min
+  ASSERT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Minutes(3));
+}
+
+TEST_F(TokenCacheTest, OneFetchPerLifetimeUnderLoad) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  transport_.EnqueueJson(200, TokenJson("t2", 3600));
+  transport_.EnqueueJson(200, TokenJson("t3", 3600));
+  cache_.Start();
+  ASSERT_TRUE(WaitForRequests(1));
+  // Two hours of steady demand, a minute at a time.
+  for (int minute = 0; minute < 120; ++minute) {
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(cache_.Get().ok());
+    clock_.Advance(absl::Minutes(1));
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  Settle();
+  cache_.Stop();
+  // Initial fetch, then one at each half-life: t=0, 30, 60, 90, 120 minutes at most.
+  EXPECT_LE(transport_.request_count(), 5);
+  EXPECT_GE(transport_.request_count(), 4);
+}
+
+TEST_F(TokenCacheTest, HundredConcurrentCallersShareOneFetch) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  transport_.Hold();
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 100; ++i) {
+    callers.emplace_back([&] {
+      if (cache_.Get().ok()) ++ok;
+    });
+  }
+  ASSERT_TRUE(WaitForRequests(1));
+  absl::SleepFor(absl::Milliseconds(50));  // everyone is now waiting on the one fetch
+  transport_.Release();
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_EQ(transport_.request_count(), 1);
+}
+
+TEST_F(TokenCacheTest, FailedRefreshKeepsServingValidTokenAndBacksOff) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  ASSERT_TRUE(cache_.Get().ok());
+  transport_.EnqueueJson(503, "{}");  // repeats for every later fetch
+  cache_.Start();
+  clock_.Advance(absl::Minutes(30));  // refresh due
+  ASSERT_TRUE(WaitForRequests(2));
+  Settle();
+  // The refresh failed, the token is still good: callers don't notice.
+  absl::StatusOr<AccessToken> token = cache_.Get();
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->value, "t1");
+  EXPECT_EQ(DiagnosisOf(cache_.last_error())->cause(),
+            fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE);
+  // Backoff (jitter pinned to 0): 1 s, then 2 s, then 4 s.
+  clock_.Advance(absl::Milliseconds(900));
+  Settle();
+  EXPECT_EQ(transport_.request_count(), 2);
+  clock_.Advance(absl::Milliseconds(100));
+  ASSERT_TRUE(WaitForRequests(3));
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(WaitForRequests(4));
+  clock_.Advance(absl::Seconds(3));
+  Settle();
+  EXPECT_EQ(transport_.request_count(), 4);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(WaitForRequests(5));
+  cache_.Stop();
+}
+
+TEST_F(TokenCacheTest, ThrottlingHonoursRetryAfter) {
+  transport_.EnqueueJson(429, R"({"error":"temporarily_unavailable"})", "120");
+  absl::StatusOr<AccessToken> token = cache_.Get();
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(DiagnosisOf(token.status())->cause(), fc::FAILURE_CAUSE_TOKEN_ENDPOINT_THROTTLED);
+  // Within Retry-After, callers get the failure without a new request.
+  clock_.Advance(absl::Seconds(119));
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(cache_.Get().ok());
+  EXPECT_EQ(transport_.request_count(), 1);
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(transport_.request_count(), 2);
+}
+
+TEST_F(TokenCacheTest, ExpiredTokenIsNotServed) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  ASSERT_TRUE(cache_.Get().ok());
+  transport_.EnqueueJson(503, "{}");
+  clock_.Advance(absl::Minutes(59) + absl::Seconds(30));  // 30 s left < 1 min minimum
+  absl::StatusOr<AccessToken> token = cache_.Get();
+  EXPECT_FALSE(token.ok());
+  EXPECT_EQ(transport_.request_count(), 2);
+}
+
+TEST_F(TokenCacheTest, MinValidityForcesAFresherToken) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  transport_.EnqueueJson(200, TokenJson("t2", 3600));
+  ASSERT_TRUE(cache_.Get().ok());
+  clock_.Advance(absl::Minutes(50));
+  EXPECT_EQ(cache_.Get(absl::Minutes(5))->value, "t1");
+  EXPECT_EQ(cache_.Get(absl::Minutes(15))->value, "t2");
+}
+
+TEST_F(TokenCacheTest, InvalidateDropsAnOldTokenButNotAFreshOne) {
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  transport_.EnqueueJson(200, TokenJson("t2", 3600));
+  const AccessToken t1 = *cache_.Get();
+  EXPECT_FALSE(cache_.Invalidate(t1.fingerprint));  // 0 s old: the mailbox is at fault
+  EXPECT_FALSE(cache_.Invalidate("0000000000000000"));
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_TRUE(cache_.Invalidate(t1.fingerprint));
+  EXPECT_EQ(cache_.Get()->value, "t2");
+  EXPECT_EQ(transport_.request_count(), 2);
+}
+
+}  // namespace
+}  // namespace mailroom::broker
