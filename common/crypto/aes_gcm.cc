@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -53,8 +55,8 @@ unsigned char* MutableBytes(std::string& s) { return reinterpret_cast<unsigned c
 
 absl::Status CheckKey(absl::string_view key) {
   if (key.size() != kAesGcmKeySize) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-256-GCM key must be ", kAesGcmKeySize,
-                                                   " bytes, got ", key.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("AES-256-GCM key must be ", kAesGcmKeySize, " bytes, got ", key.size()));
   }
   return absl::OkStatus();
 }
@@ -150,8 +152,8 @@ absl::StatusOr<std::string> CreateKeyFile(const std::string& path) {
   Fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() < 0 || fsync(dir_fd.get()) != 0) {
     OPENSSL_cleanse(&key[0], key.size());
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot fsync directory ", dir,
-                                                   " after creating key file ", path));
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("cannot fsync directory ", dir, " after creating key file ", path));
   }
   return key;
 }
@@ -176,12 +178,12 @@ absl::StatusOr<std::string> Seal(absl::string_view key, absl::string_view plaint
 
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx != nullptr &&
-            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) ==
-                1 &&
-            EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce) == 1 &&
-            UpdateAad(ctx.get(), /*encrypt=*/true, associated_data);
+  bool ok =
+      ctx != nullptr &&
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) == 1 &&
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce) == 1 &&
+      UpdateAad(ctx.get(), /*encrypt=*/true, associated_data);
   if (ok && !plaintext.empty()) {
     ok = EVP_EncryptUpdate(ctx.get(), ciphertext, &len, Bytes(plaintext),
                            static_cast<int>(plaintext.size())) == 1 &&
@@ -220,12 +222,12 @@ absl::StatusOr<std::string> Open(absl::string_view key, absl::string_view blob,
   std::string plaintext(ciphertext_size, '\0');
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx != nullptr &&
-            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) ==
-                1 &&
-            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce) == 1 &&
-            UpdateAad(ctx.get(), /*encrypt=*/false, associated_data);
+  bool ok =
+      ctx != nullptr &&
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce) == 1 &&
+      UpdateAad(ctx.get(), /*encrypt=*/false, associated_data);
   if (ok && ciphertext_size > 0) {
     ok = EVP_DecryptUpdate(ctx.get(), MutableBytes(plaintext), &len, ciphertext,
                            static_cast<int>(ciphertext_size)) == 1 &&
@@ -262,8 +264,7 @@ absl::StatusOr<std::string> LoadKeyFile(const std::string& path) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot stat key file ", path));
   }
   if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key file ", path, " is not a regular file"));
+    return absl::FailedPreconditionError(absl::StrCat("key file ", path, " is not a regular file"));
   }
   if ((st.st_mode & 077) != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -272,9 +273,9 @@ absl::StatusOr<std::string> LoadKeyFile(const std::string& path) {
         path, st.st_mode & 07777, path));
   }
   if (st.st_size != static_cast<off_t>(kAesGcmKeySize)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key file ", path, " is ", st.st_size, " bytes; a key file holds exactly ",
-        kAesGcmKeySize, " raw bytes"));
+    return absl::FailedPreconditionError(absl::StrCat("key file ", path, " is ", st.st_size,
+                                                      " bytes; a key file holds exactly ",
+                                                      kAesGcmKeySize, " raw bytes"));
   }
 
   // Read one byte more than expected to notice a file that grew since fstat.
@@ -293,9 +294,9 @@ absl::StatusOr<std::string> LoadKeyFile(const std::string& path) {
   }
   if (total != kAesGcmKeySize) {
     OPENSSL_cleanse(&key[0], key.size());
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key file ", path, " is ", total, " bytes; a key file holds exactly ", kAesGcmKeySize,
-        " raw bytes"));
+    return absl::FailedPreconditionError(absl::StrCat("key file ", path, " is ", total,
+                                                      " bytes; a key file holds exactly ",
+                                                      kAesGcmKeySize, " raw bytes"));
   }
   key.resize(kAesGcmKeySize);  // shrinking keeps the buffer: nothing is copied
   return key;
