@@ -22,8 +22,8 @@ struct AccessToken {
   std::string fingerprint;
 };
 
-// First 16 hex digits of SHA-256 of the token: enough to tell tokens apart, useless to
-// an attacker.
+// Lowercase hex SHA-256 of the token (64 characters): the only form in which a token may
+// be logged or reported back (InvalidateAccessToken).
 std::string TokenFingerprint(absl::string_view token);
 
 }  // namespace mailroom::broker

@@ -104,7 +104,7 @@ TEST_F(TokenClientTest, ParsesTokenAndTimes) {
   EXPECT_EQ(token->expire_time, clock_.Now() + absl::Seconds(4999));
   EXPECT_EQ(token->refresh_hint, clock_.Now() + absl::Seconds(2499));
   EXPECT_EQ(token->fingerprint, TokenFingerprint("abc.def"));
-  EXPECT_EQ(token->fingerprint.size(), 16u);
+  EXPECT_EQ(token->fingerprint.size(), 64u);
 }
 
 TEST_F(TokenClientTest, TokenEndpointIsDerivedFromAuthorityAndTenant) {

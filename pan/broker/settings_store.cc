@@ -1,0 +1,128 @@
+#include "pan/broker/settings_store.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/crypto/aes_gcm.h"
+#include "common/tls.h"
+
+namespace mailroom::broker {
+namespace {
+
+namespace v1 = ::mailroom::broker::v1;
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
+  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno)));
+  }
+  fchmod(fd, 0600);
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      close(fd);
+      unlink(temporary.c_str());
+      return absl::InternalError(absl::StrCat("writing ", temporary, ": ", std::strerror(error)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    unlink(temporary.c_str());
+    return absl::InternalError(absl::StrCat("syncing ", temporary, ": ", std::strerror(errno)));
+  }
+  if (rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    unlink(temporary.c_str());
+    return absl::InternalError(absl::StrCat("renaming to ", path, ": ", std::strerror(error)));
+  }
+  const size_t slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
+  const int dir_fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string CredentialBinding(const std::string& username) {
+  return absl::StrCat("mailroom.broker.settings/v1/", username);
+}
+
+v1::SmtpSettings StripSecrets(const v1::SmtpSettings& settings) {
+  v1::SmtpSettings stripped = settings;
+  if (stripped.has_client_secret()) stripped.mutable_client_secret()->clear_secret();
+  if (stripped.has_certificate()) stripped.mutable_certificate()->clear_private_key_pem();
+  return stripped;
+}
+
+SettingsStore::SettingsStore(std::string path, std::string key)
+    : path_(std::move(path)), key_(std::move(key)) {}
+
+SettingsStore::~SettingsStore() { OPENSSL_cleanse(key_.data(), key_.size()); }
+
+absl::StatusOr<absl::optional<SavedSettings>> SettingsStore::Load() {
+  absl::MutexLock lock(&mu_);
+  if (access(path_.c_str(), F_OK) != 0) return absl::optional<SavedSettings>();
+  absl::StatusOr<std::string> content = ReadFileToString(path_);
+  if (!content.ok()) return content.status();
+  SavedSettings saved;
+  if (!saved.state.ParseFromString(*content)) {
+    return absl::DataLossError(absl::StrCat("broker state file ", path_, " is corrupt"));
+  }
+  saved.settings = saved.state.settings();
+  if (!saved.state.sealed_credential().empty()) {
+    absl::StatusOr<std::string> plaintext =
+        crypto::Open(key_, saved.state.sealed_credential(),
+                     CredentialBinding(saved.settings.username()));
+    if (!plaintext.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "cannot unseal the credential in ", path_,
+          " (wrong key file, or the file was altered): ", plaintext.status().message()));
+    }
+    internal::SealedCredential credential;
+    const bool parsed = credential.ParseFromString(*plaintext);
+    OPENSSL_cleanse(plaintext->data(), plaintext->size());
+    if (!parsed) return absl::DataLossError("sealed credential is corrupt");
+    if (credential.has_client_secret() && saved.settings.has_client_secret()) {
+      saved.settings.mutable_client_secret()->set_secret(credential.client_secret());
+    } else if (credential.has_private_key_pem() && saved.settings.has_certificate()) {
+      saved.settings.mutable_certificate()->set_private_key_pem(credential.private_key_pem());
+    }
+  }
+  return absl::optional<SavedSettings>(std::move(saved));
+}
+
+absl::Status SettingsStore::Save(const SavedSettings& saved) {
+  absl::MutexLock lock(&mu_);
+  internal::BrokerState state = saved.state;
+  *state.mutable_settings() = StripSecrets(saved.settings);
+  internal::SealedCredential credential;
+  if (saved.settings.has_client_secret()) {
+    credential.set_client_secret(saved.settings.client_secret().secret());
+  } else if (saved.settings.has_certificate()) {
+    credential.set_private_key_pem(saved.settings.certificate().private_key_pem());
+  }
+  std::string plaintext = credential.SerializeAsString();
+  absl::StatusOr<std::string> sealed =
+      crypto::Seal(key_, plaintext, CredentialBinding(saved.settings.username()));
+  OPENSSL_cleanse(plaintext.data(), plaintext.size());
+  if (!sealed.ok()) return sealed.status();
+  state.set_sealed_credential(*sealed);
+  return WriteFileAtomically(path_, state.SerializeAsString());
+}
+
+}  // namespace mailroom::broker

@@ -1,0 +1,56 @@
+// Provides SettingsStore, the broker's durable copy of the SMTP / OAuth settings: the
+// credential sealed with AES-256-GCM under a key that never leaves the broker's node, the
+// rest in the clear, written atomically (temporary file, fsync, rename) with mode 0600 so
+// that a crash leaves either the old or the new settings, never half of each.
+// Thread-safe.
+#ifndef MAILROOM_PAN_BROKER_SETTINGS_STORE_H_
+#define MAILROOM_PAN_BROKER_SETTINGS_STORE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/optional.h"
+#include "pan/broker/broker_state.pb.h"
+#include "proto/mailroom/broker/v1/settings.pb.h"
+
+namespace mailroom::broker {
+
+// The settings as the broker uses them in memory: with the credential's secret part.
+struct SavedSettings {
+  mailroom::broker::v1::SmtpSettings settings;  // complete, secret included
+  internal::BrokerState state;                  // metadata, as stored (no secret)
+};
+
+class SettingsStore {
+ public:
+  // `key` is the 32-byte AES-256-GCM key (see common/crypto/aes_gcm.h LoadOrCreateKeyFile).
+  SettingsStore(std::string path, std::string key);
+  ~SettingsStore();
+
+  // Reads and unseals the stored settings; nullopt if none were ever saved. DATA_LOSS if
+  // the file is corrupt or was sealed under another key.
+  absl::StatusOr<absl::optional<SavedSettings>> Load();
+
+  // Replaces the stored settings with `saved` (its settings must carry the credential's
+  // secret part). The input-only fields are sealed; the rest is stored as is.
+  absl::Status Save(const SavedSettings& saved);
+
+  // Same state, settings unchanged (e.g. fired alarm marks): the credential is re-sealed.
+  const std::string& path() const { return path_; }
+
+ private:
+  const std::string path_;
+  std::string key_;
+  absl::Mutex mu_;
+};
+
+// The associated data that binds a sealed credential to its mailbox.
+std::string CredentialBinding(const std::string& username);
+
+// A copy of `settings` with every input-only field cleared.
+mailroom::broker::v1::SmtpSettings StripSecrets(const mailroom::broker::v1::SmtpSettings& settings);
+
+}  // namespace mailroom::broker
+
+#endif  // MAILROOM_PAN_BROKER_SETTINGS_STORE_H_

@@ -1,0 +1,48 @@
+// Provides the rules of the SMTP / OAuth settings (the seed's SMTP Server page): validation
+// that names the bad field, the defaults (smtp.office365.com, 587, 60 s, the documented
+// scope), the derived read-only token endpoint, keeping a stored credential when an update
+// leaves it empty, and a fingerprint of exactly-these-settings for "saved only after a
+// successful Test Connection". Stateless and thread-safe.
+#ifndef MAILROOM_PAN_BROKER_SMTP_SETTINGS_H_
+#define MAILROOM_PAN_BROKER_SMTP_SETTINGS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "proto/mailroom/broker/v1/settings.pb.h"
+
+namespace mailroom::broker {
+
+using ::mailroom::broker::v1::SmtpSettings;
+
+inline constexpr char kDefaultSmtpHost[] = "smtp.office365.com";
+inline constexpr int kDefaultSmtpPort = 587;
+inline constexpr absl::Duration kDefaultConnectionTimeout = absl::Seconds(60);
+inline constexpr char kDefaultScope[] = "https://outlook.office365.com/.default";
+inline constexpr char kSeedScope[] = "https://outlook.office.com/.default";
+inline constexpr char kDefaultAuthorityHost[] = "https://login.microsoftonline.com";
+
+// Fills every defaulted field and the derived token_endpoint. `default_authority` replaces
+// an empty authority_host.
+SmtpSettings ResolveDefaults(const SmtpSettings& settings, const std::string& default_authority);
+
+// Checks resolved settings. INVALID_ARGUMENT naming each bad field as "<prefix>.<field>".
+absl::Status ValidateSmtpSettings(const SmtpSettings& settings, const std::string& prefix);
+
+// `update` with its missing credential, or empty secret / private key, taken from `stored`
+// (if the stored credential is of the same kind). FAILED_PRECONDITION-free: validation
+// later reports a credential that is still missing.
+SmtpSettings MergeStoredCredential(const SmtpSettings& update, const SmtpSettings* stored);
+
+// Lowercase hex SHA-256 over the resolved settings including the credential: equal only
+// for exactly the same settings.
+std::string SettingsFingerprint(const SmtpSettings& resolved);
+
+absl::Duration ConnectionTimeoutOf(const SmtpSettings& resolved);
+bool UsesAuthentication(const SmtpSettings& settings);
+absl::Time CredentialExpiry(const SmtpSettings& settings);
+
+}  // namespace mailroom::broker
+
+#endif  // MAILROOM_PAN_BROKER_SMTP_SETTINGS_H_
