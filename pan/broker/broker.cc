@@ -1,0 +1,541 @@
+#include "pan/broker/broker.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/crypto/jwt_assertion.h"
+#include "common/diagnosis.h"
+#include "common/logging.h"
+#include "common/status_grpc.h"
+#include "common/tls.h"
+#include "pan/broker/smtp_settings.h"
+
+namespace mailroom::broker {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+namespace mv1 = ::mailroom::mnt::v1;
+
+constexpr absl::Duration kDefaultMinValidity = absl::Minutes(10);
+constexpr absl::Duration kMaxMinValidity = absl::Minutes(15);
+constexpr absl::Duration kDay = absl::Hours(24);
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::Duration FromDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::Status NotConfigured() {
+  return WithReason(
+      DiagnosedError(MakeDiagnosis(cv1::FAILURE_CAUSE_SETTINGS_NOT_CONFIGURED)),
+      "SETTINGS_NOT_CONFIGURED");
+}
+
+// Fills the certificate credential's output fields (thumbprint, subject, notAfter).
+absl::Status DescribeCertificate(v1::CertificateCredential* certificate) {
+  absl::StatusOr<std::string> thumbprint =
+      crypto::CertificateThumbprintSha256(certificate->certificate_pem());
+  if (!thumbprint.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("settings.certificate.certificate_pem: ", thumbprint.status().message()));
+  }
+  certificate->set_thumbprint_sha256(*thumbprint);
+  BIO* bio = BIO_new_mem_buf(certificate->certificate_pem().data(),
+                             static_cast<int>(certificate->certificate_pem().size()));
+  X509* x509 = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (x509 == nullptr) {
+    return absl::InvalidArgumentError("settings.certificate.certificate_pem: not a certificate");
+  }
+  char* subject = X509_NAME_oneline(X509_get_subject_name(x509), nullptr, 0);
+  certificate->set_subject(subject != nullptr ? subject : "");
+  OPENSSL_free(subject);
+  struct tm not_after = {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(x509), &not_after) == 1) {
+    certificate->mutable_expire_time()->set_seconds(timegm(&not_after));
+  }
+  X509_free(x509);
+  return absl::OkStatus();
+}
+
+bool SameCredential(const v1::SmtpSettings& a, const v1::SmtpSettings& b) {
+  if (a.credential_case() != b.credential_case()) return false;
+  if (a.has_client_secret()) {
+    return a.client_secret().secret() == b.client_secret().secret() &&
+           a.client_secret().expire_time().seconds() == b.client_secret().expire_time().seconds();
+  }
+  if (a.has_certificate()) {
+    return a.certificate().certificate_pem() == b.certificate().certificate_pem() &&
+           a.certificate().private_key_pem() == b.certificate().private_key_pem();
+  }
+  return true;
+}
+
+}  // namespace
+
+Broker::Active::~Active() {
+  if (cache != nullptr) cache->Stop();
+}
+
+Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
+               TokenClientFactory token_client_factory, ConnectionTester* tester,
+               AlarmReporter* alarms, std::function<double()> random_unit)
+    : options_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      token_client_factory_(std::move(token_client_factory)),
+      tester_(tester),
+      alarms_(alarms),
+      random_unit_(std::move(random_unit)),
+      quota_(clock, options_.send_limits) {}
+
+Broker::~Broker() { Stop(); }
+
+absl::Status Broker::Start() {
+  absl::StatusOr<absl::optional<SavedSettings>> loaded = store_->Load();
+  if (!loaded.ok()) return loaded.status();
+  if (loaded->has_value()) {
+    absl::StatusOr<std::shared_ptr<Active>> active = Activate(**std::move(loaded));
+    if (!active.ok()) return active.status();
+    absl::MutexLock lock(&mu_);
+    active_ = *std::move(active);
+    MR_LOG(kInfo, kLogBroker) << "loaded saved settings for mailbox "
+                              << active_->resolved.username() << " (token endpoint "
+                              << active_->resolved.token_endpoint() << ")";
+  } else {
+    MR_LOG(kWarn, kLogBroker) << "no SMTP settings saved yet: configure them with "
+                                 "mailroomctl settings set, after a Test Connection";
+  }
+  CheckSecretExpiry();
+  expiry_thread_ = std::thread([this] { ExpiryLoop(); });
+  return absl::OkStatus();
+}
+
+void Broker::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (expiry_thread_.joinable()) expiry_thread_.join();
+  std::shared_ptr<Active> active;
+  {
+    absl::MutexLock lock(&mu_);
+    active = std::move(active_);
+  }
+}
+
+absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings saved) {
+  auto active = std::make_shared<Active>();
+  active->resolved = ResolveDefaults(saved.settings, options_.default_authority_host);
+  active->etag = saved.state.etag();
+  const v1::TrustStore& trust = active->resolved.smtp_trust_store();
+  if (trust.source_case() == v1::TrustStore::kCaFile) {
+    absl::StatusOr<std::string> pem = ReadFileToString(trust.ca_file());
+    if (!pem.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("settings.smtp_trust_store.ca_file: ", pem.status().message()));
+    }
+    active->trust_pem = *pem;
+  } else if (trust.source_case() == v1::TrustStore::kCaBundlePem) {
+    active->trust_pem = trust.ca_bundle_pem();
+  }
+  if (UsesAuthentication(active->resolved)) {
+    absl::StatusOr<std::unique_ptr<TokenClient>> client = token_client_factory_(active->resolved);
+    if (!client.ok()) return client.status();
+    active->client = *std::move(client);
+    active->cache = std::make_unique<TokenCache>(active->client.get(), clock_,
+                                                 options_.token_policy, random_unit_);
+    active->cache->Start();
+  }
+  active->saved = std::move(saved);
+  return active;
+}
+
+std::shared_ptr<Broker::Active> Broker::active() {
+  absl::MutexLock lock(&mu_);
+  return active_;
+}
+
+std::string Broker::mailbox() {
+  std::shared_ptr<Active> a = active();
+  return a == nullptr ? "" : a->resolved.username();
+}
+
+TokenCacheStats Broker::token_stats() {
+  std::shared_ptr<Active> a = active();
+  return a == nullptr || a->cache == nullptr ? TokenCacheStats() : a->cache->stats();
+}
+
+absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
+    const v1::GetAccessTokenRequest& request) {
+  std::shared_ptr<Active> a = active();
+  if (a == nullptr) return NotConfigured();
+  if (!request.mailbox().empty() && request.mailbox() != a->resolved.username()) {
+    return absl::NotFoundError(absl::StrCat("mailbox: \"", request.mailbox(),
+                                            "\" is not the configured mailbox"));
+  }
+  absl::Duration min_validity = request.has_min_validity()
+                                    ? FromDuration(request.min_validity())
+                                    : kDefaultMinValidity;
+  if (min_validity < absl::ZeroDuration() || min_validity > kMaxMinValidity) {
+    return absl::InvalidArgumentError("min_validity: must be 0 to 15 minutes");
+  }
+  v1::GetAccessTokenResponse response;
+  response.set_mailbox(a->resolved.username());
+  response.set_smtp_host(a->resolved.smtp_host());
+  response.set_smtp_port(a->resolved.port());
+  *response.mutable_connection_timeout() = a->resolved.connection_timeout();
+  response.set_use_authentication(UsesAuthentication(a->resolved));
+  response.mutable_smtp_trust_store()->set_ca_bundle_pem(a->trust_pem);
+  response.mutable_smtp_trust_store()->set_exclude_system_roots(
+      a->resolved.smtp_trust_store().exclude_system_roots());
+  response.set_settings_etag(a->etag);
+  if (a->cache == nullptr) return response;
+
+  absl::StatusOr<AccessToken> token = a->cache->Get(min_validity);
+  if (!token.ok()) {
+    absl::Status status(absl::StatusCode::kUnavailable,
+                        absl::StrCat("no access token: ", token.status().message()));
+    if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(token.status()); diagnosis) {
+      status = WithDiagnosis(std::move(status), *diagnosis);
+    }
+    return WithReason(std::move(status), "TOKEN_UNAVAILABLE");
+  }
+  const absl::Time now = clock_->Now();
+  response.set_access_token(token->value);
+  response.set_token_type("Bearer");
+  response.set_token_fingerprint(token->fingerprint);
+  SetTime(token->issue_time, response.mutable_issue_time());
+  SetTime(token->expire_time, response.mutable_expire_time());
+  SetDuration(token->expire_time - now, response.mutable_expires_in());
+  SetDuration(now - token->issue_time, response.mutable_age());
+  SetDuration(std::max(a->cache->NextRefreshTime() - now, absl::ZeroDuration()),
+              response.mutable_refresh_after());
+  return response;
+}
+
+absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
+    const v1::InvalidateAccessTokenRequest& request) {
+  if (request.token_fingerprint().empty()) {
+    return absl::InvalidArgumentError("token_fingerprint: required");
+  }
+  std::shared_ptr<Active> a = active();
+  if (a == nullptr) return NotConfigured();
+  v1::InvalidateAccessTokenResponse response;
+  if (a->cache == nullptr) return response;
+  const absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time allowed = last_forced_refresh_ + options_.forced_refresh_min_interval;
+    if (now < allowed) {
+      SetDuration(allowed - now, response.mutable_retry_after());
+      return response;
+    }
+  }
+  if (a->cache->Invalidate(request.token_fingerprint())) {
+    absl::MutexLock lock(&mu_);
+    last_forced_refresh_ = now;
+    response.set_invalidated(true);
+    MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP "
+                              << request.smtp_code() << " for token "
+                              << request.token_fingerprint().substr(0, 12)
+                              << "; fetching a fresh token";
+  }
+  return response;
+}
+
+v1::CredentialStatus Broker::CredentialStatusOf(const SavedSettings& saved, absl::Time now) const {
+  v1::CredentialStatus status;
+  const v1::SmtpSettings& s = saved.settings;
+  if (s.has_client_secret()) {
+    status.set_type(v1::CREDENTIAL_TYPE_CLIENT_SECRET);
+    status.set_is_set(!s.client_secret().secret().empty());
+  } else if (s.has_certificate()) {
+    status.set_type(v1::CREDENTIAL_TYPE_CERTIFICATE);
+    status.set_is_set(!s.certificate().private_key_pem().empty());
+    status.set_certificate_thumbprint_sha256(s.certificate().thumbprint_sha256());
+  }
+  const absl::Time expiry = CredentialExpiry(s);
+  if (expiry != absl::InfiniteFuture()) {
+    SetTime(expiry, status.mutable_expire_time());
+    status.set_days_left(static_cast<int32_t>(std::floor(absl::FDivDuration(expiry - now, kDay))));
+    status.set_expired(now >= expiry);
+  }
+  if (saved.state.has_credential_update_time()) {
+    *status.mutable_update_time() = saved.state.credential_update_time();
+  }
+  return status;
+}
+
+v1::SmtpSettings Broker::PublicView(const v1::SmtpSettings& resolved) const {
+  return StripSecrets(resolved);
+}
+
+v1::GetSettingsResponse Broker::GetSettings() {
+  v1::GetSettingsResponse response;
+  absl::MutexLock lock(&mu_);
+  if (active_ == nullptr) return response;
+  response.set_configured(true);
+  *response.mutable_settings() = PublicView(active_->resolved);
+  *response.mutable_credential_status() = CredentialStatusOf(active_->saved, clock_->Now());
+  response.set_etag(active_->etag);
+  *response.mutable_update_time() = active_->saved.state.update_time();
+  response.set_updated_by(active_->saved.state.updated_by());
+  *response.mutable_test_pass_time() = active_->saved.state.test_pass_time();
+  return response;
+}
+
+absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
+    const v1::TestConnectionRequest& request, const ConnectionTester::Progress& progress) {
+  std::shared_ptr<Active> a = active();
+  v1::SmtpSettings settings;
+  if (request.has_settings()) {
+    settings = MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr);
+  } else if (a != nullptr) {
+    settings = a->saved.settings;
+  } else {
+    return NotConfigured();
+  }
+  v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
+  if (absl::Status valid = ValidateSmtpSettings(resolved, "settings"); !valid.ok()) return valid;
+  if (resolved.has_certificate()) {
+    if (absl::Status status = DescribeCertificate(resolved.mutable_certificate()); !status.ok()) {
+      return status;
+    }
+  }
+  const cv1::EmailAddress* recipient = nullptr;
+  if (request.has_test_recipient()) {
+    const std::string& address = request.test_recipient().address();
+    if (address.empty() || address.find('@') == std::string::npos ||
+        address.find_first_of("\r\n <>,;") != std::string::npos) {
+      return absl::InvalidArgumentError("test_recipient.address: must be an email address");
+    }
+    recipient = &request.test_recipient();
+  }
+  std::unique_ptr<TokenClient> client;
+  if (UsesAuthentication(resolved)) {
+    absl::StatusOr<std::unique_ptr<TokenClient>> made = token_client_factory_(resolved);
+    if (!made.ok()) return made.status();
+    client = *std::move(made);
+  }
+  const absl::Time start = clock_->Now();
+  MR_LOG(kInfo, kLogBroker) << "Test Connection: " << resolved.smtp_host() << ":" << resolved.port()
+                            << " as " << resolved.username() << " via "
+                            << resolved.token_endpoint();
+  v1::TestConnectionReport report = tester_->Run(resolved, client.get(), recipient, progress);
+  report.set_tested_saved_settings(!request.has_settings());
+  report.set_token_endpoint(resolved.token_endpoint());
+  if (!report.has_start_time()) SetTime(start, report.mutable_start_time());
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  for (auto it = tests_.begin(); it != tests_.end();) {
+    it = now - it->second.time > options_.test_validity ? tests_.erase(it) : std::next(it);
+  }
+  const std::string test_id =
+      absl::StrFormat("test-%d-%08x", next_test_++, static_cast<uint32_t>(random_unit_() * 4e9));
+  report.set_test_id(test_id);
+  tests_[test_id] = TestRecord{SettingsFingerprint(resolved), now, report.passed(), report};
+  MR_LOG(kInfo, kLogBroker) << "Test Connection " << test_id
+                            << (report.passed() ? " passed" : " failed: ")
+                            << (report.passed() ? "" : report.diagnosis().title());
+  return report;
+}
+
+absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
+    const v1::UpdateSettingsRequest& request, const std::string& updated_by) {
+  if (!request.has_settings()) return absl::InvalidArgumentError("settings: required");
+  std::shared_ptr<Active> a = active();
+  v1::SmtpSettings merged =
+      MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr);
+  v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
+  if (absl::Status valid = ValidateSmtpSettings(resolved, "settings"); !valid.ok()) return valid;
+  if (merged.has_certificate()) {
+    if (absl::Status status = DescribeCertificate(merged.mutable_certificate()); !status.ok()) {
+      return status;
+    }
+    *resolved.mutable_certificate() = merged.certificate();
+  }
+  if (!request.etag().empty() && (a == nullptr || a->etag != request.etag())) {
+    return WithReason(absl::AbortedError("etag: the settings changed since they were read; "
+                                         "read them again"),
+                      "ETAG_MISMATCH");
+  }
+  const std::string fingerprint = SettingsFingerprint(resolved);
+  TestRecord record;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = tests_.find(request.test_id());
+    if (request.test_id().empty() || it == tests_.end() ||
+        clock_->Now() - it->second.time > options_.test_validity) {
+      return WithReason(absl::FailedPreconditionError(
+                            "test_id: settings are saved only after a successful Test "
+                            "Connection of the same settings in the last 15 minutes"),
+                        "TEST_CONNECTION_REQUIRED");
+    }
+    record = it->second;
+  }
+  if (record.fingerprint != fingerprint) {
+    return WithReason(absl::FailedPreconditionError(
+                          "test_id: that Test Connection tested different settings; test "
+                          "these settings, then save"),
+                      "TEST_CONNECTION_REQUIRED");
+  }
+  if (!record.passed) {
+    return WithReason(
+        WithDiagnosis(absl::FailedPreconditionError(absl::StrCat(
+                          "not saved because Test Connection failed: ",
+                          record.report.diagnosis().title())),
+                      record.report.diagnosis()),
+        "TEST_CONNECTION_FAILED");
+  }
+
+  const absl::Time now = clock_->Now();
+  SavedSettings saved;
+  saved.settings = merged;
+  saved.settings.clear_token_endpoint();
+  saved.state.set_updated_by(updated_by);
+  SetTime(now, saved.state.mutable_update_time());
+  SetTime(record.time, saved.state.mutable_test_pass_time());
+  saved.state.set_etag(fingerprint.substr(0, 32));
+  if (a != nullptr && SameCredential(a->saved.settings, merged)) {
+    absl::MutexLock lock(&mu_);
+    *saved.state.mutable_credential_update_time() = a->saved.state.credential_update_time();
+    *saved.state.mutable_fired_expiry_alarm_days() = a->saved.state.fired_expiry_alarm_days();
+    *saved.state.mutable_fired_expiry_alarm_times() = a->saved.state.fired_expiry_alarm_times();
+  } else {
+    SetTime(now, saved.state.mutable_credential_update_time());
+  }
+  if (absl::Status status = store_->Save(saved); !status.ok()) return status;
+  absl::StatusOr<std::shared_ptr<Active>> activated = Activate(saved);
+  if (!activated.ok()) return activated.status();
+  std::shared_ptr<Active> previous;
+  {
+    absl::MutexLock lock(&mu_);
+    previous = std::move(active_);
+    active_ = *activated;
+    tests_.erase(request.test_id());
+  }
+  previous.reset();  // stops the old token refresher outside the lock
+  MR_LOG(kInfo, kLogBroker) << "settings saved by " << updated_by << " for mailbox "
+                            << resolved.username();
+  CheckSecretExpiry();
+  v1::UpdateSettingsResponse response;
+  v1::GetSettingsResponse view = GetSettings();
+  *response.mutable_settings() = view.settings();
+  *response.mutable_credential_status() = view.credential_status();
+  response.set_etag(view.etag());
+  *response.mutable_update_time() = view.update_time();
+  return response;
+}
+
+void Broker::CheckSecretExpiry() {
+  absl::MutexLock lock(&mu_);
+  if (active_ == nullptr) return;
+  SavedSettings& saved = active_->saved;
+  const absl::Time expiry = CredentialExpiry(saved.settings);
+  if (expiry == absl::InfiniteFuture()) return;
+  const absl::Time now = clock_->Now();
+  std::vector<int> due;
+  for (int lead : options_.expiry_alarm_days) {
+    const auto& fired = saved.state.fired_expiry_alarm_days();
+    if (std::find(fired.begin(), fired.end(), lead) != fired.end()) continue;
+    if (now >= expiry - lead * kDay) due.push_back(lead);
+  }
+  if (due.empty()) return;
+  // Only the most urgent due lead time is raised; larger ones it supersedes are marked too,
+  // so a secret entered 5 days before expiry raises one alarm, not three.
+  const int lead = *std::min_element(due.begin(), due.end());
+  for (int marked : due) {
+    saved.state.add_fired_expiry_alarm_days(marked);
+    SetTime(now, saved.state.add_fired_expiry_alarm_times());
+  }
+  const bool certificate = saved.settings.has_certificate();
+  const int days_left =
+      static_cast<int>(std::floor(absl::FDivDuration(expiry - now, kDay)));
+  const std::string date = absl::FormatTime("%Y-%m-%d", expiry, absl::UTCTimeZone());
+  const std::string what = certificate ? "Certificate credential" : "Client secret";
+  const std::string text =
+      now >= expiry
+          ? absl::StrCat(what, " of app ", saved.settings.client_id(), " expired on ", date,
+                         ": mail cannot be sent. Create a new one in Entra ID and update it "
+                         "on the SMTP Server settings.")
+          : absl::StrCat(what, " of app ", saved.settings.client_id(), " expires in ", days_left,
+                         days_left == 1 ? " day" : " days", " (", date,
+                         "). Create a new one in Entra ID and update it, with its expiry "
+                         "date, on the SMTP Server settings.");
+  RaiseAlarmRequest alarm;
+  alarm.set_type(certificate ? mv1::ALARM_TYPE_CERTIFICATE_EXPIRY
+                             : mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY);
+  alarm.set_severity(lead <= 1 ? mv1::ALARM_SEVERITY_CRITICAL : mv1::ALARM_SEVERITY_WARNING);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(absl::StrCat(certificate ? "certificate-expiry/" : "client-secret-expiry/",
+                                   saved.settings.client_id()));
+  alarm.set_text(text);
+  SetTime(now, alarm.mutable_occur_time());
+  alarm.set_idempotency_key(absl::StrCat("secret-expiry/", saved.settings.client_id(), "/",
+                                         saved.state.credential_update_time().seconds(), "/",
+                                         lead));
+  MR_LOG(kWarn, kLogBroker) << text;
+  alarms_->Raise(std::move(alarm));
+  if (absl::Status status = store_->Save(saved); !status.ok()) {
+    MR_LOG(kError, kLogBroker) << "cannot record the fired expiry alarm: " << status;
+  }
+}
+
+v1::GetSecretStatusResponse Broker::GetSecretStatus() {
+  v1::GetSecretStatusResponse response;
+  absl::MutexLock lock(&mu_);
+  if (active_ == nullptr) return response;
+  const SavedSettings& saved = active_->saved;
+  *response.mutable_credential_status() = CredentialStatusOf(saved, clock_->Now());
+  const absl::Time expiry = CredentialExpiry(saved.settings);
+  std::vector<int> leads = options_.expiry_alarm_days;
+  std::sort(leads.rbegin(), leads.rend());
+  for (int lead : leads) {
+    v1::ExpiryAlarmMark* mark = response.add_expiry_alarms();
+    mark->set_lead_days(lead);
+    if (expiry != absl::InfiniteFuture()) SetTime(expiry - lead * kDay, mark->mutable_due_time());
+    const auto& fired = saved.state.fired_expiry_alarm_days();
+    for (int i = 0; i < fired.size(); ++i) {
+      if (fired[i] == lead && i < saved.state.fired_expiry_alarm_times_size()) {
+        *mark->mutable_fire_time() = saved.state.fired_expiry_alarm_times(i);
+      }
+    }
+  }
+  return response;
+}
+
+void Broker::ExpiryLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    clock_->AwaitWithDeadline(&mu_, absl::Condition(&stopping_),
+                              clock_->Now() + options_.expiry_check_interval);
+    if (stopping_) break;
+    mu_.Unlock();
+    CheckSecretExpiry();
+    mu_.Lock();
+  }
+}
+
+}  // namespace mailroom::broker

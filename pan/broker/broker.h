@@ -1,0 +1,127 @@
+// Provides Broker, the token broker's logic behind its RPCs: it owns the SMTP / OAuth
+// settings and the only copy of the credential, keeps one access token fresh for the
+// cluster (TokenCache), hands out send permits (SendQuota), runs Test Connection, saves
+// settings only after a passed test of exactly those settings, and raises the
+// client-secret-expiry alarm at each configured lead time once. Roles and RPC plumbing
+// live in BrokerService; nothing here knows about gRPC. Thread-safe.
+#ifndef MAILROOM_PAN_BROKER_BROKER_H_
+#define MAILROOM_PAN_BROKER_BROKER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/alarm_reporter.h"
+#include "common/clock.h"
+#include "pan/broker/connection_tester.h"
+#include "pan/broker/send_quota.h"
+#include "pan/broker/settings_store.h"
+#include "pan/broker/token_cache.h"
+#include "pan/broker/token_client.h"
+#include "proto/mailroom/broker/v1/broker.pb.h"
+
+namespace mailroom::broker {
+
+namespace v1 = ::mailroom::broker::v1;
+
+struct BrokerOptions {
+  std::string node_name = "broker";
+  std::string default_authority_host;
+  TokenCachePolicy token_policy;
+  // Days before expiry at which the expiry alarm fires; default 30, 14, 7, 1, 0.
+  std::vector<int> expiry_alarm_days = {30, 14, 7, 1, 0};
+  SendLimitValues send_limits;
+  // How long a passed Test Connection allows saving its settings.
+  absl::Duration test_validity = absl::Minutes(15);
+  // How often the expiry check runs in the background.
+  absl::Duration expiry_check_interval = absl::Hours(1);
+  // Minimum interval between refreshes forced by InvalidateAccessToken.
+  absl::Duration forced_refresh_min_interval = absl::Minutes(1);
+};
+
+// Makes the token client for resolved settings (EntraTokenClient over libcurl in `main`).
+using TokenClientFactory =
+    std::function<absl::StatusOr<std::unique_ptr<TokenClient>>(const v1::SmtpSettings&)>;
+
+class Broker {
+ public:
+  // Every pointer must outlive the broker. `random_unit` feeds backoff jitter.
+  Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
+         TokenClientFactory token_client_factory, ConnectionTester* tester,
+         AlarmReporter* alarms, std::function<double()> random_unit);
+  ~Broker();
+
+  // Loads saved settings and starts the token refresher and the expiry check.
+  absl::Status Start();
+  void Stop();
+
+  absl::StatusOr<v1::GetAccessTokenResponse> GetAccessToken(const v1::GetAccessTokenRequest& request);
+  absl::StatusOr<v1::InvalidateAccessTokenResponse> InvalidateAccessToken(
+      const v1::InvalidateAccessTokenRequest& request);
+  v1::GetSettingsResponse GetSettings();
+  // Runs Test Connection; `progress` sees each step event. INVALID_ARGUMENT (naming the
+  // field) before any step for bad settings.
+  absl::StatusOr<v1::TestConnectionReport> TestConnection(const v1::TestConnectionRequest& request,
+                                                          const ConnectionTester::Progress& progress);
+  absl::StatusOr<v1::UpdateSettingsResponse> UpdateSettings(const v1::UpdateSettingsRequest& request,
+                                                            const std::string& updated_by);
+  v1::GetSecretStatusResponse GetSecretStatus();
+
+  // Raises the expiry alarm for every lead time that has come due and not yet fired.
+  void CheckSecretExpiry();
+
+  SendQuota& quota() { return quota_; }
+  // The configured mailbox ("" if unconfigured), for permit requests naming none.
+  std::string mailbox();
+  // Token cache statistics of the active settings (zero if unconfigured).
+  TokenCacheStats token_stats();
+
+ private:
+  struct Active {
+    SavedSettings saved;
+    v1::SmtpSettings resolved;
+    std::string etag;
+    std::string trust_pem;  // the SMTP trust store resolved to PEM for role nodes
+    std::unique_ptr<TokenClient> client;
+    std::unique_ptr<TokenCache> cache;
+    ~Active();
+  };
+  struct TestRecord {
+    std::string fingerprint;
+    absl::Time time;
+    bool passed;
+    v1::TestConnectionReport report;
+  };
+
+  absl::StatusOr<std::shared_ptr<Active>> Activate(SavedSettings saved);
+  std::shared_ptr<Active> active();
+  v1::CredentialStatus CredentialStatusOf(const SavedSettings& saved, absl::Time now) const;
+  v1::SmtpSettings PublicView(const v1::SmtpSettings& resolved) const;
+  void ExpiryLoop();
+
+  const BrokerOptions options_;
+  SettingsStore* store_;
+  const Clock* clock_;
+  TokenClientFactory token_client_factory_;
+  ConnectionTester* tester_;
+  AlarmReporter* alarms_;
+  std::function<double()> random_unit_;
+  SendQuota quota_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<Active> active_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, TestRecord> tests_ ABSL_GUARDED_BY(mu_);
+  int64_t next_test_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Time last_forced_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread expiry_thread_;
+};
+
+}  // namespace mailroom::broker
+
+#endif  // MAILROOM_PAN_BROKER_BROKER_H_

@@ -1,0 +1,63 @@
+// Provides BrokerService, the TokenBroker gRPC service: a thin layer that authorizes each
+// call on the role in the caller's verified certificate (role nodes get tokens and permits;
+// only admins read or change settings and run Test Connection), checks that a request's
+// `node` is the caller's own, and converts between absl and gRPC status in one place.
+// Thread-safe.
+#ifndef MAILROOM_PAN_BROKER_BROKER_SERVICE_H_
+#define MAILROOM_PAN_BROKER_BROKER_SERVICE_H_
+
+#include <string>
+#include <vector>
+
+#include "common/tls.h"
+#include "pan/broker/broker.h"
+#include "proto/mailroom/broker/v1/broker.grpc.pb.h"
+
+namespace mailroom::broker {
+
+class BrokerService final : public v1::TokenBroker::Service {
+ public:
+  // `admin_identities` (certificate CNs) restricts admin calls further; empty allows any
+  // certificate with the admin role.
+  BrokerService(Broker* broker, std::vector<std::string> admin_identities);
+
+  grpc::Status GetAccessToken(grpc::ServerContext* context, const v1::GetAccessTokenRequest* request,
+                              v1::GetAccessTokenResponse* response) override;
+  grpc::Status InvalidateAccessToken(grpc::ServerContext* context,
+                                     const v1::InvalidateAccessTokenRequest* request,
+                                     v1::InvalidateAccessTokenResponse* response) override;
+  grpc::Status AcquireSendPermit(grpc::ServerContext* context,
+                                 const v1::AcquireSendPermitRequest* request,
+                                 v1::AcquireSendPermitResponse* response) override;
+  grpc::Status ReleaseSendPermit(grpc::ServerContext* context,
+                                 const v1::ReleaseSendPermitRequest* request,
+                                 v1::ReleaseSendPermitResponse* response) override;
+  grpc::Status ReportSendResult(grpc::ServerContext* context,
+                                const v1::ReportSendResultRequest* request,
+                                v1::ReportSendResultResponse* response) override;
+  grpc::Status GetSettings(grpc::ServerContext* context, const v1::GetSettingsRequest* request,
+                           v1::GetSettingsResponse* response) override;
+  grpc::Status UpdateSettings(grpc::ServerContext* context, const v1::UpdateSettingsRequest* request,
+                              v1::UpdateSettingsResponse* response) override;
+  grpc::Status TestConnection(grpc::ServerContext* context, const v1::TestConnectionRequest* request,
+                              grpc::ServerWriter<v1::TestConnectionResponse>* writer) override;
+  grpc::Status GetSecretStatus(grpc::ServerContext* context,
+                               const v1::GetSecretStatusRequest* request,
+                               v1::GetSecretStatusResponse* response) override;
+  grpc::Status GetQuotaStatus(grpc::ServerContext* context, const v1::GetQuotaStatusRequest* request,
+                              v1::GetQuotaStatusResponse* response) override;
+
+ private:
+  enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };
+  // The caller's identity if it may call; PERMISSION_DENIED / UNAUTHENTICATED otherwise.
+  // `node`, when not empty, must be the caller's own name.
+  absl::StatusOr<PeerIdentity> Authorize(grpc::ServerContext* context, Allowed allowed,
+                                         const std::string& node, const char* method);
+
+  Broker* broker_;
+  std::vector<std::string> admin_identities_;
+};
+
+}  // namespace mailroom::broker
+
+#endif  // MAILROOM_PAN_BROKER_BROKER_SERVICE_H_
