@@ -1,0 +1,309 @@
+// Broker logic with fakes for the clock, the token endpoint, Test Connection and MnT: the
+// seed's save-after-test rule, secret handling at rest and in answers, and expiry alarms.
+#include "pan/broker/broker.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/crypto/aes_gcm.h"
+#include "common/diagnosis.h"
+#include "common/fake_clock.h"
+#include "common/status_grpc.h"
+#include "common/tls.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_http_transport.h"
+
+namespace mailroom::broker {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+namespace mv1 = ::mailroom::mnt::v1;
+using ::mailroom::testing::FakeHttpTransport;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kSecret[] = "Zx9~super.SECRET-value_1234";
+
+class FakeTester : public ConnectionTester {
+ public:
+  v1::TestConnectionReport Run(const v1::SmtpSettings& resolved, TokenClient* client,
+                               const cv1::EmailAddress*, const Progress& progress) override {
+    ++runs;
+    last_settings = resolved;
+    v1::TestStep step;
+    step.set_kind(v1::TEST_STEP_KIND_TOKEN_REQUEST);
+    step.set_status(v1::TEST_STEP_STATUS_RUNNING);
+    progress(step);
+    v1::TestConnectionReport report;
+    absl::StatusOr<AccessToken> token = client->Fetch();
+    if (!token.ok()) {
+      report.set_passed(false);
+      report.set_failed_step(v1::TEST_STEP_KIND_TOKEN_REQUEST);
+      *report.mutable_diagnosis() = *DiagnosisOf(token.status());
+    } else {
+      report.set_passed(pass_smtp);
+      if (!pass_smtp) {
+        report.set_failed_step(v1::TEST_STEP_KIND_AUTH_XOAUTH2);
+        *report.mutable_diagnosis() = MakeDiagnosis(cv1::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED,
+                                                    "535 5.7.3 Authentication unsuccessful");
+      }
+    }
+    step.set_status(report.passed() ? v1::TEST_STEP_STATUS_PASSED : v1::TEST_STEP_STATUS_FAILED);
+    progress(step);
+    return report;
+  }
+  bool pass_smtp = true;
+  int runs = 0;
+  v1::SmtpSettings last_settings;
+};
+
+class CapturingAlarms : public AlarmReporter {
+ public:
+  void Raise(RaiseAlarmRequest request) override { raised.push_back(std::move(request)); }
+  std::vector<RaiseAlarmRequest> raised;
+};
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(getenv("TEST_TMPDIR"), "/broker-", ::testing::UnitTest::GetInstance()
+                                                              ->current_test_info()
+                                                              ->name());
+    ASSERT_EQ(system(absl::StrCat("rm -rf ", dir_, " && mkdir -p ", dir_).c_str()), 0);
+    key_ = *crypto::LoadOrCreateKeyFile(dir_ + "/broker.key");
+    transport_.EnqueueJson(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"tok-1"})");
+    StartBroker();
+  }
+
+  void StartBroker() {
+    broker_.reset();
+    store_ = std::make_unique<SettingsStore>(dir_ + "/state.bin", key_);
+    BrokerOptions options;
+    options.default_authority_host = "https://login.microsoftonline.com";
+    options.expiry_check_interval = absl::Hours(1000);  // tests call CheckSecretExpiry
+    broker_ = std::make_unique<Broker>(
+        options, store_.get(), &clock_,
+        [this](const v1::SmtpSettings& resolved) -> absl::StatusOr<std::unique_ptr<TokenClient>> {
+          return std::unique_ptr<TokenClient>(std::make_unique<EntraTokenClient>(
+              TokenEndpointConfig{resolved.token_endpoint(), resolved.client_id(), resolved.scope()},
+              std::make_unique<ClientSecret>(resolved.client_secret().secret()), &transport_,
+              &clock_));
+        },
+        &tester_, &alarms_, [] { return 0.5; });
+    ASSERT_TRUE(broker_->Start().ok());
+  }
+
+  v1::SmtpSettings Settings(absl::Duration secret_lifetime = absl::Hours(24 * 365)) {
+    v1::SmtpSettings settings;
+    settings.set_username("noreply@contoso.com");
+    settings.set_tenant_id("11111111-2222-3333-4444-555555555555");
+    settings.set_client_id("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    settings.mutable_client_secret()->set_secret(kSecret);
+    settings.mutable_client_secret()->mutable_expire_time()->set_seconds(
+        absl::ToUnixSeconds(clock_.Now() + secret_lifetime));
+    return settings;
+  }
+
+  absl::StatusOr<v1::TestConnectionReport> Test(const v1::SmtpSettings& settings) {
+    v1::TestConnectionRequest request;
+    *request.mutable_settings() = settings;
+    return broker_->TestConnection(request, [this](const v1::TestStep&) { ++steps_seen_; });
+  }
+
+  absl::StatusOr<v1::UpdateSettingsResponse> Save(const v1::SmtpSettings& settings,
+                                                  const std::string& test_id) {
+    v1::UpdateSettingsRequest request;
+    *request.mutable_settings() = settings;
+    request.set_test_id(test_id);
+    return broker_->UpdateSettings(request, "admin");
+  }
+
+  void Configure(const v1::SmtpSettings& settings) {
+    absl::StatusOr<v1::TestConnectionReport> report = Test(settings);
+    ASSERT_TRUE(report.ok()) << report.status();
+    ASSERT_TRUE(report->passed());
+    absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(settings, report->test_id());
+    ASSERT_TRUE(saved.ok()) << saved.status();
+  }
+
+  std::string dir_;
+  std::string key_;
+  FakeClock clock_{absl::FromUnixSeconds(1800000000)};
+  FakeHttpTransport transport_;
+  FakeTester tester_;
+  CapturingAlarms alarms_;
+  std::unique_ptr<SettingsStore> store_;
+  std::unique_ptr<Broker> broker_;
+  int steps_seen_ = 0;
+};
+
+TEST_F(BrokerTest, UnconfiguredBrokerSaysSo) {
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken({});
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReasonOf(token.status()), "SETTINGS_NOT_CONFIGURED");
+  EXPECT_FALSE(broker_->GetSettings().configured());
+}
+
+TEST_F(BrokerTest, SavingRequiresAPassedTestOfTheSameSettings) {
+  const v1::SmtpSettings settings = Settings();
+  absl::StatusOr<v1::UpdateSettingsResponse> untested = Save(settings, "");
+  EXPECT_EQ(ReasonOf(untested.status()), "TEST_CONNECTION_REQUIRED");
+
+  tester_.pass_smtp = false;
+  absl::StatusOr<v1::TestConnectionReport> failed = Test(settings);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_FALSE(failed->passed());
+  EXPECT_GE(steps_seen_, 2);
+  absl::StatusOr<v1::UpdateSettingsResponse> after_failure = Save(settings, failed->test_id());
+  EXPECT_EQ(after_failure.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReasonOf(after_failure.status()), "TEST_CONNECTION_FAILED");
+  EXPECT_EQ(DiagnosisOf(after_failure.status())->title(), "Invalid email address");
+
+  tester_.pass_smtp = true;
+  absl::StatusOr<v1::TestConnectionReport> passed = Test(settings);
+  ASSERT_TRUE(passed.ok() && passed->passed());
+  v1::SmtpSettings changed = settings;
+  changed.set_port(2525);
+  EXPECT_EQ(ReasonOf(Save(changed, passed->test_id()).status()), "TEST_CONNECTION_REQUIRED");
+  clock_.Advance(absl::Minutes(16));
+  EXPECT_EQ(ReasonOf(Save(settings, passed->test_id()).status()), "TEST_CONNECTION_REQUIRED");
+
+  absl::StatusOr<v1::TestConnectionReport> again = Test(settings);
+  ASSERT_TRUE(again.ok() && again->passed());
+  absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(settings, again->test_id());
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_TRUE(broker_->GetSettings().configured());
+}
+
+TEST_F(BrokerTest, DefaultsAndDerivedEndpointAreShown) {
+  Configure(Settings());
+  const v1::GetSettingsResponse view = broker_->GetSettings();
+  EXPECT_EQ(view.settings().smtp_host(), "smtp.office365.com");
+  EXPECT_EQ(view.settings().port(), 587);
+  EXPECT_EQ(view.settings().connection_timeout().seconds(), 60);
+  EXPECT_EQ(view.settings().scope(), "https://outlook.office365.com/.default");
+  EXPECT_EQ(view.settings().token_endpoint(),
+            "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token");
+  EXPECT_EQ(view.updated_by(), "admin");
+}
+
+TEST_F(BrokerTest, SecretIsNeverInAnswersNorInTheClearOnDisk) {
+  Configure(Settings());
+  const v1::GetSettingsResponse view = broker_->GetSettings();
+  EXPECT_THAT(view.SerializeAsString(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(view.DebugString(), Not(HasSubstr("super.SECRET")));
+  EXPECT_TRUE(view.credential_status().is_set());
+  EXPECT_EQ(view.credential_status().type(), v1::CREDENTIAL_TYPE_CLIENT_SECRET);
+  EXPECT_EQ(view.credential_status().days_left(), 365);
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken({});
+  ASSERT_TRUE(token.ok());
+  EXPECT_THAT(token->SerializeAsString(), Not(HasSubstr(kSecret)));
+  const std::string on_disk = *ReadFileToString(dir_ + "/state.bin");
+  EXPECT_THAT(on_disk, Not(HasSubstr(kSecret)));
+  EXPECT_THAT(on_disk, HasSubstr("noreply@contoso.com"));  // the rest is stored in the clear
+}
+
+TEST_F(BrokerTest, SettingsSurviveARestartAndServeTokens) {
+  Configure(Settings());
+  StartBroker();
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken({});
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->access_token(), "tok-1");
+  EXPECT_EQ(token->mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(token->smtp_port(), 587);
+  EXPECT_EQ(token->token_fingerprint().size(), 64u);
+  EXPECT_THAT(transport_.requests().back().form_body,
+              HasSubstr("client_secret=Zx9~super.SECRET-value_1234"));
+}
+
+TEST_F(BrokerTest, AnUpdateWithoutTheSecretKeepsTheStoredOne) {
+  Configure(Settings());
+  v1::SmtpSettings update = Settings();
+  update.mutable_client_secret()->clear_secret();
+  update.mutable_connection_timeout()->set_seconds(30);
+  Configure(update);
+  EXPECT_EQ(tester_.last_settings.client_secret().secret(), kSecret);
+  EXPECT_EQ(broker_->GetSettings().settings().connection_timeout().seconds(), 30);
+}
+
+TEST_F(BrokerTest, BadSettingsNameTheField) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_client_id("not-a-guid");
+  settings.set_username("no at sign");
+  settings.set_scope("https://graph.microsoft.com/.default");
+  absl::StatusOr<v1::TestConnectionReport> report = Test(settings);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(report.status().message()), HasSubstr("settings.client_id"));
+  EXPECT_THAT(std::string(report.status().message()), HasSubstr("settings.username"));
+  EXPECT_THAT(std::string(report.status().message()), HasSubstr("settings.scope"));
+  EXPECT_EQ(tester_.runs, 0);
+  v1::SmtpSettings no_expiry = Settings();
+  no_expiry.mutable_client_secret()->clear_expire_time();
+  EXPECT_THAT(std::string(Test(no_expiry).status().message()),
+              HasSubstr("settings.client_secret.expire_time"));
+}
+
+TEST_F(BrokerTest, TheSeedsScopeIsAccepted) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_scope("https://outlook.office.com/.default");
+  Configure(settings);
+  EXPECT_THAT(transport_.requests().back().form_body,
+              HasSubstr("scope=https%3A%2F%2Foutlook.office.com%2F.default"));
+}
+
+TEST_F(BrokerTest, ExpiryAlarmFiresOncePerLeadTime) {
+  Configure(Settings(absl::Hours(24 * 40)));
+  broker_->CheckSecretExpiry();
+  EXPECT_TRUE(alarms_.raised.empty());
+  clock_.Advance(absl::Hours(24 * 10));  // 30 days left
+  broker_->CheckSecretExpiry();
+  broker_->CheckSecretExpiry();
+  ASSERT_EQ(alarms_.raised.size(), 1u);
+  EXPECT_EQ(alarms_.raised[0].type(), mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY);
+  EXPECT_EQ(alarms_.raised[0].severity(), mv1::ALARM_SEVERITY_WARNING);
+  EXPECT_THAT(alarms_.raised[0].text(), HasSubstr("expires in 30 days"));
+  EXPECT_THAT(alarms_.raised[0].text(), Not(HasSubstr(kSecret)));
+  clock_.Advance(absl::Hours(24 * 16));  // 14 days left
+  broker_->CheckSecretExpiry();
+  ASSERT_EQ(alarms_.raised.size(), 2u);
+  // Marks survive a restart: nothing fires twice.
+  StartBroker();
+  broker_->CheckSecretExpiry();
+  EXPECT_EQ(alarms_.raised.size(), 2u);
+  const v1::GetSecretStatusResponse status = broker_->GetSecretStatus();
+  ASSERT_EQ(status.expiry_alarms_size(), 5);
+  EXPECT_EQ(status.expiry_alarms(0).lead_days(), 30);
+  EXPECT_TRUE(status.expiry_alarms(0).has_fire_time());
+  EXPECT_TRUE(status.expiry_alarms(1).has_fire_time());
+  EXPECT_FALSE(status.expiry_alarms(2).has_fire_time());
+  EXPECT_EQ(status.credential_status().days_left(), 14);
+  clock_.Advance(absl::Hours(24 * 14));  // expiry day
+  broker_->CheckSecretExpiry();
+  ASSERT_EQ(alarms_.raised.size(), 3u);
+  EXPECT_EQ(alarms_.raised[2].severity(), mv1::ALARM_SEVERITY_CRITICAL);
+  EXPECT_THAT(alarms_.raised[2].text(), HasSubstr("expired"));
+  EXPECT_NE(alarms_.raised[1].idempotency_key(), alarms_.raised[2].idempotency_key());
+  EXPECT_EQ(alarms_.raised[1].dedup_key(), alarms_.raised[2].dedup_key());
+}
+
+TEST_F(BrokerTest, ASecretEnteredLateRaisesOneAlarmNotThree) {
+  Configure(Settings(absl::Hours(24 * 5)));
+  ASSERT_EQ(alarms_.raised.size(), 1u);
+  EXPECT_THAT(alarms_.raised[0].text(), HasSubstr("expires in 5 days"));
+  EXPECT_THAT(alarms_.raised[0].idempotency_key(), ::testing::EndsWith("/7"));
+}
+
+TEST_F(BrokerTest, TokenEndpointFailureIsDiagnosedForRoleNodes) {
+  Configure(Settings());
+  StartBroker();
+  transport_.EnqueueJson(401, R"({"error":"invalid_client","error_codes":[7000222]})");
+  StartBroker();  // a new cache fetches and fails: the secret expired meanwhile
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken({});
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReasonOf(token.status()), "TOKEN_UNAVAILABLE");
+  EXPECT_EQ(DiagnosisOf(token.status())->cause(), cv1::FAILURE_CAUSE_CLIENT_SECRET_EXPIRED);
+}
+
+}  // namespace
+}  // namespace mailroom::broker
