@@ -58,8 +58,10 @@ class HttpTransport {
 class CurlHttpTransport final : public HttpTransport {
  public:
   struct Options {
-    // PEM bundle to trust instead of the system store; empty means the system store.
+    // PEM bundle file to trust instead of the system store; empty means the system store.
     std::string ca_file;
+    // In-memory PEM bundle to trust (takes precedence over ca_file).
+    std::string ca_pem;
     // Proxy URL (e.g. http://proxy:3128); empty means none (libcurl's environment
     // variables are not consulted, so behaviour does not change with the environment).
     std::string proxy;

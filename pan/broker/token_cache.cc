@@ -46,7 +46,7 @@ absl::Time TokenCache::RefreshTimeLocked() const {
   const absl::Duration lifetime = token_->expire_time - token_->issue_time;
   absl::Time refresh = token_->refresh_hint != absl::InfiniteFuture()
                            ? token_->refresh_hint
-                           : token_->issue_time + lifetime / 2;
+                           : token_->issue_time + lifetime * policy_.refresh_fraction;
   return std::min(refresh, token_->expire_time - policy_.refresh_margin);
 }
 

@@ -22,6 +22,8 @@
 namespace mailroom::broker {
 
 struct TokenCachePolicy {
+  // Without the endpoint's refresh_in, refresh when this fraction of the lifetime is gone.
+  double refresh_fraction = 0.5;
   // A token is refreshed at least this long before it expires.
   absl::Duration refresh_margin = absl::Minutes(5);
   // A token is not handed out when it has less than this left, even if no caller asks
