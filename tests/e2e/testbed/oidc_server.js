@@ -257,6 +257,22 @@ function installMiddleware(provider) {
       if (ctx.status === 200 && body.access_token) {
         body.ext_expires_in = body.expires_in; // Entra sends both
       }
+      // Entra tells an unknown client from a wrong secret with AADSTS codes; oidc-provider
+      // answers both with a bare "invalid_client". Add Entra's codes from the real reason.
+      if (body.error === 'invalid_client') {
+        const detail = String(ctx.state.testbedDetail ?? '');
+        const entra = /not found/i.test(detail) ? [700016, `Application with identifier '${claimedClientId(ctx)}' was not found in the directory.`]
+          : /secret/i.test(detail) ? [7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.']
+          : /assertion|thumbprint|signature|jwt/i.test(detail) ? [700027, 'Client assertion failed signature validation.']
+          : undefined;
+        if (entra) {
+          body.error_description = `AADSTS${entra[0]}: ${entra[1]}`;
+          body.error_codes = [entra[0]];
+          body.timestamp = new Date().toISOString().replace('T', ' ').replace(/\..*$/, 'Z');
+          body.trace_id = crypto.randomUUID();
+          body.correlation_id = crypto.randomUUID();
+        }
+      }
       logLine('token', {
         client_id: claimedClientId(ctx),
         auth: authMethod(ctx),

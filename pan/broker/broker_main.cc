@@ -1,0 +1,229 @@
+// mailroom-broker: the token broker node. Holds the only copy of the OAuth credential,
+// serves access tokens and send permits to the role nodes over mutual TLS, and lets admins
+// configure and test the SMTP / OAuth settings.
+//
+//   mailroom-broker --config=/etc/mailroom/broker.textproto
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/alarm_reporter.h"
+#include "common/clock.h"
+#include "common/crypto/aes_gcm.h"
+#include "common/crypto/jwt_assertion.h"
+#include "common/grpc_server.h"
+#include "common/http_transport.h"
+#include "common/logging.h"
+#include "common/node_config.h"
+#include "common/tls.h"
+#include "pan/broker/broker.h"
+#include "pan/broker/broker_service.h"
+#include "pan/broker/smtp_connection_tester.h"
+#include "pan/broker/token_client.h"
+
+ABSL_FLAG(std::string, config, "", "Path of the node's configuration (protobuf text format).");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the bound gRPC port is written here once serving (for listen port 0).");
+
+namespace mailroom::broker {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+namespace cfg = ::mailroom::config::v1;
+
+constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
+
+absl::Duration Or(const google::protobuf::Duration& d, absl::Duration fallback) {
+  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+// A token client that owns its HTTP transport.
+class OwningTokenClient final : public TokenClient {
+ public:
+  OwningTokenClient(std::unique_ptr<HttpTransport> transport, TokenEndpointConfig config,
+                    std::unique_ptr<ClientCredential> credential, const Clock* clock)
+      : transport_(std::move(transport)),
+        client_(std::move(config), std::move(credential), transport_.get(), clock) {}
+  absl::StatusOr<AccessToken> Fetch() override { return client_.Fetch(); }
+
+ private:
+  std::unique_ptr<HttpTransport> transport_;
+  EntraTokenClient client_;
+};
+
+absl::StatusOr<std::string> TrustPem(const v1::TrustStore& trust) {
+  std::string pem;
+  if (trust.source_case() == v1::TrustStore::kCaFile) {
+    absl::StatusOr<std::string> file = ReadFileToString(trust.ca_file());
+    if (!file.ok()) return file.status();
+    pem = *file;
+  } else if (trust.source_case() == v1::TrustStore::kCaBundlePem) {
+    pem = trust.ca_bundle_pem();
+  }
+  if (!pem.empty() && !trust.exclude_system_roots()) {
+    absl::StatusOr<std::string> system = ReadFileToString(kSystemBundle);
+    if (system.ok()) pem = absl::StrCat(*system, "\n", pem);
+  }
+  return pem;
+}
+
+TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration request_timeout) {
+  return [clock, request_timeout](
+             const v1::SmtpSettings& resolved) -> absl::StatusOr<std::unique_ptr<TokenClient>> {
+    CurlHttpTransport::Options transport_options;
+    absl::StatusOr<std::string> trust = TrustPem(resolved.authority_trust_store());
+    if (!trust.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("settings.authority_trust_store: ", trust.status().message()));
+    }
+    transport_options.ca_pem = *trust;
+    std::unique_ptr<ClientCredential> credential;
+    if (resolved.has_certificate()) {
+      absl::StatusOr<crypto::ClientAssertionSigner> signer = crypto::ClientAssertionSigner::Create(
+          resolved.certificate().certificate_pem(), resolved.certificate().private_key_pem());
+      if (!signer.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("settings.certificate: ", signer.status().message()));
+      }
+      auto shared = std::make_shared<crypto::ClientAssertionSigner>(*std::move(signer));
+      const std::string client_id = resolved.client_id();
+      const std::string audience = resolved.token_endpoint();
+      credential = std::make_unique<CertificateAssertion>(
+          [shared, client_id, audience](absl::Time now) -> absl::StatusOr<std::string> {
+            absl::StatusOr<std::string> jti = crypto::NewJwtId();
+            if (!jti.ok()) return jti.status();
+            crypto::ClientAssertionClaims claims;
+            claims.client_id = client_id;
+            claims.audience = audience;
+            claims.jti = *jti;
+            claims.issued_at = now;
+            return shared->Sign(claims);
+          });
+    } else {
+      credential = std::make_unique<ClientSecret>(resolved.client_secret().secret());
+    }
+    return std::unique_ptr<TokenClient>(std::make_unique<OwningTokenClient>(
+        std::make_unique<CurlHttpTransport>(transport_options),
+        TokenEndpointConfig{resolved.token_endpoint(), resolved.client_id(), resolved.scope(),
+                            request_timeout},
+        std::move(credential), clock));
+  };
+}
+
+int Run() {
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (config_path.empty()) {
+    std::cerr << "mailroom-broker: --config is required\n";
+    return 2;
+  }
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path, cv1::ROLE_BROKER);
+  if (!config.ok()) {
+    std::cerr << "mailroom-broker: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (absl::Status status = ApplyLoggingConfig(config->logging()); !status.ok()) {
+    std::cerr << "mailroom-broker: " << status.message() << "\n";
+    return 2;
+  }
+  const cfg::BrokerConfig& broker_config = config->broker();
+  const std::string key_file = broker_config.key_file().empty()
+                                   ? absl::StrCat(config->data_dir(), "/broker.key")
+                                   : broker_config.key_file();
+  const std::string state_file = broker_config.state_file().empty()
+                                     ? absl::StrCat(config->data_dir(), "/broker-settings.bin")
+                                     : broker_config.state_file();
+  absl::StatusOr<std::string> key = crypto::LoadOrCreateKeyFile(key_file);
+  if (!key.ok()) {
+    MR_LOG(kError, kLogBroker) << "broker.key_file: " << key.status().message();
+    return 1;
+  }
+  SettingsStore store(state_file, *std::move(key));
+  RealClock& clock = RealClock::Get();
+
+  const cfg::TokenRefreshPolicy& refresh = broker_config.token_refresh();
+  BrokerOptions options;
+  options.node_name = config->node_name();
+  options.default_authority_host = broker_config.default_authority_host();
+  if (refresh.refresh_fraction() > 0 && refresh.refresh_fraction() < 1) {
+    options.token_policy.refresh_fraction = refresh.refresh_fraction();
+  }
+  options.token_policy.refresh_margin = Or(refresh.expiry_margin(), absl::Minutes(5));
+  options.token_policy.initial_backoff = Or(refresh.retry_initial_backoff(), absl::Seconds(1));
+  options.token_policy.max_backoff = Or(refresh.retry_max_backoff(), absl::Minutes(5));
+  options.forced_refresh_min_interval = Or(refresh.forced_refresh_min_interval(), absl::Minutes(1));
+  if (broker_config.secret_expiry_alarm_days_size() > 0) {
+    options.expiry_alarm_days.assign(broker_config.secret_expiry_alarm_days().begin(),
+                                     broker_config.secret_expiry_alarm_days().end());
+  }
+  options.send_limits = ResolveSendLimits(broker_config.send_limits());
+
+  const TlsFiles tls = TlsFilesOf(*config);
+  std::unique_ptr<AlarmReporter> alarms;
+  if (!config->mnt_target().empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        MakeChannelCredentials(tls);
+    if (!credentials.ok()) {
+      MR_LOG(kError, kLogBroker) << credentials.status().message();
+      return 1;
+    }
+    alarms = std::make_unique<MntAlarmReporter>(
+        grpc::CreateChannel(config->mnt_target(), *credentials), &clock);
+  } else {
+    alarms = std::make_unique<LoggingAlarmReporter>();
+  }
+
+  SmtpConnectionTester tester(&clock);
+  absl::BitGen bitgen;
+  absl::Mutex bitgen_mu;
+  Broker broker(options, &store, &clock,
+                MakeTokenClientFactory(&clock, Or(refresh.request_timeout(), absl::Seconds(30))),
+                &tester, alarms.get(), [&] {
+                  absl::MutexLock lock(&bitgen_mu);
+                  return absl::Uniform<double>(bitgen, 0.0, 1.0);
+                });
+  if (absl::Status status = broker.Start(); !status.ok()) {
+    MR_LOG(kError, kLogBroker) << "cannot start: " << status.message();
+    return 1;
+  }
+  std::vector<std::string> admins(broker_config.admin_identities().begin(),
+                                  broker_config.admin_identities().end());
+  BrokerService service(&broker, admins);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials =
+      MakeServerCredentials(tls);
+  if (!server_credentials.ok()) {
+    MR_LOG(kError, kLogBroker) << server_credentials.status().message();
+    return 1;
+  }
+  GrpcServer server({config->listen_address(), *server_credentials, {&service}});
+  if (absl::Status status = server.Start(); !status.ok()) {
+    MR_LOG(kError, kLogBroker) << status.message();
+    return 1;
+  }
+  MR_LOG(kInfo, kLogBroker) << "mailroom-broker " << config->node_name() << " serving on port "
+                            << server.port();
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+    std::ofstream(port_file) << server.port() << "\n";
+  }
+  const int signal = TerminationSignals::Wait();
+  MR_LOG(kInfo, kLogBroker) << "signal " << signal << ": shutting down";
+  server.Shutdown(absl::Seconds(10));
+  server.Wait();
+  broker.Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace mailroom::broker
+
+int main(int argc, char** argv) {
+  mailroom::TerminationSignals::Block();
+  absl::SetProgramUsageMessage("mailroom token broker: --config=<node config>");
+  absl::ParseCommandLine(argc, argv);
+  return mailroom::broker::Run();
+}

@@ -1,0 +1,306 @@
+#include "pan/broker/smtp_connection_tester.h"
+
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/diagnosis.h"
+#include "common/logging.h"
+#include "common/tls.h"
+#include "pan/broker/smtp_settings.h"
+
+namespace mailroom::broker {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+void SetAsn1Time(const ASN1_TIME* time, google::protobuf::Timestamp* out) {
+  struct tm parsed = {};
+  if (time != nullptr && ASN1_TIME_to_tm(time, &parsed) == 1) out->set_seconds(timegm(&parsed));
+}
+
+std::string NameOf(const X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_ONELINE);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio, &data);
+  std::string out(data, size);
+  BIO_free(bio);
+  return out;
+}
+
+// Which step a connection failure belongs to.
+v1::TestStepKind StepOf(cv1::FailureCause cause) {
+  switch (cause) {
+    case cv1::FAILURE_CAUSE_CONNECT_TIMEOUT:
+    case cv1::FAILURE_CAUSE_DNS_RESOLUTION_FAILED:
+    case cv1::FAILURE_CAUSE_CONNECTION_REFUSED:
+      return v1::TEST_STEP_KIND_TCP_CONNECT;
+    case cv1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN:
+    case cv1::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH:
+    case cv1::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED:
+    case cv1::FAILURE_CAUSE_STARTTLS_UNAVAILABLE:
+      return v1::TEST_STEP_KIND_STARTTLS;
+    default:
+      return v1::TEST_STEP_KIND_AUTH_XOAUTH2;
+  }
+}
+
+class StepRunner {
+ public:
+  StepRunner(const Clock* clock, const ConnectionTester::Progress& progress,
+             v1::TestConnectionReport* report)
+      : clock_(clock), progress_(progress), report_(report) {}
+
+  v1::TestStep* Begin(v1::TestStepKind kind) {
+    v1::TestStep* step = report_->add_steps();
+    step->set_kind(kind);
+    step->set_status(v1::TEST_STEP_STATUS_RUNNING);
+    SetTime(clock_->Now(), step->mutable_start_time());
+    progress_(*step);
+    return step;
+  }
+  void Pass(v1::TestStep* step, absl::Duration duration, const std::string& detail) {
+    step->set_status(v1::TEST_STEP_STATUS_PASSED);
+    SetDuration(duration, step->mutable_duration());
+    step->set_detail(detail);
+    progress_(*step);
+  }
+  void Fail(v1::TestStep* step, absl::Duration duration, const Diagnosis& diagnosis,
+            const std::string& detail) {
+    step->set_status(v1::TEST_STEP_STATUS_FAILED);
+    SetDuration(duration, step->mutable_duration());
+    step->set_detail(detail);
+    *step->mutable_diagnosis() = diagnosis;
+    progress_(*step);
+    report_->set_passed(false);
+    report_->set_failed_step(step->kind());
+    *report_->mutable_diagnosis() = diagnosis;
+  }
+  void Skip(v1::TestStepKind kind, const std::string& why) {
+    v1::TestStep* step = report_->add_steps();
+    step->set_kind(kind);
+    step->set_status(v1::TEST_STEP_STATUS_SKIPPED);
+    step->set_detail(why);
+    progress_(*step);
+  }
+
+ private:
+  const Clock* clock_;
+  const ConnectionTester::Progress& progress_;
+  v1::TestConnectionReport* report_;
+};
+
+}  // namespace
+
+absl::StatusOr<SmtpEndpoint> SmtpEndpointFor(const v1::SmtpSettings& resolved) {
+  SmtpEndpoint endpoint;
+  endpoint.host = resolved.smtp_host();
+  endpoint.port = resolved.port();
+  endpoint.connect_timeout = ConnectionTimeoutOf(resolved);
+  endpoint.reply_timeout = ConnectionTimeoutOf(resolved);
+  const v1::TrustStore& trust = resolved.smtp_trust_store();
+  if (trust.source_case() == v1::TrustStore::kCaFile) endpoint.ca_file = trust.ca_file();
+  if (trust.source_case() == v1::TrustStore::kCaBundlePem) endpoint.ca_pem = trust.ca_bundle_pem();
+  endpoint.use_system_roots =
+      !trust.exclude_system_roots() || trust.source_case() == v1::TrustStore::SOURCE_NOT_SET;
+  return endpoint;
+}
+
+std::vector<v1::CertificateInfo> DescribeChain(const std::vector<CertificateSummary>& chain) {
+  std::vector<v1::CertificateInfo> out;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    v1::CertificateInfo info;
+    info.set_subject(chain[i].subject);
+    info.set_issuer(chain[i].issuer);
+    BIO* bio = BIO_new_mem_buf(chain[i].pem.data(), static_cast<int>(chain[i].pem.size()));
+    X509* x509 = chain[i].pem.empty() ? nullptr : PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (x509 != nullptr) {
+      info.set_subject(NameOf(X509_get_subject_name(x509)));
+      info.set_issuer(NameOf(X509_get_issuer_name(x509)));
+      SetAsn1Time(X509_get0_notBefore(x509), info.mutable_not_before());
+      SetAsn1Time(X509_get0_notAfter(x509), info.mutable_not_after());
+      unsigned char digest[SHA256_DIGEST_LENGTH];
+      unsigned int length = 0;
+      X509_digest(x509, EVP_sha256(), digest, &length);
+      info.set_sha256_fingerprint(absl::BytesToHexString(
+          absl::string_view(reinterpret_cast<const char*>(digest), length)));
+      if (i == 0) {
+        auto* names = static_cast<GENERAL_NAMES*>(
+            X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr));
+        for (int n = 0; names != nullptr && n < sk_GENERAL_NAME_num(names); ++n) {
+          const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, n);
+          if (name->type == GEN_DNS) {
+            info.add_subject_alt_names(
+                reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.dNSName)));
+          } else if (name->type == GEN_IPADD && name->d.iPAddress->length == 4) {
+            const unsigned char* ip = name->d.iPAddress->data;
+            info.add_subject_alt_names(absl::StrCat(ip[0], ".", ip[1], ".", ip[2], ".", ip[3]));
+          }
+        }
+        GENERAL_NAMES_free(names);
+      }
+      X509_free(x509);
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::string TestMessage(const std::string& mailbox, const std::string& recipient,
+                        const std::string& message_id, absl::Time now) {
+  return absl::StrCat(
+      "From: <", mailbox, ">\r\n", "To: <", recipient, ">\r\n",
+      "Subject: mailroom Test Connection\r\n",
+      "Date: ", absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", now, absl::UTCTimeZone()), "\r\n",
+      "Message-ID: <", message_id, ">\r\n", "MIME-Version: 1.0\r\n",
+      "Content-Type: text/plain; charset=utf-8\r\n", "Content-Transfer-Encoding: 7bit\r\n", "\r\n",
+      "This is a test message sent by mailroom's Test Connection from ", mailbox, ".\r\n",
+      "If you received it, OAuth 2.0 (XOAUTH2) submission works.\r\n");
+}
+
+v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resolved,
+                                                   TokenClient* token_client,
+                                                   const cv1::EmailAddress* recipient,
+                                                   const Progress& progress) {
+  v1::TestConnectionReport report;
+  report.set_passed(true);
+  const absl::Time start = clock_->Now();
+  SetTime(start, report.mutable_start_time());
+  StepRunner steps(clock_, progress, &report);
+  auto finish = [&]() {
+    SetDuration(clock_->Now() - start, report.mutable_duration());
+    return report;
+  };
+  auto skip_rest = [&](v1::TestStepKind after) {
+    for (v1::TestStepKind kind :
+         {v1::TEST_STEP_KIND_TCP_CONNECT, v1::TEST_STEP_KIND_STARTTLS,
+          v1::TEST_STEP_KIND_AUTH_XOAUTH2, v1::TEST_STEP_KIND_SEND_TEST_MESSAGE}) {
+      if (kind > after) steps.Skip(kind, "an earlier step failed");
+    }
+  };
+
+  // 1. Token.
+  std::string token;
+  if (token_client != nullptr) {
+    v1::TestStep* step = steps.Begin(v1::TEST_STEP_KIND_TOKEN_REQUEST);
+    const absl::Time t0 = clock_->Now();
+    absl::StatusOr<AccessToken> fetched = token_client->Fetch();
+    if (!fetched.ok()) {
+      Diagnosis diagnosis = DiagnosisOf(fetched.status())
+                                .value_or(MakeDiagnosis(cv1::FAILURE_CAUSE_UNKNOWN,
+                                                        fetched.status().message()));
+      steps.Fail(step, clock_->Now() - t0, diagnosis,
+                 absl::StrCat("token request to ", resolved.token_endpoint(), " failed"));
+      skip_rest(v1::TEST_STEP_KIND_TOKEN_REQUEST);
+      return finish();
+    }
+    token = fetched->value;
+    steps.Pass(step, clock_->Now() - t0,
+               absl::StrCat("token issued by ", resolved.token_endpoint(), ", expires in ",
+                            absl::ToInt64Seconds(fetched->expire_time - fetched->issue_time),
+                            " s, fingerprint ", fetched->fingerprint.substr(0, 12), "…"));
+  } else {
+    steps.Skip(v1::TEST_STEP_KIND_TOKEN_REQUEST, "Use Authentication Settings is off");
+  }
+
+  // 2-4. TCP connect, STARTTLS, AUTH: one SMTP session, reported as three steps.
+  absl::StatusOr<SmtpEndpoint> endpoint = SmtpEndpointFor(resolved);
+  SmtpSession session(*endpoint, resolved.username());
+  session.SetBearerToken(token);
+  v1::TestStep* connect_step = steps.Begin(v1::TEST_STEP_KIND_TCP_CONNECT);
+  absl::StatusOr<ConnectReport> connected = session.Connect();
+  const ConnectReport& seen = connected.ok() ? *connected : session.last_connect();
+  const std::string where = absl::StrCat(resolved.smtp_host(), ":", resolved.port());
+  const v1::TestStepKind failed =
+      connected.ok() ? v1::TEST_STEP_KIND_UNSPECIFIED
+                     : StepOf(DiagnosisOf(connected.status())
+                                  .value_or(MakeDiagnosis(cv1::FAILURE_CAUSE_UNKNOWN))
+                                  .cause());
+  const Diagnosis failure =
+      connected.ok() ? Diagnosis()
+                     : DiagnosisOf(connected.status())
+                           .value_or(MakeDiagnosis(cv1::FAILURE_CAUSE_UNKNOWN,
+                                                   connected.status().message()));
+  for (const std::string& line : seen.transcript) connect_step->add_transcript(line);
+  if (failed == v1::TEST_STEP_KIND_TCP_CONNECT) {
+    steps.Fail(connect_step, seen.tcp_connect, failure, absl::StrCat("cannot connect to ", where));
+    skip_rest(v1::TEST_STEP_KIND_TCP_CONNECT);
+    return finish();
+  }
+  steps.Pass(connect_step, seen.tcp_connect,
+             absl::StrCat("connected to ", where, "; ", seen.greeting.raw));
+
+  v1::TestStep* tls_step = steps.Begin(v1::TEST_STEP_KIND_STARTTLS);
+  for (const v1::CertificateInfo& info : DescribeChain(seen.certificates)) {
+    *tls_step->add_certificate_chain() = info;
+  }
+  if (failed == v1::TEST_STEP_KIND_STARTTLS) {
+    std::string chain;
+    for (const CertificateSummary& cert : seen.certificates) {
+      absl::StrAppend(&chain, chain.empty() ? "" : "; ", "subject ", cert.subject, " issued by ",
+                      cert.issuer);
+    }
+    steps.Fail(tls_step, seen.tls, failure,
+               chain.empty() ? "STARTTLS failed" : absl::StrCat("server chain: ", chain));
+    skip_rest(v1::TEST_STEP_KIND_STARTTLS);
+    return finish();
+  }
+  steps.Pass(tls_step, seen.tls, "STARTTLS done, certificate chain verified");
+
+  if (token.empty()) {
+    steps.Skip(v1::TEST_STEP_KIND_AUTH_XOAUTH2, "Use Authentication Settings is off");
+  } else {
+    v1::TestStep* auth_step = steps.Begin(v1::TEST_STEP_KIND_AUTH_XOAUTH2);
+    if (!connected.ok()) {
+      steps.Fail(auth_step, seen.auth, failure,
+                 absl::StrCat("AUTH XOAUTH2 as ", resolved.username(), " refused"));
+      skip_rest(v1::TEST_STEP_KIND_AUTH_XOAUTH2);
+      return finish();
+    }
+    steps.Pass(auth_step, seen.auth, seen.auth_reply.raw);
+  }
+
+  // 5. Test message.
+  if (recipient == nullptr) {
+    steps.Skip(v1::TEST_STEP_KIND_SEND_TEST_MESSAGE, "no test recipient given");
+    return finish();
+  }
+  v1::TestStep* send_step = steps.Begin(v1::TEST_STEP_KIND_SEND_TEST_MESSAGE);
+  const absl::Time t0 = clock_->Now();
+  const std::string message_id =
+      absl::StrCat("test-", absl::ToUnixMicros(t0), ".", resolved.username());
+  SendResult sent = session.Send(resolved.username(), {recipient->address()},
+                                 TestMessage(resolved.username(), recipient->address(),
+                                             message_id, t0));
+  for (const std::string& line : session.Transcript()) send_step->add_transcript(line);
+  if (!sent.ok) {
+    steps.Fail(send_step, clock_->Now() - t0, sent.diagnosis,
+               absl::StrCat("test message to ", recipient->address(), " refused"));
+    return finish();
+  }
+  report.set_test_message_id(message_id);
+  steps.Pass(send_step, clock_->Now() - t0,
+             absl::StrCat("test message to ", recipient->address(), " accepted: ", sent.reply.raw));
+  session.Close();
+  return finish();
+}
+
+}  // namespace mailroom::broker

@@ -1,0 +1,63 @@
+// Provides BrokerHarness, which runs the real mailroom-broker binary for end-to-end tests:
+// writes its node config (pointing at a running Testbed's token endpoint), starts it on a
+// free loopback port with certificates made by deploy/gen-certs.sh, and gives gRPC channels
+// that authenticate as any node of the test cluster. Not thread-safe.
+#ifndef MAILROOM_TESTS_TESTING_BROKER_HARNESS_H_
+#define MAILROOM_TESTS_TESTING_BROKER_HARNESS_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "proto/mailroom/broker/v1/broker.grpc.pb.h"
+#include "tests/testing/process.h"
+#include "tests/testing/testbed.h"
+
+namespace mailroom::testing {
+
+class BrokerHarness {
+ public:
+  // `dir` holds the broker's config, data and log; `certs` a gen-certs.sh directory with at
+  // least a "broker" node. `extra_config` is appended to the node config (text format).
+  static absl::StatusOr<std::unique_ptr<BrokerHarness>> Start(const std::string& dir,
+                                                              const std::string& certs,
+                                                              const Testbed& testbed,
+                                                              const std::string& extra_config = "");
+  ~BrokerHarness();
+
+  int port() const { return port_; }
+  std::string target() const;
+  const std::string& log_path() const { return process_->log_path(); }
+  ChildProcess& process() { return *process_; }
+  // Starts the same broker again (same config, data and port) after it was stopped.
+  absl::Status Restart();
+
+  // A channel authenticated with `node`'s certificate from `certs` (e.g. "admin", "psn1").
+  std::shared_ptr<grpc::Channel> ChannelAs(const std::string& node) const;
+  std::unique_ptr<mailroom::broker::v1::TokenBroker::Stub> StubAs(const std::string& node) const;
+
+  // Settings that work against the testbed (the good app, the mailbox, the trusted CA).
+  static mailroom::broker::v1::SmtpSettings TestbedSettings(const Testbed& testbed);
+
+  // Runs Test Connection as admin; collects the streamed steps into the report.
+  absl::StatusOr<mailroom::broker::v1::TestConnectionReport> TestConnection(
+      const mailroom::broker::v1::SmtpSettings& settings, const std::string& test_recipient = "");
+  // Test Connection, then UpdateSettings with its test id.
+  absl::Status Configure(const mailroom::broker::v1::SmtpSettings& settings);
+
+ private:
+  BrokerHarness() = default;
+  absl::Status Launch();
+
+  std::string dir_;
+  std::string certs_;
+  std::string config_path_;
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+}  // namespace mailroom::testing
+
+#endif  // MAILROOM_TESTS_TESTING_BROKER_HARNESS_H_
