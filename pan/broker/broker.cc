@@ -11,6 +11,7 @@
 #include "common/crypto/jwt_assertion.h"
 #include "common/diagnosis.h"
 #include "common/logging.h"
+#include "common/redactor.h"
 #include "common/status_grpc.h"
 #include "common/tls.h"
 #include "pan/broker/smtp_settings.h"
@@ -145,7 +146,17 @@ void Broker::Stop() {
   }
 }
 
+// Every credential the broker is handed is registered with the log redactor before
+// anything can print it, including a wrong one under test (often a near miss of the real).
+void RegisterCredential(const v1::SmtpSettings& settings) {
+  if (settings.has_client_secret()) Redactor::Global().AddSecret(settings.client_secret().secret());
+  if (settings.has_certificate()) {
+    Redactor::Global().AddSecret(settings.certificate().private_key_pem());
+  }
+}
+
 absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings saved) {
+  RegisterCredential(saved.settings);
   auto active = std::make_shared<Active>();
   active->resolved = ResolveDefaults(saved.settings, options_.default_authority_host);
   active->etag = saved.state.etag();
@@ -317,6 +328,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   } else {
     return NotConfigured();
   }
+  RegisterCredential(settings);
   v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
   if (absl::Status valid = ValidateSmtpSettings(resolved, "settings"); !valid.ok()) return valid;
   if (resolved.has_certificate()) {
@@ -368,6 +380,7 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   std::shared_ptr<Active> a = active();
   v1::SmtpSettings merged =
       MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr);
+  RegisterCredential(merged);
   v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
   if (absl::Status valid = ValidateSmtpSettings(resolved, "settings"); !valid.ok()) return valid;
   if (merged.has_certificate()) {
