@@ -9,7 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 
 namespace mailroom {
@@ -123,7 +125,22 @@ absl::StatusOr<PeerIdentity> PeerIdentityOf(const grpc::AuthContext& auth_contex
   if (pems.empty()) {
     return absl::UnauthenticatedError("the peer's certificate is not available");
   }
-  return IdentityFromCertificatePem(std::string(pems.front().data(), pems.front().size()));
+  std::string pem(pems.front().data(), pems.front().size());
+  // Parsing a certificate costs more than the rest of a token request; a cluster has few
+  // distinct peers, so remember each verified certificate's identity.
+  static absl::Mutex mu;
+  static auto* cache = new absl::flat_hash_map<std::string, PeerIdentity>();
+  {
+    absl::MutexLock lock(&mu);
+    if (auto it = cache->find(pem); it != cache->end()) return it->second;
+  }
+  absl::StatusOr<PeerIdentity> identity = IdentityFromCertificatePem(pem);
+  if (identity.ok()) {
+    absl::MutexLock lock(&mu);
+    if (cache->size() >= 4096) cache->clear();
+    cache->emplace(std::move(pem), *identity);
+  }
+  return identity;
 }
 
 }  // namespace mailroom

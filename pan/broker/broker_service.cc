@@ -11,7 +11,7 @@ namespace mailroom::broker {
 BrokerService::BrokerService(Broker* broker, std::vector<std::string> admin_identities)
     : broker_(broker), admin_identities_(std::move(admin_identities)) {}
 
-absl::StatusOr<PeerIdentity> BrokerService::Authorize(grpc::ServerContext* context,
+absl::StatusOr<PeerIdentity> BrokerService::Authorize(grpc::ServerContextBase* context,
                                                       Allowed allowed, const std::string& node,
                                                       const char* method) {
   absl::StatusOr<PeerIdentity> peer = PeerIdentityOf(*context->auth_context());
@@ -42,7 +42,17 @@ absl::StatusOr<PeerIdentity> BrokerService::Authorize(grpc::ServerContext* conte
   return peer;
 }
 
-// Authorizes, runs `body` (returning absl::Status), converts at the edge.
+// Authorizes, runs `body` (returning absl::Status), converts at the edge. The _UNARY
+// variant finishes a callback-API call.
+#define MR_BROKER_UNARY(allowed, node, body)                                               \
+  do {                                                                                      \
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();                          \
+    absl::StatusOr<PeerIdentity> peer = Authorize(context, allowed, node, __func__);        \
+    reactor->Finish(peer.ok() ? ToGrpcStatus([&]() -> absl::Status { body }())             \
+                              : ToGrpcStatus(peer.status()));                               \
+    return reactor;                                                                         \
+  } while (0)
+
 #define MR_BROKER_CALL(allowed, node, body)                                    \
   do {                                                                          \
     absl::StatusOr<PeerIdentity> peer = Authorize(context, allowed, node, __func__); \
@@ -50,10 +60,10 @@ absl::StatusOr<PeerIdentity> BrokerService::Authorize(grpc::ServerContext* conte
     return ToGrpcStatus([&]() -> absl::Status { body }());                      \
   } while (0)
 
-grpc::Status BrokerService::GetAccessToken(grpc::ServerContext* context,
+grpc::ServerUnaryReactor* BrokerService::GetAccessToken(grpc::CallbackServerContext* context,
                                            const v1::GetAccessTokenRequest* request,
                                            v1::GetAccessTokenResponse* response) {
-  MR_BROKER_CALL(Allowed::kRoleNodes, request->node(), {
+  MR_BROKER_UNARY(Allowed::kRoleNodes, request->node(), {
     absl::StatusOr<v1::GetAccessTokenResponse> result = broker_->GetAccessToken(*request);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -73,10 +83,10 @@ grpc::Status BrokerService::InvalidateAccessToken(grpc::ServerContext* context,
   });
 }
 
-grpc::Status BrokerService::AcquireSendPermit(grpc::ServerContext* context,
+grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(grpc::CallbackServerContext* context,
                                               const v1::AcquireSendPermitRequest* request,
                                               v1::AcquireSendPermitResponse* response) {
-  MR_BROKER_CALL(Allowed::kRoleNodes, request->node(), {
+  MR_BROKER_UNARY(Allowed::kRoleNodes, request->node(), {
     const std::string configured = broker_->mailbox();
     if (configured.empty()) {
       return WithReason(absl::FailedPreconditionError("SMTP settings not configured"),
@@ -96,10 +106,10 @@ grpc::Status BrokerService::AcquireSendPermit(grpc::ServerContext* context,
   });
 }
 
-grpc::Status BrokerService::ReleaseSendPermit(grpc::ServerContext* context,
+grpc::ServerUnaryReactor* BrokerService::ReleaseSendPermit(grpc::CallbackServerContext* context,
                                               const v1::ReleaseSendPermitRequest* request,
                                               v1::ReleaseSendPermitResponse* response) {
-  MR_BROKER_CALL(Allowed::kRoleNodes, request->node(), {
+  MR_BROKER_UNARY(Allowed::kRoleNodes, request->node(), {
     absl::StatusOr<v1::ReleaseSendPermitResponse> result = broker_->quota().Release(
         peer->node_name, request->permit_id(), request->connection_id(),
         request->connection_closed());
@@ -109,10 +119,10 @@ grpc::Status BrokerService::ReleaseSendPermit(grpc::ServerContext* context,
   });
 }
 
-grpc::Status BrokerService::ReportSendResult(grpc::ServerContext* context,
+grpc::ServerUnaryReactor* BrokerService::ReportSendResult(grpc::CallbackServerContext* context,
                                              const v1::ReportSendResultRequest* request,
                                              v1::ReportSendResultResponse* response) {
-  MR_BROKER_CALL(Allowed::kRoleNodes, request->node(), {
+  MR_BROKER_UNARY(Allowed::kRoleNodes, request->node(), {
     std::vector<v1::SendResult> results(request->results().begin(), request->results().end());
     absl::StatusOr<v1::ReportSendResultResponse> result = broker_->quota().Report(
         peer->node_name, request->permit_id(), results, request->connection_closed());

@@ -15,26 +15,34 @@
 
 namespace mailroom::broker {
 
-class BrokerService final : public v1::TokenBroker::Service {
+// The hot, non-blocking RPCs use gRPC's callback API (no hand-off to a sync thread pool);
+// Test Connection, which blocks on the network for seconds, and the admin RPCs stay sync.
+using BrokerServiceBase = v1::TokenBroker::WithCallbackMethod_GetAccessToken<
+    v1::TokenBroker::WithCallbackMethod_AcquireSendPermit<
+        v1::TokenBroker::WithCallbackMethod_ReportSendResult<
+            v1::TokenBroker::WithCallbackMethod_ReleaseSendPermit<v1::TokenBroker::Service>>>>;
+
+class BrokerService final : public BrokerServiceBase {
  public:
   // `admin_identities` (certificate CNs) restricts admin calls further; empty allows any
   // certificate with the admin role.
   BrokerService(Broker* broker, std::vector<std::string> admin_identities);
 
-  grpc::Status GetAccessToken(grpc::ServerContext* context, const v1::GetAccessTokenRequest* request,
-                              v1::GetAccessTokenResponse* response) override;
+  grpc::ServerUnaryReactor* GetAccessToken(grpc::CallbackServerContext* context,
+                                       const v1::GetAccessTokenRequest* request,
+                                       v1::GetAccessTokenResponse* response) override;
   grpc::Status InvalidateAccessToken(grpc::ServerContext* context,
                                      const v1::InvalidateAccessTokenRequest* request,
                                      v1::InvalidateAccessTokenResponse* response) override;
-  grpc::Status AcquireSendPermit(grpc::ServerContext* context,
-                                 const v1::AcquireSendPermitRequest* request,
-                                 v1::AcquireSendPermitResponse* response) override;
-  grpc::Status ReleaseSendPermit(grpc::ServerContext* context,
-                                 const v1::ReleaseSendPermitRequest* request,
-                                 v1::ReleaseSendPermitResponse* response) override;
-  grpc::Status ReportSendResult(grpc::ServerContext* context,
-                                const v1::ReportSendResultRequest* request,
-                                v1::ReportSendResultResponse* response) override;
+  grpc::ServerUnaryReactor* AcquireSendPermit(grpc::CallbackServerContext* context,
+                                       const v1::AcquireSendPermitRequest* request,
+                                       v1::AcquireSendPermitResponse* response) override;
+  grpc::ServerUnaryReactor* ReleaseSendPermit(grpc::CallbackServerContext* context,
+                                       const v1::ReleaseSendPermitRequest* request,
+                                       v1::ReleaseSendPermitResponse* response) override;
+  grpc::ServerUnaryReactor* ReportSendResult(grpc::CallbackServerContext* context,
+                                       const v1::ReportSendResultRequest* request,
+                                       v1::ReportSendResultResponse* response) override;
   grpc::Status GetSettings(grpc::ServerContext* context, const v1::GetSettingsRequest* request,
                            v1::GetSettingsResponse* response) override;
   grpc::Status UpdateSettings(grpc::ServerContext* context, const v1::UpdateSettingsRequest* request,
@@ -51,7 +59,7 @@ class BrokerService final : public v1::TokenBroker::Service {
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };
   // The caller's identity if it may call; PERMISSION_DENIED / UNAUTHENTICATED otherwise.
   // `node`, when not empty, must be the caller's own name.
-  absl::StatusOr<PeerIdentity> Authorize(grpc::ServerContext* context, Allowed allowed,
+  absl::StatusOr<PeerIdentity> Authorize(grpc::ServerContextBase* context, Allowed allowed,
                                          const std::string& node, const char* method);
 
   Broker* broker_;
