@@ -1,21 +1,113 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds mailroom and starts the local cluster on loopback from
-# the config directory deploy/local/ (state in run/local/). Ctrl-C stops it.
+# Installs what is missing, builds mailroom and runs the local cluster on loopback until
+# Ctrl-C. State, configs and logs go to run/local/.
 #
-# Status: the role services do not exist yet. This script builds everything and creates
-# the cluster CA and node certificates; it starts no service, and says so.
+#   tools/cluster.sh               the cluster plus a local Exchange-like testbed (an OAuth
+#                                  server, Postfix and Dovecot on loopback), already configured
+#   tools/cluster.sh --no-testbed  the cluster alone, to point at a real tenant (see README)
+#
+# What runs today: the token broker (port 7100). The PAN, PSN and MnT role services are not
+# implemented yet; this script says so rather than pretend.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+root="$PWD"
+
+with_testbed=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-testbed) with_testbed=0 ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "cluster: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
 
 bash tools/setup.sh
-bazel build //...
+bazel build //pan/broker:mailroom-broker //cli:mailroomctl
+bin="$(bazel info bazel-bin)"
 
-state="run/local"
-if [[ ! -f "$state/certs/ca.pem" ]]; then
-  bash deploy/gen-certs.sh "$state/certs"
+state="$root/run/local"
+config="$state/config"
+mkdir -p "$config" "$state/broker" "$state/logs"
+[[ -f "$state/certs/ca.pem" ]] || bash deploy/gen-certs.sh "$state/certs"
+broker_port=7100
+
+pids=()
+testbed_dir=""
+stop_all() {
+  trap - EXIT INT TERM
+  echo
+  echo "cluster: stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "$testbed_dir" ]]; then
+    bash tests/e2e/testbed/testbed.sh stop "$testbed_dir" >/dev/null 2>&1 || true
+  fi
+}
+trap stop_all EXIT INT TERM
+
+authority="https://login.microsoftonline.com"
+if ((with_testbed)); then
+  testbed_dir="$(mktemp -d /tmp/mr.XXXXXX)"
+  chmod 755 "$testbed_dir"
+  bash tests/e2e/testbed/testbed.sh start "$testbed_dir"
+  # shellcheck disable=SC1091
+  source "$testbed_dir/testbed.env"
+  authority="$TOKEN_URL_BASE"
 fi
 
-echo
-echo "mailroom: built; cluster certificates are in $state/certs."
-echo "mailroom: no service is started: the token broker and the PAN, PSN and MnT role"
-echo "          services are not implemented yet (see the open issues)."
+cat >"$config/broker.textproto" <<CONF
+# The token broker (primary PAN node): the only holder of the OAuth credential.
+node_name: "broker"
+role: ROLE_BROKER
+listen_address: "127.0.0.1:$broker_port"
+tls { ca_file: "../certs/ca.pem" cert_file: "../certs/broker.pem" key_file: "../certs/broker.key" }
+data_dir: "../broker"
+logging { default_level: LOG_LEVEL_INFO file: "../logs/broker.log" }
+broker { default_authority_host: "$authority" }
+CONF
+cat >"$config/admin.textproto" <<CONF
+# mailroomctl's identity and the cluster's addresses.
+tls { ca_file: "../certs/ca.pem" cert_file: "../certs/admin.pem" key_file: "../certs/admin.key" }
+broker_target: "localhost:$broker_port"
+CONF
+
+"$bin/pan/broker/mailroom-broker" --config="$config/broker.textproto" 2>>"$state/logs/broker.log" &
+pids+=($!)
+ctl=("$bin/cli/mailroomctl" --config="$config/admin.textproto")
+for _ in $(seq 50); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
+"${ctl[@]}" health
+
+if ((with_testbed)); then
+  cat >"$config/smtp-testbed.textproto" <<CONF
+# SMTP / OAuth settings for the local testbed (a stand-in for Exchange Online and Entra ID).
+smtp_host: "localhost"
+port: $SMTP_PORT
+username: "$MAILBOX"
+tenant_id: "$TENANT"
+client_id: "$CLIENT_ID"
+authority_host: "$TOKEN_URL_BASE"
+smtp_trust_store { ca_file: "$CA_FILE" }
+CONF
+  umask 077
+  printf '%s' "$CLIENT_SECRET" >"$state/testbed-client-secret"
+  umask 022
+  echo
+  echo "cluster: configuring the broker against the local testbed (Test Connection, then save)"
+  "${ctl[@]}" settings set --file="$config/smtp-testbed.textproto" \
+    --client_secret_file="$state/testbed-client-secret" \
+    --secret_expiry="$(date -u -d '+180 days' +%Y-%m-%d)" --to=admin@example.test
+  echo "cluster: the testbed delivers mail for example.test into $MAILDIR"
+fi
+
+cat <<MSG
+
+mailroom local cluster is running (logs in $state/logs). In another terminal try:
+  tools/mailroomctl settings show
+  tools/mailroomctl settings test --to=someone@example.test
+  tools/mailroomctl secret status
+  tools/mailroomctl quota
+Running: token broker on localhost:$broker_port.
+Not yet implemented: the PAN, PSN and MnT role services (nothing is started for them).
+Press Ctrl-C to stop.
+MSG
+wait "${pids[0]}"
