@@ -26,7 +26,8 @@ def mailroom_cc_proto(name, srcs, deps = [], grpc = True, visibility = None):
         stem = src[:-len(".proto")]
         outs += [stem + ".pb.h", stem + ".pb.cc"]
         if grpc:
-            outs += [stem + ".grpc.pb.h", stem + ".grpc.pb.cc"]
+            # The _mock header (gMock stubs for tests) is only compiled where a test includes it.
+            outs += [stem + ".grpc.pb.h", stem + ".grpc.pb.cc", stem + "_mock.grpc.pb.h"]
 
     cmd = "$(location @mailroom//bazel:protoc_wrapper) $(GENDIR)"
     if grpc:

@@ -6,7 +6,7 @@ out="$1"
 shift
 plugin=()
 if [[ "${1:-}" == "--grpc" ]]; then
-  plugin=(--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin "--grpc_out=${out}")
+  plugin=(--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin "--grpc_out=generate_mock_code=true:${out}")
   shift
 fi
 exec /usr/bin/protoc -I. -I/usr/include "--cpp_out=${out}" "${plugin[@]}" "$@"
