@@ -59,7 +59,9 @@ class BrokerE2eTest : public ::testing::Test {
     // Steps after the failed one did not run.
     bool after = false;
     for (const v1::TestStep& s : report.steps()) {
-      if (after) EXPECT_EQ(s.status(), v1::TEST_STEP_STATUS_SKIPPED) << s.DebugString();
+      if (after) {
+        EXPECT_EQ(s.status(), v1::TEST_STEP_STATUS_SKIPPED) << s.DebugString();
+      }
       if (s.kind() == step) {
         EXPECT_EQ(s.status(), v1::TEST_STEP_STATUS_FAILED);
         after = true;
