@@ -3,6 +3,7 @@
 #include "common/tls.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/grpc_server.h"
 #include "common/status_grpc.h"
 #include "gmock/gmock.h"
@@ -134,6 +135,30 @@ TEST(TlsFilesTest, MissingFileNamesTheField) {
   EXPECT_EQ(credentials.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(credentials.status().message()), HasSubstr("tls.ca_file"));
   EXPECT_THAT(std::string(credentials.status().message()), HasSubstr("/nonexistent/ca.pem"));
+}
+
+}  // namespace
+}  // namespace mailroom
+
+namespace mailroom {
+namespace {
+
+// A graceful shutdown must not wait out its whole grace period just because a client still
+// holds an idle connection.
+TEST_F(TlsTest, ShutdownIsPromptWithAnIdleClientConnected) {
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  ASSERT_TRUE(credentials.ok());
+  grpc::ChannelArguments args;
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("localhost:", server_->port()),
+                                           *credentials, args);
+  auto stub = WhoAmI::NewStub(channel);
+  grpc::ClientContext context;
+  WhoAmIResponse response;
+  ASSERT_TRUE(stub->Get(&context, WhoAmIRequest(), &response).ok());
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::Seconds(10));
+  server_->Wait();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
 }  // namespace
