@@ -194,12 +194,16 @@ TEST_F(BrokerE2eTest, SavedOnlyAfterAPassedTestThenRoleNodesGetWorkingTokens) {
   ASSERT_TRUE(broker_->Configure(BrokerHarness::TestbedSettings(*testbed_)).ok());
 
   // A PSN gets a token and submits with it.
-  auto psn = broker_->StubAs("psn1");
-  grpc::ClientContext token_context;
   v1::GetAccessTokenRequest request;
   request.set_node("psn1");
   v1::GetAccessTokenResponse token;
-  ASSERT_TRUE(psn->GetAccessToken(&token_context, request, &token).ok());
+  {
+    // The channel is closed before the restart below: an idle client only notices the
+    // server's GOAWAY at its next poll, and the broker's graceful stop waits for that.
+    auto psn = broker_->StubAs("psn1");
+    grpc::ClientContext token_context;
+    ASSERT_TRUE(psn->GetAccessToken(&token_context, request, &token).ok());
+  }
   EXPECT_EQ(token.mailbox(), testbed_->Env("MAILBOX"));
   EXPECT_GT(token.expires_in().seconds(), 600);
   SmtpEndpoint endpoint;

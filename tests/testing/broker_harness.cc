@@ -63,7 +63,11 @@ std::shared_ptr<grpc::Channel> BrokerHarness::ChannelAs(const std::string& node)
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(
       {absl::StrCat(certs_, "/ca.pem"), absl::StrCat(certs_, "/", node, ".pem"),
        absl::StrCat(certs_, "/", node, ".key")});
-  return grpc::CreateChannel(target(), *credentials);
+  // A private subchannel pool: the connection closes with the channel instead of lingering in
+  // the process-wide pool (where it would hold up the broker's graceful restarts).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target(), *credentials, args);
 }
 
 std::unique_ptr<v1::TokenBroker::Stub> BrokerHarness::StubAs(const std::string& node) const {
