@@ -20,11 +20,12 @@ namespace mailroom::testing {
 class BrokerHarness {
  public:
   // `dir` holds the broker's config, data and log; `certs` a gen-certs.sh directory with at
-  // least a "broker" node. `extra_config` is appended to the node config (text format).
+  // least a "broker" node. `broker_section` is added inside the config's `broker { }` (text
+  // format), e.g. "send_limits { messages_per_minute: 100000 }".
   static absl::StatusOr<std::unique_ptr<BrokerHarness>> Start(const std::string& dir,
                                                               const std::string& certs,
                                                               const Testbed& testbed,
-                                                              const std::string& extra_config = "");
+                                                              const std::string& broker_section = "");
   ~BrokerHarness();
 
   int port() const { return port_; }

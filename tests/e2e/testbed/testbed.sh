@@ -51,12 +51,17 @@ show_logs() {
 }
 
 # wait_until DESCRIPTION COMMAND...: poll every 0.1 s until COMMAND succeeds or WAIT_SECONDS
-# of wall time pass (a deadline, not a count: one probe can itself take seconds).
+# of wall time pass (a deadline, not a count: one probe can itself take seconds). COMMAND
+# returns 2 to say "the process has died": no point waiting any longer.
 wait_until() {
-  local what="$1" deadline=$((SECONDS + WAIT_SECONDS))
+  local what="$1" deadline=$((SECONDS + WAIT_SECONDS)) rc
   shift
   while ((SECONDS < deadline)); do
-    if "$@" 2>/dev/null; then return 0; fi
+    if "$@" 2>/dev/null; then return 0; else rc=$?; fi
+    if ((rc == 2)); then
+      log "gave up waiting for ${what}: its process has exited"
+      return 1
+    fi
     sleep 0.1
   done
   log "timed out after ${WAIT_SECONDS}s waiting for ${what}"
@@ -278,12 +283,11 @@ smtpd_banner = \$myhostname ESMTP mailroom testbed
 # Exchange Online offers neither VRFY nor ETRN.
 disable_vrfy_command = yes
 smtpd_discard_ehlo_keywords = silent-discard, etrn
-# Nothing leaves this machine: mail for other domains bounces (back into the Maildir).
-default_transport = error:5.7.1 the testbed delivers only to $MAILBOX_DOMAIN
-
-# Delivery: every recipient at $MAILBOX_DOMAIN goes to one Maildir; the virtual agent adds
-# "Delivered-To: <recipient>", which is how tests find a recipient's messages.
-virtual_mailbox_domains = $MAILBOX_DOMAIN
+# Delivery: nothing leaves this machine. Every recipient, whatever its domain (guests have
+# real-world addresses), goes to one Maildir; the virtual agent adds "Delivered-To: <recipient>",
+# which is how tests find a recipient's messages.
+virtual_mailbox_domains = static:all
+default_transport = error:5.7.1 the testbed delivers nothing outside
 virtual_mailbox_base = $MAIL
 virtual_mailbox_maps = static:inbox/
 virtual_minimum_uid = 8
@@ -414,7 +418,10 @@ start_oidc() {
     OIDC_CERT_CLIENT_ID="$CERT_CLIENT_ID" OIDC_CERT_CLIENT_CERT="$PKI/cert-client.pem" \
     node "$HERE/oidc_server.js" </dev/null >>"$OIDC/server.log" 2>&1 &
   echo $! >"$OIDC/pid"
-  oidc_ready() { [[ -s "$OIDC/port" ]] && pid_alive "$OIDC/pid"; }
+  oidc_ready() {
+    pid_alive "$OIDC/pid" || return 2
+    [[ -s "$OIDC/port" ]]
+  }
   if ! wait_until "the token server" oidc_ready; then
     show_logs "$OIDC/server.log"
     return 1
@@ -440,7 +447,28 @@ start_dovecot() {
   wait_until "Dovecot's auth socket" dovecot_ready || { show_logs "$DC/dovecot.log"; return 1; }
 }
 
-stop_dovecot() { stop_pidfile "$DC_RUN/master.pid" dovecot; }
+# Dovecot's master exits on TERM but leaves children that still have clients (auth, while a
+# Postfix smtpd is connected to it) running: an outage must be a real one, so end them too.
+stop_dovecot() {
+  local children=() c i alive
+  if pid_alive "$DC_RUN/master.pid" dovecot; then
+    mapfile -t children < <(pgrep -P "$(pid_of "$DC_RUN/master.pid")" || true)
+  fi
+  stop_pidfile "$DC_RUN/master.pid" dovecot
+  for c in "${children[@]}"; do
+    if running "$c" && [[ "$(readlink "/proc/$c/exe" 2>/dev/null)" == *dovecot* ]]; then
+      kill -TERM "$c" 2>/dev/null || true
+    fi
+  done
+  for ((i = 0; i < 30; i++)); do
+    alive=0
+    for c in "${children[@]}"; do
+      if running "$c"; then alive=1; fi
+    done
+    ((alive)) || break
+    sleep 0.1
+  done
+}
 
 # (Not `postfix status`: that writes "not running" lines into the mail log.)
 postfix_running() { pid_alive "$PF/queue/pid/master.pid" /master; }
@@ -450,6 +478,7 @@ postfix_running() { pid_alive "$PF/queue/pid/master.pid" /master; }
 # (Output captured first: `curl | grep -q` fails under pipefail when grep exits early.)
 smtp_ready() {
   local port="$1" ca="$2" out
+  postfix_running || return 2
   out="$(curl -sv --max-time 2 --ssl-reqd --cacert "$ca" "smtp://127.0.0.1:$port/" -X NOOP 2>&1)" || return 1
   [[ "$out" == *$'\n< 250-AUTH XOAUTH2'* ]]
 }
@@ -608,8 +637,15 @@ cmd_sink() {
   [[ "$(id -u)" == 0 && " $* " != *" -u "* ]] && user=(-u postfix)
   smtp-sink "${user[@]}" "$@" "127.0.0.1:$port" 64 </dev/null >>"$DIR/sink/$port.log" 2>&1 &
   echo $! >"$DIR/sink/$port.pid"
-  sink_ready() { tcp_open "$port" && pid_alive "$DIR/sink/$port.pid"; }
-  wait_until "smtp-sink on port $port" sink_ready || { show_logs "$DIR/sink/$port.log"; exit 1; }
+  sink_ready() {
+    pid_alive "$DIR/sink/$port.pid" || return 2
+    tcp_open "$port"
+  }
+  if ! wait_until "smtp-sink on port $port" sink_ready; then
+    show_logs "$DIR/sink/$port.log"
+    rm -f "$DIR/sink/$port.pid"
+    exit 1
+  fi
   echo "$port $(cat "$DIR/sink/$port.pid")"
 }
 
