@@ -57,7 +57,8 @@ class DeliveryE2eTest : public ::testing::Test {
   }
 
   std::unique_ptr<ChildProcess> Sender(const std::string& to, int enqueue, int first,
-                                       bool exit_when_drained, bool deliver = true) {
+                                       bool exit_when_drained, bool deliver = true,
+                                       int lifetime_s = 86400) {
     std::vector<std::string> argv = {
         TestbedRunfile("tests/e2e/tools/mail_sender"),
         absl::StrCat("--outbox=", dir_, "/outbox.db"),
@@ -72,6 +73,7 @@ class DeliveryE2eTest : public ::testing::Test {
         absl::StrCat("--dump_dir=", dir_, "/dump")};
     if (exit_when_drained) argv.push_back("--exit_when_drained");
     if (!deliver) argv.push_back("--deliver=false");
+    argv.push_back(absl::StrCat("--lifetime_s=", lifetime_s));
     return std::make_unique<ChildProcess>(argv, absl::StrCat(dir_, "/sender.log"));
   }
 
@@ -148,6 +150,27 @@ TEST_F(DeliveryE2eTest, MessagesWaitOutAnMtaOutageAndAllArrive) {
   std::vector<std::string> acked = Acked();
   ASSERT_EQ(acked.size(), 20u);
   for (const std::string& id : acked) EXPECT_EQ(ids.count(id), 1u) << id;
+}
+
+// Faults from the real MTA after AUTH (the testbed's reject@ / tempfail@ recipients): a 5xx
+// fails the message at once with its cause; a 4xx is retried until the retry lifetime runs
+// out, and only then fails.
+TEST_F(DeliveryE2eTest, PermanentAndTransientRepliesEndInTheRightState) {
+  auto rejected = Sender("reject@example.test", 1, 0, true);
+  ASSERT_EQ(WaitExit(*rejected, absl::Seconds(60)), 0);
+  std::string log = ReadAll(rejected->log_path());
+  EXPECT_THAT(log, ::testing::HasSubstr(
+                       "NOTIFICATION_STATE_FAILED attempts=1 reply=550 "
+                       "cause=FAILURE_CAUSE_RECIPIENT_REJECTED"))
+      << log;
+
+  ASSERT_EQ(system(absl::StrCat("rm -rf '", dir_, "/outbox.db'*").c_str()), 0);
+  auto deferred = Sender("tempfail@example.test", 1, 0, true, true, /*lifetime_s=*/6);
+  ASSERT_EQ(WaitExit(*deferred, absl::Seconds(60)), 0);
+  log = ReadAll(deferred->log_path());
+  EXPECT_THAT(log, ::testing::HasSubstr("NOTIFICATION_STATE_FAILED")) << log;
+  EXPECT_THAT(log, ::testing::HasSubstr("reply=451 cause=FAILURE_CAUSE_SMTP_TRANSIENT")) << log;
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("attempts=1 reply=451"))) << log;
 }
 
 TEST_F(DeliveryE2eTest, KillNineInTheMiddleOfAThousandLosesNothing) {

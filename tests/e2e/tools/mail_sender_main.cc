@@ -40,6 +40,7 @@ ABSL_FLAG(std::string, dump_dir, "", "write each queued message's bytes here as 
 ABSL_FLAG(bool, exit_when_drained, false, "exit 0 once nothing is QUEUED or SENDING");
 ABSL_FLAG(int, connections, 3, "SMTP connections");
 ABSL_FLAG(int, backoff_ms, 1000, "first retry delay");
+ABSL_FLAG(int, lifetime_s, 86400, "retry lifetime in seconds");
 ABSL_FLAG(bool, deliver, true, "run the delivery worker (false: only queue, then exit)");
 
 namespace mailroom {
@@ -54,6 +55,7 @@ int Run() {
   options.node_name = node;
   options.backoff_initial = absl::Milliseconds(absl::GetFlag(FLAGS_backoff_ms));
   options.backoff_max = absl::Seconds(5);
+  options.retry_lifetime = absl::Seconds(absl::GetFlag(FLAGS_lifetime_s));
   absl::StatusOr<std::unique_ptr<Outbox>> outbox =
       Outbox::Open(absl::GetFlag(FLAGS_outbox), &clock, options);
   if (!outbox.ok()) {
@@ -139,6 +141,18 @@ int Run() {
   absl::StatusOr<common::v1::OutboxCounts> counts = (*outbox)->Counts();
   std::cout << "mail_sender: drained: sent=" << counts->sent() << " failed=" << counts->failed()
             << std::endl;
+  // One line per entry, for the tests: "entry <id> <state> attempts=<n> reply=<code> cause=<c>".
+  common::v1::ListOutboxRequest list;
+  list.mutable_page()->set_page_size(1000);
+  absl::StatusOr<common::v1::ListOutboxResponse> entries = (*outbox)->List(list);
+  if (entries.ok()) {
+    for (const common::v1::OutboxEntry& entry : entries->entries()) {
+      const common::v1::Notification& n = entry.notification();
+      std::cout << "entry " << n.id() << " " << common::v1::NotificationState_Name(n.state())
+                << " attempts=" << n.attempts() << " reply=" << n.last_reply_code()
+                << " cause=" << common::v1::FailureCause_Name(n.diagnosis().cause()) << std::endl;
+    }
+  }
   return 0;
 }
 
