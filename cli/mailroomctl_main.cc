@@ -26,6 +26,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cli/admin_context.h"
+#include "cli/role_commands.h"
 #include "cli/test_report_format.h"
 #include "common/diagnosis.h"
 #include "common/status_grpc.h"
@@ -36,8 +38,6 @@
 #include "proto/mailroom/config/v1/config.pb.h"
 #include "third_party/grpc_health/health.grpc.pb.h"
 
-ABSL_FLAG(std::string, config, "", "Admin client configuration (AdminClientConfig, text format).");
-ABSL_FLAG(bool, json, false, "Print JSON for scripts instead of text for people.");
 ABSL_FLAG(std::string, file, "", "SMTP settings (SmtpSettings, text format).");
 ABSL_FLAG(std::string, client_secret_file, "",
           "File holding the client secret's value (never pass secrets as arguments).");
@@ -51,67 +51,6 @@ namespace v1 = ::mailroom::broker::v1;
 namespace cfg = ::mailroom::config::v1;
 using ::grpc::health::v1::Health;
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
-struct Admin {
-  cfg::AdminClientConfig config;
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  absl::Duration rpc_timeout = absl::Seconds(30);
-
-  std::shared_ptr<grpc::Channel> Channel(const std::string& target) const {
-    return grpc::CreateChannel(target, credentials);
-  }
-  void SetDeadline(grpc::ClientContext* context, absl::Duration extra = absl::ZeroDuration()) const {
-    context->set_deadline(absl::ToChronoTime(absl::Now() + rpc_timeout + extra));
-  }
-};
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
-
-int Fail(const absl::Status& status) {
-  std::cerr << "mailroomctl: " << status.message() << "\n";
-  if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(status); diagnosis.has_value()) {
-    std::cerr << "  " << FormatDiagnosis(*diagnosis) << "\n";
-  }
-  const std::string reason = ReasonOf(status);
-  if (!reason.empty()) std::cerr << "  reason: " << reason << "\n";
-  return kExitFailed;
-}
-
-std::string Directory(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-absl::StatusOr<Admin> LoadAdmin() {
-  const std::string path = absl::GetFlag(FLAGS_config);
-  if (path.empty()) return absl::InvalidArgumentError("--config is required (AdminClientConfig)");
-  Admin admin;
-  if (absl::Status status = LoadTextConfigFile(path, &admin.config); !status.ok()) return status;
-  const std::string base = Directory(path);
-  auto resolve = [&](const std::string& p) {
-    return p.empty() || p[0] == '/' ? p : absl::StrCat(base, "/", p);
-  };
-  TlsFiles files{resolve(admin.config.tls().ca_file()), resolve(admin.config.tls().cert_file()),
-                 resolve(admin.config.tls().key_file())};
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(files);
-  if (!credentials.ok()) return credentials.status();
-  admin.credentials = *credentials;
-  if (admin.config.has_rpc_timeout()) {
-    admin.rpc_timeout = absl::Seconds(admin.config.rpc_timeout().seconds());
-  }
-  return admin;
-}
 
 absl::StatusOr<v1::SmtpSettings> SettingsFromFlags() {
   v1::SmtpSettings settings;
@@ -351,6 +290,7 @@ int Usage() {
                "  secret status                 the credential's expiry and alarms\n"
                "  quota                         send quota use per mailbox and node\n"
                "  health                        health of every configured node\n"
+               "  outbox list|show|retry NODE [ID]   a sending node's outbox (pan, mnt, psn1..)\n"
                "  --json                        JSON output for scripts\n";
   return kExitUsage;
 }
@@ -369,6 +309,9 @@ int Run(const std::vector<std::string>& args) {
   if (command == "secret status") return SecretStatus(*admin);
   if (command == "quota") return Quota(*admin);
   if (command == "health") return HealthAll(*admin);
+  for (auto* run : {&RunOutboxCommand, &RunPsnCommand, &RunPanCommand, &RunMntCommand}) {
+    if (absl::optional<int> code = (*run)(*admin, args); code.has_value()) return *code;
+  }
   std::cerr << "mailroomctl: unknown command \"" << command << "\"\n";
   return Usage();
 }

@@ -75,8 +75,8 @@ absl::Status CheckCommonProblems(absl::string_view address, absl::string_view fi
   }
   if (absl::ascii_isspace(static_cast<unsigned char>(address.front())) ||
       absl::ascii_isspace(static_cast<unsigned char>(address.back()))) {
-    return Invalid(field, absl::StrCat(QuoteForError(address),
-                                       " has leading or trailing whitespace"));
+    return Invalid(field,
+                   absl::StrCat(QuoteForError(address), " has leading or trailing whitespace"));
   }
   if (address.front() == '<' || address.back() == '>') {
     return Invalid(field, absl::StrCat(QuoteForError(address),
@@ -86,16 +86,15 @@ absl::Status CheckCommonProblems(absl::string_view address, absl::string_view fi
   return absl::OkStatus();
 }
 
-absl::Status CheckDotAtom(absl::string_view text, absl::string_view what,
-                          absl::string_view field) {
+absl::Status CheckDotAtom(absl::string_view text, absl::string_view what, absl::string_view field) {
   for (const char c : text) {
     if (c == '.' || IsAtext(c)) continue;
     if (c == ' ' || c == '\t') {
       return Invalid(field, absl::StrCat(what, " ", QuoteForError(text),
                                          " contains whitespace (allowed only when quoted)"));
     }
-    return Invalid(field, absl::StrCat("invalid character ", QuoteForError({&c, 1}), " in ",
-                                       what, " ", QuoteForError(text)));
+    return Invalid(field, absl::StrCat("invalid character ", QuoteForError({&c, 1}), " in ", what,
+                                       " ", QuoteForError(text)));
   }
   if (text.front() == '.' || text.back() == '.' || absl::StrContains(text, "..")) {
     return Invalid(field, absl::StrCat(what, " ", QuoteForError(text),
@@ -118,8 +117,8 @@ absl::Status CheckQuotedLocalPart(absl::string_view quoted, absl::string_view fi
                                            QuoteForError(quoted)));
       }
     } else if (c < 0x20 || c > 0x7e || c == '"') {
-      return Invalid(field, absl::StrCat("invalid character in quoted local part ",
-                                         QuoteForError(quoted)));
+      return Invalid(
+          field, absl::StrCat("invalid character in quoted local part ", QuoteForError(quoted)));
     }
   }
   return absl::OkStatus();
@@ -128,10 +127,10 @@ absl::Status CheckQuotedLocalPart(absl::string_view quoted, absl::string_view fi
 absl::Status CheckLocalPart(absl::string_view local, absl::string_view field) {
   if (local.empty()) return Invalid(field, "empty local part (nothing before '@')");
   if (!IsAscii(local)) {
-    return Invalid(
-        field, absl::StrCat("local part ", QuoteForError(local),
-                            " is not ASCII: internationalized local parts need SMTPUTF8, which "
-                            "mailroom does not use for submission to Exchange Online"));
+    return Invalid(field,
+                   absl::StrCat("local part ", QuoteForError(local),
+                                " is not ASCII: internationalized local parts need SMTPUTF8, which "
+                                "mailroom does not use for submission to Exchange Online"));
   }
   if (local.size() > kMaxLocalPartOctets) {
     return Invalid(field, absl::StrCat("local part is ", local.size(), " octets, more than ",
@@ -145,9 +144,8 @@ absl::Status CheckLocalPart(absl::string_view local, absl::string_view field) {
 absl::Status CheckLdhLabel(absl::string_view label, absl::string_view field) {
   if (label.empty()) return Invalid(field, "empty domain label");
   if (label.size() > kMaxDomainLabelOctets) {
-    return Invalid(field, absl::StrCat("domain label ", QuoteForError(label), " is ",
-                                       label.size(), " octets, more than ",
-                                       kMaxDomainLabelOctets));
+    return Invalid(field, absl::StrCat("domain label ", QuoteForError(label), " is ", label.size(),
+                                       " octets, more than ", kMaxDomainLabelOctets));
   }
   for (const char c : label) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
@@ -216,8 +214,8 @@ absl::StatusOr<std::string> ConvertDomain(absl::string_view domain, absl::string
   std::vector<std::string> labels;
   for (absl::string_view label : absl::StrSplit(domain, '.')) {
     if (label.empty()) {
-      return Invalid(field, absl::StrCat("domain ", QuoteForError(domain),
-                                         " has an empty label (\"..\")"));
+      return Invalid(
+          field, absl::StrCat("domain ", QuoteForError(domain), " has an empty label (\"..\")"));
     }
     if (IsAscii(label) && !absl::StartsWithIgnoreCase(label, "xn--")) {
       if (absl::Status status = CheckLdhLabel(label, field); !status.ok()) return status;
@@ -228,8 +226,8 @@ absl::StatusOr<std::string> ConvertDomain(absl::string_view domain, absl::string
     if (!converted.ok()) return converted.status();
     for (absl::string_view part : absl::StrSplit(*converted, '.')) {
       if (part.empty()) {
-        return Invalid(field, absl::StrCat("domain label ", QuoteForError(label),
-                                           " is empty after mapping"));
+        return Invalid(
+            field, absl::StrCat("domain label ", QuoteForError(label), " is empty after mapping"));
       }
       if (absl::Status status = CheckLdhLabel(part, field); !status.ok()) return status;
       labels.push_back(absl::AsciiStrToLower(part));
@@ -247,8 +245,8 @@ absl::StatusOr<std::string> ConvertDomain(absl::string_view domain, absl::string
                                        "written as an address literal, e.g. [192.0.2.1]"));
   }
   if (result.size() > kMaxDomainOctets) {
-    return Invalid(field, absl::StrCat("domain is ", result.size(), " octets, more than ",
-                                       kMaxDomainOctets));
+    return Invalid(
+        field, absl::StrCat("domain is ", result.size(), " octets, more than ", kMaxDomainOctets));
   }
   return result;
 }
@@ -331,8 +329,8 @@ absl::StatusOr<std::string> AddressForSmtp(absl::string_view address, absl::stri
       }
     }
     if (close == absl::string_view::npos) {
-      return Invalid(field, absl::StrCat(QuoteForError(address),
-                                         " has an unterminated quoted local part"));
+      return Invalid(
+          field, absl::StrCat(QuoteForError(address), " has an unterminated quoted local part"));
     }
     local = address.substr(0, close + 1);
     const absl::string_view rest = address.substr(close + 1);

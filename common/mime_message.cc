@@ -19,9 +19,9 @@
 namespace mailroom {
 namespace {
 
-constexpr size_t kMaxHeaderLine = 78;      // RFC 5322 2.1.1: SHOULD
-constexpr size_t kMaxHardLine = 998;       // RFC 5322 2.1.1: MUST
-constexpr size_t kMaxEncodedWord = 75;     // RFC 2047 2
+constexpr size_t kMaxHeaderLine = 78;        // RFC 5322 2.1.1: SHOULD
+constexpr size_t kMaxHardLine = 998;         // RFC 5322 2.1.1: MUST
+constexpr size_t kMaxEncodedWord = 75;       // RFC 2047 2
 constexpr size_t kEncodedWordOverhead = 12;  // "=?UTF-8?B?" and "?="
 // Below this much room a line cannot take an encoded-word holding even one 4-byte character
 // in Q encoding (three "=XX" each), so a new line is started instead.
@@ -66,8 +66,7 @@ bool IsAtext(char c) {
 
 // RFC 5322 dot-atom-text.
 bool IsDotAtomText(absl::string_view text) {
-  if (text.empty() || text.front() == '.' || text.back() == '.' ||
-      absl::StrContains(text, "..")) {
+  if (text.empty() || text.front() == '.' || text.back() == '.' || absl::StrContains(text, "..")) {
     return false;
   }
   return std::all_of(text.begin(), text.end(), [](char c) { return c == '.' || IsAtext(c); });
@@ -289,8 +288,8 @@ absl::StatusOr<std::string> FormatDate(absl::Time date) {
 }
 
 bool IsReservedHeader(absl::string_view name) {
-  static constexpr const char* kReserved[] = {"from", "to",         "cc",          "bcc",
-                                              "subject", "date",     "message-id",  "mime-version"};
+  static constexpr const char* kReserved[] = {"from",    "to",   "cc",         "bcc",
+                                              "subject", "date", "message-id", "mime-version"};
   for (const char* reserved : kReserved) {
     if (absl::EqualsIgnoreCase(name, reserved)) return true;
   }
@@ -306,10 +305,9 @@ absl::Status WriteExtraHeader(const std::pair<std::string, std::string>& header,
     return Invalid(absl::StrCat(field, ".name"), "contains CR or LF");
   }
   // RFC 5322 ftext: printable ASCII but ':'.
-  const bool valid_name =
-      !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return c >= 33 && c <= 126 && c != ':';
-      });
+  const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return c >= 33 && c <= 126 && c != ':';
+  });
   if (!valid_name) {
     return Invalid(absl::StrCat(field, ".name"),
                    absl::StrCat(QuoteForError(name), " is not a header field name"));
@@ -330,8 +328,10 @@ absl::Status WriteExtraHeader(const std::pair<std::string, std::string>& header,
   HeaderWriter writer(&written, name);
   // ASCII values go as they are (a structured value, such as a URL, must not be encoded);
   // only a doubled space or a word too long to fold can leave a line over 78 characters.
-  if (std::all_of(value.begin(), value.end(),
-                  [](char c) { return (c >= 0x20 && c <= 0x7e) || c == '\t'; })) {
+  if (value.empty()) {
+    // "Name:" alone: nothing to add, not even a trailing space.
+  } else if (std::all_of(value.begin(), value.end(),
+                         [](char c) { return (c >= 0x20 && c <= 0x7e) || c == '\t'; })) {
     AddPlainWords(value, &writer);
   } else {
     AddEncodedWords(value, &writer);
@@ -418,9 +418,9 @@ EncodedPart EncodeTextPart(absl::string_view body, absl::string_view subtype) {
   std::string base64 = EncodeBase64(lines);
   const bool use_base64 = base64.size() < quoted_printable.size();
   EncodedPart part;
-  part.headers = absl::StrCat("Content-Type: text/", subtype,
-                              "; charset=utf-8\r\nContent-Transfer-Encoding: ",
-                              use_base64 ? "base64" : "quoted-printable", "\r\n");
+  part.headers =
+      absl::StrCat("Content-Type: text/", subtype, "; charset=utf-8\r\nContent-Transfer-Encoding: ",
+                   use_base64 ? "base64" : "quoted-printable", "\r\n");
   part.data = use_base64 ? std::move(base64) : std::move(quoted_printable);
   return part;
 }
@@ -474,8 +474,7 @@ absl::StatusOr<CheckedAddresses> CheckAddresses(const MailContent& content) {
   const auto check_list = [&](const std::vector<MailAddress>& list, absl::string_view name,
                               std::vector<std::string>* smtp) -> absl::Status {
     for (size_t i = 0; i < list.size(); ++i) {
-      absl::StatusOr<std::string> address =
-          CheckMailbox(list[i], absl::StrCat(name, "[", i, "]"));
+      absl::StatusOr<std::string> address = CheckMailbox(list[i], absl::StrCat(name, "[", i, "]"));
       if (!address.ok()) return address.status();
       if (seen.insert(*address).second) checked.envelope.push_back(*address);
       if (smtp != nullptr) smtp->push_back(*std::move(address));
@@ -500,8 +499,8 @@ absl::Status ValidateMessageId(absl::string_view id, absl::string_view field) {
     return Invalid(field, "give the Message-ID without angle brackets");
   }
   if (id.size() > kMaxMessageIdOctets) {
-    return Invalid(field, absl::StrCat("is ", id.size(), " octets, more than ",
-                                       kMaxMessageIdOctets));
+    return Invalid(field,
+                   absl::StrCat("is ", id.size(), " octets, more than ", kMaxMessageIdOctets));
   }
   const std::vector<absl::string_view> sides = absl::StrSplit(id, '@');
   if (sides.size() != 2 || !IsDotAtomText(sides[0]) || !IsDotAtomText(sides[1])) {

@@ -1,6 +1,7 @@
 #include "common/outbox.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -507,65 +508,68 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, co
   }
 
   // The file holds message bodies (guest passwords until sent): create it private. SQLite
-  // gives its WAL the same mode.
+  // gives its WAL and shared-memory files the same mode.
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("outbox: cannot open ", path, ": ", std::strerror(errno)));
   }
-  ::close(fd);
-
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    absl::Status status = SqliteError(raw, rc, absl::StrCat("open ", path));
-    sqlite3_close_v2(raw);
-    return status;
+  // Closes the locked descriptor on failure, after the connections (declared later, so
+  // destroyed earlier): closing a descriptor of the file drops the process's POSIX locks on it,
+  // which SQLite's connections rely on.
+  struct FdCloser {
+    int fd;
+    ~FdCloser() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock_fd{fd};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "outbox: ", path, " is in use by another process (or another outbox in this one)"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("outbox: cannot lock ", path, ": ", std::strerror(errno)));
   }
-  auto db = std::make_unique<Db>(raw);
-  sqlite3_extended_result_codes(raw, 1);
-  sqlite3_busy_timeout(raw, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
 
-  // EXCLUSIVE before WAL: the WAL index lives in heap memory (no -shm file) and the first
-  // access takes a lock that this connection holds until it closes.
-  absl::Status status = db->Exec("PRAGMA locking_mode=EXCLUSIVE");
-  if (status.ok()) {
+  auto open_connection = [&](std::unique_ptr<Db>* out) -> absl::Status {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                   nullptr);
+    if (rc != SQLITE_OK) {
+      absl::Status status = SqliteError(raw, rc, absl::StrCat("open ", path));
+      sqlite3_close_v2(raw);
+      return status;
+    }
+    *out = std::make_unique<Db>(raw);
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+    return absl::OkStatus();
+  };
+
+  std::unique_ptr<Db> db;
+  if (absl::Status s = open_connection(&db); !s.ok()) return s;
+  {
     absl::StatusOr<std::unique_ptr<Query>> q = db->PrepareOnce("PRAGMA journal_mode=WAL");
-    if (!q.ok()) {
-      status = q.status();
-    } else {
-      absl::StatusOr<bool> row = (*q)->Step();
-      if (!row.ok()) {
-        status = row.status();
-      } else if (!*row || absl::AsciiStrToLower((*q)->Text(0)) != "wal") {
-        status = absl::FailedPreconditionError(
-            absl::StrCat("outbox: ", path, ": cannot switch to WAL journal mode"));
-      }
+    if (!q.ok()) return q.status();
+    absl::StatusOr<bool> row = (*q)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row || absl::AsciiStrToLower((*q)->Text(0)) != "wal") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("outbox: ", path, ": cannot switch to WAL journal mode"));
     }
   }
-  if (absl::IsUnavailable(status) && absl::StrContains(status.message(), "database is locked")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "outbox: ", path, " is in use by another process (", status.message(), ")"));
+  for (const char* pragma :
+       {options.sync_every_commit ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+        "PRAGMA secure_delete=ON", "PRAGMA journal_size_limit=16777216"}) {
+    if (absl::Status s = db->Exec(pragma); !s.ok()) return s;
   }
-  if (status.ok()) {
-    status = db->Exec(options.sync_every_commit ? "PRAGMA synchronous=FULL"
-                                                : "PRAGMA synchronous=NORMAL");
-  }
-  if (status.ok()) status = db->Exec("PRAGMA secure_delete=ON");
-  if (status.ok()) status = db->Exec("PRAGMA journal_size_limit=16777216");
-  if (!status.ok()) return status;
 
   // Schema.
   {
     Transaction txn(db.get());
-    status = txn.Begin();
-    if (absl::IsUnavailable(status) && absl::StrContains(status.message(), "database is locked")) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "outbox: ", path, " is in use by another process (", status.message(), ")"));
-    }
-    if (!status.ok()) return status;
+    if (absl::Status s = txn.Begin(); !s.ok()) return s;
     absl::StatusOr<std::unique_ptr<Query>> q = db->PrepareOnce("PRAGMA user_version");
     if (!q.ok()) return q.status();
     absl::StatusOr<bool> row = (*q)->Step();
@@ -578,26 +582,120 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, co
                        ", newer than this build's ", kSchemaVersion));
     }
     if (version == 0) {
-      if (status = db->Exec(kSchema); !status.ok()) return status;
-      if (status = db->Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
-          !status.ok()) {
-        return status;
+      if (absl::Status s = db->Exec(kSchema); !s.ok()) return s;
+      if (absl::Status s = db->Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion));
+          !s.ok()) {
+        return s;
       }
     }
-    if (status = txn.Commit(); !status.ok()) return status;
+    if (absl::Status s = txn.Commit(); !s.ok()) return s;
   }
 
-  std::unique_ptr<Outbox> outbox(new Outbox(clock, std::move(options), std::move(db)));
-  if (status = outbox->Recover(); !status.ok()) return status;
+  // The checkpoint connection must have read the database once to be in WAL mode itself.
+  std::unique_ptr<Db> ckpt_db;
+  if (absl::Status s = open_connection(&ckpt_db); !s.ok()) return s;
+  if (absl::Status s = ckpt_db->Exec("SELECT COUNT(*) FROM sqlite_schema"); !s.ok()) return s;
+
+  std::unique_ptr<Outbox> outbox(new Outbox(clock, std::move(options), lock_fd.fd,
+                                            std::move(db), std::move(ckpt_db)));
+  lock_fd.fd = -1;  // the outbox closes it
+  if (absl::Status s = outbox->Recover(); !s.ok()) return s;
   return outbox;
 }
 
-Outbox::Outbox(const Clock* clock, OutboxOptions options, std::unique_ptr<Db> db)
-    : clock_(clock), options_(std::move(options)), db_(std::move(db)) {}
+Outbox::Outbox(const Clock* clock, OutboxOptions options, int lock_fd, std::unique_ptr<Db> db,
+               std::unique_ptr<Db> ckpt_db)
+    : clock_(clock),
+      options_(std::move(options)),
+      db_(std::move(db)),
+      lock_fd_(lock_fd),
+      ckpt_db_(std::move(ckpt_db)) {
+  {
+    absl::MutexLock lock(&mu_);
+    // Replaces SQLite's automatic checkpoint (which would run inside a commit).
+    sqlite3_wal_hook(db_->raw(), &Outbox::OnWalCommit, this);
+  }
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
+}
 
 Outbox::~Outbox() {
-  absl::MutexLock lock(&mu_);
-  db_.reset();
+  {
+    absl::MutexLock lock(&ckpt_mu_);
+    ckpt_stopping_ = true;
+  }
+  checkpointer_.join();
+  ckpt_db_.reset();
+  {
+    absl::MutexLock lock(&mu_);
+    db_.reset();  // the last connection: checkpoints and removes the WAL
+  }
+  ::close(lock_fd_);
+}
+
+// Checkpoints. SQLite's automatic checkpoint runs inside the commit that crosses 1000 WAL
+// frames, copying ~4 MB and fsync'ing the database file while the committing caller waits.
+// Instead, the commit that crosses kCheckpointFrames asks the background thread for a
+// PASSIVE checkpoint, which copies the WAL while commits go on. Once it is done, the next
+// commit checkpoints the few frames added meanwhile by itself (cheap), which completes the
+// backfill so that the WAL is reused from its start (a background checkpoint alone never
+// completes under a steady stream of commits). kInlineCheckpointFrames bounds the WAL if the
+// background falls behind.
+constexpr int kCheckpointFrames = 1000;
+constexpr int kInlineCheckpointFrames = 16000;
+constexpr int kMaxCheckpointPasses = 4;
+constexpr int kCheckpointTailFrames = 50;
+
+int Outbox::OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
+  auto* outbox = static_cast<Outbox*>(self);
+  if (frames < kCheckpointFrames) return SQLITE_OK;
+  bool inline_checkpoint = frames >= kInlineCheckpointFrames;
+  {
+    absl::MutexLock lock(&outbox->ckpt_mu_);
+    switch (outbox->ckpt_phase_) {
+      case CheckpointPhase::kIdle:
+        outbox->ckpt_phase_ = CheckpointPhase::kRequested;
+        break;
+      case CheckpointPhase::kRequested:
+        break;
+      case CheckpointPhase::kCopied:
+        inline_checkpoint = true;
+        break;
+    }
+    if (inline_checkpoint) outbox->ckpt_phase_ = CheckpointPhase::kIdle;
+  }
+  if (inline_checkpoint) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
+
+void Outbox::CheckpointLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&ckpt_mu_);
+      ckpt_mu_.Await(absl::Condition(this, &Outbox::CheckpointWanted));
+      if (ckpt_stopping_) return;
+    }
+    // Passes until the frames committed during a pass are few, so that the commit that
+    // completes the checkpoint has little left to copy.
+    int previous_frames = 0;
+    for (int pass = 0; pass < kMaxCheckpointPasses; ++pass) {
+      int wal_frames = 0;
+      int copied = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(ckpt_db_->raw(), "main",
+                                               SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+      if (rc != SQLITE_OK) {
+        if ((rc & 0xff) != SQLITE_BUSY) {
+          MR_LOG(kWarn, kLogOutbox) << SqliteError(ckpt_db_->raw(), rc, "checkpoint").message();
+        }
+        break;
+      }
+      if (pass > 0 && wal_frames - previous_frames <= kCheckpointTailFrames) break;
+      previous_frames = wal_frames;
+    }
+    absl::MutexLock lock(&ckpt_mu_);
+    if (ckpt_phase_ == CheckpointPhase::kRequested) ckpt_phase_ = CheckpointPhase::kCopied;
+  }
 }
 
 absl::Status Outbox::Recover() {

@@ -28,12 +28,18 @@
 // database as soon as the server has accepted it (MarkSent), with PRAGMA secure_delete so its
 // pages are zeroed; the database file and its WAL are created mode 0600.
 //
-// Exclusivity. The database is opened with locking_mode=EXCLUSIVE: one process owns an outbox
-// file, and a second Open of the same file fails (FAILED_PRECONDITION) instead of re-queuing
-// the first process's in-flight sends.
+// Exclusivity. Open takes an exclusive flock(2) on the database file: one Outbox (in one
+// process) owns an outbox file, and a second Open of the same file fails (FAILED_PRECONDITION)
+// instead of re-queuing the first one's in-flight sends. The lock dies with the process.
 //
-// Thread-safe: one SQLite connection serialized by a mutex. Transactions are short (one
-// fsync each); readers wait for a writer's commit.
+// Checkpoints (copying the WAL back into the database file) run on a background thread with a
+// connection of their own, so a commit does not wait for the bulk of one; a commit only copies
+// the few frames added while the background copy ran, and checkpoints fully by itself only if
+// the WAL grows past ~64 MB.
+//
+// Thread-safe: one SQLite connection for all reads and writes, serialized by a mutex, plus
+// the checkpoint thread's connection. Transactions are short (one fsync each); readers wait
+// for a writer's commit.
 #ifndef MAILROOM_COMMON_OUTBOX_H_
 #define MAILROOM_COMMON_OUTBOX_H_
 
@@ -42,6 +48,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -56,6 +63,8 @@
 #include "common/diagnosis.h"
 #include "proto/mailroom/common/v1/common.pb.h"
 #include "proto/mailroom/common/v1/outbox.pb.h"
+
+struct sqlite3;
 
 namespace mailroom {
 
@@ -251,7 +260,8 @@ class Outbox {
   int64_t requeued_on_open() const { return requeued_on_open_; }
 
  private:
-  Outbox(const Clock* clock, OutboxOptions options, std::unique_ptr<outbox_internal::Db> db);
+  Outbox(const Clock* clock, OutboxOptions options, int lock_fd,
+         std::unique_ptr<outbox_internal::Db> db, std::unique_ptr<outbox_internal::Db> ckpt_db);
 
   absl::Status Recover();
   absl::StatusOr<EnqueueResult> EnqueueLocked(const NewNotification& n, absl::string_view field)
@@ -264,6 +274,13 @@ class Outbox {
                                           const AttemptReport& report, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(int attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SQLite's WAL hook on the main connection, after each commit: asks for a checkpoint once
+  // the WAL holds enough frames.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+  void CheckpointLoop();
+  bool CheckpointWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(ckpt_mu_) {
+    return ckpt_phase_ == CheckpointPhase::kRequested || ckpt_stopping_;
+  }
   std::string NewUlid();
   void Wake();
 
@@ -280,6 +297,18 @@ class Outbox {
   uint64_t last_ulid_hi_ ABSL_GUARDED_BY(id_mu_) = 0;  // top 16 of the 80 random bits
   uint64_t last_ulid_lo_ ABSL_GUARDED_BY(id_mu_) = 0;  // low 64 random bits
   absl::BitGen id_bitgen_ ABSL_GUARDED_BY(id_mu_);
+
+  // The flock'ed descriptor of the database file; closed after both connections.
+  const int lock_fd_;
+
+  std::unique_ptr<outbox_internal::Db> ckpt_db_;  // used by checkpointer_ only
+  std::thread checkpointer_;
+  absl::Mutex ckpt_mu_;
+  // kIdle → (a commit crosses the threshold) kRequested → (background copy done) kCopied →
+  // (the next commit copies the rest itself) kIdle.
+  enum class CheckpointPhase { kIdle, kRequested, kCopied };
+  CheckpointPhase ckpt_phase_ ABSL_GUARDED_BY(ckpt_mu_) = CheckpointPhase::kIdle;
+  bool ckpt_stopping_ ABSL_GUARDED_BY(ckpt_mu_) = false;
 
   absl::Mutex wake_mu_;
   std::function<void()> wake_ ABSL_GUARDED_BY(wake_mu_);

@@ -39,7 +39,9 @@ TEST(AddressForSmtp, AcceptsRfc5321MailboxesAndConvertsDomains) {
       // Internationalized domains become A-labels.
       {"guest@bücher.example", "guest@xn--bcher-kva.example"},
       {"guest@BÜCHER.Example", "guest@xn--bcher-kva.example"},
-      {"guest@bu\xcc\x88" "cher.example", "guest@xn--bcher-kva.example"},  // NFD input
+      {"guest@bu\xcc\x88"
+       "cher.example",
+       "guest@xn--bcher-kva.example"},  // NFD input
       {"guest@例子.广告", "guest@xn--fsqu00a.xn--4rr70v"},
       {"guest@例子。广告", "guest@xn--fsqu00a.xn--4rr70v"},  // ideographic full stop
       {"guest@xn--bcher-kva.example", "guest@xn--bcher-kva.example"},
@@ -148,14 +150,14 @@ TEST(FindInvalidUtf8, FindsEveryKindOfMalformedSequence) {
   EXPECT_EQ(FindInvalidUtf8(""), absl::string_view::npos);
   EXPECT_EQ(FindInvalidUtf8("plain ASCII"), absl::string_view::npos);
   EXPECT_EQ(FindInvalidUtf8("訪客 — 王小明 😀"), absl::string_view::npos);
-  EXPECT_EQ(FindInvalidUtf8("ab\xc0\xaf"), 2u);          // overlong '/'
-  EXPECT_EQ(FindInvalidUtf8("\xe0\x80\xaf"), 0u);        // overlong, three bytes
-  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);       // surrogate U+D800
-  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u);    // above U+10FFFF
-  EXPECT_EQ(FindInvalidUtf8("\xf5\x80\x80\x80"), 0u);    // invalid lead byte
-  EXPECT_EQ(FindInvalidUtf8("王\xe5\xb0"), 3u);           // truncated at the end
-  EXPECT_EQ(FindInvalidUtf8("\xe5\xb0x"), 0u);           // truncated in the middle
-  EXPECT_EQ(FindInvalidUtf8("\x80"), 0u);                // lone continuation byte
+  EXPECT_EQ(FindInvalidUtf8("ab\xc0\xaf"), 2u);        // overlong '/'
+  EXPECT_EQ(FindInvalidUtf8("\xe0\x80\xaf"), 0u);      // overlong, three bytes
+  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);     // surrogate U+D800
+  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(FindInvalidUtf8("\xf5\x80\x80\x80"), 0u);  // invalid lead byte
+  EXPECT_EQ(FindInvalidUtf8("王\xe5\xb0"), 3u);        // truncated at the end
+  EXPECT_EQ(FindInvalidUtf8("\xe5\xb0x"), 0u);         // truncated in the middle
+  EXPECT_EQ(FindInvalidUtf8("\x80"), 0u);              // lone continuation byte
 }
 
 TEST(QuoteForError, EscapesWhatCouldForgeALogLine) {

@@ -405,8 +405,7 @@ absl::StatusOr<std::string> DecodeBase64Lines(absl::string_view data) {
   for (absl::string_view line : absl::StrSplit(data, "\r\n", absl::SkipEmpty())) {
     if (line.size() > 76) return Error("base64 line over 76 characters");
     for (const char c : line) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' &&
-          c != '=') {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=') {
         return Error(absl::StrCat("bad base64 character in: ", line));
       }
     }

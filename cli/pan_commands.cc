@@ -1,0 +1,11 @@
+// The pan service's mailroomctl commands (see role_commands.h). The Pan service is
+// not implemented yet, so no command is recognised here.
+#include "cli/role_commands.h"
+
+namespace mailroom::cli {
+
+absl::optional<int> RunPanCommand(const Admin&, const std::vector<std::string>&) {
+  return absl::nullopt;
+}
+
+}  // namespace mailroom::cli

@@ -1,0 +1,118 @@
+#include "common/role_node.h"
+
+#include <fstream>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
+#include "common/logging.h"
+#include "common/tls.h"
+
+namespace mailroom {
+namespace {
+
+absl::Duration Or(const google::protobuf::Duration& d, absl::Duration fallback) {
+  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+constexpr size_t kDefaultMaxMessageBytes = 25 * 1024 * 1024;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& config,
+                                                           const Clock* clock) {
+  std::unique_ptr<RoleNode> node(new RoleNode(config, clock));
+  const auto& delivery = config.delivery();
+  OutboxOptions outbox_options;
+  outbox_options.node_name = config.node_name();
+  outbox_options.retry_lifetime = Or(delivery.retry_lifetime(), absl::Hours(24));
+  outbox_options.backoff_initial = Or(delivery.backoff_initial(), absl::Seconds(30));
+  outbox_options.backoff_max = Or(delivery.backoff_max(), absl::Minutes(15));
+  outbox_options.retention = Or(delivery.retention(), absl::Hours(24 * 7));
+  const std::string outbox_file = delivery.outbox_file().empty()
+                                      ? absl::StrCat(config.data_dir(), "/outbox.db")
+                                      : delivery.outbox_file();
+  absl::StatusOr<std::unique_ptr<Outbox>> outbox = Outbox::Open(outbox_file, clock, outbox_options);
+  if (!outbox.ok()) {
+    return absl::Status(outbox.status().code(),
+                        absl::StrCat("delivery.outbox_file: ", outbox.status().message()));
+  }
+  node->outbox_ = *std::move(outbox);
+
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(TlsFilesOf(config));
+  if (!credentials.ok()) return credentials.status();
+  node->credentials_ = *credentials;
+  node->broker_stub_ = broker::v1::TokenBroker::NewStub(
+      grpc::CreateChannel(config.broker_target(), node->credentials_));
+  node->tokens_ = std::make_unique<BrokerTokenSource>(
+      node->broker_stub_.get(), clock, BrokerTokenSource::Options{config.node_name()});
+  node->permits_ = std::make_unique<BrokerPermits>(node->broker_stub_.get(), config.node_name());
+  if (config.mnt_target().empty()) {
+    node->alarms_ = std::make_unique<LoggingAlarmReporter>();
+  } else {
+    node->alarms_ = std::make_unique<MntAlarmReporter>(
+        grpc::CreateChannel(config.mnt_target(), node->credentials_), clock);
+  }
+  DeliveryOptions delivery_options;
+  delivery_options.node_name = config.node_name();
+  if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();
+  node->worker_ = std::make_unique<DeliveryWorker>(
+      node->outbox_.get(), node->tokens_.get(), node->permits_.get(), node->alarms_.get(), clock,
+      delivery_options, SmtpSubmitterFactory());
+  DeliveryWorker* worker = node->worker_.get();
+  node->outbox_->SetWakeCallback([worker] { worker->Wake(); });
+  node->outbox_admin_ = std::make_unique<OutboxAdminService>(node->outbox_.get());
+  node->tokens_->Start();
+  node->worker_->Start();
+  if (node->outbox_->requeued_on_open() > 0) {
+    MR_LOG(kWarn, kLogOutbox) << node->outbox_->requeued_on_open()
+                              << " send(s) interrupted by the last stop were queued again";
+  }
+  return node;
+}
+
+RoleNode::~RoleNode() {
+  if (worker_ != nullptr) worker_->Stop();
+  if (tokens_ != nullptr) tokens_->Stop();
+}
+
+std::string RoleNode::mailbox() {
+  absl::StatusOr<SubmissionGrant> grant = tokens_->Get();
+  return grant.ok() ? grant->mailbox : "";
+}
+
+size_t RoleNode::max_message_bytes() const {
+  const int64_t configured = config_.delivery().max_message_size_bytes();
+  return configured > 0 ? static_cast<size_t>(configured) : kDefaultMaxMessageBytes;
+}
+
+int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::string& port_file) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials =
+      MakeServerCredentials(TlsFilesOf(config_));
+  if (!server_credentials.ok()) {
+    MR_LOG(kError, kLogRpc) << server_credentials.status().message();
+    return 1;
+  }
+  std::vector<grpc::Service*> all = services;
+  all.push_back(outbox_admin_.get());
+  GrpcServer server({config_.listen_address(), *server_credentials, all});
+  if (absl::Status status = server.Start(); !status.ok()) {
+    MR_LOG(kError, kLogRpc) << status.message();
+    return 1;
+  }
+  MR_LOG(kInfo, kLogRpc) << config_.node_name() << " ("
+                         << common::v1::Role_Name(config_.role()) << ") serving on port "
+                         << server.port();
+  if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
+  const int signal = TerminationSignals::Wait();
+  MR_LOG(kInfo, kLogRpc) << "signal " << signal << ": shutting down";
+  server.Shutdown(absl::Seconds(5));
+  server.Wait();
+  worker_->Stop();
+  tokens_->Stop();
+  return 0;
+}
+
+}  // namespace mailroom
