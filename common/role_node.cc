@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/systemd_notify.h"
 #include "common/tls.h"
 
 namespace mailroom {
@@ -106,8 +107,10 @@ int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::stri
                          << common::v1::Role_Name(config_.role()) << ") serving on port "
                          << server.port();
   if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
+  NotifySystemdReady();
   const int signal = TerminationSignals::Wait();
   MR_LOG(kInfo, kLogRpc) << "signal " << signal << ": shutting down";
+  NotifySystemd("STOPPING=1");
   server.Shutdown(absl::Seconds(5));
   server.Wait();
   worker_->Stop();

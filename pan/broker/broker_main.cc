@@ -20,6 +20,7 @@
 #include "common/http_transport.h"
 #include "common/logging.h"
 #include "common/node_config.h"
+#include "common/systemd_notify.h"
 #include "common/tls.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
@@ -210,8 +211,10 @@ int Run() {
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     std::ofstream(port_file) << server.port() << "\n";
   }
+  NotifySystemdReady();
   const int signal = TerminationSignals::Wait();
   MR_LOG(kInfo, kLogBroker) << "signal " << signal << ": shutting down";
+  NotifySystemd("STOPPING=1");
   server.Shutdown(absl::Seconds(10));
   server.Wait();
   broker.Stop();
