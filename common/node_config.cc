@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 
@@ -211,6 +212,12 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path, cv1::Role rol
     return status;
   }
   ResolvePaths(Directory(path), &config);
+  // In a Kubernetes StatefulSet every pod shares one config file; the pod's own name (its
+  // certificate's CN) comes from the environment.
+  if (const char* node_name = std::getenv("MAILROOM_NODE_NAME");
+      node_name != nullptr && node_name[0] != '\0') {
+    config.set_node_name(node_name);
+  }
   if (absl::Status status = ValidateNodeConfig(config, role, &locator); !status.ok()) {
     return status;
   }

@@ -17,7 +17,8 @@ namespace mailroom {
 using ::mailroom::config::v1::NodeConfig;
 
 // Loads `path` and checks it for a process of `role`. Errors are INVALID_ARGUMENT naming
-// each bad field with its line, or NOT_FOUND naming an unreadable file.
+// each bad field with its line, or NOT_FOUND naming an unreadable file. The environment
+// variable MAILROOM_NODE_NAME, when set, replaces node_name (one config for many pods).
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path,
                                           mailroom::common::v1::Role role);
 

@@ -13,7 +13,11 @@ debian_packages=(
   openssl curl sqlite3 ca-certificates iproute2
   # the Exchange-like test peers: an MTA and token validation (tests/e2e/testbed)
   postfix dovecot-core
+  # offline checks of the deployment files (tests/deploy)
+  yamllint systemd
 )
+# kubectl renders the Kustomize manifests; Debian's comes with kubernetes-client.
+command -v kubectl >/dev/null || debian_packages+=(kubernetes-client)
 # The OAuth server test peer (oidc-provider) runs on Node.js; the machine image ships one
 # with npm bundled, so Debian's are only needed where there is none.
 command -v node >/dev/null || debian_packages+=(nodejs)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The Kubernetes manifests, offline: the example overlay renders with kustomize (kubectl's
+# built-in), sources and output pass yamllint, and the render has what the deployment
+# promises: a single-replica broker StatefulSet with its key from a Secret, PAN and MnT as
+# single instances, PSNs scaled by an HPA, every role's data on a persistent volume, health
+# probes everywhere, and a NetworkPolicy that lets only role pods reach the broker.
+set -euo pipefail
+root="$TEST_SRCDIR/$TEST_WORKSPACE/deploy/kubernetes"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+command -v kubectl >/dev/null || { echo "kubectl is missing: run tools/setup.sh"; exit 1; }
+command -v yamllint >/dev/null || { echo "yamllint is missing: run tools/setup.sh"; exit 1; }
+
+# kustomize refuses symlinked inputs outside the root: render a real copy.
+cp -rL "$root" "$work/kubernetes"
+kubectl kustomize "$work/kubernetes/overlays/example" >"$work/rendered.yaml"
+echo "rendered $(grep -c '^kind:' "$work/rendered.yaml") objects"
+
+yamllint -c "$work/kubernetes/.yamllint" "$work/kubernetes" || fail "yamllint: sources"
+yamllint -d "{extends: default, rules: {line-length: disable, indentation: {indent-sequences: whatever}, document-start: disable}}" \
+  "$work/rendered.yaml" || fail "yamllint: rendered output"
+
+# Split the render into one file per object for the checks below.
+mkdir "$work/objects"
+awk -v dir="$work/objects" '/^---$/ {n++; next} {print > (dir "/" n ".yaml")}' "$work/rendered.yaml"
+object() {  # object KIND NAME -> path of that object's file
+  grep -l -x "kind: $1" "$work"/objects/*.yaml | xargs grep -l -x "  name: $2" | head -1
+}
+
+for role in broker pan psn mnt; do
+  f="$(object StatefulSet "mailroom-$role")"
+  [[ -n "$f" ]] || { fail "no StatefulSet mailroom-$role"; continue; }
+  grep -q 'volumeClaimTemplates:' "$f" || fail "$role: no persistent volume for its state"
+  grep -q 'readinessProbe:' "$f" || fail "$role: no readiness probe"
+  grep -q 'livenessProbe:' "$f" || fail "$role: no liveness probe"
+  grep -q "probe-$role.textproto" "$f" || fail "$role: probe does not check its own health service"
+  grep -q 'image: registry.example.internal/mailroom:0.1.0' "$f" || fail "$role: overlay image not applied"
+  grep -q 'urn:mailroom:role:'"$role" "$f" || fail "$role: certificate does not carry its role"
+  grep -q 'readOnlyRootFilesystem: true' "$f" || fail "$role: root filesystem writable"
+  [[ -n "$(object Service "mailroom-$role")" ]] || fail "$role: no Service"
+done
+for single in broker pan mnt; do
+  grep -q '^  replicas: 1$' "$(object StatefulSet "mailroom-$single")" || fail "$single must be a single instance"
+done
+broker="$(object StatefulSet mailroom-broker)"
+grep -q 'secretName: mailroom-broker-key' "$broker" || fail "broker key not from a Secret"
+grep -q 'secretName: mailroom-broker-key' "$(object StatefulSet mailroom-psn)" && fail "a PSN mounts the broker key"
+hpa="$(object HorizontalPodAutoscaler mailroom-psn)"
+[[ -n "$hpa" ]] || fail "no HPA for the PSNs"
+grep -q 'minReplicas: 4' "$hpa" || fail "overlay patch of the HPA not applied"
+grep -A3 'scaleTargetRef:' "$hpa" | grep -q 'name: mailroom-psn' || fail "HPA does not target the PSNs"
+policy="$(object NetworkPolicy mailroom-broker-ingress)"
+[[ -n "$policy" ]] || fail "no NetworkPolicy for the broker"
+grep -q 'mailroom.io/role: broker' "$policy" || fail "broker policy selects the wrong pods"
+grep -q -- '- portal' "$policy" && fail "portals may reach the broker"
+((failures == 0)) || exit 1
+echo "kubernetes manifests passed"
