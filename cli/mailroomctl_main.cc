@@ -16,13 +16,20 @@
 #include <string>
 #include <vector>
 
+#include <curl/curl.h>
 #include <grpcpp/grpcpp.h>
+
+#include <map>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -42,6 +49,7 @@ ABSL_FLAG(std::string, file, "", "SMTP settings (SmtpSettings, text format).");
 ABSL_FLAG(std::string, client_secret_file, "",
           "File holding the client secret's value (never pass secrets as arguments).");
 ABSL_FLAG(std::string, secret_expiry, "", "The client secret's expiry date, YYYY-MM-DD.");
+ABSL_FLAG(std::string, url, "", "A node's metrics URL, e.g. http://127.0.0.1:9100/metrics.");
 ABSL_FLAG(std::string, to, "", "Send a test message to this address during Test Connection.");
 
 namespace mailroom::cli {
@@ -280,6 +288,59 @@ int HealthAll(const Admin& admin) {
   return failures == 0 ? kExitOk : kExitFailed;
 }
 
+size_t AppendBody(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// Shows a node's Prometheus metrics for a person: one line per sample, histogram buckets
+// folded into a count and a mean.
+int ShowMetrics() {
+  const std::string url = absl::GetFlag(FLAGS_url);
+  if (url.empty()) {
+    std::cerr << "mailroomctl: metrics needs --url=http://HOST:PORT/metrics\n";
+    return kExitUsage;
+  }
+  CURL* curl = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  const CURLcode code = curl_easy_perform(curl);
+  curl_easy_cleanup(curl);
+  if (code != CURLE_OK) {
+    std::cerr << "mailroomctl: cannot fetch " << url << ": " << curl_easy_strerror(code) << "\n";
+    return kExitFailed;
+  }
+  if (JsonOutput()) {
+    std::cout << body;
+    return kExitOk;
+  }
+  std::map<std::string, double> sums;
+  for (absl::string_view line : absl::StrSplit(body, '\n', absl::SkipEmpty())) {
+    if (line[0] == '#' || absl::StrContains(line, "_bucket{")) continue;
+    const size_t space = line.rfind(' ');
+    const std::string name(line.substr(0, space));
+    if (absl::StrContains(name, "_sum")) {
+      double value = 0;
+      absl::SimpleAtod(line.substr(space + 1), &value);
+      sums[absl::StrReplaceAll(name, {{"_sum", ""}})] = value;
+      continue;
+    }
+    if (absl::StrContains(name, "_count")) {
+      double count = 0;
+      absl::SimpleAtod(line.substr(space + 1), &count);
+      const std::string base = absl::StrReplaceAll(name, {{"_count", ""}});
+      std::cout << base << "  count " << count << ", mean "
+                << (count > 0 ? sums[base] / count * 1000 : 0) << " ms\n";
+      continue;
+    }
+    std::cout << name << "  " << line.substr(space + 1) << "\n";
+  }
+  return kExitOk;
+}
+
 int Usage() {
   std::cerr << "usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n"
                "  settings show                 the saved SMTP / OAuth settings (no secret)\n"
@@ -290,6 +351,7 @@ int Usage() {
                "  secret status                 the credential's expiry and alarms\n"
                "  quota                         send quota use per mailbox and node\n"
                "  health                        health of every configured node\n"
+               "  metrics --url=URL             a node's metrics (queue depth, sends, tokens)\n"
                "  outbox list|show|retry NODE [ID]   a sending node's outbox (pan, mnt, psn1..)\n"
                "  --json                        JSON output for scripts\n";
   return kExitUsage;
@@ -297,6 +359,7 @@ int Usage() {
 
 int Run(const std::vector<std::string>& args) {
   if (args.empty()) return Usage();
+  if (args.size() == 1 && args[0] == "metrics") return ShowMetrics();
   absl::StatusOr<Admin> admin = LoadAdmin();
   if (!admin.ok()) {
     std::cerr << "mailroomctl: " << admin.status().message() << "\n";

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "common/diagnosis.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 
 namespace mailroom {
 namespace {
@@ -67,6 +68,19 @@ bv1::SendOutcome ToSendOutcome(DeliveryOutcome outcome) {
     case DeliveryOutcome::kQuotaExceeded: return bv1::SEND_OUTCOME_QUOTA_EXCEEDED;
     default: return bv1::SEND_OUTCOME_PERMANENT_FAILURE;
   }
+}
+
+std::string ReplyClass(int code) {
+  return code == 0 ? "none" : absl::StrCat(code / 100, "xx");
+}
+
+void CountOutcome(const std::string& node, absl::string_view outcome, int reply_code) {
+  Metrics& metrics = Metrics::Global();
+  metrics.Increment("mailroom_delivery_attempts_total",
+                    "Delivery attempts by outcome (delivered, retried, failed, paused).",
+                    {{"node", node}, {"outcome", std::string(outcome)}});
+  metrics.Increment("mailroom_smtp_replies_total", "Final SMTP replies by class.",
+                    {{"node", node}, {"class", ReplyClass(reply_code)}});
 }
 
 }  // namespace
@@ -245,6 +259,11 @@ bool DeliveryWorker::Round(Connection& connection) {
     for (const ClaimedNotification& message : batch) {
       outbox_->Release(message.id, reason, not_before).IgnoreError();
     }
+    Metrics::Global().Increment(
+        "mailroom_permit_waits_total", "Send permits denied, by reason.",
+        {{"node", options_.node_name},
+         {"reason", permit.ok() ? bv1::PermitDenialReason_Name(permit->denial_reason())
+                                : "BROKER_UNREACHABLE"}});
     return false;
   }
   connection.holds_slot = true;
@@ -302,6 +321,7 @@ bool DeliveryWorker::Round(Connection& connection) {
     switch (sent.outcome) {
       case DeliveryOutcome::kDelivered: {
         outbox_->MarkSent(message.id, report).IgnoreError();
+        CountOutcome(options_.node_name, "delivered", sent.reply.code);
         absl::MutexLock lock(&mu_);
         ++delivered_;
         break;
@@ -312,6 +332,7 @@ bool DeliveryWorker::Round(Connection& connection) {
         if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
           RaiseDeliveryAlarm(message, sent.diagnosis);
         }
+        CountOutcome(options_.node_name, "retried", sent.reply.code);
         absl::MutexLock lock(&mu_);
         ++retried_;
         break;
@@ -324,6 +345,7 @@ bool DeliveryWorker::Round(Connection& connection) {
                                   << sent.reply.raw << ")";
         outbox_->MarkFailed(message.id, sent.diagnosis, report).IgnoreError();
         RaiseDeliveryAlarm(message, sent.diagnosis);
+        CountOutcome(options_.node_name, "failed", sent.reply.code);
         absl::MutexLock lock(&mu_);
         ++failed_;
         break;
@@ -340,6 +362,7 @@ bool DeliveryWorker::Round(Connection& connection) {
                        ? FromProto(reported->mailbox_paused_until())
                        : clock_->Now() + absl::Hours(1);
     outbox_->MarkRetry(message.id, sent.diagnosis, report, paused_until).IgnoreError();
+    CountOutcome(options_.node_name, "paused", sent.reply.code);
     absl::MutexLock lock(&mu_);
     ++retried_;
   }

@@ -1,15 +1,17 @@
 #include "common/outbox.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/numeric/int128.h"
@@ -176,6 +178,14 @@ class Db {
  private:
   sqlite3* db_;
   std::map<std::string, sqlite3_stmt*> cache_;
+};
+
+// One Enqueue or EnqueueBatch call waiting for its group's commit.
+struct PendingEnqueue {
+  std::vector<const NewNotification*> notifications;
+  bool batch = false;  // name fields "notifications[i]."
+  bool done = false;
+  absl::StatusOr<std::vector<EnqueueResult>> result;
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolled back unless committed.
@@ -473,6 +483,10 @@ std::string MakePageToken(int64_t create_us, absl::string_view id, const std::st
 
 // Characters allowed in the left part of a generated Message-ID (RFC 5322 atext, minus a few
 // that confuse people).
+// The outbox files open in this process, by device and inode.
+ABSL_CONST_INIT absl::Mutex open_files_mu(absl::kConstInit);
+std::set<std::pair<uint64_t, uint64_t>>* open_files ABSL_GUARDED_BY(open_files_mu) = nullptr;
+
 std::string MessageIdSafe(absl::string_view s) {
   std::string out;
   for (char c : s) out.push_back(absl::ascii_isalnum(c) || c == '-' || c == '_' ? c : '-');
@@ -507,29 +521,61 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, co
     return absl::InvalidArgumentError("retention: must not be negative");
   }
 
+  // Refuse a file this process already has open before opening any descriptor of it: closing
+  // that descriptor would drop the POSIX locks the other outbox's SQLite connections hold.
+  absl::ReleasableMutexLock registry_lock(&open_files_mu);
+  if (open_files == nullptr) open_files = new std::set<std::pair<uint64_t, uint64_t>>();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && open_files->count({st.st_dev, st.st_ino}) > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("outbox: ", path, " is already open in this process"));
+  }
   // The file holds message bodies (guest passwords until sent): create it private. SQLite
   // gives its WAL and shared-memory files the same mode.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const bool created = fd >= 0;
+  if (!created && errno == EEXIST) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
     return absl::UnavailableError(
-        absl::StrCat("outbox: cannot open ", path, ": ", std::strerror(errno)));
+        absl::StrCat("outbox: cannot open ", path, ": ", std::strerror(error)));
   }
-  // Closes the locked descriptor on failure, after the connections (declared later, so
-  // destroyed earlier): closing a descriptor of the file drops the process's POSIX locks on it,
-  // which SQLite's connections rely on.
-  struct FdCloser {
+  // Unregisters and closes the locked descriptor on failure, after the connections (declared
+  // later, so destroyed earlier).
+  struct FileGuard {
     int fd;
-    ~FdCloser() {
-      if (fd >= 0) ::close(fd);
+    std::pair<uint64_t, uint64_t> key;
+    ~FileGuard() {
+      if (fd < 0) return;
+      ::close(fd);
+      absl::MutexLock lock(&open_files_mu);
+      open_files->erase(key);
     }
-  } lock_fd{fd};
+  } file{fd, {st.st_dev, st.st_ino}};
+  open_files->insert(file.key);
+  registry_lock.Release();
+
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "outbox: ", path, " is in use by another process (or another outbox in this one)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("outbox: ", path, " is in use by another process"));
     }
     return absl::UnavailableError(
         absl::StrCat("outbox: cannot lock ", path, ": ", std::strerror(errno)));
+  }
+  if (created) {
+    // Make the new file's directory entry durable too (SQLite does it for its WAL).
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const bool synced = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+    const int error = errno;
+    if (dir_fd >= 0) ::close(dir_fd);
+    if (!synced) {
+      return absl::UnavailableError(
+          absl::StrCat("outbox: cannot sync directory ", dir, ": ", std::strerror(error)));
+    }
   }
 
   auto open_connection = [&](std::unique_ptr<Db>* out) -> absl::Status {
@@ -596,19 +642,21 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path, co
   if (absl::Status s = open_connection(&ckpt_db); !s.ok()) return s;
   if (absl::Status s = ckpt_db->Exec("SELECT COUNT(*) FROM sqlite_schema"); !s.ok()) return s;
 
-  std::unique_ptr<Outbox> outbox(new Outbox(clock, std::move(options), lock_fd.fd,
+  std::unique_ptr<Outbox> outbox(new Outbox(clock, std::move(options), file.fd, file.key,
                                             std::move(db), std::move(ckpt_db)));
-  lock_fd.fd = -1;  // the outbox closes it
+  file.fd = -1;  // the outbox closes and unregisters it
   if (absl::Status s = outbox->Recover(); !s.ok()) return s;
   return outbox;
 }
 
-Outbox::Outbox(const Clock* clock, OutboxOptions options, int lock_fd, std::unique_ptr<Db> db,
+Outbox::Outbox(const Clock* clock, OutboxOptions options, int lock_fd,
+               std::pair<uint64_t, uint64_t> file_id, std::unique_ptr<Db> db,
                std::unique_ptr<Db> ckpt_db)
     : clock_(clock),
       options_(std::move(options)),
       db_(std::move(db)),
       lock_fd_(lock_fd),
+      file_id_(file_id),
       ckpt_db_(std::move(ckpt_db)) {
   {
     absl::MutexLock lock(&mu_);
@@ -630,17 +678,21 @@ Outbox::~Outbox() {
     db_.reset();  // the last connection: checkpoints and removes the WAL
   }
   ::close(lock_fd_);
+  absl::MutexLock lock(&open_files_mu);
+  open_files->erase(file_id_);
 }
 
 // Checkpoints. SQLite's automatic checkpoint runs inside the commit that crosses 1000 WAL
-// frames, copying ~4 MB and fsync'ing the database file while the committing caller waits.
-// Instead, the commit that crosses kCheckpointFrames asks the background thread for a
-// PASSIVE checkpoint, which copies the WAL while commits go on. Once it is done, the next
-// commit checkpoints the few frames added meanwhile by itself (cheap), which completes the
-// backfill so that the WAL is reused from its start (a background checkpoint alone never
-// completes under a steady stream of commits). kInlineCheckpointFrames bounds the WAL if the
-// background falls behind.
-constexpr int kCheckpointFrames = 1000;
+// frames, copying ~4 MB and fsync'ing the database file while the committing caller (and every
+// enqueuer queued behind it) waits. Instead, the commit that crosses kCheckpointFrames asks the
+// background thread for a PASSIVE checkpoint, which copies the WAL while commits go on. Once it
+// is done, the next commit checkpoints the few frames added meanwhile by itself (cheap), which
+// completes the backfill so that the WAL is reused from its start (background checkpoints
+// alone never complete under a steady stream of commits). The threshold is lower than SQLite's
+// because a device cache flush of a smaller checkpoint delays concurrent commits' fsyncs less
+// (measured: 8 concurrent enqueuers' p99 went from ~4 ms to ~2 ms at 256 frames).
+// kInlineCheckpointFrames bounds the WAL if the background falls behind.
+constexpr int kCheckpointFrames = 256;
 constexpr int kInlineCheckpointFrames = 16000;
 constexpr int kMaxCheckpointPasses = 4;
 constexpr int kCheckpointTailFrames = 50;
@@ -768,43 +820,106 @@ std::string Outbox::NewMessageId() {
 
 absl::StatusOr<EnqueueResult> Outbox::Enqueue(const NewNotification& notification) {
   if (absl::Status s = Validate(notification, ""); !s.ok()) return s;
-  absl::StatusOr<EnqueueResult> result;
-  {
-    absl::MutexLock lock(&mu_);
-    Transaction txn(db_.get());
-    if (absl::Status s = txn.Begin(); !s.ok()) return s;
-    result = EnqueueLocked(notification, "");
-    if (!result.ok()) return result.status();
-    if (absl::Status s = txn.Commit(); !s.ok()) return s;
-  }
-  if (!result->duplicate) Wake();
-  return result;
+  outbox_internal::PendingEnqueue request;
+  request.notifications = {&notification};
+  absl::StatusOr<std::vector<EnqueueResult>> results = CommitInGroup(&request);
+  if (!results.ok()) return results.status();
+  return std::move((*results)[0]);
 }
 
 absl::StatusOr<std::vector<EnqueueResult>> Outbox::EnqueueBatch(
     const std::vector<NewNotification>& notifications) {
+  outbox_internal::PendingEnqueue request;
+  request.batch = true;
   for (size_t i = 0; i < notifications.size(); ++i) {
-    if (absl::Status s = Validate(notifications[i], absl::StrCat("notifications[", i, "].")); !s.ok()) {
+    if (absl::Status s = Validate(notifications[i], absl::StrCat("notifications[", i, "]."));
+        !s.ok()) {
       return s;
     }
+    request.notifications.push_back(&notifications[i]);
   }
-  std::vector<EnqueueResult> results;
+  if (notifications.empty()) return std::vector<EnqueueResult>();
+  return CommitInGroup(&request);
+}
+
+// Group commit. Concurrent enqueuers queue their requests; one of them (the leader) takes all
+// queued requests, runs them in one transaction and commits once (one fsync for all), then
+// hands leadership to a waiting thread whose request came too late for its group. A request
+// whose idempotency key conflicts fails alone (a batch's partial inserts are rolled back to
+// its savepoint); any other error fails the whole group and nothing of it is acknowledged.
+absl::StatusOr<std::vector<EnqueueResult>> Outbox::CommitInGroup(
+    outbox_internal::PendingEnqueue* request) {
+  {
+    absl::MutexLock lock(&group_mu_);
+    group_queue_.push_back(request);
+    auto done_or_leaderless = [this, request]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(group_mu_) {
+      return request->done || !group_leader_;
+    };
+    group_mu_.Await(absl::Condition(&done_or_leaderless));
+    if (request->done) return std::move(request->result);
+    group_leader_ = true;
+  }
+  std::vector<outbox_internal::PendingEnqueue*> group;
+  {
+    absl::MutexLock lock(&group_mu_);
+    group.swap(group_queue_);
+  }
   bool queued_any = false;
   {
     absl::MutexLock lock(&mu_);
+    absl::Status group_status;
     Transaction txn(db_.get());
-    if (absl::Status s = txn.Begin(); !s.ok()) return s;
-    for (size_t i = 0; i < notifications.size(); ++i) {
-      absl::StatusOr<EnqueueResult> result =
-          EnqueueLocked(notifications[i], absl::StrCat("notifications[", i, "]."));
-      if (!result.ok()) return result.status();
-      queued_any |= !result->duplicate;
-      results.push_back(*std::move(result));
+    group_status = txn.Begin();
+    for (outbox_internal::PendingEnqueue* pending : group) {
+      if (!group_status.ok()) break;
+      const bool savepoint = pending->notifications.size() > 1;
+      if (savepoint) {
+        if (group_status = db_->Exec("SAVEPOINT batch"); !group_status.ok()) break;
+      }
+      std::vector<EnqueueResult> results;
+      absl::Status status;
+      for (size_t i = 0; i < pending->notifications.size() && status.ok(); ++i) {
+        absl::StatusOr<EnqueueResult> result = EnqueueLocked(
+            *pending->notifications[i],
+            pending->batch ? absl::StrCat("notifications[", i, "].") : std::string());
+        if (result.ok()) {
+          results.push_back(*std::move(result));
+        } else {
+          status = result.status();
+        }
+      }
+      if (!status.ok() && !absl::IsAlreadyExists(status)) {
+        group_status = status;  // a storage failure: the transaction is lost
+        break;
+      }
+      if (savepoint) {
+        if (!status.ok()) {
+          if (group_status = db_->Exec("ROLLBACK TO batch"); !group_status.ok()) break;
+        }
+        if (group_status = db_->Exec("RELEASE batch"); !group_status.ok()) break;
+      }
+      if (status.ok()) {
+        for (const EnqueueResult& r : results) queued_any |= !r.duplicate;
+        pending->result = std::move(results);
+      } else {
+        pending->result = status;
+      }
     }
-    if (absl::Status s = txn.Commit(); !s.ok()) return s;
+    if (group_status.ok()) group_status = txn.Commit();
+    if (!group_status.ok()) {
+      queued_any = false;
+      for (outbox_internal::PendingEnqueue* pending : group) pending->result = group_status;
+    }
+  }
+  absl::StatusOr<std::vector<EnqueueResult>> mine;
+  {
+    absl::MutexLock lock(&group_mu_);
+    for (outbox_internal::PendingEnqueue* pending : group) pending->done = true;
+    mine = std::move(request->result);
+    group_leader_ = false;
   }
   if (queued_any) Wake();
-  return results;
+  return mine;
 }
 
 absl::StatusOr<EnqueueResult> Outbox::EnqueueLocked(const NewNotification& n,
@@ -1026,7 +1141,8 @@ absl::Duration Outbox::Backoff(int attempts) {
   for (int i = 1; i < attempts && delay < options_.backoff_max; ++i) delay *= 2;
   delay = std::min(delay, options_.backoff_max);
   if (options_.jitter > 0) {
-    double u = options_.random_unit ? options_.random_unit() : absl::Uniform(jitter_bitgen_, 0.0, 1.0);
+    double u = options_.random_unit ? options_.random_unit()
+                                    : absl::Uniform(jitter_bitgen_, 0.0, 1.0);
     u = std::clamp(u, 0.0, 1.0);
     delay = delay * (1.0 + options_.jitter * (2.0 * u - 1.0));
   }

@@ -26,11 +26,15 @@
 //
 // Privacy. The rendered message (which may contain a guest password) is erased from the
 // database as soon as the server has accepted it (MarkSent), with PRAGMA secure_delete so its
-// pages are zeroed; the database file and its WAL are created mode 0600.
+// pages are zeroed; older copies of those pages in the WAL file last until the WAL is reused
+// from its start (after the next checkpoint) or removed at close. The database file, its WAL
+// and its shared-memory file are mode 0600.
 //
 // Exclusivity. Open takes an exclusive flock(2) on the database file: one Outbox (in one
-// process) owns an outbox file, and a second Open of the same file fails (FAILED_PRECONDITION)
-// instead of re-queuing the first one's in-flight sends. The lock dies with the process.
+// process) owns an outbox file, and a second Open of the same file, from this process or
+// another, fails (FAILED_PRECONDITION) instead of re-queuing the first one's in-flight sends.
+// The lock dies with the process. The file must be on a local file system (SQLite's WAL needs
+// shared memory; NFS is not supported).
 //
 // Checkpoints (copying the WAL back into the database file) run on a background thread with a
 // connection of their own, so a commit does not wait for the bulk of one; a commit only copies
@@ -39,7 +43,9 @@
 //
 // Thread-safe: one SQLite connection for all reads and writes, serialized by a mutex, plus
 // the checkpoint thread's connection. Transactions are short (one fsync each); readers wait
-// for a writer's commit.
+// for a writer's commit. Concurrent Enqueue calls are group-committed: the requests that
+// arrive while a commit is in progress share the next transaction and its fsync, and each
+// call still returns only after the commit that holds its notification.
 #ifndef MAILROOM_COMMON_OUTBOX_H_
 #define MAILROOM_COMMON_OUTBOX_H_
 
@@ -49,6 +55,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -70,6 +77,7 @@ namespace mailroom {
 
 namespace outbox_internal {
 class Db;
+struct PendingEnqueue;
 }  // namespace outbox_internal
 
 using ::mailroom::common::v1::EmailAddress;
@@ -178,8 +186,9 @@ class Outbox {
  public:
   // Opens (creating if needed, mode 0600) the outbox at `path`, migrates its schema, and
   // re-queues sends interrupted by a crash (logged). `clock` must outlive the outbox.
-  // FAILED_PRECONDITION if another process has the file open, or if its schema is newer
-  // than this build; INVALID_ARGUMENT for bad options; UNAVAILABLE for I/O errors.
+  // FAILED_PRECONDITION if the file is already open (in this process or another), or if its
+  // schema is newer than this build; INVALID_ARGUMENT for bad options; UNAVAILABLE for I/O
+  // errors.
   static absl::StatusOr<std::unique_ptr<Outbox>> Open(const std::string& path, const Clock* clock,
                                                       OutboxOptions options);
   ~Outbox();
@@ -261,9 +270,12 @@ class Outbox {
 
  private:
   Outbox(const Clock* clock, OutboxOptions options, int lock_fd,
-         std::unique_ptr<outbox_internal::Db> db, std::unique_ptr<outbox_internal::Db> ckpt_db);
+         std::pair<uint64_t, uint64_t> file_id, std::unique_ptr<outbox_internal::Db> db,
+         std::unique_ptr<outbox_internal::Db> ckpt_db);
 
   absl::Status Recover();
+  absl::StatusOr<std::vector<EnqueueResult>> CommitInGroup(
+      outbox_internal::PendingEnqueue* request);
   absl::StatusOr<EnqueueResult> EnqueueLocked(const NewNotification& n, absl::string_view field)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<OutboxEntry> GetLocked(absl::string_view id, bool with_attempts) const
@@ -298,8 +310,15 @@ class Outbox {
   uint64_t last_ulid_lo_ ABSL_GUARDED_BY(id_mu_) = 0;  // low 64 random bits
   absl::BitGen id_bitgen_ ABSL_GUARDED_BY(id_mu_);
 
-  // The flock'ed descriptor of the database file; closed after both connections.
+  // Group commit of enqueues (see CommitInGroup).
+  absl::Mutex group_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::vector<outbox_internal::PendingEnqueue*> group_queue_ ABSL_GUARDED_BY(group_mu_);
+  bool group_leader_ ABSL_GUARDED_BY(group_mu_) = false;
+
+  // The flock'ed descriptor of the database file; closed after both connections. The file's
+  // (device, inode), registered as open in this process.
   const int lock_fd_;
+  const std::pair<uint64_t, uint64_t> file_id_;
 
   std::unique_ptr<outbox_internal::Db> ckpt_db_;  // used by checkpointer_ only
   std::thread checkpointer_;

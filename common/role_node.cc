@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/systemd_notify.h"
 #include "common/tls.h"
 
@@ -107,6 +109,26 @@ int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::stri
                          << common::v1::Role_Name(config_.role()) << ") serving on port "
                          << server.port();
   if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
+  Outbox* outbox = outbox_.get();
+  Metrics::Global().RegisterGaugeCallback(
+      "mailroom_outbox_entries", "Outbox entries by state (queue depth).", [outbox] {
+        std::vector<std::pair<MetricLabels, double>> out;
+        absl::StatusOr<common::v1::OutboxCounts> counts = outbox->Counts();
+        if (!counts.ok()) return out;
+        out.push_back({{{"state", "queued"}}, static_cast<double>(counts->queued())});
+        out.push_back({{{"state", "sending"}}, static_cast<double>(counts->sending())});
+        out.push_back({{{"state", "sent"}}, static_cast<double>(counts->sent())});
+        out.push_back({{{"state", "failed"}}, static_cast<double>(counts->failed())});
+        return out;
+      });
+  MetricsServer metrics(&Metrics::Global());
+  if (!config_.metrics_listen_address().empty()) {
+    if (absl::Status status = metrics.Start(config_.metrics_listen_address()); !status.ok()) {
+      MR_LOG(kError, kLogRpc) << status.message();
+      return 1;
+    }
+    MR_LOG(kInfo, kLogRpc) << "metrics on port " << metrics.port();
+  }
   NotifySystemdReady();
   const int signal = TerminationSignals::Wait();
   MR_LOG(kInfo, kLogRpc) << "signal " << signal << ": shutting down";

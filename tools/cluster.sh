@@ -63,6 +63,7 @@ listen_address: "127.0.0.1:$broker_port"
 tls { ca_file: "../certs/ca.pem" cert_file: "../certs/broker.pem" key_file: "../certs/broker.key" }
 data_dir: "../broker"
 logging { default_level: LOG_LEVEL_INFO file: "../logs/broker.log" }
+metrics_listen_address: "127.0.0.1:9100"
 broker { default_authority_host: "$authority" }
 CONF
 cat >"$config/admin.textproto" <<CONF

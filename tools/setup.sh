@@ -9,6 +9,7 @@ debian_packages=(
   # build
   bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libgtest-dev libgmock-dev libidn2-dev
+  libcpp-httplib-dev
   # tools the scripts and tests use
   openssl curl sqlite3 ca-certificates iproute2
   # the Exchange-like test peers: an MTA and token validation (tests/e2e/testbed)

@@ -19,6 +19,8 @@
 #include "common/grpc_server.h"
 #include "common/http_transport.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/node_config.h"
 #include "common/systemd_notify.h"
 #include "common/tls.h"
@@ -210,6 +212,23 @@ int Run() {
                             << server.port();
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     std::ofstream(port_file) << server.port() << "\n";
+  }
+  Metrics::Global().RegisterGaugeCallback(
+      "mailroom_token_age_seconds", "Seconds since the cached token was fetched.", [&] {
+        std::vector<std::pair<MetricLabels, double>> out;
+        const TokenCacheStats stats = broker.token_stats();
+        if (stats.last_fetch_time != absl::InfinitePast()) {
+          out.push_back({{}, absl::ToDoubleSeconds(clock.Now() - stats.last_fetch_time)});
+        }
+        return out;
+      });
+  MetricsServer metrics(&Metrics::Global());
+  if (!config->metrics_listen_address().empty()) {
+    if (absl::Status status = metrics.Start(config->metrics_listen_address()); !status.ok()) {
+      MR_LOG(kError, kLogBroker) << status.message();
+      return 1;
+    }
+    MR_LOG(kInfo, kLogBroker) << "metrics on port " << metrics.port();
   }
   NotifySystemdReady();
   const int signal = TerminationSignals::Wait();

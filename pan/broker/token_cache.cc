@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "common/diagnosis.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/redactor.h"
 
 namespace mailroom::broker {
@@ -72,6 +74,9 @@ void TokenCache::FetchAndStore() {
   const absl::Time now = clock_->Now();
   ++stats_.fetches;
   stats_.last_fetch_time = now;
+  Metrics::Global().Increment("mailroom_token_fetches_total",
+                              "Requests to the token endpoint, by result.",
+                              {{"result", fetched.ok() ? "ok" : "error"}});
   if (fetched.ok()) {
     if (token_.has_value()) Redactor::Global().RemoveSecret(token_->value);
     token_ = *std::move(fetched);
@@ -87,9 +92,14 @@ void TokenCache::FetchAndStore() {
     const double capped = std::min(base, absl::ToDoubleSeconds(policy_.max_backoff));
     const double jittered = capped * (1.0 + policy_.jitter * (2.0 * random_unit_() - 1.0));
     absl::Duration wait = absl::Seconds(jittered);
-    if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(fetched.status());
-        diagnosis.has_value() && diagnosis->has_retry_after()) {
-      wait = std::max(wait, absl::Seconds(diagnosis->retry_after().seconds()));
+    if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(fetched.status()); diagnosis.has_value()) {
+      Metrics::Global().Increment(
+          "mailroom_token_endpoint_errors_total", "Token endpoint failures by classified cause.",
+          {{"cause", mailroom::common::v1::FailureCause_Name(diagnosis->cause())},
+           {"http_status", absl::StrCat(diagnosis->http_status())}});
+      if (diagnosis->has_retry_after()) {
+        wait = std::max(wait, absl::Seconds(diagnosis->retry_after().seconds()));
+      }
     }
     next_attempt_ = now + wait;
     MR_LOG(kWarn, kLogToken) << "token fetch failed (" << consecutive_failures_

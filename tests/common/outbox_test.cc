@@ -191,7 +191,8 @@ TEST_F(OutboxTest, EnqueueClaimSend) {
   EXPECT_THAT(*outbox->ClaimDue(10), IsEmpty());  // claimed once only
 
   clock_.Advance(absl::Seconds(2));
-  ASSERT_OK(outbox->MarkSent(c.id, {250, "2.0.0 OK queued as 4Bf", "permit-9", "alerts@contoso.com"}));
+  ASSERT_OK(outbox->MarkSent(
+      c.id, {250, "2.0.0 OK queued as 4Bf", "permit-9", "alerts@contoso.com"}));
   entry = outbox->Get(c.id);
   ASSERT_TRUE(entry.ok());
   EXPECT_EQ(entry->notification().state(), cv1::NOTIFICATION_STATE_SENT);
@@ -252,25 +253,43 @@ TEST_F(OutboxTest, FilesArePrivate) {
   }
 }
 
-// Checkpoints happen in the background: the WAL is copied into the database file while
-// enqueues go on, and the WAL is reused rather than growing without bound.
-TEST_F(OutboxTest, CheckpointsRunInTheBackground) {
+// Checkpoints keep the WAL bounded: it is copied into the database file while the
+// outbox is open and enqueues go on, and then the WAL is restarted (reused from its start)
+// instead of growing. A restart increments the WAL header's checkpoint sequence number
+// (bytes 12..15, big-endian; SQLite file format, section 4.1).
+TEST_F(OutboxTest, WalIsCheckpointedAndReusedWhileOpen) {
   std::unique_ptr<Outbox> outbox = OpenOutbox();
-  const std::string padding(16 * 1024, 'x');
-  for (int i = 0; i < 400; ++i) {  // about 6.5 MB of message
-    NewNotification n = Guest(absl::StrCat("ckpt-", i));
-    n.message += padding;
-    ASSERT_TRUE(outbox->Enqueue(n).ok());
-  }
   auto size_of = [](const std::string& path) -> int64_t {
     struct stat st;
     return stat(path.c_str(), &st) == 0 ? st.st_size : -1;
   };
-  // The database file grows only by checkpoints; the outbox stays open throughout.
-  for (int i = 0; i < 200 && size_of(path_) < 4'000'000; ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_GE(size_of(path_), 4'000'000);
-  EXPECT_LT(size_of(path_ + "-wal"), 16 * 1024 * 1024);
-  EXPECT_EQ(outbox->Counts()->queued(), 400);
+  auto wal_restarts = [&]() -> uint32_t {
+    const std::string header = ReadFile(path_ + "-wal").substr(0, 32);
+    if (header.size() < 16) return 0;
+    return static_cast<uint32_t>(static_cast<unsigned char>(header[12])) << 24 |
+           static_cast<uint32_t>(static_cast<unsigned char>(header[13])) << 16 |
+           static_cast<uint32_t>(static_cast<unsigned char>(header[14])) << 8 |
+           static_cast<uint32_t>(static_cast<unsigned char>(header[15]));
+  };
+  const std::string padding(16 * 1024, 'x');
+  int enqueued = 0;
+  auto enqueue = [&] {
+    NewNotification n = Guest(absl::StrCat("ckpt-", enqueued++));
+    n.message += padding;
+    ASSERT_TRUE(outbox->Enqueue(n).ok());
+  };
+  enqueue();
+  const uint32_t initial = wal_restarts();
+  const int64_t initial_size = size_of(path_);
+  for (int i = 0; i < 120; ++i) enqueue();  // ~5 MB through the WAL
+  for (int i = 0; i < 1000 && wal_restarts() == initial; ++i) {
+    enqueue();
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_GT(wal_restarts(), initial);
+  EXPECT_GT(size_of(path_), initial_size + 1'000'000);  // copied while open
+  EXPECT_LT(size_of(path_ + "-wal"), 12 * 1024 * 1024);
+  EXPECT_EQ(outbox->Counts()->queued(), enqueued);
 }
 
 TEST_F(OutboxTest, IdsAreSortableAndMessageIdsWellFormed) {
@@ -464,7 +483,8 @@ TEST_F(OutboxTest, JitterSpreadsDelaysWithinBounds) {
   ASSERT_OK(outbox->Retry(id).status());
   ASSERT_THAT(*outbox->ClaimDue(1), SizeIs(1));
   // Attempt 2: 60 s × ~1.2.
-  const absl::Duration second = outbox->MarkRetry(id, Transient(), {451, "4.3.2"})->next_attempt_time - now;
+  const absl::Duration second =
+      outbox->MarkRetry(id, Transient(), {451, "4.3.2"})->next_attempt_time - now;
   EXPECT_GT(second, absl::Seconds(71));
   EXPECT_LE(second, absl::Seconds(72));
   ASSERT_OK(outbox->Retry(id).status());
@@ -813,12 +833,41 @@ TEST_F(OutboxTest, InterruptedSendsAreRequeuedOnOpen) {
 
 TEST_F(OutboxTest, ASecondOpenOfTheSameFileIsRefused) {
   std::unique_ptr<Outbox> outbox = OpenOutbox();
-  const OutboxOptions options = TestOptions();
-  absl::StatusOr<std::unique_ptr<Outbox>> second = Outbox::Open(path_, &clock_, options);
+  absl::StatusOr<std::unique_ptr<Outbox>> second = Outbox::Open(path_, &clock_, TestOptions());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(second.status().message()), HasSubstr("in use"));
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("already open in this process"));
+  // The refused Open did not disturb the first one.
+  EXPECT_TRUE(outbox->Enqueue(Guest("still-fine")).ok());
   outbox.reset();
-  EXPECT_TRUE(Outbox::Open(path_, &clock_, options).ok());
+  EXPECT_TRUE(Outbox::Open(path_, &clock_, TestOptions()).ok());
+}
+
+// Another process holding the outbox keeps it; its lock goes when it dies.
+TEST_F(OutboxTest, AnotherProcessHoldingTheFileKeepsIt) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(ready[0]);
+    FakeClock clock;
+    absl::StatusOr<std::unique_ptr<Outbox>> outbox = Outbox::Open(path_, &clock, TestOptions());
+    if (!outbox.ok() || !(*outbox)->Enqueue(Guest("from-child")).ok()) _exit(2);
+    if (write(ready[1], "r", 1) != 1) _exit(3);
+    while (true) pause();
+  }
+  close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  close(ready[0]);
+  absl::StatusOr<std::unique_ptr<Outbox>> refused = Outbox::Open(path_, &clock_, TestOptions());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("in use by another process"));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_EQ(waitpid(pid, nullptr, 0), pid);
+  std::unique_ptr<Outbox> outbox = OpenOutbox();
+  ASSERT_NE(outbox, nullptr);
+  EXPECT_TRUE(outbox->GetByIdempotencyKey("from-child").ok());
 }
 
 TEST_F(OutboxTest, NewerSchemaIsRefused) {
@@ -880,13 +929,24 @@ TEST_F(OutboxTest, EveryAcknowledgedEnqueueSurvivesKill9) {
     FakeClock clock;
     absl::StatusOr<std::unique_ptr<Outbox>> outbox = Outbox::Open(path_, &clock, TestOptions());
     if (!outbox.ok()) _exit(2);
-    for (int i = 0;; ++i) {
-      absl::StatusOr<EnqueueResult> r = (*outbox)->Enqueue(Guest(absl::StrCat("kill-", i)));
-      if (!r.ok()) _exit(3);
-      const std::string line = absl::StrCat(i, " ", r->notification_id, "\n");
-      if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(4);
-      clock.Advance(absl::Microseconds(1500));
+    // Three threads, so that group commits are among what is killed. Each line is written
+    // with one write(2) of less than PIPE_BUF bytes: lines never interleave.
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = t;; i += 3) {
+          absl::StatusOr<EnqueueResult> r = (*outbox)->Enqueue(Guest(absl::StrCat("kill-", i)));
+          if (!r.ok()) _exit(3);
+          const std::string line = absl::StrCat(i, " ", r->notification_id, "\n");
+          if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+            _exit(4);
+          }
+          clock.Advance(absl::Microseconds(500));
+        }
+      });
     }
+    for (std::thread& t : threads) t.join();
+    _exit(5);
   }
   close(fds[1]);
   std::string buffer;
@@ -909,9 +969,9 @@ TEST_F(OutboxTest, EveryAcknowledgedEnqueueSurvivesKill9) {
     EXPECT_EQ(entry->notification().idempotency_key(), absl::StrCat("kill-", parts[0]));
   }
   absl::StatusOr<OutboxCounts> counts = outbox->Counts();
-  // At most the one in flight was committed without being reported.
+  // At most the ones in flight (one per thread) were committed without being reported.
   EXPECT_GE(counts->queued(), static_cast<int64_t>(acked.size()));
-  EXPECT_LE(counts->queued(), static_cast<int64_t>(acked.size()) + 1);
+  EXPECT_LE(counts->queued(), static_cast<int64_t>(acked.size()) + 3);
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox->ClaimDue(100000);
   ASSERT_TRUE(claimed.ok());
   for (const ClaimedNotification& c : *claimed) {
@@ -971,7 +1031,8 @@ TEST_F(OutboxTest, AFullDiskIsNeverAcknowledged) {
     } else {
       ++failed;
       EXPECT_EQ(parts[2], absl::StrCat(static_cast<int>(absl::StatusCode::kUnavailable))) << line;
-      EXPECT_EQ(entry.status().code(), absl::StatusCode::kNotFound) << "failed but stored: " << line;
+      EXPECT_EQ(entry.status().code(), absl::StatusCode::kNotFound)
+          << "failed but stored: " << line;
     }
   }
   EXPECT_GT(ok, 0);
@@ -1036,6 +1097,38 @@ TEST_F(OutboxTest, ConcurrentProducersAndConsumersClaimEachEntryExactlyOnce) {
     EXPECT_EQ(enqueued.count(id), 1u) << id;
   }
   EXPECT_EQ(outbox->Counts()->sent(), kTotal);
+}
+
+// Racing requests with one idempotency key: with the same content they all get the one
+// notification; with different contents exactly one wins and the others are ALREADY_EXISTS.
+TEST_F(OutboxTest, ConcurrentRequestsWithOneKey) {
+  std::unique_ptr<Outbox> outbox = OpenOutbox();
+  constexpr int kThreads = 8;
+  std::vector<absl::StatusOr<EnqueueResult>> same(kThreads);
+  std::vector<absl::StatusOr<EnqueueResult>> different(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      same[t] = outbox->Enqueue(Guest("same-key"));
+      different[t] = outbox->Enqueue(Guest("racy-key", absl::StrCat("content-", t)));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int originals = 0;
+  int winners = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(same[t].ok()) << same[t].status();
+    EXPECT_EQ(same[t]->notification_id, same[0]->notification_id);
+    originals += !same[t]->duplicate;
+    if (different[t].ok()) {
+      ++winners;
+    } else {
+      EXPECT_EQ(different[t].status().code(), absl::StatusCode::kAlreadyExists);
+    }
+  }
+  EXPECT_EQ(originals, 1);
+  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(outbox->Counts()->queued(), 2);
 }
 
 }  // namespace
