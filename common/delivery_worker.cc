@@ -108,6 +108,9 @@ struct DeliveryWorker::Connection {
   std::string settings_etag;
   absl::Time last_used = absl::InfinitePast();
   bool holds_slot = false;
+  // Set when the broker had no connection slot for this connection: the connection (not the
+  // messages) waits until then, while connections that hold a slot carry on.
+  absl::Time idle_until = absl::InfinitePast();
 };
 
 DeliveryWorker::DeliveryWorker(Outbox* outbox, BrokerTokenSource* tokens, BrokerPermits* permits,
@@ -198,6 +201,7 @@ void DeliveryWorker::Run(int index) {
     if (connection.submitter != nullptr) {
       deadline = std::min(deadline, connection.last_used + options_.idle_close);
     }
+    if (connection.idle_until > clock_->Now()) deadline = connection.idle_until;
     if (deadline <= clock_->Now()) {
       // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
       deadline = clock_->Now() + absl::Milliseconds(200);
@@ -232,6 +236,7 @@ void DeliveryWorker::Run(int index) {
 }
 
 bool DeliveryWorker::Round(Connection& connection) {
+  if (clock_->Now() < connection.idle_until) return false;
   absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
   if (!next.ok() || !next->has_value() || **next > clock_->Now()) return false;
 
@@ -251,11 +256,18 @@ bool DeliveryWorker::Round(Connection& connection) {
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
   const absl::Time now = clock_->Now();
   if (!permit.ok() || !permit->granted()) {
-    const std::string reason = permit.ok() ? DenialText(*permit)
-                                           : absl::StrCat("waiting for the token broker: ",
-                                                          permit.status().message());
-    const absl::Time not_before =
+    std::string reason = permit.ok() ? DenialText(*permit)
+                                     : absl::StrCat("waiting for the token broker: ",
+                                                    permit.status().message());
+    absl::Time not_before =
         permit.ok() ? now + FromProto(permit->retry_after()) : now + options_.broker_retry;
+    if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_CONNECTIONS) {
+      // The cluster's connection slots are taken: this connection waits for one, and the
+      // messages go back at once for a connection that holds a slot.
+      connection.idle_until = not_before;
+      not_before = now;
+      reason = "";
+    }
     for (const ClaimedNotification& message : batch) {
       outbox_->Release(message.id, reason, not_before).IgnoreError();
     }
