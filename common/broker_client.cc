@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/logging.h"
 #include "common/redactor.h"
 #include "common/status_grpc.h"
@@ -11,10 +12,6 @@ namespace mailroom {
 namespace {
 
 namespace v1 = ::mailroom::broker::v1;
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
   // gRPC deadlines are wall-clock by nature; this is transport, not logic under test.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/proto_time.h"
 #include "common/diagnosis.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -29,14 +30,6 @@ class SmtpSubmitter final : public MailSubmitter {
  private:
   SmtpSession session_;
 };
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
   switch (response.denial_reason()) {

@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -13,11 +14,6 @@
 
 namespace mailroom {
 namespace {
-
-absl::Duration Or(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 constexpr size_t kDefaultMaxMessageBytes = 25 * 1024 * 1024;
 
@@ -29,10 +25,10 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   const auto& delivery = config.delivery();
   OutboxOptions outbox_options;
   outbox_options.node_name = config.node_name();
-  outbox_options.retry_lifetime = Or(delivery.retry_lifetime(), absl::Hours(24));
-  outbox_options.backoff_initial = Or(delivery.backoff_initial(), absl::Seconds(30));
-  outbox_options.backoff_max = Or(delivery.backoff_max(), absl::Minutes(15));
-  outbox_options.retention = Or(delivery.retention(), absl::Hours(24 * 7));
+  outbox_options.retry_lifetime = FromProtoOr(delivery.retry_lifetime(), absl::Hours(24));
+  outbox_options.backoff_initial = FromProtoOr(delivery.backoff_initial(), absl::Seconds(30));
+  outbox_options.backoff_max = FromProtoOr(delivery.backoff_max(), absl::Minutes(15));
+  outbox_options.retention = FromProtoOr(delivery.retention(), absl::Hours(24 * 7));
   const std::string outbox_file = delivery.outbox_file().empty()
                                       ? absl::StrCat(config.data_dir(), "/outbox.db")
                                       : delivery.outbox_file();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/proto_time.h"
 #include "common/crypto/jwt_assertion.h"
 #include "common/diagnosis.h"
 #include "common/logging.h"
@@ -25,26 +26,6 @@ namespace mv1 = ::mailroom::mnt::v1;
 constexpr absl::Duration kDefaultMinValidity = absl::Minutes(10);
 constexpr absl::Duration kMaxMinValidity = absl::Minutes(15);
 constexpr absl::Duration kDay = absl::Hours(24);
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-absl::Duration FromDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 absl::Status NotConfigured() {
   return WithReason(
@@ -207,7 +188,7 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
                                             "\" is not the configured mailbox"));
   }
   absl::Duration min_validity = request.has_min_validity()
-                                    ? FromDuration(request.min_validity())
+                                    ? FromProto(request.min_validity())
                                     : kDefaultMinValidity;
   if (min_validity < absl::ZeroDuration() || min_validity > kMaxMinValidity) {
     return absl::InvalidArgumentError("min_validity: must be 0 to 15 minutes");
@@ -237,11 +218,11 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   response.set_access_token(token->value);
   response.set_token_type("Bearer");
   response.set_token_fingerprint(token->fingerprint);
-  SetTime(token->issue_time, response.mutable_issue_time());
-  SetTime(token->expire_time, response.mutable_expire_time());
-  SetDuration(token->expire_time - now, response.mutable_expires_in());
-  SetDuration(now - token->issue_time, response.mutable_age());
-  SetDuration(std::max(a->cache->NextRefreshTime() - now, absl::ZeroDuration()),
+  ToProto(token->issue_time, response.mutable_issue_time());
+  ToProto(token->expire_time, response.mutable_expire_time());
+  ToProto(token->expire_time - now, response.mutable_expires_in());
+  ToProto(now - token->issue_time, response.mutable_age());
+  ToProto(std::max(a->cache->NextRefreshTime() - now, absl::ZeroDuration()),
               response.mutable_refresh_after());
   return response;
 }
@@ -260,7 +241,7 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
     absl::MutexLock lock(&mu_);
     const absl::Time allowed = last_forced_refresh_ + options_.forced_refresh_min_interval;
     if (now < allowed) {
-      SetDuration(allowed - now, response.mutable_retry_after());
+      ToProto(allowed - now, response.mutable_retry_after());
       return response;
     }
   }
@@ -289,7 +270,7 @@ v1::CredentialStatus Broker::CredentialStatusOf(const SavedSettings& saved, absl
   }
   const absl::Time expiry = CredentialExpiry(s);
   if (expiry != absl::InfiniteFuture()) {
-    SetTime(expiry, status.mutable_expire_time());
+    ToProto(expiry, status.mutable_expire_time());
     status.set_days_left(static_cast<int32_t>(std::floor(absl::FDivDuration(expiry - now, kDay))));
     status.set_expired(now >= expiry);
   }
@@ -358,7 +339,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   v1::TestConnectionReport report = tester_->Run(resolved, client.get(), recipient, progress);
   report.set_tested_saved_settings(!request.has_settings());
   report.set_token_endpoint(resolved.token_endpoint());
-  if (!report.has_start_time()) SetTime(start, report.mutable_start_time());
+  if (!report.has_start_time()) ToProto(start, report.mutable_start_time());
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   for (auto it = tests_.begin(); it != tests_.end();) {
@@ -428,8 +409,8 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   saved.settings = merged;
   saved.settings.clear_token_endpoint();
   saved.state.set_updated_by(updated_by);
-  SetTime(now, saved.state.mutable_update_time());
-  SetTime(record.time, saved.state.mutable_test_pass_time());
+  ToProto(now, saved.state.mutable_update_time());
+  ToProto(record.time, saved.state.mutable_test_pass_time());
   saved.state.set_etag(fingerprint.substr(0, 32));
   if (a != nullptr && SameCredential(a->saved.settings, merged)) {
     absl::MutexLock lock(&mu_);
@@ -437,7 +418,7 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     *saved.state.mutable_fired_expiry_alarm_days() = a->saved.state.fired_expiry_alarm_days();
     *saved.state.mutable_fired_expiry_alarm_times() = a->saved.state.fired_expiry_alarm_times();
   } else {
-    SetTime(now, saved.state.mutable_credential_update_time());
+    ToProto(now, saved.state.mutable_credential_update_time());
   }
   if (absl::Status status = store_->Save(saved); !status.ok()) return status;
   absl::StatusOr<std::shared_ptr<Active>> activated = Activate(saved);
@@ -481,7 +462,7 @@ void Broker::CheckSecretExpiry() {
   const int lead = *std::min_element(due.begin(), due.end());
   for (int marked : due) {
     saved.state.add_fired_expiry_alarm_days(marked);
-    SetTime(now, saved.state.add_fired_expiry_alarm_times());
+    ToProto(now, saved.state.add_fired_expiry_alarm_times());
   }
   const bool certificate = saved.settings.has_certificate();
   const int days_left =
@@ -505,7 +486,7 @@ void Broker::CheckSecretExpiry() {
   alarm.set_dedup_key(absl::StrCat(certificate ? "certificate-expiry/" : "client-secret-expiry/",
                                    saved.settings.client_id()));
   alarm.set_text(text);
-  SetTime(now, alarm.mutable_occur_time());
+  ToProto(now, alarm.mutable_occur_time());
   alarm.set_idempotency_key(absl::StrCat("secret-expiry/", saved.settings.client_id(), "/",
                                          saved.state.credential_update_time().seconds(), "/",
                                          lead));
@@ -528,7 +509,7 @@ v1::GetSecretStatusResponse Broker::GetSecretStatus() {
   for (int lead : leads) {
     v1::ExpiryAlarmMark* mark = response.add_expiry_alarms();
     mark->set_lead_days(lead);
-    if (expiry != absl::InfiniteFuture()) SetTime(expiry - lead * kDay, mark->mutable_due_time());
+    if (expiry != absl::InfiniteFuture()) ToProto(expiry - lead * kDay, mark->mutable_due_time());
     const auto& fired = saved.state.fired_expiry_alarm_days();
     for (int i = 0; i < fired.size(); ++i) {
       if (fired[i] == lead && i < saved.state.fired_expiry_alarm_times_size()) {

@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/alarm_reporter.h"
 #include "common/clock.h"
 #include "common/crypto/aes_gcm.h"
@@ -40,11 +41,6 @@ namespace cv1 = ::mailroom::common::v1;
 namespace cfg = ::mailroom::config::v1;
 
 constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
-
-absl::Duration Or(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 // A token client that owns its HTTP transport.
 class OwningTokenClient final : public TokenClient {
@@ -156,10 +152,10 @@ int Run() {
   if (refresh.refresh_fraction() > 0 && refresh.refresh_fraction() < 1) {
     options.token_policy.refresh_fraction = refresh.refresh_fraction();
   }
-  options.token_policy.refresh_margin = Or(refresh.expiry_margin(), absl::Minutes(5));
-  options.token_policy.initial_backoff = Or(refresh.retry_initial_backoff(), absl::Seconds(1));
-  options.token_policy.max_backoff = Or(refresh.retry_max_backoff(), absl::Minutes(5));
-  options.forced_refresh_min_interval = Or(refresh.forced_refresh_min_interval(), absl::Minutes(1));
+  options.token_policy.refresh_margin = FromProtoOr(refresh.expiry_margin(), absl::Minutes(5));
+  options.token_policy.initial_backoff = FromProtoOr(refresh.retry_initial_backoff(), absl::Seconds(1));
+  options.token_policy.max_backoff = FromProtoOr(refresh.retry_max_backoff(), absl::Minutes(5));
+  options.forced_refresh_min_interval = FromProtoOr(refresh.forced_refresh_min_interval(), absl::Minutes(1));
   if (broker_config.secret_expiry_alarm_days_size() > 0) {
     options.expiry_alarm_days.assign(broker_config.secret_expiry_alarm_days().begin(),
                                      broker_config.secret_expiry_alarm_days().end());
@@ -185,7 +181,7 @@ int Run() {
   absl::BitGen bitgen;
   absl::Mutex bitgen_mu;
   Broker broker(options, &store, &clock,
-                MakeTokenClientFactory(&clock, Or(refresh.request_timeout(), absl::Seconds(30))),
+                MakeTokenClientFactory(&clock, FromProtoOr(refresh.request_timeout(), absl::Seconds(30))),
                 &tester, alarms.get(), [&] {
                   absl::MutexLock lock(&bitgen_mu);
                   return absl::Uniform<double>(bitgen, 0.0, 1.0);

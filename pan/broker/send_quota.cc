@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/logging.h"
 
 namespace mailroom::broker {
@@ -14,23 +15,6 @@ constexpr absl::Duration kMinute = absl::Minutes(1);
 constexpr absl::Duration kDay = absl::Hours(24);
 constexpr size_t kMaxMessagesPerRequest = 30;
 constexpr size_t kMaxConnectionIdLength = 64;
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 std::string ConnectionKey(const std::string& node, const std::string& connection_id) {
   return absl::StrCat(node, "/", connection_id);
@@ -46,9 +30,9 @@ SendLimitValues ResolveSendLimits(const v1::SendLimits& limits) {
   if (limits.max_recipients_per_message() > 0) {
     values.max_recipients_per_message = limits.max_recipients_per_message();
   }
-  values.permit_lease = FromProto(limits.permit_lease(), values.permit_lease);
+  values.permit_lease = FromProtoOr(limits.permit_lease(), values.permit_lease);
   values.connection_idle_lease =
-      FromProto(limits.connection_idle_lease(), values.connection_idle_lease);
+      FromProtoOr(limits.connection_idle_lease(), values.connection_idle_lease);
   return values;
 }
 
@@ -129,12 +113,12 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
   auto deny = [&](v1::PermitDenialReason reason, absl::Duration wait) {
     response.set_granted(false);
     response.set_denial_reason(reason);
-    SetDuration(std::max(wait, absl::Milliseconds(100)), response.mutable_retry_after());
+    ToProto(std::max(wait, absl::Milliseconds(100)), response.mutable_retry_after());
     return response;
   };
 
   if (mailbox.paused_until > now) {
-    SetTime(mailbox.paused_until, response.mutable_paused_until());
+    ToProto(mailbox.paused_until, response.mutable_paused_until());
     return deny(v1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED, mailbox.paused_until - now);
   }
   const std::string key = ConnectionKey(node, connection_id);
@@ -180,8 +164,8 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
   response.set_granted(true);
   response.set_permit_id(permit_id);
   response.set_granted_messages(static_cast<int>(permit.grants.size()));
-  SetDuration(limits_.permit_lease, response.mutable_lease());
-  SetDuration(limits_.connection_idle_lease, response.mutable_connection_lease());
+  ToProto(limits_.permit_lease, response.mutable_lease());
+  ToProto(limits_.connection_idle_lease, response.mutable_connection_lease());
   permits_.emplace(permit_id, std::move(permit));
   return response;
 }
@@ -238,7 +222,7 @@ absl::StatusOr<v1::ReportSendResultResponse> SendQuota::Report(
       connection->second.lease_end = now + limits_.connection_idle_lease;
     }
   }
-  if (mailbox.paused_until > now) SetTime(mailbox.paused_until, response.mutable_mailbox_paused_until());
+  if (mailbox.paused_until > now) ToProto(mailbox.paused_until, response.mutable_mailbox_paused_until());
   if (permit.reported == permit.grants.size()) {
     permits_.erase(it);
     response.set_permit_closed(true);
@@ -293,8 +277,8 @@ std::vector<v1::MailboxQuota> SendQuota::Status(const std::string& mailbox_filte
     limits->set_recipients_per_day(limits_.recipients_per_day);
     limits->set_max_connections(limits_.max_connections);
     limits->set_max_recipients_per_message(limits_.max_recipients_per_message);
-    SetDuration(limits_.permit_lease, limits->mutable_permit_lease());
-    SetDuration(limits_.connection_idle_lease, limits->mutable_connection_idle_lease());
+    ToProto(limits_.permit_lease, limits->mutable_permit_lease());
+    ToProto(limits_.connection_idle_lease, limits->mutable_connection_idle_lease());
     quota.set_messages_last_minute(static_cast<int>(mailbox.minute.size()));
     quota.set_recipients_last_day(DayRecipients(mailbox));
     quota.set_open_connections(static_cast<int>(mailbox.connections.size()));
@@ -303,7 +287,7 @@ std::vector<v1::MailboxQuota> SendQuota::Status(const std::string& mailbox_filte
       if (permit.mailbox == name) ++outstanding;
     }
     quota.set_outstanding_permits(outstanding);
-    if (mailbox.paused_until > now) SetTime(mailbox.paused_until, quota.mutable_paused_until());
+    if (mailbox.paused_until > now) ToProto(mailbox.paused_until, quota.mutable_paused_until());
     std::map<std::string, v1::NodeQuotaUsage> nodes;
     for (const auto& [key, connection] : mailbox.connections) {
       v1::NodeQuotaUsage& usage = nodes[connection.node];

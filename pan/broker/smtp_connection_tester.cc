@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/proto_time.h"
 #include "common/diagnosis.h"
 #include "common/logging.h"
 #include "common/tls.h"
@@ -17,18 +18,6 @@ namespace mailroom::broker {
 namespace {
 
 namespace cv1 = ::mailroom::common::v1;
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 void SetAsn1Time(const ASN1_TIME* time, google::protobuf::Timestamp* out) {
   struct tm parsed = {};
@@ -72,20 +61,20 @@ class StepRunner {
     v1::TestStep* step = report_->add_steps();
     step->set_kind(kind);
     step->set_status(v1::TEST_STEP_STATUS_RUNNING);
-    SetTime(clock_->Now(), step->mutable_start_time());
+    ToProto(clock_->Now(), step->mutable_start_time());
     progress_(*step);
     return step;
   }
   void Pass(v1::TestStep* step, absl::Duration duration, const std::string& detail) {
     step->set_status(v1::TEST_STEP_STATUS_PASSED);
-    SetDuration(duration, step->mutable_duration());
+    ToProto(duration, step->mutable_duration());
     step->set_detail(detail);
     progress_(*step);
   }
   void Fail(v1::TestStep* step, absl::Duration duration, const Diagnosis& diagnosis,
             const std::string& detail) {
     step->set_status(v1::TEST_STEP_STATUS_FAILED);
-    SetDuration(duration, step->mutable_duration());
+    ToProto(duration, step->mutable_duration());
     step->set_detail(detail);
     *step->mutable_diagnosis() = diagnosis;
     progress_(*step);
@@ -183,10 +172,10 @@ v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resol
   v1::TestConnectionReport report;
   report.set_passed(true);
   const absl::Time start = clock_->Now();
-  SetTime(start, report.mutable_start_time());
+  ToProto(start, report.mutable_start_time());
   StepRunner steps(clock_, progress, &report);
   auto finish = [&]() {
-    SetDuration(clock_->Now() - start, report.mutable_duration());
+    ToProto(clock_->Now() - start, report.mutable_duration());
     return report;
   };
   auto skip_rest = [&](v1::TestStepKind after) {
