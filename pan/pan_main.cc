@@ -1,0 +1,125 @@
+// mailroom-pan: the PAN role node. Keeps the registry of guest accounts and of admin and
+// internal users with their expiry, and emails guest-expiry warnings and password-expiry
+// reminders at the configured lead times, through its own durable outbox, with tokens and
+// send permits from the broker.
+//
+//   mailroom-pan --config=/etc/mailroom/pan.textproto [--port_file=FILE]
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/grpc_server.h"
+#include "common/logging.h"
+#include "common/node_config.h"
+#include "common/role_node.h"
+#include "pan/account_registry.h"
+#include "pan/field_checks.h"
+#include "pan/reminder_scheduler.h"
+#include "pan/reminder_settings.h"
+#include "pan/reminders.h"
+#include "pan/reminders_service.h"
+
+ABSL_FLAG(std::string, config, "", "Path of the node's configuration (protobuf text format).");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the bound gRPC port is written here once serving (for listen port 0).");
+
+namespace mailroom::pan {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+
+absl::Duration Or(const google::protobuf::Duration& d, absl::Duration fallback) {
+  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+// The PAN section is not checked by LoadNodeConfig (it knows no role's rules).
+absl::Status CheckPanConfig(const mailroom::config::v1::PanConfig& pan) {
+  FieldErrors errors;
+  CheckReminderSettings(&errors, "pan.reminder_settings.", SeedReminderSettings(pan),
+                        /*require_from=*/false);
+  if (pan.has_scan_interval() &&
+      Or(pan.scan_interval(), absl::Seconds(60)) < absl::Milliseconds(100)) {
+    errors.Add("pan.scan_interval", "must be at least 100 ms (unset means 60 s)");
+  }
+  return errors.ToStatus();
+}
+
+int Run() {
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (config_path.empty()) {
+    std::cerr << "mailroom-pan: --config is required\n";
+    return 2;
+  }
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path, cv1::ROLE_PAN);
+  if (!config.ok()) {
+    std::cerr << "mailroom-pan: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (absl::Status status = ApplyLoggingConfig(config->logging()); !status.ok()) {
+    std::cerr << "mailroom-pan: " << status.message() << "\n";
+    return 2;
+  }
+  if (absl::Status status = CheckPanConfig(config->pan()); !status.ok()) {
+    std::cerr << "mailroom-pan: " << config_path << ": " << status.message() << "\n";
+    return 2;
+  }
+  RealClock& clock = RealClock::Get();
+  absl::StatusOr<std::unique_ptr<AccountRegistry>> registry =
+      AccountRegistry::Open(absl::StrCat(config->data_dir(), "/pan.db"));
+  if (!registry.ok()) {
+    MR_LOG(kError, kLogPan) << registry.status().message();
+    return 1;
+  }
+  absl::StatusOr<ReminderSettings> settings =
+      (*registry)->InitSettings(SeedReminderSettings(config->pan()), clock.Now());
+  if (!settings.ok()) {
+    MR_LOG(kError, kLogPan) << settings.status().message();
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<RoleNode>> node = RoleNode::Create(*config, &clock);
+  if (!node.ok()) {
+    MR_LOG(kError, kLogPan) << "cannot start: " << node.status().message();
+    return 1;
+  }
+  RoleNode* role_node = node->get();
+  RemindersOptions options;
+  options.default_from = [role_node] { return role_node->mailbox(); };
+  options.max_message_bytes = role_node->max_message_bytes();
+  Reminders reminders(registry->get(), role_node->outbox(), &clock, options);
+  if (absl::StatusOr<int> recovered = reminders.Recover(); !recovered.ok()) {
+    MR_LOG(kError, kLogPan) << "cannot recover reminders: " << recovered.status().message();
+    return 1;
+  }
+  ReminderScheduler::Options scheduler_options;
+  scheduler_options.scan_interval = Or(config->pan().scan_interval(), absl::Seconds(60));
+  ReminderScheduler scheduler(&reminders, &clock, scheduler_options);
+  reminders.SetChangeCallback([&scheduler] { scheduler.Wake(); });
+  MR_LOG(kInfo, kLogPan) << "reminder settings " << settings->etag() << ": "
+                         << settings->guest_expiry_lead_times_size()
+                         << " guest-expiry lead time(s), "
+                         << settings->password_expiry_lead_times_size()
+                         << " password-expiry lead time(s); scan every "
+                         << absl::FormatDuration(scheduler_options.scan_interval);
+  scheduler.Start();
+  RemindersService service(&reminders);
+  const int code = role_node->Serve({&service}, absl::GetFlag(FLAGS_port_file));
+  reminders.SetChangeCallback(nullptr);
+  scheduler.Stop();
+  return code;
+}
+
+}  // namespace
+}  // namespace mailroom::pan
+
+int main(int argc, char** argv) {
+  mailroom::TerminationSignals::Block();
+  absl::SetProgramUsageMessage("mailroom PAN service: --config=<node config>");
+  absl::ParseCommandLine(argc, argv);
+  return mailroom::pan::Run();
+}

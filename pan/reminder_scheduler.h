@@ -1,0 +1,58 @@
+// Provides ReminderScheduler, the thread that sends reminders when they fall due: it runs
+// Reminders::DispatchDue, then waits on the injected Clock until the next due time or the
+// scan interval, whichever comes first (the interval bounds how late a reminder can be after
+// a wall-clock jump or a missed wake-up), or until Wake() says the plan changed. Errors
+// (e.g. a full disk) are logged and retried at the next scan; nothing is lost because due
+// reminders stay PLANNED until they are queued. Thread-safe.
+#ifndef MAILROOM_PAN_REMINDER_SCHEDULER_H_
+#define MAILROOM_PAN_REMINDER_SCHEDULER_H_
+
+#include <cstdint>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "pan/reminders.h"
+
+namespace mailroom::pan {
+
+class ReminderScheduler {
+ public:
+  struct Options {
+    // PanConfig.scan_interval: the longest sleep between two scans.
+    absl::Duration scan_interval = absl::Seconds(60);
+    // How often final reminders past the retention are purged.
+    absl::Duration purge_interval = absl::Hours(6);
+  };
+
+  // `reminders` and `clock` must outlive the scheduler.
+  ReminderScheduler(Reminders* reminders, const Clock* clock, Options options);
+  ~ReminderScheduler();  // stops
+
+  void Start();
+  void Stop();
+  // Scan again now (the plan changed).
+  void Wake();
+
+  // Completed scans, for tests that wait for the scheduler to catch up with a fake clock.
+  int64_t scans() const;
+
+ private:
+  void Run();
+
+  Reminders* const reminders_;
+  const Clock* const clock_;
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t scans_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace mailroom::pan
+
+#endif  // MAILROOM_PAN_REMINDER_SCHEDULER_H_
