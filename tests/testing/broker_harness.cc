@@ -14,7 +14,8 @@ namespace v1 = ::mailroom::broker::v1;
 absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::Start(const std::string& dir,
                                                                     const std::string& certs,
                                                                     const Testbed& testbed,
-                                                                    const std::string& broker_section) {
+                                                                    const std::string& broker_section,
+                                                                    const std::string& top_level_config) {
   std::unique_ptr<BrokerHarness> harness(new BrokerHarness());
   harness->dir_ = dir;
   harness->certs_ = certs;
@@ -28,7 +29,7 @@ absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::Start(const std::s
       harness->port_, "\"\n", "tls { ca_file: \"", certs, "/ca.pem\" cert_file: \"", certs,
       "/broker.pem\" key_file: \"", certs, "/broker.key\" }\n", "data_dir: \"", dir, "/data\"\n",
       "logging { default_level: LOG_LEVEL_TRACE }\n", "broker { default_authority_host: \"",
-      testbed.Env("TOKEN_URL_BASE"), "\" ", broker_section, " }\n");
+      testbed.Env("TOKEN_URL_BASE"), "\" ", broker_section, " }\n", top_level_config, "\n");
   if (absl::Status status = harness->Launch(); !status.ok()) return status;
   return harness;
 }

@@ -21,11 +21,11 @@ class BrokerHarness {
  public:
   // `dir` holds the broker's config, data and log; `certs` a gen-certs.sh directory with at
   // least a "broker" node. `broker_section` is added inside the config's `broker { }` (text
-  // format), e.g. "send_limits { messages_per_minute: 100000 }".
-  static absl::StatusOr<std::unique_ptr<BrokerHarness>> Start(const std::string& dir,
-                                                              const std::string& certs,
-                                                              const Testbed& testbed,
-                                                              const std::string& broker_section = "");
+  // format), e.g. "send_limits { messages_per_minute: 100000 }". `top_level_config` is added
+  // at the top level of the NodeConfig, e.g. "mnt_target: \"localhost:7104\"".
+  static absl::StatusOr<std::unique_ptr<BrokerHarness>> Start(
+      const std::string& dir, const std::string& certs, const Testbed& testbed,
+      const std::string& broker_section = "", const std::string& top_level_config = "");
   ~BrokerHarness();
 
   int port() const { return port_; }

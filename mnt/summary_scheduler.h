@@ -1,0 +1,61 @@
+// Provides SummaryScheduler, the MnT's background thread that sends alarm summaries when
+// suppression windows end and does the housekeeping (forgetting expired idempotency keys,
+// purging finished outbox entries). It sleeps on the injected Clock until the earliest window
+// end, the next housekeeping time, or a wake-up from the manager when a window gets its first
+// suppressed repeat, so a FakeClock drives it in tests. Thread-safe.
+#ifndef MAILROOM_MNT_SUMMARY_SCHEDULER_H_
+#define MAILROOM_MNT_SUMMARY_SCHEDULER_H_
+
+#include <cstdint>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "mnt/alarm_manager.h"
+
+namespace mailroom::mnt {
+
+struct SummarySchedulerOptions {
+  // How often idempotency keys and finished outbox entries are purged.
+  absl::Duration housekeeping_interval = absl::Hours(1);
+  // How long to wait before trying again after a summary could not be queued.
+  absl::Duration retry_delay = absl::Seconds(30);
+};
+
+class SummaryScheduler {
+ public:
+  // `manager` and `clock` must outlive the scheduler. Registers itself as the manager's wake
+  // callback.
+  SummaryScheduler(AlarmManager* manager, const Clock* clock,
+                   SummarySchedulerOptions options = SummarySchedulerOptions());
+  ~SummaryScheduler();  // stops
+  SummaryScheduler(const SummaryScheduler&) = delete;
+  SummaryScheduler& operator=(const SummaryScheduler&) = delete;
+
+  void Start();
+  // Returns once the thread has finished its current round. Idempotent.
+  void Stop();
+  // Makes the thread recompute its deadline now.
+  void Wake();
+  // Rounds run so far (for tests to wait on).
+  int64_t rounds() const;
+
+ private:
+  void Run();
+
+  AlarmManager* const manager_;
+  const Clock* const clock_;
+  const SummarySchedulerOptions options_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace mailroom::mnt
+
+#endif  // MAILROOM_MNT_SUMMARY_SCHEDULER_H_
