@@ -65,8 +65,14 @@ void MntAlarmReporter::Run() {
     mv1::RaiseAlarmResponse response;
     const grpc::Status status = stub_->RaiseAlarm(&context, request, &response);
     mu_.Lock();
-    if (status.ok() || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    // Only a failure to reach the MnT is worth retrying; any answer it gave is final (a retry
+    // would block every alarm behind this one).
+    const grpc::StatusCode code = status.error_code();
+    const bool retry = code == grpc::StatusCode::UNAVAILABLE ||
+                       code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                       code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                       code == grpc::StatusCode::UNKNOWN;
+    if (!retry) {
       if (!status.ok()) {
         MR_LOG(kError, kLogMnt) << "MnT refused alarm (" << status.error_message()
                                 << "); dropping it: " << request.text();

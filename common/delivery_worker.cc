@@ -170,7 +170,8 @@ void DeliveryWorker::RaiseDeliveryAlarm(const ClaimedNotification& message,
                               absl::StrJoin(EnvelopeRecipients(message), ", "),
                               " could not be delivered: ", diagnosis.title()));
   *alarm.mutable_diagnosis() = diagnosis;
-  alarm.set_idempotency_key(absl::StrCat("delivery-failed/", message.id));
+  // The attempt number keeps the key unique when an admin retries a FAILED entry.
+  alarm.set_idempotency_key(absl::StrCat("delivery-failed/", message.id, "/", message.attempt));
   alarms_->Raise(std::move(alarm));
 }
 

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -47,6 +48,9 @@ class RoleNode {
 
  private:
   RoleNode(NodeConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
+  // Hourly: drops SENT and FAILED entries past their retention (Outbox::Purge).
+  void Housekeeping();
+  void StopHousekeeping();
 
   NodeConfig config_;
   const Clock* clock_;
@@ -58,6 +62,9 @@ class RoleNode {
   std::unique_ptr<AlarmReporter> alarms_;
   std::unique_ptr<DeliveryWorker> worker_;
   std::unique_ptr<OutboxAdminService> outbox_admin_;
+  absl::Mutex housekeeping_mu_;
+  bool stopping_ ABSL_GUARDED_BY(housekeeping_mu_) = false;
+  std::thread housekeeping_;
 };
 
 }  // namespace mailroom

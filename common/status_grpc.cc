@@ -1,8 +1,11 @@
 #include "common/status_grpc.h"
 
+#include <regex>
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/diagnosis.h"
 
 namespace mailroom {
@@ -31,8 +34,19 @@ cv1::ErrorDetails ErrorDetailsOf(const absl::Status& status) {
     *details.mutable_diagnosis() = *diagnosis;
     if (diagnosis->has_retry_after()) *details.mutable_retry_after() = diagnosis->retry_after();
   }
-  if (details.reason().empty() && status.code() == absl::StatusCode::kInvalidArgument) {
-    details.set_reason("INVALID_FIELD");
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    if (details.reason().empty()) details.set_reason("INVALID_FIELD");
+    // Messages name fields as "path: problem", several joined by "; " or newlines.
+    static const std::regex kViolation(R"(^\s*([A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?)*): (.+)$)");
+    for (absl::string_view part : absl::StrSplit(status.message(), absl::ByAnyChar(";\n"))) {
+      std::string text(absl::StripAsciiWhitespace(part));
+      std::smatch match;
+      if (std::regex_match(text, match, kViolation)) {
+        cv1::FieldViolation* violation = details.add_field_violations();
+        violation->set_field(match[1]);
+        violation->set_description(match[2]);
+      }
+    }
   }
   return details;
 }

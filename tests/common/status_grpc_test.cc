@@ -57,8 +57,13 @@ TEST(StatusGrpc, DiagnosisAndReasonTravelInTheDetails) {
 }
 
 TEST(StatusGrpc, InvalidArgumentIsReportedAsInvalidField) {
-  EXPECT_EQ(ErrorDetailsOf(absl::InvalidArgumentError("to[0].address: invalid")).reason(),
-            "INVALID_FIELD");
+  const common::v1::ErrorDetails details = ErrorDetailsOf(absl::InvalidArgumentError(
+      "to[0].address: invalid domain label \"-x\"; settings.port: must be 1..65535"));
+  EXPECT_EQ(details.reason(), "INVALID_FIELD");
+  ASSERT_EQ(details.field_violations_size(), 2);
+  EXPECT_EQ(details.field_violations(0).field(), "to[0].address");
+  EXPECT_EQ(details.field_violations(0).description(), "invalid domain label \"-x\"");
+  EXPECT_EQ(details.field_violations(1).field(), "settings.port");
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ bool ChildProcess::running() {
 }
 
 int ChildProcess::Terminate(absl::Duration timeout) {
-  if (!running()) return status_;
+  if (!running()) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
   kill(pid_, SIGTERM);
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
