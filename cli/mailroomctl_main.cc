@@ -353,6 +353,11 @@ int Usage() {
                "  health                        health of every configured node\n"
                "  metrics --url=URL             a node's metrics (queue depth, sends, tokens)\n"
                "  outbox list|show|retry NODE [ID]   a sending node's outbox (pan, mnt, psn1..)\n"
+               "  guest register|create|resend|reset-password|test-email|status|list ...\n"
+               "  template put|get|list|delete ...   psn-settings show|set ...   (PSNs; 'guest help')\n"
+               "  account upsert-guest|upsert-user|delete-guest|delete-user|list ...   (PAN)\n"
+               "  reminders plan|status|settings show|settings set ...            (PAN)\n"
+               "  alarm list|raise|clear|status ...   alarm-settings show|set ...  (MnT)\n"
                "  --json                        JSON output for scripts\n";
   return kExitUsage;
 }
