@@ -43,4 +43,8 @@ if [[ -f tests/e2e/testbed/package-lock.json && ! -d tests/e2e/testbed/node_modu
   echo "setup: installing the OAuth test server's npm packages"
   (cd tests/e2e/testbed && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [[ -f bench/node/package-lock.json && ! -d bench/node/node_modules ]]; then
+  echo "setup: installing the benchmark peers' npm packages (nodemailer)"
+  (cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "setup: ready"

@@ -79,3 +79,17 @@ TEST(Redactor, OrdinaryTextIsUntouched) {
 
 }  // namespace
 }  // namespace mailroom
+
+namespace mailroom {
+namespace {
+
+// The cheap pre-check in front of the patterns must not let any shape through.
+TEST(Redactor, PreCheckIsCaseInsensitiveWhereThePatternsAre) {
+  for (const std::string text : {"BEARER abc.DEF-123", "Client_Secret=s3cr3t-v4lue", "auth XOAUTH2 dXNlcj1hYmM="}) {
+    SCOPED_TRACE(text);
+    EXPECT_THAT(Redactor::RedactPatterns(text), ::testing::HasSubstr("[REDACTED]"));
+  }
+}
+
+}  // namespace
+}  // namespace mailroom

@@ -18,6 +18,9 @@
 //   OIDC_CERT_CLIENT_ID / OIDC_CERT_CLIENT_CERT (PEM file)             optional: certificate credential
 //                                                                      (private_key_jwt), mailbox = OIDC_MAILBOX
 //   OIDC_TOKEN_LOG   file that gets one line per token-endpoint request (count them with `wc -l`)
+//   OIDC_TLS_HOST / OIDC_TLS_CERT / OIDC_TLS_KEY (PEM files)        optional: also serve the same
+//                    endpoints over HTTPS on OIDC_TLS_HOST, at the same port (for clients on other
+//                    network hosts, which require https: Entra is https-only)
 //
 // Output: one line per token and introspection request on stdout, e.g.
 //   2025-01-01T00:00:00.000Z token client_id=app status=200 result=ok expires_in=3600
@@ -28,6 +31,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 
 import Provider, { errors } from 'oidc-provider';
 
@@ -56,6 +60,7 @@ const TENANT = env('OIDC_TENANT', '00000000-0000-4000-8000-000000000001');
 const TOKEN_TTL = Number(env('OIDC_TOKEN_TTL', '3600'));
 const TOKEN_LOG = env('OIDC_TOKEN_LOG', '');
 const PORT_FILE = env('OIDC_PORT_FILE', '');
+const TLS_HOST = env('OIDC_TLS_HOST', '');
 
 // Exchange Online's resource, under both names: Microsoft documents outlook.office365.com, the
 // seed product sends outlook.office.com. Entra issues the same kind of token for either.
@@ -314,11 +319,31 @@ server.listen(PORT, HOST, () => {
   provider.on('server_error', (ctx, err) => console.error('oidc_server: server_error', err));
   server.on('request', provider.callback());
 
-  if (PORT_FILE) {
-    fs.writeFileSync(`${PORT_FILE}.tmp`, `${port}\n`);
-    fs.renameSync(`${PORT_FILE}.tmp`, PORT_FILE); // atomic: readers never see a partial file
+  const ready = () => {
+    if (PORT_FILE) {
+      fs.writeFileSync(`${PORT_FILE}.tmp`, `${port}\n`);
+      fs.renameSync(`${PORT_FILE}.tmp`, PORT_FILE); // atomic: readers never see a partial file
+    }
+    console.log(`listening port=${port} token_url=${origin}${TOKEN_PATH} introspection_url=${origin}${INTROSPECT_PATH}`);
+  };
+  if (!TLS_HOST) {
+    ready();
+    return;
   }
-  console.log(`listening port=${port} token_url=${origin}${TOKEN_PATH} introspection_url=${origin}${INTROSPECT_PATH}`);
+  // The same provider over HTTPS on a second address, same port (the port file is written
+  // only once both listen).
+  const tlsServer = https.createServer({
+    cert: fs.readFileSync(env('OIDC_TLS_CERT')),
+    key: fs.readFileSync(env('OIDC_TLS_KEY')),
+  }, provider.callback());
+  tlsServer.on('error', (err) => {
+    console.error(`oidc_server: cannot serve https on ${TLS_HOST}:${port}: ${err.message}`);
+    process.exit(1);
+  });
+  tlsServer.listen(port, TLS_HOST, () => {
+    console.log(`listening https host=${TLS_HOST} port=${port}`);
+    ready();
+  });
 });
 
 // Nothing to flush (tokens live in memory; the token log is written synchronously): exit at once.

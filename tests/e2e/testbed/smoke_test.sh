@@ -209,6 +209,27 @@ else
   fail "untrusted chain -> certificate verification failure" "curl exit $rc; $(replies)"
 fi
 
+# The plaintext listener (SMTP_PLAIN_PORT: for measuring the MTA alone, bench/delivery.sh):
+# no STARTTLS or AUTH offered, mail from loopback accepted and delivered to the same Maildir.
+PLAIN_ID="smoke-plain-$RANDOM$RANDOM@example.test"
+make_message "$DIR/msg-plain.eml" "$MAILBOX" "$PLAIN_ID"
+rc=0
+curl -sS -v --max-time 10 --url "smtp://127.0.0.1:${SMTP_PLAIN_PORT:-0}" --mail-from "$MAILBOX" \
+  --mail-rcpt plain@example.test -T "$DIR/msg-plain.eml" >"$SEND_LOG" 2>&1 || rc=$?
+delivered=""
+if [[ $rc == 0 ]]; then
+  for _ in $(seq 1 100); do
+    delivered="$(grep -lsF "Message-ID: <$PLAIN_ID>" "$MAILDIR"/new/* | xargs -r grep -l '^Delivered-To: plain@example.test' || true)"
+    [[ -n "$delivered" ]] && break
+    sleep 0.1
+  done
+fi
+if [[ -n "$delivered" ]] && ! grep -qE '^< 250-(STARTTLS|AUTH)' "$SEND_LOG"; then
+  pass "plaintext listener on port $SMTP_PLAIN_PORT: no STARTTLS/AUTH offered, loopback mail delivered"
+else
+  fail "plaintext listener on port ${SMTP_PLAIN_PORT:-(none)} delivers without TLS/AUTH" "curl exit $rc; $(replies)"
+fi
+
 # ---------------------------------------------------------------- lifecycle
 
 sink="$(bash "$TESTBED" sink "$DIR" 0 -Q MAIL)"

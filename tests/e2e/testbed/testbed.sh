@@ -19,6 +19,13 @@
 # Tunables (environment of `start`): TESTBED_TOKEN_TTL (3600 s), TESTBED_AUTH_FAILURE_DELAY
 # (Dovecot's delay before answering a failed AUTH; 0 s here, Dovecot's default is 2 s),
 # TESTBED_WAIT (seconds to wait for each service, 20).
+# Opt-in, for peers on other network hosts (e.g. network namespaces, tests/e2e/multihost):
+# TESTBED_LISTEN_ADDRESS=ADDR (an IPv4 address of this host) makes the submission listeners, the
+# plaintext listener and the token server listen on ADDR too (the token server over HTTPS there,
+# same port, with the trusted server certificate) and puts IP:ADDR in the server certificates;
+# TESTBED_LISTEN_NAME=NAME adds DNS:NAME to them (the env file's LISTEN_* keys then use NAME);
+# TESTBED_LISTEN_NETWORK=CIDR lets clients from that network use the plaintext listener.
+# Everything on 127.0.0.1 stays as it is.
 
 set -Eeuo pipefail
 
@@ -147,7 +154,8 @@ set_paths() {
   CONF_FILE="$DIR/.testbed.conf" # internal: ports and secrets, for svc-start and the env file
 }
 
-# Defines TENANT, CLIENT_ID, ..., SMTP_PORT, SMTP_UNTRUSTED_PORT, OIDC_PORT (see make_conf).
+# Defines TENANT, CLIENT_ID, ..., SMTP_PORT, SMTP_UNTRUSTED_PORT, SMTP_PLAIN_PORT, OIDC_PORT
+# (see make_conf).
 # shellcheck disable=SC2153
 load_conf() {
   [[ -s "$CONF_FILE" ]] || { log "$DIR has no testbed (run: testbed.sh start $DIR)"; exit 1; }
@@ -171,7 +179,8 @@ make_pki() {
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
         openssl req -newkey rsa:2048 -nodes -keyout "$1-server.key" -out "$1-server.csr" \
           -subj "/O=mailroom testbed/CN=localhost" &&
-        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$1-server.ext" &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+          "${LISTEN_NAME:+,DNS:$LISTEN_NAME}${LISTEN_ADDRESS:+,IP:$LISTEN_ADDRESS}" >"$1-server.ext" &&
         openssl x509 -req -in "$1-server.csr" -CA "$1-ca.pem" -CAkey "$1-ca.key" -CAcreateserial \
           -days 30 -extfile "$1-server.ext" -out "$1-server.pem"
     }
@@ -190,9 +199,10 @@ make_pki() {
 }
 
 make_conf() {
-  local smtp_port smtp_untrusted_port
+  local smtp_port smtp_untrusted_port smtp_plain_port
   free_port && smtp_port=$FREE_PORT
   free_port && smtp_untrusted_port=$FREE_PORT
+  free_port && smtp_plain_port=$FREE_PORT
   {
     env_line TENANT "$(cat /proc/sys/kernel/random/uuid)"
     env_line CLIENT_ID "$(cat /proc/sys/kernel/random/uuid)"
@@ -208,8 +218,17 @@ make_conf() {
     env_line AUTH_FAILURE_DELAY "${TESTBED_AUTH_FAILURE_DELAY:-0}"
     env_line SMTP_PORT "$smtp_port"
     env_line SMTP_UNTRUSTED_PORT "$smtp_untrusted_port"
+    env_line SMTP_PLAIN_PORT "$smtp_plain_port"
     env_line OIDC_PORT 0 # chosen by the server at first start, then kept for restarts
+    # Opt-in second address (see the header); empty: loopback only, as before.
+    env_line LISTEN_ADDRESS "${TESTBED_LISTEN_ADDRESS:-}"
+    env_line LISTEN_NAME "${TESTBED_LISTEN_NAME:-}"
+    env_line LISTEN_NETWORK "${TESTBED_LISTEN_NETWORK:-}"
   } >"$CONF_FILE"
+  if [[ -n "${TESTBED_LISTEN_ADDRESS:-}" && ! "$TESTBED_LISTEN_ADDRESS" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+    log "TESTBED_LISTEN_ADDRESS must be an IPv4 address"
+    return 1
+  fi
   chmod 600 "$CONF_FILE"
 }
 
@@ -270,7 +289,7 @@ data_directory = $PF/data
 # Without maillog_file_prefixes Postfix refuses maillog_file and exits without a word.
 maillog_file = $PF/postfix.log
 maillog_file_prefixes = $DIR
-inet_interfaces = 127.0.0.1
+inet_interfaces = 127.0.0.1${LISTEN_ADDRESS:+, $LISTEN_ADDRESS}
 inet_protocols = ipv4
 myhostname = smtp.testbed.localhost
 mydestination =
@@ -330,19 +349,43 @@ EOF
 EOF
 
   # Debian's master.cf with its internal services, minus chroot (our paths are outside any
-  # chroot), and with the port-25 listener replaced by the two submission listeners.
-  awk -v trusted="127.0.0.1:$SMTP_PORT" -v untrusted="127.0.0.1:$SMTP_UNTRUSTED_PORT" -v pki="$PKI" '
+  # chroot), and with the port-25 listener replaced by the two submission listeners and the
+  # plaintext one.
+  # The plaintext listener (SMTP_PLAIN_PORT) is for measuring the MTA itself (bench/delivery.sh
+  # runs Postfix's smtp-source at it as the ceiling): no TLS, no AUTH, relay allowed from
+  # loopback only; same delivery (the Maildir) and the same reject@/tempfail@ recipients.
+  # It leaves the submission listeners exactly as they were. (Empty in a testbed directory
+  # made before it existed: then there is none.)
+  awk -v trusted="127.0.0.1:$SMTP_PORT" -v untrusted="127.0.0.1:$SMTP_UNTRUSTED_PORT" \
+    -v plain="${SMTP_PLAIN_PORT:+127.0.0.1:$SMTP_PLAIN_PORT}" -v pki="$PKI" \
+    -v also="${LISTEN_ADDRESS:-}" -v alsonet="${LISTEN_NETWORK:+,$LISTEN_NETWORK}" '
+    function on(addr, hostport) { sub(/^[^:]*/, addr, hostport); return hostport }
     function listener(addr, name, prefix) {
       print addr " inet n - n - - smtpd"
       print "  -o syslog_name=postfix/" name
       print "  -o smtpd_tls_cert_file=" pki "/" prefix "-server.pem"
       print "  -o smtpd_tls_key_file=" pki "/" prefix "-server.key"
     }
+    function plain_listener(addr) {
+      print addr " inet n - n - - smtpd"
+      print "  -o syslog_name=postfix/plain"
+      print "  -o smtpd_tls_security_level=none"
+      print "  -o smtpd_sasl_auth_enable=no"
+      print "  -o mynetworks=127.0.0.0/8" alsonet
+      print "  -o smtpd_sender_restrictions="
+      print "  -o smtpd_relay_restrictions=permit_mynetworks,reject"
+    }
     /^#/ || /^[ \t]*$/ { print; next }
     /^[ \t]/ { if (!skipping) print; next }          # continuation of the previous entry
     $1 == "smtp" && $2 == "inet" {
       listener(trusted, "submission", "trusted")
       listener(untrusted, "submission-untrusted", "untrusted")
+      if (plain != "") plain_listener(plain)
+      if (also != "") {                                # TESTBED_LISTEN_ADDRESS: the same there
+        listener(on(also, trusted), "submission", "trusted")
+        listener(on(also, untrusted), "submission-untrusted", "untrusted")
+        if (plain != "") plain_listener(on(also, plain))
+      }
       skipping = 1; next
     }
     { skipping = 0; $5 = "n"; print }
@@ -374,6 +417,7 @@ write_env_file() {
     env_line SMTP_HOST 127.0.0.1
     env_line SMTP_PORT "$SMTP_PORT"
     env_line SMTP_UNTRUSTED_PORT "$SMTP_UNTRUSTED_PORT"
+    env_line SMTP_PLAIN_PORT "${SMTP_PLAIN_PORT:-}"
     env_line CA_FILE "$PKI/trusted-ca.pem"
     env_line UNTRUSTED_CA_FILE "$PKI/untrusted-ca.pem"
     env_line MAILDIR "$MAILDIR"
@@ -387,6 +431,13 @@ write_env_file() {
     env_line POSTFIX_CONFIG_DIR "$PF_ETC"
     env_line POSTFIX_LOG "$PF/postfix.log"
     env_line POSTFIX_PID "$(pid_of "$PF/queue/pid/master.pid")"
+    if [[ -n "${LISTEN_ADDRESS:-}" ]]; then # TESTBED_LISTEN_ADDRESS: how other hosts reach it
+      local remote="${LISTEN_NAME:-$LISTEN_ADDRESS}"
+      env_line LISTEN_ADDRESS "$LISTEN_ADDRESS"
+      env_line LISTEN_HOST "$remote"
+      env_line LISTEN_TOKEN_URL_BASE "https://$remote:$OIDC_PORT"
+      env_line LISTEN_TOKEN_URL "https://$remote:$OIDC_PORT/$TENANT/oauth2/v2.0/token"
+    fi
   } >"$ENV_FILE.tmp"
   chmod 644 "$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -410,6 +461,7 @@ start_oidc() {
   rm -f "$OIDC/port"
   # Not setsid: if the test runner kills the caller's process group (a timeout), this goes too.
   OIDC_HOST=127.0.0.1 OIDC_PORT="$OIDC_PORT" OIDC_PORT_FILE="$OIDC/port" OIDC_TENANT="$TENANT" \
+    OIDC_TLS_HOST="${LISTEN_ADDRESS:-}" OIDC_TLS_CERT="$PKI/trusted-server.pem" OIDC_TLS_KEY="$PKI/trusted-server.key" \
     OIDC_TOKEN_TTL="$TOKEN_TTL" OIDC_TOKEN_LOG="$OIDC/token.log" \
     OIDC_CLIENT_ID="$CLIENT_ID" OIDC_CLIENT_SECRET="$CLIENT_SECRET" OIDC_MAILBOX="$MAILBOX" \
     OIDC_OTHER_CLIENT_ID="$OTHER_CLIENT_ID" OIDC_OTHER_CLIENT_SECRET="$OTHER_CLIENT_SECRET" \
@@ -483,6 +535,15 @@ smtp_ready() {
   [[ "$out" == *$'\n< 250-AUTH XOAUTH2'* ]]
 }
 
+# The plaintext listener greets and accepts a command without TLS (and offers neither STARTTLS
+# nor AUTH, which is what makes it the MTA-only path).
+plain_ready() {
+  local out
+  postfix_running || return 2
+  out="$(curl -sv --max-time 2 "smtp://127.0.0.1:$1/" -X NOOP 2>&1)" || return 1
+  [[ "$out" == *$'\n< 220 '* && "$out" != *STARTTLS* && "$out" != *'250-AUTH'* ]]
+}
+
 # The queue and data directories, with the owners and modes Postfix's own postfix-files lists.
 # `postfix set-permissions` (the recipe's step) does this too, but it and the checks of
 # `postfix start` fork about a thousand small processes: 2-3 s of a 4 s start-up here. With the
@@ -515,7 +576,8 @@ start_postfix() {
     return 1
   fi
   if ! wait_until "Postfix on port $SMTP_PORT" smtp_ready "$SMTP_PORT" "$PKI/trusted-ca.pem" ||
-    ! wait_until "Postfix on port $SMTP_UNTRUSTED_PORT" smtp_ready "$SMTP_UNTRUSTED_PORT" "$PKI/untrusted-ca.pem"; then
+    ! wait_until "Postfix on port $SMTP_UNTRUSTED_PORT" smtp_ready "$SMTP_UNTRUSTED_PORT" "$PKI/untrusted-ca.pem" ||
+    { [[ -n "${SMTP_PLAIN_PORT:-}" ]] && ! wait_until "Postfix on port $SMTP_PLAIN_PORT (plaintext)" plain_ready "$SMTP_PLAIN_PORT"; }; then
     show_logs "$PF/postfix-cmd.log" "$PF/postfix.log" "$DC/dovecot.log"
     return 1
   fi
@@ -582,7 +644,7 @@ cmd_start() {
   start_postfix
   write_env_file
   trap - ERR
-  log "up in $((SECONDS - started))s: token endpoint :$OIDC_PORT, SMTP :$SMTP_PORT (untrusted :$SMTP_UNTRUSTED_PORT); env in $ENV_FILE"
+  log "up in $((SECONDS - started))s: token endpoint :$OIDC_PORT, SMTP :$SMTP_PORT (untrusted :$SMTP_UNTRUSTED_PORT, plaintext :${SMTP_PLAIN_PORT:-none}); env in $ENV_FILE"
 }
 
 cmd_stop() {
@@ -601,7 +663,7 @@ cmd_status() {
   report() { printf '%-9s %s\n' "$1" "$2"; }
   if pid_alive "$OIDC/pid" node; then report oidc "running pid $(cat "$OIDC/pid") port $OIDC_PORT"; else report oidc stopped; ok=1; fi
   if pid_alive "$DC_RUN/master.pid" dovecot; then report dovecot "running pid $(cat "$DC_RUN/master.pid")"; else report dovecot stopped; ok=1; fi
-  if postfix_running; then report postfix "running ports $SMTP_PORT $SMTP_UNTRUSTED_PORT"; else report postfix stopped; ok=1; fi
+  if postfix_running; then report postfix "running ports $SMTP_PORT $SMTP_UNTRUSTED_PORT${SMTP_PLAIN_PORT:+ $SMTP_PLAIN_PORT}"; else report postfix stopped; ok=1; fi
   local f
   for f in "$DIR"/sink/*.pid; do
     [[ -e "$f" ]] || continue

@@ -5,12 +5,15 @@
 //
 //   mail_sender --outbox=F --broker=HOST:PORT --certs=DIR --node=psn1 --from=MAILBOX
 //               [--enqueue=N --to=ADDR --ack_file=F --dump_dir=D] [--exit_when_drained]
+//               [--status_file=F]
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include <grpcpp/grpcpp.h>
 
@@ -42,9 +45,47 @@ ABSL_FLAG(int, connections, 3, "SMTP connections");
 ABSL_FLAG(int, backoff_ms, 1000, "first retry delay");
 ABSL_FLAG(int, lifetime_s, 86400, "retry lifetime in seconds");
 ABSL_FLAG(bool, deliver, true, "run the delivery worker (false: only queue, then exit)");
+ABSL_FLAG(std::string, status_file, "",
+          "while delivering, rewrite this file every 100 ms (atomically): one line "
+          "\"queued=N sending=N sent=N failed=N token_broker_calls=N\", then \"wait N <reason>\" "
+          "per distinct wait reason of the QUEUED entries");
 
 namespace mailroom {
 namespace {
+
+// --status_file: what the outbox holds right now, for tests that watch a running sender.
+void WriteStatus(const std::string& path, const Outbox& outbox, const BrokerTokenSource& tokens) {
+  absl::StatusOr<common::v1::OutboxCounts> counts = outbox.Counts();
+  if (!counts.ok()) return;
+  std::map<std::string, int> waits;
+  if (counts->queued() > 0) {
+    common::v1::ListOutboxRequest list;
+    list.add_states(common::v1::NOTIFICATION_STATE_QUEUED);
+    list.mutable_page()->set_page_size(1000);
+    absl::StatusOr<common::v1::ListOutboxResponse> entries = outbox.List(list);
+    if (entries.ok()) {
+      for (const common::v1::OutboxEntry& entry : entries->entries()) {
+        std::string reason = entry.wait_reason().empty() ? "(due now)" : entry.wait_reason();
+        // "... until 2026-01-02T03:04:05Z ..." differs per entry: tally by the rest.
+        if (size_t at = reason.find(" until "); at != std::string::npos) {
+          size_t end = std::min(reason.find(' ', at + 7), reason.size());
+          if (reason[end - 1] == ':') --end;  // "until <time>: <diagnosis>"
+          reason.replace(at + 7, end - at - 7, "T");
+        }
+        ++waits[reason];
+      }
+    }
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "queued=" << counts->queued() << " sending=" << counts->sending()
+        << " sent=" << counts->sent() << " failed=" << counts->failed()
+        << " token_broker_calls=" << tokens.broker_calls() << "\n";
+    for (const auto& [reason, n] : waits) out << "wait " << n << " " << reason << "\n";
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
 
 int Run() {
   Logging::SetDefaultLevel(LogLevel::kInfo);
@@ -88,7 +129,13 @@ int Run() {
   std::ofstream acks;
   if (!absl::GetFlag(FLAGS_ack_file).empty()) acks.open(absl::GetFlag(FLAGS_ack_file), std::ios::app);
   const int first = absl::GetFlag(FLAGS_first);
+  const std::string status_file = absl::GetFlag(FLAGS_status_file);
+  absl::Time status_written = absl::InfinitePast();
   for (int n = first; n < first + absl::GetFlag(FLAGS_enqueue); ++n) {
+    if (deliver && !status_file.empty() && absl::Now() - status_written >= absl::Milliseconds(100)) {
+      WriteStatus(status_file, **outbox, tokens);  // delivery runs meanwhile
+      status_written = absl::Now();
+    }
     MailContent content;
     content.from = {absl::GetFlag(FLAGS_from), "mailroom 通知"};
     content.to = {{absl::GetFlag(FLAGS_to), "訪客 王小明"}};
@@ -132,16 +179,19 @@ int Run() {
   std::cout << "mail_sender: queued; delivering" << std::endl;
   while (true) {
     absl::SleepFor(absl::Milliseconds(100));
+    if (!status_file.empty()) WriteStatus(status_file, **outbox, tokens);
     if (!absl::GetFlag(FLAGS_exit_when_drained)) continue;
     absl::StatusOr<common::v1::OutboxCounts> counts = (*outbox)->Counts();
     if (counts.ok() && counts->queued() == 0 && counts->sending() == 0) break;
   }
   worker.Stop();
   tokens.Stop();
+  if (!status_file.empty()) WriteStatus(status_file, **outbox, tokens);
   absl::StatusOr<common::v1::OutboxCounts> counts = (*outbox)->Counts();
   std::cout << "mail_sender: drained: sent=" << counts->sent() << " failed=" << counts->failed()
             << std::endl;
-  // One line per entry, for the tests: "entry <id> <state> attempts=<n> reply=<code> cause=<c>".
+  // One line per entry, for the tests: "entry <id> <state> attempts=<n> reply=<code> cause=<c>"
+  // (+ " send_time_ms=<unix ms>" once SENT).
   common::v1::ListOutboxRequest list;
   list.mutable_page()->set_page_size(1000);
   absl::StatusOr<common::v1::ListOutboxResponse> entries = (*outbox)->List(list);
@@ -150,7 +200,12 @@ int Run() {
       const common::v1::Notification& n = entry.notification();
       std::cout << "entry " << n.id() << " " << common::v1::NotificationState_Name(n.state())
                 << " attempts=" << n.attempts() << " reply=" << n.last_reply_code()
-                << " cause=" << common::v1::FailureCause_Name(n.diagnosis().cause()) << std::endl;
+                << " cause=" << common::v1::FailureCause_Name(n.diagnosis().cause());
+      if (n.has_send_time()) {  // when the MTA accepted it, for tests that cut the network
+        std::cout << " send_time_ms="
+                  << n.send_time().seconds() * 1000 + n.send_time().nanos() / 1000000;
+      }
+      std::cout << std::endl;
     }
   }
   return 0;
