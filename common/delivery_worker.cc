@@ -156,6 +156,17 @@ int64_t DeliveryWorker::retried() const {
   return retried_;
 }
 
+int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  while (!offline_sends_.empty() && offline_sends_.front() + absl::Minutes(1) <= now) {
+    offline_sends_.pop_front();
+  }
+  const int room = options_.offline_messages_per_minute - static_cast<int>(offline_sends_.size());
+  const int granted = std::max(0, std::min(room, wanted));
+  for (int i = 0; i < granted; ++i) offline_sends_.push_back(now);
+  return granted;
+}
+
 void DeliveryWorker::RaiseDeliveryAlarm(const ClaimedNotification& message,
                                         const Diagnosis& diagnosis) {
   const bool auth = diagnosis.cause() == cv1::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED ||
@@ -249,6 +260,22 @@ bool DeliveryWorker::Round(Connection& connection) {
   }
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
   const absl::Time now = clock_->Now();
+  // The broker is unreachable (not refusing): send a small allowance on the cached token.
+  const bool offline = !permit.ok() && connection.index == 0 &&
+                       (permit.status().code() == absl::StatusCode::kUnavailable ||
+                        permit.status().code() == absl::StatusCode::kDeadlineExceeded);
+  if (offline) {
+    if (const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), now);
+        allowance > 0) {
+      MR_LOG(kWarn, kLogOutbox) << "broker unreachable (" << permit.status().message()
+                                << "): sending " << allowance
+                                << " message(s) on the cached token without a permit";
+      bv1::AcquireSendPermitResponse local;
+      local.set_granted(true);
+      local.set_granted_messages(allowance);
+      permit = local;
+    }
+  }
   if (!permit.ok() || !permit->granted()) {
     std::string reason = permit.ok() ? DenialText(*permit)
                                      : absl::StrCat("waiting for the token broker: ",
@@ -312,7 +339,9 @@ bool DeliveryWorker::Round(Connection& connection) {
       }
     }
     connection.last_used = clock_->Now();
-    AttemptReport report{sent.reply.code, sent.reply.raw, permit->permit_id(), grant->mailbox};
+    AttemptReport report{sent.reply.code, sent.reply.raw,
+                         permit->permit_id().empty() ? "offline" : permit->permit_id(),
+                         grant->mailbox};
     bv1::SendResult result;
     result.set_notification_id(message.id);
     result.set_message_id(message.message_id);
@@ -362,7 +391,10 @@ bool DeliveryWorker::Round(Connection& connection) {
       continue;
     }
     absl::StatusOr<bv1::ReportSendResultResponse> reported =
-        permits_->Report(permit->permit_id(), results, false);
+        permit->permit_id().empty()
+            ? absl::StatusOr<bv1::ReportSendResultResponse>(
+                  absl::UnavailableError("sent without a permit"))
+            : permits_->Report(permit->permit_id(), results, false);
     results.clear();
     paused_until = reported.ok() && reported->has_mailbox_paused_until()
                        ? FromProto(reported->mailbox_paused_until())
@@ -372,7 +404,7 @@ bool DeliveryWorker::Round(Connection& connection) {
     absl::MutexLock lock(&mu_);
     ++retried_;
   }
-  if (!results.empty()) {
+  if (!results.empty() && !permit->permit_id().empty()) {
     absl::StatusOr<bv1::ReportSendResultResponse> reported =
         permits_->Report(permit->permit_id(), results, false);
     if (!reported.ok()) {

@@ -4,11 +4,13 @@
 // outcome in the outbox: 2xx → SENT; 4xx and network errors → retried with backoff; 5xx →
 // FAILED with an alarm; 535 → the token is reported, a fresh one fetched and the message
 // retried once, then FAILED with the named cause and an alarm; 5.2.0 quota exceeded → the
-// broker pauses the mailbox and the message waits until the window rolls over.
+// broker pauses the mailbox and the message waits until the window rolls over. While the
+// broker cannot be reached, a small allowance keeps mail flowing on the cached token.
 // Thread-safe; Start() runs one thread per connection.
 #ifndef MAILROOM_COMMON_DELIVERY_WORKER_H_
 #define MAILROOM_COMMON_DELIVERY_WORKER_H_
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +56,11 @@ struct DeliveryOptions {
   absl::Duration idle_close = absl::Seconds(45);
   // How long to wait before asking again when the broker cannot be reached.
   absl::Duration broker_retry = absl::Seconds(5);
+  // While the broker cannot be reached, this node still sends up to this many messages a
+  // minute on its cached token, on one connection, without permits: a third of Exchange's
+  // 30/minute, so three nodes cut off together stay under the mailbox's limit. 0 stops
+  // sending whenever the broker is away.
+  int offline_messages_per_minute = 10;
 };
 
 class DeliveryWorker {
@@ -80,6 +87,8 @@ class DeliveryWorker {
   // One round on a connection: claim, permit, send, record. Returns whether it sent.
   bool Round(Connection& connection);
   void RaiseDeliveryAlarm(const ClaimedNotification& message, const Diagnosis& diagnosis);
+  // Up to `wanted` sends from the offline allowance (sliding minute).
+  int TakeOfflineAllowance(int wanted, absl::Time now);
 
   Outbox* outbox_;
   BrokerTokenSource* tokens_;
@@ -95,6 +104,7 @@ class DeliveryWorker {
   int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 

@@ -213,5 +213,20 @@ TEST_F(DeliveryWorkerTest, NoPermitMeansTheMessageWaitsWithoutLosingAnAttempt) {
   EXPECT_TRUE(tokens_used_.empty());
 }
 
+TEST_F(DeliveryWorkerTest, ABrokerOutageStillLetsASmallAllowanceThrough) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(Enqueue());
+  RunUntil(ids[9], cv1::NOTIFICATION_STATE_SENT);
+  int sent = 0;
+  for (const std::string& id : ids) {
+    sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+  }
+  // Ten a minute on the cached token; the rest wait for the broker (or the next minute).
+  EXPECT_EQ(sent, 10);
+  EXPECT_EQ(tokens_used_.size(), 10u);
+}
+
 }  // namespace
 }  // namespace mailroom

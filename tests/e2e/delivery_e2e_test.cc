@@ -58,7 +58,7 @@ class DeliveryE2eTest : public ::testing::Test {
 
   std::unique_ptr<ChildProcess> Sender(const std::string& to, int enqueue, int first,
                                        bool exit_when_drained, bool deliver = true,
-                                       int lifetime_s = 86400) {
+                                       int lifetime_s = 86400, int enqueue_delay_ms = 0) {
     std::vector<std::string> argv = {
         TestbedRunfile("tests/e2e/tools/mail_sender"),
         absl::StrCat("--outbox=", dir_, "/outbox.db"),
@@ -74,6 +74,7 @@ class DeliveryE2eTest : public ::testing::Test {
     if (exit_when_drained) argv.push_back("--exit_when_drained");
     if (!deliver) argv.push_back("--deliver=false");
     argv.push_back(absl::StrCat("--lifetime_s=", lifetime_s));
+    argv.push_back(absl::StrCat("--enqueue_delay_ms=", enqueue_delay_ms));
     return std::make_unique<ChildProcess>(argv, absl::StrCat(dir_, "/sender.log"));
   }
 
@@ -171,6 +172,27 @@ TEST_F(DeliveryE2eTest, PermanentAndTransientRepliesEndInTheRightState) {
   EXPECT_THAT(log, ::testing::HasSubstr("NOTIFICATION_STATE_FAILED")) << log;
   EXPECT_THAT(log, ::testing::HasSubstr("reply=451 cause=FAILURE_CAUSE_SMTP_TRANSIENT")) << log;
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("attempts=1 reply=451"))) << log;
+}
+
+// The broker stops: the node keeps sending a small allowance (10 a minute) on its cached
+// token, the rest waits in the outbox, and everything drains once the broker is back.
+TEST_F(DeliveryE2eTest, ABrokerOutageSlowsButDoesNotStopOrLoseMail) {
+  const std::string to = "broker-outage@example.test";
+  auto sender = Sender(to, 15, 0, true, true, 86400, /*enqueue_delay_ms=*/2500);
+  absl::SleepFor(absl::Seconds(1));  // the sender has its token and settings by now
+  broker_->process().Terminate();
+  for (int i = 0; i < 200 && testbed_->DeliveredTo(to).size() < 10; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  absl::SleepFor(absl::Seconds(2));
+  const size_t during_outage = testbed_->DeliveredTo(to).size();
+  EXPECT_EQ(during_outage, 10u);  // the offline allowance, on the cached token
+  EXPECT_TRUE(sender->running());
+  ASSERT_TRUE(broker_->Restart().ok());
+  ASSERT_EQ(WaitExit(*sender, absl::Seconds(90)), 0) << ReadAll(sender->log_path());
+  EXPECT_EQ(DeliveredMessageIds(to).size(), 15u);
+  std::cout << "broker stopped: " << during_outage << " of 15 sent on the cached token; "
+            << DeliveredMessageIds(to).size() << " after it returned" << std::endl;
 }
 
 TEST_F(DeliveryE2eTest, KillNineInTheMiddleOfAThousandLosesNothing) {

@@ -44,17 +44,23 @@ ABSL_FLAG(bool, exit_when_drained, false, "exit 0 once nothing is QUEUED or SEND
 ABSL_FLAG(int, connections, 3, "SMTP connections");
 ABSL_FLAG(int, backoff_ms, 1000, "first retry delay");
 ABSL_FLAG(int, lifetime_s, 86400, "retry lifetime in seconds");
+ABSL_FLAG(int, enqueue_delay_ms, 0,
+          "wait this long after starting delivery before queuing (tokens are cached by then)");
 ABSL_FLAG(bool, deliver, true, "run the delivery worker (false: only queue, then exit)");
 ABSL_FLAG(std::string, status_file, "",
           "while delivering, rewrite this file every 100 ms (atomically): one line "
-          "\"queued=N sending=N sent=N failed=N token_broker_calls=N\", then \"wait N <reason>\" "
-          "per distinct wait reason of the QUEUED entries");
+          "\"queued=N sending=N sent=N failed=N\" (+ \" token_broker_calls=N\" in the last one, "
+          "written when drained), then \"wait N <reason>\" per distinct wait reason of the "
+          "QUEUED entries");
 
 namespace mailroom {
 namespace {
 
 // --status_file: what the outbox holds right now, for tests that watch a running sender.
-void WriteStatus(const std::string& path, const Outbox& outbox, const BrokerTokenSource& tokens) {
+// `tokens` only once it is stopped: broker_calls() waits on its lock, which a token fetch holds
+// for the whole broker RPC (up to its 10 s deadline while the broker is unreachable).
+void WriteStatus(const std::string& path, const Outbox& outbox,
+                 const BrokerTokenSource* tokens = nullptr) {
   absl::StatusOr<common::v1::OutboxCounts> counts = outbox.Counts();
   if (!counts.ok()) return;
   std::map<std::string, int> waits;
@@ -80,8 +86,9 @@ void WriteStatus(const std::string& path, const Outbox& outbox, const BrokerToke
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << "queued=" << counts->queued() << " sending=" << counts->sending()
-        << " sent=" << counts->sent() << " failed=" << counts->failed()
-        << " token_broker_calls=" << tokens.broker_calls() << "\n";
+        << " sent=" << counts->sent() << " failed=" << counts->failed();
+    if (tokens != nullptr) out << " token_broker_calls=" << tokens->broker_calls();
+    out << "\n";
     for (const auto& [reason, n] : waits) out << "wait " << n << " " << reason << "\n";
   }
   std::rename(tmp.c_str(), path.c_str());
@@ -128,12 +135,13 @@ int Run() {
 
   std::ofstream acks;
   if (!absl::GetFlag(FLAGS_ack_file).empty()) acks.open(absl::GetFlag(FLAGS_ack_file), std::ios::app);
+  absl::SleepFor(absl::Milliseconds(absl::GetFlag(FLAGS_enqueue_delay_ms)));
   const int first = absl::GetFlag(FLAGS_first);
   const std::string status_file = absl::GetFlag(FLAGS_status_file);
   absl::Time status_written = absl::InfinitePast();
   for (int n = first; n < first + absl::GetFlag(FLAGS_enqueue); ++n) {
     if (deliver && !status_file.empty() && absl::Now() - status_written >= absl::Milliseconds(100)) {
-      WriteStatus(status_file, **outbox, tokens);  // delivery runs meanwhile
+      WriteStatus(status_file, **outbox);  // delivery runs meanwhile
       status_written = absl::Now();
     }
     MailContent content;
@@ -179,14 +187,14 @@ int Run() {
   std::cout << "mail_sender: queued; delivering" << std::endl;
   while (true) {
     absl::SleepFor(absl::Milliseconds(100));
-    if (!status_file.empty()) WriteStatus(status_file, **outbox, tokens);
+    if (!status_file.empty()) WriteStatus(status_file, **outbox);
     if (!absl::GetFlag(FLAGS_exit_when_drained)) continue;
     absl::StatusOr<common::v1::OutboxCounts> counts = (*outbox)->Counts();
     if (counts.ok() && counts->queued() == 0 && counts->sending() == 0) break;
   }
   worker.Stop();
   tokens.Stop();
-  if (!status_file.empty()) WriteStatus(status_file, **outbox, tokens);
+  if (!status_file.empty()) WriteStatus(status_file, **outbox, &tokens);
   absl::StatusOr<common::v1::OutboxCounts> counts = (*outbox)->Counts();
   std::cout << "mail_sender: drained: sent=" << counts->sent() << " failed=" << counts->failed()
             << std::endl;
