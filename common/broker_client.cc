@@ -49,18 +49,28 @@ int64_t BrokerTokenSource::broker_calls() const {
 }
 
 absl::Status BrokerTokenSource::FetchLocked() {
+  // One fetch at a time; the broker call itself runs without the lock, so callers holding a
+  // valid cached grant are never held up by a broker that does not answer.
+  if (fetching_) {
+    mu_.Await(absl::Condition(+[](bool* fetching) { return !*fetching; }, &fetching_));
+    return last_error_;
+  }
+  fetching_ = true;
+  ++broker_calls_;
   v1::GetAccessTokenRequest request;
   request.set_node(options_.node_name);
   v1::GetAccessTokenResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, options_.rpc_timeout);
-  ++broker_calls_;
-  // The lock is held across the call on purpose: concurrent callers share this one fetch.
+  mu_.Unlock();
   const grpc::Status status = stub_->GetAccessToken(&context, request, &response);
+  mu_.Lock();
+  fetching_ = false;
   const absl::Time now = clock_->Now();
   if (!status.ok()) {
     last_error_ = FromGrpcStatus(status);
     refresh_at_ = now + options_.retry_interval;
+    ++generation_;
     MR_LOG(kWarn, kLogToken) << "cannot get a token from the broker: " << status.error_message()
                              << (grant_.has_value() ? "; using the cached token" : "");
     return last_error_;

@@ -66,6 +66,8 @@ class BrokerTokenSource {
   int64_t broker_calls() const;
 
  private:
+  // Asks the broker (single flight: a concurrent caller waits for the fetch in progress).
+  // Releases mu_ during the call.
   absl::Status FetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefreshLoop();
 
@@ -79,6 +81,7 @@ class BrokerTokenSource {
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   int64_t broker_calls_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread refresher_;
 };

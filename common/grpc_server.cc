@@ -23,6 +23,9 @@ absl::Status GrpcServer::Start() {
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second node silently share a port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Role nodes ping the broker every 15 s to notice dead paths; accept that pace.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddListeningPort(options_.listen_address, options_.credentials, &port_);
   for (grpc::Service* service : options_.services) builder.RegisterService(service);
   server_ = builder.BuildAndStart();

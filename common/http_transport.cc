@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <regex>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
@@ -74,6 +76,23 @@ TransportFailure TransportFailureOf(const absl::Status& status) {
 absl::Status WithTransportFailure(absl::Status status, TransportFailure failure) {
   status.SetPayload(kTransportFailureUrl, absl::Cord(absl::StrCat(static_cast<int>(failure))));
   return status;
+}
+
+bool IsLoopbackHttpUrl(absl::string_view url) {
+  if (!absl::ConsumePrefix(&url, "http://")) return false;
+  absl::string_view host = url.substr(0, url.find_first_of("/?#"));
+  if (absl::StartsWith(host, "[::1]")) {
+    host.remove_prefix(5);
+  } else {
+    absl::string_view name = host.substr(0, host.rfind(':'));
+    if (host.find(':') == absl::string_view::npos) name = host;
+    static const std::regex kLoopbackV4(R"(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})");
+    if (name != "localhost" && !std::regex_match(std::string(name), kLoopbackV4)) return false;
+    host.remove_prefix(name.size());
+  }
+  // What may follow the host: nothing, or ":<port>".
+  int port;
+  return host.empty() || (absl::ConsumePrefix(&host, ":") && absl::SimpleAtoi(host, &port));
 }
 
 std::string FormEncode(absl::string_view value) {

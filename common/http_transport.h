@@ -74,6 +74,10 @@ class CurlHttpTransport final : public HttpTransport {
   Options options_;
 };
 
+// Whether `url` is "http://" to exactly localhost, 127.x.y.z or [::1], with an optional
+// port: where plain http is tolerated (tests). "http://localhost.evil.example" is not.
+bool IsLoopbackHttpUrl(absl::string_view url);
+
 // Form-encodes one value (RFC 3986 unreserved characters kept).
 std::string FormEncode(absl::string_view value);
 

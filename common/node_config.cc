@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/http_transport.h"
 #include "common/logging.h"
 #include "common/text_config.h"
 
@@ -187,8 +188,7 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
     }
     const std::string& authority = config.broker().default_authority_host();
     if (!authority.empty() && !absl::StartsWith(authority, "https://") &&
-        !absl::StartsWith(authority, "http://127.") &&
-        !absl::StartsWith(authority, "http://localhost")) {
+        !IsLoopbackHttpUrl(authority)) {
       errors.Add("broker.default_authority_host",
                  "must be an https:// URL (plain http only on loopback, for tests)");
     }

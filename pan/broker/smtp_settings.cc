@@ -10,8 +10,11 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/http_transport.h"
 #include "pan/broker/token_client.h"
 
 namespace mailroom::broker {
@@ -122,9 +125,7 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
       bad("client_id", "must be a GUID (the Application (client) ID)");
     }
     const std::string& authority = s.authority_host();
-    const bool loopback_http = absl::StartsWith(authority, "http://127.") ||
-                               absl::StartsWith(authority, "http://localhost") ||
-                               absl::StartsWith(authority, "http://[::1]");
+    const bool loopback_http = IsLoopbackHttpUrl(authority);
     if (!absl::StartsWith(authority, "https://") && !loopback_http) {
       bad("authority_host", "must be an https:// URL (plain http only on loopback, for tests)");
     } else if (HasControlOrSpace(authority) || authority.find('?') != std::string::npos) {
