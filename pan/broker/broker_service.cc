@@ -5,29 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
-#include "common/metrics.h"
 #include "common/status_grpc.h"
 
 namespace mailroom::broker {
-
-namespace {
-
-// Records the handler's latency in mailroom_rpc_latency_seconds when it goes out of scope.
-class RpcTimer {
- public:
-  explicit RpcTimer(const char* method) : method_(method), start_(absl::Now()) {}
-  ~RpcTimer() {
-    Metrics::Global().Observe("mailroom_rpc_latency_seconds", "Server-side RPC latency.",
-                              {{"service", "TokenBroker"}, {"method", method_}},
-                              absl::Now() - start_);
-  }
-
- private:
-  const char* method_;
-  absl::Time start_;
-};
-
-}  // namespace
 
 BrokerService::BrokerService(Broker* broker, std::vector<std::string> admin_identities)
     : broker_(broker), admin_identities_(std::move(admin_identities)) {}
@@ -67,7 +47,6 @@ absl::StatusOr<PeerIdentity> BrokerService::Authorize(grpc::ServerContextBase* c
 // variant finishes a callback-API call.
 #define MR_BROKER_UNARY(allowed, node, body)                                               \
   do {                                                                                      \
-    RpcTimer timer(__func__);                                                               \
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();                          \
     absl::StatusOr<PeerIdentity> peer = Authorize(context, allowed, node, __func__);        \
     reactor->Finish(peer.ok() ? ToGrpcStatus([&]() -> absl::Status { body }())             \
@@ -77,7 +56,6 @@ absl::StatusOr<PeerIdentity> BrokerService::Authorize(grpc::ServerContextBase* c
 
 #define MR_BROKER_CALL(allowed, node, body)                                    \
   do {                                                                          \
-    RpcTimer timer(__func__);                                                   \
     absl::StatusOr<PeerIdentity> peer = Authorize(context, allowed, node, __func__); \
     if (!peer.ok()) return ToGrpcStatus(peer.status());                         \
     return ToGrpcStatus([&]() -> absl::Status { body }());                      \

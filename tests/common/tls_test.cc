@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_server.h"
+#include "common/metrics.h"
 #include "common/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -88,6 +89,16 @@ TEST_F(TlsTest, CertificateWithoutRoleIsRefused) {
   absl::StatusOr<PeerIdentity> identity = IdentityFromCertificatePem(*pem);
   EXPECT_EQ(identity.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(identity.status().message()), HasSubstr("urn:mailroom:role:"));
+}
+
+TEST_F(TlsTest, EveryRpcIsTimedInTheMetrics) {
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  ASSERT_TRUE(credentials.ok());
+  WhoAmIResponse response;
+  ASSERT_TRUE(CallAs(*credentials, &response).ok());
+  const std::string text = Metrics::Global().Render();
+  EXPECT_THAT(text, HasSubstr("mailroom_rpc_latency_seconds_count{method=\"/mailroom.testing.WhoAmI/Get\"}"));
+  EXPECT_THAT(text, HasSubstr("mailroom_rpcs_total{method=\"/mailroom.testing.WhoAmI/Get\",code=\"0\"}"));
 }
 
 TEST_F(TlsTest, ServerSeesTheVerifiedPeerRole) {
