@@ -2,6 +2,11 @@
 // real gRPC server and client over loopback.
 #include "common/tls.h"
 
+#include <condition_variable>
+#include <mutex>
+
+#include <grpcpp/generic/generic_stub.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_server.h"
@@ -23,6 +28,11 @@ using ::mailroom::testing::WhoAmIResponse;
 using ::testing::HasSubstr;
 
 class WhoAmIService final : public WhoAmI::Service {
+  grpc::Status Echo(grpc::ServerContext*, const mailroom::testing::EchoRequest* request,
+                    mailroom::testing::EchoResponse* response) override {
+    response->set_text(request->text());
+    return grpc::Status::OK;
+  }
   grpc::Status Get(grpc::ServerContext* context, const WhoAmIRequest*,
                    WhoAmIResponse* response) override {
     absl::StatusOr<PeerIdentity> peer = PeerIdentityOf(*context->auth_context());
@@ -99,6 +109,37 @@ TEST_F(TlsTest, EveryRpcIsTimedInTheMetrics) {
   const std::string text = Metrics::Global().Render();
   EXPECT_THAT(text, HasSubstr("mailroom_rpc_latency_seconds_count{method=\"/mailroom.testing.WhoAmI/Get\"}"));
   EXPECT_THAT(text, HasSubstr("mailroom_rpcs_total{method=\"/mailroom.testing.WhoAmI/Get\",code=\"0\"}"));
+}
+
+// A string field with malformed UTF-8 is refused by protobuf before the service runs; the
+// caller must still get INVALID_ARGUMENT, not INTERNAL.
+TEST_F(TlsTest, MalformedUtf8IsInvalidArgument) {
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  ASSERT_TRUE(credentials.ok());
+  auto channel = grpc::CreateChannel(absl::StrCat("localhost:", server_->port()), *credentials);
+  grpc::GenericStub stub(channel);
+  // Field 1 (text), wire type 2, length 2: "\xC3\x28" is not UTF-8.
+  const std::string bytes("\x0a\x02\xc3\x28", 4);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/mailroom.testing.WhoAmI/Echo", grpc::StubOptions(), &request,
+                 &response, [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("UTF-8"));
 }
 
 TEST_F(TlsTest, ServerSeesTheVerifiedPeerRole) {

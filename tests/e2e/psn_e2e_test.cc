@@ -423,13 +423,15 @@ TEST_F(PsnE2eTest, BadInputAtEveryRpcIsInvalidArgumentNamingTheFieldAndNothingIs
   EXPECT_THAT(results.back().second.error_message(), HasSubstr("unknown variable {{pasword}}"));
 
   // Malformed UTF-8 in a string field never reaches the service over gRPC: protobuf's parser
-  // refuses the request on the server (proto3 strings must be UTF-8), so the call fails (with
-  // gRPC's own code, not INVALID_ARGUMENT) before any PSN code runs. In-process callers get
-  // INVALID_ARGUMENT naming the field (tests/psn). Either way nothing is queued.
+  // refuses the request on the server (proto3 strings must be UTF-8) before any PSN code runs,
+  // and the server's interceptor answers INVALID_ARGUMENT ("request: ... malformed UTF-8";
+  // which field, protobuf does not say). In-process callers get INVALID_ARGUMENT naming the
+  // field (tests/psn). Either way nothing is queued.
   self = Registration("eve", "eve@example.test", "bad-3");
   self.mutable_guest()->set_last_name("\xE7\x8E");
   const grpc::Status utf8 = portal->NotifySelfRegistration(Context().get(), self, &self_response);
-  EXPECT_FALSE(utf8.ok());
+  EXPECT_EQ(utf8.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << utf8.error_message();
+  EXPECT_THAT(utf8.error_message(), HasSubstr("UTF-8"));
   std::cout << "malformed UTF-8 over gRPC: code " << utf8.error_code() << " \""
             << utf8.error_message() << "\"" << std::endl;
   EXPECT_EQ(OutboxTotal(psn1_), before) << "bad input queued something";
