@@ -19,7 +19,6 @@
 #include "common/role_node.h"
 #include "psn/psn_notifier.h"
 #include "psn/psn_service.h"
-#include "psn/retention_sweeper.h"
 #include "psn/settings_store.h"
 #include "psn/template_store.h"
 
@@ -74,11 +73,8 @@ int Run() {
   PsnNotifier notifier(role_node->outbox(), settings->get(), templates->get(), &clock,
                        std::move(options));
   PsnService service(&notifier);
-  RetentionSweeper sweeper(role_node->outbox(), &clock, absl::Hours(1));
-  sweeper.Start();
-  const int rc = role_node->Serve({&service}, absl::GetFlag(FLAGS_port_file));
-  sweeper.Stop();
-  return rc;
+  // RoleNode purges the outbox past its retention hourly.
+  return role_node->Serve({&service}, absl::GetFlag(FLAGS_port_file));
 }
 
 }  // namespace
