@@ -38,6 +38,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/role_commands.h"
+#include "common/proto_time.h"
 #include "common/status_grpc.h"
 #include "common/text_config.h"
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
@@ -141,10 +142,6 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
-absl::Duration DurationOf(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 std::string Short(const std::string& enum_name, absl::string_view prefix) {
   absl::string_view view = enum_name;
   absl::ConsumePrefix(&view, prefix);
@@ -220,7 +217,7 @@ void PrintSettings(const mv1::AlarmSettings& s) {
             << "\n"
             << "suppression window:  "
             << (s.has_suppression_window()
-                    ? absl::FormatDuration(DurationOf(s.suppression_window()))
+                    ? absl::FormatDuration(FromProto(s.suppression_window()))
                     : "15m (default)")
             << "\n"
             << "enabled types:       " << (types.empty() ? "all" : absl::StrJoin(types, ", "))

@@ -9,9 +9,15 @@ void ToProto(absl::Duration duration, google::protobuf::Duration* out) {
 }
 
 void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  const int64_t ns = absl::ToUnixNanos(time);
+  int64_t seconds = ns / 1000000000;
+  int64_t nanos = ns % 1000000000;
+  if (nanos < 0) {  // Timestamp.nanos is never negative, also before 1970
+    nanos += 1000000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(nanos));
 }
 
 absl::Duration FromProto(const google::protobuf::Duration& duration) {

@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/proto_time.h"
 #include "mnt/alarm_types.h"
 
 namespace mailroom::mnt {
@@ -11,10 +12,6 @@ namespace {
 
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
-
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 MailAddress AddressOf(const cv1::EmailAddress& address) {
   return MailAddress{address.address(), address.display_name()};
@@ -68,8 +65,8 @@ void Details(const mv1::Alarm& alarm, std::string* out) {
   Field(out, "Alarm", AlarmTypeTitle(alarm.type()));
   Field(out, "Severity", SeverityName(alarm.severity()));
   Field(out, "Node", absl::StrCat(alarm.source_node(), " (", RoleLabel(alarm.source_role()), ")"));
-  Field(out, "First seen", FormatAlarmTime(TimeOf(alarm.first_occur_time())));
-  Field(out, "Last seen", FormatAlarmTime(TimeOf(alarm.last_occur_time())));
+  Field(out, "First seen", FormatAlarmTime(FromProto(alarm.first_occur_time())));
+  Field(out, "Last seen", FormatAlarmTime(FromProto(alarm.last_occur_time())));
   Field(out, "Occurrences", absl::StrCat(alarm.occurrence_count()));
   Field(out, "Alarm id", alarm.id());
   Field(out, "Dedup key", alarm.dedup_key());

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/proto_time.h"
 #include "common/logging.h"
 #include "common/status_grpc.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -40,22 +41,6 @@ std::string Sha256(absl::string_view bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
-
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t ns = absl::ToUnixNanos(time);
-  int64_t seconds = ns / 1000000000;
-  int64_t nanos = ns % 1000000000;
-  if (nanos < 0) {
-    nanos += 1000000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(nanos));
 }
 
 cv1::Role ProtoRole(Role role) {
@@ -118,7 +103,7 @@ absl::Status AlarmManager::Start(const mv1::AlarmSettings& initial) {
 
 absl::Status AlarmManager::SaveSettingsLocked(mv1::AlarmSettings settings) {
   settings.clear_etag();
-  SetTime(clock_->Now(), settings.mutable_update_time());
+  ToProto(clock_->Now(), settings.mutable_update_time());
   settings.set_etag(AlarmSettingsEtag(settings));
   if (absl::Status s = store_->SaveSettings(settings); !s.ok()) return s;
   settings_ = std::move(settings);
@@ -236,7 +221,7 @@ absl::StatusOr<AlarmManager::Raised> AlarmManager::RaiseLocked(
                                     : request.dedup_key();
   // A raising node's clock may run ahead; an occurrence is never recorded in the future.
   const absl::Time occur =
-      request.has_occur_time() ? std::min(TimeOf(request.occur_time()), now) : now;
+      request.has_occur_time() ? std::min(FromProto(request.occur_time()), now) : now;
 
   absl::StatusOr<absl::optional<AlarmRecord>> active = store_->FindActive(dedup_key);
   if (!active.ok()) return active.status();
@@ -244,16 +229,16 @@ absl::StatusOr<AlarmManager::Raised> AlarmManager::RaiseLocked(
   mv1::Alarm& alarm = record.alarm;
   if (active->has_value()) {
     record = **active;
-    if (occur < TimeOf(alarm.first_occur_time())) SetTime(occur, alarm.mutable_first_occur_time());
-    if (occur > TimeOf(alarm.last_occur_time())) SetTime(occur, alarm.mutable_last_occur_time());
+    if (occur < FromProto(alarm.first_occur_time())) ToProto(occur, alarm.mutable_first_occur_time());
+    if (occur > FromProto(alarm.last_occur_time())) ToProto(occur, alarm.mutable_last_occur_time());
   } else {
     absl::StatusOr<std::string> id = store_->NextAlarmId();
     if (!id.ok()) return id.status();
     alarm.set_id(*id);
     alarm.set_state(mv1::ALARM_STATE_ACTIVE);
     alarm.set_dedup_key(dedup_key);
-    SetTime(occur, alarm.mutable_first_occur_time());
-    SetTime(occur, alarm.mutable_last_occur_time());
+    ToProto(occur, alarm.mutable_first_occur_time());
+    ToProto(occur, alarm.mutable_last_occur_time());
   }
   alarm.set_type(request.type());
   alarm.set_severity(request.severity() != mv1::ALARM_SEVERITY_UNSPECIFIED
@@ -287,7 +272,7 @@ absl::StatusOr<AlarmManager::Raised> AlarmManager::RaiseLocked(
     if (!id.ok()) return id.status();
     response.set_disposition(mv1::ALARM_DISPOSITION_EMAILED);
     response.set_notification_id(*id);
-    SetTime(now, alarm.mutable_last_email_time());
+    ToProto(now, alarm.mutable_last_email_time());
     AddNotificationId(*id, &alarm);
     record.window_start = now;
     record.window_end = now + window;
@@ -343,7 +328,7 @@ absl::StatusOr<mv1::ClearAlarmResponse> AlarmManager::ClearAlarm(
   }
   if (alarm.state() != mv1::ALARM_STATE_CLEARED) {
     alarm.set_state(mv1::ALARM_STATE_CLEARED);
-    SetTime(clock_->Now(), alarm.mutable_clear_time());
+    ToProto(clock_->Now(), alarm.mutable_clear_time());
     alarm.set_cleared_by(caller.node_name);
     alarm.set_clear_reason(request.reason());
     if (absl::Status s = store_->Save(record); !s.ok()) return s;
@@ -433,7 +418,7 @@ AlarmManager::SummaryRound AlarmManager::SendDueSummaries() {
         ++round.failed;
         continue;
       }
-      SetTime(now, alarm.mutable_last_email_time());
+      ToProto(now, alarm.mutable_last_email_time());
       AddNotificationId(*id, &alarm);
       ++round.queued;
       MR_LOG(kInfo, kLogMnt) << "alarm " << alarm.id() << " [" << alarm.dedup_key()

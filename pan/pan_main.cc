@@ -12,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
@@ -33,18 +34,13 @@ namespace {
 
 namespace cv1 = ::mailroom::common::v1;
 
-absl::Duration Or(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 // The PAN section is not checked by LoadNodeConfig (it knows no role's rules).
 absl::Status CheckPanConfig(const mailroom::config::v1::PanConfig& pan) {
   FieldErrors errors;
   CheckReminderSettings(&errors, "pan.reminder_settings.", SeedReminderSettings(pan),
                         /*require_from=*/false);
   if (pan.has_scan_interval() &&
-      Or(pan.scan_interval(), absl::Seconds(60)) < absl::Milliseconds(100)) {
+      FromProtoOr(pan.scan_interval(), absl::Seconds(60)) < absl::Milliseconds(100)) {
     errors.Add("pan.scan_interval", "must be at least 100 ms (unset means 60 s)");
   }
   return errors.ToStatus();
@@ -97,7 +93,7 @@ int Run() {
     return 1;
   }
   ReminderScheduler::Options scheduler_options;
-  scheduler_options.scan_interval = Or(config->pan().scan_interval(), absl::Seconds(60));
+  scheduler_options.scan_interval = FromProtoOr(config->pan().scan_interval(), absl::Seconds(60));
   ReminderScheduler scheduler(&reminders, &clock, scheduler_options);
   reminders.SetChangeCallback([&scheduler] { scheduler.Wake(); });
   MR_LOG(kInfo, kLogPan) << "reminder settings " << settings->etag() << ": "

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/types/optional.h"
+#include "common/proto_time.h"
 #include "common/logging.h"
 #include "common/status_grpc.h"
 #include "google/protobuf/descriptor.h"
@@ -48,13 +49,9 @@ constexpr char kKeySeparator = '#';
 // Notifications of one request: every guest's, then the summary.
 constexpr size_t kMaxNotificationsPerRequest = kMaxGuestsPerRequest + 1;
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 absl::optional<absl::Time> OptionalTime(bool present, const google::protobuf::Timestamp& t) {
   if (!present) return absl::nullopt;
-  return ToTime(t);
+  return FromProto(t);
 }
 
 std::string FullName(const v1::Guest& guest, bool chinese) {
@@ -97,7 +94,7 @@ void AddSponsorValues(const v1::Sponsor& sponsor, TemplateValues* values) {
 
 std::string FormatOptional(const google::protobuf::Timestamp& t, bool present,
                            absl::string_view time_zone) {
-  return present ? FormatTemplateTime(ToTime(t), time_zone) : "";
+  return present ? FormatTemplateTime(FromProto(t), time_zone) : "";
 }
 
 std::string Pad(const std::string& text, size_t width) {
@@ -484,8 +481,8 @@ absl::StatusOr<v1::SendTestEmailResponse> PsnNotifier::SendTestEmail(
   AddGuestValues(sample, &draft.values);
   AddSponsorValues(sponsor, &draft.values);
   draft.values.text["portal"] = request.portal_id();
-  draft.valid_from = ToTime(sample.valid_from());
-  draft.valid_until = ToTime(sample.valid_until());
+  draft.valid_from = FromProto(sample.valid_from());
+  draft.valid_until = FromProto(sample.valid_until());
   if (kind == v1::TEMPLATE_KIND_SPONSOR_SUMMARY) draft.summary_guests = {&sample};
   bool duplicate = false;
   absl::StatusOr<std::vector<cv1::QueuedNotification>> queued =

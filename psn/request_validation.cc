@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "psn/field_checks.h"
 
 namespace mailroom::psn {
@@ -28,10 +29,6 @@ constexpr size_t kMaxNotificationIdChars = 256;
 
 std::string Path(absl::string_view prefix, absl::string_view field) {
   return absl::StrCat(prefix, ".", field);
-}
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
 // `username_required`: a password reset may name its sponsor by address only.
@@ -113,7 +110,7 @@ absl::Status ValidateGuest(const v1::Guest& guest, absl::string_view prefix,
   MR_RETURN_IF_ERROR(CheckTimestamp(Path(prefix, "valid_until"), guest.has_valid_until(),
                                     guest.valid_until(), needs.validity));
   if (guest.has_valid_from() && guest.has_valid_until() &&
-      ToTime(guest.valid_until()) <= ToTime(guest.valid_from())) {
+      FromProto(guest.valid_until()) <= FromProto(guest.valid_from())) {
     return FieldError(Path(prefix, "valid_until"), "must be after valid_from");
   }
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/proto_time.h"
 #include "common/http_transport.h"
 #include "pan/broker/token_client.h"
 
@@ -47,10 +48,6 @@ bool HasControlOrSpace(absl::string_view value) {
   return false;
 }
 
-absl::Duration ToDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 }  // namespace
 
 bool UsesAuthentication(const SmtpSettings& settings) {
@@ -58,7 +55,7 @@ bool UsesAuthentication(const SmtpSettings& settings) {
 }
 
 absl::Duration ConnectionTimeoutOf(const SmtpSettings& resolved) {
-  return resolved.has_connection_timeout() ? ToDuration(resolved.connection_timeout())
+  return resolved.has_connection_timeout() ? FromProto(resolved.connection_timeout())
                                            : kDefaultConnectionTimeout;
 }
 
