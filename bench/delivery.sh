@@ -2,7 +2,7 @@
 # Benchmark of mail delivery, from one run, side by side, on this machine (everything on
 # loopback: the testbed's Postfix + Dovecot + oidc-provider, the real mailroom-broker, the
 # senders):
-#   (a) enqueue latency p50/p99 and enqueues/s into the durable outbox (common/outbox.h),
+#   (a) enqueue latency p50/p99 and enqueues/s into the durable outbox (common/outbox/outbox.h),
 #       synchronous=FULL, with realistic rendered guest notifications; also synchronous=NORMAL
 #       (sync_every_commit=false) and 4 concurrent producers, for comparison;
 #   (b) mailroom: the real sending process (tests/e2e/tools:mail_sender: outbox + delivery

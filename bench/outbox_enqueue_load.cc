@@ -1,4 +1,4 @@
-// Load generator for the durable outbox (common/outbox.h): opens a fresh outbox, renders N
+// Load generator for the durable outbox (common/outbox/outbox.h): opens a fresh outbox, renders N
 // realistic guest notifications with the real MIME builder (Chinese display names and subject,
 // a text and an HTML body, as a PSN portal sends them), then times N Outbox::Enqueue calls
 // from T threads. Prints one line of key=value pairs: enqueue latency p50/p99/max, enqueues/s,
@@ -20,10 +20,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "common/clock.h"
-#include "common/logging.h"
-#include "common/mime_message.h"
-#include "common/outbox.h"
+#include "common/base/clock.h"
+#include "common/base/logging.h"
+#include "common/mail/mime_message.h"
+#include "common/outbox/outbox.h"
 
 ABSL_FLAG(std::string, outbox, "", "outbox file to create (must not exist yet)");
 ABSL_FLAG(int, count, 2000, "enqueues in total");

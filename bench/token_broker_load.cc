@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "common/tls.h"
+#include "common/rpc/tls.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "", "broker host:port");

@@ -5,10 +5,10 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/diagnosis.h"
-#include "common/status_grpc.h"
-#include "common/text_config.h"
-#include "common/tls.h"
+#include "common/base/diagnosis.h"
+#include "common/rpc/status_grpc.h"
+#include "common/base/text_config.h"
+#include "common/rpc/tls.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, config, "", "Admin client configuration (AdminClientConfig, text format).");

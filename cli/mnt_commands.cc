@@ -38,9 +38,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/role_commands.h"
-#include "common/proto_time.h"
-#include "common/status_grpc.h"
-#include "common/text_config.h"
+#include "common/base/proto_time.h"
+#include "common/rpc/status_grpc.h"
+#include "common/base/text_config.h"
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
 
 namespace mailroom::cli {

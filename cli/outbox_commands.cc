@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "cli/role_commands.h"
-#include "common/status_grpc.h"
+#include "common/rpc/status_grpc.h"
 #include "proto/mailroom/common/v1/outbox.grpc.pb.h"
 
 namespace mailroom::cli {

@@ -33,8 +33,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/role_commands.h"
-#include "common/status_grpc.h"
-#include "common/text_config.h"
+#include "common/rpc/status_grpc.h"
+#include "common/base/text_config.h"
 #include "proto/mailroom/pan/v1/pan.grpc.pb.h"
 
 namespace mailroom::cli {

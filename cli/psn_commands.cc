@@ -58,8 +58,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/role_commands.h"
-#include "common/status_grpc.h"
-#include "common/text_config.h"
+#include "common/rpc/status_grpc.h"
+#include "common/base/text_config.h"
 #include "proto/mailroom/psn/v1/psn.grpc.pb.h"
 
 namespace mailroom::cli {

@@ -4,7 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/proto_time.h"
+#include "common/base/proto_time.h"
 #include "mnt/alarm_types.h"
 
 namespace mailroom::mnt {

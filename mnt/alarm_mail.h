@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "common/mime_message.h"
+#include "common/mail/mime_message.h"
 #include "proto/mailroom/mnt/v1/mnt.pb.h"
 
 namespace mailroom::mnt {

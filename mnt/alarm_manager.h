@@ -1,6 +1,6 @@
 // Provides AlarmManager, the logic of the MnT's Alarms service: it records each occurrence of
 // an alarm (AlarmStore), decides whether to email it, and queues alarm and summary emails in
-// the node's durable outbox (common/outbox.h), from the Alarm Settings sender to the admin
+// the node's durable outbox (common/outbox/outbox.h), from the Alarm Settings sender to the admin
 // recipients. The gRPC layer (alarms_service.h) only authorizes and converts statuses.
 //
 // Suppression, per alarm (dedup key): the first occurrence is emailed at once and opens a
@@ -34,10 +34,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "common/clock.h"
-#include "common/mime_message.h"
-#include "common/outbox.h"
-#include "common/role.h"
+#include "common/base/clock.h"
+#include "common/mail/mime_message.h"
+#include "common/outbox/outbox.h"
+#include "common/rpc/role.h"
 #include "mnt/alarm_store.h"
 #include "proto/mailroom/mnt/v1/mnt.pb.h"
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/email_address.h"
+#include "common/mail/email_address.h"
 
 namespace mailroom::mnt {
 namespace {

@@ -1,7 +1,7 @@
 // mailroom-mnt: the MnT node. Receives alarms from every node and from the broker, keeps them
 // (<data_dir>/alarms.db), and emails them to the admin recipients per Alarm Settings, with
 // repeats suppressed and summarized. Delivers its mail through its own outbox with tokens and
-// permits from the broker (common/role_node.h).
+// permits from the broker (common/node/role_node.h).
 //
 //   mailroom-mnt --config=/etc/mailroom/mnt.textproto [--port_file=FILE]
 //
@@ -14,11 +14,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "common/clock.h"
-#include "common/grpc_server.h"
-#include "common/logging.h"
-#include "common/node_config.h"
-#include "common/role_node.h"
+#include "common/base/clock.h"
+#include "common/rpc/grpc_server.h"
+#include "common/base/logging.h"
+#include "common/node/node_config.h"
+#include "common/node/role_node.h"
 #include "mnt/alarm_manager.h"
 #include "mnt/alarm_store.h"
 #include "mnt/alarms_service.h"

@@ -3,8 +3,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/email_address.h"
-#include "common/status_grpc.h"
+#include "common/mail/email_address.h"
+#include "common/rpc/status_grpc.h"
 
 namespace mailroom::pan {
 namespace {

@@ -1,7 +1,7 @@
 #include "pan/reminder_mail.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/mime_message.h"
+#include "common/mail/mime_message.h"
 #include "pan/reminder_plan.h"
 #include "pan/reminder_settings.h"
 

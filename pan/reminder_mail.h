@@ -2,7 +2,7 @@
 // template of its kind (the admin's, or the built-in English one) filled with the account's
 // values, the From (the configured address, else the broker's sending mailbox), the account's
 // address with its display name (Chinese names kept as UTF-8 and encoded per RFC 2047 by
-// common/mime_message.h), and the outbox idempotency key and fingerprint derived from the
+// common/mail/mime_message.h), and the outbox idempotency key and fingerprint derived from the
 // reminder, so that rendering the same reminder again after a crash names the notification
 // already queued. Stateless and thread-safe.
 #ifndef MAILROOM_PAN_REMINDER_MAIL_H_
@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/email_address.h"
-#include "common/outbox.h"
+#include "common/mail/email_address.h"
+#include "common/outbox/outbox.h"
 #include "pan/reminder_template.h"
 #include "proto/mailroom/pan/v1/pan.pb.h"
 

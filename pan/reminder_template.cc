@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "common/email_address.h"
+#include "common/mail/email_address.h"
 
 namespace mailroom::pan {
 namespace {

@@ -26,9 +26,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "common/clock.h"
-#include "common/mime_message.h"
-#include "common/outbox.h"
+#include "common/base/clock.h"
+#include "common/mail/mime_message.h"
+#include "common/outbox/outbox.h"
 #include "pan/account_registry.h"
 #include "proto/mailroom/pan/v1/pan.pb.h"
 

@@ -2,8 +2,8 @@
 
 #include <initializer_list>
 
-#include "common/rpc_auth.h"
-#include "common/status_grpc.h"
+#include "common/rpc/rpc_auth.h"
+#include "common/rpc/status_grpc.h"
 
 namespace mailroom::pan {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/email_address.h"
+#include "common/mail/email_address.h"
 
 namespace mailroom::psn {
 namespace {

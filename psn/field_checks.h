@@ -44,7 +44,7 @@ absl::Status CheckText(absl::string_view field, absl::string_view value, const T
 // Number of code points of well-formed UTF-8 `text`.
 size_t Utf8Length(absl::string_view text);
 
-// An EmailAddress: `address` valid per common/email_address.h (required when `required`,
+// An EmailAddress: `address` valid per common/mail/email_address.h (required when `required`,
 // otherwise only checked when the message is present), display_name ≤ 256 characters on one
 // line. Fields are named "<field>.address" and "<field>.display_name".
 absl::Status CheckEmailAddress(absl::string_view field,

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/clock.h"
-#include "common/mime_message.h"
-#include "common/outbox.h"
+#include "common/base/clock.h"
+#include "common/mail/mime_message.h"
+#include "common/outbox/outbox.h"
 #include "proto/mailroom/psn/v1/psn.pb.h"
 #include "psn/settings_store.h"
 #include "psn/template_store.h"

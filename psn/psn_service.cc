@@ -1,7 +1,7 @@
 #include "psn/psn_service.h"
 
-#include "common/rpc_auth.h"
-#include "common/status_grpc.h"
+#include "common/rpc/rpc_auth.h"
+#include "common/rpc/status_grpc.h"
 
 namespace mailroom::psn {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/proto_time.h"
+#include "common/base/proto_time.h"
 #include "psn/field_checks.h"
 
 namespace mailroom::psn {

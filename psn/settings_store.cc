@@ -1,8 +1,8 @@
 #include "psn/settings_store.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/logging.h"
-#include "common/status_grpc.h"
+#include "common/base/logging.h"
+#include "common/rpc/status_grpc.h"
 #include "psn/field_checks.h"
 #include "psn/proto_file.h"
 

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/logging.h"
+#include "common/base/logging.h"
 #include "psn/builtin_templates.h"
 #include "psn/field_checks.h"
 #include "psn/proto_file.h"

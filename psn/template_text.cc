@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "common/email_address.h"
+#include "common/mail/email_address.h"
 #include "psn/field_checks.h"
 
 namespace mailroom::psn {

@@ -8,13 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/proto_time.h"
+#include "common/base/proto_time.h"
 #include "common/crypto/jwt_assertion.h"
-#include "common/diagnosis.h"
-#include "common/logging.h"
-#include "common/redactor.h"
-#include "common/status_grpc.h"
-#include "common/tls.h"
+#include "common/base/diagnosis.h"
+#include "common/base/logging.h"
+#include "common/base/redactor.h"
+#include "common/rpc/status_grpc.h"
+#include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
 
 namespace mailroom::broker {

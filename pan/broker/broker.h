@@ -16,8 +16,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/alarm_reporter.h"
-#include "common/clock.h"
+#include "common/node/alarm_reporter.h"
+#include "common/base/clock.h"
 #include "pan/broker/connection_tester.h"
 #include "pan/broker/send_quota.h"
 #include "pan/broker/settings_store.h"

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/logging.h"
-#include "common/status_grpc.h"
+#include "common/base/logging.h"
+#include "common/rpc/status_grpc.h"
 
 namespace mailroom::broker {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tls.h"
+#include "common/rpc/tls.h"
 #include "pan/broker/broker.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 

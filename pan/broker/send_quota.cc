@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/proto_time.h"
-#include "common/logging.h"
+#include "common/base/proto_time.h"
+#include "common/base/logging.h"
 
 namespace mailroom::broker {
 namespace {

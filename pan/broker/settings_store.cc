@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/aes_gcm.h"
-#include "common/tls.h"
+#include "common/rpc/tls.h"
 
 namespace mailroom::broker {
 namespace {

@@ -8,10 +8,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/proto_time.h"
-#include "common/diagnosis.h"
-#include "common/logging.h"
-#include "common/tls.h"
+#include "common/base/proto_time.h"
+#include "common/base/diagnosis.h"
+#include "common/base/logging.h"
+#include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
 
 namespace mailroom::broker {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/clock.h"
-#include "common/smtp_client.h"
+#include "common/base/clock.h"
+#include "common/mail/smtp_client.h"
 #include "pan/broker/connection_tester.h"
 
 namespace mailroom::broker {

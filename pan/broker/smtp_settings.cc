@@ -14,8 +14,8 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/proto_time.h"
-#include "common/http_transport.h"
+#include "common/base/proto_time.h"
+#include "common/rpc/http_transport.h"
 #include "pan/broker/token_client.h"
 
 namespace mailroom::broker {

@@ -4,10 +4,10 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "common/diagnosis.h"
-#include "common/logging.h"
-#include "common/metrics.h"
-#include "common/redactor.h"
+#include "common/base/diagnosis.h"
+#include "common/base/logging.h"
+#include "common/base/metrics.h"
+#include "common/base/redactor.h"
 
 namespace mailroom::broker {
 

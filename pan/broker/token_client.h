@@ -1,7 +1,7 @@
 // Provides TokenClient, the interface for fetching an access token with the OAuth 2.0
 // client-credentials grant, and EntraTokenClient, which fetches from an Entra ID v2 token
 // endpoint through an injected HttpTransport with a client secret or a signed certificate
-// assertion. Every failure comes back as an error carrying a Diagnosis (common/diagnosis.h)
+// assertion. Every failure comes back as an error carrying a Diagnosis (common/base/diagnosis.h)
 // classified from the endpoint's codes (AADSTS error_codes, OAuth `error`, HTTP status,
 // transport failure), never from description text. Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_TOKEN_CLIENT_H_
@@ -15,9 +15,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/clock.h"
-#include "common/diagnosis.h"
-#include "common/http_transport.h"
+#include "common/base/clock.h"
+#include "common/base/diagnosis.h"
+#include "common/rpc/http_transport.h"
 #include "pan/broker/access_token.h"
 
 namespace mailroom::broker {

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/diagnosis.h"
-#include "common/smtp_client.h"
-#include "common/status_grpc.h"
+#include "common/base/diagnosis.h"
+#include "common/mail/smtp_client.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"

@@ -4,8 +4,8 @@
 #include "mnt/alarm_mail.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/diagnosis.h"
-#include "common/mime_message.h"
+#include "common/base/diagnosis.h"
+#include "common/mail/mime_message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/mime_parse.h"

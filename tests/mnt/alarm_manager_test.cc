@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/diagnosis.h"
-#include "common/status_grpc.h"
+#include "common/base/diagnosis.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/mnt/alarm_test_env.h"

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/fake_clock.h"
-#include "common/outbox.h"
+#include "tests/testing/fake_clock.h"
+#include "common/outbox/outbox.h"
 #include "mnt/alarm_manager.h"
 #include "mnt/alarm_store.h"
 #include "proto/mailroom/mnt/v1/mnt.pb.h"

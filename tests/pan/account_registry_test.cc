@@ -5,7 +5,7 @@
 
 #include <sys/stat.h>
 
-#include "common/status_grpc.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pan/reminder_settings.h"

@@ -4,8 +4,8 @@
 #include "pan/reminder_scheduler.h"
 
 #include "absl/time/clock.h"
-#include "common/fake_clock.h"
-#include "common/logging.h"
+#include "tests/testing/fake_clock.h"
+#include "common/base/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/pan/pan_fixtures.h"

@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "common/fake_clock.h"
-#include "common/logging.h"
-#include "common/status_grpc.h"
+#include "tests/testing/fake_clock.h"
+#include "common/base/logging.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pan/reminder_mail.h"

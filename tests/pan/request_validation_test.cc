@@ -4,7 +4,7 @@
 #include "pan/request_validation.h"
 
 #include "absl/time/clock.h"
-#include "common/status_grpc.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/pan/pan_fixtures.h"

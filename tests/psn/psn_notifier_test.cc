@@ -8,9 +8,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
-#include "common/fake_clock.h"
-#include "common/logging.h"
-#include "common/status_grpc.h"
+#include "tests/testing/fake_clock.h"
+#include "common/base/logging.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/psn/test_util.h"

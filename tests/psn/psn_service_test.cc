@@ -6,10 +6,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "common/fake_clock.h"
-#include "common/grpc_server.h"
-#include "common/status_grpc.h"
-#include "common/tls.h"
+#include "tests/testing/fake_clock.h"
+#include "common/rpc/grpc_server.h"
+#include "common/rpc/status_grpc.h"
+#include "common/rpc/tls.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/psn/test_util.h"

@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "common/fake_clock.h"
-#include "common/status_grpc.h"
+#include "tests/testing/fake_clock.h"
+#include "common/rpc/status_grpc.h"
 #include "gtest/gtest.h"
 #include "psn/proto_file.h"
 #include "tests/psn/test_util.h"

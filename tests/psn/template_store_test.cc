@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/fake_clock.h"
+#include "tests/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/psn/test_util.h"

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/status_grpc.h"
-#include "common/tls.h"
+#include "common/rpc/status_grpc.h"
+#include "common/rpc/tls.h"
 
 namespace mailroom::testing {
 

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/http_transport.h"
+#include "common/rpc/http_transport.h"
 
 namespace mailroom::testing {
 

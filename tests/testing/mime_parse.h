@@ -1,4 +1,4 @@
-// Provides a small, strict MIME reader for tests: it reads back what common/mime_message.cc
+// Provides a small, strict MIME reader for tests: it reads back what common/mail/mime_message.cc
 // writes, independently of it, so that tests compare decoded values instead of trusting the
 // writer's own notion of its output. It unfolds headers, decodes RFC 2047 encoded-words (UTF-8,
 // B and Q), splits multipart bodies at their boundary (RFC 2046), and decodes quoted-printable

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/tls.h"
+#include "common/rpc/tls.h"
 #include "tests/testing/testbed.h"
 
 namespace mailroom::testing {

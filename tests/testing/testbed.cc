@@ -25,7 +25,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/http_transport.h"
+#include "common/rpc/http_transport.h"
 #include "gtest/gtest.h"
 
 namespace mailroom::testing {

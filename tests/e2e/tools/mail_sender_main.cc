@@ -21,14 +21,14 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/alarm_reporter.h"
-#include "common/broker_client.h"
-#include "common/clock.h"
-#include "common/delivery_worker.h"
-#include "common/logging.h"
-#include "common/mime_message.h"
-#include "common/outbox.h"
-#include "common/tls.h"
+#include "common/node/alarm_reporter.h"
+#include "common/node/broker_client.h"
+#include "common/base/clock.h"
+#include "common/node/delivery_worker.h"
+#include "common/base/logging.h"
+#include "common/mail/mime_message.h"
+#include "common/outbox/outbox.h"
+#include "common/rpc/tls.h"
 
 ABSL_FLAG(std::string, outbox, "", "outbox file");
 ABSL_FLAG(std::string, broker, "", "broker host:port");

@@ -1,7 +1,7 @@
 // SendQuota under a fake clock: Exchange's per-mailbox limits held for the whole cluster.
 #include "pan/broker/send_quota.h"
 
-#include "common/fake_clock.h"
+#include "tests/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

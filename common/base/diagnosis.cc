@@ -1,0 +1,207 @@
+#include "common/base/diagnosis.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace mailroom {
+namespace {
+
+using ::mailroom::common::v1::FailureCause;
+namespace fc = ::mailroom::common::v1;
+
+constexpr char kDiagnosisUrl[] = "type.googleapis.com/mailroom.common.v1.Diagnosis";
+
+struct CauseText {
+  FailureCause cause;
+  const char* title;
+  const char* fix;
+  bool retryable;
+};
+
+// Titles use the seed's GUI strings where the product has one.
+constexpr CauseText kCauses[] = {
+    {fc::FAILURE_CAUSE_CONNECT_TIMEOUT, "Connection failed: connect timed out",
+     "Check the proxy and firewall configuration: the node must reach the host on this port "
+     "(587 for smtp.office365.com, 443 for the token endpoint).",
+     true},
+    {fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED, "Host name not found",
+     "Check the host name and the node's DNS configuration.", true},
+    {fc::FAILURE_CAUSE_CONNECTION_REFUSED, "Connection refused",
+     "Nothing accepts connections on that host and port: check the host name and port "
+     "(smtp.office365.com, 587).",
+     true},
+    {fc::FAILURE_CAUSE_CONNECTION_LOST, "Connection lost",
+     "The server closed the connection or stopped answering; this is retried automatically.",
+     true},
+    {fc::FAILURE_CAUSE_INVALID_TENANT, "Invalid OAuth endpoint or tenant identifier",
+     "Check the Tenant ID (the Directory (tenant) ID of the app registration, or a verified "
+     "domain of the tenant) and the authority host.",
+     false},
+    {fc::FAILURE_CAUSE_UNKNOWN_CLIENT, "Invalid client ID",
+     "Check the Client ID: it must be the Application (client) ID of an app registered in "
+     "this tenant.",
+     false},
+    {fc::FAILURE_CAUSE_INVALID_CLIENT_SECRET, "Invalid client secret",
+     "Check the secret value: paste the secret's Value (shown only when it was created), "
+     "not its Secret ID.",
+     false},
+    {fc::FAILURE_CAUSE_CLIENT_SECRET_EXPIRED, "Client secret expired",
+     "Create a new client secret for the app registration in Entra ID, then enter its "
+     "value and its expiry date.",
+     false},
+    {fc::FAILURE_CAUSE_MISSING_CREDENTIAL, "No client credential configured",
+     "Enter a client secret (with its expiry date) or a certificate and private key.", false},
+    {fc::FAILURE_CAUSE_INVALID_SCOPE, "Invalid scope",
+     "The scope must be exactly https://outlook.office365.com/.default.", false},
+    {fc::FAILURE_CAUSE_MISSING_CONSENT, "Admin consent missing",
+     "In the app registration: API permissions > Add > Office 365 Exchange Online > "
+     "Application permissions > SMTP.SendAsApp, then Grant admin consent.",
+     false},
+    {fc::FAILURE_CAUSE_RESOURCE_PRINCIPAL_MISSING, "Exchange Online not found in the tenant",
+     "The tenant has no Exchange Online service principal; check the tenant and the scope's "
+     "resource.",
+     false},
+    {fc::FAILURE_CAUSE_CERTIFICATE_ASSERTION_REJECTED, "Certificate credential rejected",
+     "Upload this certificate (public part) to the app registration's Certificates & "
+     "secrets, and check that the node's clock is correct (NTP).",
+     false},
+    {fc::FAILURE_CAUSE_CONDITIONAL_ACCESS_BLOCKED, "Blocked by Conditional Access",
+     "A Conditional Access policy or security defaults block this app: exclude the app "
+     "from the policy.",
+     false},
+    {fc::FAILURE_CAUSE_TOKEN_ENDPOINT_THROTTLED, "Token endpoint throttled the request",
+     "Retried automatically after Retry-After. Persistent throttling means another client of "
+     "this app is requesting tokens without caching them.",
+     true},
+    {fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE, "Token endpoint unavailable",
+     "A transient Entra ID service error; retried automatically with backoff.", true},
+    {fc::FAILURE_CAUSE_TOKEN_REQUEST_REJECTED, "Token request rejected",
+     "The token endpoint refused the request; see its error and codes below.", false},
+    {fc::FAILURE_CAUSE_TOKEN_RESPONSE_INVALID, "Invalid token response",
+     "The token endpoint answered without a usable access token; check the authority host "
+     "(is it really the Entra ID token endpoint, not a proxy page?).",
+     true},
+    {fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN,
+     "unable to find valid certification path to requested target",
+     "The server's certificate chain is not trusted: add its issuing and root CA "
+     "certificates (for Microsoft: Microsoft Azure RSA TLS Issuing CA and DigiCert Global "
+     "Root G2) to the trust store, trusted for client-server communication. The chain the "
+     "server sent is listed below.",
+     false},
+    {fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH, "Certificate does not match the host name",
+     "Use the host name the certificate was issued for (smtp.office365.com), not an IP "
+     "address or alias.",
+     false},
+    {fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED, "TLS handshake failed",
+     "Check for a TLS-intercepting proxy or firewall between the node and the server.", true},
+    {fc::FAILURE_CAUSE_STARTTLS_UNAVAILABLE, "STARTTLS not offered",
+     "The server does not offer STARTTLS, and a token is never sent in plaintext: use "
+     "smtp.office365.com port 587.",
+     false},
+    {fc::FAILURE_CAUSE_XOAUTH2_UNAVAILABLE, "AUTH XOAUTH2 not offered",
+     "The server does not offer OAuth authentication: check the host and port, and that SMTP "
+     "AUTH is enabled.",
+     false},
+    {fc::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED, "Invalid email address",
+     "The token was accepted by Entra ID but the mailbox refused it: run New-ServicePrincipal "
+     "-AppId <client id> -ObjectId <object id> with the Enterprise Application's object id "
+     "(not the App Registration's), then Add-MailboxPermission -Identity <mailbox> -User "
+     "<service principal id> -AccessRights FullAccess; the Username must be the mailbox's "
+     "full address.",
+     false},
+    {fc::FAILURE_CAUSE_SMTP_AUTH_DISABLED, "SMTP AUTH is disabled",
+     "Enable authenticated SMTP for the mailbox: Set-CASMailbox -Identity <mailbox> "
+     "-SmtpClientAuthenticationDisabled $false (and check the tenant-wide setting and "
+     "security defaults).",
+     false},
+    {fc::FAILURE_CAUSE_CLIENT_NOT_AUTHENTICATED, "Client not authenticated to send mail",
+     "The server wants authentication before MAIL FROM: turn on Use Authentication Settings.",
+     false},
+    {fc::FAILURE_CAUSE_SEND_AS_DENIED, "Send As denied",
+     "The From address is not the authenticated mailbox: use the mailbox (the Username) as "
+     "the From address, or grant the app Send As on that address.",
+     false},
+    {fc::FAILURE_CAUSE_CONCURRENT_CONNECTION_LIMIT, "Concurrent connection limit exceeded",
+     "Exchange allows 3 connections per mailbox; retried automatically. Check that nothing "
+     "else sends from this mailbox.",
+     true},
+    {fc::FAILURE_CAUSE_SUBMISSION_QUOTA_EXCEEDED, "Daily sending quota exceeded",
+     "The mailbox reached its daily recipient limit (10,000); sending resumes when the "
+     "24-hour window rolls over.",
+     true},
+    {fc::FAILURE_CAUSE_MAILBOX_FULL, "Sending mailbox is full",
+     "The sending mailbox's Sent Items filled it: clean it up or raise its quota.", false},
+    {fc::FAILURE_CAUSE_MESSAGE_TOO_LARGE, "Message too large",
+     "Reduce the message size below the server's limit.", false},
+    {fc::FAILURE_CAUSE_RECIPIENT_REJECTED, "Recipient rejected",
+     "Check the recipient's address.", false},
+    {fc::FAILURE_CAUSE_SMTP_TRANSIENT, "Temporary SMTP failure",
+     "The server deferred the message; retried automatically.", true},
+    {fc::FAILURE_CAUSE_SMTP_PERMANENT, "SMTP server refused the message",
+     "See the server's reply below.", false},
+    {fc::FAILURE_CAUSE_SETTINGS_NOT_CONFIGURED, "SMTP settings not configured",
+     "Configure the SMTP server settings on the broker and run Test Connection.", false},
+    {fc::FAILURE_CAUSE_BROKER_UNAVAILABLE, "Token broker unavailable",
+     "The node cannot reach the token broker on the primary PAN; queued mail is sent when "
+     "it returns.",
+     true},
+    {fc::FAILURE_CAUSE_UNKNOWN, "Unexpected failure", "See the raw reply below.", false},
+};
+
+const CauseText& TextOf(FailureCause cause) {
+  for (const CauseText& text : kCauses) {
+    if (text.cause == cause) return text;
+  }
+  return kCauses[sizeof(kCauses) / sizeof(kCauses[0]) - 1];
+}
+
+}  // namespace
+
+Diagnosis MakeDiagnosis(FailureCause cause, absl::string_view raw_reply) {
+  const CauseText& text = TextOf(cause);
+  Diagnosis diagnosis;
+  diagnosis.set_cause(cause);
+  diagnosis.set_title(text.title);
+  diagnosis.set_fix(text.fix);
+  diagnosis.set_retryable(text.retryable);
+  diagnosis.set_raw_reply(std::string(raw_reply));
+  return diagnosis;
+}
+
+absl::string_view FailureTitle(FailureCause cause) { return TextOf(cause).title; }
+
+absl::Status WithDiagnosis(absl::Status status, const Diagnosis& diagnosis) {
+  status.SetPayload(kDiagnosisUrl, absl::Cord(diagnosis.SerializeAsString()));
+  return status;
+}
+
+absl::optional<Diagnosis> DiagnosisOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kDiagnosisUrl);
+  if (!payload.has_value()) return absl::nullopt;
+  Diagnosis diagnosis;
+  if (!diagnosis.ParseFromString(std::string(*payload))) return absl::nullopt;
+  return diagnosis;
+}
+
+absl::Status DiagnosedError(const Diagnosis& diagnosis, absl::string_view detail) {
+  const std::string message =
+      detail.empty() ? diagnosis.title() : absl::StrCat(diagnosis.title(), ": ", detail);
+  absl::Status status = diagnosis.retryable() ? absl::UnavailableError(message)
+                                              : absl::FailedPreconditionError(message);
+  return WithDiagnosis(std::move(status), diagnosis);
+}
+
+std::string FormatDiagnosis(const Diagnosis& diagnosis) {
+  std::string out = absl::StrCat(diagnosis.title(), "\n  fix: ", diagnosis.fix());
+  if (diagnosis.codes_size() > 0) {
+    absl::StrAppend(&out, "\n  codes: ", absl::StrJoin(diagnosis.codes(), ", "));
+  }
+  if (!diagnosis.endpoint().empty()) absl::StrAppend(&out, "\n  endpoint: ", diagnosis.endpoint());
+  if (!diagnosis.raw_reply().empty()) {
+    absl::StrAppend(&out, "\n  server said: ", diagnosis.raw_reply());
+  }
+  return out;
+}
+
+}  // namespace mailroom

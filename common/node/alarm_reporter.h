@@ -1,0 +1,60 @@
+// Provides AlarmReporter, through which any node raises an alarm with the MnT service, and
+// two implementations: MntAlarmReporter, which sends over gRPC (mutual TLS) from a
+// background queue and retries until the MnT answers (each alarm carries an idempotency
+// key, so a retry is never a second alarm), and LoggingAlarmReporter for nodes with no MnT
+// configured. Raise() never blocks the caller. Thread-safe.
+#ifndef MAILROOM_COMMON_ALARM_REPORTER_H_
+#define MAILROOM_COMMON_ALARM_REPORTER_H_
+
+#include <deque>
+#include <memory>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/mutex.h"
+#include "common/base/clock.h"
+#include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
+
+namespace mailroom {
+
+using ::mailroom::mnt::v1::RaiseAlarmRequest;
+
+class AlarmReporter {
+ public:
+  virtual ~AlarmReporter() = default;
+  virtual void Raise(RaiseAlarmRequest request) = 0;
+};
+
+class LoggingAlarmReporter final : public AlarmReporter {
+ public:
+  void Raise(RaiseAlarmRequest request) override;
+};
+
+class MntAlarmReporter final : public AlarmReporter {
+ public:
+  // At most `max_queued` alarms wait while the MnT is unreachable; the oldest are dropped
+  // beyond that (and logged).
+  MntAlarmReporter(std::shared_ptr<grpc::Channel> channel, const Clock* clock,
+                   size_t max_queued = 1000);
+  ~MntAlarmReporter() override;
+
+  void Raise(RaiseAlarmRequest request) override;
+  // Blocks until the queue is empty or `timeout` passes; for tests and shutdown.
+  bool Flush(absl::Duration timeout);
+
+ private:
+  void Run();
+
+  std::unique_ptr<mailroom::mnt::v1::Alarms::Stub> stub_;
+  const Clock* clock_;
+  const size_t max_queued_;
+  absl::Mutex mu_;
+  std::deque<RaiseAlarmRequest> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread worker_;
+};
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_ALARM_REPORTER_H_

@@ -1,0 +1,207 @@
+#include "common/node/broker_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/proto_time.h"
+#include "common/base/logging.h"
+#include "common/base/redactor.h"
+#include "common/rpc/status_grpc.h"
+
+namespace mailroom {
+namespace {
+
+namespace v1 = ::mailroom::broker::v1;
+
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
+  // gRPC deadlines are wall-clock by nature; this is transport, not logic under test.
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+}
+
+}  // namespace
+
+BrokerTokenSource::BrokerTokenSource(v1::TokenBroker::StubInterface* stub, const Clock* clock,
+                                     Options options)
+    : stub_(stub), clock_(clock), options_(std::move(options)) {}
+
+BrokerTokenSource::~BrokerTokenSource() { Stop(); }
+
+void BrokerTokenSource::Start() {
+  absl::MutexLock lock(&mu_);
+  if (refresher_.joinable()) return;
+  stopping_ = false;
+  refresher_ = std::thread([this] { RefreshLoop(); });
+}
+
+void BrokerTokenSource::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    ++generation_;
+  }
+  if (refresher_.joinable()) refresher_.join();
+}
+
+int64_t BrokerTokenSource::broker_calls() const {
+  absl::MutexLock lock(&mu_);
+  return broker_calls_;
+}
+
+absl::Status BrokerTokenSource::FetchLocked() {
+  // One fetch at a time; the broker call itself runs without the lock, so callers holding a
+  // valid cached grant are never held up by a broker that does not answer.
+  if (fetching_) {
+    mu_.Await(absl::Condition(+[](bool* fetching) { return !*fetching; }, &fetching_));
+    return last_error_;
+  }
+  fetching_ = true;
+  ++broker_calls_;
+  v1::GetAccessTokenRequest request;
+  request.set_node(options_.node_name);
+  v1::GetAccessTokenResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.rpc_timeout);
+  mu_.Unlock();
+  const grpc::Status status = stub_->GetAccessToken(&context, request, &response);
+  mu_.Lock();
+  fetching_ = false;
+  const absl::Time now = clock_->Now();
+  if (!status.ok()) {
+    last_error_ = FromGrpcStatus(status);
+    refresh_at_ = now + options_.retry_interval;
+    ++generation_;
+    MR_LOG(kWarn, kLogToken) << "cannot get a token from the broker: " << status.error_message()
+                             << (grant_.has_value() ? "; using the cached token" : "");
+    return last_error_;
+  }
+  SubmissionGrant grant;
+  grant.access_token = response.access_token();
+  Redactor::Global().AddSecret(grant.access_token);
+  if (grant_.has_value() && grant_->access_token != grant.access_token) {
+    Redactor::Global().RemoveSecret(grant_->access_token);
+  }
+  grant.token_fingerprint = response.token_fingerprint();
+  grant.expire_time = response.use_authentication() ? now + FromProto(response.expires_in())
+                                                    : absl::InfiniteFuture();
+  grant.mailbox = response.mailbox();
+  grant.smtp_host = response.smtp_host();
+  grant.smtp_port = response.smtp_port();
+  grant.connection_timeout = FromProto(response.connection_timeout());
+  grant.trust_pem = response.smtp_trust_store().ca_bundle_pem();
+  grant.use_system_roots = !response.smtp_trust_store().exclude_system_roots();
+  grant.settings_etag = response.settings_etag();
+  grant_ = std::move(grant);
+  last_error_ = absl::OkStatus();
+  refresh_at_ = response.use_authentication() ? now + FromProto(response.refresh_after())
+                                              : now + absl::Minutes(5);
+  ++generation_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SubmissionGrant> BrokerTokenSource::Get() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  if (grant_.has_value() && grant_->expire_time - now >= options_.min_validity) return *grant_;
+  // After a failed fetch, callers get that failure until the retry time instead of each
+  // waiting on the broker again.
+  absl::Status status = !last_error_.ok() && now < refresh_at_ ? last_error_ : FetchLocked();
+  if (status.ok() && grant_->expire_time - clock_->Now() >= options_.min_validity) return *grant_;
+  if (status.ok()) status = absl::UnavailableError("the broker's token expires too soon");
+  return absl::Status(absl::StatusCode::kUnavailable,
+                      absl::StrCat("no valid access token: ", status.message()));
+}
+
+void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_code,
+                                       const std::string& reply) {
+  v1::InvalidateAccessTokenRequest request;
+  request.set_node(options_.node_name);
+  request.set_token_fingerprint(fingerprint);
+  request.set_smtp_code(smtp_code);
+  request.set_reply_text(reply);
+  v1::InvalidateAccessTokenResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.rpc_timeout);
+  const grpc::Status status = stub_->InvalidateAccessToken(&context, request, &response);
+  absl::MutexLock lock(&mu_);
+  if (grant_.has_value() && grant_->token_fingerprint == fingerprint) {
+    Redactor::Global().RemoveSecret(grant_->access_token);
+    grant_.reset();
+  }
+  if (!status.ok()) {
+    MR_LOG(kWarn, kLogToken) << "cannot report a refused token to the broker: "
+                             << status.error_message();
+  }
+}
+
+void BrokerTokenSource::RefreshLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (clock_->Now() >= refresh_at_) {
+      FetchLocked().IgnoreError();
+      continue;
+    }
+    const int64_t generation = generation_;
+    struct Wake {
+      BrokerTokenSource* self;
+      int64_t generation;
+    } wake{this, generation};
+    clock_->AwaitWithDeadline(&mu_,
+                              absl::Condition(
+                                  +[](Wake* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return w->self->stopping_ ||
+                                           w->self->generation_ != w->generation;
+                                  },
+                                  &wake),
+                              refresh_at_);
+  }
+}
+
+BrokerPermits::BrokerPermits(v1::TokenBroker::StubInterface* stub, std::string node_name,
+                             absl::Duration rpc_timeout)
+    : stub_(stub), node_name_(std::move(node_name)), rpc_timeout_(rpc_timeout) {}
+
+absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
+    const std::string& connection_id, const std::vector<int>& recipient_counts) {
+  v1::AcquireSendPermitRequest request;
+  request.set_node(node_name_);
+  request.set_connection_id(connection_id);
+  for (int count : recipient_counts) request.add_message_recipient_counts(count);
+  v1::AcquireSendPermitResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_timeout_);
+  const grpc::Status status = stub_->AcquireSendPermit(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ReportSendResultResponse> BrokerPermits::Report(
+    const std::string& permit_id, const std::vector<v1::SendResult>& results,
+    bool connection_closed) {
+  v1::ReportSendResultRequest request;
+  request.set_node(node_name_);
+  request.set_permit_id(permit_id);
+  for (const v1::SendResult& result : results) *request.add_results() = result;
+  request.set_connection_closed(connection_closed);
+  v1::ReportSendResultResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_timeout_);
+  const grpc::Status status = stub_->ReportSendResult(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::Status BrokerPermits::Release(const std::string& permit_id,
+                                    const std::string& connection_id, bool connection_closed) {
+  v1::ReleaseSendPermitRequest request;
+  request.set_node(node_name_);
+  request.set_permit_id(permit_id);
+  request.set_connection_id(connection_id);
+  request.set_connection_closed(connection_closed);
+  v1::ReleaseSendPermitResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_timeout_);
+  return FromGrpcStatus(stub_->ReleaseSendPermit(&context, request, &response));
+}
+
+}  // namespace mailroom

@@ -1,0 +1,111 @@
+// Provides what a role node (PAN, PSN, MnT) needs from the token broker, with the outage
+// behaviour the design promises: BrokerTokenSource keeps the last access token and submission
+// settings it got and refreshes them in the background at the broker's refresh point, so no
+// send waits for the broker in steady state, and a broker outage is invisible while the
+// cached token is still valid; BrokerPermits wraps the send-permit RPCs. Both take the
+// generated stub interface, so tests can inject a fake broker. Thread-safe.
+#ifndef MAILROOM_COMMON_BROKER_CLIENT_H_
+#define MAILROOM_COMMON_BROKER_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/base/clock.h"
+#include "proto/mailroom/broker/v1/broker.grpc.pb.h"
+
+namespace mailroom {
+
+// What a node needs to submit: the token and where to send it, as of one broker answer.
+struct SubmissionGrant {
+  std::string access_token;  // empty when the settings use no authentication
+  std::string token_fingerprint;
+  absl::Time expire_time;  // by this node's clock (broker's expires_in from receipt)
+  std::string mailbox;
+  std::string smtp_host;
+  int smtp_port = 0;
+  absl::Duration connection_timeout;
+  std::string trust_pem;
+  bool use_system_roots = true;
+  std::string settings_etag;
+};
+
+class BrokerTokenSource {
+ public:
+  struct Options {
+    std::string node_name;
+    // A token with less than this left is not used (Exchange refuses tokens about to expire).
+    absl::Duration min_validity = absl::Minutes(5);
+    // Retry interval while the broker cannot be reached.
+    absl::Duration retry_interval = absl::Seconds(5);
+    absl::Duration rpc_timeout = absl::Seconds(10);
+  };
+
+  // `stub` and `clock` must outlive this object.
+  BrokerTokenSource(mailroom::broker::v1::TokenBroker::StubInterface* stub, const Clock* clock,
+                    Options options);
+  ~BrokerTokenSource();
+
+  // Starts the background refresher (first fetch at once).
+  void Start();
+  void Stop();
+
+  // The cached grant if it is still valid for min_validity; otherwise asks the broker now.
+  // UNAVAILABLE (with the broker's diagnosis, if it gave one) when neither works.
+  absl::StatusOr<SubmissionGrant> Get();
+
+  // The mailbox refused the token (535): tell the broker (it refetches, rate-limited) and
+  // drop the cached one so the next Get() asks for a fresh token.
+  void ReportRejected(const std::string& fingerprint, int smtp_code, const std::string& reply);
+
+  // For tests and metrics.
+  int64_t broker_calls() const;
+
+ private:
+  // Asks the broker (single flight: a concurrent caller waits for the fetch in progress).
+  // Releases mu_ during the call.
+  absl::Status FetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RefreshLoop();
+
+  mailroom::broker::v1::TokenBroker::StubInterface* stub_;
+  const Clock* clock_;
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  absl::optional<SubmissionGrant> grant_ ABSL_GUARDED_BY(mu_);
+  absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  int64_t broker_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool fetching_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread refresher_;
+};
+
+// Send permits from the broker (cluster-wide Exchange limits).
+class BrokerPermits {
+ public:
+  BrokerPermits(mailroom::broker::v1::TokenBroker::StubInterface* stub, std::string node_name,
+                absl::Duration rpc_timeout = absl::Seconds(10));
+
+  absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> Acquire(
+      const std::string& connection_id, const std::vector<int>& recipient_counts);
+  absl::StatusOr<mailroom::broker::v1::ReportSendResultResponse> Report(
+      const std::string& permit_id, const std::vector<mailroom::broker::v1::SendResult>& results,
+      bool connection_closed);
+  absl::Status Release(const std::string& permit_id, const std::string& connection_id,
+                       bool connection_closed);
+
+ private:
+  mailroom::broker::v1::TokenBroker::StubInterface* stub_;
+  const std::string node_name_;
+  const absl::Duration rpc_timeout_;
+};
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_BROKER_CLIENT_H_

@@ -1,0 +1,417 @@
+#include "common/node/delivery_worker.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/base/proto_time.h"
+#include "common/base/diagnosis.h"
+#include "common/base/logging.h"
+#include "common/base/metrics.h"
+
+namespace mailroom {
+namespace {
+
+namespace bv1 = ::mailroom::broker::v1;
+namespace cv1 = ::mailroom::common::v1;
+namespace mv1 = ::mailroom::mnt::v1;
+
+class SmtpSubmitter final : public MailSubmitter {
+ public:
+  SmtpSubmitter(SmtpEndpoint endpoint, std::string mailbox)
+      : session_(std::move(endpoint), std::move(mailbox)) {}
+  void SetBearerToken(std::string token) override { session_.SetBearerToken(std::move(token)); }
+  SendResult Send(const std::string& from, const std::vector<std::string>& recipients,
+                  const std::string& message) override {
+    return session_.Send(from, recipients, message);
+  }
+  void Close() override { session_.Close(); }
+
+ private:
+  SmtpSession session_;
+};
+
+std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
+  switch (response.denial_reason()) {
+    case bv1::PERMIT_DENIAL_REASON_MESSAGE_RATE:
+      return "waiting for send permit: messages-per-minute limit reached";
+    case bv1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS:
+      return "waiting for send permit: daily recipient limit reached";
+    case bv1::PERMIT_DENIAL_REASON_CONNECTIONS:
+      return "waiting for send permit: connection limit reached";
+    case bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED:
+      return "waiting: mailbox paused after the submission quota was exceeded";
+    default:
+      return "waiting for send permit";
+  }
+}
+
+std::vector<std::string> EnvelopeRecipients(const ClaimedNotification& message) {
+  std::vector<std::string> out;
+  for (const cv1::Recipient& recipient : message.recipients) {
+    out.push_back(recipient.address().address());
+  }
+  return out;
+}
+
+bv1::SendOutcome ToSendOutcome(DeliveryOutcome outcome) {
+  switch (outcome) {
+    case DeliveryOutcome::kDelivered: return bv1::SEND_OUTCOME_DELIVERED;
+    case DeliveryOutcome::kTransient: return bv1::SEND_OUTCOME_TRANSIENT_FAILURE;
+    case DeliveryOutcome::kQuotaExceeded: return bv1::SEND_OUTCOME_QUOTA_EXCEEDED;
+    default: return bv1::SEND_OUTCOME_PERMANENT_FAILURE;
+  }
+}
+
+std::string ReplyClass(int code) {
+  return code == 0 ? "none" : absl::StrCat(code / 100, "xx");
+}
+
+void CountOutcome(const std::string& node, absl::string_view outcome, int reply_code) {
+  Metrics& metrics = Metrics::Global();
+  metrics.Increment("mailroom_delivery_attempts_total",
+                    "Delivery attempts by outcome (delivered, retried, failed, paused).",
+                    {{"node", node}, {"outcome", std::string(outcome)}});
+  metrics.Increment("mailroom_smtp_replies_total", "Final SMTP replies by class.",
+                    {{"node", node}, {"class", ReplyClass(reply_code)}});
+}
+
+}  // namespace
+
+SubmitterFactory SmtpSubmitterFactory(absl::Duration max_connection_age) {
+  return [max_connection_age](const SubmissionGrant& grant) -> std::unique_ptr<MailSubmitter> {
+    SmtpEndpoint endpoint;
+    endpoint.host = grant.smtp_host;
+    endpoint.port = grant.smtp_port;
+    if (grant.connection_timeout > absl::ZeroDuration()) {
+      endpoint.connect_timeout = grant.connection_timeout;
+      endpoint.reply_timeout = grant.connection_timeout;
+    }
+    endpoint.ca_pem = grant.trust_pem;
+    endpoint.use_system_roots = grant.use_system_roots || grant.trust_pem.empty();
+    endpoint.max_connection_age = max_connection_age;
+    return std::make_unique<SmtpSubmitter>(std::move(endpoint), grant.mailbox);
+  };
+}
+
+struct DeliveryWorker::Connection {
+  int index = 0;
+  std::string id;
+  std::unique_ptr<MailSubmitter> submitter;
+  std::string settings_etag;
+  absl::Time last_used = absl::InfinitePast();
+  bool holds_slot = false;
+  // Set when the broker had no connection slot for this connection: the connection (not the
+  // messages) waits until then, while connections that hold a slot carry on.
+  absl::Time idle_until = absl::InfinitePast();
+};
+
+DeliveryWorker::DeliveryWorker(Outbox* outbox, BrokerTokenSource* tokens, BrokerPermits* permits,
+                               AlarmReporter* alarms, const Clock* clock,
+                               DeliveryOptions options, SubmitterFactory submitters)
+    : outbox_(outbox),
+      tokens_(tokens),
+      permits_(permits),
+      alarms_(alarms),
+      clock_(clock),
+      options_(std::move(options)),
+      submitters_(std::move(submitters)) {}
+
+DeliveryWorker::~DeliveryWorker() { Stop(); }
+
+void DeliveryWorker::Start() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = false;
+  for (int i = 0; i < std::max(1, options_.connections); ++i) {
+    threads_.emplace_back([this, i] { Run(i); });
+  }
+}
+
+void DeliveryWorker::Stop() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    ++wake_generation_;
+    threads.swap(threads_);
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+void DeliveryWorker::Wake() {
+  absl::MutexLock lock(&mu_);
+  ++wake_generation_;
+}
+
+int64_t DeliveryWorker::delivered() const {
+  absl::MutexLock lock(&mu_);
+  return delivered_;
+}
+int64_t DeliveryWorker::failed() const {
+  absl::MutexLock lock(&mu_);
+  return failed_;
+}
+int64_t DeliveryWorker::retried() const {
+  absl::MutexLock lock(&mu_);
+  return retried_;
+}
+
+int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  while (!offline_sends_.empty() && offline_sends_.front() + absl::Minutes(1) <= now) {
+    offline_sends_.pop_front();
+  }
+  const int room = options_.offline_messages_per_minute - static_cast<int>(offline_sends_.size());
+  const int granted = std::max(0, std::min(room, wanted));
+  for (int i = 0; i < granted; ++i) offline_sends_.push_back(now);
+  return granted;
+}
+
+void DeliveryWorker::RaiseDeliveryAlarm(const ClaimedNotification& message,
+                                        const Diagnosis& diagnosis) {
+  const bool auth = diagnosis.cause() == cv1::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED ||
+                    diagnosis.cause() == cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED;
+  RaiseAlarmRequest alarm;
+  alarm.set_type(auth ? mv1::ALARM_TYPE_SMTP_AUTHENTICATION_FAILED : mv1::ALARM_TYPE_DELIVERY_FAILED);
+  alarm.set_severity(auth ? mv1::ALARM_SEVERITY_CRITICAL : mv1::ALARM_SEVERITY_WARNING);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(absl::StrCat(auth ? "smtp-auth-failed/" : "delivery-failed/",
+                                   options_.node_name));
+  alarm.set_text(absl::StrCat("Notification ", message.id, " to ",
+                              absl::StrJoin(EnvelopeRecipients(message), ", "),
+                              " could not be delivered: ", diagnosis.title()));
+  *alarm.mutable_diagnosis() = diagnosis;
+  // The attempt number keeps the key unique when an admin retries a FAILED entry.
+  alarm.set_idempotency_key(absl::StrCat("delivery-failed/", message.id, "/", message.attempt));
+  alarms_->Raise(std::move(alarm));
+}
+
+void DeliveryWorker::Run(int index) {
+  Connection connection;
+  connection.index = index;
+  connection.id = absl::StrCat("conn-", index);
+  while (true) {
+    int64_t generation;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      generation = wake_generation_;
+    }
+    if (Round(connection)) continue;  // there may be more due right away
+
+    // Nothing sent: sleep until the next due entry, a wake-up, or idle close.
+    absl::Time deadline = clock_->Now() + absl::Minutes(1);
+    absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
+    if (next.ok() && next->has_value()) deadline = std::min(deadline, **next);
+    if (connection.submitter != nullptr) {
+      deadline = std::min(deadline, connection.last_used + options_.idle_close);
+    }
+    if (connection.idle_until > clock_->Now()) deadline = connection.idle_until;
+    if (deadline <= clock_->Now()) {
+      // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
+      deadline = clock_->Now() + absl::Milliseconds(200);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      struct Wake {
+        DeliveryWorker* self;
+        int64_t generation;
+      } wake{this, generation};
+      clock_->AwaitWithDeadline(&mu_,
+                                absl::Condition(
+                                    +[](Wake* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                      return w->self->stopping_ ||
+                                             w->self->wake_generation_ != w->generation;
+                                    },
+                                    &wake),
+                                deadline);
+    }
+    if (connection.submitter != nullptr &&
+        clock_->Now() - connection.last_used >= options_.idle_close) {
+      connection.submitter->Close();
+      connection.submitter.reset();
+      if (connection.holds_slot) {
+        permits_->Release("", connection.id, /*connection_closed=*/true).IgnoreError();
+        connection.holds_slot = false;
+      }
+    }
+  }
+  if (connection.submitter != nullptr) connection.submitter->Close();
+  if (connection.holds_slot) permits_->Release("", connection.id, true).IgnoreError();
+}
+
+bool DeliveryWorker::Round(Connection& connection) {
+  if (clock_->Now() < connection.idle_until) return false;
+  absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
+  if (!next.ok() || !next->has_value() || **next > clock_->Now()) return false;
+
+  absl::StatusOr<SubmissionGrant> grant = tokens_->Get();
+  if (!grant.ok()) {
+    MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
+    return false;
+  }
+  absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimDue(options_.batch);
+  if (!claimed.ok() || claimed->empty()) return false;
+  std::vector<ClaimedNotification>& batch = *claimed;
+
+  std::vector<int> counts;
+  for (const ClaimedNotification& message : batch) {
+    counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
+  }
+  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
+  const absl::Time now = clock_->Now();
+  // The broker is unreachable (not refusing): send a small allowance on the cached token.
+  const bool offline = !permit.ok() && connection.index == 0 &&
+                       (permit.status().code() == absl::StatusCode::kUnavailable ||
+                        permit.status().code() == absl::StatusCode::kDeadlineExceeded);
+  if (offline) {
+    if (const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), now);
+        allowance > 0) {
+      MR_LOG(kWarn, kLogOutbox) << "broker unreachable (" << permit.status().message()
+                                << "): sending " << allowance
+                                << " message(s) on the cached token without a permit";
+      bv1::AcquireSendPermitResponse local;
+      local.set_granted(true);
+      local.set_granted_messages(allowance);
+      permit = local;
+    }
+  }
+  if (!permit.ok() || !permit->granted()) {
+    std::string reason = permit.ok() ? DenialText(*permit)
+                                     : absl::StrCat("waiting for the token broker: ",
+                                                    permit.status().message());
+    absl::Time not_before =
+        permit.ok() ? now + FromProto(permit->retry_after()) : now + options_.broker_retry;
+    if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_CONNECTIONS) {
+      // The cluster's connection slots are taken: this connection waits for one, and the
+      // messages go back at once for a connection that holds a slot.
+      connection.idle_until = not_before;
+      not_before = now;
+      reason = "";
+    }
+    for (const ClaimedNotification& message : batch) {
+      outbox_->Release(message.id, reason, not_before).IgnoreError();
+    }
+    Metrics::Global().Increment(
+        "mailroom_permit_waits_total", "Send permits denied, by reason.",
+        {{"node", options_.node_name},
+         {"reason", permit.ok() ? bv1::PermitDenialReason_Name(permit->denial_reason())
+                                : "BROKER_UNREACHABLE"}});
+    return false;
+  }
+  connection.holds_slot = true;
+  const size_t granted = std::min<size_t>(permit->granted_messages(), batch.size());
+  for (size_t i = granted; i < batch.size(); ++i) {
+    outbox_->Release(batch[i].id, "waiting for send permit: messages-per-minute limit reached")
+        .IgnoreError();
+  }
+
+  if (connection.submitter == nullptr || connection.settings_etag != grant->settings_etag) {
+    if (connection.submitter != nullptr) connection.submitter->Close();
+    connection.submitter = submitters_(*grant);
+    connection.settings_etag = grant->settings_etag;
+  }
+  connection.submitter->SetBearerToken(grant->access_token);
+
+  std::vector<bv1::SendResult> results;
+  absl::optional<absl::Time> paused_until;
+  bool retried_auth = false;
+  for (size_t i = 0; i < granted; ++i) {
+    const ClaimedNotification& message = batch[i];
+    if (paused_until.has_value()) {
+      // The mailbox hit its daily quota mid-batch: the rest wait for the window, unsent.
+      outbox_->Release(message.id, "waiting: mailbox paused after the submission quota was exceeded",
+                       paused_until).IgnoreError();
+      continue;
+    }
+    SendResult sent = connection.submitter->Send(grant->mailbox, EnvelopeRecipients(message),
+                                                 message.message);
+    if (sent.outcome == DeliveryOutcome::kAuthRejected && !retried_auth) {
+      // The token may have been revoked or be stale: report it, get a fresh one, retry once.
+      retried_auth = true;
+      tokens_->ReportRejected(grant->token_fingerprint, sent.reply.code, sent.reply.raw);
+      absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
+      if (fresh.ok()) {
+        grant = std::move(fresh);
+        connection.submitter->SetBearerToken(grant->access_token);
+        sent = connection.submitter->Send(grant->mailbox, EnvelopeRecipients(message),
+                                          message.message);
+      }
+    }
+    connection.last_used = clock_->Now();
+    AttemptReport report{sent.reply.code, sent.reply.raw,
+                         permit->permit_id().empty() ? "offline" : permit->permit_id(),
+                         grant->mailbox};
+    bv1::SendResult result;
+    result.set_notification_id(message.id);
+    result.set_message_id(message.message_id);
+    result.set_outcome(ToSendOutcome(sent.outcome));
+    result.set_reply_code(sent.reply.code);
+    result.set_reply_text(sent.reply.raw);
+    int accepted = 0;
+    for (const RecipientResult& recipient : sent.recipients) accepted += recipient.accepted;
+    result.set_accepted_recipients(accepted);
+    if (!sent.ok) *result.mutable_diagnosis() = sent.diagnosis;
+
+    switch (sent.outcome) {
+      case DeliveryOutcome::kDelivered: {
+        outbox_->MarkSent(message.id, report).IgnoreError();
+        CountOutcome(options_.node_name, "delivered", sent.reply.code);
+        absl::MutexLock lock(&mu_);
+        ++delivered_;
+        break;
+      }
+      case DeliveryOutcome::kTransient: {
+        absl::StatusOr<RetryDecision> decision =
+            outbox_->MarkRetry(message.id, sent.diagnosis, report);
+        if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
+          RaiseDeliveryAlarm(message, sent.diagnosis);
+        }
+        CountOutcome(options_.node_name, "retried", sent.reply.code);
+        absl::MutexLock lock(&mu_);
+        ++retried_;
+        break;
+      }
+      case DeliveryOutcome::kQuotaExceeded:
+        results.push_back(result);
+        break;  // recorded below, once the broker has said until when
+      default: {
+        MR_LOG(kWarn, kLogOutbox) << message.id << " failed: " << sent.diagnosis.title() << " ("
+                                  << sent.reply.raw << ")";
+        outbox_->MarkFailed(message.id, sent.diagnosis, report).IgnoreError();
+        RaiseDeliveryAlarm(message, sent.diagnosis);
+        CountOutcome(options_.node_name, "failed", sent.reply.code);
+        absl::MutexLock lock(&mu_);
+        ++failed_;
+        break;
+      }
+    }
+    if (sent.outcome != DeliveryOutcome::kQuotaExceeded) {
+      results.push_back(result);
+      continue;
+    }
+    absl::StatusOr<bv1::ReportSendResultResponse> reported =
+        permit->permit_id().empty()
+            ? absl::StatusOr<bv1::ReportSendResultResponse>(
+                  absl::UnavailableError("sent without a permit"))
+            : permits_->Report(permit->permit_id(), results, false);
+    results.clear();
+    paused_until = reported.ok() && reported->has_mailbox_paused_until()
+                       ? FromProto(reported->mailbox_paused_until())
+                       : clock_->Now() + absl::Hours(1);
+    outbox_->MarkRetry(message.id, sent.diagnosis, report, paused_until).IgnoreError();
+    CountOutcome(options_.node_name, "paused", sent.reply.code);
+    absl::MutexLock lock(&mu_);
+    ++retried_;
+  }
+  if (!results.empty() && !permit->permit_id().empty()) {
+    absl::StatusOr<bv1::ReportSendResultResponse> reported =
+        permits_->Report(permit->permit_id(), results, false);
+    if (!reported.ok()) {
+      MR_LOG(kDebug, kLogOutbox) << "cannot report send results: " << reported.status().message();
+    }
+  }
+  return granted > 0;
+}
+
+}  // namespace mailroom

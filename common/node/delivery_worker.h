@@ -1,0 +1,113 @@
+// Provides DeliveryWorker, a role node's sender: it drains the node's durable outbox over up
+// to N SMTP connections (Exchange allows 3 per mailbox, cluster-wide), each message sent only
+// under a send permit from the broker and with the broker's access token, and records every
+// outcome in the outbox: 2xx → SENT; 4xx and network errors → retried with backoff; 5xx →
+// FAILED with an alarm; 535 → the token is reported, a fresh one fetched and the message
+// retried once, then FAILED with the named cause and an alarm; 5.2.0 quota exceeded → the
+// broker pauses the mailbox and the message waits until the window rolls over. While the
+// broker cannot be reached, a small allowance keeps mail flowing on the cached token.
+// Thread-safe; Start() runs one thread per connection.
+#ifndef MAILROOM_COMMON_DELIVERY_WORKER_H_
+#define MAILROOM_COMMON_DELIVERY_WORKER_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/node/alarm_reporter.h"
+#include "common/node/broker_client.h"
+#include "common/base/clock.h"
+#include "common/outbox/outbox.h"
+#include "common/mail/smtp_client.h"
+
+namespace mailroom {
+
+// One SMTP connection as the worker uses it (SmtpSession in production; a fake in tests).
+class MailSubmitter {
+ public:
+  virtual ~MailSubmitter() = default;
+  virtual void SetBearerToken(std::string token) = 0;
+  virtual SendResult Send(const std::string& envelope_from,
+                          const std::vector<std::string>& recipients,
+                          const std::string& message) = 0;
+  virtual void Close() = 0;
+};
+
+// Makes a submitter for the endpoint and mailbox of a grant.
+using SubmitterFactory =
+    std::function<std::unique_ptr<MailSubmitter>(const SubmissionGrant& grant)>;
+
+// The production factory: an SmtpSession per connection, trusting the grant's CA bundle.
+SubmitterFactory SmtpSubmitterFactory(absl::Duration max_connection_age = absl::Minutes(10));
+
+struct DeliveryOptions {
+  std::string node_name;
+  // SMTP connections this node opens at once (each also needs a cluster-wide slot).
+  int connections = 3;
+  // Messages claimed and permitted per round on one connection.
+  int batch = 10;
+  // An idle connection is closed (and its broker slot freed) after this long; below the
+  // broker's 60 s connection lease.
+  absl::Duration idle_close = absl::Seconds(45);
+  // How long to wait before asking again when the broker cannot be reached.
+  absl::Duration broker_retry = absl::Seconds(5);
+  // While the broker cannot be reached, this node still sends up to this many messages a
+  // minute on its cached token, on one connection, without permits: a third of Exchange's
+  // 30/minute, so three nodes cut off together stay under the mailbox's limit. 0 stops
+  // sending whenever the broker is away.
+  int offline_messages_per_minute = 10;
+};
+
+class DeliveryWorker {
+ public:
+  // Every pointer must outlive the worker.
+  DeliveryWorker(Outbox* outbox, BrokerTokenSource* tokens, BrokerPermits* permits,
+                 AlarmReporter* alarms, const Clock* clock, DeliveryOptions options,
+                 SubmitterFactory submitters);
+  ~DeliveryWorker();
+
+  void Start();
+  // Stops after the messages in hand are recorded; claimed-but-unsent ones are released.
+  void Stop();
+  // Wakes the connections (new work was queued).
+  void Wake();
+
+  int64_t delivered() const;
+  int64_t failed() const;
+  int64_t retried() const;
+
+ private:
+  struct Connection;
+  void Run(int index);
+  // One round on a connection: claim, permit, send, record. Returns whether it sent.
+  bool Round(Connection& connection);
+  void RaiseDeliveryAlarm(const ClaimedNotification& message, const Diagnosis& diagnosis);
+  // Up to `wanted` sends from the offline allowance (sliding minute).
+  int TakeOfflineAllowance(int wanted, absl::Time now);
+
+  Outbox* outbox_;
+  BrokerTokenSource* tokens_;
+  BrokerPermits* permits_;
+  AlarmReporter* alarms_;
+  const Clock* clock_;
+  const DeliveryOptions options_;
+  SubmitterFactory submitters_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_DELIVERY_WORKER_H_

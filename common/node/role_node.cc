@@ -1,0 +1,169 @@
+#include "common/node/role_node.h"
+
+#include <fstream>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/proto_time.h"
+#include "common/rpc/grpc_server.h"
+#include "common/base/logging.h"
+#include "common/base/metrics.h"
+#include "common/rpc/metrics_server.h"
+#include "common/base/systemd_notify.h"
+#include "common/rpc/tls.h"
+
+namespace mailroom {
+namespace {
+
+constexpr size_t kDefaultMaxMessageBytes = 25 * 1024 * 1024;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& config,
+                                                           const Clock* clock) {
+  std::unique_ptr<RoleNode> node(new RoleNode(config, clock));
+  const auto& delivery = config.delivery();
+  OutboxOptions outbox_options;
+  outbox_options.node_name = config.node_name();
+  outbox_options.retry_lifetime = FromProtoOr(delivery.retry_lifetime(), absl::Hours(24));
+  outbox_options.backoff_initial = FromProtoOr(delivery.backoff_initial(), absl::Seconds(30));
+  outbox_options.backoff_max = FromProtoOr(delivery.backoff_max(), absl::Minutes(15));
+  outbox_options.retention = FromProtoOr(delivery.retention(), absl::Hours(24 * 7));
+  const std::string outbox_file = delivery.outbox_file().empty()
+                                      ? absl::StrCat(config.data_dir(), "/outbox.db")
+                                      : delivery.outbox_file();
+  absl::StatusOr<std::unique_ptr<Outbox>> outbox = Outbox::Open(outbox_file, clock, outbox_options);
+  if (!outbox.ok()) {
+    return absl::Status(outbox.status().code(),
+                        absl::StrCat("delivery.outbox_file: ", outbox.status().message()));
+  }
+  node->outbox_ = *std::move(outbox);
+
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(TlsFilesOf(config));
+  if (!credentials.ok()) return credentials.status();
+  node->credentials_ = *credentials;
+  // Keepalive pings notice a dead path to the broker in seconds rather than at the next
+  // deadline, so a node recovers quickly when a partition heals.
+  grpc::ChannelArguments broker_args;
+  broker_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 15000);
+  broker_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  broker_args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  node->broker_stub_ = broker::v1::TokenBroker::NewStub(
+      grpc::CreateCustomChannel(config.broker_target(), node->credentials_, broker_args));
+  node->tokens_ = std::make_unique<BrokerTokenSource>(
+      node->broker_stub_.get(), clock, BrokerTokenSource::Options{config.node_name()});
+  node->permits_ = std::make_unique<BrokerPermits>(node->broker_stub_.get(), config.node_name());
+  if (config.mnt_target().empty()) {
+    node->alarms_ = std::make_unique<LoggingAlarmReporter>();
+  } else {
+    node->alarms_ = std::make_unique<MntAlarmReporter>(
+        grpc::CreateChannel(config.mnt_target(), node->credentials_), clock);
+  }
+  DeliveryOptions delivery_options;
+  delivery_options.node_name = config.node_name();
+  if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();
+  node->worker_ = std::make_unique<DeliveryWorker>(
+      node->outbox_.get(), node->tokens_.get(), node->permits_.get(), node->alarms_.get(), clock,
+      delivery_options, SmtpSubmitterFactory());
+  DeliveryWorker* worker = node->worker_.get();
+  node->outbox_->SetWakeCallback([worker] { worker->Wake(); });
+  node->outbox_admin_ = std::make_unique<OutboxAdminService>(node->outbox_.get());
+  node->tokens_->Start();
+  node->worker_->Start();
+  RoleNode* self = node.get();
+  node->housekeeping_ = std::thread([self] { self->Housekeeping(); });
+  if (node->outbox_->requeued_on_open() > 0) {
+    MR_LOG(kWarn, kLogOutbox) << node->outbox_->requeued_on_open()
+                              << " send(s) interrupted by the last stop were queued again";
+  }
+  return node;
+}
+
+void RoleNode::Housekeeping() {
+  absl::MutexLock lock(&housekeeping_mu_);
+  while (!stopping_) {
+    clock_->AwaitWithDeadline(&housekeeping_mu_, absl::Condition(&stopping_),
+                              clock_->Now() + absl::Hours(1));
+    if (stopping_) break;
+    absl::StatusOr<int64_t> purged = outbox_->Purge();
+    if (purged.ok() && *purged > 0) {
+      MR_LOG(kInfo, kLogOutbox) << "purged " << *purged << " entries past their retention";
+    }
+  }
+}
+
+void RoleNode::StopHousekeeping() {
+  {
+    absl::MutexLock lock(&housekeeping_mu_);
+    stopping_ = true;
+  }
+  if (housekeeping_.joinable()) housekeeping_.join();
+}
+
+RoleNode::~RoleNode() {
+  StopHousekeeping();
+  if (worker_ != nullptr) worker_->Stop();
+  if (tokens_ != nullptr) tokens_->Stop();
+}
+
+std::string RoleNode::mailbox() {
+  absl::StatusOr<SubmissionGrant> grant = tokens_->Get();
+  return grant.ok() ? grant->mailbox : "";
+}
+
+size_t RoleNode::max_message_bytes() const {
+  const int64_t configured = config_.delivery().max_message_size_bytes();
+  return configured > 0 ? static_cast<size_t>(configured) : kDefaultMaxMessageBytes;
+}
+
+int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::string& port_file) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials =
+      MakeServerCredentials(TlsFilesOf(config_));
+  if (!server_credentials.ok()) {
+    MR_LOG(kError, kLogRpc) << server_credentials.status().message();
+    return 1;
+  }
+  std::vector<grpc::Service*> all = services;
+  all.push_back(outbox_admin_.get());
+  GrpcServer server({config_.listen_address(), *server_credentials, all});
+  if (absl::Status status = server.Start(); !status.ok()) {
+    MR_LOG(kError, kLogRpc) << status.message();
+    return 1;
+  }
+  MR_LOG(kInfo, kLogRpc) << config_.node_name() << " ("
+                         << common::v1::Role_Name(config_.role()) << ") serving on port "
+                         << server.port();
+  if (!port_file.empty()) std::ofstream(port_file) << server.port() << "\n";
+  Outbox* outbox = outbox_.get();
+  Metrics::Global().RegisterGaugeCallback(
+      "mailroom_outbox_entries", "Outbox entries by state (queue depth).", [outbox] {
+        std::vector<std::pair<MetricLabels, double>> out;
+        absl::StatusOr<common::v1::OutboxCounts> counts = outbox->Counts();
+        if (!counts.ok()) return out;
+        out.push_back({{{"state", "queued"}}, static_cast<double>(counts->queued())});
+        out.push_back({{{"state", "sending"}}, static_cast<double>(counts->sending())});
+        out.push_back({{{"state", "sent"}}, static_cast<double>(counts->sent())});
+        out.push_back({{{"state", "failed"}}, static_cast<double>(counts->failed())});
+        return out;
+      });
+  MetricsServer metrics(&Metrics::Global());
+  if (!config_.metrics_listen_address().empty()) {
+    if (absl::Status status = metrics.Start(config_.metrics_listen_address()); !status.ok()) {
+      MR_LOG(kError, kLogRpc) << status.message();
+      return 1;
+    }
+    MR_LOG(kInfo, kLogRpc) << "metrics on port " << metrics.port();
+  }
+  NotifySystemdReady();
+  const int signal = TerminationSignals::Wait();
+  MR_LOG(kInfo, kLogRpc) << "signal " << signal << ": shutting down";
+  NotifySystemd("STOPPING=1");
+  server.Shutdown(absl::Seconds(5));
+  server.Wait();
+  worker_->Stop();
+  tokens_->Stop();
+  return 0;
+}
+
+}  // namespace mailroom

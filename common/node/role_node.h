@@ -1,0 +1,72 @@
+// Provides RoleNode, the runtime every sending role (PAN, PSN, MnT) is built on, wired from
+// its NodeConfig: the durable outbox, the broker client (cached tokens and send permits over
+// mutual TLS), the delivery worker, the alarm reporter towards the MnT, and a gRPC server that
+// serves the role's services plus OutboxAdmin, health and reflection until SIGTERM. A role's
+// `main` loads its config, creates a RoleNode, builds its service over outbox()/alarms(), and
+// calls Serve(). Thread-safe after Create().
+#ifndef MAILROOM_COMMON_ROLE_NODE_H_
+#define MAILROOM_COMMON_ROLE_NODE_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "common/node/alarm_reporter.h"
+#include "common/node/broker_client.h"
+#include "common/base/clock.h"
+#include "common/node/delivery_worker.h"
+#include "common/node/node_config.h"
+#include "common/outbox/outbox.h"
+#include "common/outbox/outbox_admin_service.h"
+
+namespace mailroom {
+
+class RoleNode {
+ public:
+  // Opens the outbox (DeliveryConfig.outbox_file, default <data_dir>/outbox.db), connects to
+  // the broker and the MnT, and starts delivering. `clock` must outlive the node.
+  static absl::StatusOr<std::unique_ptr<RoleNode>> Create(const NodeConfig& config,
+                                                          const Clock* clock);
+  ~RoleNode();
+
+  const NodeConfig& config() const { return config_; }
+  const Clock* clock() const { return clock_; }
+  Outbox* outbox() { return outbox_.get(); }
+  AlarmReporter* alarms() { return alarms_.get(); }
+  // The configured sending mailbox as the broker last said (empty until it answered once).
+  std::string mailbox();
+  // Largest rendered message this node accepts (DeliveryConfig.max_message_size_bytes).
+  size_t max_message_bytes() const;
+
+  // Serves `services` (not owned) plus OutboxAdmin until SIGTERM/SIGINT, then stops
+  // delivering and returns 0. Writes the bound port to `port_file` if not empty.
+  int Serve(const std::vector<grpc::Service*>& services, const std::string& port_file);
+
+ private:
+  RoleNode(NodeConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
+  // Hourly: drops SENT and FAILED entries past their retention (Outbox::Purge).
+  void Housekeeping();
+  void StopHousekeeping();
+
+  NodeConfig config_;
+  const Clock* clock_;
+  std::unique_ptr<Outbox> outbox_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::unique_ptr<broker::v1::TokenBroker::Stub> broker_stub_;
+  std::unique_ptr<BrokerTokenSource> tokens_;
+  std::unique_ptr<BrokerPermits> permits_;
+  std::unique_ptr<AlarmReporter> alarms_;
+  std::unique_ptr<DeliveryWorker> worker_;
+  std::unique_ptr<OutboxAdminService> outbox_admin_;
+  absl::Mutex housekeeping_mu_;
+  bool stopping_ ABSL_GUARDED_BY(housekeeping_mu_) = false;
+  std::thread housekeeping_;
+};
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_ROLE_NODE_H_

@@ -1,0 +1,338 @@
+// Provides Outbox, a role node's durable queue of notifications (SQLite 3 in WAL mode):
+// what the send RPCs commit before they answer, what the delivery loop claims and reports
+// on, and what OutboxAdmin lists and retries.
+//
+// Durability (the Postfix rule: acknowledge only what is safely stored). Every method that
+// changes the outbox returns only after its transaction has COMMITted, and by default with
+// PRAGMA synchronous=FULL, so the WAL is fsync'ed on every commit: an acknowledged
+// notification survives kill -9, an OS crash and a power cut. When a write cannot be stored
+// (full disk, I/O error) the method fails (UNAVAILABLE) and nothing is acknowledged.
+//
+// States: QUEUED → (ClaimDue) SENDING → (MarkSent) SENT | (MarkRetry) QUEUED or FAILED |
+// (MarkFailed) FAILED | (Release) QUEUED. Entries found in SENDING when the outbox is opened
+// were interrupted by a crash and go back to QUEUED, due at once (at-least-once delivery; the
+// Message-ID is fixed at enqueue time, so a duplicate is recognisable).
+//
+// Idempotency. An Enqueue with a non-empty idempotency_key also carries request_fingerprint:
+// bytes the caller derives deterministically from everything else in the request (e.g. the
+// request message serialized deterministically with its idempotency_key cleared). The outbox
+// keeps only a SHA-256 of it (a request may carry a guest's password). The same key with the
+// same fingerprint gives back the original notification (duplicate = true; nothing queued);
+// the same key with another fingerprint is ALREADY_EXISTS (reason IDEMPOTENCY_KEY_REUSED).
+// A key is remembered as long as its entry: until Purge() drops the entry, `retention` after
+// it became SENT or FAILED. One key names one notification; a request that queues several
+// notifications derives one key per notification (e.g. "<key>/<index>") or uses
+// EnqueueBatch, which commits all of them or none.
+//
+// Privacy. The rendered message (which may contain a guest password) is erased from the
+// database as soon as the server has accepted it (MarkSent), with PRAGMA secure_delete so its
+// pages are zeroed; older copies of those pages in the WAL file last until the WAL is reused
+// from its start (after the next checkpoint) or removed at close. The database file, its WAL
+// and its shared-memory file are mode 0600.
+//
+// Exclusivity. Open takes an exclusive flock(2) on the database file: one Outbox (in one
+// process) owns an outbox file, and a second Open of the same file, from this process or
+// another, fails (FAILED_PRECONDITION) instead of re-queuing the first one's in-flight sends.
+// The lock dies with the process. The file must be on a local file system (SQLite's WAL needs
+// shared memory; NFS is not supported).
+//
+// Checkpoints (copying the WAL back into the database file) run on a background thread with a
+// connection of their own, so a commit does not wait for the bulk of one; a commit only copies
+// the few frames added while the background copy ran, and checkpoints fully by itself only if
+// the WAL grows past ~64 MB.
+//
+// Thread-safe: one SQLite connection for all reads and writes, serialized by a mutex, plus
+// the checkpoint thread's connection. Transactions are short (one fsync each); readers wait
+// for a writer's commit. Concurrent Enqueue calls are group-committed: the requests that
+// arrive while a commit is in progress share the next transaction and its fsync, and each
+// call still returns only after the commit that holds its notification.
+#ifndef MAILROOM_COMMON_OUTBOX_H_
+#define MAILROOM_COMMON_OUTBOX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "common/base/clock.h"
+#include "common/base/diagnosis.h"
+#include "proto/mailroom/common/v1/common.pb.h"
+#include "proto/mailroom/common/v1/outbox.pb.h"
+
+struct sqlite3;
+
+namespace mailroom {
+
+namespace outbox_internal {
+class Db;
+struct PendingEnqueue;
+}  // namespace outbox_internal
+
+using ::mailroom::common::v1::EmailAddress;
+using ::mailroom::common::v1::ListOutboxRequest;
+using ::mailroom::common::v1::ListOutboxResponse;
+using ::mailroom::common::v1::NotificationKind;
+using ::mailroom::common::v1::NotificationState;
+using ::mailroom::common::v1::OutboxCounts;
+using ::mailroom::common::v1::OutboxEntry;
+using ::mailroom::common::v1::Recipient;
+
+struct OutboxOptions {
+  // This node's name: the prefix of every notification id ("<node_name>/<ulid>") and part of
+  // generated Message-IDs. Required.
+  std::string node_name;
+  // How long after it was queued a notification is retried before it is FAILED.
+  absl::Duration retry_lifetime = absl::Hours(24);
+  // First retry delay; it doubles with every attempt, up to backoff_max.
+  absl::Duration backoff_initial = absl::Seconds(30);
+  absl::Duration backoff_max = absl::Minutes(15);
+  // Each delay is multiplied by a factor drawn uniformly from [1 - jitter, 1 + jitter]
+  // (then capped at backoff_max). 0 disables jitter.
+  double jitter = 0.2;
+  // How long SENT and FAILED entries (and their idempotency keys) are kept; see Purge().
+  absl::Duration retention = absl::Hours(24 * 7);
+  // Uniform draws in [0, 1) for the jitter; empty means a real random source. A test pins it
+  // (0.5 gives no jitter).
+  std::function<double()> random_unit;
+  // true: PRAGMA synchronous=FULL, the WAL is fsync'ed at every commit (survives power loss).
+  // false: synchronous=NORMAL, fsync only at checkpoints (survives kill -9 of the process but
+  // may lose the last commits on an OS crash or power cut). Keep true in production.
+  bool sync_every_commit = true;
+  // How long a statement waits for a lock held by another connection before failing.
+  absl::Duration busy_timeout = absl::Seconds(5);
+};
+
+// A notification to queue. The envelope is stored beside the message for the delivery loop
+// and the status view; the message itself is opaque bytes.
+struct NewNotification {
+  // The caller's idempotency key (printable ASCII, at most 256 characters); empty for
+  // notifications the service queues by itself.
+  std::string idempotency_key;
+  // Required when idempotency_key is set; see "Idempotency" above.
+  std::string request_fingerprint;
+  NotificationKind kind = ::mailroom::common::v1::NOTIFICATION_KIND_UNSPECIFIED;
+  // The From: address (display name kept for the status view).
+  EmailAddress from;
+  // To, Cc and Bcc recipients; only address and type are read. At least one.
+  std::vector<Recipient> recipients;
+  // The Subject: as rendered (UTF-8), for the status view.
+  std::string subject;
+  // The Message-ID inside `message`, without angle brackets. Required: the message is
+  // rendered before it is queued, so the caller fixes it first (Outbox::NewMessageId()).
+  std::string message_id;
+  // The rendered RFC 5322 message, CRLF line endings, as it goes after DATA.
+  std::string message;
+};
+
+struct EnqueueResult {
+  std::string notification_id;
+  // The Message-ID stored with the notification (the original one for a duplicate).
+  std::string message_id;
+  // True when the idempotency key named an existing notification with the same content;
+  // nothing new was queued.
+  bool duplicate = false;
+};
+
+// A notification claimed for one delivery attempt: everything the sender needs.
+struct ClaimedNotification {
+  std::string id;
+  std::string message_id;
+  NotificationKind kind = ::mailroom::common::v1::NOTIFICATION_KIND_UNSPECIFIED;
+  EmailAddress from;
+  std::vector<Recipient> recipients;
+  std::string message;
+  // This attempt's 1-based number.
+  int attempt = 0;
+  absl::Time create_time;
+  // The end of the retry lifetime.
+  absl::Time expire_time;
+};
+
+// How one delivery attempt ended, as recorded in the entry's history. Aggregate, so a call
+// reads MarkSent(id, {250, "2.0.0 OK queued as 4Bf"}).
+struct AttemptReport {
+  // The final SMTP reply code (250 on success); 0 if the attempt ended before any reply
+  // (network, token, permit).
+  int reply_code = 0;
+  // The final reply text as the server sent it (multi-line replies joined with "\n").
+  std::string reply_text;
+  // The broker send-permit id used, if one was granted.
+  std::string permit_id;
+  // The mailbox the attempt was sent through (the broker's Username), if known.
+  std::string sending_mailbox;
+};
+
+// What MarkRetry decided.
+struct RetryDecision {
+  // QUEUED (retried at next_attempt_time) or FAILED (the retry lifetime ran out: raise the
+  // alarm).
+  NotificationState state = ::mailroom::common::v1::NOTIFICATION_STATE_UNSPECIFIED;
+  absl::Time next_attempt_time = absl::InfinitePast();
+};
+
+class Outbox {
+ public:
+  // Opens (creating if needed, mode 0600) the outbox at `path`, migrates its schema, and
+  // re-queues sends interrupted by a crash (logged). `clock` must outlive the outbox.
+  // FAILED_PRECONDITION if the file is already open (in this process or another), or if its
+  // schema is newer than this build; INVALID_ARGUMENT for bad options; UNAVAILABLE for I/O
+  // errors.
+  static absl::StatusOr<std::unique_ptr<Outbox>> Open(const std::string& path, const Clock* clock,
+                                                      OutboxOptions options);
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // --- Producers (the send RPCs) ---
+
+  // Validates (INVALID_ARGUMENT naming the field), applies idempotency (ALREADY_EXISTS naming
+  // `idempotency_key`), then queues the notification due now and returns once it is durably
+  // committed. Runs the wake callback after a new entry is committed.
+  absl::StatusOr<EnqueueResult> Enqueue(const NewNotification& notification);
+  // Enqueues every notification in one transaction: all are committed or none (an error for
+  // any one fails the whole batch, and the status message names the index, e.g.
+  // "notifications[2].idempotency_key"). Results in the order given.
+  absl::StatusOr<std::vector<EnqueueResult>> EnqueueBatch(
+      const std::vector<NewNotification>& notifications);
+
+  // A fresh Message-ID (without angle brackets) for a message about to be rendered:
+  // "<node>.<ulid>@mailroom", unique and sortable by time.
+  std::string NewMessageId();
+
+  // --- The delivery loop ---
+
+  // Moves up to `max` due QUEUED entries (next_attempt_time <= now) to SENDING, oldest due
+  // first, in one transaction: each one's attempt count goes up by one and the attempt's start
+  // is recorded. Returns them with their message and envelope.
+  absl::StatusOr<std::vector<ClaimedNotification>> ClaimDue(size_t max);
+  // SENDING → SENT: records the attempt, and erases the message body (its size is kept).
+  absl::Status MarkSent(absl::string_view id, const AttemptReport& report);
+  // SENDING → QUEUED after a transient failure, due at max(now + backoff, not_before) where
+  // backoff = backoff_initial * 2^(attempts - 1) with jitter, capped at backoff_max; or →
+  // FAILED, keeping `diagnosis`, if that time is past the retry lifetime. `not_before` is a
+  // server- or broker-imposed wait (Retry-After, a paused mailbox).
+  absl::StatusOr<RetryDecision> MarkRetry(absl::string_view id, const Diagnosis& diagnosis,
+                                          const AttemptReport& report,
+                                          absl::optional<absl::Time> not_before = absl::nullopt);
+  // SENDING → FAILED after a permanent failure.
+  absl::Status MarkFailed(absl::string_view id, const Diagnosis& diagnosis,
+                          const AttemptReport& report);
+  // SENDING → QUEUED without an attempt having been made (no send permit, no token, shutting
+  // down): the attempt count goes back down and no attempt is recorded. Due at `not_before`
+  // (now if unset); `wait_reason` is shown to admins while it waits (e.g. "waiting for send
+  // permit: 30 messages/minute reached").
+  absl::Status Release(absl::string_view id, absl::string_view wait_reason = "",
+                       absl::optional<absl::Time> not_before = absl::nullopt);
+  // The earliest next_attempt_time of the QUEUED entries (it may be in the past); nullopt when
+  // nothing is queued. For the loop to sleep until.
+  absl::StatusOr<absl::optional<absl::Time>> NextDueTime() const;
+  // Called (outside any outbox lock, on the committing thread) after a commit that may have
+  // made an entry due: Enqueue, EnqueueBatch, MarkRetry to QUEUED, Release, Retry. Replaces
+  // any previous callback; an empty function removes it.
+  void SetWakeCallback(std::function<void()> callback);
+
+  // --- Queries and admin ---
+
+  // The entry with its attempt history. NOT_FOUND for an unknown id.
+  absl::StatusOr<OutboxEntry> Get(absl::string_view id) const;
+  // The entry queued with `idempotency_key`. NOT_FOUND if none is remembered.
+  absl::StatusOr<OutboxEntry> GetByIdempotencyKey(absl::string_view idempotency_key) const;
+  // Entries newest first (create_time, then id), filtered by states, kinds and
+  // create_time_after; attempt histories omitted. Page size 0 → 50, above 1000 → 1000. A page
+  // token from a listing with other filters (or not from this outbox) → INVALID_ARGUMENT.
+  // page.total_size is exact; counts ignore the filters.
+  absl::StatusOr<ListOutboxResponse> List(const ListOutboxRequest& request) const;
+  absl::StatusOr<OutboxCounts> Counts() const;
+  // OutboxAdmin's retry: FAILED → QUEUED due now with a fresh retry lifetime (expire = now +
+  // retry_lifetime; history kept); QUEUED → due now. SENT or SENDING → FAILED_PRECONDITION.
+  absl::StatusOr<OutboxEntry> Retry(absl::string_view id);
+
+  // --- Housekeeping ---
+
+  // Deletes SENT and FAILED entries (with their history and idempotency keys) whose last
+  // change is older than `retention`. Returns how many were deleted.
+  absl::StatusOr<int64_t> Purge();
+
+  // How many interrupted sends Open() re-queued.
+  int64_t requeued_on_open() const { return requeued_on_open_; }
+
+ private:
+  Outbox(const Clock* clock, OutboxOptions options, int lock_fd,
+         std::pair<uint64_t, uint64_t> file_id, std::unique_ptr<outbox_internal::Db> db,
+         std::unique_ptr<outbox_internal::Db> ckpt_db);
+
+  absl::Status Recover();
+  absl::StatusOr<std::vector<EnqueueResult>> CommitInGroup(
+      outbox_internal::PendingEnqueue* request);
+  absl::StatusOr<EnqueueResult> EnqueueLocked(const NewNotification& n, absl::string_view field)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<OutboxEntry> GetLocked(absl::string_view id, bool with_attempts) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<OutboxCounts> CountsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the SENDING entry `id`'s attempt: checks the state, records the attempt row.
+  absl::StatusOr<int> FinishAttemptLocked(absl::string_view id, const Diagnosis* diagnosis,
+                                          const AttemptReport& report, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Duration Backoff(int attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SQLite's WAL hook on the main connection, after each commit: asks for a checkpoint once
+  // the WAL holds enough frames.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+  void CheckpointLoop();
+  bool CheckpointWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(ckpt_mu_) {
+    return ckpt_phase_ == CheckpointPhase::kRequested || ckpt_stopping_;
+  }
+  std::string NewUlid();
+  void Wake();
+
+  const Clock* const clock_;
+  const OutboxOptions options_;
+  int64_t requeued_on_open_ = 0;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<outbox_internal::Db> db_ ABSL_GUARDED_BY(mu_);
+  absl::BitGen jitter_bitgen_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex id_mu_;
+  uint64_t last_ulid_ms_ ABSL_GUARDED_BY(id_mu_) = 0;
+  uint64_t last_ulid_hi_ ABSL_GUARDED_BY(id_mu_) = 0;  // top 16 of the 80 random bits
+  uint64_t last_ulid_lo_ ABSL_GUARDED_BY(id_mu_) = 0;  // low 64 random bits
+  absl::BitGen id_bitgen_ ABSL_GUARDED_BY(id_mu_);
+
+  // Group commit of enqueues (see CommitInGroup).
+  absl::Mutex group_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::vector<outbox_internal::PendingEnqueue*> group_queue_ ABSL_GUARDED_BY(group_mu_);
+  bool group_leader_ ABSL_GUARDED_BY(group_mu_) = false;
+
+  // The flock'ed descriptor of the database file; closed after both connections. The file's
+  // (device, inode), registered as open in this process.
+  const int lock_fd_;
+  const std::pair<uint64_t, uint64_t> file_id_;
+
+  std::unique_ptr<outbox_internal::Db> ckpt_db_;  // used by checkpointer_ only
+  std::thread checkpointer_;
+  absl::Mutex ckpt_mu_;
+  // kIdle → (a commit crosses the threshold) kRequested → (background copy done) kCopied →
+  // (the next commit copies the rest itself) kIdle.
+  enum class CheckpointPhase { kIdle, kRequested, kCopied };
+  CheckpointPhase ckpt_phase_ ABSL_GUARDED_BY(ckpt_mu_) = CheckpointPhase::kIdle;
+  bool ckpt_stopping_ ABSL_GUARDED_BY(ckpt_mu_) = false;
+
+  absl::Mutex wake_mu_;
+  std::function<void()> wake_ ABSL_GUARDED_BY(wake_mu_);
+};
+
+}  // namespace mailroom
+
+#endif  // MAILROOM_COMMON_OUTBOX_H_

@@ -1,0 +1,169 @@
+#include "common/rpc/http_transport.h"
+
+#include <curl/curl.h>
+
+#include <regex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace mailroom {
+namespace {
+
+constexpr char kTransportFailureUrl[] = "type.mailroom/transport-failure";
+
+void EnsureCurlInitialized() {
+  static const bool initialized = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)initialized;
+}
+
+size_t AppendBody(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+size_t ReadHeader(char* data, size_t size, size_t count, void* out) {
+  auto* response = static_cast<HttpResponse*>(out);
+  absl::string_view line(data, size * count);
+  const size_t colon = line.find(':');
+  if (colon != absl::string_view::npos) {
+    const std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+    const std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    if (name == "retry-after") response->retry_after = value;
+    if (name == "content-type") response->content_type = value;
+  }
+  return size * count;
+}
+
+TransportFailure FailureOf(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return TransportFailure::kDns;
+    case CURLE_COULDNT_CONNECT:
+      return TransportFailure::kConnectRefused;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportFailure::kTimeout;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return TransportFailure::kTlsUntrusted;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+      return TransportFailure::kTlsHandshake;
+    default:
+      return TransportFailure::kOther;
+  }
+}
+
+}  // namespace
+
+TransportFailure TransportFailureOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kTransportFailureUrl);
+  if (!payload.has_value()) return TransportFailure::kNone;
+  int value = 0;
+  if (!absl::SimpleAtoi(std::string(*payload), &value)) return TransportFailure::kOther;
+  return static_cast<TransportFailure>(value);
+}
+
+absl::Status WithTransportFailure(absl::Status status, TransportFailure failure) {
+  status.SetPayload(kTransportFailureUrl, absl::Cord(absl::StrCat(static_cast<int>(failure))));
+  return status;
+}
+
+bool IsLoopbackHttpUrl(absl::string_view url) {
+  if (!absl::ConsumePrefix(&url, "http://")) return false;
+  absl::string_view host = url.substr(0, url.find_first_of("/?#"));
+  if (absl::StartsWith(host, "[::1]")) {
+    host.remove_prefix(5);
+  } else {
+    absl::string_view name = host.substr(0, host.rfind(':'));
+    if (host.find(':') == absl::string_view::npos) name = host;
+    static const std::regex kLoopbackV4(R"(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})");
+    if (name != "localhost" && !std::regex_match(std::string(name), kLoopbackV4)) return false;
+    host.remove_prefix(name.size());
+  }
+  // What may follow the host: nothing, or ":<port>".
+  int port;
+  return host.empty() || (absl::ConsumePrefix(&host, ":") && absl::SimpleAtoi(host, &port));
+}
+
+std::string FormEncode(absl::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (unsigned char c : value) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+CurlHttpTransport::CurlHttpTransport(Options options) : options_(std::move(options)) {
+  EnsureCurlInitialized();
+}
+
+absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& request) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  HttpResponse response;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  for (const auto& [name, value] : request.headers) {
+    headers = curl_slist_append(headers, absl::StrCat(name, ": ", value).c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.form_body.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.form_body.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ReadHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
+  curl_easy_setopt(curl, CURLOPT_PROXY, options_.proxy.c_str());
+  if (!options_.ca_pem.empty()) {
+    curl_blob blob{const_cast<char*>(options_.ca_pem.data()), options_.ca_pem.size(),
+                   CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+  } else if (!options_.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  }
+  const CURLcode code = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (code != CURLE_OK) {
+    const std::string detail = error[0] != '\0' ? error : curl_easy_strerror(code);
+    const TransportFailure failure = FailureOf(code);
+    absl::Status status_out =
+        failure == TransportFailure::kTimeout
+            ? absl::DeadlineExceededError(absl::StrCat("POST ", request.url, ": ", detail))
+            : absl::UnavailableError(absl::StrCat("POST ", request.url, ": ", detail));
+    return WithTransportFailure(std::move(status_out), failure);
+  }
+  response.status = static_cast<int>(status);
+  return response;
+}
+
+}  // namespace mailroom

@@ -1,0 +1,147 @@
+// BrokerTokenSource and BrokerPermits against a mock broker stub and a fake clock: tokens
+// are cached and refreshed at the broker's refresh point, a broker outage is invisible while
+// the cached token is valid, and an outage does not turn into a stampede of calls.
+#include "common/node/broker_client.h"
+
+#include "tests/testing/fake_clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/mailroom/broker/v1/broker_mock.grpc.pb.h"
+
+namespace mailroom {
+namespace {
+
+namespace v1 = ::mailroom::broker::v1;
+using ::testing::_;
+using ::testing::DoAll;
+using ::testing::Invoke;
+using ::testing::Return;
+
+v1::GetAccessTokenResponse TokenResponse(const std::string& token, int expires_in_s,
+                                         int refresh_after_s) {
+  v1::GetAccessTokenResponse response;
+  response.set_access_token(token);
+  response.set_token_fingerprint("fp-" + token);
+  response.mutable_expires_in()->set_seconds(expires_in_s);
+  response.mutable_refresh_after()->set_seconds(refresh_after_s);
+  response.set_mailbox("noreply@example.test");
+  response.set_smtp_host("smtp.office365.com");
+  response.set_smtp_port(587);
+  response.mutable_connection_timeout()->set_seconds(60);
+  response.set_use_authentication(true);
+  return response;
+}
+
+class BrokerTokenSourceTest : public ::testing::Test {
+ protected:
+  BrokerTokenSourceTest()
+      : source_(&stub_, &clock_, BrokerTokenSource::Options{"psn1", absl::Minutes(5),
+                                                            absl::Seconds(5), absl::Seconds(1)}) {}
+
+  void Answer(const v1::GetAccessTokenResponse& response) {
+    EXPECT_CALL(stub_, GetAccessToken(_, _, _))
+        .WillRepeatedly(DoAll(::testing::SetArgPointee<2>(response), Return(grpc::Status::OK)));
+  }
+  void BrokerDown() {
+    EXPECT_CALL(stub_, GetAccessToken(_, _, _))
+        .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  }
+
+  FakeClock clock_;
+  v1::MockTokenBrokerStub stub_;
+  BrokerTokenSource source_;
+};
+
+TEST_F(BrokerTokenSourceTest, CachesTheGrant) {
+  Answer(TokenResponse("t1", 3600, 1800));
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<SubmissionGrant> grant = source_.Get();
+    ASSERT_TRUE(grant.ok());
+    EXPECT_EQ(grant->access_token, "t1");
+    EXPECT_EQ(grant->smtp_port, 587);
+  }
+  EXPECT_EQ(source_.broker_calls(), 1);
+}
+
+TEST_F(BrokerTokenSourceTest, BrokerOutageIsInvisibleWhileTheTokenIsValid) {
+  Answer(TokenResponse("t1", 3600, 1800));
+  ASSERT_TRUE(source_.Get().ok());
+  BrokerDown();
+  clock_.Advance(absl::Minutes(50));  // 10 minutes left > 5 minutes minimum
+  absl::StatusOr<SubmissionGrant> grant = source_.Get();
+  ASSERT_TRUE(grant.ok());
+  EXPECT_EQ(grant->access_token, "t1");
+  clock_.Advance(absl::Minutes(6));  // 4 minutes left: no longer usable
+  EXPECT_EQ(source_.Get().status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(BrokerTokenSourceTest, AnOutageDoesNotCauseAStampede) {
+  BrokerDown();
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(source_.Get().ok());
+  EXPECT_EQ(source_.broker_calls(), 1);
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_FALSE(source_.Get().ok());
+  EXPECT_EQ(source_.broker_calls(), 2);
+}
+
+TEST_F(BrokerTokenSourceTest, RefreshesInTheBackgroundAtTheBrokersRefreshPoint) {
+  v1::GetAccessTokenResponse first = TokenResponse("t1", 3600, 1800);
+  v1::GetAccessTokenResponse second = TokenResponse("t2", 3600, 1800);
+  std::atomic<int> calls{0};
+  EXPECT_CALL(stub_, GetAccessToken(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const v1::GetAccessTokenRequest& request,
+                                 v1::GetAccessTokenResponse* response) {
+        EXPECT_EQ(request.node(), "psn1");
+        *response = calls++ == 0 ? first : second;
+        return grpc::Status::OK;
+      }));
+  source_.Start();
+  for (int i = 0; i < 1000 && calls.load() < 1; ++i) absl::SleepFor(absl::Milliseconds(1));
+  clock_.Advance(absl::Minutes(29));
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(calls.load(), 1);
+  clock_.Advance(absl::Minutes(1));
+  for (int i = 0; i < 1000 && calls.load() < 2; ++i) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(calls.load(), 2);
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(source_.Get()->access_token, "t2");
+  source_.Stop();
+}
+
+TEST_F(BrokerTokenSourceTest, ARejectedTokenIsReportedAndReplaced) {
+  Answer(TokenResponse("t1", 3600, 1800));
+  ASSERT_TRUE(source_.Get().ok());
+  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const v1::InvalidateAccessTokenRequest& request,
+                          v1::InvalidateAccessTokenResponse* response) {
+        EXPECT_EQ(request.token_fingerprint(), "fp-t1");
+        EXPECT_EQ(request.smtp_code(), 535);
+        response->set_invalidated(true);
+        return grpc::Status::OK;
+      }));
+  source_.ReportRejected("fp-t1", 535, "535 5.7.3 Authentication unsuccessful");
+  Answer(TokenResponse("t2", 3600, 1800));
+  EXPECT_EQ(source_.Get()->access_token, "t2");
+  EXPECT_EQ(source_.broker_calls(), 2);
+}
+
+TEST(BrokerPermitsTest, AcquireSendsNodeConnectionAndCounts) {
+  v1::MockTokenBrokerStub stub;
+  EXPECT_CALL(stub, AcquireSendPermit(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const v1::AcquireSendPermitRequest& request,
+                          v1::AcquireSendPermitResponse* response) {
+        EXPECT_EQ(request.node(), "psn1");
+        EXPECT_EQ(request.connection_id(), "conn-1");
+        EXPECT_THAT(request.message_recipient_counts(), ::testing::ElementsAre(1, 3));
+        response->set_granted(true);
+        response->set_granted_messages(2);
+        return grpc::Status::OK;
+      }));
+  BrokerPermits permits(&stub, "psn1");
+  absl::StatusOr<v1::AcquireSendPermitResponse> response = permits.Acquire("conn-1", {1, 3});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->granted_messages(), 2);
+}
+
+}  // namespace
+}  // namespace mailroom

@@ -1,0 +1,232 @@
+// DeliveryWorker with a real outbox (SQLite in TEST_TMPDIR), a mock broker and a fake SMTP
+// submitter: the paths the testbed cannot produce — a token refused by the mailbox (report,
+// refetch, retry once, then FAILED with an alarm) and Exchange's daily quota (5.2.0: the
+// broker pauses the mailbox, the message waits for the window).
+#include "common/node/delivery_worker.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "tests/testing/fake_clock.h"
+#include "common/mail/smtp_reply.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/mailroom/broker/v1/broker_mock.grpc.pb.h"
+
+namespace mailroom {
+namespace {
+
+namespace bv1 = ::mailroom::broker::v1;
+namespace cv1 = ::mailroom::common::v1;
+using ::testing::_;
+using ::testing::Invoke;
+using ::testing::Return;
+
+class FakeSubmitter : public MailSubmitter {
+ public:
+  explicit FakeSubmitter(std::deque<std::string>* replies, std::vector<std::string>* tokens)
+      : replies_(replies), tokens_(tokens) {}
+  void SetBearerToken(std::string token) override { token_ = std::move(token); }
+  SendResult Send(const std::string&, const std::vector<std::string>& recipients,
+                  const std::string&) override {
+    tokens_->push_back(token_);
+    const std::string raw = replies_->empty() ? "250 2.0.0 OK" : replies_->front();
+    if (!replies_->empty()) replies_->pop_front();
+    SendResult result;
+    result.reply = ParseSmtpReply(raw);
+    result.ok = result.reply.code / 100 == 2;
+    if (!result.ok) {
+      result.diagnosis = ClassifySmtpReply(result.reply, result.reply.code == 535
+                                                             ? SmtpStage::kAuth
+                                                             : SmtpStage::kData);
+      result.outcome = OutcomeOf(result.diagnosis);
+    } else {
+      result.outcome = DeliveryOutcome::kDelivered;
+    }
+    for (const std::string& r : recipients) result.recipients.push_back({r, result.ok, result.reply});
+    return result;
+  }
+  void Close() override {}
+
+ private:
+  std::deque<std::string>* replies_;
+  std::vector<std::string>* tokens_;
+  std::string token_;
+};
+
+class CapturingAlarms : public AlarmReporter {
+ public:
+  void Raise(RaiseAlarmRequest request) override {
+    absl::MutexLock lock(&mu);
+    raised.push_back(std::move(request));
+  }
+  absl::Mutex mu;
+  std::vector<RaiseAlarmRequest> raised;
+};
+
+class DeliveryWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/",
+                                          ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                                          ".db");
+    std::remove(path.c_str());
+    OutboxOptions options;
+    options.node_name = "psn1";
+    options.random_unit = [] { return 0.5; };
+    outbox_ = *Outbox::Open(path, &clock_, options);
+    ON_CALL(stub_, GetAccessToken(_, _, _))
+        .WillByDefault(Invoke([this](grpc::ClientContext*, const bv1::GetAccessTokenRequest&,
+                                     bv1::GetAccessTokenResponse* response) {
+          response->set_access_token(absl::StrCat("token-", ++tokens_issued_));
+          response->set_token_fingerprint(absl::StrCat("fp-", tokens_issued_));
+          response->mutable_expires_in()->set_seconds(3600);
+          response->mutable_refresh_after()->set_seconds(1800);
+          response->set_mailbox("noreply@example.test");
+          response->set_use_authentication(true);
+          return grpc::Status::OK;
+        }));
+    ON_CALL(stub_, AcquireSendPermit(_, _, _))
+        .WillByDefault(Invoke([](grpc::ClientContext*, const bv1::AcquireSendPermitRequest& request,
+                                 bv1::AcquireSendPermitResponse* response) {
+          response->set_granted(true);
+          response->set_permit_id("permit-1");
+          response->set_granted_messages(request.message_recipient_counts_size());
+          return grpc::Status::OK;
+        }));
+    EXPECT_CALL(stub_, ReportSendResult(_, _, _)).WillRepeatedly(Return(grpc::Status::OK));
+    EXPECT_CALL(stub_, ReleaseSendPermit(_, _, _)).WillRepeatedly(Return(grpc::Status::OK));
+  }
+
+  std::string Enqueue() {
+    NewNotification n;
+    n.kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL;
+    n.from.set_address("noreply@example.test");
+    cv1::Recipient recipient;
+    recipient.mutable_address()->set_address("guest@example.test");
+    n.recipients.push_back(recipient);
+    n.message_id = outbox_->NewMessageId();
+    n.message = "Subject: x\r\n\r\nbody\r\n";
+    return outbox_->Enqueue(n)->notification_id;
+  }
+
+  // Runs the worker until `done` holds for the entry or a real-time limit passes.
+  cv1::OutboxEntry RunUntil(const std::string& id, cv1::NotificationState state) {
+    BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
+    BrokerPermits permits(&stub_, "psn1");
+    DeliveryOptions options;
+    options.node_name = "psn1";
+    options.connections = 1;
+    DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
+                          [this](const SubmissionGrant&) {
+                            return std::make_unique<FakeSubmitter>(&replies_, &tokens_used_);
+                          });
+    worker.Start();
+    cv1::OutboxEntry entry;
+    for (int i = 0; i < 3000; ++i) {
+      entry = *outbox_->Get(id);
+      if (entry.notification().state() == state) break;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    worker.Stop();
+    return entry;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<Outbox> outbox_;
+  ::testing::NiceMock<bv1::MockTokenBrokerStub> stub_;
+  std::deque<std::string> replies_;
+  std::vector<std::string> tokens_used_;
+  int tokens_issued_ = 0;
+  CapturingAlarms alarms_;
+};
+
+TEST_F(DeliveryWorkerTest, RefusedTokenIsReplacedAndTheMessageRetriedOnce) {
+  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const bv1::InvalidateAccessTokenRequest& request,
+                          bv1::InvalidateAccessTokenResponse* response) {
+        EXPECT_EQ(request.token_fingerprint(), "fp-1");
+        EXPECT_EQ(request.smtp_code(), 535);
+        response->set_invalidated(true);
+        return grpc::Status::OK;
+      }));
+  replies_ = {"535 5.7.3 Authentication unsuccessful"};
+  const std::string id = Enqueue();
+  const cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(tokens_used_, ::testing::ElementsAre("token-1", "token-2"));
+  EXPECT_TRUE(alarms_.raised.empty());
+}
+
+TEST_F(DeliveryWorkerTest, ATokenRefusedTwiceFailsWithTheNamedCauseAndAnAlarm) {
+  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _)).WillOnce(Return(grpc::Status::OK));
+  replies_ = {"535 5.7.3 Authentication unsuccessful", "535 5.7.3 Authentication unsuccessful"};
+  const std::string id = Enqueue();
+  const cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_FAILED);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_FAILED);
+  EXPECT_EQ(entry.notification().diagnosis().title(), "Invalid email address");
+  EXPECT_EQ(tokens_used_.size(), 2u);
+  ASSERT_EQ(alarms_.raised.size(), 1u);
+  EXPECT_EQ(alarms_.raised[0].type(), mnt::v1::ALARM_TYPE_SMTP_AUTHENTICATION_FAILED);
+  EXPECT_EQ(alarms_.raised[0].diagnosis().cause(), cv1::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED);
+}
+
+TEST_F(DeliveryWorkerTest, QuotaExceededPausesUntilTheBrokerSays) {
+  const absl::Time paused_until = clock_.Now() + absl::Hours(20);
+  EXPECT_CALL(stub_, ReportSendResult(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const bv1::ReportSendResultRequest& request,
+                                 bv1::ReportSendResultResponse* response) {
+        if (request.results_size() > 0 &&
+            request.results(0).outcome() == bv1::SEND_OUTCOME_QUOTA_EXCEEDED) {
+          response->mutable_mailbox_paused_until()->set_seconds(absl::ToUnixSeconds(paused_until));
+        }
+        return grpc::Status::OK;
+      }));
+  replies_ = {"554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"};
+  const std::string id = Enqueue();
+  cv1::OutboxEntry entry;
+  for (int i = 0; i < 3000; ++i) {
+    entry = RunUntil(id, cv1::NOTIFICATION_STATE_QUEUED);
+    if (entry.notification().attempts() >= 1) break;
+  }
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_QUEUED);
+  EXPECT_EQ(entry.notification().next_attempt_time().seconds(), absl::ToUnixSeconds(paused_until));
+  EXPECT_EQ(entry.notification().diagnosis().cause(), cv1::FAILURE_CAUSE_SUBMISSION_QUOTA_EXCEEDED);
+}
+
+TEST_F(DeliveryWorkerTest, NoPermitMeansTheMessageWaitsWithoutLosingAnAttempt) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([](grpc::ClientContext*, const bv1::AcquireSendPermitRequest&,
+                                bv1::AcquireSendPermitResponse* response) {
+        response->set_granted(false);
+        response->set_denial_reason(bv1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
+        response->mutable_retry_after()->set_seconds(42);
+        return grpc::Status::OK;
+      }));
+  const std::string id = Enqueue();
+  cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_SENT);  // never gets there
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_QUEUED);
+  EXPECT_EQ(entry.notification().attempts(), 0);
+  EXPECT_EQ(entry.notification().next_attempt_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Seconds(42)));
+  EXPECT_THAT(entry.wait_reason(), ::testing::HasSubstr("messages-per-minute"));
+  EXPECT_TRUE(tokens_used_.empty());
+}
+
+TEST_F(DeliveryWorkerTest, ABrokerOutageStillLetsASmallAllowanceThrough) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(Enqueue());
+  RunUntil(ids[9], cv1::NOTIFICATION_STATE_SENT);
+  int sent = 0;
+  for (const std::string& id : ids) {
+    sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+  }
+  // Ten a minute on the cached token; the rest wait for the broker (or the next minute).
+  EXPECT_EQ(sent, 10);
+  EXPECT_EQ(tokens_used_.size(), 10u);
+}
+
+}  // namespace
+}  // namespace mailroom
