@@ -11,7 +11,7 @@ debian_packages=(
   libabsl-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libgtest-dev libgmock-dev libidn2-dev
   libcpp-httplib-dev
   # tools the scripts and tests use
-  openssl curl sqlite3 ca-certificates iproute2
+  openssl curl sqlite3 ca-certificates iproute2 python3
   # the Exchange-like test peers: an MTA and token validation (tests/e2e/testbed)
   postfix dovecot-core
   # offline checks of the deployment files (tests/deploy)
