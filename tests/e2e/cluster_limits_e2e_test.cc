@@ -48,10 +48,16 @@ TEST(ClusterLimitsE2eTest, TwoNodesTogetherStayUnderTheMailboxLimits) {
                                  absl::StrCat("--first=", node == "psn1" ? 0 : 100)},
         absl::StrCat(tmp, "/", node, "/sender.log")));
   }
-  // Both nodes have 25 messages each; watch the cluster for 20 seconds.
+  // Both nodes have 25 messages each. Every permit is granted after `start`, so any 60-second
+  // window that the limit covers begins after it: until start + 55 s the MTA may hold at most
+  // 20, and on any machine that is not stalled it holds exactly 20 well before then (they take
+  // a few seconds). Waiting on the count instead of a short fixed window keeps a slow machine
+  // from failing the test, and watching the whole window keeps a 21st message from passing it.
   int max_connections = 0;
+  size_t most_delivered = 0;
+  absl::Duration time_to_twenty = absl::InfiniteDuration();
   const absl::Time start = absl::Now();
-  while (absl::Now() - start < absl::Seconds(20)) {
+  while (absl::Now() - start < absl::Seconds(55)) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
     v1::GetQuotaStatusResponse quota;
@@ -60,13 +66,17 @@ TEST(ClusterLimitsE2eTest, TwoNodesTogetherStayUnderTheMailboxLimits) {
       max_connections = std::max(max_connections, quota.mailboxes(0).open_connections());
       EXPECT_LE(quota.mailboxes(0).messages_last_minute(), 20);
     }
+    most_delivered = std::max(most_delivered, (*testbed)->DeliveredTo(to).size());
+    if (most_delivered >= 20 && time_to_twenty == absl::InfiniteDuration()) {
+      time_to_twenty = absl::Now() - start;
+    }
     absl::SleepFor(absl::Milliseconds(250));
   }
-  const size_t delivered = (*testbed)->DeliveredTo(to).size();
-  std::cout << "two nodes, 50 messages queued: " << delivered
-            << " delivered in the first 20 s (limit 20/minute), at most " << max_connections
+  std::cout << "two nodes, 50 messages queued: " << most_delivered
+            << " delivered at the MTA in the first 55 s (limit 20/minute), the 20th after "
+            << time_to_twenty << ", at most " << max_connections
             << " connection slot(s) held (limit 2)" << std::endl;
-  EXPECT_EQ(delivered, 20u);
+  EXPECT_EQ(most_delivered, 20u);
   EXPECT_GE(max_connections, 1);
   EXPECT_LE(max_connections, 2);
   for (auto& sender : senders) sender->Kill();
