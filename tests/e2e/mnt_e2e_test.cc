@@ -349,7 +349,7 @@ TEST_F(MntE2eTest, MailroomctlRaisesListsAndClearsAlarms) {
   std::string out;
   ASSERT_EQ(Ctl({"alarm-settings", "show"}, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("include system alarms in emails: on"));
-  EXPECT_THAT(out, HasSubstr("suppression window:  5s"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("suppression window:  ", kWindowSeconds, "s")));
 
   ASSERT_EQ(Ctl({"alarm", "raise", "type=generic", "text=Backup job failed on psn1",
                  "dedup_key=backup/psn1", "key=cli-backup-1", "severity=info"},
