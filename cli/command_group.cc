@@ -17,12 +17,12 @@ size_t Match(const Command& command, const std::vector<std::string>& args) {
   return words.size();
 }
 
-int UsageError(const CommandGroup& group, const std::string& problem) {
-  std::cerr << "mailroomctl: " << problem << "\n" << group.usage;
+}  // namespace
+
+int UsageError(absl::string_view usage, absl::string_view problem) {
+  std::cerr << "mailroomctl: " << problem << "\n" << usage;
   return kExitUsage;
 }
-
-}  // namespace
 
 absl::optional<int> RunCommandGroup(const CommandGroup& group,
                                     const std::vector<std::string>& args) {
@@ -48,12 +48,12 @@ absl::optional<int> RunCommandGroup(const CommandGroup& group,
       std::cerr << group.usage;
       return kExitUsage;
     }
-    return UsageError(group, "unknown command \"" + args[0] + " " + args[1] + "\"");
+    return UsageError(group.usage, "unknown command \"" + args[0] + " " + args[1] + "\"");
   }
   const std::vector<std::string> rest(args.begin() + matched, args.end());
   absl::StatusOr<Arguments> parsed = Arguments::Parse(rest, command->spec);
   if (!parsed.ok()) {
-    return UsageError(group, command->words + ": " + std::string(parsed.status().message()));
+    return UsageError(group.usage, command->words + ": " + std::string(parsed.status().message()));
   }
   Admin admin;
   if (command->needs_admin) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 #include "cli/admin_context.h"
 #include "cli/arguments.h"
@@ -28,6 +29,9 @@ struct CommandGroup {
   std::string usage;
   std::vector<Command> commands;
 };
+
+// Prints "mailroomctl: PROBLEM" and `usage` to stderr; returns kExitUsage.
+int UsageError(absl::string_view usage, absl::string_view problem);
 
 // nullopt when args[0] is none of the group's first words. Otherwise the exit code: the
 // command's; kExitOk for "<word> help" (the usage on stderr); kExitUsage, with the problem

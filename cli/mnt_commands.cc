@@ -61,38 +61,30 @@ constexpr char kUsage[] =
     "  T: e.g. client-secret-expiry, generic; S: critical, warning, info;\n"
     "  DURATION: e.g. 30s, 15m, 2h; add --json for scripts\n";
 
-int Usage(absl::string_view problem) {
-  std::cerr << "mailroomctl: " << problem << "\n" << kUsage;
-  return kExitUsage;
-}
+int Usage(absl::string_view problem) { return UsageError(kUsage, problem); }
 
 absl::StatusOr<mv1::AlarmType> ParseType(absl::string_view value) {
-  mv1::AlarmType type;
-  if (!mv1::AlarmType_Parse(EnumConstant(value, "ALARM_TYPE_"), &type) ||
-      type == mv1::ALARM_TYPE_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat("type: unknown alarm type \"", value, "\""));
+  if (auto type = ParseEnumWord<mv1::AlarmType>(value, "ALARM_TYPE_", mv1::AlarmType_Parse)) {
+    return *type;
   }
-  return type;
+  return absl::InvalidArgumentError(absl::StrCat("type: unknown alarm type \"", value, "\""));
 }
 
 absl::StatusOr<mv1::AlarmSeverity> ParseSeverity(absl::string_view value) {
-  mv1::AlarmSeverity severity;
-  if (!mv1::AlarmSeverity_Parse(EnumConstant(value, "ALARM_SEVERITY_"), &severity) ||
-      severity == mv1::ALARM_SEVERITY_UNSPECIFIED) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("severity: \"", value, "\" is not critical, warning or info"));
+  if (auto severity = ParseEnumWord<mv1::AlarmSeverity>(value, "ALARM_SEVERITY_",
+                                                        mv1::AlarmSeverity_Parse)) {
+    return *severity;
   }
-  return severity;
+  return absl::InvalidArgumentError(
+      absl::StrCat("severity: \"", value, "\" is not critical, warning or info"));
 }
 
 absl::StatusOr<mv1::AlarmState> ParseState(absl::string_view value) {
-  mv1::AlarmState state;
-  if (!mv1::AlarmState_Parse(EnumConstant(value, "ALARM_STATE_"), &state) ||
-      state == mv1::ALARM_STATE_UNSPECIFIED) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("state: \"", value, "\" is not active or cleared"));
+  if (auto state = ParseEnumWord<mv1::AlarmState>(value, "ALARM_STATE_", mv1::AlarmState_Parse)) {
+    return *state;
   }
-  return state;
+  return absl::InvalidArgumentError(
+      absl::StrCat("state: \"", value, "\" is not active or cleared"));
 }
 
 absl::StatusOr<absl::Duration> ParseDuration(absl::string_view value, absl::string_view option) {

@@ -48,8 +48,6 @@ void PrintEntry(const cv1::OutboxEntry& entry, bool history) {
   }
 }
 
-void PrintEntryWithHistory(const cv1::OutboxEntry& entry) { PrintEntry(entry, true); }
-
 int List(const Admin& admin, const Arguments& args) {
   cv1::ListOutboxRequest request;
   request.mutable_page()->set_page_size(50);
@@ -64,28 +62,23 @@ int List(const Admin& admin, const Arguments& args) {
                 });
 }
 
-// What show and retry print, --json too.
-template <typename Response>
-const cv1::OutboxEntry& EntryOf(const Response& response) {
-  return response.entry();
+// show and retry: a request with the id, a response with the entry (what --json prints too).
+template <typename Request, typename Response>
+int OneEntry(const Admin& admin, const Arguments& args,
+             UnaryMethod<Stub, Request, Response> method) {
+  Request request;
+  request.set_id(args.positional()[1]);
+  return Report(PartOf(Call(admin, NodeTarget(admin, args.positional()[0]), method, request),
+                       [](const Response& response) { return response.entry(); }),
+                [](const cv1::OutboxEntry& entry) { PrintEntry(entry, true); });
 }
 
 int Show(const Admin& admin, const Arguments& args) {
-  cv1::GetOutboxEntryRequest request;
-  request.set_id(args.positional()[1]);
-  return Report(PartOf(Call(admin, NodeTarget(admin, args.positional()[0]),
-                            &Stub::GetOutboxEntry, request),
-                       EntryOf<cv1::GetOutboxEntryResponse>),
-                PrintEntryWithHistory);
+  return OneEntry(admin, args, &Stub::GetOutboxEntry);
 }
 
 int Retry(const Admin& admin, const Arguments& args) {
-  cv1::RetryOutboxEntryRequest request;
-  request.set_id(args.positional()[1]);
-  return Report(PartOf(Call(admin, NodeTarget(admin, args.positional()[0]),
-                            &Stub::RetryOutboxEntry, request),
-                       EntryOf<cv1::RetryOutboxEntryResponse>),
-                PrintEntryWithHistory);
+  return OneEntry(admin, args, &Stub::RetryOutboxEntry);
 }
 
 }  // namespace

@@ -58,10 +58,7 @@ constexpr char kUsage[] =
     "  reminders status NOTIFICATION_ID\n"
     "TIME: 2026-05-01T10:00:00Z, \"2026-05-01 10:00\", 2026-05-01 (UTC), or +2d / +36h\n";
 
-int Usage(absl::string_view problem) {
-  std::cerr << "mailroomctl: " << problem << "\n" << kUsage;
-  return kExitUsage;
-}
+int Usage(absl::string_view problem) { return UsageError(kUsage, problem); }
 
 // "3d", "36h", "90m", "1d12h".
 absl::StatusOr<absl::Duration> ParseLead(absl::string_view text, absl::string_view what) {
@@ -288,12 +285,10 @@ int Plan(const Admin& admin, const Arguments& args) {
     request.set_account_kind(v1::ACCOUNT_KIND_INTERNAL_USER);
   }
   if (args.Has("state")) {
-    v1::ReminderState state;
-    if (!v1::ReminderState_Parse(EnumConstant(args.Get("state"), "REMINDER_STATE_"), &state) ||
-        state == v1::REMINDER_STATE_UNSPECIFIED) {
-      return Usage("state= must be planned, queued, skipped or canceled");
-    }
-    request.add_states(state);
+    absl::optional<v1::ReminderState> state = ParseEnumWord<v1::ReminderState>(
+        args.Get("state"), "REMINDER_STATE_", v1::ReminderState_Parse);
+    if (!state.has_value()) return Usage("state= must be planned, queued, skipped or canceled");
+    request.add_states(*state);
   }
   return Report(CallAllPages(admin, PanTarget(admin), &Stub::ListPlannedReminders, request),
                 [](const v1::ListPlannedRemindersResponse& all) {

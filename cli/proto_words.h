@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "proto/mailroom/common/v1/common.pb.h"
 
@@ -21,6 +22,19 @@ std::string WithoutPrefix(absl::string_view enum_name, absl::string_view prefix)
 // The enum constant a person means by "client-secret-expiry", "CLIENT_SECRET_EXPIRY" or the
 // full name: upper case, '-' as '_', `prefix` added when missing.
 std::string EnumConstant(absl::string_view value, absl::string_view prefix);
+
+// The enum value a person means by `value` (see EnumConstant), parsed by the generated
+// `parse` (e.g. AlarmType_Parse); nullopt for an unknown name and for the zero value
+// (*_UNSPECIFIED), which no one means.
+template <typename Enum, typename Parse>
+absl::optional<Enum> ParseEnumWord(absl::string_view value, absl::string_view prefix,
+                                   Parse parse) {
+  Enum parsed;
+  if (!parse(EnumConstant(value, prefix), &parsed) || static_cast<int>(parsed) == 0) {
+    return absl::nullopt;
+  }
+  return parsed;
+}
 
 // "Name <address>", or the address alone when there is no display name.
 std::string FormatAddress(const mailroom::common::v1::EmailAddress& address);

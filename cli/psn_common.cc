@@ -78,14 +78,13 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
 }
 
 absl::StatusOr<pv1::TemplateKind> ParseTemplateKind(const std::string& value) {
-  pv1::TemplateKind kind;
-  if (!pv1::TemplateKind_Parse(EnumConstant(value, "TEMPLATE_KIND_"), &kind) ||
-      kind == pv1::TEMPLATE_KIND_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kind=", value,
-        ": expected self_registration, guest_credentials, sponsor_summary or password_reset"));
+  if (auto kind =
+          ParseEnumWord<pv1::TemplateKind>(value, "TEMPLATE_KIND_", pv1::TemplateKind_Parse)) {
+    return *kind;
   }
-  return kind;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "kind=", value,
+      ": expected self_registration, guest_credentials, sponsor_summary or password_reset"));
 }
 
 std::string PsnTime(const google::protobuf::Timestamp& time) {

@@ -63,6 +63,16 @@ absl::Status TemplateFromArgs(const Arguments& args, pv1::Template* t) {
   return absl::OkStatus();
 }
 
+// kind= portal= language=: which template get and delete mean.
+template <typename Request>
+absl::Status KeyFromArgs(const Arguments& args, Request* request) {
+  MR_ASSIGN_OR_RETURN(const pv1::TemplateKind kind, ParseTemplateKind(args.Get("kind")));
+  request->set_kind(kind);
+  request->set_portal_id(args.Get("portal"));
+  request->set_language(args.Get("language"));
+  return absl::OkStatus();
+}
+
 int Put(const Admin& admin, const Arguments& args) {
   absl::StatusOr<std::vector<Target>> targets = ChoosePsns(admin, args, true);
   if (!targets.ok()) return Fail(targets.status());
@@ -87,11 +97,7 @@ int Get(const Admin& admin, const Arguments& args) {
   absl::StatusOr<std::vector<Target>> targets = ChoosePsns(admin, args, false);
   if (!targets.ok()) return Fail(targets.status());
   pv1::GetTemplateRequest request;
-  absl::StatusOr<pv1::TemplateKind> kind = ParseTemplateKind(args.Get("kind"));
-  if (!kind.ok()) return Fail(kind.status());
-  request.set_kind(*kind);
-  request.set_portal_id(args.Get("portal"));
-  request.set_language(args.Get("language"));
+  if (absl::Status s = KeyFromArgs(args, &request); !s.ok()) return Fail(s);
   request.set_resolve(args.Has("resolve"));
   return Report(Call(admin, (*targets)[0], &PsnStub::GetTemplate, request),
                 [](const pv1::GetTemplateResponse& response) {
@@ -120,11 +126,7 @@ int Delete(const Admin& admin, const Arguments& args) {
   absl::StatusOr<std::vector<Target>> targets = ChoosePsns(admin, args, true);
   if (!targets.ok()) return Fail(targets.status());
   pv1::DeleteTemplateRequest request;
-  absl::StatusOr<pv1::TemplateKind> kind = ParseTemplateKind(args.Get("kind"));
-  if (!kind.ok()) return Fail(kind.status());
-  request.set_kind(*kind);
-  request.set_portal_id(args.Get("portal"));
-  request.set_language(args.Get("language"));
+  if (absl::Status s = KeyFromArgs(args, &request); !s.ok()) return Fail(s);
   return ForEachPsn<pv1::DeleteTemplateResponse>(
       *targets,
       [&](const Target& target) {
