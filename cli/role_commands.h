@@ -1,24 +1,33 @@
-// Provides the mailroomctl commands of the role services and their outboxes. Each function
-// returns the exit code if `args` is one of its commands, nullopt otherwise.
-//   outbox list|show|retry ...  (any sending node)        RunOutboxCommand
-//   guest ... / template ... / psn-settings ...           RunPsnCommand
-//   account ... / reminders ...                           RunPanCommand
-//   alarm ... / alarm-settings ...                        RunMntCommand
+// Provides mailroomctl's command groups, one file each; mailroomctl_main.cc dispatches to
+// them with RunCommandGroup (cli/command_group.h).
+//   settings show|test|set, secret status, quota   the token broker     broker_commands.cc
+//   health, metrics                                every node           node_commands.cc
+//   outbox list|show|retry                         any sending node     outbox_commands.cc
+//   guest ...                                      the PSNs             psn_guest_commands.cc
+//   template ...                                   the PSNs             psn_template_commands.cc
+//   psn-settings ...                               the PSNs             psn_settings_commands.cc
+//   account ..., reminders ...                     the PAN              pan_commands.cc
+//   alarm ..., alarm-settings ...                  the MnT              mnt_commands.cc
+// Each group is built on first use and never destroyed. Thread-safe.
 #ifndef MAILROOM_CLI_ROLE_COMMANDS_H_
 #define MAILROOM_CLI_ROLE_COMMANDS_H_
 
-#include <string>
-#include <vector>
-
-#include "absl/types/optional.h"
-#include "cli/admin_context.h"
+#include "cli/command_group.h"
 
 namespace mailroom::cli {
 
-absl::optional<int> RunOutboxCommand(const Admin& admin, const std::vector<std::string>& args);
-absl::optional<int> RunPsnCommand(const Admin& admin, const std::vector<std::string>& args);
-absl::optional<int> RunPanCommand(const Admin& admin, const std::vector<std::string>& args);
-absl::optional<int> RunMntCommand(const Admin& admin, const std::vector<std::string>& args);
+// The usage lines of the broker and node commands, also part of `mailroomctl help`.
+extern const char kBrokerUsageLines[];
+extern const char kNodeUsageLines[];
+
+const CommandGroup& BrokerCommands();
+const CommandGroup& NodeCommands();
+const CommandGroup& OutboxCommands();
+const CommandGroup& GuestCommands();
+const CommandGroup& TemplateCommands();
+const CommandGroup& PsnSettingsCommands();
+const CommandGroup& PanCommands();
+const CommandGroup& MntCommands();
 
 }  // namespace mailroom::cli
 

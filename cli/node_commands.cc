@@ -1,0 +1,121 @@
+// mailroomctl commands about every node: gRPC health of the configured nodes, and one
+// node's Prometheus metrics (over plain HTTP from the metrics port; no --config needed).
+#include <iostream>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "cli/command_call.h"
+#include "cli/role_commands.h"
+#include "third_party/grpc_health/health.grpc.pb.h"
+
+ABSL_FLAG(std::string, url, "", "A node's metrics URL, e.g. http://127.0.0.1:9100/metrics.");
+
+namespace mailroom::cli {
+
+const char kNodeUsageLines[] =
+    "  health                        health of every configured node\n"
+    "  metrics --url=URL             a node's metrics (queue depth, sends, tokens)\n";
+
+namespace {
+
+using HealthStub = ::grpc::health::v1::Health::Stub;
+using ::grpc::health::v1::HealthCheckResponse;
+
+int HealthAll(const Admin& admin, const Arguments&) {
+  std::vector<Target> targets;
+  if (!admin.config.broker_target().empty()) targets.push_back(*BrokerTarget(admin));
+  if (!admin.config.pan_target().empty()) targets.push_back(*PanTarget(admin));
+  for (const Target& psn : PsnTargets(admin)) targets.push_back({"psn", psn.address});
+  if (!admin.config.mnt_target().empty()) targets.push_back(*MntTarget(admin));
+  int failures = 0;
+  for (const Target& target : targets) {
+    // A probe's answer, not the admin's rpc_timeout: a hung node is DOWN quickly.
+    absl::StatusOr<HealthCheckResponse> response =
+        Call(admin, target, &HealthStub::Check, {}, absl::Seconds(5));
+    const bool serving = response.ok() && response->status() == HealthCheckResponse::SERVING;
+    if (!serving) ++failures;
+    std::cout << target.name << " " << target.address << ": "
+              << (serving ? "SERVING"
+                          : absl::StrCat("DOWN (", response.status().message(), ")"))
+              << "\n";
+  }
+  return failures == 0 ? kExitOk : kExitFailed;
+}
+
+size_t AppendBody(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// Shows a node's Prometheus metrics for a person: one line per sample, histogram buckets
+// folded into a count and a mean.
+int ShowMetrics(const Admin&, const Arguments&) {
+  const std::string url = absl::GetFlag(FLAGS_url);
+  if (url.empty()) {
+    std::cerr << "mailroomctl: metrics needs --url=http://HOST:PORT/metrics\n";
+    return kExitUsage;
+  }
+  CURL* curl = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  const CURLcode code = curl_easy_perform(curl);
+  curl_easy_cleanup(curl);
+  if (code != CURLE_OK) {
+    std::cerr << "mailroomctl: cannot fetch " << url << ": " << curl_easy_strerror(code) << "\n";
+    return kExitFailed;
+  }
+  if (JsonOutput()) {
+    std::cout << body;
+    return kExitOk;
+  }
+  std::map<std::string, double> sums;
+  for (absl::string_view line : absl::StrSplit(body, '\n', absl::SkipEmpty())) {
+    if (line[0] == '#' || absl::StrContains(line, "_bucket{")) continue;
+    const size_t space = line.rfind(' ');
+    const std::string name(line.substr(0, space));
+    if (absl::StrContains(name, "_sum")) {
+      double value = 0;
+      absl::SimpleAtod(line.substr(space + 1), &value);
+      sums[absl::StrReplaceAll(name, {{"_sum", ""}})] = value;
+      continue;
+    }
+    if (absl::StrContains(name, "_count")) {
+      double count = 0;
+      absl::SimpleAtod(line.substr(space + 1), &count);
+      const std::string base = absl::StrReplaceAll(name, {{"_count", ""}});
+      std::cout << base << "  count " << count << ", mean "
+                << (count > 0 ? sums[base] / count * 1000 : 0) << " ms\n";
+      continue;
+    }
+    std::cout << name << "  " << line.substr(space + 1) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+const CommandGroup& NodeCommands() {
+  static const CommandGroup* const group = new CommandGroup{
+      {"health", "metrics"},
+      absl::StrCat("usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n", kNodeUsageLines),
+      {
+          {"health", {}, HealthAll},
+          {"metrics", {}, ShowMetrics, /*needs_admin=*/false},
+      }};
+  return *group;
+}
+
+}  // namespace mailroom::cli
