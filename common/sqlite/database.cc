@@ -94,7 +94,7 @@ Statement& Statement::Bind(int i, absl::string_view text) {
   return *this;
 }
 
-Statement& Statement::Bind(int i, const Value& value) {
+Statement& Statement::BindValue(int i, const Value& value) {
   if (const int64_t* n = std::get_if<int64_t>(&value)) return Bind(i, *n);
   return Bind(i, absl::string_view(std::get<std::string>(value)));
 }
@@ -119,7 +119,7 @@ Statement& Statement::BindOptional(int i, absl::optional<int64_t> value) {
 }
 
 Statement& Statement::BindAll(const std::vector<Value>& values, int first) {
-  for (size_t k = 0; k < values.size(); ++k) Bind(first + static_cast<int>(k), values[k]);
+  for (size_t k = 0; k < values.size(); ++k) BindValue(first + static_cast<int>(k), values[k]);
   return *this;
 }
 

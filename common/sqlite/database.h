@@ -57,7 +57,7 @@ class Statement {
   // Parameters are 1-based, as in SQLite.
   Statement& Bind(int i, int64_t value);
   Statement& Bind(int i, absl::string_view text);
-  Statement& Bind(int i, const Value& value);
+  Statement& BindValue(int i, const Value& value);
   Statement& BindBlob(int i, absl::string_view bytes);
   // No copy (messages are large): the bytes must outlive this Statement.
   Statement& BindBlobNoCopy(int i, absl::string_view bytes);
