@@ -26,13 +26,11 @@
 #include "absl/types/optional.h"
 #include "proto/mailroom/mnt/v1/mnt.pb.h"
 
-struct sqlite3;
+namespace mailroom::sqlite {
+class Database;
+}  // namespace mailroom::sqlite
 
 namespace mailroom::mnt {
-
-namespace store_internal {
-class Connection;
-}  // namespace store_internal
 
 // An alarm with the suppression state that is not part of its public view.
 struct AlarmRecord {
@@ -96,11 +94,11 @@ class AlarmStore {
   absl::StatusOr<int64_t> PurgeRaises(absl::Time before);
 
  private:
-  explicit AlarmStore(std::unique_ptr<store_internal::Connection> db);
+  explicit AlarmStore(std::unique_ptr<sqlite::Database> db);
   absl::Status SaveLocked(const AlarmRecord& alarm) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  std::unique_ptr<store_internal::Connection> db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<sqlite::Database> db_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mailroom::mnt

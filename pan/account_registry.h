@@ -34,7 +34,10 @@
 #include "pan/reminder_plan.h"
 #include "proto/mailroom/pan/v1/pan.pb.h"
 
-struct sqlite3;
+namespace mailroom::sqlite {
+class Database;
+class ExclusiveFile;
+}  // namespace mailroom::sqlite
 
 namespace mailroom::pan {
 
@@ -125,7 +128,8 @@ class AccountRegistry {
   absl::StatusOr<int64_t> PurgeFinal(absl::Time expired_before);
 
  private:
-  AccountRegistry(sqlite3* db, int lock_fd) : db_(db), lock_fd_(lock_fd) {}
+  AccountRegistry(std::unique_ptr<sqlite::ExclusiveFile> lock,
+                  std::unique_ptr<sqlite::Database> db);
 
   absl::StatusOr<ReminderSettings> GetSettingsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SaveSettingsLocked(const ReminderSettings& settings)
@@ -146,8 +150,9 @@ class AccountRegistry {
                               bool must_be_planned) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  sqlite3* const db_ ABSL_GUARDED_BY(mu_);
-  const int lock_fd_;
+  // The file's flock; released after the connection is closed.
+  std::unique_ptr<sqlite::ExclusiveFile> lock_;
+  std::unique_ptr<sqlite::Database> db_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mailroom::pan

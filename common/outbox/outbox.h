@@ -68,119 +68,23 @@
 #include "absl/types/optional.h"
 #include "common/base/clock.h"
 #include "common/base/diagnosis.h"
+#include "common/outbox/group_commit.h"
+#include "common/outbox/outbox_types.h"
+#include "common/outbox/ulid.h"
 #include "proto/mailroom/common/v1/common.pb.h"
 #include "proto/mailroom/common/v1/outbox.pb.h"
 
-struct sqlite3;
-
 namespace mailroom {
 
+namespace sqlite {
+class Database;
+class ExclusiveFile;
+class WalCheckpointer;
+}  // namespace sqlite
+
 namespace outbox_internal {
-class Db;
 struct PendingEnqueue;
 }  // namespace outbox_internal
-
-using ::mailroom::common::v1::EmailAddress;
-using ::mailroom::common::v1::ListOutboxRequest;
-using ::mailroom::common::v1::ListOutboxResponse;
-using ::mailroom::common::v1::NotificationKind;
-using ::mailroom::common::v1::NotificationState;
-using ::mailroom::common::v1::OutboxCounts;
-using ::mailroom::common::v1::OutboxEntry;
-using ::mailroom::common::v1::Recipient;
-
-struct OutboxOptions {
-  // This node's name: the prefix of every notification id ("<node_name>/<ulid>") and part of
-  // generated Message-IDs. Required.
-  std::string node_name;
-  // How long after it was queued a notification is retried before it is FAILED.
-  absl::Duration retry_lifetime = absl::Hours(24);
-  // First retry delay; it doubles with every attempt, up to backoff_max.
-  absl::Duration backoff_initial = absl::Seconds(30);
-  absl::Duration backoff_max = absl::Minutes(15);
-  // Each delay is multiplied by a factor drawn uniformly from [1 - jitter, 1 + jitter]
-  // (then capped at backoff_max). 0 disables jitter.
-  double jitter = 0.2;
-  // How long SENT and FAILED entries (and their idempotency keys) are kept; see Purge().
-  absl::Duration retention = absl::Hours(24 * 7);
-  // Uniform draws in [0, 1) for the jitter; empty means a real random source. A test pins it
-  // (0.5 gives no jitter).
-  std::function<double()> random_unit;
-  // true: PRAGMA synchronous=FULL, the WAL is fsync'ed at every commit (survives power loss).
-  // false: synchronous=NORMAL, fsync only at checkpoints (survives kill -9 of the process but
-  // may lose the last commits on an OS crash or power cut). Keep true in production.
-  bool sync_every_commit = true;
-  // How long a statement waits for a lock held by another connection before failing.
-  absl::Duration busy_timeout = absl::Seconds(5);
-};
-
-// A notification to queue. The envelope is stored beside the message for the delivery loop
-// and the status view; the message itself is opaque bytes.
-struct NewNotification {
-  // The caller's idempotency key (printable ASCII, at most 256 characters); empty for
-  // notifications the service queues by itself.
-  std::string idempotency_key;
-  // Required when idempotency_key is set; see "Idempotency" above.
-  std::string request_fingerprint;
-  NotificationKind kind = ::mailroom::common::v1::NOTIFICATION_KIND_UNSPECIFIED;
-  // The From: address (display name kept for the status view).
-  EmailAddress from;
-  // To, Cc and Bcc recipients; only address and type are read. At least one.
-  std::vector<Recipient> recipients;
-  // The Subject: as rendered (UTF-8), for the status view.
-  std::string subject;
-  // The Message-ID inside `message`, without angle brackets. Required: the message is
-  // rendered before it is queued, so the caller fixes it first (Outbox::NewMessageId()).
-  std::string message_id;
-  // The rendered RFC 5322 message, CRLF line endings, as it goes after DATA.
-  std::string message;
-};
-
-struct EnqueueResult {
-  std::string notification_id;
-  // The Message-ID stored with the notification (the original one for a duplicate).
-  std::string message_id;
-  // True when the idempotency key named an existing notification with the same content;
-  // nothing new was queued.
-  bool duplicate = false;
-};
-
-// A notification claimed for one delivery attempt: everything the sender needs.
-struct ClaimedNotification {
-  std::string id;
-  std::string message_id;
-  NotificationKind kind = ::mailroom::common::v1::NOTIFICATION_KIND_UNSPECIFIED;
-  EmailAddress from;
-  std::vector<Recipient> recipients;
-  std::string message;
-  // This attempt's 1-based number.
-  int attempt = 0;
-  absl::Time create_time;
-  // The end of the retry lifetime.
-  absl::Time expire_time;
-};
-
-// How one delivery attempt ended, as recorded in the entry's history. Aggregate, so a call
-// reads MarkSent(id, {250, "2.0.0 OK queued as 4Bf"}).
-struct AttemptReport {
-  // The final SMTP reply code (250 on success); 0 if the attempt ended before any reply
-  // (network, token, permit).
-  int reply_code = 0;
-  // The final reply text as the server sent it (multi-line replies joined with "\n").
-  std::string reply_text;
-  // The broker send-permit id used, if one was granted.
-  std::string permit_id;
-  // The mailbox the attempt was sent through (the broker's Username), if known.
-  std::string sending_mailbox;
-};
-
-// What MarkRetry decided.
-struct RetryDecision {
-  // QUEUED (retried at next_attempt_time) or FAILED (the retry lifetime ran out: raise the
-  // alarm).
-  NotificationState state = ::mailroom::common::v1::NOTIFICATION_STATE_UNSPECIFIED;
-  absl::Time next_attempt_time = absl::InfinitePast();
-};
 
 class Outbox {
  public:
@@ -269,65 +173,46 @@ class Outbox {
   int64_t requeued_on_open() const { return requeued_on_open_; }
 
  private:
-  Outbox(const Clock* clock, OutboxOptions options, int lock_fd,
-         std::pair<uint64_t, uint64_t> file_id, std::unique_ptr<outbox_internal::Db> db,
-         std::unique_ptr<outbox_internal::Db> ckpt_db);
+  Outbox(const Clock* clock, OutboxOptions options, std::unique_ptr<sqlite::ExclusiveFile> file,
+         std::unique_ptr<sqlite::Database> db, std::unique_ptr<sqlite::Database> ckpt_db);
 
   absl::Status Recover();
   absl::StatusOr<std::vector<EnqueueResult>> CommitInGroup(
       outbox_internal::PendingEnqueue* request);
+  // Runs a group of enqueue requests in one transaction; true if any queued a new entry.
+  bool CommitGroup(const std::vector<outbox_internal::PendingEnqueue*>& group);
   absl::StatusOr<EnqueueResult> EnqueueLocked(const NewNotification& n, absl::string_view field)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<OutboxEntry> GetLocked(absl::string_view id, bool with_attempts) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<OutboxCounts> CountsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The state of entry `id`; NOT_FOUND for an unknown id.
+  absl::StatusOr<int> StateLocked(absl::string_view id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the SENDING entry `id`'s attempt: checks the state, records the attempt row.
   absl::StatusOr<int> FinishAttemptLocked(absl::string_view id, const Diagnosis* diagnosis,
                                           const AttemptReport& report, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(int attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // SQLite's WAL hook on the main connection, after each commit: asks for a checkpoint once
-  // the WAL holds enough frames.
-  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
-  void CheckpointLoop();
-  bool CheckpointWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(ckpt_mu_) {
-    return ckpt_phase_ == CheckpointPhase::kRequested || ckpt_stopping_;
-  }
-  std::string NewUlid();
   void Wake();
 
   const Clock* const clock_;
   const OutboxOptions options_;
   int64_t requeued_on_open_ = 0;
 
+  // The flock'ed database file; released after both connections are closed.
+  std::unique_ptr<sqlite::ExclusiveFile> file_;
+
   mutable absl::Mutex mu_;
-  std::unique_ptr<outbox_internal::Db> db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<sqlite::Database> db_ ABSL_GUARDED_BY(mu_);
   absl::BitGen jitter_bitgen_ ABSL_GUARDED_BY(mu_);
 
-  absl::Mutex id_mu_;
-  uint64_t last_ulid_ms_ ABSL_GUARDED_BY(id_mu_) = 0;
-  uint64_t last_ulid_hi_ ABSL_GUARDED_BY(id_mu_) = 0;  // top 16 of the 80 random bits
-  uint64_t last_ulid_lo_ ABSL_GUARDED_BY(id_mu_) = 0;  // low 64 random bits
-  absl::BitGen id_bitgen_ ABSL_GUARDED_BY(id_mu_);
+  UlidGenerator ulids_;
 
   // Group commit of enqueues (see CommitInGroup).
-  absl::Mutex group_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  std::vector<outbox_internal::PendingEnqueue*> group_queue_ ABSL_GUARDED_BY(group_mu_);
-  bool group_leader_ ABSL_GUARDED_BY(group_mu_) = false;
+  GroupCommit<outbox_internal::PendingEnqueue> group_commit_;
 
-  // The flock'ed descriptor of the database file; closed after both connections. The file's
-  // (device, inode), registered as open in this process.
-  const int lock_fd_;
-  const std::pair<uint64_t, uint64_t> file_id_;
-
-  std::unique_ptr<outbox_internal::Db> ckpt_db_;  // used by checkpointer_ only
-  std::thread checkpointer_;
-  absl::Mutex ckpt_mu_;
-  // kIdle → (a commit crosses the threshold) kRequested → (background copy done) kCopied →
-  // (the next commit copies the rest itself) kIdle.
-  enum class CheckpointPhase { kIdle, kRequested, kCopied };
-  CheckpointPhase ckpt_phase_ ABSL_GUARDED_BY(ckpt_mu_) = CheckpointPhase::kIdle;
-  bool ckpt_stopping_ ABSL_GUARDED_BY(ckpt_mu_) = false;
+  // Background checkpoints of db_'s WAL, with a connection of their own.
+  std::unique_ptr<sqlite::WalCheckpointer> checkpointer_;
 
   absl::Mutex wake_mu_;
   std::function<void()> wake_ ABSL_GUARDED_BY(wake_mu_);
