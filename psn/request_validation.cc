@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/base/proto_time.h"
+#include "common/base/status_macros.h"
 #include "psn/field_checks.h"
 
 namespace mailroom::psn {
@@ -19,13 +20,6 @@ constexpr size_t kMaxPasswordChars = 256;
 constexpr size_t kMaxNameChars = 256;
 constexpr size_t kMaxRecipientFilterChars = 254;
 constexpr size_t kMaxNotificationIdChars = 256;
-
-#define MR_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    if (absl::Status mr_s = (expr); !mr_s.ok()) { \
-      return mr_s;                                \
-    }                                             \
-  } while (false)
 
 std::string Path(absl::string_view prefix, absl::string_view field) {
   return absl::StrCat(prefix, ".", field);

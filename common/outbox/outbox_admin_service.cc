@@ -1,42 +1,39 @@
 #include "common/outbox/outbox_admin_service.h"
 
-#include "common/rpc/rpc_auth.h"
-#include "common/rpc/status_grpc.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/service_call.h"
 
 namespace mailroom {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
+
+}  // namespace
 
 grpc::Status OutboxAdminService::ListOutbox(grpc::ServerContext* context,
-                                            const common::v1::ListOutboxRequest* request,
-                                            common::v1::ListOutboxResponse* response) {
-  absl::StatusOr<PeerIdentity> peer = AuthorizeCaller(context, {Role::kAdmin}, "ListOutbox");
-  if (!peer.ok()) return ToGrpcStatus(peer.status());
-  absl::StatusOr<common::v1::ListOutboxResponse> result = outbox_->List(*request);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+                                            const cv1::ListOutboxRequest* request,
+                                            cv1::ListOutboxResponse* response) {
+  return ServeCall(context, {__func__, kAdmins}, response,
+                   [&] { return outbox_->List(*request); });
 }
 
 grpc::Status OutboxAdminService::GetOutboxEntry(grpc::ServerContext* context,
-                                                const common::v1::GetOutboxEntryRequest* request,
-                                                common::v1::GetOutboxEntryResponse* response) {
-  absl::StatusOr<PeerIdentity> peer = AuthorizeCaller(context, {Role::kAdmin}, "GetOutboxEntry");
-  if (!peer.ok()) return ToGrpcStatus(peer.status());
-  absl::StatusOr<common::v1::OutboxEntry> entry = outbox_->Get(request->id());
-  if (!entry.ok()) return ToGrpcStatus(entry.status());
-  *response->mutable_entry() = *std::move(entry);
-  return grpc::Status::OK;
+                                                const cv1::GetOutboxEntryRequest* request,
+                                                cv1::GetOutboxEntryResponse* response) {
+  return ServeCall(context, {__func__, kAdmins}, response, [&]() -> absl::Status {
+    MR_ASSIGN_OR_RETURN(*response->mutable_entry(), outbox_->Get(request->id()));
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status OutboxAdminService::RetryOutboxEntry(grpc::ServerContext* context,
-                                                  const common::v1::RetryOutboxEntryRequest* request,
-                                                  common::v1::RetryOutboxEntryResponse* response) {
-  absl::StatusOr<PeerIdentity> peer =
-      AuthorizeCaller(context, {Role::kAdmin}, "RetryOutboxEntry");
-  if (!peer.ok()) return ToGrpcStatus(peer.status());
-  absl::StatusOr<common::v1::OutboxEntry> entry = outbox_->Retry(request->id());
-  if (!entry.ok()) return ToGrpcStatus(entry.status());
-  *response->mutable_entry() = *std::move(entry);
-  return grpc::Status::OK;
+                                                  const cv1::RetryOutboxEntryRequest* request,
+                                                  cv1::RetryOutboxEntryResponse* response) {
+  return ServeCall(context, {__func__, kAdmins}, response, [&]() -> absl::Status {
+    MR_ASSIGN_OR_RETURN(*response->mutable_entry(), outbox_->Retry(request->id()));
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace mailroom

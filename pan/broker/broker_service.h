@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/rpc/tls.h"
+#include "absl/strings/string_view.h"
+#include "common/rpc/rpc_auth.h"
 #include "pan/broker/broker.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
@@ -57,10 +58,10 @@ class BrokerService final : public BrokerServiceBase {
 
  private:
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };
-  // The caller's identity if it may call; PERMISSION_DENIED / UNAUTHENTICATED otherwise.
-  // `node`, when not empty, must be the caller's own name.
-  absl::StatusOr<PeerIdentity> Authorize(grpc::ServerContextBase* context, Allowed allowed,
-                                         const std::string& node, const char* method);
+  // Who may make a call: role nodes are PAN, PSN and MnT; an admin must be one of
+  // `admin_identities_` when that is not empty. `node`, when not empty, must be the caller's
+  // own name.
+  CallerCheck Check(const char* method, Allowed allowed, absl::string_view node = "") const;
 
   Broker* broker_;
   std::vector<std::string> admin_identities_;
