@@ -18,7 +18,7 @@
 //    is refused ("contains CR not followed by LF"), because a bare CR only ever serves to
 //    overwrite a line when the text is shown or logged.
 //  - Both refuse every other control character: C0 but TAB, DEL and C1 (U+0080..U+009F),
-//    NUL included: "contains a control character (U+001B)".
+//    NUL included: "contains a control character (U+001b)".
 //  - Limits: `max_chars` counts code points, `max_bytes` counts bytes (0 means none); each
 //    field's unit is the one its proto documents (names in characters, bodies in bytes).
 //    "exceeds 256 characters", "exceeds 262144 bytes". Limits are inclusive.
