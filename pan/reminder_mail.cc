@@ -1,9 +1,11 @@
 #include "pan/reminder_mail.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "common/base/utf8.h"
 #include "common/mail/mime_message.h"
 #include "pan/reminder_plan.h"
-#include "pan/reminder_settings.h"
 
 namespace mailroom::pan {
 namespace {
@@ -26,16 +28,7 @@ bool IsCjk(uint32_t cp) {
 bool AllCjk(absl::string_view text) {
   bool any = false;
   for (size_t i = 0; i < text.size();) {
-    const auto b = static_cast<unsigned char>(text[i]);
-    const int length = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    uint32_t cp = length == 1   ? b
-                  : length == 2 ? (b & 0x1F)
-                  : length == 3 ? (b & 0x0F)
-                                : (b & 0x07);
-    for (int k = 1; k < length && i + k < text.size(); ++k) {
-      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
-    }
-    i += length;
+    const uint32_t cp = NextCodePoint(text, &i);
     if (cp == ' ' || cp == 0x00B7 || cp == 0x30FB) continue;
     if (!IsCjk(cp)) return false;
     any = true;
@@ -84,16 +77,17 @@ TemplateValues ReminderValues(const v1::PlannedReminder& reminder, const v1::Acc
   }
   std::string name = PersonDisplayName(p.first_name, p.last_name);
   if (name.empty()) name = p.email.display_name().empty() ? p.username : p.email.display_name();
-  TemplateValues values = {
+  TemplateValues values;
+  values.text = {
       {"username", p.username},
       {"first_name", p.first_name},
       {"last_name", p.last_name},
       {"email", p.email.address()},
-      {"expire_time", absl::FormatTime("%Y-%m-%d %H:%M", expire, SettingsTimeZone(settings))},
+      {"expire_time", FormatTemplateTime(expire, settings.time_zone())},
       {"days_left", absl::StrCat(days_left)},
       {"name", name},
   };
-  if (account.has_guest()) values["portal"] = p.portal;
+  if (account.has_guest()) values.text["portal"] = p.portal;
   return values;
 }
 
@@ -125,10 +119,12 @@ absl::StatusOr<NewNotification> BuildReminderNotification(const v1::PlannedRemin
                                                     : BuiltInTemplate(reminder.kind()))
             : (settings.has_password_expiry_template() ? settings.password_expiry_template()
                                                        : BuiltInTemplate(reminder.kind()));
-  const TemplateValues values = ReminderValues(reminder, account, settings, now);
-  content.subject = ExpandTemplate(tmpl.subject(), values, /*html=*/false);
-  content.text_body = ExpandTemplate(tmpl.text_body(), values, /*html=*/false);
-  content.html_body = ExpandTemplate(tmpl.html_body(), values, /*html=*/true);
+  absl::StatusOr<RenderedMail> rendered = RenderReminderTemplate(
+      tmpl, reminder.kind(), ReminderValues(reminder, account, settings, now));
+  if (!rendered.ok()) return rendered.status();
+  content.subject = std::move(rendered->subject);
+  content.text_body = std::move(rendered->text_body);
+  content.html_body = std::move(rendered->html_body);
   content.message_id = message_id;
   content.date = now;
   // RFC 3834: an automatic message; well-behaved responders do not answer it.

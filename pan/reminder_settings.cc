@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/mail/address_checks.h"
 #include "pan/proto_hash.h"
 #include "pan/reminder_template.h"
 
@@ -106,16 +107,7 @@ void CheckReminderSettings(FieldErrors* errors, absl::string_view prefix,
     CheckReminderTemplate(errors, absl::StrCat(prefix, "password_expiry_template"),
                           settings.password_expiry_template(), v1::REMINDER_KIND_PASSWORD_EXPIRY);
   }
-  const std::string& zone = settings.time_zone();
-  if (!zone.empty()) {
-    absl::TimeZone tz;
-    const std::string field = absl::StrCat(prefix, "time_zone");
-    CheckText(errors, field, zone, Line(64));
-    if (zone.find("..") != std::string::npos || zone[0] == '/' || !absl::LoadTimeZone(zone, &tz)) {
-      errors->Add(field, absl::StrCat("unknown IANA time zone \"", zone,
-                                      "\" (e.g. \"Europe/Zurich\", \"Asia/Taipei\")"));
-    }
-  }
+  CheckTimeZone(errors, absl::StrCat(prefix, "time_zone"), settings.time_zone());
 }
 
 std::string ReminderSettingsEtag(const ReminderSettings& settings) {
@@ -134,11 +126,7 @@ std::vector<absl::Duration> PasswordLeadTimes(const ReminderSettings& settings) 
 }
 
 absl::TimeZone SettingsTimeZone(const ReminderSettings& settings) {
-  absl::TimeZone tz = absl::UTCTimeZone();
-  if (!settings.time_zone().empty() && !absl::LoadTimeZone(settings.time_zone(), &tz)) {
-    return absl::UTCTimeZone();
-  }
-  return tz;
+  return TimeZoneOrUtc(settings.time_zone());
 }
 
 }  // namespace mailroom::pan

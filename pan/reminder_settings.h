@@ -18,7 +18,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "pan/field_checks.h"
+#include "common/base/text_checks.h"
 #include "proto/mailroom/config/v1/config.pb.h"
 #include "proto/mailroom/pan/v1/pan.pb.h"
 

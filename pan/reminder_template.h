@@ -1,7 +1,8 @@
-// Provides the reminder mail templates: the built-in English ones, the check an admin's
-// template must pass when the settings are saved (so an unknown variable is an error then, not
-// when a reminder is due), and rendering with `{{variable}}` substitution, values
-// HTML-escaped in the HTML body. Stateless and thread-safe.
+// Provides what is PAN-specific about reminder mail templates: the built-in English ones, the
+// variables an admin's template of each kind may use, the check an admin's template must pass
+// when the settings are saved (so an unknown variable is an error then, not when a reminder
+// is due), and rendering. Parsing, HTML-escaping of values in the HTML body and the template
+// limits are the common engine's (common/mail/template.h). Stateless and thread-safe.
 //
 // Variables (ReminderTemplate in proto/mailroom/pan/v1/pan.proto): {{username}}
 // {{first_name}} {{last_name}} {{email}} {{expire_time}} {{days_left}}, and {{portal}} in
@@ -11,12 +12,10 @@
 #ifndef MAILROOM_PAN_REMINDER_TEMPLATE_H_
 #define MAILROOM_PAN_REMINDER_TEMPLATE_H_
 
-#include <map>
-#include <string>
-#include <vector>
-
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "pan/field_checks.h"
+#include "common/base/text_checks.h"
+#include "common/mail/template.h"
 #include "proto/mailroom/pan/v1/pan.pb.h"
 
 namespace mailroom::pan {
@@ -24,33 +23,23 @@ namespace mailroom::pan {
 using ::mailroom::pan::v1::ReminderKind;
 using ::mailroom::pan::v1::ReminderTemplate;
 
-inline constexpr size_t kMaxSubjectChars = 512;
-inline constexpr size_t kMaxBodyBytes = 256 * 1024;
-
 // The variables an admin's template of `kind` may use.
-std::vector<std::string> TemplateVariables(ReminderKind kind);
+const TemplateVocabulary& ReminderVariables(ReminderKind kind);
 
-// Checks `tmpl` (at `field`, e.g. "settings.guest_expiry_template"): subject required, at
-// most 512 characters, single line; at least one body, each at most 256 KiB; UTF-8; every
-// `{{...}}` closed and naming a variable of `kind`.
+// Checks `tmpl` (at `field`, e.g. "settings.guest_expiry_template") with CheckMailTemplate:
+// subject required, at most 512 characters, single line; at least one body, each at most
+// 256 KiB; UTF-8; every `{{...}}` closed and naming a variable of `kind`.
 void CheckReminderTemplate(FieldErrors* errors, absl::string_view field,
                            const ReminderTemplate& tmpl, ReminderKind kind);
-
-// Checks one text against an explicit variable list (used for the built-ins in tests).
-void CheckTemplateText(FieldErrors* errors, absl::string_view field, absl::string_view text,
-                       const std::vector<std::string>& variables);
 
 // The built-in English template of `kind`.
 const ReminderTemplate& BuiltInTemplate(ReminderKind kind);
 
-using TemplateValues = std::map<std::string, std::string>;
-
-// `text` with each {{variable}} replaced by its value (HTML-escaped when `html`). Unknown
-// variables and unclosed braces are left as written; templates are checked when saved.
-std::string ExpandTemplate(absl::string_view text, const TemplateValues& values, bool html);
-
-// Escapes & < > " ' for HTML text and attribute values.
-std::string HtmlEscape(absl::string_view text);
+// `tmpl` of `kind` (a built-in, or an admin's that passed CheckReminderTemplate) filled with
+// `values`.
+absl::StatusOr<RenderedMail> RenderReminderTemplate(const ReminderTemplate& tmpl,
+                                                    ReminderKind kind,
+                                                    const TemplateValues& values);
 
 }  // namespace mailroom::pan
 

@@ -1,11 +1,19 @@
 #include "pan/request_validation.h"
 
 #include "absl/strings/str_cat.h"
-#include "pan/field_checks.h"
+#include "common/base/text_checks.h"
+#include "common/mail/address_checks.h"
+#include "common/rpc/status_grpc.h"
 #include "pan/reminder_settings.h"
 
 namespace mailroom::pan {
 namespace {
+
+// The PAN's errors carry their reason in-process too (the RPC edge adds INVALID_FIELD to
+// every INVALID_ARGUMENT anyway).
+absl::Status Result(const FieldErrors& errors) {
+  return errors.empty() ? absl::OkStatus() : WithReason(errors.ToStatus(), "INVALID_FIELD");
+}
 
 void CheckId(FieldErrors* errors, absl::string_view field, const std::string& id) {
   CheckText(errors, field, id, Line(kMaxAccountIdChars, /*required=*/true));
@@ -31,25 +39,22 @@ absl::Status ValidateRequest(const v1::UpsertGuestAccountRequest& request) {
   FieldErrors errors;
   if (!request.has_account()) {
     errors.Add("account", "is required");
-    return errors.ToStatus();
+    return Result(errors);
   }
   const v1::GuestAccount& a = request.account();
   CheckId(&errors, "account.id", a.id());
   CheckPersonFields(&errors, a.username(), a.email(), a.first_name(), a.last_name());
   CheckText(&errors, "account.portal_id", a.portal_id(), Line(kMaxNameChars));
-  if (!a.has_expire_time()) {
-    errors.Add("account.expire_time", "is required");
-  } else {
-    CheckTimestamp(&errors, "account.expire_time", a.expire_time());
-  }
-  return errors.ToStatus();
+  CheckTimestamp(&errors, "account.expire_time", a.has_expire_time() ? &a.expire_time() : nullptr,
+                 /*required=*/true);
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::UpsertUserAccountRequest& request) {
   FieldErrors errors;
   if (!request.has_account()) {
     errors.Add("account", "is required");
-    return errors.ToStatus();
+    return Result(errors);
   }
   const v1::UserAccount& a = request.account();
   CheckId(&errors, "account.id", a.id());
@@ -59,22 +64,22 @@ absl::Status ValidateRequest(const v1::UpsertUserAccountRequest& request) {
     errors.Add("account.kind", absl::StrCat("unknown value ", a.kind()));
   }
   CheckPersonFields(&errors, a.username(), a.email(), a.first_name(), a.last_name());
-  if (a.has_password_expire_time()) {
-    CheckTimestamp(&errors, "account.password_expire_time", a.password_expire_time());
-  }
-  return errors.ToStatus();
+  CheckTimestamp(&errors, "account.password_expire_time",
+                 a.has_password_expire_time() ? &a.password_expire_time() : nullptr,
+                 /*required=*/false);
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::DeleteGuestAccountRequest& request) {
   FieldErrors errors;
   CheckId(&errors, "id", request.id());
-  return errors.ToStatus();
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::DeleteUserAccountRequest& request) {
   FieldErrors errors;
   CheckId(&errors, "id", request.id());
-  return errors.ToStatus();
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::ListAccountsRequest& request) {
@@ -85,23 +90,23 @@ absl::Status ValidateRequest(const v1::ListAccountsRequest& request) {
       errors.Add(absl::StrCat("kinds[", i, "]"), absl::StrCat("invalid account kind ", kind));
     }
   }
-  if (request.has_expire_before()) {
-    CheckTimestamp(&errors, "expire_before", request.expire_before());
-  }
+  CheckTimestamp(&errors, "expire_before",
+                 request.has_expire_before() ? &request.expire_before() : nullptr,
+                 /*required=*/false);
   CheckText(&errors, "prefix", request.prefix(), Line(kMaxNameChars));
   CheckPage(&errors, request.page());
-  return errors.ToStatus();
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::SetReminderSettingsRequest& request) {
   FieldErrors errors;
   if (!request.has_settings()) {
     errors.Add("settings", "is required");
-    return errors.ToStatus();
+    return Result(errors);
   }
   CheckReminderSettings(&errors, "settings.", request.settings(), /*require_from=*/true);
   CheckText(&errors, "etag", request.etag(), Line(128));
-  return errors.ToStatus();
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::ListPlannedRemindersRequest& request) {
@@ -127,16 +132,18 @@ absl::Status ValidateRequest(const v1::ListPlannedRemindersRequest& request) {
       errors.Add(absl::StrCat("states[", i, "]"), absl::StrCat("invalid reminder state ", state));
     }
   }
-  if (request.has_due_after()) CheckTimestamp(&errors, "due_after", request.due_after());
-  if (request.has_due_before()) CheckTimestamp(&errors, "due_before", request.due_before());
+  CheckTimestamp(&errors, "due_after", request.has_due_after() ? &request.due_after() : nullptr,
+                 /*required=*/false);
+  CheckTimestamp(&errors, "due_before", request.has_due_before() ? &request.due_before() : nullptr,
+                 /*required=*/false);
   CheckPage(&errors, request.page());
-  return errors.ToStatus();
+  return Result(errors);
 }
 
 absl::Status ValidateRequest(const v1::GetNotificationStatusRequest& request) {
   FieldErrors errors;
   CheckText(&errors, "notification_id", request.notification_id(), Line(256, /*required=*/true));
-  return errors.ToStatus();
+  return Result(errors);
 }
 
 }  // namespace mailroom::pan

@@ -3,7 +3,9 @@
 // the request root ("account.email.address: ...", "settings.guest_expiry_lead_times[1]: ..."),
 // covering empty required fields, CR/LF and other control characters, invalid addresses,
 // oversized and malformed UTF-8 text, bad enum values and timestamps, and unknown template
-// variables. Output-only fields are ignored. Stateless and thread-safe.
+// variables, with the rules of common/base/text_checks.h (every violation collected, the
+// first offending field first; reason INVALID_FIELD). Output-only fields are ignored.
+// Stateless and thread-safe.
 #ifndef MAILROOM_PAN_REQUEST_VALIDATION_H_
 #define MAILROOM_PAN_REQUEST_VALIDATION_H_
 

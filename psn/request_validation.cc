@@ -5,8 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/base/proto_time.h"
-#include "common/base/status_macros.h"
-#include "psn/field_checks.h"
+#include "common/base/text_checks.h"
+#include "common/mail/address_checks.h"
+#include "psn/template_text.h"
 
 namespace mailroom::psn {
 namespace {
@@ -26,48 +27,91 @@ std::string Path(absl::string_view prefix, absl::string_view field) {
 }
 
 // `username_required`: a password reset may name its sponsor by address only.
-absl::Status ValidateSponsor(const v1::Sponsor& sponsor, bool present, absl::string_view prefix,
-                             bool username_required, bool email_required,
-                             absl::string_view email_reason) {
+void CheckSponsor(FieldErrors* errors, const v1::Sponsor& sponsor, bool present,
+                  absl::string_view prefix, bool username_required, bool email_required,
+                  absl::string_view email_reason) {
   if (!present && (username_required || email_required)) {
-    return FieldError(Path(prefix, username_required ? "username" : "email.address"),
-                      email_required && !username_required
-                          ? absl::StrCat("required for ", email_reason)
-                          : "required");
+    errors->Add(Path(prefix, username_required ? "username" : "email.address"),
+                email_required && !username_required
+                    ? absl::StrCat("is required for ", email_reason)
+                    : "is required");
+    return;
   }
-  MR_RETURN_IF_ERROR(CheckText(Path(prefix, "username"), sponsor.username(),
-                               SingleLine(kMaxUsernameChars, username_required)));
+  CheckText(errors, Path(prefix, "username"), sponsor.username(),
+            Line(kMaxUsernameChars, username_required));
   if (email_required && sponsor.email().address().empty()) {
-    return FieldError(Path(prefix, "email.address"), absl::StrCat("required for ", email_reason));
+    errors->Add(Path(prefix, "email.address"), absl::StrCat("is required for ", email_reason));
+  } else {
+    CheckEmailAddress(errors, Path(prefix, "email"), sponsor.email(), /*required=*/false);
   }
-  return CheckEmailAddress(Path(prefix, "email"), sponsor.email(), /*required=*/false);
 }
 
-absl::Status ValidateCommon(absl::string_view portal_id, absl::string_view language) {
-  MR_RETURN_IF_ERROR(CheckPortalId("portal_id", portal_id, /*allow_empty=*/false));
-  return CheckLanguage("language", language);
+void CheckPortalAndLanguage(FieldErrors* errors, absl::string_view portal_id,
+                            absl::string_view language, bool portal_required) {
+  CheckText(errors, "portal_id", portal_id, Line(kMaxPortalIdChars, portal_required));
+  CheckLanguage(errors, "language", language);
 }
 
-absl::Status ValidateGuestList(const google::protobuf::RepeatedPtrField<v1::Guest>& guests,
-                               bool email_optional_with_summary, bool send_summary) {
-  if (guests.empty()) return FieldError("guests", "at least one guest is required");
+void CheckGuest(FieldErrors* errors, const v1::Guest& guest, absl::string_view prefix,
+                const GuestNeeds& needs) {
+  CheckText(errors, Path(prefix, "guest_id"), guest.guest_id(), Line(kMaxGuestIdChars));
+  CheckText(errors, Path(prefix, "username"), guest.username(),
+            Line(kMaxUsernameChars, /*required=*/true));
+  CheckText(errors, Path(prefix, "password"), guest.password(),
+            Line(kMaxPasswordChars, needs.password));
+  CheckText(errors, Path(prefix, "first_name"), guest.first_name(), Line(kMaxNameChars));
+  CheckText(errors, Path(prefix, "last_name"), guest.last_name(), Line(kMaxNameChars));
+  CheckEmailAddress(errors, Path(prefix, "email"), guest.email(), needs.email);
+  const bool from_ok =
+      CheckTimestamp(errors, Path(prefix, "valid_from"),
+                     guest.has_valid_from() ? &guest.valid_from() : nullptr, needs.validity);
+  const bool until_ok =
+      CheckTimestamp(errors, Path(prefix, "valid_until"),
+                     guest.has_valid_until() ? &guest.valid_until() : nullptr, needs.validity);
+  if (from_ok && until_ok && guest.has_valid_from() && guest.has_valid_until() &&
+      FromProto(guest.valid_until()) <= FromProto(guest.valid_from())) {
+    errors->Add(Path(prefix, "valid_until"), "must be after valid_from");
+  }
+}
+
+void CheckGuestList(FieldErrors* errors,
+                    const google::protobuf::RepeatedPtrField<v1::Guest>& guests,
+                    bool email_optional_with_summary, bool send_summary) {
+  if (guests.empty()) {
+    errors->Add("guests", "at least one guest is required");
+    return;
+  }
   if (static_cast<size_t>(guests.size()) > kMaxGuestsPerRequest) {
-    return FieldError("guests", absl::StrCat("at most ", kMaxGuestsPerRequest,
-                                             " guests per request (has ", guests.size(), ")"));
+    errors->Add("guests", absl::StrCat("at most ", kMaxGuestsPerRequest,
+                                       " guests per request (has ", guests.size(), ")"));
+    return;
   }
   for (int i = 0; i < guests.size(); ++i) {
     const std::string prefix = absl::StrCat("guests[", i, "]");
-    const bool has_email = !guests[i].email().address().empty();
-    if (!has_email && email_optional_with_summary && !send_summary) {
-      return FieldError(Path(prefix, "email.address"),
-                        "required unless send_summary (a guest without an address appears only "
-                        "in the sponsor's summary)");
-    }
     GuestNeeds needs;
     needs.email = !(email_optional_with_summary && send_summary);
-    MR_RETURN_IF_ERROR(ValidateGuest(guests[i], prefix, needs));
+    if (guests[i].email().address().empty() && email_optional_with_summary && !send_summary) {
+      errors->Add(Path(prefix, "email.address"),
+                  "is required unless send_summary (a guest without an address appears only "
+                  "in the sponsor's summary)");
+      needs.email = false;
+    }
+    CheckGuest(errors, guests[i], prefix, needs);
   }
-  return absl::OkStatus();
+}
+
+void CheckTemplateKey(FieldErrors* errors, absl::string_view portal_id,
+                      absl::string_view language, v1::TemplateKind kind) {
+  CheckPortalAndLanguage(errors, portal_id, language, /*portal_required=*/false);
+  if (kind == v1::TEMPLATE_KIND_UNSPECIFIED || !v1::TemplateKind_IsValid(kind)) {
+    errors->Add("kind",
+                "required (SELF_REGISTRATION, GUEST_CREDENTIALS, SPONSOR_SUMMARY or "
+                "PASSWORD_RESET)");
+  }
+}
+
+void CheckPageSize(FieldErrors* errors, const cv1::PageRequest& page) {
+  if (page.page_size() < 0) errors->Add("page.page_size", "must not be negative");
 }
 
 }  // namespace
@@ -88,146 +132,122 @@ bool IsPsnNotificationKind(int kind) {
 
 absl::Status ValidateGuest(const v1::Guest& guest, absl::string_view prefix,
                            const GuestNeeds& needs) {
-  MR_RETURN_IF_ERROR(
-      CheckText(Path(prefix, "guest_id"), guest.guest_id(), SingleLine(kMaxGuestIdChars)));
-  MR_RETURN_IF_ERROR(CheckText(Path(prefix, "username"), guest.username(),
-                               SingleLine(kMaxUsernameChars, /*required=*/true)));
-  MR_RETURN_IF_ERROR(CheckText(Path(prefix, "password"), guest.password(),
-                               SingleLine(kMaxPasswordChars, needs.password)));
-  MR_RETURN_IF_ERROR(
-      CheckText(Path(prefix, "first_name"), guest.first_name(), SingleLine(kMaxNameChars)));
-  MR_RETURN_IF_ERROR(
-      CheckText(Path(prefix, "last_name"), guest.last_name(), SingleLine(kMaxNameChars)));
-  MR_RETURN_IF_ERROR(CheckEmailAddress(Path(prefix, "email"), guest.email(), needs.email));
-  MR_RETURN_IF_ERROR(CheckTimestamp(Path(prefix, "valid_from"), guest.has_valid_from(),
-                                    guest.valid_from(), needs.validity));
-  MR_RETURN_IF_ERROR(CheckTimestamp(Path(prefix, "valid_until"), guest.has_valid_until(),
-                                    guest.valid_until(), needs.validity));
-  if (guest.has_valid_from() && guest.has_valid_until() &&
-      FromProto(guest.valid_until()) <= FromProto(guest.valid_from())) {
-    return FieldError(Path(prefix, "valid_until"), "must be after valid_from");
-  }
-  return absl::OkStatus();
+  FieldErrors errors;
+  CheckGuest(&errors, guest, prefix, needs);
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::NotifySelfRegistrationRequest& request) {
-  MR_RETURN_IF_ERROR(ValidateGuest(request.guest(), "guest", GuestNeeds()));
-  MR_RETURN_IF_ERROR(ValidateCommon(request.portal_id(), request.language()));
-  return CheckIdempotencyKey("idempotency_key", request.idempotency_key());
+  FieldErrors errors;
+  CheckGuest(&errors, request.guest(), "guest", GuestNeeds());
+  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
+  CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::NotifySponsorCreatedAccountsRequest& request) {
-  MR_RETURN_IF_ERROR(ValidateGuestList(request.guests(), /*email_optional_with_summary=*/true,
-                                       request.send_summary()));
-  MR_RETURN_IF_ERROR(ValidateSponsor(request.sponsor(), request.has_sponsor(), "sponsor",
-                                     /*username_required=*/true,
-                                     request.copy_me() || request.send_summary(),
-                                     request.copy_me() ? "copy_me" : "send_summary"));
-  MR_RETURN_IF_ERROR(ValidateCommon(request.portal_id(), request.language()));
-  return CheckIdempotencyKey("idempotency_key", request.idempotency_key());
+  FieldErrors errors;
+  CheckGuestList(&errors, request.guests(), /*email_optional_with_summary=*/true,
+                 request.send_summary());
+  CheckSponsor(&errors, request.sponsor(), request.has_sponsor(), "sponsor",
+               /*username_required=*/true, request.copy_me() || request.send_summary(),
+               request.copy_me() ? "copy_me" : "send_summary");
+  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
+  CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::ResendRequest& request) {
-  MR_RETURN_IF_ERROR(ValidateGuestList(request.guests(), /*email_optional_with_summary=*/false,
-                                       request.send_summary()));
-  MR_RETURN_IF_ERROR(ValidateSponsor(request.sponsor(), request.has_sponsor(), "sponsor",
-                                     /*username_required=*/true,
-                                     request.copy_me() || request.send_summary(),
-                                     request.copy_me() ? "copy_me" : "send_summary"));
-  MR_RETURN_IF_ERROR(ValidateCommon(request.portal_id(), request.language()));
+  FieldErrors errors;
+  CheckGuestList(&errors, request.guests(), /*email_optional_with_summary=*/false,
+                 request.send_summary());
+  CheckSponsor(&errors, request.sponsor(), request.has_sponsor(), "sponsor",
+               /*username_required=*/true, request.copy_me() || request.send_summary(),
+               request.copy_me() ? "copy_me" : "send_summary");
+  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
   if (request.delivery() != v1::DELIVERY_METHOD_UNSPECIFIED &&
       request.delivery() != v1::DELIVERY_METHOD_EMAIL) {
-    return FieldError("delivery",
-                      "only DELIVERY_METHOD_EMAIL is supported (print and SMS stay in the portal)");
+    errors.Add("delivery",
+               "only DELIVERY_METHOD_EMAIL is supported (print and SMS stay in the portal)");
   }
-  return CheckIdempotencyKey("idempotency_key", request.idempotency_key());
+  CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::SendPasswordResetRequest& request) {
+  FieldErrors errors;
   GuestNeeds needs;
   needs.validity = false;
-  MR_RETURN_IF_ERROR(ValidateGuest(request.guest(), "guest", needs));
-  MR_RETURN_IF_ERROR(ValidateSponsor(request.sponsor(), request.has_sponsor(), "sponsor",
-                                     /*username_required=*/false, request.copy_me(), "copy_me"));
-  MR_RETURN_IF_ERROR(ValidateCommon(request.portal_id(), request.language()));
-  return CheckIdempotencyKey("idempotency_key", request.idempotency_key());
+  CheckGuest(&errors, request.guest(), "guest", needs);
+  CheckSponsor(&errors, request.sponsor(), request.has_sponsor(), "sponsor",
+               /*username_required=*/false, request.copy_me(), "copy_me");
+  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
+  CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::SendTestEmailRequest& request) {
-  MR_RETURN_IF_ERROR(ValidateCommon(request.portal_id(), request.language()));
-  if (!v1::TemplateKind_IsValid(request.kind())) {
-    return FieldError("kind", "not a TemplateKind");
-  }
-  MR_RETURN_IF_ERROR(CheckEmailAddress("to", request.to(), /*required=*/true));
-  return CheckIdempotencyKey("idempotency_key", request.idempotency_key());
+  FieldErrors errors;
+  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
+  if (!v1::TemplateKind_IsValid(request.kind())) errors.Add("kind", "not a TemplateKind");
+  CheckEmailAddress(&errors, "to", request.to(), /*required=*/true);
+  CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::GetNotificationStatusRequest& request) {
+  FieldErrors errors;
   const bool by_id = !request.notification_id().empty();
   const bool by_key = !request.idempotency_key().empty();
   if (by_id == by_key) {
-    return FieldError("notification_id",
-                      "exactly one of notification_id and idempotency_key is required");
+    errors.Add("notification_id", "exactly one of notification_id and idempotency_key is required");
+  } else if (by_id) {
+    CheckText(&errors, "notification_id", request.notification_id(),
+              Line(kMaxNotificationIdChars));
+  } else {
+    CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
   }
-  if (by_id) {
-    return CheckText("notification_id", request.notification_id(),
-                     SingleLine(kMaxNotificationIdChars));
-  }
-  return CheckIdempotencyKey("idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::ListNotificationsRequest& request) {
+  FieldErrors errors;
   for (int i = 0; i < request.states_size(); ++i) {
     if (!cv1::NotificationState_IsValid(request.states(i))) {
-      return FieldError(absl::StrCat("states[", i, "]"), "not a NotificationState");
+      errors.Add(absl::StrCat("states[", i, "]"), "not a NotificationState");
     }
   }
   for (int i = 0; i < request.kinds_size(); ++i) {
     if (request.kinds(i) != cv1::NOTIFICATION_KIND_UNSPECIFIED &&
         !IsPsnNotificationKind(request.kinds(i))) {
-      return FieldError(absl::StrCat("kinds[", i, "]"), "not a kind of notification the PSN sends");
+      errors.Add(absl::StrCat("kinds[", i, "]"), "not a kind of notification the PSN sends");
     }
   }
-  MR_RETURN_IF_ERROR(
-      CheckText("recipient", request.recipient(), SingleLine(kMaxRecipientFilterChars)));
-  MR_RETURN_IF_ERROR(CheckTimestamp("create_time_after", request.has_create_time_after(),
-                                    request.create_time_after(), /*required=*/false));
-  if (request.page().page_size() < 0) {
-    return FieldError("page.page_size", "must not be negative");
-  }
-  return absl::OkStatus();
+  CheckText(&errors, "recipient", request.recipient(), Line(kMaxRecipientFilterChars));
+  CheckTimestamp(&errors, "create_time_after",
+                 request.has_create_time_after() ? &request.create_time_after() : nullptr,
+                 /*required=*/false);
+  CheckPageSize(&errors, request.page());
+  return errors.ToStatus();
 }
-
-namespace {
-
-absl::Status ValidateTemplateKey(absl::string_view portal_id, absl::string_view language,
-                                 v1::TemplateKind kind) {
-  MR_RETURN_IF_ERROR(CheckPortalId("portal_id", portal_id, /*allow_empty=*/true));
-  MR_RETURN_IF_ERROR(CheckLanguage("language", language));
-  if (kind == v1::TEMPLATE_KIND_UNSPECIFIED || !v1::TemplateKind_IsValid(kind)) {
-    return FieldError("kind",
-                      "required (SELF_REGISTRATION, GUEST_CREDENTIALS, SPONSOR_SUMMARY or "
-                      "PASSWORD_RESET)");
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::Status ValidateRequest(const v1::GetTemplateRequest& request) {
-  return ValidateTemplateKey(request.portal_id(), request.language(), request.kind());
+  FieldErrors errors;
+  CheckTemplateKey(&errors, request.portal_id(), request.language(), request.kind());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::ListTemplatesRequest& request) {
-  MR_RETURN_IF_ERROR(CheckPortalId("portal_id", request.portal_id(), /*allow_empty=*/true));
-  if (request.page().page_size() < 0) {
-    return FieldError("page.page_size", "must not be negative");
-  }
-  return absl::OkStatus();
+  FieldErrors errors;
+  CheckText(&errors, "portal_id", request.portal_id(), Line(kMaxPortalIdChars));
+  CheckPageSize(&errors, request.page());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::DeleteTemplateRequest& request) {
-  return ValidateTemplateKey(request.portal_id(), request.language(), request.kind());
+  FieldErrors errors;
+  CheckTemplateKey(&errors, request.portal_id(), request.language(), request.kind());
+  return errors.ToStatus();
 }
 
 }  // namespace mailroom::psn

@@ -1,8 +1,9 @@
 // Provides the validation of every GuestNotifications request before anything is rendered or
 // queued: required fields, lengths, CR/LF and control characters, UTF-8, addresses, timestamps
-// and idempotency keys, each error INVALID_ARGUMENT naming the field as the client wrote it
-// ("guests[2].email.address: ..."). Template content is checked by ValidateTemplate
-// (psn/template_text.h). Stateless and thread-safe.
+// and idempotency keys, with the rules of common/base/text_checks.h: every violation is
+// collected into one INVALID_ARGUMENT, each naming the field as the client wrote it
+// ("guests[2].email.address: ..."), the first offending field first. Template content is
+// checked by ValidateTemplate (psn/template_text.h). Stateless and thread-safe.
 #ifndef MAILROOM_PSN_REQUEST_VALIDATION_H_
 #define MAILROOM_PSN_REQUEST_VALIDATION_H_
 

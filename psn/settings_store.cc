@@ -3,7 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
 #include "common/rpc/status_grpc.h"
-#include "psn/field_checks.h"
+#include "common/base/text_checks.h"
+#include "common/mail/address_checks.h"
 #include "psn/proto_file.h"
 
 namespace mailroom::psn {
@@ -21,11 +22,14 @@ std::string EtagOf(GuestEmailSettings settings) {
 absl::Status ValidateGuestEmailSettings(const GuestEmailSettings& settings,
                                         absl::string_view prefix) {
   const std::string field = absl::StrCat(prefix, "default_from");
+  FieldErrors errors;
   if (settings.notifications_enabled() && settings.default_from().address().empty()) {
-    return FieldError(absl::StrCat(field, ".address"),
-                      "required when notifications_enabled (normally the broker's mailbox)");
+    errors.Add(absl::StrCat(field, ".address"),
+               "required when notifications_enabled (normally the broker's mailbox)");
+  } else {
+    CheckEmailAddress(&errors, field, settings.default_from(), /*required=*/false);
   }
-  return CheckEmailAddress(field, settings.default_from(), /*required=*/false);
+  return errors.ToStatus();
 }
 
 absl::StatusOr<std::unique_ptr<GuestEmailSettingsStore>> GuestEmailSettingsStore::Open(

@@ -11,7 +11,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -33,35 +32,6 @@ bool IsAscii(absl::string_view s) {
 bool IsAtext(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
          (c != '\0' && std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr);
-}
-
-// The length of the well-formed UTF-8 sequence that starts at s[i]; 0 if there is none.
-size_t Utf8SequenceLength(absl::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return 1;
-  size_t length;
-  unsigned char low = 0x80;
-  unsigned char high = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf) {
-    length = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    length = 3;
-    if (c == 0xe0) low = 0xa0;   // overlong
-    if (c == 0xed) high = 0x9f;  // surrogates
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    length = 4;
-    if (c == 0xf0) low = 0x90;   // overlong
-    if (c == 0xf4) high = 0x8f;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() - i < length) return 0;
-  const auto second = static_cast<unsigned char>(s[i + 1]);
-  if (second < low || second > high) return 0;
-  for (size_t k = 2; k < length; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
-  }
-  return length;
 }
 
 absl::Status CheckCommonProblems(absl::string_view address, absl::string_view field) {
@@ -252,66 +222,6 @@ absl::StatusOr<std::string> ConvertDomain(absl::string_view domain, absl::string
 }
 
 }  // namespace
-
-size_t FindInvalidUtf8(absl::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const size_t length = Utf8SequenceLength(text, i);
-    if (length == 0) return i;
-    i += length;
-  }
-  return absl::string_view::npos;
-}
-
-std::string QuoteForError(absl::string_view value, size_t max_octets) {
-  std::string out = "\"";
-  size_t i = 0;
-  while (i < value.size()) {
-    if (i >= max_octets) {
-      out += "...";
-      break;
-    }
-    const char c = value[i];
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x80) {
-      const size_t length = Utf8SequenceLength(value, i);
-      if (length > 0) {
-        out.append(value.data() + i, length);
-        i += length;
-      } else {
-        absl::StrAppendFormat(&out, "\\x%02x", u);
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          absl::StrAppendFormat(&out, "\\x%02x", u);
-        } else {
-          out += c;
-        }
-    }
-    ++i;
-  }
-  out += "\"";
-  return out;
-}
 
 absl::StatusOr<std::string> AddressForSmtp(absl::string_view address, absl::string_view field) {
   if (absl::Status status = CheckCommonProblems(address, field); !status.ok()) return status;

@@ -3,8 +3,8 @@
 // with UTS #46 non-transitional mapping, through libidn2), so that every address mailroom
 // writes is plain ASCII. Errors are INVALID_ARGUMENT and start with the caller's field name
 // ("to[2].address: invalid domain label \"-x\": ..."), so an admin or a portal can tell which
-// input is wrong. Also the UTF-8 check and error-message quoting that common/mail/mime_message.h
-// shares. Stateless and thread-safe.
+// input is wrong. The UTF-8 check and error-message quoting it uses come from
+// common/base/utf8.h (included here for its callers). Stateless and thread-safe.
 //
 // What is accepted, and why:
 //  - Local part: a dot-atom ("first.last+tag") or a quoted string ("\"john smith\""), at most
@@ -31,6 +31,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+// FindInvalidUtf8 and QuoteForError, which callers of this header have always used.
+#include "common/base/utf8.h"
 
 namespace mailroom {
 
@@ -59,16 +61,6 @@ absl::Status ValidateEmailAddress(absl::string_view address, absl::string_view f
 // A domain on its own (the right-hand side of an address, a Message-ID's domain, an EHLO
 // name), validated and converted as AddressForSmtp does; address literals are not accepted.
 absl::StatusOr<std::string> DomainForSmtp(absl::string_view domain, absl::string_view field);
-
-// The offset of the first byte of `text` that does not begin a well-formed UTF-8 sequence
-// (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF, no truncated
-// sequence); absl::string_view::npos when all of `text` is well-formed.
-size_t FindInvalidUtf8(absl::string_view text);
-
-// `value` quoted for an error message: control characters, quotes, backslashes and bytes that
-// are not UTF-8 escaped (so that a hostile value cannot forge log lines), and cut at
-// `max_octets` (on a character boundary) with "..." appended.
-std::string QuoteForError(absl::string_view value, size_t max_octets = 80);
 
 }  // namespace mailroom
 

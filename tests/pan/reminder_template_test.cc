@@ -29,8 +29,8 @@ ReminderTemplate Valid() {
 TEST(ReminderTemplateTest, BuiltInTemplatesUseOnlyKnownVariablesAndHaveBothBodies) {
   for (ReminderKind kind : {v1::REMINDER_KIND_GUEST_EXPIRY, v1::REMINDER_KIND_PASSWORD_EXPIRY}) {
     const ReminderTemplate& t = BuiltInTemplate(kind);
-    std::vector<std::string> variables = TemplateVariables(kind);
-    variables.push_back("name");  // the built-ins' greeting
+    TemplateVocabulary variables = ReminderVariables(kind);
+    variables.variables.push_back("name");  // the built-ins' greeting
     FieldErrors errors;
     for (const std::string* text : {&t.subject(), &t.text_body(), &t.html_body()}) {
       EXPECT_FALSE(text->empty());
@@ -93,15 +93,27 @@ TEST(ReminderTemplateTest, BodiesAreRequiredBoundedAndUtf8) {
   EXPECT_THAT(Errors(t), IsEmpty());
 }
 
-TEST(ReminderTemplateTest, ExpandSubstitutesAndEscapesOnlyHtml) {
-  const TemplateValues values = {{"username", "<b>&\"x'"}, {"days_left", "3"}};
-  EXPECT_EQ(ExpandTemplate("{{username}} in {{ days_left }} days", values, false),
-            "<b>&\"x' in 3 days");
-  EXPECT_EQ(ExpandTemplate("<p>{{username}}</p>", values, true),
-            "<p>&lt;b&gt;&amp;&quot;x&#39;</p>");
-  // Unknown or unclosed: left as written (templates are checked when saved).
-  EXPECT_EQ(ExpandTemplate("{{nope}} {{username", values, false), "{{nope}} {{username");
-  EXPECT_EQ(ExpandTemplate("", values, false), "");
+TEST(ReminderTemplateTest, RenderSubstitutesAndEscapesOnlyHtml) {
+  TemplateValues values;
+  values.text = {{"username", "<b>&\"x'"}, {"days_left", "3"}, {"name", "Ada"}};
+  ReminderTemplate t;
+  t.set_subject("{{username}} in {{ days_left }} days");
+  t.set_text_body("Hello {{name}}, {{username}}");
+  t.set_html_body("<p>{{username}}</p>");
+  absl::StatusOr<RenderedMail> mail =
+      RenderReminderTemplate(t, v1::REMINDER_KIND_GUEST_EXPIRY, values);
+  ASSERT_TRUE(mail.ok()) << mail.status();
+  EXPECT_EQ(mail->subject, "<b>&\"x' in 3 days");
+  EXPECT_EQ(mail->text_body, "Hello Ada, <b>&\"x'");
+  EXPECT_EQ(mail->html_body, "<p>&lt;b&gt;&amp;&quot;x&#39;</p>");
+  // A template that was not checked when saved is not rendered half-way: an unknown variable
+  // or an unclosed brace is an error, not text sent to the account.
+  t.set_subject("{{nope}} {{username");
+  EXPECT_EQ(RenderReminderTemplate(t, v1::REMINDER_KIND_GUEST_EXPIRY, values).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  t.set_subject("{{portal}}");
+  EXPECT_FALSE(RenderReminderTemplate(t, v1::REMINDER_KIND_PASSWORD_EXPIRY, values).ok());
+  EXPECT_TRUE(RenderReminderTemplate(t, v1::REMINDER_KIND_GUEST_EXPIRY, values).ok());
 }
 
 }  // namespace

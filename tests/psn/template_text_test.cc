@@ -1,4 +1,5 @@
-// Template syntax, validation at save time, and rendering with per-part escaping.
+// The PSN's templates: the variables of each kind, validation at save time, and rendering
+// with per-part escaping through the common engine (tests/common/mail/template_test.cc).
 #include "psn/template_text.h"
 
 #include "gmock/gmock.h"
@@ -12,6 +13,13 @@ namespace v1 = ::mailroom::psn::v1;
 using ::mailroom::psn::testing::IsInvalidField;
 using ::testing::HasSubstr;
 
+// Parses against the variables the PSN documents for `kind`.
+absl::StatusOr<std::vector<TemplatePiece>> ParseForKind(absl::string_view text,
+                                                        v1::TemplateKind kind,
+                                                        absl::string_view field) {
+  return ParseTemplateText(text, TemplateVariables(kind), field);
+}
+
 v1::Template Valid() {
   v1::Template t;
   t.set_portal_id("lobby");
@@ -23,8 +31,8 @@ v1::Template Valid() {
   return t;
 }
 
-TEST(ParseTemplateTextTest, VariablesWithAndWithoutSpaces) {
-  absl::StatusOr<std::vector<TemplatePiece>> pieces = ParseTemplateText(
+TEST(ParseForKindTest, VariablesWithAndWithoutSpaces) {
+  absl::StatusOr<std::vector<TemplatePiece>> pieces = ParseForKind(
       "Hi {{username}}, {{  portal }}!", v1::TEMPLATE_KIND_SELF_REGISTRATION, "f");
   ASSERT_TRUE(pieces.ok()) << pieces.status();
   ASSERT_EQ(pieces->size(), 5u);
@@ -34,36 +42,38 @@ TEST(ParseTemplateTextTest, VariablesWithAndWithoutSpaces) {
   EXPECT_EQ((*pieces)[4].text, "!");
 }
 
-TEST(ParseTemplateTextTest, UnknownVariableNamesFieldAndVariable) {
+TEST(ParseForKindTest, UnknownVariableNamesFieldAndVariable) {
   absl::Status status =
-      ParseTemplateText("<p>{{pasword}}</p>", v1::TEMPLATE_KIND_SELF_REGISTRATION,
+      ParseForKind("<p>{{pasword}}</p>", v1::TEMPLATE_KIND_SELF_REGISTRATION,
                         "template.html_body")
           .status();
   EXPECT_TRUE(IsInvalidField(status, "template.html_body"));
   EXPECT_THAT(status.message(), HasSubstr("unknown variable {{pasword}}"));
+  // The kind's variables are listed, so an admin can fix the typo.
+  EXPECT_THAT(status.message(), HasSubstr("(SELF_REGISTRATION allows {{username}} {{password}}"));
 }
 
-TEST(ParseTemplateTextTest, VariableSetsFollowTheKind) {
+TEST(ParseForKindTest, VariableSetsFollowTheKind) {
   // {{sponsor}} belongs to sponsor mail, not to self-registration.
-  EXPECT_FALSE(ParseTemplateText("{{sponsor}}", v1::TEMPLATE_KIND_SELF_REGISTRATION, "f").ok());
-  EXPECT_TRUE(ParseTemplateText("{{sponsor}}", v1::TEMPLATE_KIND_GUEST_CREDENTIALS, "f").ok());
-  EXPECT_TRUE(ParseTemplateText("{{sponsor_email}}", v1::TEMPLATE_KIND_PASSWORD_RESET, "f").ok());
+  EXPECT_FALSE(ParseForKind("{{sponsor}}", v1::TEMPLATE_KIND_SELF_REGISTRATION, "f").ok());
+  EXPECT_TRUE(ParseForKind("{{sponsor}}", v1::TEMPLATE_KIND_GUEST_CREDENTIALS, "f").ok());
+  EXPECT_TRUE(ParseForKind("{{sponsor_email}}", v1::TEMPLATE_KIND_PASSWORD_RESET, "f").ok());
   EXPECT_TRUE(
-      ParseTemplateText("{{guests}} {{guest_count}}", v1::TEMPLATE_KIND_SPONSOR_SUMMARY, "f").ok());
-  EXPECT_FALSE(ParseTemplateText("{{password}}", v1::TEMPLATE_KIND_SPONSOR_SUMMARY, "f").ok());
-  EXPECT_FALSE(ParseTemplateText("{{guests}}", v1::TEMPLATE_KIND_GUEST_CREDENTIALS, "f").ok());
+      ParseForKind("{{guests}} {{guest_count}}", v1::TEMPLATE_KIND_SPONSOR_SUMMARY, "f").ok());
+  EXPECT_FALSE(ParseForKind("{{password}}", v1::TEMPLATE_KIND_SPONSOR_SUMMARY, "f").ok());
+  EXPECT_FALSE(ParseForKind("{{guests}}", v1::TEMPLATE_KIND_GUEST_CREDENTIALS, "f").ok());
 }
 
-TEST(ParseTemplateTextTest, MalformedVariablesAreErrors) {
+TEST(ParseForKindTest, MalformedVariablesAreErrors) {
   for (const char* text : {"{{username", "{{Username}}", "{{}}", "{{user name}}",
                            "{{{username}}}", "{{#if x}}"}) {
     EXPECT_TRUE(IsInvalidField(
-        ParseTemplateText(text, v1::TEMPLATE_KIND_SELF_REGISTRATION, "template.subject").status(),
+        ParseForKind(text, v1::TEMPLATE_KIND_SELF_REGISTRATION, "template.subject").status(),
         "template.subject"))
         << text;
   }
   // Single braces are text.
-  EXPECT_TRUE(ParseTemplateText("{ x } }}", v1::TEMPLATE_KIND_SELF_REGISTRATION, "f").ok());
+  EXPECT_TRUE(ParseForKind("{ x } }}", v1::TEMPLATE_KIND_SELF_REGISTRATION, "f").ok());
 }
 
 TEST(RenderTest, ValuesAreEscapedInHtmlOnly) {

@@ -146,28 +146,5 @@ TEST(DomainForSmtp, ConvertsAndRefusesLiterals) {
   EXPECT_THAT(DomainForSmtp("", "ehlo").status().message(), HasSubstr("ehlo: empty domain"));
 }
 
-TEST(FindInvalidUtf8, FindsEveryKindOfMalformedSequence) {
-  EXPECT_EQ(FindInvalidUtf8(""), absl::string_view::npos);
-  EXPECT_EQ(FindInvalidUtf8("plain ASCII"), absl::string_view::npos);
-  EXPECT_EQ(FindInvalidUtf8("訪客 — 王小明 😀"), absl::string_view::npos);
-  EXPECT_EQ(FindInvalidUtf8("ab\xc0\xaf"), 2u);        // overlong '/'
-  EXPECT_EQ(FindInvalidUtf8("\xe0\x80\xaf"), 0u);      // overlong, three bytes
-  EXPECT_EQ(FindInvalidUtf8("x\xed\xa0\x80"), 1u);     // surrogate U+D800
-  EXPECT_EQ(FindInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
-  EXPECT_EQ(FindInvalidUtf8("\xf5\x80\x80\x80"), 0u);  // invalid lead byte
-  EXPECT_EQ(FindInvalidUtf8("王\xe5\xb0"), 3u);        // truncated at the end
-  EXPECT_EQ(FindInvalidUtf8("\xe5\xb0x"), 0u);         // truncated in the middle
-  EXPECT_EQ(FindInvalidUtf8("\x80"), 0u);              // lone continuation byte
-}
-
-TEST(QuoteForError, EscapesWhatCouldForgeALogLine) {
-  EXPECT_EQ(QuoteForError("a\r\nb\t\"c\\"), "\"a\\r\\nb\\t\\\"c\\\\\"");
-  EXPECT_EQ(QuoteForError(std::string("x\0y\x1b", 4)), "\"x\\x00y\\x1b\"");
-  EXPECT_EQ(QuoteForError("王\xff"), "\"王\\xff\"");
-  EXPECT_EQ(QuoteForError("abcdef", 3), "\"abc...\"");
-  // Cut on a character boundary: the 3-byte character that crosses the limit stays whole.
-  EXPECT_EQ(QuoteForError("a王小", 2), "\"a王...\"");
-}
-
 }  // namespace
 }  // namespace mailroom
