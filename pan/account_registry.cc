@@ -19,7 +19,7 @@
 #include "common/base/logging.h"
 #include "common/rpc/status_grpc.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "pan/proto_hash.h"
+#include "common/base/proto_hash.h"
 #include "pan/reminder_settings.h"
 
 namespace mailroom::pan {

@@ -3,7 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "pan/proto_hash.h"
+#include "common/base/proto_hash.h"
 #include "pan/reminder_template.h"
 
 namespace mailroom::pan {
