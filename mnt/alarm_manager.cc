@@ -1,18 +1,14 @@
 #include "mnt/alarm_manager.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/base/proto_hash.h"
 #include "common/base/proto_time.h"
 #include "common/base/logging.h"
 #include "common/rpc/status_grpc.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "mnt/alarm_mail.h"
 #include "mnt/alarm_types.h"
 #include "mnt/alarm_validation.h"
@@ -25,23 +21,6 @@ namespace mv1 = ::mailroom::mnt::v1;
 
 // Alarm.notification_ids keeps the most recent ones only.
 constexpr int kMaxNotificationIds = 20;
-
-std::string Deterministic(const google::protobuf::MessageLite& message) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return bytes;
-}
-
-std::string Sha256(absl::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
 
 cv1::Role ProtoRole(Role role) {
   switch (role) {
@@ -74,7 +53,7 @@ std::string AlarmSettingsEtag(const mv1::AlarmSettings& settings) {
   mv1::AlarmSettings content = settings;
   content.clear_etag();
   content.clear_update_time();
-  return absl::BytesToHexString(Sha256(Deterministic(content))).substr(0, 16);
+  return ProtoSha256Hex(content).substr(0, 16);
 }
 
 AlarmManager::AlarmManager(AlarmStore* store, Outbox* outbox, const Clock* clock,
@@ -192,7 +171,7 @@ absl::StatusOr<AlarmManager::Raised> AlarmManager::RaiseLocked(
     const mv1::RaiseAlarmRequest& request, const Caller& caller) {
   mv1::RaiseAlarmRequest without_key = request;
   without_key.clear_idempotency_key();
-  const std::string fingerprint = Deterministic(without_key);
+  const std::string fingerprint = DeterministicBytes(without_key);
   const std::string fingerprint_hash = Sha256(fingerprint);
 
   absl::StatusOr<absl::optional<RaiseRecord>> earlier =

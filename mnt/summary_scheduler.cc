@@ -6,7 +6,10 @@ namespace mailroom::mnt {
 
 SummaryScheduler::SummaryScheduler(AlarmManager* manager, const Clock* clock,
                                    SummarySchedulerOptions options)
-    : manager_(manager), clock_(clock), options_(options) {
+    : manager_(manager),
+      clock_(clock),
+      options_(options),
+      loop_(clock, [this] { return Round(); }) {
   manager_->SetWakeCallback([this] { Wake(); });
 }
 
@@ -16,66 +19,32 @@ SummaryScheduler::~SummaryScheduler() {
 }
 
 void SummaryScheduler::Start() {
-  absl::MutexLock lock(&mu_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { Run(); });
+  if (!stopped_) loop_.Start();
 }
 
 void SummaryScheduler::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
+  stopped_ = true;
+  loop_.Stop();
+}
+
+void SummaryScheduler::Wake() { loop_.Wake(); }
+
+int64_t SummaryScheduler::rounds() const { return loop_.steps(); }
+
+absl::Time SummaryScheduler::Round() {
+  const AlarmManager::SummaryRound round = manager_->SendDueSummaries();
+  const absl::Time now = clock_->Now();
+  if (now >= next_housekeeping_) {
+    manager_->Purge();
+    next_housekeeping_ = now + options_.housekeeping_interval;
   }
-  if (thread_.joinable()) thread_.join();
-}
-
-void SummaryScheduler::Wake() {
-  absl::MutexLock lock(&mu_);
-  ++wake_generation_;
-}
-
-int64_t SummaryScheduler::rounds() const {
-  absl::MutexLock lock(&mu_);
-  return rounds_;
-}
-
-void SummaryScheduler::Run() {
-  absl::Time next_housekeeping = clock_->Now();
-  while (true) {
-    int64_t generation;
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      generation = wake_generation_;
-    }
-    const AlarmManager::SummaryRound round = manager_->SendDueSummaries();
-    absl::Time now = clock_->Now();
-    if (now >= next_housekeeping) {
-      manager_->Purge();
-      next_housekeeping = now + options_.housekeeping_interval;
-    }
-    absl::Time deadline = next_housekeeping;
-    if (absl::optional<absl::Time> next = manager_->NextSummaryTime(); next.has_value()) {
-      deadline = std::min(deadline, *next);
-    }
-    // A summary that failed to queue is still due: without this the loop would spin on it.
-    if (round.failed > 0) deadline = std::max(deadline, now + options_.retry_delay);
-
-    struct Waiter {
-      SummaryScheduler* self;
-      int64_t generation;
-    } waiter{this, generation};
-    absl::MutexLock lock(&mu_);
-    ++rounds_;
-    clock_->AwaitWithDeadline(&mu_,
-                              absl::Condition(
-                                  +[](Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                    return w->self->stopping_ ||
-                                           w->self->wake_generation_ != w->generation;
-                                  },
-                                  &waiter),
-                              deadline);
+  absl::Time deadline = next_housekeeping_;
+  if (absl::optional<absl::Time> next = manager_->NextSummaryTime(); next.has_value()) {
+    deadline = std::min(deadline, *next);
   }
+  // A summary that failed to queue is still due: without this the loop would spin on it.
+  if (round.failed > 0) deadline = std::max(deadline, now + options_.retry_delay);
+  return deadline;
 }
 
 }  // namespace mailroom::mnt

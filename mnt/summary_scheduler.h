@@ -6,12 +6,11 @@
 #ifndef MAILROOM_MNT_SUMMARY_SCHEDULER_H_
 #define MAILROOM_MNT_SUMMARY_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "mnt/alarm_manager.h"
 
@@ -35,7 +34,8 @@ class SummaryScheduler {
   SummaryScheduler& operator=(const SummaryScheduler&) = delete;
 
   void Start();
-  // Returns once the thread has finished its current round. Idempotent.
+  // Returns once the thread has finished its current round. Idempotent; the scheduler does
+  // not start again.
   void Stop();
   // Makes the thread recompute its deadline now.
   void Wake();
@@ -43,17 +43,17 @@ class SummaryScheduler {
   int64_t rounds() const;
 
  private:
-  void Run();
+  // One round: sends due summaries, does the housekeeping if due; returns when to wake.
+  absl::Time Round();
 
   AlarmManager* const manager_;
   const Clock* const clock_;
   const SummarySchedulerOptions options_;
 
-  mutable absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread thread_;
+  // Only the loop's thread touches it.
+  absl::Time next_housekeeping_ = absl::InfinitePast();
+  std::atomic<bool> stopped_{false};
+  BackgroundLoop loop_;
 };
 
 }  // namespace mailroom::mnt

@@ -11,7 +11,7 @@
 #include "common/sqlite/exclusive_file.h"
 #include "common/sqlite/page_token.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "pan/proto_hash.h"
+#include "common/base/proto_hash.h"
 #include "pan/reminder_settings.h"
 
 namespace mailroom::pan {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "pan/proto_hash.h"
+#include "common/base/proto_hash.h"
 
 namespace mailroom::pan {
 namespace {

@@ -8,11 +8,9 @@
 #define MAILROOM_PAN_REMINDER_SCHEDULER_H_
 
 #include <cstdint>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "pan/reminders.h"
 
@@ -40,17 +38,16 @@ class ReminderScheduler {
   int64_t scans() const;
 
  private:
-  void Run();
+  // One scan: dispatches due reminders, purges if due; returns when to scan next.
+  absl::Time Scan();
 
   Reminders* const reminders_;
   const Clock* const clock_;
   const Options options_;
 
-  mutable absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool woken_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t scans_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread thread_;
+  // Only the loop's thread touches it.
+  absl::Time next_purge_ = absl::InfinitePast();
+  BackgroundLoop loop_;
 };
 
 }  // namespace mailroom::pan

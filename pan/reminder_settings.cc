@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/mail/address_checks.h"
-#include "pan/proto_hash.h"
+#include "common/base/proto_hash.h"
 #include "pan/reminder_template.h"
 
 namespace mailroom::pan {

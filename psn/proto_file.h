@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/base/proto_hash.h"  // DeterministicBytes, for the PSN's fingerprints
 #include "google/protobuf/message.h"
 
 namespace mailroom::psn {
@@ -22,10 +23,6 @@ absl::Status ReadProtoFile(const std::string& path, google::protobuf::Message* m
 // path on any I/O error, in which case the previous content is unchanged.
 absl::Status WriteProtoFileAtomically(const std::string& path,
                                       const google::protobuf::Message& message);
-
-// The deterministic serialization of `message` (map entries ordered), for content hashes and
-// request fingerprints.
-std::string DeterministicBytes(const google::protobuf::Message& message);
 
 // Hex SHA-256 (first 16 bytes) of the deterministic serialization of `message`.
 std::string ContentEtag(const google::protobuf::Message& message);

@@ -19,17 +19,14 @@
 #include "absl/types/optional.h"
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
+#include "common/base/url_encode.h"
+#include "common/mail/smtp_dialogue.h"
 
 namespace mailroom {
 namespace smtp_internal {
 namespace {
 
 namespace fc = ::mailroom::common::v1;
-using SteadyClock = std::chrono::steady_clock;
-
-// Bounds the transcript of one operation (a message with thousands of recipients, or a
-// server that talks a lot, must not grow it without limit).
-constexpr size_t kMaxTranscriptLines = 2000;
 
 void EnsureCurlInitialized() {
   static const bool initialized = [] {
@@ -39,238 +36,7 @@ void EnsureCurlInitialized() {
   (void)initialized;
 }
 
-bool IsFinalReplyLine(absl::string_view line) {
-  // "250-..." continues a multi-line reply; "250 ..." or "250" ends it. Anything else is not
-  // SMTP: treat it as a complete (unparsable) reply.
-  return line.size() < 4 || line[3] != '-';
-}
-
-SmtpStage StageOfCommand(absl::string_view verb) {
-  const std::string upper = absl::AsciiStrToUpper(verb);
-  if (upper == "EHLO" || upper == "HELO" || upper == "LHLO") return SmtpStage::kEhlo;
-  if (upper == "STARTTLS") return SmtpStage::kStartTls;
-  if (upper == "AUTH") return SmtpStage::kAuth;
-  if (upper == "MAIL") return SmtpStage::kMailFrom;
-  if (upper == "RCPT") return SmtpStage::kRcptTo;
-  if (upper == "DATA") return SmtpStage::kData;
-  if (upper == "QUIT") return SmtpStage::kQuit;
-  return SmtpStage::kConnect;  // NOOP, RSET
-}
-
 }  // namespace
-
-// One command and the reply to it; or the greeting (no command); or the message data and
-// the reply after its final "." (command ".").
-struct Exchange {
-  SmtpStage stage = SmtpStage::kConnect;
-  std::string command;  // as sent, redacted
-  std::string reply_lines;
-  SmtpReply reply;  // parsed once complete
-  bool complete = false;
-  SteadyClock::time_point sent;
-  SteadyClock::time_point answered;
-};
-
-// Turns libcurl's debug callback into the exchanges of the dialogue and its redacted
-// transcript. Nothing it stores holds a credential: client lines are redacted as they come.
-class Recorder {
- public:
-  explicit Recorder(std::string endpoint_name) : endpoint_name_(std::move(endpoint_name)) {}
-
-  void Reset() {
-    exchanges_.clear();
-    transcript_.clear();
-    in_data_ = false;
-    data_bytes_ = 0;
-    error_[0] = '\0';
-  }
-
-  void OnDebug(curl_infotype type, absl::string_view data) {
-    switch (type) {
-      case CURLINFO_TEXT:
-        for (absl::string_view line : Lines(data)) {
-          // The TLS handshake's message-by-message trace says nothing an admin needs.
-          if (absl::StartsWith(line, "TLSv")) continue;
-          AddLine(absl::StrCat("* ", Redactor::Global().Redact(line)));
-        }
-        break;
-      case CURLINFO_HEADER_IN:
-        for (absl::string_view line : Lines(data)) OnServerLine(line);
-        break;
-      case CURLINFO_HEADER_OUT:
-        for (absl::string_view line : Lines(data)) OnClientLine(line);
-        break;
-      case CURLINFO_DATA_OUT:
-        if (!in_data_) {
-          in_data_ = true;
-          Exchange exchange;
-          exchange.stage = SmtpStage::kData;
-          exchange.command = ".";
-          exchange.sent = SteadyClock::now();
-          exchanges_.push_back(std::move(exchange));
-        }
-        data_bytes_ += data.size();
-        break;
-      default:
-        break;  // encrypted bytes, and data from the server (none in SMTP submission)
-    }
-  }
-
-  // Adds a line that did not come from libcurl (e.g. a heading), as is.
-  void AddLine(std::string line) {
-    if (transcript_.size() >= kMaxTranscriptLines) {
-      if (transcript_.size() == kMaxTranscriptLines)
-        transcript_.push_back("* [transcript truncated]");
-      return;
-    }
-    MR_LOG(kTrace, kLogSmtp) << endpoint_name_ << " " << line;
-    transcript_.push_back(std::move(line));
-  }
-
-  const std::vector<Exchange>& exchanges() const { return exchanges_; }
-  const std::vector<std::string>& transcript() const { return transcript_; }
-  char* error_buffer() { return error_; }
-  std::string error() const { return std::string(error_); }
-
-  // The first complete reply of `stage`, or the last one.
-  const Exchange* Find(SmtpStage stage, bool last) const {
-    const Exchange* found = nullptr;
-    for (const Exchange& exchange : exchanges_) {
-      if (exchange.stage != stage || !exchange.complete) continue;
-      if (!last) return &exchange;
-      found = &exchange;
-    }
-    return found;
-  }
-
-  bool AuthSent() const {
-    for (const Exchange& exchange : exchanges_) {
-      if (exchange.stage == SmtpStage::kAuth &&
-          absl::StartsWithIgnoreCase(exchange.command, "AUTH")) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // The reply to the EHLO sent after a successful STARTTLS, if any.
-  const Exchange* EhloOverTls() const {
-    bool tls = false;
-    const Exchange* ehlo = nullptr;
-    for (const Exchange& exchange : exchanges_) {
-      if (exchange.stage == SmtpStage::kStartTls && exchange.reply.code == 220) tls = true;
-      if (tls && exchange.stage == SmtpStage::kEhlo && exchange.complete) ehlo = &exchange;
-    }
-    return ehlo;
-  }
-
-  // From the AUTH command to the final reply of the exchange; zero if there was none.
-  absl::Duration AuthDuration() const {
-    const Exchange* first = nullptr;
-    const Exchange* last = nullptr;
-    for (const Exchange& exchange : exchanges_) {
-      if (exchange.stage != SmtpStage::kAuth || !exchange.complete) continue;
-      if (first == nullptr) first = &exchange;
-      last = &exchange;
-    }
-    if (first == nullptr) return absl::ZeroDuration();
-    return absl::FromChrono(last->answered - first->sent);
-  }
-
-  // The exchange whose error reply (4xx/5xx) ended the operation, if that is how it ended.
-  // When every RCPT TO was refused, the first refusal that may succeed later is preferred
-  // (so the message is retried), else the first refusal.
-  const Exchange* FailingExchange() const {
-    const Exchange* last = nullptr;
-    for (const Exchange& exchange : exchanges_) {
-      // libcurl ends a failed session with QUIT; its 221 is not what failed.
-      if (exchange.complete && exchange.stage != SmtpStage::kQuit) last = &exchange;
-    }
-    if (last == nullptr || last->reply.code < 400) return nullptr;
-    if (last->stage != SmtpStage::kRcptTo) return last;
-    const Exchange* first_refusal = nullptr;
-    for (const Exchange& exchange : exchanges_) {
-      if (exchange.stage != SmtpStage::kRcptTo || !exchange.complete || exchange.reply.code < 400) {
-        continue;
-      }
-      if (first_refusal == nullptr) first_refusal = &exchange;
-      if (exchange.reply.code < 500) return &exchange;
-    }
-    return first_refusal;
-  }
-
- private:
-  static std::vector<absl::string_view> Lines(absl::string_view data) {
-    std::vector<absl::string_view> lines;
-    for (absl::string_view line : absl::StrSplit(data, '\n')) {
-      line = absl::StripSuffix(line, "\r");
-      if (!line.empty()) lines.push_back(line);
-    }
-    return lines;
-  }
-
-  // The message itself is never recorded: it may carry a guest's password.
-  void FlushDataNote() {
-    if (data_bytes_ == 0) return;
-    AddLine(absl::StrCat("C: [", data_bytes_, " bytes of message data]"));
-    data_bytes_ = 0;
-  }
-
-  void OnClientLine(absl::string_view line) {
-    if (in_data_) {
-      if (line == ".") return;  // the data's terminator, if libcurl reports it
-      FlushDataNote();
-      in_data_ = false;  // the data got no reply (e.g. QUIT after a timeout)
-    }
-    const bool sasl_response = !exchanges_.empty() && exchanges_.back().complete &&
-                               exchanges_.back().stage == SmtpStage::kAuth &&
-                               exchanges_.back().reply.code == 334;
-    Exchange exchange;
-    exchange.sent = SteadyClock::now();
-    if (sasl_response) {
-      exchange.stage = SmtpStage::kAuth;
-      exchange.command = line == "*" ? std::string("*") : std::string(kRedacted);
-    } else {
-      std::vector<absl::string_view> words = absl::StrSplit(line, absl::MaxSplits(' ', 2));
-      exchange.stage = StageOfCommand(words[0]);
-      if (exchange.stage == SmtpStage::kAuth && words.size() > 2) {
-        // "AUTH XOAUTH2 <base64 of user=...\x01auth=Bearer <token>\x01\x01>"
-        exchange.command = absl::StrCat(words[0], " ", words[1], " ", kRedacted);
-      } else {
-        exchange.command = Redactor::Global().Redact(line);
-      }
-    }
-    AddLine(absl::StrCat("C: ", exchange.command));
-    exchanges_.push_back(std::move(exchange));
-  }
-
-  void OnServerLine(absl::string_view line) {
-    if (in_data_) FlushDataNote();
-    AddLine(absl::StrCat("S: ", Redactor::Global().Redact(line)));
-    if (exchanges_.empty() || exchanges_.back().complete) {
-      // Unprompted: the greeting, or a line after a complete reply.
-      Exchange exchange;
-      exchange.stage = exchanges_.empty() ? SmtpStage::kGreeting : exchanges_.back().stage;
-      exchange.sent = SteadyClock::now();
-      exchanges_.push_back(std::move(exchange));
-    }
-    Exchange& exchange = exchanges_.back();
-    absl::StrAppend(&exchange.reply_lines, line, "\n");
-    if (IsFinalReplyLine(line)) {
-      exchange.complete = true;
-      exchange.answered = SteadyClock::now();
-      exchange.reply = ParseSmtpReply(exchange.reply_lines);
-      if (exchange.command == ".") in_data_ = false;
-    }
-  }
-
-  const std::string endpoint_name_;
-  std::vector<Exchange> exchanges_;
-  std::vector<std::string> transcript_;
-  bool in_data_ = false;
-  size_t data_bytes_ = 0;
-  char error_[CURL_ERROR_SIZE] = {0};
-};
 
 struct CurlHandle {
   CURL* curl = nullptr;
@@ -379,10 +145,7 @@ absl::StatusOr<std::unique_ptr<CurlHandle>> NewHandle(const SmtpEndpoint& endpoi
   CURL* curl = handle->curl;
   std::string url = absl::StrCat("smtp://", HostForUrl(endpoint.host), ":", endpoint.port, "/");
   if (!endpoint.ehlo_name.empty()) {
-    char* escaped = curl_easy_escape(curl, endpoint.ehlo_name.data(),
-                                     static_cast<int>(endpoint.ehlo_name.size()));
-    absl::StrAppend(&url, escaped);
-    curl_free(escaped);
+    absl::StrAppend(&url, UrlEncode(endpoint.ehlo_name));
   }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp");

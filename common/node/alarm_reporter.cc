@@ -6,6 +6,13 @@ namespace mailroom {
 
 namespace mv1 = ::mailroom::mnt::v1;
 
+namespace {
+
+// 1 s, doubling to a minute; no jitter (one reporter per node).
+const BackoffPolicy kRetryPolicy{absl::Seconds(1), absl::Minutes(1), 0};
+
+}  // namespace
+
 void LoggingAlarmReporter::Raise(RaiseAlarmRequest request) {
   MR_LOG(kWarn, kLogMnt) << "alarm " << mv1::AlarmType_Name(request.type()) << " ["
                          << request.dedup_key() << "]: " << request.text()
@@ -14,17 +21,15 @@ void LoggingAlarmReporter::Raise(RaiseAlarmRequest request) {
 
 MntAlarmReporter::MntAlarmReporter(std::shared_ptr<grpc::Channel> channel, const Clock* clock,
                                    size_t max_queued)
-    : stub_(mv1::Alarms::NewStub(channel)), clock_(clock), max_queued_(max_queued) {
-  worker_ = std::thread([this] { Run(); });
+    : stub_(mv1::Alarms::NewStub(channel)),
+      clock_(clock),
+      max_queued_(max_queued),
+      retry_(clock, kRetryPolicy),
+      worker_(clock, [this] { return SendOne(); }) {
+  worker_.Start();
 }
 
-MntAlarmReporter::~MntAlarmReporter() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  worker_.join();
-}
+MntAlarmReporter::~MntAlarmReporter() { worker_.Stop(); }
 
 void MntAlarmReporter::Raise(RaiseAlarmRequest request) {
   MR_LOG(kInfo, kLogMnt) << "raising alarm " << mv1::AlarmType_Name(request.type()) << ": "
@@ -36,6 +41,7 @@ void MntAlarmReporter::Raise(RaiseAlarmRequest request) {
     queue_.pop_front();
   }
   queue_.push_back(std::move(request));
+  if (!retry_.Waiting()) worker_.Wake();
 }
 
 bool MntAlarmReporter::Flush(absl::Duration timeout) {
@@ -45,48 +51,40 @@ bool MntAlarmReporter::Flush(absl::Duration timeout) {
       timeout);
 }
 
-void MntAlarmReporter::Run() {
-  absl::Duration backoff = absl::Seconds(1);
-  mu_.Lock();
-  while (true) {
-    struct Wake {
-      MntAlarmReporter* self;
-    } wake{this};
-    mu_.Await(absl::Condition(
-        +[](Wake* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return w->self->stopping_ || !w->self->queue_.empty();
-        },
-        &wake));
-    if (stopping_) break;
-    RaiseAlarmRequest request = queue_.front();
-    mu_.Unlock();
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    mv1::RaiseAlarmResponse response;
-    const grpc::Status status = stub_->RaiseAlarm(&context, request, &response);
-    mu_.Lock();
-    // Only a failure to reach the MnT is worth retrying; any answer it gave is final (a retry
-    // would block every alarm behind this one).
-    const grpc::StatusCode code = status.error_code();
-    const bool retry = code == grpc::StatusCode::UNAVAILABLE ||
-                       code == grpc::StatusCode::DEADLINE_EXCEEDED ||
-                       code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                       code == grpc::StatusCode::UNKNOWN;
-    if (!retry) {
-      if (!status.ok()) {
-        MR_LOG(kError, kLogMnt) << "MnT refused alarm (" << status.error_message()
-                                << "); dropping it: " << request.text();
-      }
-      if (!queue_.empty()) queue_.pop_front();
-      backoff = absl::Seconds(1);
-      continue;
-    }
-    MR_LOG(kWarn, kLogMnt) << "cannot reach MnT (" << status.error_message() << "); retrying in "
-                           << backoff;
-    clock_->AwaitWithDeadline(&mu_, absl::Condition(&stopping_), clock_->Now() + backoff);
-    backoff = std::min(backoff * 2, absl::Minutes(1));
+absl::Time MntAlarmReporter::SendOne() {
+  RaiseAlarmRequest request;
+  {
+    absl::MutexLock lock(&mu_);
+    if (queue_.empty()) return absl::InfiniteFuture();  // Raise() wakes the worker
+    // Woken by a Raise() that raced a failed attempt: the backoff still stands.
+    if (retry_.Waiting()) return retry_.next_attempt();
+    request = queue_.front();
   }
-  mu_.Unlock();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  mv1::RaiseAlarmResponse response;
+  const grpc::Status status = stub_->RaiseAlarm(&context, request, &response);
+  absl::MutexLock lock(&mu_);
+  // Only a failure to reach the MnT is worth retrying; any answer it gave is final (a retry
+  // would block every alarm behind this one).
+  const grpc::StatusCode code = status.error_code();
+  const bool retry = code == grpc::StatusCode::UNAVAILABLE ||
+                     code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                     code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                     code == grpc::StatusCode::UNKNOWN;
+  if (!retry) {
+    if (!status.ok()) {
+      MR_LOG(kError, kLogMnt) << "MnT refused alarm (" << status.error_message()
+                              << "); dropping it: " << request.text();
+    }
+    if (!queue_.empty()) queue_.pop_front();
+    retry_.RecordSuccess();
+    return absl::InfinitePast();  // the next one at once
+  }
+  const absl::Duration backoff = retry_.RecordFailure();
+  MR_LOG(kWarn, kLogMnt) << "cannot reach MnT (" << status.error_message() << "); retrying in "
+                         << backoff;
+  return retry_.next_attempt();
 }
 
 }  // namespace mailroom

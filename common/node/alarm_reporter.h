@@ -8,11 +8,12 @@
 
 #include <deque>
 #include <memory>
-#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/mutex.h"
+#include "common/base/background_loop.h"
+#include "common/base/backoff.h"
 #include "common/base/clock.h"
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
 
@@ -44,15 +45,17 @@ class MntAlarmReporter final : public AlarmReporter {
   bool Flush(absl::Duration timeout);
 
  private:
-  void Run();
+  // The worker's step: sends the oldest queued alarm; returns when to send again.
+  absl::Time SendOne();
 
   std::unique_ptr<mailroom::mnt::v1::Alarms::Stub> stub_;
   const Clock* clock_;
   const size_t max_queued_;
   absl::Mutex mu_;
   std::deque<RaiseAlarmRequest> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread worker_;
+  // Failures to reach the MnT in a row; while it waits, new alarms do not cut it short.
+  RetryTimer retry_ ABSL_GUARDED_BY(mu_);
+  BackgroundLoop worker_;
 };
 
 }  // namespace mailroom

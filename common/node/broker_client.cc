@@ -23,25 +23,16 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
 
 BrokerTokenSource::BrokerTokenSource(v1::TokenBroker::StubInterface* stub, const Clock* clock,
                                      Options options)
-    : stub_(stub), clock_(clock), options_(std::move(options)) {}
+    : stub_(stub),
+      clock_(clock),
+      options_(std::move(options)),
+      refresher_(clock, [this] { return RefreshStep(); }) {}
 
 BrokerTokenSource::~BrokerTokenSource() { Stop(); }
 
-void BrokerTokenSource::Start() {
-  absl::MutexLock lock(&mu_);
-  if (refresher_.joinable()) return;
-  stopping_ = false;
-  refresher_ = std::thread([this] { RefreshLoop(); });
-}
+void BrokerTokenSource::Start() { refresher_.Start(); }
 
-void BrokerTokenSource::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    ++generation_;
-  }
-  if (refresher_.joinable()) refresher_.join();
-}
+void BrokerTokenSource::Stop() { refresher_.Stop(); }
 
 int64_t BrokerTokenSource::broker_calls() const {
   absl::MutexLock lock(&mu_);
@@ -70,7 +61,7 @@ absl::Status BrokerTokenSource::FetchLocked() {
   if (!status.ok()) {
     last_error_ = FromGrpcStatus(status);
     refresh_at_ = now + options_.retry_interval;
-    ++generation_;
+    refresher_.Wake();
     MR_LOG(kWarn, kLogToken) << "cannot get a token from the broker: " << status.error_message()
                              << (grant_.has_value() ? "; using the cached token" : "");
     return last_error_;
@@ -95,7 +86,7 @@ absl::Status BrokerTokenSource::FetchLocked() {
   last_error_ = absl::OkStatus();
   refresh_at_ = response.use_authentication() ? now + FromProto(response.refresh_after())
                                               : now + absl::Minutes(5);
-  ++generation_;
+  refresher_.Wake();
   return absl::OkStatus();
 }
 
@@ -134,27 +125,11 @@ void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_
   }
 }
 
-void BrokerTokenSource::RefreshLoop() {
+absl::Time BrokerTokenSource::RefreshStep() {
   absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    if (clock_->Now() >= refresh_at_) {
-      FetchLocked().IgnoreError();
-      continue;
-    }
-    const int64_t generation = generation_;
-    struct Wake {
-      BrokerTokenSource* self;
-      int64_t generation;
-    } wake{this, generation};
-    clock_->AwaitWithDeadline(&mu_,
-                              absl::Condition(
-                                  +[](Wake* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                    return w->self->stopping_ ||
-                                           w->self->generation_ != w->generation;
-                                  },
-                                  &wake),
-                              refresh_at_);
-  }
+  if (clock_->Now() < refresh_at_) return refresh_at_;
+  FetchLocked().IgnoreError();
+  return absl::InfinitePast();  // look again at once, from the new refresh point
 }
 
 BrokerPermits::BrokerPermits(v1::TokenBroker::StubInterface* stub, std::string node_name,

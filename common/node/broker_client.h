@@ -9,12 +9,12 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
@@ -69,7 +69,8 @@ class BrokerTokenSource {
   // Asks the broker (single flight: a concurrent caller waits for the fetch in progress).
   // Releases mu_ during the call.
   absl::Status FetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RefreshLoop();
+  // The refresher's step: fetches if the refresh point has come; returns when to look again.
+  absl::Time RefreshStep();
 
   mailroom::broker::v1::TokenBroker::StubInterface* stub_;
   const Clock* clock_;
@@ -80,10 +81,9 @@ class BrokerTokenSource {
   absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   int64_t broker_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread refresher_;
+  // Woken whenever refresh_at_ changes.
+  BackgroundLoop refresher_;
 };
 
 // Send permits from the broker (cluster-wide Exchange limits).

@@ -16,6 +16,7 @@ namespace mailroom {
 namespace {
 
 constexpr size_t kDefaultMaxMessageBytes = 25 * 1024 * 1024;
+constexpr absl::Duration kHousekeepingInterval = absl::Hours(1);
 
 }  // namespace
 
@@ -71,8 +72,7 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   node->outbox_admin_ = std::make_unique<OutboxAdminService>(node->outbox_.get());
   node->tokens_->Start();
   node->worker_->Start();
-  RoleNode* self = node.get();
-  node->housekeeping_ = std::thread([self] { self->Housekeeping(); });
+  node->housekeeping_.Start();
   if (node->outbox_->requeued_on_open() > 0) {
     MR_LOG(kWarn, kLogOutbox) << node->outbox_->requeued_on_open()
                               << " send(s) interrupted by the last stop were queued again";
@@ -80,29 +80,21 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   return node;
 }
 
-void RoleNode::Housekeeping() {
-  absl::MutexLock lock(&housekeeping_mu_);
-  while (!stopping_) {
-    clock_->AwaitWithDeadline(&housekeeping_mu_, absl::Condition(&stopping_),
-                              clock_->Now() + absl::Hours(1));
-    if (stopping_) break;
-    absl::StatusOr<int64_t> purged = outbox_->Purge();
-    if (purged.ok() && *purged > 0) {
-      MR_LOG(kInfo, kLogOutbox) << "purged " << *purged << " entries past their retention";
-    }
-  }
-}
+RoleNode::RoleNode(NodeConfig config, const Clock* clock)
+    : config_(std::move(config)),
+      clock_(clock),
+      housekeeping_(clock, [this] { return Housekeeping(); }, {kHousekeepingInterval}) {}
 
-void RoleNode::StopHousekeeping() {
-  {
-    absl::MutexLock lock(&housekeeping_mu_);
-    stopping_ = true;
+absl::Time RoleNode::Housekeeping() {
+  absl::StatusOr<int64_t> purged = outbox_->Purge();
+  if (purged.ok() && *purged > 0) {
+    MR_LOG(kInfo, kLogOutbox) << "purged " << *purged << " entries past their retention";
   }
-  if (housekeeping_.joinable()) housekeeping_.join();
+  return clock_->Now() + kHousekeepingInterval;
 }
 
 RoleNode::~RoleNode() {
-  StopHousekeeping();
+  housekeeping_.Stop();
   if (worker_ != nullptr) worker_->Stop();
   if (tokens_ != nullptr) tokens_->Stop();
 }

@@ -9,7 +9,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -17,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/node/alarm_reporter.h"
 #include "common/node/broker_client.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/node/delivery_worker.h"
 #include "common/node/node_config.h"
@@ -47,10 +47,10 @@ class RoleNode {
   int Serve(const std::vector<grpc::Service*>& services, const std::string& port_file);
 
  private:
-  RoleNode(NodeConfig config, const Clock* clock) : config_(std::move(config)), clock_(clock) {}
-  // Hourly: drops SENT and FAILED entries past their retention (Outbox::Purge).
-  void Housekeeping();
-  void StopHousekeeping();
+  RoleNode(NodeConfig config, const Clock* clock);
+  // Hourly: drops SENT and FAILED entries past their retention (Outbox::Purge). Returns
+  // when to run again.
+  absl::Time Housekeeping();
 
   NodeConfig config_;
   const Clock* clock_;
@@ -62,9 +62,7 @@ class RoleNode {
   std::unique_ptr<AlarmReporter> alarms_;
   std::unique_ptr<DeliveryWorker> worker_;
   std::unique_ptr<OutboxAdminService> outbox_admin_;
-  absl::Mutex housekeeping_mu_;
-  bool stopping_ ABSL_GUARDED_BY(housekeeping_mu_) = false;
-  std::thread housekeeping_;
+  BackgroundLoop housekeeping_;
 };
 
 }  // namespace mailroom

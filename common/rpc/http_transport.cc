@@ -95,22 +95,6 @@ bool IsLoopbackHttpUrl(absl::string_view url) {
   return host.empty() || (absl::ConsumePrefix(&host, ":") && absl::SimpleAtoi(host, &port));
 }
 
-std::string FormEncode(absl::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(value.size());
-  for (unsigned char c : value) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
 CurlHttpTransport::CurlHttpTransport(Options options) : options_(std::move(options)) {
   EnsureCurlInitialized();
 }

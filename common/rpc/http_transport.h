@@ -78,9 +78,6 @@ class CurlHttpTransport final : public HttpTransport {
 // port: where plain http is tolerated (tests). "http://localhost.evil.example" is not.
 bool IsLoopbackHttpUrl(absl::string_view url);
 
-// Form-encodes one value (RFC 3986 unreserved characters kept).
-std::string FormEncode(absl::string_view value);
-
 }  // namespace mailroom
 
 #endif  // MAILROOM_COMMON_HTTP_TRANSPORT_H_

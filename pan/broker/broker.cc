@@ -89,7 +89,14 @@ Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
       tester_(tester),
       alarms_(alarms),
       random_unit_(std::move(random_unit)),
-      quota_(clock, options_.send_limits) {}
+      quota_(clock, options_.send_limits),
+      expiry_checker_(
+          clock,
+          [this] {
+            CheckSecretExpiry();
+            return clock_->Now() + options_.expiry_check_interval;
+          },
+          {options_.expiry_check_interval}) {}
 
 Broker::~Broker() { Stop(); }
 
@@ -109,7 +116,7 @@ absl::Status Broker::Start() {
                                  "mailroomctl settings set, after a Test Connection";
   }
   CheckSecretExpiry();
-  expiry_thread_ = std::thread([this] { ExpiryLoop(); });
+  expiry_checker_.Start();
   return absl::OkStatus();
 }
 
@@ -119,7 +126,7 @@ void Broker::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  if (expiry_thread_.joinable()) expiry_thread_.join();
+  expiry_checker_.Stop();
   std::shared_ptr<Active> active;
   {
     absl::MutexLock lock(&mu_);
@@ -518,18 +525,6 @@ v1::GetSecretStatusResponse Broker::GetSecretStatus() {
     }
   }
   return response;
-}
-
-void Broker::ExpiryLoop() {
-  absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    clock_->AwaitWithDeadline(&mu_, absl::Condition(&stopping_),
-                              clock_->Now() + options_.expiry_check_interval);
-    if (stopping_) break;
-    mu_.Unlock();
-    CheckSecretExpiry();
-    mu_.Lock();
-  }
 }
 
 }  // namespace mailroom::broker

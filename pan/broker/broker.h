@@ -11,12 +11,12 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/node/alarm_reporter.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "pan/broker/connection_tester.h"
 #include "pan/broker/send_quota.h"
@@ -102,7 +102,6 @@ class Broker {
   std::shared_ptr<Active> active();
   v1::CredentialStatus CredentialStatusOf(const SavedSettings& saved, absl::Time now) const;
   v1::SmtpSettings PublicView(const v1::SmtpSettings& resolved) const;
-  void ExpiryLoop();
 
   const BrokerOptions options_;
   SettingsStore* store_;
@@ -119,7 +118,8 @@ class Broker {
   int64_t next_test_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Time last_forced_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread expiry_thread_;
+  // Runs CheckSecretExpiry every expiry_check_interval.
+  BackgroundLoop expiry_checker_;
 };
 
 }  // namespace mailroom::broker

@@ -1,14 +1,10 @@
 #include "pan/broker/settings_store.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
+#include "common/base/atomic_file.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/rpc/tls.h"
 
@@ -16,45 +12,6 @@ namespace mailroom::broker {
 namespace {
 
 namespace v1 = ::mailroom::broker::v1;
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string temporary = absl::StrCat(path, ".tmp.", getpid());
-  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno)));
-  }
-  fchmod(fd, 0600);
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      close(fd);
-      unlink(temporary.c_str());
-      return absl::InternalError(absl::StrCat("writing ", temporary, ": ", std::strerror(error)));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    unlink(temporary.c_str());
-    return absl::InternalError(absl::StrCat("syncing ", temporary, ": ", std::strerror(errno)));
-  }
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    unlink(temporary.c_str());
-    return absl::InternalError(absl::StrCat("renaming to ", path, ": ", std::strerror(error)));
-  }
-  const size_t slash = path.rfind('/');
-  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
-  const int dir_fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -122,7 +79,7 @@ absl::Status SettingsStore::Save(const SavedSettings& saved) {
   OPENSSL_cleanse(plaintext.data(), plaintext.size());
   if (!sealed.ok()) return sealed.status();
   state.set_sealed_credential(*sealed);
-  return WriteFileAtomically(path_, state.SerializeAsString());
+  return WriteFileAtomically(path_, state.SerializeAsString(), 0600);
 }
 
 }  // namespace mailroom::broker

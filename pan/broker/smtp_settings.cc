@@ -1,19 +1,15 @@
 #include "pan/broker/smtp_settings.h"
 
-#include <openssl/sha.h>
-
 #include <regex>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/proto_hash.h"
 #include "common/base/proto_time.h"
 #include "common/rpc/http_transport.h"
 #include "pan/broker/token_client.h"
@@ -177,17 +173,7 @@ SmtpSettings MergeStoredCredential(const SmtpSettings& update, const SmtpSetting
 }
 
 std::string SettingsFingerprint(const SmtpSettings& resolved) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  {
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    resolved.SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  return ProtoSha256Hex(resolved);
 }
 
 }  // namespace mailroom::broker

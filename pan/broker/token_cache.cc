@@ -1,7 +1,6 @@
 #include "pan/broker/token_cache.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/diagnosis.h"
@@ -16,27 +15,15 @@ TokenCache::TokenCache(TokenClient* client, const Clock* clock, TokenCachePolicy
     : client_(client),
       clock_(clock),
       policy_(policy),
-      random_unit_(std::move(random_unit)) {}
+      retry_(clock, BackoffPolicy{policy.initial_backoff, policy.max_backoff, policy.jitter},
+             std::move(random_unit)),
+      refresher_(clock, [this] { return RefreshStep(); }) {}
 
 TokenCache::~TokenCache() { Stop(); }
 
-void TokenCache::Start() {
-  absl::MutexLock lock(&mu_);
-  if (refresher_ != nullptr) return;
-  stopping_ = false;
-  refresher_ = std::make_unique<std::thread>([this] { RefreshLoop(); });
-}
+void TokenCache::Start() { refresher_.Start(); }
 
-void TokenCache::Stop() {
-  std::unique_ptr<std::thread> refresher;
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    ++generation_;
-    refresher = std::move(refresher_);
-  }
-  if (refresher != nullptr) refresher->join();
-}
+void TokenCache::Stop() { refresher_.Stop(); }
 
 bool TokenCache::UsableLocked(absl::Time now, absl::Duration min_validity) const {
   return token_.has_value() &&
@@ -55,7 +42,7 @@ absl::Time TokenCache::RefreshTimeLocked() const {
 absl::Time TokenCache::NextRefreshTime() const {
   absl::MutexLock lock(&mu_);
   if (!token_.has_value()) return absl::InfiniteFuture();
-  return std::max(RefreshTimeLocked(), next_attempt_);
+  return std::max(RefreshTimeLocked(), retry_.next_attempt());
 }
 
 TokenCacheStats TokenCache::stats() const {
@@ -70,6 +57,11 @@ absl::Status TokenCache::last_error() const {
 
 void TokenCache::FetchAndStore() {
   absl::StatusOr<AccessToken> fetched = client_->Fetch();
+  // The refresher recomputes its wake-up time from the outcome.
+  struct WakeOnExit {
+    BackgroundLoop* loop;
+    ~WakeOnExit() { loop->Wake(); }
+  } wake_on_exit{&refresher_};
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   ++stats_.fetches;
@@ -81,34 +73,27 @@ void TokenCache::FetchAndStore() {
     if (token_.has_value()) Redactor::Global().RemoveSecret(token_->value);
     token_ = *std::move(fetched);
     last_error_ = absl::OkStatus();
-    consecutive_failures_ = 0;
-    next_attempt_ = absl::InfinitePast();
+    retry_.RecordSuccess();
   } else {
     ++stats_.fetch_failures;
     last_error_ = fetched.status();
-    ++consecutive_failures_;
-    const double base = absl::ToDoubleSeconds(policy_.initial_backoff) *
-                        std::pow(2.0, std::min(consecutive_failures_ - 1, 30));
-    const double capped = std::min(base, absl::ToDoubleSeconds(policy_.max_backoff));
-    const double jittered = capped * (1.0 + policy_.jitter * (2.0 * random_unit_() - 1.0));
-    absl::Duration wait = absl::Seconds(jittered);
+    absl::Duration retry_after = absl::ZeroDuration();
     if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(fetched.status()); diagnosis.has_value()) {
       Metrics::Global().Increment(
           "mailroom_token_endpoint_errors_total", "Token endpoint failures by classified cause.",
           {{"cause", mailroom::common::v1::FailureCause_Name(diagnosis->cause())},
            {"http_status", absl::StrCat(diagnosis->http_status())}});
       if (diagnosis->has_retry_after()) {
-        wait = std::max(wait, absl::Seconds(diagnosis->retry_after().seconds()));
+        retry_after = absl::Seconds(diagnosis->retry_after().seconds());
       }
     }
-    next_attempt_ = now + wait;
-    MR_LOG(kWarn, kLogToken) << "token fetch failed (" << consecutive_failures_
+    const absl::Duration wait = retry_.RecordFailure(retry_after);
+    MR_LOG(kWarn, kLogToken) << "token fetch failed (" << retry_.consecutive_failures()
                              << " in a row), next attempt in " << wait << ": "
                              << fetched.status().message()
                              << (token_.has_value() ? "; still serving the cached token" : "");
   }
   fetching_ = false;
-  ++generation_;
 }
 
 absl::StatusOr<AccessToken> TokenCache::Get(absl::Duration min_validity) {
@@ -132,7 +117,7 @@ absl::StatusOr<AccessToken> TokenCache::Get(absl::Duration min_validity) {
       mu_.Unlock();
       return error;
     }
-    if (now < next_attempt_ && !last_error_.ok()) {
+    if (now < retry_.next_attempt() && !last_error_.ok()) {
       absl::Status error = last_error_;
       mu_.Unlock();
       return error;
@@ -158,36 +143,21 @@ bool TokenCache::Invalidate(const std::string& fingerprint) {
   MR_LOG(kInfo, kLogToken) << "dropping token " << fingerprint << " after a mailbox refused it";
   Redactor::Global().RemoveSecret(token_->value);
   token_.reset();
-  ++generation_;
+  refresher_.Wake();
   return true;
 }
 
-void TokenCache::RefreshLoop() {
-  mu_.Lock();
-  while (!stopping_) {
-    const absl::Time due = std::max(RefreshTimeLocked(), next_attempt_);
-    if (clock_->Now() < due || fetching_) {
-      const int64_t generation = generation_;
-      struct Wake {
-        TokenCache* cache;
-        int64_t generation;
-      } wake{this, generation};
-      clock_->AwaitWithDeadline(
-          &mu_,
-          absl::Condition(
-              +[](Wake* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                return w->cache->stopping_ || w->cache->generation_ != w->generation;
-              },
-              &wake),
-          fetching_ ? absl::InfiniteFuture() : due);
-      continue;
-    }
+absl::Time TokenCache::RefreshStep() {
+  {
+    absl::MutexLock lock(&mu_);
+    // A fetch in progress (a caller's) wakes the refresher when it ends.
+    if (fetching_) return absl::InfiniteFuture();
+    const absl::Time due = std::max(RefreshTimeLocked(), retry_.next_attempt());
+    if (clock_->Now() < due) return due;
     fetching_ = true;
-    mu_.Unlock();
-    FetchAndStore();
-    mu_.Lock();
   }
-  mu_.Unlock();
+  FetchAndStore();
+  return absl::InfinitePast();  // look again at once, from the new state
 }
 
 }  // namespace mailroom::broker

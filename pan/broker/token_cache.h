@@ -9,12 +9,12 @@
 #define MAILROOM_PAN_BROKER_TOKEN_CACHE_H_
 
 #include <functional>
-#include <memory>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/base/background_loop.h"
+#include "common/base/backoff.h"
 #include "common/base/clock.h"
 #include "pan/broker/access_token.h"
 #include "pan/broker/token_client.h"
@@ -82,25 +82,22 @@ class TokenCache {
   absl::Time RefreshTimeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool UsableLocked(absl::Time now, absl::Duration min_validity) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RefreshLoop();
+  // The refresher's step: fetches if a refresh is due, returns when to look again.
+  absl::Time RefreshStep();
 
   TokenClient* client_;
   const Clock* clock_;
   const TokenCachePolicy policy_;
-  std::function<double()> random_unit_;
 
   mutable absl::Mutex mu_;
   absl::optional<AccessToken> token_ ABSL_GUARDED_BY(mu_);
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
-  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
-  // No fetch before this (backoff or Retry-After).
-  absl::Time next_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Bumped whenever the refresher must recompute its wake-up time.
-  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // Failures in a row, and no fetch before its next_attempt() (backoff or Retry-After).
+  RetryTimer retry_ ABSL_GUARDED_BY(mu_);
   TokenCacheStats stats_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<std::thread> refresher_;
+  // Woken whenever it must recompute its wake-up time. Declared last: stopped first.
+  BackgroundLoop refresher_;
 };
 
 }  // namespace mailroom::broker

@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
+#include "common/base/url_encode.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "pan/broker/entra_token_response.pb.h"
@@ -194,7 +195,7 @@ absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
   request.timeout = config_.timeout;
   std::vector<std::string> fields;
   for (const auto& [name, value] : form) {
-    fields.push_back(absl::StrCat(FormEncode(name), "=", FormEncode(value)));
+    fields.push_back(absl::StrCat(UrlEncode(name), "=", UrlEncode(value)));
   }
   request.form_body = absl::StrJoin(fields, "&");
 

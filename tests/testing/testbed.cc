@@ -25,6 +25,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/base/url_encode.h"
 #include "common/rpc/http_transport.h"
 #include "gtest/gtest.h"
 
@@ -218,8 +219,8 @@ absl::StatusOr<std::string> Testbed::FetchToken(const std::string& client_id,
   HttpRequest request;
   request.url = Env("TOKEN_URL");
   request.form_body = absl::StrCat(
-      "grant_type=client_credentials&client_id=", FormEncode(client_id),
-      "&client_secret=", FormEncode(client_secret), "&scope=", FormEncode(Env("SCOPE")));
+      "grant_type=client_credentials&client_id=", UrlEncode(client_id),
+      "&client_secret=", UrlEncode(client_secret), "&scope=", UrlEncode(Env("SCOPE")));
   request.timeout = absl::Seconds(15);
   absl::StatusOr<HttpResponse> response = transport.PostForm(request);
   if (!response.ok()) return response.status();

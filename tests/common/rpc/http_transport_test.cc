@@ -17,9 +17,5 @@ TEST(HttpTransport, LoopbackHttpIsExactlyLoopback) {
   }
 }
 
-TEST(HttpTransport, FormEncodingKeepsOnlyUnreservedCharacters) {
-  EXPECT_EQ(FormEncode("a b+c/=~._-"), "a%20b%2Bc%2F%3D~._-");
-}
-
 }  // namespace
 }  // namespace mailroom
