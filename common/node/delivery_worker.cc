@@ -76,6 +76,21 @@ void CountOutcome(const std::string& node, absl::string_view outcome, int reply_
                     {{"node", node}, {"class", ReplyClass(reply_code)}});
 }
 
+// What the broker is told about one send.
+bv1::SendResult ResultOf(const ClaimedNotification& message, const SendResult& sent) {
+  bv1::SendResult result;
+  result.set_notification_id(message.id);
+  result.set_message_id(message.message_id);
+  result.set_outcome(ToSendOutcome(sent.outcome));
+  result.set_reply_code(sent.reply.code);
+  result.set_reply_text(sent.reply.raw);
+  int accepted = 0;
+  for (const RecipientResult& recipient : sent.recipients) accepted += recipient.accepted;
+  result.set_accepted_recipients(accepted);
+  if (!sent.ok) *result.mutable_diagnosis() = sent.diagnosis;
+  return result;
+}
+
 }  // namespace
 
 SubmitterFactory SmtpSubmitterFactory(absl::Duration max_connection_age) {
@@ -104,6 +119,8 @@ struct DeliveryWorker::Connection {
   // Set when the broker had no connection slot for this connection: the connection (not the
   // messages) waits until then, while connections that hold a slot carry on.
   absl::Time idle_until = absl::InfinitePast();
+  // Runs Step(*this) on the connection's own thread.
+  std::unique_ptr<BackgroundLoop> loop;
 };
 
 DeliveryWorker::DeliveryWorker(Outbox* outbox, BrokerTokenSource* tokens, BrokerPermits* permits,
@@ -123,24 +140,33 @@ void DeliveryWorker::Start() {
   absl::MutexLock lock(&mu_);
   stopping_ = false;
   for (int i = 0; i < std::max(1, options_.connections); ++i) {
-    threads_.emplace_back([this, i] { Run(i); });
+    auto connection = std::make_unique<Connection>();
+    connection->index = i;
+    connection->id = absl::StrCat("conn-", i);
+    Connection* c = connection.get();
+    connection->loop = std::make_unique<BackgroundLoop>(clock_, [this, c] { return Step(*c); });
+    connection->loop->Start();
+    connections_.push_back(std::move(connection));
   }
 }
 
 void DeliveryWorker::Stop() {
-  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Connection>> connections;
   {
     absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    ++wake_generation_;
-    threads.swap(threads_);
+    stopping_ = true;  // no connection starts another round
+    connections.swap(connections_);
   }
-  for (std::thread& thread : threads) thread.join();
+  for (std::unique_ptr<Connection>& connection : connections) connection->loop->Stop();
+  for (std::unique_ptr<Connection>& connection : connections) {
+    if (connection->submitter != nullptr) connection->submitter->Close();
+    if (connection->holds_slot) permits_->Release("", connection->id, true).IgnoreError();
+  }
 }
 
 void DeliveryWorker::Wake() {
   absl::MutexLock lock(&mu_);
-  ++wake_generation_;
+  for (std::unique_ptr<Connection>& connection : connections_) connection->loop->Wake();
 }
 
 int64_t DeliveryWorker::delivered() const {
@@ -186,65 +212,54 @@ void DeliveryWorker::RaiseDeliveryAlarm(const ClaimedNotification& message,
   alarms_->Raise(std::move(alarm));
 }
 
-void DeliveryWorker::Run(int index) {
-  Connection connection;
-  connection.index = index;
-  connection.id = absl::StrCat("conn-", index);
-  while (true) {
-    int64_t generation;
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) break;
-      generation = wake_generation_;
-    }
-    if (Round(connection)) continue;  // there may be more due right away
-
-    // Nothing sent: sleep until the next due entry, a wake-up, or idle close.
-    absl::Time deadline = clock_->Now() + absl::Minutes(1);
-    absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
-    if (next.ok() && next->has_value()) deadline = std::min(deadline, **next);
-    if (connection.submitter != nullptr) {
-      deadline = std::min(deadline, connection.last_used + options_.idle_close);
-    }
-    if (connection.idle_until > clock_->Now()) deadline = connection.idle_until;
-    if (deadline <= clock_->Now()) {
-      // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
-      deadline = clock_->Now() + absl::Milliseconds(200);
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      struct Wake {
-        DeliveryWorker* self;
-        int64_t generation;
-      } wake{this, generation};
-      clock_->AwaitWithDeadline(&mu_,
-                                absl::Condition(
-                                    +[](Wake* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                      return w->self->stopping_ ||
-                                             w->self->wake_generation_ != w->generation;
-                                    },
-                                    &wake),
-                                deadline);
-    }
-    if (connection.submitter != nullptr &&
-        clock_->Now() - connection.last_used >= options_.idle_close) {
-      connection.submitter->Close();
-      connection.submitter.reset();
-      if (connection.holds_slot) {
-        permits_->Release("", connection.id, /*connection_closed=*/true).IgnoreError();
-        connection.holds_slot = false;
-      }
-    }
+absl::Time DeliveryWorker::Step(Connection& connection) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::InfiniteFuture();
   }
-  if (connection.submitter != nullptr) connection.submitter->Close();
-  if (connection.holds_slot) permits_->Release("", connection.id, true).IgnoreError();
+  CloseIfIdle(connection);
+  if (Round(connection)) return absl::InfinitePast();  // there may be more due right away
+  return NextRoundTime(connection);
+}
+
+void DeliveryWorker::CloseIfIdle(Connection& connection) {
+  if (connection.submitter == nullptr ||
+      clock_->Now() - connection.last_used < options_.idle_close) {
+    return;
+  }
+  connection.submitter->Close();
+  connection.submitter.reset();
+  if (connection.holds_slot) {
+    permits_->Release("", connection.id, /*connection_closed=*/true).IgnoreError();
+    connection.holds_slot = false;
+  }
+}
+
+absl::Time DeliveryWorker::NextRoundTime(const Connection& connection) {
+  // Nothing sent: sleep until the next due entry, a wake-up, or idle close.
+  const absl::Time now = clock_->Now();
+  absl::Time deadline = now + absl::Minutes(1);
+  absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
+  if (next.ok() && next->has_value()) deadline = std::min(deadline, **next);
+  if (connection.submitter != nullptr) {
+    deadline = std::min(deadline, connection.last_used + options_.idle_close);
+  }
+  if (connection.idle_until > now) deadline = connection.idle_until;
+  if (deadline <= now) {
+    // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
+    deadline = now + absl::Milliseconds(200);
+  }
+  return deadline;
+}
+
+bool DeliveryWorker::WorkIsDue(const Connection& connection) {
+  if (clock_->Now() < connection.idle_until) return false;
+  absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
+  return next.ok() && next->has_value() && **next <= clock_->Now();
 }
 
 bool DeliveryWorker::Round(Connection& connection) {
-  if (clock_->Now() < connection.idle_until) return false;
-  absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
-  if (!next.ok() || !next->has_value() || **next > clock_->Now()) return false;
-
+  if (!WorkIsDue(connection)) return false;
   absl::StatusOr<SubmissionGrant> grant = tokens_->Get();
   if (!grant.ok()) {
     MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
@@ -252,51 +267,10 @@ bool DeliveryWorker::Round(Connection& connection) {
   }
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimDue(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;
-  std::vector<ClaimedNotification>& batch = *claimed;
-
-  std::vector<int> counts;
-  for (const ClaimedNotification& message : batch) {
-    counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
-  }
-  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
-  const absl::Time now = clock_->Now();
-  // The broker is unreachable (not refusing): send a small allowance on the cached token.
-  const bool offline = !permit.ok() && connection.index == 0 &&
-                       (permit.status().code() == absl::StatusCode::kUnavailable ||
-                        permit.status().code() == absl::StatusCode::kDeadlineExceeded);
-  if (offline) {
-    if (const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), now);
-        allowance > 0) {
-      MR_LOG(kWarn, kLogOutbox) << "broker unreachable (" << permit.status().message()
-                                << "): sending " << allowance
-                                << " message(s) on the cached token without a permit";
-      bv1::AcquireSendPermitResponse local;
-      local.set_granted(true);
-      local.set_granted_messages(allowance);
-      permit = local;
-    }
-  }
+  const std::vector<ClaimedNotification>& batch = *claimed;
+  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = AcquirePermit(connection, batch);
   if (!permit.ok() || !permit->granted()) {
-    std::string reason = permit.ok() ? DenialText(*permit)
-                                     : absl::StrCat("waiting for the token broker: ",
-                                                    permit.status().message());
-    absl::Time not_before =
-        permit.ok() ? now + FromProto(permit->retry_after()) : now + options_.broker_retry;
-    if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_CONNECTIONS) {
-      // The cluster's connection slots are taken: this connection waits for one, and the
-      // messages go back at once for a connection that holds a slot.
-      connection.idle_until = not_before;
-      not_before = now;
-      reason = "";
-    }
-    for (const ClaimedNotification& message : batch) {
-      outbox_->Release(message.id, reason, not_before).IgnoreError();
-    }
-    Metrics::Global().Increment(
-        "mailroom_permit_waits_total", "Send permits denied, by reason.",
-        {{"node", options_.node_name},
-         {"reason", permit.ok() ? bv1::PermitDenialReason_Name(permit->denial_reason())
-                                : "BROKER_UNREACHABLE"}});
+    HoldDenied(connection, batch, permit);
     return false;
   }
   connection.holds_slot = true;
@@ -305,14 +279,73 @@ bool DeliveryWorker::Round(Connection& connection) {
     outbox_->Release(batch[i].id, "waiting for send permit: messages-per-minute limit reached")
         .IgnoreError();
   }
+  UseGrant(connection, *grant);
+  SendBatch(connection, batch, granted, *permit, *grant);
+  return granted > 0;
+}
 
-  if (connection.submitter == nullptr || connection.settings_etag != grant->settings_etag) {
-    if (connection.submitter != nullptr) connection.submitter->Close();
-    connection.submitter = submitters_(*grant);
-    connection.settings_etag = grant->settings_etag;
+absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
+    const Connection& connection, const std::vector<ClaimedNotification>& batch) {
+  std::vector<int> counts;
+  for (const ClaimedNotification& message : batch) {
+    counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
   }
-  connection.submitter->SetBearerToken(grant->access_token);
+  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
+  // The broker is unreachable (not refusing): send a small allowance on the cached token.
+  const bool offline = !permit.ok() && connection.index == 0 &&
+                       (permit.status().code() == absl::StatusCode::kUnavailable ||
+                        permit.status().code() == absl::StatusCode::kDeadlineExceeded);
+  if (!offline) return permit;
+  const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), clock_->Now());
+  if (allowance == 0) return permit;
+  MR_LOG(kWarn, kLogOutbox) << "broker unreachable (" << permit.status().message()
+                            << "): sending " << allowance
+                            << " message(s) on the cached token without a permit";
+  bv1::AcquireSendPermitResponse local;
+  local.set_granted(true);
+  local.set_granted_messages(allowance);
+  return local;
+}
 
+void DeliveryWorker::HoldDenied(Connection& connection,
+                                const std::vector<ClaimedNotification>& batch,
+                                const absl::StatusOr<bv1::AcquireSendPermitResponse>& permit) {
+  const absl::Time now = clock_->Now();
+  std::string reason = permit.ok() ? DenialText(*permit)
+                                   : absl::StrCat("waiting for the token broker: ",
+                                                  permit.status().message());
+  absl::Time not_before =
+      permit.ok() ? now + FromProto(permit->retry_after()) : now + options_.broker_retry;
+  if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_CONNECTIONS) {
+    // The cluster's connection slots are taken: this connection waits for one, and the
+    // messages go back at once for a connection that holds a slot.
+    connection.idle_until = not_before;
+    not_before = now;
+    reason = "";
+  }
+  for (const ClaimedNotification& message : batch) {
+    outbox_->Release(message.id, reason, not_before).IgnoreError();
+  }
+  Metrics::Global().Increment(
+      "mailroom_permit_waits_total", "Send permits denied, by reason.",
+      {{"node", options_.node_name},
+       {"reason", permit.ok() ? bv1::PermitDenialReason_Name(permit->denial_reason())
+                              : "BROKER_UNREACHABLE"}});
+}
+
+void DeliveryWorker::UseGrant(Connection& connection, const SubmissionGrant& grant) {
+  if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag) {
+    if (connection.submitter != nullptr) connection.submitter->Close();
+    connection.submitter = submitters_(grant);
+    connection.settings_etag = grant.settings_etag;
+  }
+  connection.submitter->SetBearerToken(grant.access_token);
+}
+
+void DeliveryWorker::SendBatch(Connection& connection,
+                               const std::vector<ClaimedNotification>& batch, size_t granted,
+                               const bv1::AcquireSendPermitResponse& permit,
+                               SubmissionGrant& grant) {
   std::vector<bv1::SendResult> results;
   absl::optional<absl::Time> paused_until;
   bool retried_auth = false;
@@ -324,94 +357,95 @@ bool DeliveryWorker::Round(Connection& connection) {
                        paused_until).IgnoreError();
       continue;
     }
-    SendResult sent = connection.submitter->Send(grant->mailbox, EnvelopeRecipients(message),
-                                                 message.message);
-    if (sent.outcome == DeliveryOutcome::kAuthRejected && !retried_auth) {
-      // The token may have been revoked or be stale: report it, get a fresh one, retry once.
-      retried_auth = true;
-      tokens_->ReportRejected(grant->token_fingerprint, sent.reply.code, sent.reply.raw);
-      absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
-      if (fresh.ok()) {
-        grant = std::move(fresh);
-        connection.submitter->SetBearerToken(grant->access_token);
-        sent = connection.submitter->Send(grant->mailbox, EnvelopeRecipients(message),
-                                          message.message);
-      }
-    }
+    const SendResult sent = Submit(connection, message, grant, &retried_auth);
     connection.last_used = clock_->Now();
-    AttemptReport report{sent.reply.code, sent.reply.raw,
-                         permit->permit_id().empty() ? "offline" : permit->permit_id(),
-                         grant->mailbox};
-    bv1::SendResult result;
-    result.set_notification_id(message.id);
-    result.set_message_id(message.message_id);
-    result.set_outcome(ToSendOutcome(sent.outcome));
-    result.set_reply_code(sent.reply.code);
-    result.set_reply_text(sent.reply.raw);
-    int accepted = 0;
-    for (const RecipientResult& recipient : sent.recipients) accepted += recipient.accepted;
-    result.set_accepted_recipients(accepted);
-    if (!sent.ok) *result.mutable_diagnosis() = sent.diagnosis;
-
-    switch (sent.outcome) {
-      case DeliveryOutcome::kDelivered: {
-        outbox_->MarkSent(message.id, report).IgnoreError();
-        CountOutcome(options_.node_name, "delivered", sent.reply.code);
-        absl::MutexLock lock(&mu_);
-        ++delivered_;
-        break;
-      }
-      case DeliveryOutcome::kTransient: {
-        absl::StatusOr<RetryDecision> decision =
-            outbox_->MarkRetry(message.id, sent.diagnosis, report);
-        if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
-          RaiseDeliveryAlarm(message, sent.diagnosis);
-        }
-        CountOutcome(options_.node_name, "retried", sent.reply.code);
-        absl::MutexLock lock(&mu_);
-        ++retried_;
-        break;
-      }
-      case DeliveryOutcome::kQuotaExceeded:
-        results.push_back(result);
-        break;  // recorded below, once the broker has said until when
-      default: {
-        MR_LOG(kWarn, kLogOutbox) << message.id << " failed: " << sent.diagnosis.title() << " ("
-                                  << sent.reply.raw << ")";
-        outbox_->MarkFailed(message.id, sent.diagnosis, report).IgnoreError();
-        RaiseDeliveryAlarm(message, sent.diagnosis);
-        CountOutcome(options_.node_name, "failed", sent.reply.code);
-        absl::MutexLock lock(&mu_);
-        ++failed_;
-        break;
-      }
+    const AttemptReport report{sent.reply.code, sent.reply.raw,
+                               permit.permit_id().empty() ? "offline" : permit.permit_id(),
+                               grant.mailbox};
+    results.push_back(ResultOf(message, sent));
+    if (sent.outcome == DeliveryOutcome::kQuotaExceeded) {
+      paused_until = PauseForQuota(message, sent, report, permit, &results);
+    } else {
+      RecordOutcome(message, sent, report);
     }
-    if (sent.outcome != DeliveryOutcome::kQuotaExceeded) {
-      results.push_back(result);
-      continue;
-    }
-    absl::StatusOr<bv1::ReportSendResultResponse> reported =
-        permit->permit_id().empty()
-            ? absl::StatusOr<bv1::ReportSendResultResponse>(
-                  absl::UnavailableError("sent without a permit"))
-            : permits_->Report(permit->permit_id(), results, false);
-    results.clear();
-    paused_until = reported.ok() && reported->has_mailbox_paused_until()
-                       ? FromProto(reported->mailbox_paused_until())
-                       : clock_->Now() + absl::Hours(1);
-    outbox_->MarkRetry(message.id, sent.diagnosis, report, paused_until).IgnoreError();
-    CountOutcome(options_.node_name, "paused", sent.reply.code);
-    absl::MutexLock lock(&mu_);
-    ++retried_;
   }
-  if (!results.empty() && !permit->permit_id().empty()) {
+  if (!results.empty() && !permit.permit_id().empty()) {
     absl::StatusOr<bv1::ReportSendResultResponse> reported =
-        permits_->Report(permit->permit_id(), results, false);
+        permits_->Report(permit.permit_id(), results, false);
     if (!reported.ok()) {
       MR_LOG(kDebug, kLogOutbox) << "cannot report send results: " << reported.status().message();
     }
   }
-  return granted > 0;
+}
+
+SendResult DeliveryWorker::Submit(Connection& connection, const ClaimedNotification& message,
+                                  SubmissionGrant& grant, bool* retried_auth) {
+  SendResult sent =
+      connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message);
+  if (sent.outcome != DeliveryOutcome::kAuthRejected || *retried_auth) return sent;
+  // The token may have been revoked or be stale: report it, get a fresh one, retry once.
+  *retried_auth = true;
+  tokens_->ReportRejected(grant.token_fingerprint, sent.reply.code, sent.reply.raw);
+  absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
+  if (!fresh.ok()) return sent;
+  grant = *std::move(fresh);
+  connection.submitter->SetBearerToken(grant.access_token);
+  return connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message);
+}
+
+void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const SendResult& sent,
+                                   const AttemptReport& report) {
+  switch (sent.outcome) {
+    case DeliveryOutcome::kDelivered: {
+      outbox_->MarkSent(message.id, report).IgnoreError();
+      CountOutcome(options_.node_name, "delivered", sent.reply.code);
+      absl::MutexLock lock(&mu_);
+      ++delivered_;
+      break;
+    }
+    case DeliveryOutcome::kTransient: {
+      absl::StatusOr<RetryDecision> decision =
+          outbox_->MarkRetry(message.id, sent.diagnosis, report);
+      if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
+        RaiseDeliveryAlarm(message, sent.diagnosis);
+      }
+      CountOutcome(options_.node_name, "retried", sent.reply.code);
+      absl::MutexLock lock(&mu_);
+      ++retried_;
+      break;
+    }
+    default: {
+      MR_LOG(kWarn, kLogOutbox) << message.id << " failed: " << sent.diagnosis.title() << " ("
+                                << sent.reply.raw << ")";
+      outbox_->MarkFailed(message.id, sent.diagnosis, report).IgnoreError();
+      RaiseDeliveryAlarm(message, sent.diagnosis);
+      CountOutcome(options_.node_name, "failed", sent.reply.code);
+      absl::MutexLock lock(&mu_);
+      ++failed_;
+      break;
+    }
+  }
+}
+
+absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
+                                         const SendResult& sent, const AttemptReport& report,
+                                         const bv1::AcquireSendPermitResponse& permit,
+                                         std::vector<bv1::SendResult>* results) {
+  // The broker pauses the mailbox and says until when; the results so far go with it.
+  absl::StatusOr<bv1::ReportSendResultResponse> reported =
+      permit.permit_id().empty()
+          ? absl::StatusOr<bv1::ReportSendResultResponse>(
+                absl::UnavailableError("sent without a permit"))
+          : permits_->Report(permit.permit_id(), *results, false);
+  results->clear();
+  const absl::Time paused_until = reported.ok() && reported->has_mailbox_paused_until()
+                                      ? FromProto(reported->mailbox_paused_until())
+                                      : clock_->Now() + absl::Hours(1);
+  outbox_->MarkRetry(message.id, sent.diagnosis, report, paused_until).IgnoreError();
+  CountOutcome(options_.node_name, "paused", sent.reply.code);
+  absl::MutexLock lock(&mu_);
+  ++retried_;
+  return paused_until;
 }
 
 }  // namespace mailroom

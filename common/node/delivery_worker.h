@@ -14,13 +14,13 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/node/alarm_reporter.h"
 #include "common/node/broker_client.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/outbox/outbox.h"
 #include "common/mail/smtp_client.h"
@@ -83,9 +83,43 @@ class DeliveryWorker {
 
  private:
   struct Connection;
-  void Run(int index);
-  // One round on a connection: claim, permit, send, record. Returns whether it sent.
+  // The connection's loop step: closes it if idle, runs a round; returns when to run again.
+  absl::Time Step(Connection& connection);
+  void CloseIfIdle(Connection& connection);
+  // After a round that sent nothing: the next due entry, idle close or the end of a wait
+  // for a connection slot, at most a minute away.
+  absl::Time NextRoundTime(const Connection& connection);
+  // Whether the connection may send and an entry is due.
+  bool WorkIsDue(const Connection& connection);
+  // One round on a connection: token, claim, permit, send, record. Returns whether it sent.
   bool Round(Connection& connection);
+  // The broker's permit for the batch, or the offline allowance when the broker cannot be
+  // reached (connection 0 only).
+  absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquirePermit(
+      const Connection& connection, const std::vector<ClaimedNotification>& batch);
+  // No permit: the batch goes back to the outbox, to wait as the broker said.
+  void HoldDenied(Connection& connection, const std::vector<ClaimedNotification>& batch,
+                  const absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse>& permit);
+  // Opens (or reopens, after a settings change) the connection's submitter for `grant`.
+  void UseGrant(Connection& connection, const SubmissionGrant& grant);
+  // Sends the first `granted` messages of the batch, records each outcome and reports them
+  // to the broker. A 535 may replace `grant` with a fresh one.
+  void SendBatch(Connection& connection, const std::vector<ClaimedNotification>& batch,
+                 size_t granted, const mailroom::broker::v1::AcquireSendPermitResponse& permit,
+                 SubmissionGrant& grant);
+  // One send; after the first 535 of a batch, reports the token, fetches a fresh one and
+  // retries once.
+  SendResult Submit(Connection& connection, const ClaimedNotification& message,
+                    SubmissionGrant& grant, bool* retried_auth);
+  // SENT, retry or FAILED (with an alarm) in the outbox, and the counters.
+  void RecordOutcome(const ClaimedNotification& message, const SendResult& sent,
+                     const AttemptReport& report);
+  // 5.2.0 quota exceeded: reports `results` (emptied) so the broker pauses the mailbox, and
+  // holds the message until the pause ends, which it returns.
+  absl::Time PauseForQuota(const ClaimedNotification& message, const SendResult& sent,
+                           const AttemptReport& report,
+                           const mailroom::broker::v1::AcquireSendPermitResponse& permit,
+                           std::vector<mailroom::broker::v1::SendResult>* results);
   void RaiseDeliveryAlarm(const ClaimedNotification& message, const Diagnosis& diagnosis);
   // Up to `wanted` sends from the offline allowance (sliding minute).
   int TakeOfflineAllowance(int wanted, absl::Time now);
@@ -100,12 +134,13 @@ class DeliveryWorker {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_;
+  // Each with its own thread; a connection's state is touched only by that thread (and by
+  // Stop once the thread has ended).
+  std::vector<std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mailroom

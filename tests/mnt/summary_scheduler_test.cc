@@ -49,13 +49,14 @@ TEST(SummarySchedulerTest, SendsTheSummaryWhenTheWindowEnds) {
   ASSERT_TRUE(Eventually([&] { return scheduler.rounds() > rounds; }));
 
   env.clock().Advance(absl::Minutes(4));
-  absl::SleepFor(absl::Milliseconds(50));
+  // The scheduler has seen the new time and is waiting again: nothing was due.
+  ASSERT_TRUE(env.clock().AwaitWaiters(1, absl::Seconds(10)));
   EXPECT_EQ(Summaries(env), 0);
   env.clock().Advance(absl::Minutes(1));
   EXPECT_TRUE(Eventually([&] { return Summaries(env) == 1; }));
   mv1::ListAlarmsRequest list;
   EXPECT_EQ(env.manager().ListAlarms(list)->alarms(0).suppressed_count(), 0);
-  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(env.clock().AwaitWaiters(1, absl::Seconds(10)));
   EXPECT_EQ(Summaries(env), 1);  // once only
   scheduler.Stop();
 }

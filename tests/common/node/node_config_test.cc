@@ -1,0 +1,124 @@
+#include "common/node/node_config.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/logging.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mailroom {
+namespace {
+
+namespace cv1 = ::mailroom::common::v1;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path);
+  out << content;
+}
+
+class NodeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    unsetenv("MAILROOM_NODE_NAME");
+    dir_ = absl::StrCat(getenv("TEST_TMPDIR"), "/",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    mkdir(dir_.c_str(), 0700);
+    mkdir((dir_ + "/data").c_str(), 0700);
+    for (const char* name : {"ca.pem", "node.pem", "node.key"}) WriteFile(dir_ + "/" + name, "x");
+  }
+
+  // A valid PSN config with `extra` appended; relative paths, as an operator writes them.
+  std::string Write(const std::string& extra) {
+    const std::string path = dir_ + "/psn.textproto";
+    WriteFile(path, absl::StrCat(R"(
+node_name: "psn-1"
+role: ROLE_PSN
+listen_address: "[::]:7100"
+tls { ca_file: "ca.pem" cert_file: "node.pem" key_file: "node.key" }
+broker_target: "broker:7000"
+data_dir: "data"
+)",
+                                 extra));
+    return path;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(NodeConfigTest, LoadsAndResolvesRelativePaths) {
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(Write(""), cv1::ROLE_PSN);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_name(), "psn-1");
+  EXPECT_EQ(config->data_dir(), dir_ + "/data");
+  const TlsFiles files = TlsFilesOf(*config);
+  EXPECT_EQ(files.ca_file, dir_ + "/ca.pem");
+  EXPECT_EQ(files.cert_file, dir_ + "/node.pem");
+  EXPECT_EQ(files.key_file, dir_ + "/node.key");
+}
+
+TEST_F(NodeConfigTest, EnvironmentNamesThePod) {
+  setenv("MAILROOM_NODE_NAME", "psn-7", 1);
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(Write(""), cv1::ROLE_PSN);
+  unsetenv("MAILROOM_NODE_NAME");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_name(), "psn-7");
+}
+
+TEST_F(NodeConfigTest, WrongRoleAndBadFieldsAreAllNamed) {
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(
+      Write("mnt_target: \"no-port\"\ndelivery { smtp_connections: -1 }\n"), cv1::ROLE_MNT);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(config.status().message());
+  EXPECT_THAT(message, HasSubstr("role: must be ROLE_MNT for this program (is ROLE_PSN)"));
+  EXPECT_THAT(message, HasSubstr("mnt_target: must be host:port"));
+  EXPECT_THAT(message, HasSubstr("delivery.smtp_connections: must not be negative"));
+  EXPECT_THAT(message, HasSubstr("psn.textproto:"));  // the file (and line) is named
+}
+
+TEST_F(NodeConfigTest, MissingFileIsNotFound) {
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(dir_ + "/absent.textproto", cv1::ROLE_PSN);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("absent.textproto"));
+}
+
+TEST_F(NodeConfigTest, ValidateChecksRequiredFieldsWithoutALocator) {
+  NodeConfig config;
+  config.set_role(cv1::ROLE_PAN);
+  const absl::Status status = ValidateNodeConfig(config, cv1::ROLE_PAN, nullptr);
+  ASSERT_FALSE(status.ok());
+  const std::string message(status.message());
+  EXPECT_THAT(message, HasSubstr("node_name: is required"));
+  EXPECT_THAT(message, HasSubstr("listen_address: is required"));
+  EXPECT_THAT(message, HasSubstr("tls.ca_file: is required"));
+  EXPECT_THAT(message, HasSubstr("broker_target: is required on PAN, PSN and MnT nodes"));
+  EXPECT_THAT(message, HasSubstr("data_dir: is required"));
+  EXPECT_THAT(message, Not(HasSubstr("role:")));
+}
+
+TEST_F(NodeConfigTest, BrokerLimitsAndAuthorityAreChecked) {
+  NodeConfig config;
+  config.set_role(cv1::ROLE_BROKER);
+  config.mutable_broker()->add_secret_expiry_alarm_days(400);
+  config.mutable_broker()->mutable_send_limits()->set_messages_per_minute(-1);
+  config.mutable_broker()->set_default_authority_host("http://login.example");
+  const std::string message(ValidateNodeConfig(config, cv1::ROLE_BROKER, nullptr).message());
+  EXPECT_THAT(message, HasSubstr("broker.secret_expiry_alarm_days[0]: must be 0..365"));
+  EXPECT_THAT(message, HasSubstr("broker.send_limits.messages_per_minute: must not be negative"));
+  EXPECT_THAT(message, HasSubstr("broker.default_authority_host: must be an https:// URL"));
+  EXPECT_THAT(message, Not(HasSubstr("broker_target")));  // the broker needs none
+}
+
+TEST(LogComponentName, NamesEveryComponent) {
+  EXPECT_STREQ(LogComponentName(config::v1::LOG_COMPONENT_SMTP), kLogSmtp);
+  EXPECT_EQ(LogComponentName(config::v1::LOG_COMPONENT_UNSPECIFIED), nullptr);
+}
+
+}  // namespace
+}  // namespace mailroom
