@@ -98,12 +98,14 @@ TEST_F(BrokerTokenSourceTest, RefreshesInTheBackgroundAtTheBrokersRefreshPoint) 
   source_.Start();
   for (int i = 0; i < 1000 && calls.load() < 1; ++i) absl::SleepFor(absl::Milliseconds(1));
   clock_.Advance(absl::Minutes(29));
-  absl::SleepFor(absl::Milliseconds(20));
+  // The refresher has looked at the new time and gone back to waiting: nothing was due.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
   EXPECT_EQ(calls.load(), 1);
   clock_.Advance(absl::Minutes(1));
   for (int i = 0; i < 1000 && calls.load() < 2; ++i) absl::SleepFor(absl::Milliseconds(1));
   EXPECT_EQ(calls.load(), 2);
-  absl::SleepFor(absl::Milliseconds(20));
+  // Waiting again means the refresh finished and the new token is stored.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
   EXPECT_EQ(source_.Get()->access_token, "t2");
   source_.Stop();
 }
