@@ -92,7 +92,9 @@ v1::Guest MakeGuest(const std::string& username, const std::string& address) {
   guest.set_first_name("小明");
   guest.set_last_name("王");
   guest.mutable_email()->set_address(address);
-  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  // One instant for the whole run: a request resent after a crash (kill -9) must be
+  // byte-identical to the first, or the PSN rightly refuses its reused idempotency key.
+  static const int64_t now = absl::ToUnixSeconds(absl::Now());
   guest.mutable_valid_from()->set_seconds(now);
   guest.mutable_valid_until()->set_seconds(now + 86400);
   return guest;
