@@ -3,12 +3,14 @@
 // with filters, ordering and page tokens; due groups; purge.
 #include "pan/account_registry.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pan/reminder_settings.h"
+#include "pan/reminder_plan.h"
 #include "tests/pan/pan_fixtures.h"
 
 namespace mailroom::pan {
@@ -285,6 +287,157 @@ TEST_F(AccountRegistryTest, PurgeDropsOnlyFinalRemindersPastTheCutOff) {
   EXPECT_EQ(*registry_->PurgeFinal(kNow + 10 * kDay + absl::Seconds(1)), 2);
   EXPECT_THAT(*registry_->RemindersOf(AccountSpace::kGuest, "g1"), IsEmpty());
   EXPECT_THAT(*registry_->RemindersOf(AccountSpace::kGuest, "g2"), SizeIs(2));
+}
+
+// The schema exactly as account_registry.cc at 139c7bb created it (version in meta).
+constexpr char kOldSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+  space       INTEGER NOT NULL,   -- AccountSpace: 1 guest, 2 user
+  id          TEXT NOT NULL,
+  kind        INTEGER NOT NULL,   -- AccountKind
+  expire_us   INTEGER,            -- (password) expiry, unix microseconds; NULL: none
+  username_lc TEXT NOT NULL,      -- for prefix search
+  email_lc    TEXT NOT NULL,
+  data        BLOB NOT NULL,      -- serialized mailroom.pan.v1.Account
+  PRIMARY KEY (space, id)
+);
+CREATE INDEX IF NOT EXISTS accounts_by_expiry ON accounts (expire_us);
+CREATE TABLE IF NOT EXISTS reminders (
+  id         TEXT PRIMARY KEY,
+  space      INTEGER NOT NULL,
+  account_id TEXT NOT NULL,
+  kind       INTEGER NOT NULL,    -- ReminderKind
+  state      INTEGER NOT NULL,    -- ReminderState
+  due_us     INTEGER NOT NULL,    -- rounded up, so "due_us <= now" never fires early
+  expire_us  INTEGER NOT NULL,
+  data       BLOB NOT NULL        -- serialized mailroom.pan.v1.PlannedReminder
+);
+CREATE INDEX IF NOT EXISTS reminders_by_state_due ON reminders (state, due_us);
+CREATE INDEX IF NOT EXISTS reminders_by_account ON reminders (space, account_id, expire_us);
+)sql";
+
+// Binds in order: ints as INTEGER, "t:..." as TEXT, anything else as BLOB; nullopt as NULL.
+void OldInsert(sqlite3* db, const char* sql,
+               const std::vector<absl::optional<absl::variant<int64_t, std::string>>>& values) {
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const int index = static_cast<int>(i) + 1;
+    if (!values[i].has_value()) {
+      sqlite3_bind_null(stmt, index);
+    } else if (const int64_t* n = absl::get_if<int64_t>(&*values[i])) {
+      sqlite3_bind_int64(stmt, index, *n);
+    } else {
+      const std::string& v = absl::get<std::string>(*values[i]);
+      if (v.rfind("t:", 0) == 0) {
+        sqlite3_bind_text(stmt, index, v.data() + 2, static_cast<int>(v.size()) - 2,
+                          SQLITE_TRANSIENT);
+      } else {
+        sqlite3_bind_blob(stmt, index, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+      }
+    }
+  }
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_DONE) << sqlite3_errmsg(db);
+  sqlite3_finalize(stmt);
+}
+
+// A registry written by the code before common/sqlite (commit 139c7bb): the file is made with
+// that code's pragmas and schema SQL, its meta schema_version, settings, an account and its
+// planned reminders inserted with its statements through the raw SQLite API; this code opens
+// it, reads, lists, pages and changes it.
+TEST(AccountRegistryCompatTest, ARegistryWrittenByThePreviousCodeOpensAndWorks) {
+  const std::string path = FreshTestDir() + "/pan.db";
+  ReminderSettings settings = SettingsWithLeads({3}, {14});
+  settings.set_etag(ReminderSettingsEtag(settings));
+  Account guest = GuestAccount("g-old", kNow + 10 * kDay);
+  *guest.mutable_guest()->mutable_update_time() = ToTimestamp(kNow - kDay);
+  Account user = UserAccount("u-old", absl::InfinitePast());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                              nullptr),
+              SQLITE_OK);
+    const std::string script =
+        absl::StrCat("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", kOldSchema);
+    ASSERT_EQ(sqlite3_exec(db, script.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    OldInsert(db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {"t:1"});
+    OldInsert(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('settings', ?)",
+              {settings.SerializeAsString()});
+    const char* kAccount =
+        "INSERT OR REPLACE INTO accounts (space, id, kind, expire_us, username_lc, email_lc, "
+        "data) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    OldInsert(db, kAccount,
+              {int64_t{1}, "t:g-old", int64_t{v1::ACCOUNT_KIND_GUEST},
+               absl::ToUnixMicros(kNow + 10 * kDay), "t:" + guest.guest().username(),
+               "t:" + guest.guest().email().address(), guest.SerializeAsString()});
+    OldInsert(db, kAccount,
+              {int64_t{2}, "t:u-old", int64_t{v1::ACCOUNT_KIND_INTERNAL_USER}, absl::nullopt,
+               "t:" + user.user().username(), "t:" + user.user().email().address(),
+               user.SerializeAsString()});
+    AccountPlanInput input;
+    input.space = AccountSpace::kGuest;
+    input.account_id = "g-old";
+    input.account_kind = v1::ACCOUNT_KIND_GUEST;
+    input.expire_time = guest.guest().expire_time();
+    input.leads = GuestLeadTimes(settings);
+    input.recipient = guest.guest().email();
+    for (const PlannedReminder& r : PlanReminders(input, {}, kNow - kDay).writes) {
+      OldInsert(db,
+                "INSERT OR REPLACE INTO reminders (id, space, account_id, kind, state, due_us, "
+                "expire_us, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                {"t:" + r.id(), int64_t{1}, "t:g-old", int64_t{r.kind()}, int64_t{r.state()},
+                 absl::ToUnixMicros(ToTime(r.due_time())),
+                 absl::ToUnixMicros(ToTime(r.expire_time())), r.SerializeAsString()});
+    }
+    ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
+  }
+
+  absl::StatusOr<std::unique_ptr<AccountRegistry>> opened = AccountRegistry::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  AccountRegistry& registry = **opened;
+  EXPECT_EQ(registry.GetSettings()->etag(), settings.etag());
+  absl::StatusOr<absl::optional<Account>> read = registry.GetAccount(AccountSpace::kGuest, "g-old");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->guest().username(), guest.guest().username());
+  const std::vector<PlannedReminder> reminders =
+      *registry.RemindersOf(AccountSpace::kGuest, "g-old");
+  ASSERT_THAT(reminders, SizeIs(1));
+  EXPECT_EQ(ToTime(reminders[0].due_time()), kNow + 7 * kDay);
+  EXPECT_EQ(**registry.NextDueTime(), kNow + 7 * kDay);
+
+  // Listing pages across the old rows (users without expiry last).
+  v1::ListAccountsRequest paged;
+  paged.mutable_page()->set_page_size(1);
+  absl::StatusOr<v1::ListAccountsResponse> page = registry.ListAccounts(paged);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->page().total_size(), 2);
+  ASSERT_EQ(page->accounts_size(), 1);
+  EXPECT_EQ(page->accounts(0).guest().id(), "g-old");
+  paged.mutable_page()->set_page_token(page->page().next_page_token());
+  page = registry.ListAccounts(paged);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->accounts_size(), 1);
+  EXPECT_EQ(page->accounts(0).user().id(), "u-old");
+  EXPECT_TRUE(page->page().next_page_token().empty());
+
+  // Changing an old account re-plans its old reminders; marks and deletes work.
+  const AccountRegistry::UpsertResult moved =
+      *registry.UpsertAccount(GuestAccount("g-old", kNow + 20 * kDay), kNow);
+  EXPECT_FALSE(moved.created);
+  EXPECT_EQ(moved.changes.canceled, 1);
+  EXPECT_EQ(moved.changes.planned, 1);
+  EXPECT_EQ(**registry.NextDueTime(), kNow + 17 * kDay);
+  MR_ASSERT_OK(registry.MarkQueued((*registry.DuePlanned(kNow + 17 * kDay))[0].id(), "pan1/01X",
+                                   kNow + 17 * kDay));
+  absl::StatusOr<AccountRegistry::DeleteResult> deleted =
+      registry.DeleteAccount(AccountSpace::kUser, "u-old", kNow);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->found);
 }
 
 }  // namespace
