@@ -1,10 +1,15 @@
 #include "mnt/alarm_mail.h"
 
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base/proto_time.h"
+#include "common/base/utf8.h"
+#include "common/mail/template.h"
 #include "mnt/alarm_types.h"
 
 namespace mailroom::mnt {
@@ -72,22 +77,13 @@ void Details(const mv1::Alarm& alarm, std::string* out) {
   Field(out, "Dedup key", alarm.dedup_key());
 }
 
-std::string Footer(const AlarmMailEnvelope& envelope, absl::string_view alarm_id) {
-  return absl::StrCat("\n-- \nSent by the mailroom MnT node ", envelope.mnt_node,
-                      " because \"Include system alarms in emails\" is on in Alarm Settings.\n"
-                      "List or clear alarms: mailroomctl alarm list / mailroomctl alarm clear ",
-                      alarm_id, "\n");
-}
-
 // What the subject names: the type, or for GENERIC alarms (which have no telling type) the
 // start of the text, cut on a character boundary.
 std::string Headline(const mv1::Alarm& alarm) {
   if (alarm.type() != mv1::ALARM_TYPE_GENERIC) return std::string(AlarmTypeTitle(alarm.type()));
   constexpr size_t kMaxBytes = 100;
   if (alarm.text().size() <= kMaxBytes) return alarm.text();
-  size_t cut = kMaxBytes;
-  while (cut > 0 && (static_cast<unsigned char>(alarm.text()[cut]) & 0xC0) == 0x80) --cut;
-  return absl::StrCat(alarm.text().substr(0, cut), "...");
+  return absl::StrCat(Utf8Prefix(alarm.text(), kMaxBytes), "...");
 }
 
 MailContent Envelope(const AlarmMailEnvelope& envelope, const mv1::Alarm& alarm) {
@@ -105,6 +101,62 @@ MailContent Envelope(const AlarmMailEnvelope& envelope, const mv1::Alarm& alarm)
   return content;
 }
 
+// The texts of both emails, in the common template engine's syntax. The sections that depend
+// on the alarm (what to do, the details) are built above and substituted whole.
+constexpr char kFooter[] =
+    "\n-- \nSent by the mailroom MnT node {{mnt_node}} because \"Include system alarms in "
+    "emails\" is on in Alarm Settings.\nList or clear alarms: mailroomctl alarm list / "
+    "mailroomctl alarm clear {{alarm_id}}\n";
+constexpr char kAlarmSubject[] = "[mailroom] {{severity}} alarm on {{node}}: {{headline}}";
+constexpr char kAlarmBody[] = "{{text}}\n{{what_to_do}}{{details}}{{suppression}}";
+constexpr char kSuppressionNote[] =
+    "\nFurther occurrences of this alarm in the next {{window}} are counted, not emailed one by "
+    "one; one summary email will give their number at the end of that time.\n";
+constexpr char kSummarySubject[] = "[mailroom] Summary: {{headline}} ({{node}}) repeated {{times}}";
+constexpr char kSummaryBody[] =
+    "The alarm below occurred {{times}} more between {{window_start}} and {{window_end}}, after "
+    "the alarm email sent at {{window_start}}. These repeats were counted instead of emailed one "
+    "by one.\n\nLatest occurrence: {{text}}\n{{what_to_do}}{{details}}\nThe next occurrence "
+    "will be emailed at once.\n";
+
+const TemplateVocabulary& Variables() {
+  static const auto* const kVariables = new TemplateVocabulary{
+      {"severity", "node", "headline", "text", "what_to_do", "details", "suppression", "window",
+       "times", "window_start", "window_end", "mnt_node", "alarm_id"},
+      ""};
+  return *kVariables;
+}
+
+// The texts are constants of this file, so a parse error is a bug every test that renders an
+// alarm email reports (value() aborts).
+MailTemplate BuiltIn(absl::string_view subject, absl::string_view body) {
+  return MailTemplate::Parse({subject, absl::StrCat(body, kFooter), ""}, Variables(), "alarm_mail.")
+      .value();
+}
+
+// The values every email uses.
+TemplateValues AlarmValues(const mv1::Alarm& alarm, const AlarmMailEnvelope& envelope) {
+  TemplateValues values;
+  values.text["severity"] = std::string(SeverityName(alarm.severity()));
+  values.text["node"] = alarm.source_node();
+  values.text["headline"] = Headline(alarm);
+  values.text["text"] = alarm.text();
+  WhatToDo(alarm, &values.text["what_to_do"]);
+  Details(alarm, &values.text["details"]);
+  values.text["mnt_node"] = envelope.mnt_node;
+  values.text["alarm_id"] = alarm.id();
+  return values;
+}
+
+MailContent Render(const MailTemplate& mail, const TemplateValues& values,
+                   const mv1::Alarm& alarm, const AlarmMailEnvelope& envelope) {
+  MailContent content = Envelope(envelope, alarm);
+  RenderedMail rendered = mail.Render(values);
+  content.subject = std::move(rendered.subject);
+  content.text_body = std::move(rendered.text_body);
+  return content;
+}
+
 }  // namespace
 
 std::string FormatAlarmTime(absl::Time time) {
@@ -113,41 +165,26 @@ std::string FormatAlarmTime(absl::Time time) {
 
 MailContent RenderAlarmMail(const mv1::Alarm& alarm, absl::Duration window,
                             const AlarmMailEnvelope& envelope) {
-  MailContent content = Envelope(envelope, alarm);
-  content.subject = absl::StrCat("[mailroom] ", SeverityName(alarm.severity()), " alarm on ",
-                                 alarm.source_node(), ": ", Headline(alarm));
-  std::string body = absl::StrCat(alarm.text(), "\n");
-  WhatToDo(alarm, &body);
-  Details(alarm, &body);
+  static const MailTemplate* const kMail = new MailTemplate(BuiltIn(kAlarmSubject, kAlarmBody));
+  static const auto* const kNote = new std::vector<TemplatePiece>(
+      ParseTemplateText(kSuppressionNote, Variables(), "alarm_mail.suppression").value());
+  TemplateValues values = AlarmValues(alarm, envelope);
   if (window > absl::ZeroDuration()) {
-    absl::StrAppend(&body, "\nFurther occurrences of this alarm in the next ",
-                    absl::FormatDuration(window),
-                    " are counted, not emailed one by one; one summary email will give their "
-                    "number at the end of that time.\n");
+    values.text["window"] = absl::FormatDuration(window);
+    values.text["suppression"] = RenderPieces(*kNote, values, RenderMode::kText);
   }
-  absl::StrAppend(&body, Footer(envelope, alarm.id()));
-  content.text_body = std::move(body);
-  return content;
+  return Render(*kMail, values, alarm, envelope);
 }
 
 MailContent RenderSummaryMail(const mv1::Alarm& alarm, int64_t repeats, absl::Time window_start,
                               absl::Time window_end, const AlarmMailEnvelope& envelope) {
-  MailContent content = Envelope(envelope, alarm);
-  const std::string times = repeats == 1 ? "1 time" : absl::StrCat(repeats, " times");
-  content.subject = absl::StrCat("[mailroom] Summary: ", Headline(alarm), " (", alarm.source_node(),
-                                 ") repeated ", times);
-  std::string body =
-      absl::StrCat("The alarm below occurred ", times, " more between ",
-                   FormatAlarmTime(window_start), " and ", FormatAlarmTime(window_end),
-                   ", after the alarm email sent at ", FormatAlarmTime(window_start),
-                   ". These repeats were counted instead of emailed one by one.\n",
-                   "\nLatest occurrence: ", alarm.text(), "\n");
-  WhatToDo(alarm, &body);
-  Details(alarm, &body);
-  absl::StrAppend(&body, "\nThe next occurrence will be emailed at once.\n",
-                  Footer(envelope, alarm.id()));
-  content.text_body = std::move(body);
-  return content;
+  static const MailTemplate* const kMail =
+      new MailTemplate(BuiltIn(kSummarySubject, kSummaryBody));
+  TemplateValues values = AlarmValues(alarm, envelope);
+  values.text["times"] = repeats == 1 ? "1 time" : absl::StrCat(repeats, " times");
+  values.text["window_start"] = FormatAlarmTime(window_start);
+  values.text["window_end"] = FormatAlarmTime(window_end);
+  return Render(*kMail, values, alarm, envelope);
 }
 
 }  // namespace mailroom::mnt

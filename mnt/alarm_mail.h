@@ -3,8 +3,8 @@
 // and the summary email (sent at the end of a window in which repeats were suppressed, with
 // their count). Both put the alarm's text first, then what to do: the occurrence's diagnosis
 // (title, fix, codes, the server's reply) when there is one, otherwise the general guidance
-// for its type. Plain text only, so that every mail client shows the same thing. Stateless and
-// thread-safe.
+// for its type. Plain text only, so that every mail client shows the same thing. The texts are
+// templates of the common engine (common/mail/template.h). Stateless and thread-safe.
 #ifndef MAILROOM_MNT_ALARM_MAIL_H_
 #define MAILROOM_MNT_ALARM_MAIL_H_
 

@@ -1,10 +1,9 @@
 #include "mnt/alarm_validation.h"
 
-#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/mail/email_address.h"
+#include "common/mail/address_checks.h"
 
 namespace mailroom::mnt {
 namespace {
@@ -12,160 +11,78 @@ namespace {
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 
-// google.protobuf.Timestamp's range: 0001-01-01 .. 9999-12-31.
-constexpr int64_t kMinTimestampSeconds = -62135596800;
-constexpr int64_t kMaxTimestampSeconds = 253402300799;
+constexpr size_t kMaxNodeChars = 256;
+constexpr size_t kMaxTitleChars = 256;
+constexpr size_t kMaxFixBytes = 4096;
+constexpr size_t kMaxRawReplyBytes = 16384;
+constexpr size_t kMaxEndpointBytes = 2048;
+constexpr int kMaxCodes = 32;
+constexpr size_t kMaxCodeChars = 64;
+constexpr size_t kMaxTraceIdChars = 128;
+constexpr size_t kMaxAlarmIdChars = 64;
+constexpr size_t kMaxNotificationIdChars = 256;
 
-absl::Status Invalid(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-size_t Utf8Chars(absl::string_view text) {
-  return std::count_if(text.begin(), text.end(),
-                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
-}
-
-enum class Lines { kSingle, kMulti };
-
-// UTF-8 text with no control characters but TAB (and LF for multi-line fields). CR is never
-// accepted: it only ever serves to forge header or log lines.
-absl::Status CheckText(absl::string_view value, absl::string_view field, Lines lines) {
-  if (const size_t bad = FindInvalidUtf8(value); bad != absl::string_view::npos) {
-    return Invalid(field, absl::StrCat("not valid UTF-8 (at byte ", bad, ")"));
-  }
-  for (char c : value) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '\r' || (c == '\n' && lines == Lines::kSingle)) {
-      return Invalid(field, "contains CR or LF");
-    }
-    if ((u < 0x20 && c != '\t' && c != '\n') || u == 0x7f) {
-      return Invalid(field, "contains a control character");
+void CheckDiagnosis(FieldErrors* errors, const cv1::Diagnosis& d, absl::string_view prefix) {
+  auto field = [prefix](absl::string_view name) { return absl::StrCat(prefix, name); };
+  if (!cv1::FailureCause_IsValid(d.cause())) errors->Add(field("cause"), "unknown value");
+  CheckText(errors, field("title"), d.title(), Line(kMaxTitleChars));
+  CheckText(errors, field("fix"), d.fix(), Body(kMaxFixBytes));
+  CheckText(errors, field("raw_reply"), d.raw_reply(), Body(kMaxRawReplyBytes));
+  if (d.codes_size() > kMaxCodes) {
+    errors->Add(field("codes"), absl::StrCat("more than ", kMaxCodes, " codes"));
+  } else {
+    for (int i = 0; i < d.codes_size(); ++i) {
+      CheckPrintableAscii(errors, absl::StrCat(prefix, "codes[", i, "]"), d.codes(i),
+                          kMaxCodeChars, /*required=*/false);
     }
   }
-  return absl::OkStatus();
+  CheckText(errors, field("endpoint"), d.endpoint(), LineBytes(kMaxEndpointBytes));
+  CheckPrintableAscii(errors, field("trace_id"), d.trace_id(), kMaxTraceIdChars, false);
+  CheckPrintableAscii(errors, field("correlation_id"), d.correlation_id(), kMaxTraceIdChars,
+                      false);
 }
 
-absl::Status CheckBytes(absl::string_view value, absl::string_view field, size_t max_bytes,
-                        Lines lines) {
-  if (value.size() > max_bytes) {
-    return Invalid(field, absl::StrCat("exceeds ", max_bytes, " bytes"));
+void CheckType(FieldErrors* errors, int type, const std::string& field) {
+  if (type == mv1::ALARM_TYPE_UNSPECIFIED) {
+    errors->Add(field, "required");
+  } else if (!mv1::AlarmType_IsValid(type)) {
+    errors->Add(field, "unknown alarm type");
   }
-  return CheckText(value, field, lines);
-}
-
-absl::Status CheckChars(absl::string_view value, absl::string_view field, size_t max_chars) {
-  if (absl::Status s = CheckText(value, field, Lines::kSingle); !s.ok()) return s;
-  if (Utf8Chars(value) > max_chars) {
-    return Invalid(field, absl::StrCat("exceeds ", max_chars, " characters"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckPrintableAscii(absl::string_view value, absl::string_view field,
-                                 size_t max_chars) {
-  if (value.size() > max_chars) {
-    return Invalid(field, absl::StrCat("exceeds ", max_chars, " characters"));
-  }
-  for (char c : value) {
-    if (c < 0x21 || c > 0x7e) return Invalid(field, "must be printable ASCII without spaces");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckTimestamp(const google::protobuf::Timestamp& t, absl::string_view field) {
-  if (t.seconds() < kMinTimestampSeconds || t.seconds() > kMaxTimestampSeconds || t.nanos() < 0 ||
-      t.nanos() > 999999999) {
-    return Invalid(field, "not a valid timestamp");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckAddress(const cv1::EmailAddress& address, const std::string& field) {
-  if (address.address().empty()) return Invalid(absl::StrCat(field, ".address"), "required");
-  if (absl::Status s = ValidateEmailAddress(address.address(), absl::StrCat(field, ".address"));
-      !s.ok()) {
-    return s;
-  }
-  return CheckChars(address.display_name(), absl::StrCat(field, ".display_name"),
-                    kMaxDisplayNameChars);
-}
-
-absl::Status CheckDiagnosis(const cv1::Diagnosis& d, absl::string_view prefix) {
-  const std::string p(prefix);
-  if (!cv1::FailureCause_IsValid(d.cause())) return Invalid(p + "cause", "unknown value");
-  if (absl::Status s = CheckChars(d.title(), p + "title", 256); !s.ok()) return s;
-  if (absl::Status s = CheckBytes(d.fix(), p + "fix", 4096, Lines::kMulti); !s.ok()) return s;
-  if (absl::Status s = CheckBytes(d.raw_reply(), p + "raw_reply", 16384, Lines::kMulti); !s.ok()) {
-    return s;
-  }
-  if (d.codes_size() > 32) return Invalid(p + "codes", "more than 32 codes");
-  for (int i = 0; i < d.codes_size(); ++i) {
-    if (absl::Status s = CheckPrintableAscii(d.codes(i), absl::StrCat(p, "codes[", i, "]"), 64);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (absl::Status s = CheckBytes(d.endpoint(), p + "endpoint", 2048, Lines::kSingle); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckPrintableAscii(d.trace_id(), p + "trace_id", 128); !s.ok()) return s;
-  return CheckPrintableAscii(d.correlation_id(), p + "correlation_id", 128);
-}
-
-absl::Status CheckType(int type, const std::string& field) {
-  if (type == mv1::ALARM_TYPE_UNSPECIFIED) return Invalid(field, "required");
-  if (!mv1::AlarmType_IsValid(type)) return Invalid(field, "unknown alarm type");
-  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status ValidateIdempotencyKey(absl::string_view key, absl::string_view field) {
-  if (key.empty()) return Invalid(field, "required");
-  return CheckPrintableAscii(key, field, kMaxIdempotencyKeyChars);
-}
-
 absl::Status ValidateRaiseAlarmRequest(const mv1::RaiseAlarmRequest& request) {
-  if (absl::Status s = CheckType(request.type(), "type"); !s.ok()) return s;
+  FieldErrors errors;
+  CheckType(&errors, request.type(), "type");
   if (!mv1::AlarmSeverity_IsValid(request.severity())) {
-    return Invalid("severity", "unknown severity");
+    errors.Add("severity", "unknown severity");
   }
-  if (absl::Status s = CheckChars(request.source_node(), "source_node", 256); !s.ok()) return s;
-  if (absl::Status s = CheckChars(request.dedup_key(), "dedup_key", kMaxDedupKeyChars); !s.ok()) {
-    return s;
-  }
-  if (request.text().empty()) return Invalid("text", "required");
+  CheckText(&errors, "source_node", request.source_node(), Line(kMaxNodeChars));
+  CheckText(&errors, "dedup_key", request.dedup_key(), Line(kMaxDedupKeyChars));
   // The text also makes the email's Subject, hence single-line.
-  if (absl::Status s = CheckBytes(request.text(), "text", kMaxAlarmTextBytes, Lines::kSingle);
-      !s.ok()) {
-    return s;
-  }
-  if (request.has_diagnosis()) {
-    if (absl::Status s = CheckDiagnosis(request.diagnosis(), "diagnosis."); !s.ok()) return s;
-  }
-  if (request.has_occur_time()) {
-    if (absl::Status s = CheckTimestamp(request.occur_time(), "occur_time"); !s.ok()) return s;
-  }
-  return ValidateIdempotencyKey(request.idempotency_key(), "idempotency_key");
+  CheckText(&errors, "text", request.text(), LineBytes(kMaxAlarmTextBytes, /*required=*/true));
+  if (request.has_diagnosis()) CheckDiagnosis(&errors, request.diagnosis(), "diagnosis.");
+  CheckTimestamp(&errors, "occur_time", request.has_occur_time() ? &request.occur_time() : nullptr,
+                 /*required=*/false);
+  CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
+  return errors.ToStatus();
 }
 
 absl::Status ValidateAlarmSettings(const mv1::AlarmSettings& settings, absl::string_view prefix) {
+  FieldErrors errors;
   const std::string p(prefix);
   if (settings.include_system_alarms_in_emails() && settings.sender().address().empty()) {
-    return Invalid(p + "sender.address", "required when include_system_alarms_in_emails is on");
-  }
-  if (settings.has_sender() &&
-      (!settings.sender().address().empty() || !settings.sender().display_name().empty())) {
-    if (absl::Status s = CheckAddress(settings.sender(), p + "sender"); !s.ok()) return s;
+    errors.Add(p + "sender.address", "required when include_system_alarms_in_emails is on");
+  } else {
+    CheckEmailAddress(&errors, p + "sender", settings.sender(), /*required=*/false);
   }
   if (settings.admin_recipients_size() > kMaxAdminRecipients) {
-    return Invalid(p + "admin_recipients", absl::StrCat("more than ", kMaxAdminRecipients));
-  }
-  for (int i = 0; i < settings.admin_recipients_size(); ++i) {
-    if (absl::Status s = CheckAddress(settings.admin_recipients(i),
-                                      absl::StrCat(p, "admin_recipients[", i, "]"));
-        !s.ok()) {
-      return s;
+    errors.Add(p + "admin_recipients", absl::StrCat("more than ", kMaxAdminRecipients));
+  } else {
+    for (int i = 0; i < settings.admin_recipients_size(); ++i) {
+      CheckEmailAddress(&errors, absl::StrCat(p, "admin_recipients[", i, "]"),
+                        settings.admin_recipients(i), /*required=*/true);
     }
   }
   if (settings.has_suppression_window()) {
@@ -173,66 +90,64 @@ absl::Status ValidateAlarmSettings(const mv1::AlarmSettings& settings, absl::str
     if (w.seconds() < 0 || w.nanos() < 0 || w.nanos() > 999999999 ||
         w.seconds() > kMaxSuppressionWindowSeconds ||
         (w.seconds() == kMaxSuppressionWindowSeconds && w.nanos() > 0)) {
-      return Invalid(p + "suppression_window", "must be 0 (no suppression) .. 7 days");
+      errors.Add(p + "suppression_window", "must be 0 (no suppression) .. 7 days");
     }
   }
   for (int i = 0; i < settings.enabled_types_size(); ++i) {
-    if (absl::Status s =
-            CheckType(settings.enabled_types(i), absl::StrCat(p, "enabled_types[", i, "]"));
-        !s.ok()) {
-      return s;
-    }
+    CheckType(&errors, settings.enabled_types(i), absl::StrCat(p, "enabled_types[", i, "]"));
   }
-  return absl::OkStatus();
+  return errors.ToStatus();
 }
 
 absl::Status ValidateListAlarmsRequest(const mv1::ListAlarmsRequest& request) {
+  FieldErrors errors;
   for (int i = 0; i < request.types_size(); ++i) {
-    if (absl::Status s = CheckType(request.types(i), absl::StrCat("types[", i, "]")); !s.ok()) {
-      return s;
-    }
+    CheckType(&errors, request.types(i), absl::StrCat("types[", i, "]"));
   }
   for (int i = 0; i < request.severities_size(); ++i) {
     const int v = request.severities(i);
     if (v == mv1::ALARM_SEVERITY_UNSPECIFIED || !mv1::AlarmSeverity_IsValid(v)) {
-      return Invalid(absl::StrCat("severities[", i, "]"), "must be CRITICAL, WARNING or INFO");
+      errors.Add(absl::StrCat("severities[", i, "]"), "must be CRITICAL, WARNING or INFO");
     }
   }
   for (int i = 0; i < request.states_size(); ++i) {
     const int v = request.states(i);
     if (v == mv1::ALARM_STATE_UNSPECIFIED || !mv1::AlarmState_IsValid(v)) {
-      return Invalid(absl::StrCat("states[", i, "]"), "must be ACTIVE or CLEARED");
+      errors.Add(absl::StrCat("states[", i, "]"), "must be ACTIVE or CLEARED");
     }
   }
-  if (absl::Status s = CheckChars(request.source_node(), "source_node", 256); !s.ok()) return s;
-  if (request.has_occur_after()) {
-    if (absl::Status s = CheckTimestamp(request.occur_after(), "occur_after"); !s.ok()) return s;
-  }
-  if (request.page().page_size() < 0) return Invalid("page.page_size", "must not be negative");
-  return absl::OkStatus();
+  CheckText(&errors, "source_node", request.source_node(), Line(kMaxNodeChars));
+  CheckTimestamp(&errors, "occur_after",
+                 request.has_occur_after() ? &request.occur_after() : nullptr,
+                 /*required=*/false);
+  if (request.page().page_size() < 0) errors.Add("page.page_size", "must not be negative");
+  return errors.ToStatus();
 }
 
 absl::Status ValidateClearAlarmRequest(const mv1::ClearAlarmRequest& request) {
+  FieldErrors errors;
   if (request.id().empty() == request.dedup_key().empty()) {
-    return Invalid("id", "exactly one of id and dedup_key is required");
+    errors.Add("id", "exactly one of id and dedup_key is required");
   }
-  if (absl::Status s = CheckPrintableAscii(request.id(), "id", 64); !s.ok()) return s;
-  if (absl::Status s = CheckChars(request.dedup_key(), "dedup_key", kMaxDedupKeyChars); !s.ok()) {
-    return s;
-  }
-  return CheckBytes(request.reason(), "reason", kMaxClearReasonBytes, Lines::kSingle);
+  CheckPrintableAscii(&errors, "id", request.id(), kMaxAlarmIdChars, /*required=*/false);
+  CheckText(&errors, "dedup_key", request.dedup_key(), Line(kMaxDedupKeyChars));
+  CheckText(&errors, "reason", request.reason(), LineBytes(kMaxClearReasonBytes));
+  return errors.ToStatus();
 }
 
 absl::Status ValidateGetNotificationStatusRequest(
     const mv1::GetNotificationStatusRequest& request) {
+  FieldErrors errors;
   if (request.notification_id().empty() == request.idempotency_key().empty()) {
-    return Invalid("notification_id",
-                   "exactly one of notification_id and idempotency_key is required");
+    errors.Add("notification_id",
+               "exactly one of notification_id and idempotency_key is required");
+  } else if (!request.notification_id().empty()) {
+    CheckPrintableAscii(&errors, "notification_id", request.notification_id(),
+                        kMaxNotificationIdChars, /*required=*/false);
+  } else {
+    CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
   }
-  if (!request.notification_id().empty()) {
-    return CheckPrintableAscii(request.notification_id(), "notification_id", 256);
-  }
-  return ValidateIdempotencyKey(request.idempotency_key(), "idempotency_key");
+  return errors.ToStatus();
 }
 
 }  // namespace mailroom::mnt

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/diagnosis.h"
 #include "common/mail/mime_message.h"
+#include "mnt/alarm_types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/mime_parse.h"
@@ -89,6 +90,43 @@ TEST(AlarmMailTest, WithoutDiagnosisTheTypeGuidanceIsUsed) {
       RenderAlarmMail(alarm, absl::ZeroDuration(), {&settings, "mnt1", "a.2@mailroom", kNow}));
   EXPECT_THAT(message.body, HasSubstr("What to do: Create a new client secret"));
   EXPECT_THAT(message.body, Not(HasSubstr("are counted")));  // no window: nothing suppressed
+}
+
+TEST(AlarmMailTest, TheWholeTextIsAsDocumented) {
+  const mv1::AlarmSettings settings = Settings();
+  mv1::Alarm alarm = Alarm();
+  alarm.clear_diagnosis();
+  alarm.set_type(mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY);
+  alarm.set_text("Secret {{expires}} soon & <now>");  // values are never parsed or escaped
+  const MailContent content =
+      RenderAlarmMail(alarm, absl::Hours(1), {&settings, "mnt1", "a.3@mailroom", kNow});
+  EXPECT_EQ(content.subject, "[mailroom] CRITICAL alarm on broker: Client secret expiry");
+  EXPECT_EQ(content.text_body,
+            absl::StrCat("Secret {{expires}} soon & <now>\n"
+                         "\n"
+                         "What to do: ",
+                         AlarmTypeGuidance(mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY),
+                         "\n"
+                         "\n"
+                         "Alarm:         Client secret expiry\n"
+                         "Severity:      CRITICAL\n"
+                         "Node:          broker (BROKER)\n"
+                         "First seen:    2027-01-15 08:00:00 UTC\n"
+                         "Last seen:     2027-01-15 08:00:00 UTC\n"
+                         "Occurrences:   1\n"
+                         "Alarm id:      12\n"
+                         "Dedup key:     token/broker\n"
+                         "\n"
+                         "Further occurrences of this alarm in the next 1h are counted, not "
+                         "emailed one by one; one summary email will give their number at the "
+                         "end of that time.\n"
+                         "\n"
+                         "-- \n"
+                         "Sent by the mailroom MnT node mnt1 because \"Include system alarms in "
+                         "emails\" is on in Alarm Settings.\n"
+                         "List or clear alarms: mailroomctl alarm list / mailroomctl alarm clear "
+                         "12\n"));
+  EXPECT_TRUE(content.html_body.empty());
 }
 
 TEST(AlarmMailTest, GenericAlarmsAreNamedByTheirTextCutOnACharacterBoundary) {

@@ -67,6 +67,22 @@ TEST(AlarmValidationTest, DiagnosisFields) {
   request = Valid();
   request.mutable_diagnosis()->set_endpoint("smtp://a\r\n");
   EXPECT_THAT(Message(ValidateRaiseAlarmRequest(request)), StartsWith("diagnosis.endpoint:"));
+  // Multi-line fields take LF and CRLF (a server's reply), never a bare CR.
+  request = Valid();
+  request.mutable_diagnosis()->set_raw_reply("535 5.7.3 Authentication unsuccessful\r\n");
+  EXPECT_TRUE(ValidateRaiseAlarmRequest(request).ok()) << ValidateRaiseAlarmRequest(request);
+  request.mutable_diagnosis()->set_fix("Paste the secret\rFORGED LINE");
+  EXPECT_THAT(Message(ValidateRaiseAlarmRequest(request)),
+              StartsWith("diagnosis.fix: contains CR not followed by LF"));
+}
+
+TEST(AlarmValidationTest, EveryBadFieldIsNamedFirstOneFirst) {
+  mv1::RaiseAlarmRequest request = Valid();
+  request.set_text("two\nlines");
+  request.set_idempotency_key("has space");
+  EXPECT_EQ(Message(ValidateRaiseAlarmRequest(request)),
+            "text: contains CR or LF (a line break); "
+            "idempotency_key: must be printable ASCII without spaces");
 }
 
 TEST(AlarmValidationTest, SettingsWithEmailsOffNeedNoSender) {

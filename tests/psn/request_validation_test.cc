@@ -103,6 +103,18 @@ TEST(RequestValidationTest, SelfRegistration) {
   ExpectInvalid<R>(good, "idempotency_key", [](R* r) { r->set_idempotency_key("a b"); });
 }
 
+TEST(RequestValidationTest, EveryBadFieldIsNamedFirstOneFirst) {
+  v1::NotifySelfRegistrationRequest request = GoodSelfRegistration();
+  request.mutable_guest()->set_first_name("A\r\nBcc: x@evil.test");
+  request.set_portal_id("");
+  request.set_idempotency_key("a b");
+  const absl::Status status = ValidateRequest(request);
+  EXPECT_TRUE(IsInvalidField(status, "guest.first_name"));
+  EXPECT_EQ(status.message(),
+            "guest.first_name: contains CR or LF (a line break); portal_id: is required; "
+            "idempotency_key: must be printable ASCII without spaces");
+}
+
 TEST(RequestValidationTest, SponsorCreatedAccounts) {
   using R = v1::NotifySponsorCreatedAccountsRequest;
   R good;
