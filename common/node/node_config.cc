@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/http_transport.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/base/text_config.h"
 
 namespace mailroom {
@@ -208,9 +209,7 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path, cv1::Role role) {
   NodeConfig config;
   FieldLocator locator(path, &config);
-  if (absl::Status status = LoadTextConfigFile(path, &config, &locator); !status.ok()) {
-    return status;
-  }
+  MR_RETURN_IF_ERROR(LoadTextConfigFile(path, &config, &locator));
   ResolvePaths(Directory(path), &config);
   // In a Kubernetes StatefulSet every pod shares one config file; the pod's own name (its
   // certificate's CN) comes from the environment.
@@ -218,16 +217,13 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path, cv1::Role rol
       node_name != nullptr && node_name[0] != '\0') {
     config.set_node_name(node_name);
   }
-  if (absl::Status status = ValidateNodeConfig(config, role, &locator); !status.ok()) {
-    return status;
-  }
+  MR_RETURN_IF_ERROR(ValidateNodeConfig(config, role, &locator));
   return config;
 }
 
 absl::Status ApplyLoggingConfig(const cfg::LoggingConfig& logging) {
-  absl::StatusOr<LogLevel> level = ToLogLevel(logging.default_level());
-  if (!level.ok()) return level.status();
-  Logging::SetDefaultLevel(*level);
+  MR_ASSIGN_OR_RETURN(const LogLevel level, ToLogLevel(logging.default_level()));
+  Logging::SetDefaultLevel(level);
   for (const auto& entry : logging.component_levels()) {
     const char* name = LogComponentName(entry.component());
     absl::StatusOr<LogLevel> component_level = ToLogLevel(entry.level());

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 
 namespace mailroom {
 namespace {
@@ -53,23 +54,21 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files) {
-  absl::StatusOr<TlsMaterial> material = ReadTlsMaterial(files);
-  if (!material.ok()) return material.status();
+  MR_ASSIGN_OR_RETURN(TlsMaterial material, ReadTlsMaterial(files));
   grpc::SslServerCredentialsOptions options(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.pem_root_certs = material->ca;
-  options.pem_key_cert_pairs.push_back({material->key, material->cert});
+  options.pem_root_certs = material.ca;
+  options.pem_key_cert_pairs.push_back({material.key, material.cert});
   return grpc::SslServerCredentials(options);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const TlsFiles& files) {
-  absl::StatusOr<TlsMaterial> material = ReadTlsMaterial(files);
-  if (!material.ok()) return material.status();
+  MR_ASSIGN_OR_RETURN(TlsMaterial material, ReadTlsMaterial(files));
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = material->ca;
-  options.pem_private_key = material->key;
-  options.pem_cert_chain = material->cert;
+  options.pem_root_certs = material.ca;
+  options.pem_private_key = material.key;
+  options.pem_cert_chain = material.cert;
   return grpc::SslCredentials(options);
 }
 
@@ -108,7 +107,7 @@ absl::StatusOr<PeerIdentity> IdentityFromCertificatePem(const std::string& pem) 
   identity.node_name = common_name;
   X509_free(cert);
 
-  if (!status.ok()) return status;
+  MR_RETURN_IF_ERROR(status);
   if (roles_found != 1) {
     return absl::PermissionDeniedError(absl::StrCat(
         "peer certificate must carry exactly one ", kRoleUriPrefix, "<role> URI SAN; found ",

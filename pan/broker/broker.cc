@@ -13,6 +13,7 @@
 #include "common/base/diagnosis.h"
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
@@ -101,13 +102,11 @@ Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
 Broker::~Broker() { Stop(); }
 
 absl::Status Broker::Start() {
-  absl::StatusOr<absl::optional<SavedSettings>> loaded = store_->Load();
-  if (!loaded.ok()) return loaded.status();
-  if (loaded->has_value()) {
-    absl::StatusOr<std::shared_ptr<Active>> active = Activate(**std::move(loaded));
-    if (!active.ok()) return active.status();
+  MR_ASSIGN_OR_RETURN(absl::optional<SavedSettings> loaded, store_->Load());
+  if (loaded.has_value()) {
+    MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> active, Activate(*std::move(loaded)));
     absl::MutexLock lock(&mu_);
-    active_ = *std::move(active);
+    active_ = std::move(active);
     MR_LOG(kInfo, kLogBroker) << "loaded saved settings for mailbox "
                               << active_->resolved.username() << " (token endpoint "
                               << active_->resolved.token_endpoint() << ")";
@@ -160,9 +159,7 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
     active->trust_pem = trust.ca_bundle_pem();
   }
   if (UsesAuthentication(active->resolved)) {
-    absl::StatusOr<std::unique_ptr<TokenClient>> client = token_client_factory_(active->resolved);
-    if (!client.ok()) return client.status();
-    active->client = *std::move(client);
+    MR_ASSIGN_OR_RETURN(active->client, token_client_factory_(active->resolved));
     active->cache = std::make_unique<TokenCache>(active->client.get(), clock_,
                                                  options_.token_policy, random_unit_);
     active->cache->Start();
@@ -318,11 +315,9 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   }
   RegisterCredential(settings);
   v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
-  if (absl::Status valid = ValidateSmtpSettings(resolved, "settings"); !valid.ok()) return valid;
+  MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
   if (resolved.has_certificate()) {
-    if (absl::Status status = DescribeCertificate(resolved.mutable_certificate()); !status.ok()) {
-      return status;
-    }
+    MR_RETURN_IF_ERROR(DescribeCertificate(resolved.mutable_certificate()));
   }
   const cv1::EmailAddress* recipient = nullptr;
   if (request.has_test_recipient()) {
@@ -335,9 +330,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   }
   std::unique_ptr<TokenClient> client;
   if (UsesAuthentication(resolved)) {
-    absl::StatusOr<std::unique_ptr<TokenClient>> made = token_client_factory_(resolved);
-    if (!made.ok()) return made.status();
-    client = *std::move(made);
+    MR_ASSIGN_OR_RETURN(client, token_client_factory_(resolved));
   }
   const absl::Time start = clock_->Now();
   MR_LOG(kInfo, kLogBroker) << "Test Connection: " << resolved.smtp_host() << ":" << resolved.port()
@@ -370,11 +363,9 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
       MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr);
   RegisterCredential(merged);
   v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
-  if (absl::Status valid = ValidateSmtpSettings(resolved, "settings"); !valid.ok()) return valid;
+  MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
   if (merged.has_certificate()) {
-    if (absl::Status status = DescribeCertificate(merged.mutable_certificate()); !status.ok()) {
-      return status;
-    }
+    MR_RETURN_IF_ERROR(DescribeCertificate(merged.mutable_certificate()));
     *resolved.mutable_certificate() = merged.certificate();
   }
   if (!request.etag().empty() && (a == nullptr || a->etag != request.etag())) {
@@ -427,14 +418,13 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   } else {
     ToProto(now, saved.state.mutable_credential_update_time());
   }
-  if (absl::Status status = store_->Save(saved); !status.ok()) return status;
-  absl::StatusOr<std::shared_ptr<Active>> activated = Activate(saved);
-  if (!activated.ok()) return activated.status();
+  MR_RETURN_IF_ERROR(store_->Save(saved));
+  MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> activated, Activate(saved));
   std::shared_ptr<Active> previous;
   {
     absl::MutexLock lock(&mu_);
     previous = std::move(active_);
-    active_ = *activated;
+    active_ = std::move(activated);
     tests_.erase(request.test_id());
   }
   previous.reset();  // stops the old token refresher outside the lock

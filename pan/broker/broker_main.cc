@@ -21,6 +21,7 @@
 #include "common/rpc/http_transport.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/metrics_server.h"
 #include "common/node/node_config.h"
 #include "common/base/systemd_notify.h"
@@ -59,9 +60,7 @@ class OwningTokenClient final : public TokenClient {
 absl::StatusOr<std::string> TrustPem(const v1::TrustStore& trust) {
   std::string pem;
   if (trust.source_case() == v1::TrustStore::kCaFile) {
-    absl::StatusOr<std::string> file = ReadFileToString(trust.ca_file());
-    if (!file.ok()) return file.status();
-    pem = *file;
+    MR_ASSIGN_OR_RETURN(pem, ReadFileToString(trust.ca_file()));
   } else if (trust.source_case() == v1::TrustStore::kCaBundlePem) {
     pem = trust.ca_bundle_pem();
   }
@@ -95,12 +94,11 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
       const std::string audience = resolved.token_endpoint();
       credential = std::make_unique<CertificateAssertion>(
           [shared, client_id, audience](absl::Time now) -> absl::StatusOr<std::string> {
-            absl::StatusOr<std::string> jti = crypto::NewJwtId();
-            if (!jti.ok()) return jti.status();
+            MR_ASSIGN_OR_RETURN(std::string jti, crypto::NewJwtId());
             crypto::ClientAssertionClaims claims;
             claims.client_id = client_id;
             claims.audience = audience;
-            claims.jti = *jti;
+            claims.jti = std::move(jti);
             claims.issued_at = now;
             return shared->Sign(claims);
           });
