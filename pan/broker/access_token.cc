@@ -1,16 +1,9 @@
 #include "pan/broker/access_token.h"
 
-#include <openssl/sha.h>
-
-#include "absl/strings/escaping.h"
+#include "common/base/proto_hash.h"
 
 namespace mailroom::broker {
 
-std::string TokenFingerprint(absl::string_view token) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
-  return absl::BytesToHexString(
-             absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
+std::string TokenFingerprint(absl::string_view token) { return Sha256Hex(token); }
 
 }  // namespace mailroom::broker
