@@ -307,7 +307,9 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   std::shared_ptr<Active> a = active();
   v1::SmtpSettings settings;
   if (request.has_settings()) {
-    settings = MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr);
+    MR_ASSIGN_OR_RETURN(settings,
+                        MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr,
+                                              options_.default_authority_host));
   } else if (a != nullptr) {
     settings = a->saved.settings;
   } else {
@@ -359,8 +361,10 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     const v1::UpdateSettingsRequest& request, const std::string& updated_by) {
   if (!request.has_settings()) return absl::InvalidArgumentError("settings: required");
   std::shared_ptr<Active> a = active();
-  v1::SmtpSettings merged =
-      MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr);
+  MR_ASSIGN_OR_RETURN(
+      v1::SmtpSettings merged,
+      MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr,
+                            options_.default_authority_host));
   RegisterCredential(merged);
   v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/proto_hash.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "common/base/proto_time.h"
 #include "common/rpc/http_transport.h"
 #include "pan/broker/token_client.h"
@@ -152,22 +153,74 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
   return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
 }
 
-SmtpSettings MergeStoredCredential(const SmtpSettings& update, const SmtpSettings* stored) {
+namespace {
+
+// Whether `update` leaves (part of) its credential to be filled from `stored`.
+bool WantsStoredCredential(const SmtpSettings& update, const SmtpSettings& stored) {
+  switch (update.credential_case()) {
+    case SmtpSettings::CREDENTIAL_NOT_SET:
+      return stored.credential_case() != SmtpSettings::CREDENTIAL_NOT_SET;
+    case SmtpSettings::kClientSecret:
+      return update.client_secret().secret().empty() && stored.has_client_secret();
+    case SmtpSettings::kCertificate:
+      return update.certificate().private_key_pem().empty() && stored.has_certificate() &&
+             update.certificate().certificate_pem() == stored.certificate().certificate_pem();
+  }
+  return false;
+}
+
+// The fields that decide where the credential is sent and where its tokens are presented,
+// named as the update names them, that differ between the two resolved settings.
+std::vector<std::string> ChangedDestinations(const SmtpSettings& update,
+                                             const SmtpSettings& stored) {
+  using ::google::protobuf::util::MessageDifferencer;
+  std::vector<std::string> changed;
+  if (update.authority_host() != stored.authority_host()) changed.push_back("authority_host");
+  if (update.tenant_id() != stored.tenant_id()) changed.push_back("tenant_id");
+  if (update.client_id() != stored.client_id()) changed.push_back("client_id");
+  if (!MessageDifferencer::Equals(update.authority_trust_store(), stored.authority_trust_store())) {
+    changed.push_back("authority_trust_store");
+  }
+  if (update.smtp_host() != stored.smtp_host()) changed.push_back("smtp_host");
+  if (update.port() != stored.port()) changed.push_back("port");
+  if (!MessageDifferencer::Equals(update.smtp_trust_store(), stored.smtp_trust_store())) {
+    changed.push_back("smtp_trust_store");
+  }
+  return changed;
+}
+
+}  // namespace
+
+absl::StatusOr<SmtpSettings> MergeStoredCredential(const SmtpSettings& update,
+                                                   const SmtpSettings* stored,
+                                                   const std::string& default_authority) {
   SmtpSettings merged = update;
-  if (stored == nullptr) return merged;
-  if (merged.credential_case() == SmtpSettings::CREDENTIAL_NOT_SET) {
-    if (stored->has_client_secret()) *merged.mutable_client_secret() = stored->client_secret();
-    if (stored->has_certificate()) *merged.mutable_certificate() = stored->certificate();
-    return merged;
+  if (stored == nullptr || !WantsStoredCredential(update, *stored)) return merged;
+  const std::vector<std::string> changed =
+      ChangedDestinations(ResolveDefaults(update, default_authority),
+                          ResolveDefaults(*stored, default_authority));
+  if (!changed.empty()) {
+    std::vector<std::string> errors;
+    for (const std::string& field : changed) {
+      errors.push_back(absl::StrCat(
+          "settings.", field,
+          ": differs from the saved settings, and the stored credential is only sent where it "
+          "was saved and tested: enter the client secret (or the certificate's private key) "
+          "again"));
+    }
+    return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
   }
-  if (merged.has_client_secret() && merged.client_secret().secret().empty() &&
-      stored->has_client_secret()) {
-    merged.mutable_client_secret()->set_secret(stored->client_secret().secret());
-  }
-  if (merged.has_certificate() && merged.certificate().private_key_pem().empty() &&
-      stored->has_certificate() &&
-      merged.certificate().certificate_pem() == stored->certificate().certificate_pem()) {
-    merged.mutable_certificate()->set_private_key_pem(stored->certificate().private_key_pem());
+  switch (merged.credential_case()) {
+    case SmtpSettings::CREDENTIAL_NOT_SET:
+      if (stored->has_client_secret()) *merged.mutable_client_secret() = stored->client_secret();
+      if (stored->has_certificate()) *merged.mutable_certificate() = stored->certificate();
+      break;
+    case SmtpSettings::kClientSecret:
+      merged.mutable_client_secret()->set_secret(stored->client_secret().secret());
+      break;
+    case SmtpSettings::kCertificate:
+      merged.mutable_certificate()->set_private_key_pem(stored->certificate().private_key_pem());
+      break;
   }
   return merged;
 }

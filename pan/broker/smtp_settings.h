@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/mailroom/broker/v1/settings.pb.h"
 
@@ -30,10 +31,16 @@ SmtpSettings ResolveDefaults(const SmtpSettings& settings, const std::string& de
 // Checks resolved settings. INVALID_ARGUMENT naming each bad field as "<prefix>.<field>".
 absl::Status ValidateSmtpSettings(const SmtpSettings& settings, const std::string& prefix);
 
-// `update` with its missing credential, or empty secret / private key, taken from `stored`
-// (if the stored credential is of the same kind). FAILED_PRECONDITION-free: validation
-// later reports a credential that is still missing.
-SmtpSettings MergeStoredCredential(const SmtpSettings& update, const SmtpSettings* stored);
+// `update` with its omitted credential, or empty secret / private key, taken from `stored`
+// (if the stored credential is of the same kind). The stored credential, and the tokens it
+// buys, go only where they were saved and tested: when the update asks for the stored
+// credential but resolves to a different token endpoint (authority_host, tenant_id),
+// client_id, authority_trust_store, or SMTP server (smtp_host, port, smtp_trust_store),
+// the answer is INVALID_ARGUMENT naming each changed field and asking for the credential
+// again. Otherwise no error: validation later reports a credential that is still missing.
+absl::StatusOr<SmtpSettings> MergeStoredCredential(const SmtpSettings& update,
+                                                   const SmtpSettings* stored,
+                                                   const std::string& default_authority);
 
 // Lowercase hex SHA-256 over the resolved settings including the credential: equal only
 // for exactly the same settings.

@@ -2,7 +2,8 @@
 // and an admin, the client secret appears in no log line, no RPC response and no file in the
 // clear; tokens appear in no log line. And the broker refuses whoever should be refused: a
 // client without a certificate, one from another CA, plaintext, a PSN calling admin RPCs, an
-// admin asking for tokens, and a node speaking for another node.
+// admin asking for tokens, and a node speaking for another node. An admin cannot point the
+// stored secret, or a token bought with it, at an endpoint of its choosing.
 #include <dirent.h>
 
 #include <memory>
@@ -16,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"
 #include "tests/testing/process.h"
+#include "tests/testing/recording_listener.h"
 #include "tests/testing/test_certs.h"
 #include "tests/testing/testbed.h"
 
@@ -211,6 +213,46 @@ TEST_F(BrokerSecurityE2eTest, PsnCannotCallAdminRpcs) {
     EXPECT_FALSE(reader->Read(&event));
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
   }
+}
+
+// H1: Test Connection with a changed destination and no credential would have had the broker
+// POST client_secret=<stored> to the new authority, or present a fresh token to the new SMTP
+// host. The broker refuses, naming the field, and the listener standing in for the attacker
+// hears nothing.
+TEST_F(BrokerSecurityE2eTest, AnAdminCannotSendTheStoredSecretOrATokenElsewhere) {
+  const std::string secret = testbed_->Env("CLIENT_SECRET");
+  mailroom::testing::RecordingListener attacker;
+  ASSERT_NE(attacker.port(), 0);
+  struct Case {
+    const char* field;
+    v1::SmtpSettings settings;
+  };
+  std::vector<Case> cases;
+  v1::SmtpSettings authority = BrokerHarness::TestbedSettings(*testbed_);
+  authority.clear_client_secret();
+  authority.set_authority_host(absl::StrCat("http://127.0.0.1:", attacker.port()));
+  authority.clear_authority_trust_store();
+  cases.push_back({"authority_host", authority});
+  v1::SmtpSettings smtp = BrokerHarness::TestbedSettings(*testbed_);
+  smtp.mutable_client_secret()->clear_secret();
+  smtp.set_smtp_host("127.0.0.1");
+  smtp.set_port(attacker.port());
+  cases.push_back({"port", smtp});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.field);
+    absl::StatusOr<v1::TestConnectionReport> report = broker_->TestConnection(c.settings);
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(report.status().message(), HasSubstr(absl::StrCat("settings.", c.field)));
+  }
+  absl::SleepFor(absl::Seconds(1));  // anything already sent has arrived by now
+  EXPECT_EQ(attacker.connections(), 0);
+  EXPECT_THAT(attacker.received(), Not(HasSubstr(secret)));
+  EXPECT_THAT(attacker.received(), Not(HasSubstr("client_secret")));
+  // The saved settings still work: nothing above changed them.
+  absl::StatusOr<v1::TestConnectionReport> saved =
+      broker_->TestConnection(BrokerHarness::TestbedSettings(*testbed_));
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_TRUE(saved->passed()) << saved->diagnosis().title();
 }
 
 TEST_F(BrokerSecurityE2eTest, AdminCannotTakeTokens) {

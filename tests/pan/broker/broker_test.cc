@@ -4,6 +4,9 @@
 
 #include <unistd.h>
 
+#include <functional>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/base/diagnosis.h"
@@ -225,6 +228,65 @@ TEST_F(BrokerTest, AnUpdateWithoutTheSecretKeepsTheStoredOne) {
   Configure(update);
   EXPECT_EQ(tester_.last_settings.client_secret().secret(), kSecret);
   EXPECT_EQ(broker_->GetSettings().settings().connection_timeout().seconds(), 30);
+}
+
+// H1: an admin call must not be able to send the stored secret, or a token bought with it,
+// anywhere but where it was saved and tested.
+TEST_F(BrokerTest, TheStoredCredentialIsNotSentToAChangedDestination) {
+  Configure(Settings());
+  struct Change {
+    const char* field;
+    std::function<void(v1::SmtpSettings*)> apply;
+  };
+  const std::vector<Change> changes = {
+      {"authority_host", [](v1::SmtpSettings* s) { s->set_authority_host("http://127.0.0.1:9"); }},
+      {"tenant_id",
+       [](v1::SmtpSettings* s) { s->set_tenant_id("99999999-2222-3333-4444-555555555555"); }},
+      {"client_id",
+       [](v1::SmtpSettings* s) { s->set_client_id("99999999-bbbb-cccc-dddd-eeeeeeeeeeee"); }},
+      {"authority_trust_store",
+       [](v1::SmtpSettings* s) {
+         s->mutable_authority_trust_store()->set_ca_bundle_pem("attacker's CA");
+       }},
+      {"smtp_host", [](v1::SmtpSettings* s) { s->set_smtp_host("smtp.attacker.example"); }},
+      {"port", [](v1::SmtpSettings* s) { s->set_port(2525); }},
+      {"smtp_trust_store",
+       [](v1::SmtpSettings* s) { s->mutable_smtp_trust_store()->set_exclude_system_roots(true); }},
+  };
+  for (const Change& change : changes) {
+    for (bool omit_whole_credential : {true, false}) {
+      SCOPED_TRACE(absl::StrCat(change.field, omit_whole_credential ? " (no credential)"
+                                                                    : " (empty secret)"));
+      v1::SmtpSettings update = Settings();
+      if (omit_whole_credential) {
+        update.clear_client_secret();
+      } else {
+        update.mutable_client_secret()->clear_secret();
+      }
+      change.apply(&update);
+      const size_t requests_before = transport_.requests().size();
+      const int runs_before = tester_.runs;
+      absl::StatusOr<v1::TestConnectionReport> report = Test(update);
+      EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(report.status().message(),
+                  HasSubstr(absl::StrCat("settings.", change.field, ": differs from the saved")));
+      absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(update, "test-anything");
+      EXPECT_EQ(saved.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(saved.status().message(), HasSubstr(absl::StrCat("settings.", change.field)));
+      EXPECT_EQ(transport_.requests().size(), requests_before);
+      EXPECT_EQ(tester_.runs, runs_before);
+    }
+  }
+  // Entering the secret again is what an admin moving the mailbox does: that works.
+  v1::SmtpSettings moved = Settings();
+  moved.set_smtp_host("smtp.other.example");
+  Configure(moved);
+  EXPECT_EQ(tester_.last_settings.smtp_host(), "smtp.other.example");
+  // Spelling out the default authority is no change.
+  v1::SmtpSettings explicit_default = moved;
+  explicit_default.clear_client_secret();
+  explicit_default.set_authority_host("https://login.microsoftonline.com");
+  EXPECT_TRUE(Test(explicit_default).ok());
 }
 
 TEST_F(BrokerTest, BadSettingsNameTheField) {
