@@ -2,13 +2,12 @@
 // delivery loop's calls are in outbox_delivery.cc, queries and admin in outbox_queries.cc.
 #include "common/outbox/outbox.h"
 
-#include <openssl/evp.h>
-
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
+#include "common/base/proto_hash.h"
 #include "common/base/status_macros.h"
 #include "common/outbox/notification_checks.h"
 #include "common/outbox/outbox_schema.h"
@@ -40,13 +39,6 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 constexpr char kStoreName[] = "outbox";
-
-std::string Sha256(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), size);
-}
 
 // Characters allowed in the left part of a generated Message-ID (RFC 5322 atext, minus a few
 // that confuse people).
@@ -124,6 +116,9 @@ Outbox::Outbox(const Clock* clock, OutboxOptions options,
                std::unique_ptr<Database> ckpt_db)
     : clock_(clock),
       options_(std::move(options)),
+      backoff_(BackoffPolicy{options_.backoff_initial, options_.backoff_max, options_.jitter,
+                             /*cap_after_jitter=*/true},
+               options_.random_unit),
       file_(std::move(file)),
       db_(std::move(db)),
       ulids_(clock) {

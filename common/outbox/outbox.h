@@ -59,13 +59,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "common/base/backoff.h"
 #include "common/base/clock.h"
 #include "common/base/diagnosis.h"
 #include "common/outbox/group_commit.h"
@@ -192,11 +192,11 @@ class Outbox {
   absl::StatusOr<int> FinishAttemptLocked(absl::string_view id, const Diagnosis* diagnosis,
                                           const AttemptReport& report, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Duration Backoff(int attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wake();
 
   const Clock* const clock_;
   const OutboxOptions options_;
+  Backoff backoff_;
   int64_t requeued_on_open_ = 0;
 
   // The flock'ed database file; released after both connections are closed.
@@ -204,7 +204,6 @@ class Outbox {
 
   mutable absl::Mutex mu_;
   std::unique_ptr<sqlite::Database> db_ ABSL_GUARDED_BY(mu_);
-  absl::BitGen jitter_bitgen_ ABSL_GUARDED_BY(mu_);
 
   UlidGenerator ulids_;
 

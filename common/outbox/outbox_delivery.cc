@@ -185,19 +185,6 @@ absl::Status Outbox::MarkSent(absl::string_view id, const AttemptReport& report)
   return absl::OkStatus();
 }
 
-absl::Duration Outbox::Backoff(int attempts) {
-  absl::Duration delay = options_.backoff_initial;
-  for (int i = 1; i < attempts && delay < options_.backoff_max; ++i) delay *= 2;
-  delay = std::min(delay, options_.backoff_max);
-  if (options_.jitter > 0) {
-    double u = options_.random_unit ? options_.random_unit()
-                                    : absl::Uniform(jitter_bitgen_, 0.0, 1.0);
-    u = std::clamp(u, 0.0, 1.0);
-    delay = delay * (1.0 + options_.jitter * (2.0 * u - 1.0));
-  }
-  return std::min(delay, options_.backoff_max);
-}
-
 absl::StatusOr<RetryDecision> Outbox::MarkRetry(absl::string_view id, const Diagnosis& diagnosis,
                                                 const AttemptReport& report,
                                                 absl::optional<absl::Time> not_before) {
@@ -214,7 +201,7 @@ absl::StatusOr<RetryDecision> Outbox::MarkRetry(absl::string_view id, const Diag
       MR_RETURN_IF_ERROR(q.Bind(1, id).Run());
       expire = FromMicros(q.Int(0));
     }
-    absl::Time next = now + Backoff(attempts);
+    absl::Time next = now + backoff_.Delay(attempts);
     const std::string what = WhatFailed(report.reply_code, report.reply_text, diagnosis);
     std::string wait_reason = absl::StrCat("backoff after ", what, " until ", FormatUtc(next));
     if (not_before.has_value() && *not_before > next) {
