@@ -147,17 +147,14 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
   auto active = std::make_shared<Active>();
   active->resolved = ResolveDefaults(saved.settings, options_.default_authority_host);
   active->etag = saved.state.etag();
-  const v1::TrustStore& trust = active->resolved.smtp_trust_store();
-  if (trust.source_case() == v1::TrustStore::kCaFile) {
-    absl::StatusOr<std::string> pem = ReadFileToString(trust.ca_file());
-    if (!pem.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("settings.smtp_trust_store.ca_file: ", pem.status().message()));
-    }
-    active->trust_pem = *pem;
-  } else if (trust.source_case() == v1::TrustStore::kCaBundlePem) {
-    active->trust_pem = trust.ca_bundle_pem();
+  absl::Status trust = InlineTrustStores(&active->resolved);
+  if (!trust.ok()) {
+    // Saved by an earlier version that did not check trust stores, or the file changed since.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the saved settings cannot be used: ", trust.message(),
+        "; fix the file, or save settings with a trust store of CA certificates"));
   }
+  active->trust_pem = active->resolved.smtp_trust_store().ca_bundle_pem();
   if (UsesAuthentication(active->resolved)) {
     MR_ASSIGN_OR_RETURN(active->client, token_client_factory_(active->resolved));
     active->cache = std::make_unique<TokenCache>(active->client.get(), clock_,
@@ -318,6 +315,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   RegisterCredential(settings);
   v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
+  MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
   if (resolved.has_certificate()) {
     MR_RETURN_IF_ERROR(DescribeCertificate(resolved.mutable_certificate()));
   }
@@ -368,6 +366,7 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   RegisterCredential(merged);
   v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
+  MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
   if (merged.has_certificate()) {
     MR_RETURN_IF_ERROR(DescribeCertificate(merged.mutable_certificate()));
     *resolved.mutable_certificate() = merged.certificate();
@@ -410,6 +409,16 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   SavedSettings saved;
   saved.settings = merged;
   saved.settings.clear_token_endpoint();
+  // A pasted bundle is kept as the certificates it holds, nothing else; a file is kept as its
+  // path and checked again at every load.
+  if (saved.settings.smtp_trust_store().has_ca_bundle_pem()) {
+    saved.settings.mutable_smtp_trust_store()->set_ca_bundle_pem(
+        resolved.smtp_trust_store().ca_bundle_pem());
+  }
+  if (saved.settings.authority_trust_store().has_ca_bundle_pem()) {
+    saved.settings.mutable_authority_trust_store()->set_ca_bundle_pem(
+        resolved.authority_trust_store().ca_bundle_pem());
+  }
   saved.state.set_updated_by(updated_by);
   ToProto(now, saved.state.mutable_update_time());
   ToProto(record.time, saved.state.mutable_test_pass_time());

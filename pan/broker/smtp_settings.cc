@@ -1,6 +1,7 @@
 #include "pan/broker/smtp_settings.h"
 
 #include <regex>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +13,7 @@
 #include "common/base/proto_hash.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "common/base/proto_time.h"
+#include "common/crypto/ca_bundle.h"
 #include "common/rpc/http_transport.h"
 #include "pan/broker/token_client.h"
 
@@ -223,6 +225,37 @@ absl::StatusOr<SmtpSettings> MergeStoredCredential(const SmtpSettings& update,
       break;
   }
   return merged;
+}
+
+absl::Status InlineTrustStores(SmtpSettings* resolved) {
+  std::vector<std::pair<const char*, v1::TrustStore*>> stores;
+  if (resolved->has_smtp_trust_store()) {
+    stores.emplace_back("smtp_trust_store", resolved->mutable_smtp_trust_store());
+  }
+  if (resolved->has_authority_trust_store()) {
+    stores.emplace_back("authority_trust_store", resolved->mutable_authority_trust_store());
+  }
+  std::vector<std::string> errors;
+  for (const auto& [field, trust] : stores) {
+    absl::StatusOr<std::string> pem;
+    switch (trust->source_case()) {
+      case v1::TrustStore::kCaFile:
+        pem = crypto::ReadCaBundleFile(trust->ca_file());
+        if (!pem.ok()) errors.push_back(absl::StrCat("settings.", field, ".ca_file: ",
+                                                     pem.status().message()));
+        break;
+      case v1::TrustStore::kCaBundlePem:
+        pem = crypto::CaCertificatesOnly(trust->ca_bundle_pem());
+        if (!pem.ok()) errors.push_back(absl::StrCat("settings.", field, ".ca_bundle_pem: ",
+                                                     pem.status().message()));
+        break;
+      case v1::TrustStore::SOURCE_NOT_SET:
+        continue;
+    }
+    if (pem.ok()) trust->set_ca_bundle_pem(*std::move(pem));
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
 }
 
 std::string SettingsFingerprint(const SmtpSettings& resolved) {

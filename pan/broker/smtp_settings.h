@@ -42,6 +42,13 @@ absl::StatusOr<SmtpSettings> MergeStoredCredential(const SmtpSettings& update,
                                                    const SmtpSettings* stored,
                                                    const std::string& default_authority);
 
+// Replaces the source of each trust store that has one (a ca_file, read here, or a
+// ca_bundle_pem) by the CA certificates it holds, as ca_bundle_pem: only those are used,
+// fingerprinted and handed to role nodes. INVALID_ARGUMENT naming the field
+// ("settings.smtp_trust_store.ca_file: ...") when a source is unreadable or holds anything
+// but CA certificates.
+absl::Status InlineTrustStores(SmtpSettings* resolved);
+
 // Lowercase hex SHA-256 over the resolved settings including the credential: equal only
 // for exactly the same settings.
 std::string SettingsFingerprint(const SmtpSettings& resolved);

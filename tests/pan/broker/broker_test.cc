@@ -289,6 +289,37 @@ TEST_F(BrokerTest, TheStoredCredentialIsNotSentToAChangedDestination) {
   EXPECT_TRUE(Test(explicit_default).ok());
 }
 
+// M1: a trust store is forwarded to every role node, so naming the broker's key (or any file
+// that is not CA certificates) must be refused, not read and handed out.
+TEST_F(BrokerTest, ATrustStoreMustHoldCaCertificatesOnly) {
+  struct Case {
+    const char* field;
+    std::function<void(v1::SmtpSettings*)> apply;
+  };
+  const std::string key_path = dir_ + "/broker.key";
+  const std::vector<Case> cases = {
+      {"settings.smtp_trust_store.ca_file: holds no PEM certificate",
+       [&](v1::SmtpSettings* s) { s->mutable_smtp_trust_store()->set_ca_file(key_path); }},
+      {"settings.authority_trust_store.ca_file",
+       [&](v1::SmtpSettings* s) { s->mutable_authority_trust_store()->set_ca_file(key_path); }},
+      {"settings.smtp_trust_store.ca_bundle_pem: holds no PEM certificate",
+       [](v1::SmtpSettings* s) {
+         s->mutable_smtp_trust_store()->set_ca_bundle_pem("not a certificate");
+       }},
+  };
+  // The broker's key file is binary or base64: either way, no CA certificate.
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.field);
+    v1::SmtpSettings settings = Settings();
+    c.apply(&settings);
+    absl::StatusOr<v1::TestConnectionReport> report = Test(settings);
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(report.status().message(), HasSubstr(c.field));
+    EXPECT_EQ(tester_.runs, 0);
+    EXPECT_FALSE(broker_->GetSettings().configured());
+  }
+}
+
 TEST_F(BrokerTest, BadSettingsNameTheField) {
   v1::SmtpSettings settings = Settings();
   settings.set_client_id("not-a-guid");
