@@ -8,7 +8,7 @@
 //   alarm raise type=T text=TEXT [severity=S] [dedup_key=K] [key=IDEMPOTENCY_KEY]
 //                                   raise an alarm as this admin (scripts: pass key= so that
 //                                   a retried command is not a second occurrence)
-//   alarm clear ID [reason=TEXT]  |  alarm clear dedup_key=K [reason=TEXT]
+//   alarm clear ID [reason=TEXT]  |  alarm clear dedup_key=K [source_node=N] [reason=TEXT]
 //   alarm status NOTIFICATION_ID  |  alarm status key=IDEMPOTENCY_KEY
 //                                   delivery status of alarm emails
 //   alarm-settings show
@@ -53,7 +53,7 @@ constexpr char kUsage[] =
     "  alarm list [state=active|cleared] [type=T,..] [severity=S,..] [node=NAME]\n"
     "             [since=DURATION|RFC3339] [limit=N]\n"
     "  alarm raise type=T text=TEXT [severity=S] [dedup_key=K] [key=IDEMPOTENCY_KEY]\n"
-    "  alarm clear ID [reason=TEXT] | alarm clear dedup_key=K [reason=TEXT]\n"
+    "  alarm clear ID [reason=TEXT] | alarm clear dedup_key=K [source_node=N] [reason=TEXT]\n"
     "  alarm status NOTIFICATION_ID | alarm status key=IDEMPOTENCY_KEY\n"
     "  alarm-settings show\n"
     "  alarm-settings set [file=F] [include=on|off] [sender=ADDRESS] [sender_name=NAME]\n"
@@ -247,6 +247,7 @@ int Clear(const Admin& admin, const Arguments& args) {
     request.set_id(args.positional()[0]);
   } else if (args.positional().empty() && args.Has("dedup_key")) {
     request.set_dedup_key(args.Get("dedup_key"));
+    request.set_source_node(args.Get("source_node"));
   } else {
     return Usage("alarm clear takes an ID or dedup_key=");
   }
@@ -371,7 +372,7 @@ const CommandGroup& MntCommands() {
       {
           {"alarm list", {{"state", "type", "severity", "node", "since", "limit"}}, List},
           {"alarm raise", {{"type", "text", "severity", "dedup_key", "key"}}, Raise},
-          {"alarm clear", {{"dedup_key", "reason"}, {}, {"ID"}}, Clear},
+          {"alarm clear", {{"dedup_key", "source_node", "reason"}, {}, {"ID"}}, Clear},
           {"alarm status", {{"key"}, {}, {"NOTIFICATION_ID"}}, NotificationStatus},
           {"alarm-settings show", {}, SettingsShow},
           {"alarm-settings set",

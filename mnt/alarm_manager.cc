@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/base/proto_hash.h"
 #include "common/base/proto_time.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/status_grpc.h"
 #include "mnt/alarm_mail.h"
 #include "mnt/alarm_types.h"
@@ -202,7 +204,7 @@ absl::StatusOr<AlarmManager::Raised> AlarmManager::RaiseLocked(
   const absl::Time occur =
       request.has_occur_time() ? std::min(FromProto(request.occur_time()), now) : now;
 
-  absl::StatusOr<absl::optional<AlarmRecord>> active = store_->FindActive(dedup_key);
+  absl::StatusOr<absl::optional<AlarmRecord>> active = store_->FindActive(source_node, dedup_key);
   if (!active.ok()) return active.status();
   AlarmRecord record;
   mv1::Alarm& alarm = record.alarm;
@@ -285,19 +287,56 @@ absl::StatusOr<mv1::ListAlarmsResponse> AlarmManager::ListAlarms(
   return store_->List(request);
 }
 
+absl::StatusOr<absl::optional<AlarmRecord>> AlarmManager::FindAlarmToClear(
+    const mv1::ClearAlarmRequest& request, const Caller& caller) const {
+  if (!request.id().empty()) return store_->Get(request.id());
+  if (caller.role != Role::kAdmin) {
+    if (!request.source_node().empty() && request.source_node() != caller.node_name) {
+      return WithReason(absl::PermissionDeniedError(
+                            "source_node: a node may clear only its own alarms"),
+                        "ROLE_NOT_ALLOWED");
+    }
+    MR_ASSIGN_OR_RETURN(absl::optional<AlarmRecord> own,
+                        store_->FindActive(caller.node_name, request.dedup_key()));
+    if (own.has_value()) return own;
+    MR_ASSIGN_OR_RETURN(std::vector<AlarmRecord> others,
+                        store_->FindActiveOfAnyNode(request.dedup_key()));
+    if (!others.empty()) {
+      return WithReason(absl::PermissionDeniedError(absl::StrCat(
+                            "dedup_key: the active alarm under this key was raised by \"",
+                            others.front().alarm.source_node(),
+                            "\"; a node may clear only its own alarms")),
+                        "ROLE_NOT_ALLOWED");
+    }
+    return own;
+  }
+  if (!request.source_node().empty()) {
+    return store_->FindActive(request.source_node(), request.dedup_key());
+  }
+  MR_ASSIGN_OR_RETURN(std::vector<AlarmRecord> active,
+                      store_->FindActiveOfAnyNode(request.dedup_key()));
+  if (active.empty()) return absl::optional<AlarmRecord>();
+  if (active.size() > 1) {
+    std::vector<std::string> nodes;
+    for (const AlarmRecord& record : active) nodes.push_back(record.alarm.source_node());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dedup_key: ", active.size(), " nodes have an active alarm under this key (",
+        absl::StrJoin(nodes, ", "), "): name one with source_node, or clear by id"));
+  }
+  return absl::optional<AlarmRecord>(std::move(active.front()));
+}
+
 absl::StatusOr<mv1::ClearAlarmResponse> AlarmManager::ClearAlarm(
     const mv1::ClearAlarmRequest& request, const Caller& caller) {
   if (absl::Status s = ValidateClearAlarmRequest(request); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<absl::optional<AlarmRecord>> found =
-      request.id().empty() ? store_->FindActive(request.dedup_key()) : store_->Get(request.id());
-  if (!found.ok()) return found.status();
+  MR_ASSIGN_OR_RETURN(absl::optional<AlarmRecord> found, FindAlarmToClear(request, caller));
   mv1::ClearAlarmResponse response;
-  if (!found->has_value()) {
+  if (!found.has_value()) {
     if (request.id().empty()) return response;  // nothing active under that key: already clear
     return absl::NotFoundError(absl::StrCat("id: no alarm \"", request.id(), "\""));
   }
-  AlarmRecord record = **found;
+  AlarmRecord record = *std::move(found);
   mv1::Alarm& alarm = record.alarm;
   if (caller.role != Role::kAdmin && alarm.source_node() != caller.node_name) {
     return WithReason(absl::PermissionDeniedError(absl::StrCat(

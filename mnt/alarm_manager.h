@@ -121,6 +121,11 @@ class AlarmManager {
   std::string WhyNotEmailed(mailroom::mnt::v1::AlarmType type, const std::string& source_node) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Window() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The alarm a ClearAlarm names: by id, or by dedup key scoped to the caller's own node (an
+  // admin may name any node, and needs to when several nodes use the key).
+  absl::StatusOr<absl::optional<AlarmRecord>> FindAlarmToClear(
+      const mailroom::mnt::v1::ClearAlarmRequest& request, const Caller& caller) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Renders and queues one email; returns its notification id.
   absl::StatusOr<std::string> Queue(const MailContent& content,
                                     mailroom::common::v1::NotificationKind kind,

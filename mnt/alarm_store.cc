@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS alarms(
   window_start_us INTEGER NOT NULL,
   window_end_us INTEGER NOT NULL,
   alarm BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS alarms_active_key ON alarms(dedup_key) WHERE state = 1;
+DROP INDEX IF EXISTS alarms_active_key;
+CREATE UNIQUE INDEX IF NOT EXISTS alarms_active_node_key
+  ON alarms(source_node, dedup_key) WHERE state = 1;
 CREATE INDEX IF NOT EXISTS alarms_recent ON alarms(last_occur_us, id);
 CREATE INDEX IF NOT EXISTS alarms_pending ON alarms(window_end_us) WHERE suppressed > 0;
 CREATE TABLE IF NOT EXISTS raises(
@@ -143,15 +145,33 @@ absl::StatusOr<absl::optional<RaiseRecord>> AlarmStore::FindRaise(
 }
 
 absl::StatusOr<absl::optional<AlarmRecord>> AlarmStore::FindActive(
+    absl::string_view source_node, absl::string_view dedup_key) const {
+  absl::MutexLock lock(&mu_);
+  MR_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_->Prepare(absl::StrCat("SELECT ", kAlarmColumns,
+                                " FROM alarms WHERE source_node = ? AND dedup_key = ? AND state = ",
+                                mv1::ALARM_STATE_ACTIVE)));
+  stmt.Bind(1, source_node).Bind(2, dedup_key);
+  return OneAlarm(&stmt);
+}
+
+absl::StatusOr<std::vector<AlarmRecord>> AlarmStore::FindActiveOfAnyNode(
     absl::string_view dedup_key) const {
   absl::MutexLock lock(&mu_);
   MR_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare(absl::StrCat("SELECT ", kAlarmColumns,
                                 " FROM alarms WHERE dedup_key = ? AND state = ",
-                                mv1::ALARM_STATE_ACTIVE)));
+                                mv1::ALARM_STATE_ACTIVE, " ORDER BY source_node")));
   stmt.Bind(1, dedup_key);
-  return OneAlarm(&stmt);
+  std::vector<AlarmRecord> records;
+  while (true) {
+    MR_ASSIGN_OR_RETURN(absl::optional<AlarmRecord> record, OneAlarm(&stmt));
+    if (!record.has_value()) break;
+    records.push_back(*std::move(record));
+  }
+  return records;
 }
 
 absl::StatusOr<absl::optional<AlarmRecord>> AlarmStore::Get(absl::string_view id) const {

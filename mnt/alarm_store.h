@@ -63,8 +63,13 @@ class AlarmStore {
 
   // The request remembered under `idempotency_key`, if any.
   absl::StatusOr<absl::optional<RaiseRecord>> FindRaise(absl::string_view idempotency_key) const;
-  // The ACTIVE alarm with `dedup_key`, if any (there is at most one).
-  absl::StatusOr<absl::optional<AlarmRecord>> FindActive(absl::string_view dedup_key) const;
+  // The ACTIVE alarm that `source_node` raised under `dedup_key`, if any (there is at most
+  // one): keys are scoped by the raising node, so no node can add to, take over or clear
+  // another's alarm by naming its key.
+  absl::StatusOr<absl::optional<AlarmRecord>> FindActive(absl::string_view source_node,
+                                                         absl::string_view dedup_key) const;
+  // The ACTIVE alarms under `dedup_key`, of every node, by node name (for an admin).
+  absl::StatusOr<std::vector<AlarmRecord>> FindActiveOfAnyNode(absl::string_view dedup_key) const;
   // The alarm with `id`, if any.
   absl::StatusOr<absl::optional<AlarmRecord>> Get(absl::string_view id) const;
   // The id the next new alarm gets ("1", "2", ...); short, so that admins can type it.

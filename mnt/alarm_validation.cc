@@ -132,6 +132,10 @@ absl::Status ValidateClearAlarmRequest(const mv1::ClearAlarmRequest& request) {
   CheckPrintableAscii(&errors, "id", request.id(), kMaxAlarmIdChars, /*required=*/false);
   CheckText(&errors, "dedup_key", request.dedup_key(), Line(kMaxDedupKeyChars));
   CheckText(&errors, "reason", request.reason(), LineBytes(kMaxClearReasonBytes));
+  CheckText(&errors, "source_node", request.source_node(), Line(kMaxNodeChars));
+  if (!request.source_node().empty() && request.dedup_key().empty()) {
+    errors.Add("source_node", "goes with dedup_key (an id names one alarm already)");
+  }
   return errors.ToStatus();
 }
 

@@ -443,6 +443,48 @@ TEST(AlarmManagerTest, ANodeMayNotClearAnotherNodesAlarm) {
   EXPECT_EQ(ListAll(env.manager()).alarms(0).state(), mv1::ALARM_STATE_ACTIVE);
 }
 
+// M4: a dedup key is scoped by the raising node. A PSN that names the broker's key gets an
+// alarm of its own; it cannot add to, take over, silence or clear the broker's.
+TEST(AlarmManagerTest, ANodeCannotTakeOverAnotherNodesAlarmByItsKey) {
+  AlarmTestEnv env;
+  mv1::RaiseAlarmRequest expiry = Request("b1", "client-secret-expiry/app", "Secret expires");
+  expiry.set_source_node("broker");
+  const mv1::Alarm broker_alarm = MustRaise(env.manager(), expiry, Broker()).alarm();
+
+  mv1::RaiseAlarmRequest forged = Request("p1", "client-secret-expiry/app", "ignore this");
+  const mv1::RaiseAlarmResponse psn = MustRaise(env.manager(), forged, Psn1());
+  EXPECT_NE(psn.alarm().id(), broker_alarm.id());
+  EXPECT_EQ(psn.alarm().source_node(), "psn1");
+  EXPECT_EQ(psn.disposition(), mv1::ALARM_DISPOSITION_EMAILED);
+
+  mv1::ClearAlarmRequest by_key;
+  by_key.set_dedup_key("client-secret-expiry/app");
+  ASSERT_TRUE(env.manager().ClearAlarm(by_key, Psn1()).ok());  // its own alarm
+  EXPECT_EQ(env.manager().ClearAlarm(by_key, Psn1()).status().code(),
+            absl::StatusCode::kPermissionDenied);  // the broker's: refused
+  absl::StatusOr<absl::optional<AlarmRecord>> kept = env.store().Get(broker_alarm.id());
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->alarm.state(), mv1::ALARM_STATE_ACTIVE);
+  EXPECT_EQ((*kept)->alarm.source_node(), "broker");
+  EXPECT_EQ((*kept)->alarm.occurrence_count(), 1);
+  EXPECT_EQ((*kept)->alarm.text(), "Secret expires");
+  by_key.set_source_node("broker");
+  EXPECT_EQ(env.manager().ClearAlarm(by_key, Psn1()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // With the PSN's alarm raised again, an admin clearing by key alone must say whose.
+  MustRaise(env.manager(), Request("p2", "client-secret-expiry/app", "again"), Psn1());
+  by_key.clear_source_node();
+  absl::StatusOr<mv1::ClearAlarmResponse> ambiguous = env.manager().ClearAlarm(by_key, Admin());
+  EXPECT_EQ(ambiguous.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ambiguous.status().message()), HasSubstr("(broker, psn1)"));
+  by_key.set_source_node("broker");
+  absl::StatusOr<mv1::ClearAlarmResponse> cleared = env.manager().ClearAlarm(by_key, Admin());
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  EXPECT_EQ(cleared->alarm().id(), broker_alarm.id());
+  EXPECT_EQ(cleared->alarm().state(), mv1::ALARM_STATE_CLEARED);
+}
+
 TEST(AlarmManagerTest, ClearValidatesAndUnknownIdIsNotFound) {
   AlarmTestEnv env;
   mv1::ClearAlarmRequest both;

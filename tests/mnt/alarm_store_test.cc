@@ -71,7 +71,7 @@ TEST(AlarmStoreTest, EverythingPersistsAcrossReopening) {
 
   std::unique_ptr<AlarmStore> store = Open(path);
   EXPECT_EQ(*store->NextAlarmId(), "2");
-  absl::optional<AlarmRecord> active = *store->FindActive("disk");
+  absl::optional<AlarmRecord> active = *store->FindActive("psn1", "disk");
   ASSERT_TRUE(active.has_value());
   EXPECT_EQ(active->alarm.suppressed_count(), 2);
   EXPECT_EQ(active->window_end, kNow);
@@ -95,7 +95,7 @@ TEST(AlarmStoreTest, OneActiveAlarmPerDedupKeyClearedOnesStay) {
   cleared.alarm.set_state(mv1::ALARM_STATE_CLEARED);
   ASSERT_TRUE(store->Save(cleared).ok());
   ASSERT_TRUE(store->Save(Record("2", "disk", 0, absl::InfinitePast())).ok());
-  EXPECT_EQ((*store->FindActive("disk"))->alarm.id(), "2");
+  EXPECT_EQ((*store->FindActive("psn1", "disk"))->alarm.id(), "2");
   EXPECT_EQ(store->List(mv1::ListAlarmsRequest())->page().total_size(), 2);
 }
 
@@ -230,7 +230,7 @@ CREATE TABLE IF NOT EXISTS settings(
   std::unique_ptr<AlarmStore> store = Open(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->NextAlarmId(), "8");
-  absl::optional<AlarmRecord> active = *store->FindActive("disk");
+  absl::optional<AlarmRecord> active = *store->FindActive("psn1", "disk");
   ASSERT_TRUE(active.has_value());
   EXPECT_EQ(active->alarm.id(), "7");
   EXPECT_EQ(active->alarm.suppressed_count(), 2);
