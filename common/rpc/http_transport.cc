@@ -3,12 +3,14 @@
 #include <curl/curl.h>
 
 #include <regex>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace mailroom {
@@ -78,6 +80,24 @@ absl::Status WithTransportFailure(absl::Status status, TransportFailure failure)
   return status;
 }
 
+namespace {
+
+// A dotted quad in 127.0.0.0/8 with every part 0..255 ("127.0.0.300" is not an address).
+bool IsLoopbackIpv4(absl::string_view name) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '.');
+  if (parts.size() != 4 || parts[0] != "127") return false;
+  for (absl::string_view part : parts) {
+    int value = 0;
+    if (part.empty() || part.size() > 3 || !absl::SimpleAtoi(part, &value) || value > 255 ||
+        !absl::ascii_isdigit(static_cast<unsigned char>(part[0]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 bool IsLoopbackHttpUrl(absl::string_view url) {
   if (!absl::ConsumePrefix(&url, "http://")) return false;
   absl::string_view host = url.substr(0, url.find_first_of("/?#"));
@@ -86,8 +106,7 @@ bool IsLoopbackHttpUrl(absl::string_view url) {
   } else {
     absl::string_view name = host.substr(0, host.rfind(':'));
     if (host.find(':') == absl::string_view::npos) name = host;
-    static const std::regex kLoopbackV4(R"(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})");
-    if (name != "localhost" && !std::regex_match(std::string(name), kLoopbackV4)) return false;
+    if (name != "localhost" && !IsLoopbackIpv4(name)) return false;
     host.remove_prefix(name.size());
   }
   // What may follow the host: nothing, or ":<port>".
@@ -100,6 +119,13 @@ CurlHttpTransport::CurlHttpTransport(Options options) : options_(std::move(optio
 }
 
 absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& request) {
+  // Checked here, where the request leaves, not only where settings are saved: a token
+  // request (a client secret in its body) goes over TLS unless the endpoint is this host.
+  if (!absl::StartsWith(request.url, "https://") && !IsLoopbackHttpUrl(request.url)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing to send to ", request.url,
+        ": only https:// is allowed (plain http:// only to a loopback address, for tests)"));
+  }
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   HttpResponse response;

@@ -102,14 +102,40 @@ Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
 Broker::~Broker() { Stop(); }
 
 absl::Status Broker::Start() {
-  MR_ASSIGN_OR_RETURN(absl::optional<SavedSettings> loaded, store_->Load());
-  if (loaded.has_value()) {
-    MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> active, Activate(*std::move(loaded)));
-    absl::MutexLock lock(&mu_);
-    active_ = std::move(active);
-    MR_LOG(kInfo, kLogBroker) << "loaded saved settings for mailbox "
-                              << active_->resolved.username() << " (token endpoint "
-                              << active_->resolved.token_endpoint() << ")";
+  absl::StatusOr<absl::optional<SavedSettings>> loaded = store_->Load();
+  if (!loaded.ok() && loaded.status().code() == absl::StatusCode::kDataLoss) {
+    RefuseSavedSettings(loaded.status());
+  } else if (!loaded.ok()) {
+    return loaded.status();
+  } else if (loaded->has_value()) {
+    const bool legacy_format = (*loaded)->legacy_format;
+    if (legacy_format) {
+      // Nothing authenticated the clear part of a first-format file: check it as if an
+      // admin had just entered it before using it, then seal all of it.
+      absl::Status valid = ValidateSmtpSettings(
+          ResolveDefaults((*loaded)->settings, options_.default_authority_host), "settings");
+      if (!valid.ok()) {
+        RefuseSavedSettings(absl::DataLossError(valid.message()));
+        loaded->reset();
+      }
+    }
+    if (loaded->has_value()) {
+      MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> active, Activate(**loaded));
+      if (legacy_format) {
+        if (absl::Status saved = store_->Save(**loaded); !saved.ok()) {
+          MR_LOG(kError, kLogBroker) << "cannot rewrite the settings in the sealed format: "
+                                     << saved;
+        } else {
+          MR_LOG(kInfo, kLogBroker) << "rewrote " << store_->path()
+                                    << " in the sealed format (the whole record authenticated)";
+        }
+      }
+      absl::MutexLock lock(&mu_);
+      active_ = std::move(active);
+      MR_LOG(kInfo, kLogBroker) << "loaded saved settings for mailbox "
+                                << active_->resolved.username() << " (token endpoint "
+                                << active_->resolved.token_endpoint() << ")";
+    }
   } else {
     MR_LOG(kWarn, kLogBroker) << "no SMTP settings saved yet: configure them with "
                                  "mailroomctl settings set, after a Test Connection";
@@ -117,6 +143,25 @@ absl::Status Broker::Start() {
   CheckSecretExpiry();
   expiry_checker_.Start();
   return absl::OkStatus();
+}
+
+void Broker::RefuseSavedSettings(const absl::Status& why) {
+  const std::string text = absl::StrCat(
+      "The broker refused its saved SMTP / OAuth settings: ", why.message(),
+      ". No token can be issued and no mail is sent until an admin enters the settings again "
+      "(mailroomctl settings set, after a Test Connection); if nobody changed the file, "
+      "find out who did.");
+  MR_LOG(kError, kLogBroker) << text;
+  RaiseAlarmRequest alarm;
+  alarm.set_type(mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED);
+  alarm.set_severity(mv1::ALARM_SEVERITY_CRITICAL);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key("settings-refused");
+  alarm.set_text(text);
+  ToProto(clock_->Now(), alarm.mutable_occur_time());
+  alarm.set_idempotency_key(
+      absl::StrCat("settings-refused/", absl::ToUnixSeconds(clock_->Now())));
+  alarms_->Raise(std::move(alarm));
 }
 
 void Broker::Stop() {

@@ -99,6 +99,9 @@ class Broker {
   };
 
   absl::StatusOr<std::shared_ptr<Active>> Activate(SavedSettings saved);
+  // Starts without the saved settings (as if none were saved), with an ERROR log line and a
+  // CRITICAL alarm saying `why`: a state file that fails authentication is never used.
+  void RefuseSavedSettings(const absl::Status& why);
   std::shared_ptr<Active> active();
   v1::CredentialStatus CredentialStatusOf(const SavedSettings& saved, absl::Time now) const;
   v1::SmtpSettings PublicView(const v1::SmtpSettings& resolved) const;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/base/atomic_file.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/rpc/tls.h"
@@ -12,6 +13,10 @@ namespace mailroom::broker {
 namespace {
 
 namespace v1 = ::mailroom::broker::v1;
+
+// The associated data of a sealed-format record: what it is, so that no other blob sealed
+// under the same key passes for it.
+constexpr char kStateBinding[] = "mailroom.broker.state/v2";
 
 }  // namespace
 
@@ -36,24 +41,46 @@ absl::StatusOr<absl::optional<SavedSettings>> SettingsStore::Load() {
   if (access(path_.c_str(), F_OK) != 0) return absl::optional<SavedSettings>();
   absl::StatusOr<std::string> content = ReadFileToString(path_);
   if (!content.ok()) return content.status();
+  absl::string_view body = *content;
+  if (!absl::ConsumePrefix(&body, kSealedStateMagic)) return LoadFirstFormat(*content);
+  absl::StatusOr<std::string> plaintext = crypto::Open(key_, body, kStateBinding);
+  if (!plaintext.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "the broker state file ", path_,
+        " fails authentication: it was altered, or sealed under another key file (",
+        plaintext.status().message(), ")"));
+  }
   SavedSettings saved;
-  if (!saved.state.ParseFromString(*content)) {
+  const bool parsed = saved.state.ParseFromString(*plaintext);
+  OPENSSL_cleanse(plaintext->data(), plaintext->size());
+  if (!parsed) return absl::DataLossError(absl::StrCat("broker state file ", path_, " is corrupt"));
+  saved.settings = saved.state.settings();
+  *saved.state.mutable_settings() = StripSecrets(saved.settings);
+  return absl::optional<SavedSettings>(std::move(saved));
+}
+
+absl::StatusOr<absl::optional<SavedSettings>> SettingsStore::LoadFirstFormat(
+    const std::string& content) {
+  SavedSettings saved;
+  saved.legacy_format = true;
+  if (!saved.state.ParseFromString(content)) {
     return absl::DataLossError(absl::StrCat("broker state file ", path_, " is corrupt"));
   }
   saved.settings = saved.state.settings();
-  if (!saved.state.sealed_credential().empty()) {
+  std::string sealed;
+  sealed.swap(*saved.state.mutable_sealed_credential());
+  if (!sealed.empty()) {
     absl::StatusOr<std::string> plaintext =
-        crypto::Open(key_, saved.state.sealed_credential(),
-                     CredentialBinding(saved.settings.username()));
+        crypto::Open(key_, sealed, CredentialBinding(saved.settings.username()));
     if (!plaintext.ok()) {
       return absl::DataLossError(absl::StrCat(
           "cannot unseal the credential in ", path_,
           " (wrong key file, or the file was altered): ", plaintext.status().message()));
     }
     internal::SealedCredential credential;
-    const bool parsed = credential.ParseFromString(*plaintext);
+    const bool ok = credential.ParseFromString(*plaintext);
     OPENSSL_cleanse(plaintext->data(), plaintext->size());
-    if (!parsed) return absl::DataLossError("sealed credential is corrupt");
+    if (!ok) return absl::DataLossError("sealed credential is corrupt");
     if (credential.has_client_secret() && saved.settings.has_client_secret()) {
       saved.settings.mutable_client_secret()->set_secret(credential.client_secret());
     } else if (credential.has_private_key_pem() && saved.settings.has_certificate()) {
@@ -66,20 +93,13 @@ absl::StatusOr<absl::optional<SavedSettings>> SettingsStore::Load() {
 absl::Status SettingsStore::Save(const SavedSettings& saved) {
   absl::MutexLock lock(&mu_);
   internal::BrokerState state = saved.state;
-  *state.mutable_settings() = StripSecrets(saved.settings);
-  internal::SealedCredential credential;
-  if (saved.settings.has_client_secret()) {
-    credential.set_client_secret(saved.settings.client_secret().secret());
-  } else if (saved.settings.has_certificate()) {
-    credential.set_private_key_pem(saved.settings.certificate().private_key_pem());
-  }
-  std::string plaintext = credential.SerializeAsString();
-  absl::StatusOr<std::string> sealed =
-      crypto::Seal(key_, plaintext, CredentialBinding(saved.settings.username()));
+  state.clear_sealed_credential();
+  *state.mutable_settings() = saved.settings;  // secret included: the whole record is sealed
+  std::string plaintext = state.SerializeAsString();
+  absl::StatusOr<std::string> sealed = crypto::Seal(key_, plaintext, kStateBinding);
   OPENSSL_cleanse(plaintext.data(), plaintext.size());
   if (!sealed.ok()) return sealed.status();
-  state.set_sealed_credential(*sealed);
-  return WriteFileAtomically(path_, state.SerializeAsString(), 0600);
+  return WriteFileAtomically(path_, absl::StrCat(kSealedStateMagic, *sealed), 0600);
 }
 
 }  // namespace mailroom::broker

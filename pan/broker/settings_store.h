@@ -1,7 +1,9 @@
-// Provides SettingsStore, the broker's durable copy of the SMTP / OAuth settings: the
-// credential sealed with AES-256-GCM under a key that never leaves the broker's node, the
-// rest in the clear, written atomically (temporary file, fsync, rename) with mode 0600 so
-// that a crash leaves either the old or the new settings, never half of each.
+// Provides SettingsStore, the broker's durable copy of the SMTP / OAuth settings: the whole
+// record (settings, credential, metadata) sealed with AES-256-GCM under a key that never
+// leaves the broker's node, so that changing any byte of it (an authority host, a trust
+// store) is detected at load; written atomically (temporary file, fsync, rename) with mode
+// 0600 so that a crash leaves either the old or the new settings, never half of each.
+// Files of the first format (only the credential sealed) still load, marked for rewriting.
 // Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_SETTINGS_STORE_H_
 #define MAILROOM_PAN_BROKER_SETTINGS_STORE_H_
@@ -20,7 +22,13 @@ namespace mailroom::broker {
 struct SavedSettings {
   mailroom::broker::v1::SmtpSettings settings;  // complete, secret included
   internal::BrokerState state;                  // metadata, as stored (no secret)
+  // Loaded from a file of the first format, whose clear part no key authenticates: the
+  // caller checks the settings and saves them again, in the sealed format.
+  bool legacy_format = false;
 };
+
+// The first bytes of a file in the sealed format.
+inline constexpr char kSealedStateMagic[] = "mailroom-broker-state/2\n";
 
 class SettingsStore {
  public:
@@ -29,23 +37,26 @@ class SettingsStore {
   ~SettingsStore();
 
   // Reads and unseals the stored settings; nullopt if none were ever saved. DATA_LOSS if
-  // the file is corrupt or was sealed under another key.
+  // the file is corrupt, was altered, or was sealed under another key.
   absl::StatusOr<absl::optional<SavedSettings>> Load();
 
   // Replaces the stored settings with `saved` (its settings must carry the credential's
-  // secret part). The input-only fields are sealed; the rest is stored as is.
+  // secret part), all of it sealed.
   absl::Status Save(const SavedSettings& saved);
 
   // Same state, settings unchanged (e.g. fired alarm marks): the credential is re-sealed.
   const std::string& path() const { return path_; }
 
  private:
+  absl::StatusOr<absl::optional<SavedSettings>> LoadFirstFormat(const std::string& content)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::string path_;
   std::string key_;
   absl::Mutex mu_;
 };
 
-// The associated data that binds a sealed credential to its mailbox.
+// The associated data that bound a first-format sealed credential to its mailbox.
 std::string CredentialBinding(const std::string& username);
 
 // A copy of `settings` with every input-only field cleared.

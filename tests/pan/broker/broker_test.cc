@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <functional>
 #include <vector>
 
@@ -204,7 +205,9 @@ TEST_F(BrokerTest, SecretIsNeverInAnswersNorInTheClearOnDisk) {
   EXPECT_THAT(token->SerializeAsString(), Not(HasSubstr(kSecret)));
   const std::string on_disk = *ReadFileToString(dir_ + "/state.bin");
   EXPECT_THAT(on_disk, Not(HasSubstr(kSecret)));
-  EXPECT_THAT(on_disk, HasSubstr("noreply@contoso.com"));  // the rest is stored in the clear
+  // The whole record is sealed (issue 10, M2), not only the credential.
+  EXPECT_THAT(on_disk, Not(HasSubstr("noreply@contoso.com")));
+  EXPECT_THAT(on_disk, HasSubstr(kSealedStateMagic));
 }
 
 TEST_F(BrokerTest, SettingsSurviveARestartAndServeTokens) {
@@ -318,6 +321,41 @@ TEST_F(BrokerTest, ATrustStoreMustHoldCaCertificatesOnly) {
     EXPECT_EQ(tester_.runs, 0);
     EXPECT_FALSE(broker_->GetSettings().configured());
   }
+}
+
+// M2: a state file changed behind the broker's back is not used: the broker starts as if
+// unconfigured, says why in a CRITICAL alarm, and saving settings again recovers.
+TEST_F(BrokerTest, AnAlteredStateFileIsRefusedWithAnAlarm) {
+  Configure(Settings());
+  broker_.reset();
+  std::string file;
+  {
+    std::FILE* in = std::fopen((dir_ + "/state.bin").c_str(), "rb");
+    ASSERT_NE(in, nullptr);
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), in)) > 0) file.append(buffer, n);
+    std::fclose(in);
+  }
+  file[file.size() / 2] ^= 0x20;
+  {
+    std::FILE* out = std::fopen((dir_ + "/state.bin").c_str(), "wb");
+    ASSERT_NE(out, nullptr);
+    std::fwrite(file.data(), 1, file.size(), out);
+    std::fclose(out);
+  }
+  alarms_.raised.clear();
+  StartBroker();
+  EXPECT_FALSE(broker_->GetSettings().configured());
+  ASSERT_EQ(alarms_.raised.size(), 1u);
+  EXPECT_EQ(alarms_.raised[0].type(), mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED);
+  EXPECT_EQ(alarms_.raised[0].severity(), mv1::ALARM_SEVERITY_CRITICAL);
+  EXPECT_THAT(alarms_.raised[0].text(), HasSubstr("it was altered"));
+  v1::GetAccessTokenRequest request;
+  request.set_node("psn1");
+  EXPECT_FALSE(broker_->GetAccessToken(request).ok());
+  Configure(Settings());
+  EXPECT_TRUE(broker_->GetSettings().configured());
 }
 
 TEST_F(BrokerTest, BadSettingsNameTheField) {
