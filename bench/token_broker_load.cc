@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   const int clients = std::max(1, absl::GetFlag(FLAGS_clients));
   const int calls = std::max(clients, absl::GetFlag(FLAGS_calls));
   auto credentials = mailroom::MakeChannelCredentials(
-      {certs + "/ca.pem", certs + "/" + node + ".pem", certs + "/" + node + ".key"});
+      {certs + "/ca.pem", certs + "/" + node + ".pem", certs + "/" + node + ".key"},
+      mailroom::Role::kBroker);
   if (!credentials.ok()) {
     std::cerr << credentials.status() << "\n";
     return 2;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/diagnosis.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/status_grpc.h"
 #include "common/base/text_config.h"
 #include "common/rpc/tls.h"
@@ -16,8 +17,10 @@ ABSL_FLAG(bool, json, false, "Print JSON for scripts instead of text for people.
 
 namespace mailroom::cli {
 
-std::shared_ptr<grpc::Channel> Admin::Channel(const std::string& target) const {
-  return grpc::CreateChannel(target, credentials);
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Admin::Channel(const Target& target) const {
+  MR_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                      MakeChannelCredentials(tls, target.role));
+  return grpc::CreateChannel(target.address, credentials);
 }
 
 void Admin::SetDeadline(grpc::ClientContext* context, absl::Duration extra) const {
@@ -59,12 +62,13 @@ absl::StatusOr<Admin> LoadAdmin() {
   auto resolve = [&](const std::string& p) {
     return p.empty() || p[0] == '/' ? p : absl::StrCat(base, "/", p);
   };
-  TlsFiles files{resolve(admin.config.tls().ca_file()), resolve(admin.config.tls().cert_file()),
-                 resolve(admin.config.tls().key_file())};
+  admin.tls = TlsFiles{resolve(admin.config.tls().ca_file()),
+                       resolve(admin.config.tls().cert_file()),
+                       resolve(admin.config.tls().key_file())};
+  // Fail here, naming the file, rather than at the first call.
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(files);
+      MakeChannelCredentials(admin.tls, Role::kBroker);
   if (!credentials.ok()) return credentials.status();
-  admin.credentials = *credentials;
   if (admin.config.has_rpc_timeout()) {
     admin.rpc_timeout = absl::Seconds(admin.config.rpc_timeout().seconds());
   }

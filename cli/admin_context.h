@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "common/rpc/tls.h"
 #include "proto/mailroom/config/v1/config.pb.h"
 
 ABSL_DECLARE_FLAG(std::string, config);
@@ -24,12 +25,22 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 
+// A node to call: its name in messages ("pan", "psn2"), its address, and the role its
+// certificate must carry (a server of another role fails the TLS handshake).
+struct Target {
+  std::string name;
+  std::string address;
+  Role role;
+};
+
 struct Admin {
   mailroom::config::v1::AdminClientConfig config;
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  TlsFiles tls;  // the admin's certificate, key and the cluster CA (paths resolved)
   absl::Duration rpc_timeout = absl::Seconds(30);
 
-  std::shared_ptr<grpc::Channel> Channel(const std::string& target) const;
+  // A channel to `target` with the admin's certificate that accepts only a server of the
+  // target's role.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const Target& target) const;
   void SetDeadline(grpc::ClientContext* context,
                    absl::Duration extra = absl::ZeroDuration()) const;
 };

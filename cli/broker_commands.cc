@@ -113,7 +113,8 @@ absl::StatusOr<v1::TestConnectionReport> RunTest(const Admin& admin,
   if (!to.empty()) request.mutable_test_recipient()->set_address(to);
   grpc::ClientContext context;
   admin.SetDeadline(&context, absl::Minutes(5));
-  Stub stub(admin.Channel(target.address));
+  MR_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, admin.Channel(target));
+  Stub stub(channel);
   std::unique_ptr<grpc::ClientReader<v1::TestConnectionResponse>> reader =
       stub.TestConnection(&context, request);
   const bool human = !JsonOutput();

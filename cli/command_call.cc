@@ -9,32 +9,32 @@ namespace mailroom::cli {
 namespace {
 
 absl::StatusOr<Target> Configured(const std::string& name, const std::string& field,
-                                  const std::string& address) {
+                                  const std::string& address, Role role) {
   if (address.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(field, " is not set in the admin configuration"));
   }
-  return Target{name, address};
+  return Target{name, address, role};
 }
 
 }  // namespace
 
 absl::StatusOr<Target> BrokerTarget(const Admin& admin) {
-  return Configured("broker", "broker_target", admin.config.broker_target());
+  return Configured("broker", "broker_target", admin.config.broker_target(), Role::kBroker);
 }
 
 absl::StatusOr<Target> PanTarget(const Admin& admin) {
-  return Configured("pan", "pan_target", admin.config.pan_target());
+  return Configured("pan", "pan_target", admin.config.pan_target(), Role::kPan);
 }
 
 absl::StatusOr<Target> MntTarget(const Admin& admin) {
-  return Configured("mnt", "mnt_target", admin.config.mnt_target());
+  return Configured("mnt", "mnt_target", admin.config.mnt_target(), Role::kMnt);
 }
 
 std::vector<Target> PsnTargets(const Admin& admin) {
   std::vector<Target> targets;
   for (int i = 0; i < admin.config.psn_targets_size(); ++i) {
-    targets.push_back({absl::StrCat("psn", i + 1), admin.config.psn_targets(i)});
+    targets.push_back({absl::StrCat("psn", i + 1), admin.config.psn_targets(i), Role::kPsn});
   }
   return targets;
 }

@@ -26,12 +26,6 @@
 
 namespace mailroom::cli {
 
-// A node to call: its name in messages ("pan", "psn2") and its address.
-struct Target {
-  std::string name;
-  std::string address;
-};
-
 // The targets of AdminClientConfig; an error names the missing field.
 absl::StatusOr<Target> BrokerTarget(const Admin& admin);
 absl::StatusOr<Target> PanTarget(const Admin& admin);
@@ -50,7 +44,8 @@ absl::StatusOr<Response> Call(const Admin& admin, const Target& target,
                               UnaryMethod<Stub, Request, Response> method,
                               const Request& request,
                               absl::Duration timeout = absl::ZeroDuration()) {
-  Stub stub(admin.Channel(target.address));
+  MR_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, admin.Channel(target));
+  Stub stub(channel);
   grpc::ClientContext context;
   if (timeout == absl::ZeroDuration()) {
     admin.SetDeadline(&context);

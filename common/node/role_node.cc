@@ -8,6 +8,7 @@
 #include "common/rpc/grpc_server.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/metrics_server.h"
 #include "common/base/systemd_notify.h"
 #include "common/rpc/tls.h"
@@ -40,10 +41,8 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   }
   node->outbox_ = *std::move(outbox);
 
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(TlsFilesOf(config));
-  if (!credentials.ok()) return credentials.status();
-  node->credentials_ = *credentials;
+  MR_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> broker_credentials,
+                      MakeChannelCredentials(TlsFilesOf(config), Role::kBroker));
   // Keepalive pings notice a dead path to the broker in seconds rather than at the next
   // deadline, so a node recovers quickly when a partition heals.
   grpc::ChannelArguments broker_args;
@@ -51,15 +50,17 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   broker_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   broker_args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   node->broker_stub_ = broker::v1::TokenBroker::NewStub(
-      grpc::CreateCustomChannel(config.broker_target(), node->credentials_, broker_args));
+      grpc::CreateCustomChannel(config.broker_target(), broker_credentials, broker_args));
   node->tokens_ = std::make_unique<BrokerTokenSource>(
       node->broker_stub_.get(), clock, BrokerTokenSource::Options{config.node_name()});
   node->permits_ = std::make_unique<BrokerPermits>(node->broker_stub_.get(), config.node_name());
   if (config.mnt_target().empty()) {
     node->alarms_ = std::make_unique<LoggingAlarmReporter>();
   } else {
+    MR_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> mnt_credentials,
+                        MakeChannelCredentials(TlsFilesOf(config), Role::kMnt));
     node->alarms_ = std::make_unique<MntAlarmReporter>(
-        grpc::CreateChannel(config.mnt_target(), node->credentials_), clock);
+        grpc::CreateChannel(config.mnt_target(), mnt_credentials), clock);
   }
   DeliveryOptions delivery_options;
   delivery_options.node_name = config.node_name();

@@ -55,7 +55,6 @@ class RoleNode {
   NodeConfig config_;
   const Clock* clock_;
   std::unique_ptr<Outbox> outbox_;
-  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::unique_ptr<broker::v1::TokenBroker::Stub> broker_stub_;
   std::unique_ptr<BrokerTokenSource> tokens_;
   std::unique_ptr<BrokerPermits> permits_;

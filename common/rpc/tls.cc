@@ -4,7 +4,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include <cerrno>
+#include <functional>
+#include <vector>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -62,14 +68,64 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(options);
 }
 
+namespace {
+
+// Accepts a server certificate (already verified against the cluster CA by gRPC) only if
+// its one role URI SAN is the expected role.
+class ServerRoleVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit ServerRoleVerifier(Role role)
+      : expected_(absl::StrCat(kRoleUriPrefix, RoleName(role))), role_(RoleName(role)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    int roles = 0;
+    bool expected = false;
+    for (const grpc::string_ref& uri : request->uri_names()) {
+      const absl::string_view value(uri.data(), uri.size());
+      if (!absl::StartsWith(value, kRoleUriPrefix)) continue;
+      ++roles;
+      expected = expected || value == expected_;
+    }
+    if (roles == 1 && expected) {
+      *sync_status = grpc::Status::OK;
+    } else {
+      *sync_status = grpc::Status(
+          grpc::StatusCode::UNAUTHENTICATED,
+          absl::StrCat("expected a ", role_, " server: the certificate of \"",
+                       std::string(request->common_name().data(), request->common_name().size()),
+                       "\" does not carry ", expected_));
+    }
+    return true;  // decided synchronously
+  }
+
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::string expected_;
+  const std::string role_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& files) {
+    const TlsFiles& files, Role server_role) {
   MR_ASSIGN_OR_RETURN(TlsMaterial material, ReadTlsMaterial(files));
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = material.ca;
-  options.pem_private_key = material.key;
-  options.pem_cert_chain = material.cert;
-  return grpc::SslCredentials(options);
+  auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      material.ca, std::vector<grpc::experimental::IdentityKeyCertPair>{
+                       {material.key, material.cert}});
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_verify_server_certs(true);
+  options.set_check_call_host(true);
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<ServerRoleVerifier>(server_role));
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::experimental::TlsCredentials(options);
+  if (credentials == nullptr) return absl::InternalError("cannot make TLS channel credentials");
+  return credentials;
 }
 
 absl::StatusOr<PeerIdentity> IdentityFromCertificatePem(const std::string& pem) {

@@ -28,9 +28,14 @@ struct TlsFiles {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files);
 
-// Client side: presents this node's certificate and trusts only the cluster CA.
+// Client side: presents this node's certificate, trusts only the cluster CA, checks the host
+// name as usual, and accepts only a server whose certificate carries the role it calls
+// (`urn:mailroom:role:<server_role>`): every cluster certificate is signed by the same CA
+// and names localhost, so without this any node listening on a broker's address would
+// receive what is meant for the broker (settings with a secret, say). A server of another
+// role fails the handshake (UNAVAILABLE, "expected a <role> server").
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& files);
+    const TlsFiles& files, Role server_role);
 
 // A verified peer.
 struct PeerIdentity {

@@ -164,7 +164,7 @@ int Run() {
   std::unique_ptr<AlarmReporter> alarms;
   if (!config->mnt_target().empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-        MakeChannelCredentials(tls);
+        MakeChannelCredentials(tls, Role::kMnt);
     if (!credentials.ok()) {
       MR_LOG(kError, kLogBroker) << credentials.status().message();
       return 1;

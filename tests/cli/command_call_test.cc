@@ -15,6 +15,7 @@
 #include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/test_certs.h"
 #include "proto/mailroom/common/v1/outbox.grpc.pb.h"
 
 namespace mailroom::cli {
@@ -96,14 +97,18 @@ class CapturedOutput {
 class CommandCallTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    static const std::string* certs =
+        new std::string(mailroom::testing::MakeTestCerts("certs", "test CA", "psn1:psn admin:admin"));
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0",
+                             *MakeServerCredentials(mailroom::testing::NodeTlsFiles(*certs, "psn1")),
+                             &port);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    target_ = {"psn1", absl::StrCat("127.0.0.1:", port)};
-    admin_.credentials = grpc::InsecureChannelCredentials();
+    target_ = {"psn1", absl::StrCat("127.0.0.1:", port), Role::kPsn};
+    admin_.tls = mailroom::testing::NodeTlsFiles(*certs, "admin");
     admin_.config.add_psn_targets(target_.address);
     admin_.config.add_psn_targets("127.0.0.1:1");
     absl::SetFlag(&FLAGS_json, false);

@@ -169,7 +169,7 @@ TEST_F(BrokerSecurityE2eTest, CertificateFromAnotherCaIsRefused) {
   for (const std::string node : {"psn1", "admin"}) {
     TlsFiles files{absl::StrCat(*certs_, "/ca.pem"), absl::StrCat(*foreign_, "/", node, ".pem"),
                    absl::StrCat(*foreign_, "/", node, ".key")};
-    auto stub = v1::TokenBroker::NewStub(Channel(*MakeChannelCredentials(files)));
+    auto stub = v1::TokenBroker::NewStub(Channel(*MakeChannelCredentials(files, Role::kBroker)));
     grpc::ClientContext context;
     v1::GetSettingsResponse response;
     const grpc::Status status = stub->GetSettings(WithDeadline(&context), {}, &response);

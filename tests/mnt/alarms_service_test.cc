@@ -49,7 +49,7 @@ class AlarmsServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<mv1::Alarms::Stub> StubAs(const std::string& node) {
-    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node));
+    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node), Role::kMnt);
     EXPECT_TRUE(credentials.ok()) << credentials.status();
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

@@ -62,7 +62,7 @@ class RemindersServiceTest : public ::testing::Test {
 
   std::unique_ptr<v1::Reminders::Stub> StubAs(const std::string& node) {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-        MakeChannelCredentials(NodeTlsFiles(*certs_, node));
+        MakeChannelCredentials(NodeTlsFiles(*certs_, node), Role::kPan);
     EXPECT_TRUE(credentials.ok());
     return v1::Reminders::NewStub(
         grpc::CreateChannel(absl::StrCat("localhost:", server_->port()), *credentials));

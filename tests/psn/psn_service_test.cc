@@ -58,7 +58,7 @@ class PsnServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<v1::GuestNotifications::Stub> StubAs(const std::string& node) {
-    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node));
+    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node), Role::kPsn);
     EXPECT_TRUE(credentials.ok());
     return v1::GuestNotifications::NewStub(grpc::CreateCustomChannel(
         absl::StrCat("localhost:", server_->port()), *credentials, grpc::ChannelArguments()));

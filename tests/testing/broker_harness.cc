@@ -63,7 +63,8 @@ absl::Status BrokerHarness::Restart() {
 std::shared_ptr<grpc::Channel> BrokerHarness::ChannelAs(const std::string& node) const {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(
       {absl::StrCat(certs_, "/ca.pem"), absl::StrCat(certs_, "/", node, ".pem"),
-       absl::StrCat(certs_, "/", node, ".key")});
+       absl::StrCat(certs_, "/", node, ".key")},
+      Role::kBroker);
   // A private subchannel pool: the connection closes with the channel instead of lingering in
   // the process-wide pool (where it would hold up the broker's graceful restarts).
   grpc::ChannelArguments args;

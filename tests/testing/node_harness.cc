@@ -3,6 +3,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "common/rpc/tls.h"
 #include "tests/testing/testbed.h"
 
@@ -58,7 +60,8 @@ absl::Status NodeHarness::Restart() {
 std::shared_ptr<grpc::Channel> NodeHarness::ChannelAs(const std::string& node) const {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(
       {absl::StrCat(spec_.certs, "/ca.pem"), absl::StrCat(spec_.certs, "/", node, ".pem"),
-       absl::StrCat(spec_.certs, "/", node, ".key")});
+       absl::StrCat(spec_.certs, "/", node, ".key")},
+      *ParseRole(absl::AsciiStrToLower(absl::StripPrefix(spec_.role, "ROLE_"))));
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(target(), *credentials, args);

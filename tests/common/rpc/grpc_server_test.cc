@@ -26,7 +26,7 @@ class GrpcServerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Health::Stub> HealthStub(int port) {
-    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, "psn1"));
+    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, "psn1"), Role::kMnt);
     EXPECT_TRUE(credentials.ok());
     return Health::NewStub(
         grpc::CreateChannel(absl::StrCat("localhost:", port), *credentials));

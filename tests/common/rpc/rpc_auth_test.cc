@@ -63,7 +63,7 @@ class RpcAuthTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::string> CallAs(const std::string& node, const std::string& claimed = "") {
-    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node));
+    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node), Role::kPsn);
     EXPECT_TRUE(credentials.ok());
     return Call(absl::StrCat("localhost:", server_->port()), *credentials, claimed);
   }

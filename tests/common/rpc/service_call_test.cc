@@ -116,7 +116,7 @@ class ServiceCallTest : public ::testing::Test {
   }
 
   std::unique_ptr<WhoAmI::Stub> StubAs(const std::string& node) {
-    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node));
+    auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, node), Role::kPsn);
     EXPECT_TRUE(credentials.ok());
     return WhoAmI::NewStub(grpc::CreateCustomChannel(
         absl::StrCat("localhost:", server_->port()), *credentials, grpc::ChannelArguments()));

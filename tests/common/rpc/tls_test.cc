@@ -101,8 +101,47 @@ TEST_F(TlsTest, CertificateWithoutRoleIsRefused) {
   EXPECT_THAT(std::string(identity.status().message()), HasSubstr("urn:mailroom:role:"));
 }
 
+// M5: every cluster certificate is signed by the one CA and names localhost, so a client must
+// check the server's role: a PSN (or anyone) listening where the broker should be must not
+// receive what the admin meant for the broker.
+TEST_F(TlsTest, AClientAcceptsOnlyAServerOfTheRoleItCalls) {
+  WhoAmIResponse response;
+  ASSERT_TRUE(CallAs(*MakeChannelCredentials(NodeTlsFiles(*cluster_, "admin"), Role::kBroker),
+                     &response)
+                  .ok());
+  for (Role expected : {Role::kPsn, Role::kMnt, Role::kPan}) {
+    SCOPED_TRACE(RoleName(expected));
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        MakeChannelCredentials(NodeTlsFiles(*cluster_, "admin"), expected);
+    ASSERT_TRUE(credentials.ok()) << credentials.status();
+    const grpc::Status status = CallAs(*credentials, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  }
+}
+
+// The same from the other side: a PSN's certificate on the broker's port is refused by a
+// client that expects the broker, before any request leaves the client.
+TEST_F(TlsTest, APsnImpersonatingTheBrokerGetsNoRequest) {
+  auto psn_credentials = MakeServerCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  ASSERT_TRUE(psn_credentials.ok());
+  WhoAmIService impostor_service;
+  GrpcServer impostor(GrpcServer::Options{"127.0.0.1:0", *psn_credentials, {&impostor_service}});
+  ASSERT_TRUE(impostor.Start().ok());
+  auto stub = WhoAmI::NewStub(grpc::CreateChannel(
+      absl::StrCat("localhost:", impostor.port()),
+      *MakeChannelCredentials(NodeTlsFiles(*cluster_, "admin"), Role::kBroker)));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  mailroom::testing::EchoRequest request;
+  request.set_text("client_secret=never-sent");
+  mailroom::testing::EchoResponse echoed;
+  const grpc::Status status = stub->Echo(&context, request, &echoed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(echoed.text().empty());
+}
+
 TEST_F(TlsTest, EveryRpcIsTimedInTheMetrics) {
-  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"), Role::kBroker);
   ASSERT_TRUE(credentials.ok());
   WhoAmIResponse response;
   ASSERT_TRUE(CallAs(*credentials, &response).ok());
@@ -114,7 +153,7 @@ TEST_F(TlsTest, EveryRpcIsTimedInTheMetrics) {
 // A string field with malformed UTF-8 is refused by protobuf before the service runs; the
 // caller must still get INVALID_ARGUMENT, not INTERNAL.
 TEST_F(TlsTest, MalformedUtf8IsInvalidArgument) {
-  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"), Role::kBroker);
   ASSERT_TRUE(credentials.ok());
   auto channel = grpc::CreateChannel(absl::StrCat("localhost:", server_->port()), *credentials);
   grpc::GenericStub stub(channel);
@@ -143,7 +182,7 @@ TEST_F(TlsTest, MalformedUtf8IsInvalidArgument) {
 }
 
 TEST_F(TlsTest, ServerSeesTheVerifiedPeerRole) {
-  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"), Role::kBroker);
   ASSERT_TRUE(credentials.ok());
   WhoAmIResponse response;
   grpc::Status status = CallAs(*credentials, &response);
@@ -157,7 +196,7 @@ TEST_F(TlsTest, CertificateFromAnotherCaIsRefused) {
   // is signed by another CA: the server must refuse the handshake.
   TlsFiles files = NodeTlsFiles(*foreign_, "psn9");
   files.ca_file = absl::StrCat(*cluster_, "/ca.pem");
-  auto credentials = MakeChannelCredentials(files);
+  auto credentials = MakeChannelCredentials(files, Role::kBroker);
   ASSERT_TRUE(credentials.ok());
   WhoAmIResponse response;
   grpc::Status status = CallAs(*credentials, &response);
@@ -198,7 +237,7 @@ namespace {
 // A graceful shutdown must not wait out its whole grace period just because a client still
 // holds an idle connection.
 TEST_F(TlsTest, ShutdownIsPromptWithAnIdleClientConnected) {
-  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"));
+  auto credentials = MakeChannelCredentials(NodeTlsFiles(*cluster_, "psn1"), Role::kBroker);
   ASSERT_TRUE(credentials.ok());
   grpc::ChannelArguments args;
   auto channel = grpc::CreateCustomChannel(absl::StrCat("localhost:", server_->port()),

@@ -111,7 +111,8 @@ int Run() {
     return 1;
   }
   auto credentials = MakeChannelCredentials(
-      {certs + "/ca.pem", certs + "/" + node + ".pem", certs + "/" + node + ".key"});
+      {certs + "/ca.pem", certs + "/" + node + ".pem", certs + "/" + node + ".key"},
+      mailroom::Role::kBroker);
   if (!credentials.ok()) {
     std::cerr << "mail_sender: " << credentials.status() << "\n";
     return 1;

@@ -237,6 +237,8 @@ TEST_F(BrokerTest, AnUpdateWithoutTheSecretKeepsTheStoredOne) {
 // anywhere but where it was saved and tested.
 TEST_F(BrokerTest, TheStoredCredentialIsNotSentToAChangedDestination) {
   Configure(Settings());
+  const std::string kSavedEndpoint =
+      "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token";
   struct Change {
     const char* field;
     std::function<void(v1::SmtpSettings*)> apply;
@@ -276,7 +278,11 @@ TEST_F(BrokerTest, TheStoredCredentialIsNotSentToAChangedDestination) {
       absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(update, "test-anything");
       EXPECT_EQ(saved.status().code(), absl::StatusCode::kInvalidArgument);
       EXPECT_THAT(saved.status().message(), HasSubstr(absl::StrCat("settings.", change.field)));
-      EXPECT_EQ(transport_.requests().size(), requests_before);
+      // The broker's own token cache may refresh meanwhile, from the saved endpoint only.
+      const auto requests = transport_.requests();
+      for (size_t i = requests_before; i < requests.size(); ++i) {
+        EXPECT_EQ(requests[i].url, kSavedEndpoint);
+      }
       EXPECT_EQ(tester_.runs, runs_before);
     }
   }
