@@ -3,6 +3,8 @@
 // configure and test the SMTP / OAuth settings.
 //
 //   mailroom-broker --config=/etc/mailroom/broker.textproto
+#include <sys/prctl.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -238,6 +240,9 @@ int Run() {
 }  // namespace mailroom::broker
 
 int main(int argc, char** argv) {
+  // This process holds the client secret in memory: no core dump, and no ptrace by other
+  // processes of the same user (the unit also sets LimitCORE=0).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   mailroom::TerminationSignals::Block();
   absl::SetProgramUsageMessage("mailroom token broker: --config=<node config>");
   absl::ParseCommandLine(argc, argv);
