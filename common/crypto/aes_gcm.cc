@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/status_macros.h"
 
 namespace mailroom::crypto {
 namespace {
@@ -250,6 +251,22 @@ absl::StatusOr<std::string> Open(absl::string_view key, absl::string_view blob,
   return plaintext;
 }
 
+absl::Status CheckKeyFileMode(const std::string& path, mode_t mode, gid_t file_group,
+                              gid_t process_group) {
+  // Group read is tolerated only for the process's own non-root group (Kubernetes mounts a
+  // Secret with defaultMode 0400 as 0440 root:<fsGroup>, and fsGroup is the pod's runAsGroup;
+  // under systemd each role has a group of its own). Any other group or other access, and
+  // group write, is refused.
+  const bool own_group_read_only =
+      (mode & 070) == 040 && file_group == process_group && process_group != 0;
+  if ((mode & 07) == 0 && ((mode & 070) == 0 || own_group_read_only)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "key file %s has mode %04o (group %d), which lets another user or group access it; "
+      "refusing to use it (a key file must be mode 0600 or 0400, or 0440 with the process's "
+      "own group as in a Kubernetes Secret with fsGroup: chmod 600 %s)",
+      path, mode & 07777, static_cast<int>(file_group), path));
+}
+
 absl::StatusOr<std::string> LoadKeyFile(const std::string& path) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
@@ -266,12 +283,7 @@ absl::StatusOr<std::string> LoadKeyFile(const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat("key file ", path, " is not a regular file"));
   }
-  if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "key file %s has mode %04o, which lets group or others access it; refusing to use it "
-        "(a key file must be mode 0600: chmod 600 %s)",
-        path, st.st_mode & 07777, path));
-  }
+  MR_RETURN_IF_ERROR(CheckKeyFileMode(path, st.st_mode, st.st_gid, getegid()));
   if (st.st_size != static_cast<off_t>(kAesGcmKeySize)) {
     return absl::FailedPreconditionError(absl::StrCat("key file ", path, " is ", st.st_size,
                                                       " bytes; a key file holds exactly ",

@@ -22,6 +22,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sys/types.h>
+
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -60,11 +62,20 @@ absl::StatusOr<std::string> LoadOrCreateKeyFile(const std::string& path);
 
 // Reads the key at `path`; never creates it. Errors name the path:
 //   NOT_FOUND            the file does not exist;
-//   FAILED_PRECONDITION  it is not a regular file, its mode grants any permission to group
-//                        or others (the message gives the mode and the chmod to run), or its
-//                        size is not 32 bytes;
+//   FAILED_PRECONDITION  it is not a regular file, its mode grants any permission to others,
+//                        or to a group other than the process's own non-root effective group,
+//                        or write or execute to any group (the message gives the mode and the
+//                        chmod to run), or its size is not 32 bytes. So 0600 and 0400 are
+//                        accepted anywhere, and 0440 / 0640 only when the file's group is the
+//                        process's own (a Kubernetes Secret mounted with fsGroup = runAsGroup);
+
 //   other codes          for I/O errors (from errno).
 absl::StatusOr<std::string> LoadKeyFile(const std::string& path);
+
+// The mode rule of LoadKeyFile for a file of `mode` and group `file_group` read by a process
+// whose effective group is `process_group`: OK or the FAILED_PRECONDITION above.
+absl::Status CheckKeyFileMode(const std::string& path, mode_t mode, gid_t file_group,
+                              gid_t process_group);
 
 }  // namespace mailroom::crypto
 

@@ -48,6 +48,14 @@ done
 broker="$(object StatefulSet mailroom-broker)"
 grep -q 'secretName: mailroom-broker-key' "$broker" || fail "broker key not from a Secret"
 grep -q 'secretName: mailroom-broker-key' "$(object StatefulSet mailroom-psn)" && fail "a PSN mounts the broker key"
+# The kubelet mounts the key Secret 0440 root:<fsGroup>; the broker accepts group read only for
+# its own group, so fsGroup must equal runAsGroup (issue 10, M6), and the mode must be 0400.
+fs_group="$(grep -o 'fsGroup: [0-9]*' "$broker" | head -1 | cut -d' ' -f2)"
+run_group="$(grep -o 'runAsGroup: [0-9]*' "$broker" | head -1 | cut -d' ' -f2)"
+[[ -z "$fs_group" || "$fs_group" == "$run_group" ]] ||
+  fail "broker: fsGroup ($fs_group) differs from runAsGroup ($run_group): the key would be refused"
+grep -B2 -A2 'secretName: mailroom-broker-key' "$broker" | grep -Eq 'defaultMode: (0400|256)$' ||
+  fail "broker key Secret must be mounted with defaultMode 0400"
 hpa="$(object HorizontalPodAutoscaler mailroom-psn)"
 [[ -n "$hpa" ]] || fail "no HPA for the PSNs"
 grep -q 'minReplicas: 4' "$hpa" || fail "overlay patch of the HPA not applied"

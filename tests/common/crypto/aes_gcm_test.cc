@@ -287,6 +287,30 @@ TEST(KeyFileTest, GroupOrOtherAccessIsRefused) {
   EXPECT_EQ(*LoadKeyFile(dir + "/ro.key"), TestKey('r'));
 }
 
+// M6: Kubernetes turns a Secret's defaultMode 0400 into 0440 root:<fsGroup> when the pod has
+// an fsGroup (the broker's does, for its state volume); that group is the process's own.
+TEST(KeyFileTest, GroupReadIsAcceptedOnlyForTheProcessesOwnNonRootGroup) {
+  constexpr gid_t kPodGroup = 10001;
+  for (mode_t mode : {0600, 0400, 0440, 0640}) {
+    EXPECT_TRUE(CheckKeyFileMode("k", mode, kPodGroup, kPodGroup).ok()) << std::oct << mode;
+  }
+  struct Refused {
+    mode_t mode;
+    gid_t file_group;
+    gid_t process_group;
+  };
+  for (const Refused& r : {Refused{0440, kPodGroup + 1, kPodGroup},  // another group
+                           Refused{0440, 0, 0},                      // root's group
+                           Refused{0460, kPodGroup, kPodGroup},      // group write
+                           Refused{0450, kPodGroup, kPodGroup},      // group execute
+                           Refused{0444, kPodGroup, kPodGroup},      // others
+                           Refused{0404, kPodGroup, kPodGroup}}) {
+    absl::Status status = CheckKeyFileMode("k", r.mode, r.file_group, r.process_group);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << std::oct << r.mode;
+    EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("(group ", r.file_group, ")")));
+  }
+}
+
 TEST(KeyFileTest, WrongSizeIsRefused) {
   const std::string dir = TempDir("size");
   for (size_t size : {0, 1, 31, 33, 64}) {
