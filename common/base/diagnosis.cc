@@ -3,6 +3,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/utf8.h"
 
 namespace mailroom {
 namespace {
@@ -165,8 +166,18 @@ Diagnosis MakeDiagnosis(FailureCause cause, absl::string_view raw_reply) {
   diagnosis.set_title(text.title);
   diagnosis.set_fix(text.fix);
   diagnosis.set_retryable(text.retryable);
-  diagnosis.set_raw_reply(std::string(raw_reply));
+  SetRawReply(&diagnosis, raw_reply);
   return diagnosis;
+}
+
+void SetRawReply(Diagnosis* diagnosis, absl::string_view raw) {
+  if (raw.size() <= kMaxRawReplyBytes) {
+    diagnosis->set_raw_reply(std::string(raw));
+    return;
+  }
+  const absl::string_view kept = Utf8Prefix(raw, kMaxRawReplyBytes);
+  diagnosis->set_raw_reply(
+      absl::StrCat(kept, " [... ", raw.size() - kept.size(), " more bytes left out]"));
 }
 
 absl::string_view FailureTitle(FailureCause cause) { return TextOf(cause).title; }

@@ -21,6 +21,14 @@ using ::mailroom::common::v1::FailureCause;
 // `raw_reply` is kept beside the classification as the server sent it.
 Diagnosis MakeDiagnosis(FailureCause cause, absl::string_view raw_reply = "");
 
+// The most of a server's reply a Diagnosis keeps (the MnT accepts 16 KiB in an alarm; a token
+// endpoint or SMTP server can send far more).
+inline constexpr size_t kMaxRawReplyBytes = 8192;
+
+// Sets `diagnosis`'s raw_reply to `raw`, cut on a character boundary at kMaxRawReplyBytes
+// with a note saying how much was left out.
+void SetRawReply(Diagnosis* diagnosis, absl::string_view raw);
+
 // The title of a cause ("Invalid client secret"), e.g. for alarm text.
 absl::string_view FailureTitle(FailureCause cause);
 

@@ -403,7 +403,7 @@ SmtpSession::~SmtpSession() { Close(); }
 void SmtpSession::SetBearerToken(std::string token) {
   if (token == token_) return;
   // Before anything could print it (libcurl's debug output, the transcript, a log line).
-  if (!token.empty()) Redactor::Global().AddSecret(token);
+  if (!token.empty()) Redactor::Global().AddShortLivedSecret(token);
   Close();  // a connection authenticated with the old token is of no further use
   token_ = std::move(token);
 }
@@ -506,8 +506,9 @@ absl::StatusOr<ConnectReport> SmtpSession::Connect() {
         !endpoint_.allow_plaintext_for_tests) {
       report.certificates = FetchPresentedChain();
       if (!report.certificates.empty()) {
-        failure->diagnosis.set_raw_reply(absl::StrCat(
-            failure->diagnosis.raw_reply(), "\n", smtp_internal::FormatChain(report.certificates)));
+        SetRawReply(&failure->diagnosis,
+                    absl::StrCat(failure->diagnosis.raw_reply(), "\n",
+                                 smtp_internal::FormatChain(report.certificates)));
       }
     }
     failure->diagnosis.set_endpoint(endpoint_name_);

@@ -104,7 +104,7 @@ Diagnosis ClassifySmtpReply(const SmtpReply& reply, SmtpStage stage) {
   if (code < 400) {
     Diagnosis not_a_failure;
     not_a_failure.set_smtp_code(code);
-    not_a_failure.set_raw_reply(reply.raw);
+    SetRawReply(&not_a_failure, reply.raw);
     return not_a_failure;
   }
   // Authentication and authorization of the sender.

@@ -68,7 +68,7 @@ absl::Status BrokerTokenSource::FetchLocked() {
   }
   SubmissionGrant grant;
   grant.access_token = response.access_token();
-  Redactor::Global().AddSecret(grant.access_token);
+  Redactor::Global().AddShortLivedSecret(grant.access_token);
   if (grant_.has_value() && grant_->access_token != grant.access_token) {
     Redactor::Global().RemoveSecret(grant_->access_token);
   }

@@ -179,16 +179,21 @@ void Broker::Stop() {
 }
 
 // Every credential the broker is handed is registered with the log redactor before
-// anything can print it, including a wrong one under test (often a near miss of the real).
-void RegisterCredential(const v1::SmtpSettings& settings) {
-  if (settings.has_client_secret()) Redactor::Global().AddSecret(settings.client_secret().secret());
-  if (settings.has_certificate()) {
-    Redactor::Global().AddSecret(settings.certificate().private_key_pem());
-  }
+// anything can print it, including a wrong one under test (often a near miss of the real):
+// the saved one for as long as the process lives, one under test among the short-lived
+// values (so that a stream of Test Connections cannot grow the redactor without bound).
+enum class Kept { kForever, kShortLived };
+void RegisterCredential(const v1::SmtpSettings& settings, Kept kept) {
+  Redactor& redactor = Redactor::Global();
+  auto add = [&](const std::string& value) {
+    kept == Kept::kForever ? redactor.AddSecret(value) : redactor.AddShortLivedSecret(value);
+  };
+  if (settings.has_client_secret()) add(settings.client_secret().secret());
+  if (settings.has_certificate()) add(settings.certificate().private_key_pem());
 }
 
 absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings saved) {
-  RegisterCredential(saved.settings);
+  RegisterCredential(saved.settings, Kept::kForever);
   auto active = std::make_shared<Active>();
   active->resolved = ResolveDefaults(saved.settings, options_.default_authority_host);
   active->etag = saved.state.etag();
@@ -357,7 +362,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   } else {
     return NotConfigured();
   }
-  RegisterCredential(settings);
+  RegisterCredential(settings, Kept::kShortLived);
   v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
   MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
@@ -408,7 +413,7 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
       v1::SmtpSettings merged,
       MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr,
                             options_.default_authority_host));
-  RegisterCredential(merged);
+  RegisterCredential(merged, Kept::kShortLived);
   v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
   MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));

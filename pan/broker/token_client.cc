@@ -96,7 +96,7 @@ absl::Status CertificateAssertion::AppendFormFields(
     return DiagnosedError(MakeDiagnosis(fc::FAILURE_CAUSE_MISSING_CREDENTIAL),
                           assertion.status().message());
   }
-  Redactor::Global().AddSecret(*assertion);
+  Redactor::Global().AddShortLivedSecret(*assertion);
   form->emplace_back("client_assertion_type",
                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
   form->emplace_back("client_assertion", *std::move(assertion));
@@ -224,7 +224,7 @@ absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
   AccessToken token;
   token.value = body->access_token();
   // Registered before anything else can print it.
-  Redactor::Global().AddSecret(token.value);
+  Redactor::Global().AddShortLivedSecret(token.value);
   token.token_type = "Bearer";
   token.issue_time = start;
   token.expire_time = start + absl::Seconds(body->expires_in());

@@ -485,6 +485,17 @@ TEST(AlarmManagerTest, ANodeCannotTakeOverAnotherNodesAlarmByItsKey) {
   EXPECT_EQ(cleared->alarm().state(), mv1::ALARM_STATE_CLEARED);
 }
 
+// L11: a delivery alarm carries the server's reply; a long one was refused and the alarm lost.
+TEST(AlarmManagerTest, AnAlarmWithALongServerReplyIsAccepted) {
+  AlarmTestEnv env;
+  mv1::RaiseAlarmRequest request = Request("long", "delivery-failed/psn1", "Could not deliver");
+  request.set_type(mv1::ALARM_TYPE_DELIVERY_FAILED);
+  *request.mutable_diagnosis() = MakeDiagnosis(
+      ::mailroom::common::v1::FAILURE_CAUSE_UNKNOWN, std::string(100000, 'r'));
+  const mv1::RaiseAlarmResponse response = MustRaise(env.manager(), request);
+  EXPECT_EQ(response.alarm().diagnosis().cause(), ::mailroom::common::v1::FAILURE_CAUSE_UNKNOWN);
+}
+
 TEST(AlarmManagerTest, ClearValidatesAndUnknownIdIsNotFound) {
   AlarmTestEnv env;
   mv1::ClearAlarmRequest both;

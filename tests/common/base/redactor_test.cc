@@ -91,5 +91,39 @@ TEST(Redactor, PreCheckIsCaseInsensitiveWhereThePatternsAre) {
   }
 }
 
+// L1: std::regex recursed per character and overflowed the stack on a long base64 run; the
+// patterns must now handle a megabyte of token-like text from a remote server.
+TEST(Redactor, AMegabyteOfTokenLikeTextIsRedactedWithoutCrashing) {
+  const std::string run(1 << 20, 'A');
+  for (const std::string& text :
+       {absl::StrCat("Authorization: Bearer ", run), absl::StrCat("eyJ", run, ".", run, ".x"),
+        absl::StrCat("AUTH XOAUTH2 ", run), absl::StrCat("{\"access_token\":\"", run, "\"}"),
+        absl::StrCat("client_secret=", run), absl::StrCat("dXNlcj1", run),
+        absl::StrCat("-----BEGIN PRIVATE KEY-----\n", run, "\n-----END PRIVATE KEY-----")}) {
+    const std::string out = Redactor::RedactPatterns(text);
+    EXPECT_THAT(out, HasSubstr("[REDACTED]"));
+    EXPECT_THAT(out, Not(HasSubstr("AAAAAAAAAAAAAAAA"))) << out.substr(0, 80);
+  }
+}
+
+// L2: every token, assertion and Test Connection credential was kept forever.
+TEST(Redactor, ShortLivedValuesAreBoundedAndTheStoredSecretStays) {
+  Redactor redactor;
+  redactor.AddSecret(kSecret);
+  for (size_t i = 0; i < 3 * Redactor::kMaxShortLivedSecrets; ++i) {
+    redactor.AddShortLivedSecret(absl::StrCat("token-number-", i));
+  }
+  EXPECT_EQ(redactor.size(), Redactor::kMaxShortLivedSecrets + 1);
+  EXPECT_THAT(redactor.Redact(absl::StrCat("x ", kSecret)), Not(HasSubstr("s3cr3t")));
+  const std::string newest =
+      absl::StrCat("token-number-", 3 * Redactor::kMaxShortLivedSecrets - 1);
+  EXPECT_EQ(redactor.Redact(newest), "[REDACTED]");
+  EXPECT_EQ(redactor.Redact("token-number-0"), "token-number-0");  // the oldest went first
+  // Registering a value again makes it the newest.
+  redactor.AddShortLivedSecret("token-number-0");
+  EXPECT_EQ(redactor.size(), Redactor::kMaxShortLivedSecrets + 1);
+  EXPECT_EQ(redactor.Redact("token-number-0"), "[REDACTED]");
+}
+
 }  // namespace
 }  // namespace mailroom

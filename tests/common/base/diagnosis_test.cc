@@ -1,0 +1,42 @@
+// MakeDiagnosis and SetRawReply: the classification's text, and a server's reply kept within
+// kMaxRawReplyBytes, cut on a character boundary.
+#include "common/base/diagnosis.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/utf8.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mailroom {
+namespace {
+
+using ::mailroom::common::v1::FAILURE_CAUSE_INVALID_CLIENT_SECRET;
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+
+TEST(Diagnosis, MakeDiagnosisFillsTheCausesText) {
+  const Diagnosis d = MakeDiagnosis(FAILURE_CAUSE_INVALID_CLIENT_SECRET, "AADSTS7000215");
+  EXPECT_EQ(d.cause(), FAILURE_CAUSE_INVALID_CLIENT_SECRET);
+  EXPECT_FALSE(d.title().empty());
+  EXPECT_FALSE(d.fix().empty());
+  EXPECT_EQ(d.raw_reply(), "AADSTS7000215");
+}
+
+// L11: an unbounded reply made the MnT refuse (and drop) the delivery alarm carrying it.
+TEST(Diagnosis, ALongReplyIsCutOnACharacterBoundary) {
+  std::string reply;
+  while (reply.size() < 100000) reply += "服务器拒绝 ";  // 3-byte characters
+  const Diagnosis d = MakeDiagnosis(FAILURE_CAUSE_INVALID_CLIENT_SECRET, reply);
+  EXPECT_LE(d.raw_reply().size(), kMaxRawReplyBytes + 64);
+  EXPECT_TRUE(IsValidUtf8(d.raw_reply()));
+  EXPECT_THAT(d.raw_reply(), EndsWith("more bytes left out]"));
+  EXPECT_EQ(d.raw_reply().substr(0, 100), reply.substr(0, 100));
+  Diagnosis exact;
+  SetRawReply(&exact, std::string(kMaxRawReplyBytes, 'x'));
+  EXPECT_EQ(exact.raw_reply(), std::string(kMaxRawReplyBytes, 'x'));
+}
+
+}  // namespace
+}  // namespace mailroom
