@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -37,11 +38,12 @@ bool WriteAll(int fd, absl::string_view data) {
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view content,
                                  mode_t mode) {
-  // Same directory as the target, so the rename cannot cross file systems.
-  const std::string temporary = absl::StrCat(path, ".tmp");
-  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  // Same directory as the target, so the rename cannot cross file systems. A fresh name,
+  // created exclusively (mkostemp: O_CREAT | O_EXCL, mode 0600), so that neither a stale
+  // temporary file nor a symbolic link planted under the name is written through.
+  std::string temporary = absl::StrCat(path, ".tmp.XXXXXX");
+  const int fd = mkostemp(temporary.data(), O_CLOEXEC);
   if (fd < 0) return IoError("cannot create", temporary);
-  // open() applies the umask and keeps the mode of a stale temporary file.
   if (fchmod(fd, mode) != 0 || !WriteAll(fd, content) || fsync(fd) != 0) {
     const absl::Status status = IoError("cannot write", temporary);
     close(fd);

@@ -1,11 +1,14 @@
 #include "common/base/atomic_file.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -18,6 +21,19 @@ std::string Read(const std::string& path) {
   std::stringstream content;
   content << in.rdbuf();
   return content.str();
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* entry = readdir(d)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 mode_t ModeOf(const std::string& path) {
@@ -47,7 +63,18 @@ TEST_F(AtomicFileTest, CreatesAndReplacesWithTheGivenMode) {
   EXPECT_EQ(ModeOf(path), 0640u);
   ASSERT_TRUE(WriteFileAtomically(path, "").ok());
   EXPECT_EQ(Read(path), "");
-  EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);  // no temporary left behind
+  EXPECT_EQ(Entries(dir_), std::vector<std::string>{"state.bin"});  // no temporary left
+}
+
+// L7: a symbolic link planted under the temporary name must not be written through.
+TEST_F(AtomicFileTest, ALinkUnderTheTemporaryNameIsNotFollowed) {
+  const std::string victim = dir_ + "/victim";
+  ASSERT_TRUE(WriteFileAtomically(victim, "untouched").ok());
+  const std::string path = dir_ + "/state.bin";
+  ASSERT_EQ(symlink(victim.c_str(), (path + ".tmp").c_str()), 0);
+  ASSERT_TRUE(WriteFileAtomically(path, "sealed state").ok());
+  EXPECT_EQ(Read(victim), "untouched");
+  EXPECT_EQ(Read(path), "sealed state");
 }
 
 TEST_F(AtomicFileTest, StaleTemporaryDoesNotLeakItsMode) {
@@ -73,7 +100,8 @@ TEST_F(AtomicFileTest, FailureNamesThePathAndKeepsTheOldContent) {
   status = WriteFileAtomically(path, "x");
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(status.message().find("cannot replace " + path), std::string::npos) << status;
-  EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);
+  EXPECT_EQ(Entries(path), std::vector<std::string>{"inner"});
+  EXPECT_EQ(Entries(dir_), std::vector<std::string>{"taken"});  // no temporary left
 }
 
 TEST_F(AtomicFileTest, RelativePathUsesTheCurrentDirectory) {
