@@ -84,7 +84,10 @@ void TokenCache::FetchAndStore() {
           {{"cause", mailroom::common::v1::FailureCause_Name(diagnosis->cause())},
            {"http_status", absl::StrCat(diagnosis->http_status())}});
       if (diagnosis->has_retry_after()) {
-        retry_after = absl::Seconds(diagnosis->retry_after().seconds());
+        // Never wait longer than the backoff's own cap: a cached token is still being served
+        // and must be replaced before it expires.
+        retry_after =
+            std::min(absl::Seconds(diagnosis->retry_after().seconds()), policy_.max_backoff);
       }
     }
     const absl::Duration wait = retry_.RecordFailure(retry_after);

@@ -1,5 +1,7 @@
 #include "pan/broker/token_client.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,7 @@ namespace fc = ::mailroom::common::v1;
 using ::mailroom::broker::internal::EntraTokenResponse;
 
 constexpr absl::Duration kDefaultRetryAfter = absl::Seconds(60);
+constexpr absl::Duration kMaxRetryAfter = absl::Minutes(10);
 
 // AADSTS codes and the cause each selects (../shared/reference/exchange-online.md).
 constexpr struct {
@@ -63,7 +66,9 @@ FailureCause CauseOfOAuthError(absl::string_view error, bool certificate_credent
 absl::Duration ParseRetryAfter(absl::string_view header) {
   int64_t seconds = 0;
   if (absl::SimpleAtoi(absl::StripAsciiWhitespace(header), &seconds) && seconds >= 0) {
-    return absl::Seconds(seconds);
+    // A server's Retry-After is advice, not a command: a day (or 2^62 s) would stop token
+    // refreshes long after the cached token expired.
+    return std::min(absl::Seconds(seconds), kMaxRetryAfter);
   }
   return kDefaultRetryAfter;  // absent, or an HTTP-date: wait the usual minute
 }

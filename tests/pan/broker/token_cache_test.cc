@@ -181,6 +181,19 @@ TEST_F(TokenCacheTest, ThrottlingHonoursRetryAfter) {
   EXPECT_EQ(transport_.request_count(), 2);
 }
 
+// L6: the cache never waits longer than its backoff cap (5 minutes), whatever Retry-After says.
+TEST_F(TokenCacheTest, RetryAfterIsCappedAtTheMaximumBackoff) {
+  transport_.EnqueueJson(429, R"({"error":"temporarily_unavailable"})", "600");
+  ASSERT_FALSE(cache_.Get().ok());
+  clock_.Advance(absl::Minutes(5) - absl::Seconds(1));
+  EXPECT_FALSE(cache_.Get().ok());
+  EXPECT_EQ(transport_.request_count(), 1);
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(transport_.request_count(), 2);
+}
+
 TEST_F(TokenCacheTest, ExpiredTokenIsNotServed) {
   transport_.EnqueueJson(200, TokenJson("t1", 3600));
   ASSERT_TRUE(cache_.Get().ok());

@@ -194,6 +194,12 @@ TEST_F(TokenClientTest, ThrottlingCarriesRetryAfter) {
   EXPECT_EQ(diagnosis.retry_after().seconds(), 120);
 }
 
+// L6: a server's Retry-After is capped at ten minutes.
+TEST_F(TokenClientTest, AHugeRetryAfterIsCapped) {
+  transport_.EnqueueJson(429, R"({"error":"temporarily_unavailable"})", "4611686018427387904");
+  EXPECT_EQ(FetchFailure().retry_after().seconds(), 600);
+}
+
 TEST_F(TokenClientTest, ThrottlingWithoutRetryAfterWaitsAMinute) {
   transport_.EnqueueJson(429, "");
   EXPECT_EQ(FetchFailure().retry_after().seconds(), 60);
