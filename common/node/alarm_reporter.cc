@@ -1,6 +1,9 @@
 #include "common/node/alarm_reporter.h"
 
+#include <algorithm>
+
 #include "common/base/logging.h"
+#include "common/base/metrics.h"
 
 namespace mailroom {
 
@@ -36,18 +39,24 @@ void MntAlarmReporter::Raise(RaiseAlarmRequest request) {
                          << request.text();
   absl::MutexLock lock(&mu_);
   if (queue_.size() >= max_queued_) {
-    MR_LOG(kError, kLogMnt) << "alarm queue full; dropping the oldest alarm: "
-                            << queue_.front().text();
-    queue_.pop_front();
+    auto oldest = queue_.begin();
+    if (oldest != queue_.end() && oldest->sequence == in_flight_) ++oldest;
+    if (oldest != queue_.end()) {
+      MR_LOG(kError, kLogMnt) << "alarm queue full; dropping the oldest alarm: "
+                              << oldest->request.text();
+      Metrics::Global().Increment("mailroom_alarms_dropped_total",
+                                  "Alarms dropped because the queue to the MnT was full.");
+      queue_.erase(oldest);
+    }
   }
-  queue_.push_back(std::move(request));
+  queue_.push_back(Queued{next_sequence_++, std::move(request)});
   if (!retry_.Waiting()) worker_.Wake();
 }
 
 bool MntAlarmReporter::Flush(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   return mu_.AwaitWithTimeout(
-      absl::Condition(+[](std::deque<RaiseAlarmRequest>* q) { return q->empty(); }, &queue_),
+      absl::Condition(+[](std::deque<Queued>* q) { return q->empty(); }, &queue_),
       timeout);
 }
 
@@ -58,13 +67,16 @@ absl::Time MntAlarmReporter::SendOne() {
     if (queue_.empty()) return absl::InfiniteFuture();  // Raise() wakes the worker
     // Woken by a Raise() that raced a failed attempt: the backoff still stands.
     if (retry_.Waiting()) return retry_.next_attempt();
-    request = queue_.front();
+    request = queue_.front().request;
+    in_flight_ = queue_.front().sequence;
   }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   mv1::RaiseAlarmResponse response;
   const grpc::Status status = stub_->RaiseAlarm(&context, request, &response);
   absl::MutexLock lock(&mu_);
+  const uint64_t sent = in_flight_;
+  in_flight_ = 0;
   // Only a failure to reach the MnT is worth retrying; any answer it gave is final (a retry
   // would block every alarm behind this one).
   const grpc::StatusCode code = status.error_code();
@@ -77,7 +89,9 @@ absl::Time MntAlarmReporter::SendOne() {
       MR_LOG(kError, kLogMnt) << "MnT refused alarm (" << status.error_message()
                               << "); dropping it: " << request.text();
     }
-    if (!queue_.empty()) queue_.pop_front();
+    auto done = std::find_if(queue_.begin(), queue_.end(),
+                             [sent](const Queued& q) { return q.sequence == sent; });
+    if (done != queue_.end()) queue_.erase(done);
     retry_.RecordSuccess();
     return absl::InfinitePast();  // the next one at once
   }

@@ -6,6 +6,7 @@
 #ifndef MAILROOM_COMMON_ALARM_REPORTER_H_
 #define MAILROOM_COMMON_ALARM_REPORTER_H_
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 
@@ -34,8 +35,9 @@ class LoggingAlarmReporter final : public AlarmReporter {
 
 class MntAlarmReporter final : public AlarmReporter {
  public:
-  // At most `max_queued` alarms wait while the MnT is unreachable; the oldest are dropped
-  // beyond that (and logged).
+  // At most `max_queued` alarms wait while the MnT is unreachable; beyond that the oldest
+  // one not being sent at that moment is dropped (and logged, and counted in
+  // mailroom_alarms_dropped_total).
   MntAlarmReporter(std::shared_ptr<grpc::Channel> channel, const Clock* clock,
                    size_t max_queued = 1000);
   ~MntAlarmReporter() override;
@@ -51,8 +53,17 @@ class MntAlarmReporter final : public AlarmReporter {
   std::unique_ptr<mailroom::mnt::v1::Alarms::Stub> stub_;
   const Clock* clock_;
   const size_t max_queued_;
+  struct Queued {
+    uint64_t sequence;
+    RaiseAlarmRequest request;
+  };
+
   absl::Mutex mu_;
-  std::deque<RaiseAlarmRequest> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  // The alarm being sent (0: none): a full queue drops another, and once it is answered
+  // exactly it leaves the queue, whatever else came and went meanwhile.
+  uint64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // Failures to reach the MnT in a row; while it waits, new alarms do not cut it short.
   RetryTimer retry_ ABSL_GUARDED_BY(mu_);
   BackgroundLoop worker_;
