@@ -1,5 +1,8 @@
 #include "common/node/node_config.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +57,14 @@ bool ValidHostPort(const std::string& address) {
   return absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
 }
 
+// "127.x.y.z:port", "[::1]:port" or "localhost:port".
+bool IsLoopbackHostPort(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host == "localhost" || host == "[::1]") return true;
+  in_addr v4;
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 cfg::NodeConfig::RoleConfigCase SectionFor(cv1::Role role) {
   switch (role) {
     case cv1::ROLE_BROKER: return cfg::NodeConfig::kBroker;
@@ -76,19 +87,27 @@ absl::StatusOr<LogLevel> ToLogLevel(cfg::LogLevel level) {
   }
 }
 
+// Appends to a log file created with mode 0600 (whatever the umask): log lines are redacted,
+// but they still name mailboxes, guests and hosts. An existing file keeps its mode (an
+// operator may have opened it to a log shipper's group); a symbolic link is not followed.
 class FileLogSink final : public LogSink {
  public:
-  explicit FileLogSink(const std::string& path) : out_(path, std::ios::app) {}
-  bool ok() const { return out_.good(); }
+  explicit FileLogSink(const std::string& path)
+      : fd_(open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) {}
+  ~FileLogSink() override {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
   void Write(absl::string_view line) override {
+    const std::string record = absl::StrCat(line, "\n");
     absl::MutexLock lock(&mu_);
-    out_ << line << '\n';
-    out_.flush();
+    // One write per line with O_APPEND: lines of several processes never interleave.
+    if (write(fd_, record.data(), record.size()) < 0) return;
   }
 
  private:
   absl::Mutex mu_;
-  std::ofstream out_;
+  const int fd_;
 };
 
 }  // namespace
@@ -157,6 +176,12 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
   }
   if (!config.metrics_listen_address().empty() && !ValidHostPort(config.metrics_listen_address())) {
     errors.Add("metrics_listen_address", "must be host:port");
+  } else if (!config.metrics_listen_address().empty() && !config.metrics_allow_remote() &&
+             !IsLoopbackHostPort(config.metrics_listen_address())) {
+    errors.Add("metrics_listen_address",
+               "is not a loopback address, and metrics are served without authentication: "
+               "listen on 127.0.0.1, or set metrics_allow_remote: true to serve them to anyone "
+               "who can reach the port");
   }
   for (int i = 0; i < config.logging().component_levels_size(); ++i) {
     const auto& entry = config.logging().component_levels(i);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -59,6 +60,14 @@ absl::Status DescribeCertificate(v1::CertificateCredential* certificate) {
   }
   X509_free(x509);
   return absl::OkStatus();
+}
+
+// Whole days from `now` to `expiry`, rounded down, clamped to int32 (a far-future expiry,
+// or one more than 2^31 days ago, would make the plain cast undefined).
+int32_t DaysLeft(absl::Time expiry, absl::Time now) {
+  const double days = std::floor(absl::FDivDuration(expiry - now, kDay));
+  return static_cast<int32_t>(std::clamp<double>(days, std::numeric_limits<int32_t>::min(),
+                                                 std::numeric_limits<int32_t>::max()));
 }
 
 bool SameCredential(const v1::SmtpSettings& a, const v1::SmtpSettings& b) {
@@ -322,7 +331,7 @@ v1::CredentialStatus Broker::CredentialStatusOf(const SavedSettings& saved, absl
   const absl::Time expiry = CredentialExpiry(s);
   if (expiry != absl::InfiniteFuture()) {
     ToProto(expiry, status.mutable_expire_time());
-    status.set_days_left(static_cast<int32_t>(std::floor(absl::FDivDuration(expiry - now, kDay))));
+    status.set_days_left(DaysLeft(expiry, now));
     status.set_expired(now >= expiry);
   }
   if (saved.state.has_credential_update_time()) {
@@ -525,8 +534,7 @@ void Broker::CheckSecretExpiry() {
     ToProto(now, saved.state.add_fired_expiry_alarm_times());
   }
   const bool certificate = saved.settings.has_certificate();
-  const int days_left =
-      static_cast<int>(std::floor(absl::FDivDuration(expiry - now, kDay)));
+  const int days_left = DaysLeft(expiry, now);
   const std::string date = absl::FormatTime("%Y-%m-%d", expiry, absl::UTCTimeZone());
   const std::string what = certificate ? "Certificate credential" : "Client secret";
   const std::string text =

@@ -115,6 +115,46 @@ TEST_F(NodeConfigTest, BrokerLimitsAndAuthorityAreChecked) {
   EXPECT_THAT(message, Not(HasSubstr("broker_target")));  // the broker needs none
 }
 
+// L13: metrics are served without authentication, so beyond loopback only on request.
+TEST_F(NodeConfigTest, MetricsBeyondLoopbackNeedAnExplicitOptIn) {
+  for (const char* address : {"127.0.0.1:9103", "[::1]:9103", "localhost:9103", "127.1.2.3:1"}) {
+    EXPECT_TRUE(LoadNodeConfig(Write(absl::StrCat("metrics_listen_address: \"", address, "\"")),
+                               cv1::ROLE_PSN)
+                    .ok())
+        << address;
+  }
+  for (const char* address : {"0.0.0.0:9103", "[::]:9103", "10.0.0.5:9103", "127.0.0.300:1"}) {
+    absl::StatusOr<NodeConfig> config = LoadNodeConfig(
+        Write(absl::StrCat("metrics_listen_address: \"", address, "\"")), cv1::ROLE_PSN);
+    EXPECT_FALSE(config.ok()) << address;
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr("metrics_listen_address: is not a loopback address"));
+  }
+  EXPECT_TRUE(LoadNodeConfig(Write("metrics_listen_address: \"0.0.0.0:9103\"\n"
+                                   "metrics_allow_remote: true"),
+                             cv1::ROLE_PSN)
+                  .ok());
+}
+
+// L13: the log file was created with the umask's mode (0644 under a default umask).
+TEST_F(NodeConfigTest, TheLogFileIsCreatedOwnerOnly) {
+  const mode_t old_umask = umask(022);
+  mailroom::config::v1::LoggingConfig logging;
+  logging.set_file(dir_ + "/node.log");
+  const absl::Status applied = ApplyLoggingConfig(logging);
+  umask(old_umask);
+  ASSERT_TRUE(applied.ok()) << applied;
+  MR_LOG(kWarn, kLogConfig) << "a line for the file";
+  Logging::SetSink(std::make_shared<StderrLogSink>());
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/node.log").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(dir_ + "/node.log");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_THAT(line, HasSubstr("a line for the file"));
+}
+
 TEST(LogComponentName, NamesEveryComponent) {
   EXPECT_STREQ(LogComponentName(config::v1::LOG_COMPONENT_SMTP), kLogSmtp);
   EXPECT_EQ(LogComponentName(config::v1::LOG_COMPONENT_UNSPECIFIED), nullptr);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -362,6 +363,13 @@ TEST_F(BrokerTest, AnAlteredStateFileIsRefusedWithAnAlarm) {
   EXPECT_FALSE(broker_->GetAccessToken(request).ok());
   Configure(Settings());
   EXPECT_TRUE(broker_->GetSettings().configured());
+}
+
+// L13: days_left of a far-future expiry was an undefined conversion (INT32_MIN on x86).
+TEST_F(BrokerTest, AFarFutureExpiryHasTheLargestDaysLeft) {
+  Configure(Settings(absl::Hours(24) * 365 * 100000000));
+  EXPECT_EQ(broker_->GetSettings().credential_status().days_left(),
+            std::numeric_limits<int32_t>::max());
 }
 
 TEST_F(BrokerTest, BadSettingsNameTheField) {
