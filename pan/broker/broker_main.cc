@@ -3,13 +3,8 @@
 // configure and test the SMTP / OAuth settings.
 //
 //   mailroom-broker --config=/etc/mailroom/broker.textproto
-#include <cstdio>
 #include <fstream>
-#include <iostream>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
@@ -22,23 +17,17 @@
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
 #include "common/base/status_macros.h"
-#include "common/rpc/metrics_server.h"
-#include "common/node/node_config.h"
-#include "common/base/systemd_notify.h"
+#include "common/node/role_main.h"
+#include "common/rpc/serve_until_terminated.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
 #include "pan/broker/smtp_connection_tester.h"
 #include "pan/broker/token_client.h"
 
-ABSL_FLAG(std::string, config, "", "Path of the node's configuration (protobuf text format).");
-ABSL_FLAG(std::string, port_file, "",
-          "If set, the bound gRPC port is written here once serving (for listen port 0).");
-
 namespace mailroom::broker {
 namespace {
 
-namespace cv1 = ::mailroom::common::v1;
 namespace cfg = ::mailroom::config::v1;
 
 constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
@@ -113,27 +102,14 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
   };
 }
 
-int Run() {
-  const std::string config_path = absl::GetFlag(FLAGS_config);
-  if (config_path.empty()) {
-    std::cerr << "mailroom-broker: --config is required\n";
-    return 2;
-  }
-  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path, cv1::ROLE_BROKER);
-  if (!config.ok()) {
-    std::cerr << "mailroom-broker: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = ApplyLoggingConfig(config->logging()); !status.ok()) {
-    std::cerr << "mailroom-broker: " << status.message() << "\n";
-    return 2;
-  }
-  const cfg::BrokerConfig& broker_config = config->broker();
+int Run(const RoleStart& start) {
+  const NodeConfig& config = start.config;
+  const cfg::BrokerConfig& broker_config = config.broker();
   const std::string key_file = broker_config.key_file().empty()
-                                   ? absl::StrCat(config->data_dir(), "/broker.key")
+                                   ? absl::StrCat(config.data_dir(), "/broker.key")
                                    : broker_config.key_file();
   const std::string state_file = broker_config.state_file().empty()
-                                     ? absl::StrCat(config->data_dir(), "/broker-settings.bin")
+                                     ? absl::StrCat(config.data_dir(), "/broker-settings.bin")
                                      : broker_config.state_file();
   absl::StatusOr<std::string> key = crypto::LoadOrCreateKeyFile(key_file);
   if (!key.ok()) {
@@ -145,7 +121,7 @@ int Run() {
 
   const cfg::TokenRefreshPolicy& refresh = broker_config.token_refresh();
   BrokerOptions options;
-  options.node_name = config->node_name();
+  options.node_name = config.node_name();
   options.default_authority_host = broker_config.default_authority_host();
   if (refresh.refresh_fraction() > 0 && refresh.refresh_fraction() < 1) {
     options.token_policy.refresh_fraction = refresh.refresh_fraction();
@@ -160,9 +136,9 @@ int Run() {
   }
   options.send_limits = ResolveSendLimits(broker_config.send_limits());
 
-  const TlsFiles tls = TlsFilesOf(*config);
+  const TlsFiles tls = TlsFilesOf(config);
   std::unique_ptr<AlarmReporter> alarms;
-  if (!config->mnt_target().empty()) {
+  if (!config.mnt_target().empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
         MakeChannelCredentials(tls);
     if (!credentials.ok()) {
@@ -170,7 +146,7 @@ int Run() {
       return 1;
     }
     alarms = std::make_unique<MntAlarmReporter>(
-        grpc::CreateChannel(config->mnt_target(), *credentials), &clock);
+        grpc::CreateChannel(config.mnt_target(), *credentials), &clock);
   } else {
     alarms = std::make_unique<LoggingAlarmReporter>();
   }
@@ -197,16 +173,14 @@ int Run() {
     MR_LOG(kError, kLogBroker) << server_credentials.status().message();
     return 1;
   }
-  GrpcServer server({config->listen_address(), *server_credentials, {&service}});
+  GrpcServer server({config.listen_address(), *server_credentials, {&service}});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogBroker) << status.message();
     return 1;
   }
-  MR_LOG(kInfo, kLogBroker) << "mailroom-broker " << config->node_name() << " serving on port "
+  MR_LOG(kInfo, kLogBroker) << "mailroom-broker " << config.node_name() << " serving on port "
                             << server.port();
-  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
-    std::ofstream(port_file) << server.port() << "\n";
-  }
+  if (!start.port_file.empty()) std::ofstream(start.port_file) << server.port() << "\n";
   Metrics::Global().RegisterGaugeCallback(
       "mailroom_token_age_seconds", "Seconds since the cached token was fetched.", [&] {
         std::vector<std::pair<MetricLabels, double>> out;
@@ -216,20 +190,9 @@ int Run() {
         }
         return out;
       });
-  MetricsServer metrics(&Metrics::Global());
-  if (!config->metrics_listen_address().empty()) {
-    if (absl::Status status = metrics.Start(config->metrics_listen_address()); !status.ok()) {
-      MR_LOG(kError, kLogBroker) << status.message();
-      return 1;
-    }
-    MR_LOG(kInfo, kLogBroker) << "metrics on port " << metrics.port();
-  }
-  NotifySystemdReady();
-  const int signal = TerminationSignals::Wait();
-  MR_LOG(kInfo, kLogBroker) << "signal " << signal << ": shutting down";
-  NotifySystemd("STOPPING=1");
-  server.Shutdown(absl::Seconds(10));
-  server.Wait();
+  const int code = ServeUntilTerminated(server, config.metrics_listen_address(),
+                                        absl::Seconds(10), kLogBroker);
+  if (code != 0) return code;
   broker.Stop();
   return 0;
 }
@@ -238,8 +201,8 @@ int Run() {
 }  // namespace mailroom::broker
 
 int main(int argc, char** argv) {
-  mailroom::TerminationSignals::Block();
-  absl::SetProgramUsageMessage("mailroom token broker: --config=<node config>");
-  absl::ParseCommandLine(argc, argv);
-  return mailroom::broker::Run();
+  return mailroom::RoleMain(argc, argv,
+                            {"mailroom-broker", mailroom::common::v1::ROLE_BROKER,
+                             "mailroom token broker: --config=<node config>"},
+                            mailroom::broker::Run);
 }
