@@ -106,6 +106,15 @@ class Reminders {
   absl::StatusOr<std::vector<PlannedReminder>> CurrentReminders(
       AccountSpace space, const std::string& id,
       const absl::optional<google::protobuf::Timestamp>& expire);
+  // The two account spaces' upserts and deletes, which differ only in the account's type:
+  // UpsertAccount stores `account` (`id` in `space`), queues its reminders that are due at
+  // once and answers with it and its reminders for `expire`; DeleteAccount deletes `id`.
+  template <typename Response>
+  absl::StatusOr<Response> UpsertAccount(const Account& account, AccountSpace space,
+                                         const std::string& id,
+                                         const absl::optional<google::protobuf::Timestamp>& expire);
+  template <typename Response>
+  absl::StatusOr<Response> DeleteAccount(AccountSpace space, const std::string& id);
   void NotifyChange();
 
   AccountRegistry* const registry_;
