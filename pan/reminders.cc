@@ -37,18 +37,10 @@ Reminders::Reminders(AccountRegistry* registry, Outbox* outbox, const Clock* clo
     : registry_(registry), outbox_(outbox), clock_(clock), options_(std::move(options)) {}
 
 void Reminders::SetChangeCallback(std::function<void()> callback) {
-  absl::MutexLock lock(&callback_mu_);
-  on_change_ = std::move(callback);
+  on_change_.Set(std::move(callback));
 }
 
-void Reminders::NotifyChange() {
-  std::function<void()> callback;
-  {
-    absl::MutexLock lock(&callback_mu_);
-    callback = on_change_;
-  }
-  if (callback) callback();
-}
+void Reminders::NotifyChange() { on_change_.Run(); }
 
 std::string Reminders::FromFallback() {
   absl::StatusOr<ReminderSettings> settings = registry_->GetSettings();

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "common/base/callback_slot.h"
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
 #include "common/outbox/outbox.h"
@@ -124,8 +125,7 @@ class Reminders {
 
   absl::Mutex mu_;
 
-  absl::Mutex callback_mu_;
-  std::function<void()> on_change_ ABSL_GUARDED_BY(callback_mu_);
+  CallbackSlot on_change_;
 };
 
 }  // namespace mailroom::pan
