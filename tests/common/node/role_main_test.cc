@@ -3,44 +3,26 @@
 #include "common/node/role_main.h"
 
 #include <stdlib.h>
-#include <sys/stat.h>
 
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/testing/node_config_files.h"
 
 namespace mailroom {
 namespace {
 
 namespace cv1 = ::mailroom::common::v1;
 
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path);
-  out << content;
-}
-
 class RoleMainTest : public ::testing::Test {
  protected:
   void SetUp() override {
     unsetenv("MAILROOM_NODE_NAME");
-    dir_ = absl::StrCat(getenv("TEST_TMPDIR"), "/",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    mkdir(dir_.c_str(), 0700);
-    mkdir((dir_ + "/data").c_str(), 0700);
-    for (const char* name : {"ca.pem", "node.pem", "node.key"}) WriteFile(dir_ + "/" + name, "x");
-    config_path_ = dir_ + "/psn.textproto";
-    WriteFile(config_path_, R"(
-node_name: "psn-1"
-role: ROLE_PSN
-listen_address: "[::]:7100"
-tls { ca_file: "ca.pem" cert_file: "node.pem" key_file: "node.key" }
-broker_target: "broker:7000"
-data_dir: "data"
-)");
+    dir_ = testing::MakeNodeConfigDir();
+    config_path_ = testing::WritePsnConfig(dir_);
   }
 
   // Runs RoleMain with `args` after the program name and exits with its code. absl parses a
