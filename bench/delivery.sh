@@ -29,6 +29,8 @@
 # per message is ~20x slower), BENCH_ENQUEUE_N (enqueues per outbox run, default 2000).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 N="${BENCH_N:-2000}"
 CURL_N="${BENCH_CURL_N:-200}"
@@ -204,40 +206,9 @@ bash tests/e2e/testbed/testbed.sh start "$work" >/dev/null 2>"$work/testbed-star
 # shellcheck disable=SC1091
 source "$work/testbed.env"
 [[ -n "${SMTP_PLAIN_PORT:-}" ]] || { log "the testbed has no plaintext listener"; exit 1; }
-bash deploy/gen-certs.sh "$work/certs" broker:broker psn1:psn admin:admin >/dev/null 2>&1
-mkdir -p "$work/broker"
 # The testbed is not Exchange: lift the per-minute and per-day limits (the connection limit
 # stays Exchange's 3), or the broker would hold mailroom to 30 messages a minute.
-cat >"$work/broker.textproto" <<CONF
-node_name: "broker"
-role: ROLE_BROKER
-listen_address: "127.0.0.1:0"
-tls { ca_file: "$work/certs/ca.pem" cert_file: "$work/certs/broker.pem" key_file: "$work/certs/broker.key" }
-data_dir: "$work/broker"
-logging { default_level: LOG_LEVEL_WARN }
-broker {
-  default_authority_host: "$TOKEN_URL_BASE"
-  send_limits { messages_per_minute: 1000000 recipients_per_day: 1000000 }
-}
-CONF
-cat >"$work/smtp.textproto" <<CONF
-smtp_host: "127.0.0.1" port: $SMTP_PORT username: "$MAILBOX" tenant_id: "$TENANT"
-client_id: "$CLIENT_ID" authority_host: "$TOKEN_URL_BASE" smtp_trust_store { ca_file: "$CA_FILE" }
-CONF
-(umask 077 && printf '%s' "$CLIENT_SECRET" >"$work/secret")
-"$bin/pan/broker/mailroom-broker" --config="$work/broker.textproto" --port_file="$work/port" \
-  >"$work/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
-[[ -s "$work/port" ]] || { log "the broker did not start"; cat "$work/broker.log" >&2; exit 1; }
-port="$(cat "$work/port")"
-cat >"$work/admin.textproto" <<CONF
-tls { ca_file: "$work/certs/ca.pem" cert_file: "$work/certs/admin.pem" key_file: "$work/certs/admin.key" }
-broker_target: "localhost:$port"
-CONF
-"$bin/cli/mailroomctl" --config="$work/admin.textproto" settings set --file="$work/smtp.textproto" \
-  --client_secret_file="$work/secret" --secret_expiry=2099-01-01 >"$work/settings.log" 2>&1 ||
-  { cat "$work/settings.log" >&2; exit 1; }
+start_broker 127.0.0.1 "send_limits { messages_per_minute: 1000000 recipients_per_day: 1000000 }"
 
 # ------------------------------------------------------------------------------------------------
 # the peers' access token: one, fetched up front, as the recipe says

@@ -7,6 +7,8 @@
 #   bench/token_broker.sh            (as root, after tools/setup.sh)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 bazel build -c opt //pan/broker:mailroom-broker //cli:mailroomctl //bench:token_broker_load >/dev/null
 bin="$(bazel info -c opt bazel-bin 2>/dev/null)"
@@ -22,33 +24,7 @@ trap cleanup EXIT
 bash tests/e2e/testbed/testbed.sh start "$work" >/dev/null
 # shellcheck disable=SC1091
 source "$work/testbed.env"
-bash deploy/gen-certs.sh "$work/certs" broker:broker psn1:psn admin:admin >/dev/null
-mkdir -p "$work/broker"
-cat >"$work/broker.textproto" <<CONF
-node_name: "broker"
-role: ROLE_BROKER
-listen_address: "127.0.0.1:0"
-tls { ca_file: "$work/certs/ca.pem" cert_file: "$work/certs/broker.pem" key_file: "$work/certs/broker.key" }
-data_dir: "$work/broker"
-logging { default_level: LOG_LEVEL_WARN }
-broker { default_authority_host: "$TOKEN_URL_BASE" }
-CONF
-cat >"$work/smtp.textproto" <<CONF
-smtp_host: "localhost" port: $SMTP_PORT username: "$MAILBOX" tenant_id: "$TENANT"
-client_id: "$CLIENT_ID" authority_host: "$TOKEN_URL_BASE" smtp_trust_store { ca_file: "$CA_FILE" }
-CONF
-printf '%s' "$CLIENT_SECRET" >"$work/secret"
-"$bin/pan/broker/mailroom-broker" --config="$work/broker.textproto" --port_file="$work/port" \
-  >"$work/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
-port=$(cat "$work/port")
-cat >"$work/admin.textproto" <<CONF
-tls { ca_file: "$work/certs/ca.pem" cert_file: "$work/certs/admin.pem" key_file: "$work/certs/admin.key" }
-broker_target: "localhost:$port"
-CONF
-"$bin/cli/mailroomctl" --config="$work/admin.textproto" settings set --file="$work/smtp.textproto" \
-  --client_secret_file="$work/secret" --secret_expiry=2099-01-01 >/dev/null
+start_broker localhost
 
 token_requests() { grep -c ' token ' "$OIDC_LOG" || true; }
 echo "token broker benchmark ($(nproc) cores; broker, clients and testbed on one machine; token lifetime ${TOKEN_TTL:-3600} s)"

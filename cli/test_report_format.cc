@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "cli/proto_words.h"
 
 namespace mailroom::cli {
 namespace {
@@ -10,13 +11,10 @@ namespace {
 namespace v1 = ::mailroom::broker::v1;
 
 std::string StatusWord(v1::TestStepStatus status) {
-  switch (status) {
-    case v1::TEST_STEP_STATUS_PASSED: return "PASSED";
-    case v1::TEST_STEP_STATUS_FAILED: return "FAILED";
-    case v1::TEST_STEP_STATUS_SKIPPED: return "SKIPPED";
-    case v1::TEST_STEP_STATUS_RUNNING: return "RUNNING";
-    default: return "?";
+  if (status == v1::TEST_STEP_STATUS_UNSPECIFIED || !v1::TestStepStatus_IsValid(status)) {
+    return "?";
   }
+  return WithoutPrefix(v1::TestStepStatus_Name(status), "TEST_STEP_STATUS_");
 }
 
 std::string Milliseconds(const google::protobuf::Duration& d) {

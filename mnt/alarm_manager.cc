@@ -162,10 +162,7 @@ absl::StatusOr<mv1::RaiseAlarmResponse> AlarmManager::RaiseAlarm(
     raised = RaiseLocked(request, caller);
   }
   if (!raised.ok()) return raised.status();
-  if (raised->summary_pending) {
-    absl::MutexLock lock(&wake_mu_);
-    if (wake_) wake_();
-  }
+  if (raised->summary_pending) wake_.Run();
   return std::move(raised->response);
 }
 
@@ -482,8 +479,7 @@ void AlarmManager::Purge() {
 }
 
 void AlarmManager::SetWakeCallback(std::function<void()> callback) {
-  absl::MutexLock lock(&wake_mu_);
-  wake_ = std::move(callback);
+  wake_.Set(std::move(callback));
 }
 
 }  // namespace mailroom::mnt

@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "common/base/callback_slot.h"
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
 #include "common/outbox/outbox.h"
@@ -143,8 +144,7 @@ class AlarmManager {
   mutable absl::Mutex mu_;
   mailroom::mnt::v1::AlarmSettings settings_ ABSL_GUARDED_BY(mu_);
 
-  absl::Mutex wake_mu_;
-  std::function<void()> wake_ ABSL_GUARDED_BY(wake_mu_);
+  CallbackSlot wake_;
 };
 
 // The settings' content hash (what AlarmSettings.etag holds): hex SHA-256 of the settings

@@ -9,7 +9,6 @@ namespace {
 // The roles that run mailroom processes and may raise (and clear their own) alarms.
 constexpr std::initializer_list<Role> kAlarmRaisers = {Role::kBroker, Role::kPan, Role::kPsn,
                                                        Role::kMnt, Role::kAdmin};
-constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
 
 Caller CallerOf(const PeerIdentity& peer) { return Caller{peer.role, peer.node_name}; }
 
@@ -27,7 +26,7 @@ grpc::Status AlarmsService::RaiseAlarm(grpc::ServerContext* context,
 grpc::Status AlarmsService::ListAlarms(grpc::ServerContext* context,
                                        const v1::ListAlarmsRequest* request,
                                        v1::ListAlarmsResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response,
+  return ServeCall(context, {__func__, kAdminOnly}, response,
                    [&] { return manager_->ListAlarms(*request); });
 }
 
@@ -44,7 +43,7 @@ grpc::Status AlarmsService::ClearAlarm(grpc::ServerContext* context,
 grpc::Status AlarmsService::GetAlarmSettings(grpc::ServerContext* context,
                                              const v1::GetAlarmSettingsRequest*,
                                              v1::GetAlarmSettingsResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response, [&] {
+  return ServeCall(context, {__func__, kAdminOnly}, response, [&] {
     *response->mutable_settings() = manager_->GetSettings();
     return absl::OkStatus();
   });
@@ -53,7 +52,7 @@ grpc::Status AlarmsService::GetAlarmSettings(grpc::ServerContext* context,
 grpc::Status AlarmsService::SetAlarmSettings(grpc::ServerContext* context,
                                              const v1::SetAlarmSettingsRequest* request,
                                              v1::SetAlarmSettingsResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response,
+  return ServeCall(context, {__func__, kAdminOnly}, response,
                    [&](const PeerIdentity& peer) -> absl::Status {
                      MR_ASSIGN_OR_RETURN(*response->mutable_settings(),
                                          manager_->SetSettings(*request, CallerOf(peer)));
@@ -64,7 +63,7 @@ grpc::Status AlarmsService::SetAlarmSettings(grpc::ServerContext* context,
 grpc::Status AlarmsService::GetNotificationStatus(grpc::ServerContext* context,
                                                   const v1::GetNotificationStatusRequest* request,
                                                   v1::GetNotificationStatusResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response,
+  return ServeCall(context, {__func__, kAdminOnly}, response,
                    [&] { return manager_->GetNotificationStatus(*request); });
 }
 

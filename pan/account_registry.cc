@@ -135,6 +135,22 @@ absl::StatusOr<absl::optional<T>> ReadOne(Statement& q) {
   return absl::optional<T>(std::move(message));
 }
 
+// One page of a listing of `table`, whose `data` column holds serialized Ts, appended to
+// `out`; `page_out` gets the total and the next page's token.
+template <typename T>
+absl::Status ReadPage(const sqlite::KeysetPage& page, sqlite::Database* db,
+                      absl::string_view table, const Where& where,
+                      google::protobuf::RepeatedPtrField<T>* out,
+                      ::mailroom::common::v1::PageResponse* page_out) {
+  return page.Run(
+      db, "data", table, where,
+      [out](const Statement& row) -> absl::Status {
+        MR_ASSIGN_OR_RETURN(*out->Add(), Parse<T>(row.Text(0)));
+        return absl::OkStatus();
+      },
+      page_out);
+}
+
 }  // namespace
 
 AccountRegistry::AccountRegistry(std::unique_ptr<sqlite::ExclusiveFile> lock,
@@ -368,13 +384,8 @@ absl::StatusOr<v1::ListAccountsResponse> AccountRegistry::ListAccounts(
   }
   absl::MutexLock lock(&mu_);
   v1::ListAccountsResponse response;
-  MR_RETURN_IF_ERROR(page.Run(
-      db_.get(), "data", "accounts", where,
-      [&](const Statement& row) -> absl::Status {
-        MR_ASSIGN_OR_RETURN(*response.add_accounts(), Parse<Account>(row.Text(0)));
-        return absl::OkStatus();
-      },
-      response.mutable_page()));
+  MR_RETURN_IF_ERROR(ReadPage(page, db_.get(), "accounts", where, response.mutable_accounts(),
+                              response.mutable_page()));
   return response;
 }
 
@@ -443,13 +454,8 @@ absl::StatusOr<v1::ListPlannedRemindersResponse> AccountRegistry::ListReminders(
   }
   absl::MutexLock lock(&mu_);
   v1::ListPlannedRemindersResponse response;
-  MR_RETURN_IF_ERROR(page.Run(
-      db_.get(), "data", "reminders", where,
-      [&](const Statement& row) -> absl::Status {
-        MR_ASSIGN_OR_RETURN(*response.add_reminders(), Parse<PlannedReminder>(row.Text(0)));
-        return absl::OkStatus();
-      },
-      response.mutable_page()));
+  MR_RETURN_IF_ERROR(ReadPage(page, db_.get(), "reminders", where, response.mutable_reminders(),
+                              response.mutable_page()));
   return response;
 }
 

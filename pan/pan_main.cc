@@ -4,20 +4,14 @@
 // send permits from the broker.
 //
 //   mailroom-pan --config=/etc/mailroom/pan.textproto [--port_file=FILE]
-#include <iostream>
 #include <memory>
-#include <string>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
 #include "common/base/clock.h"
 #include "common/base/text_checks.h"
-#include "common/rpc/grpc_server.h"
 #include "common/base/logging.h"
-#include "common/node/node_config.h"
+#include "common/node/role_main.h"
 #include "common/node/role_node.h"
 #include "pan/account_registry.h"
 #include "pan/reminder_scheduler.h"
@@ -25,17 +19,12 @@
 #include "pan/reminders.h"
 #include "pan/reminders_service.h"
 
-ABSL_FLAG(std::string, config, "", "Path of the node's configuration (protobuf text format).");
-ABSL_FLAG(std::string, port_file, "",
-          "If set, the bound gRPC port is written here once serving (for listen port 0).");
-
 namespace mailroom::pan {
 namespace {
 
-namespace cv1 = ::mailroom::common::v1;
-
 // The PAN section is not checked by LoadNodeConfig (it knows no role's rules).
-absl::Status CheckPanConfig(const mailroom::config::v1::PanConfig& pan) {
+absl::Status CheckPanConfig(const NodeConfig& config) {
+  const mailroom::config::v1::PanConfig& pan = config.pan();
   FieldErrors errors;
   CheckReminderSettings(&errors, "pan.reminder_settings.", SeedReminderSettings(pan),
                         /*require_from=*/false);
@@ -46,39 +35,22 @@ absl::Status CheckPanConfig(const mailroom::config::v1::PanConfig& pan) {
   return errors.ToStatus();
 }
 
-int Run() {
-  const std::string config_path = absl::GetFlag(FLAGS_config);
-  if (config_path.empty()) {
-    std::cerr << "mailroom-pan: --config is required\n";
-    return 2;
-  }
-  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path, cv1::ROLE_PAN);
-  if (!config.ok()) {
-    std::cerr << "mailroom-pan: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = ApplyLoggingConfig(config->logging()); !status.ok()) {
-    std::cerr << "mailroom-pan: " << status.message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = CheckPanConfig(config->pan()); !status.ok()) {
-    std::cerr << "mailroom-pan: " << config_path << ": " << status.message() << "\n";
-    return 2;
-  }
+int Run(const RoleStart& start) {
+  const NodeConfig& config = start.config;
   RealClock& clock = RealClock::Get();
   absl::StatusOr<std::unique_ptr<AccountRegistry>> registry =
-      AccountRegistry::Open(absl::StrCat(config->data_dir(), "/pan.db"));
+      AccountRegistry::Open(absl::StrCat(config.data_dir(), "/pan.db"));
   if (!registry.ok()) {
     MR_LOG(kError, kLogPan) << registry.status().message();
     return 1;
   }
   absl::StatusOr<ReminderSettings> settings =
-      (*registry)->InitSettings(SeedReminderSettings(config->pan()), clock.Now());
+      (*registry)->InitSettings(SeedReminderSettings(config.pan()), clock.Now());
   if (!settings.ok()) {
     MR_LOG(kError, kLogPan) << settings.status().message();
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<RoleNode>> node = RoleNode::Create(*config, &clock);
+  absl::StatusOr<std::unique_ptr<RoleNode>> node = RoleNode::Create(config, &clock);
   if (!node.ok()) {
     MR_LOG(kError, kLogPan) << "cannot start: " << node.status().message();
     return 1;
@@ -93,7 +65,7 @@ int Run() {
     return 1;
   }
   ReminderScheduler::Options scheduler_options;
-  scheduler_options.scan_interval = FromProtoOr(config->pan().scan_interval(), absl::Seconds(60));
+  scheduler_options.scan_interval = FromProtoOr(config.pan().scan_interval(), absl::Seconds(60));
   ReminderScheduler scheduler(&reminders, &clock, scheduler_options);
   reminders.SetChangeCallback([&scheduler] { scheduler.Wake(); });
   MR_LOG(kInfo, kLogPan) << "reminder settings " << settings->etag() << ": "
@@ -104,7 +76,7 @@ int Run() {
                          << absl::FormatDuration(scheduler_options.scan_interval);
   scheduler.Start();
   RemindersService service(&reminders);
-  const int code = role_node->Serve({&service}, absl::GetFlag(FLAGS_port_file));
+  const int code = role_node->Serve({&service}, start.port_file);
   reminders.SetChangeCallback(nullptr);
   scheduler.Stop();
   return code;
@@ -114,8 +86,9 @@ int Run() {
 }  // namespace mailroom::pan
 
 int main(int argc, char** argv) {
-  mailroom::TerminationSignals::Block();
-  absl::SetProgramUsageMessage("mailroom PAN service: --config=<node config>");
-  absl::ParseCommandLine(argc, argv);
-  return mailroom::pan::Run();
+  return mailroom::RoleMain(argc, argv,
+                            {"mailroom-pan", mailroom::common::v1::ROLE_PAN,
+                             "mailroom PAN service: --config=<node config>",
+                             mailroom::pan::CheckPanConfig},
+                            mailroom::pan::Run);
 }

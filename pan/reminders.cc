@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "pan/reminder_mail.h"
 #include "pan/request_validation.h"
 
@@ -21,6 +22,14 @@ v1::ReminderSettings WithoutOutputFields(v1::ReminderSettings settings) {
   return settings;
 }
 
+// An upsert's answer carries the account as it was stored, in its space's type.
+void SetStoredAccount(const Account& stored, v1::UpsertGuestAccountResponse* response) {
+  *response->mutable_account() = stored.guest();
+}
+void SetStoredAccount(const Account& stored, v1::UpsertUserAccountResponse* response) {
+  *response->mutable_account() = stored.user();
+}
+
 }  // namespace
 
 Reminders::Reminders(AccountRegistry* registry, Outbox* outbox, const Clock* clock,
@@ -28,18 +37,10 @@ Reminders::Reminders(AccountRegistry* registry, Outbox* outbox, const Clock* clo
     : registry_(registry), outbox_(outbox), clock_(clock), options_(std::move(options)) {}
 
 void Reminders::SetChangeCallback(std::function<void()> callback) {
-  absl::MutexLock lock(&callback_mu_);
-  on_change_ = std::move(callback);
+  on_change_.Set(std::move(callback));
 }
 
-void Reminders::NotifyChange() {
-  std::function<void()> callback;
-  {
-    absl::MutexLock lock(&callback_mu_);
-    callback = on_change_;
-  }
-  if (callback) callback();
-}
+void Reminders::NotifyChange() { on_change_.Run(); }
 
 std::string Reminders::FromFallback() {
   absl::StatusOr<ReminderSettings> settings = registry_->GetSettings();
@@ -186,102 +187,81 @@ absl::StatusOr<std::vector<PlannedReminder>> Reminders::CurrentReminders(
   return current;
 }
 
-absl::StatusOr<v1::UpsertGuestAccountResponse> Reminders::UpsertGuestAccount(
-    const v1::UpsertGuestAccountRequest& request) {
-  if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+template <typename Response>
+absl::StatusOr<Response> Reminders::UpsertAccount(
+    const Account& account, AccountSpace space, const std::string& id,
+    const absl::optional<google::protobuf::Timestamp>& expire) {
+  const char* const label = space == AccountSpace::kGuest ? "guest" : "user";
   const std::string fallback = FromFallback();
-  Account account;
-  *account.mutable_guest() = request.account();
-  v1::UpsertGuestAccountResponse response;
+  Response response;
   {
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<AccountRegistry::UpsertResult> result =
-        registry_->UpsertAccount(account, clock_->Now());
-    if (!result.ok()) return result.status();
-    const std::string& id = request.account().id();
+    MR_ASSIGN_OR_RETURN(const AccountRegistry::UpsertResult result,
+                        registry_->UpsertAccount(account, clock_->Now()));
     // Due at once (a lead time already passed): queue it now, so the caller sees it QUEUED.
     // The account is durable already; if this fails the scheduler retries.
     absl::StatusOr<DispatchReport> dispatched =
-        DispatchLocked(std::make_pair(AccountSpace::kGuest, id), fallback);
+        DispatchLocked(std::make_pair(space, id), fallback);
     if (!dispatched.ok()) {
-      MR_LOG(kWarn, kLogPan) << "guest " << id << " stored; its due reminder waits for the "
+      MR_LOG(kWarn, kLogPan) << label << " " << id << " stored; its due reminder waits for the "
                              << "scheduler: " << dispatched.status().message();
     }
-    absl::StatusOr<std::vector<PlannedReminder>> reminders =
-        CurrentReminders(AccountSpace::kGuest, id, request.account().expire_time());
-    if (!reminders.ok()) return reminders.status();
-    *response.mutable_account() = result->account.guest();
-    response.set_created(result->created);
-    for (PlannedReminder& r : *reminders) *response.add_reminders() = std::move(r);
-    MR_LOG(kDebug, kLogPan) << "guest " << id << (result->created ? " created" : " updated") << ": "
-                            << result->changes.planned << " reminder(s) planned, "
-                            << result->changes.canceled << " canceled";
+    MR_ASSIGN_OR_RETURN(std::vector<PlannedReminder> reminders,
+                        CurrentReminders(space, id, expire));
+    SetStoredAccount(result.account, &response);
+    response.set_created(result.created);
+    for (PlannedReminder& r : reminders) *response.add_reminders() = std::move(r);
+    MR_LOG(kDebug, kLogPan) << label << " " << id << (result.created ? " created" : " updated")
+                            << ": " << result.changes.planned << " reminder(s) planned, "
+                            << result.changes.canceled << " canceled";
   }
   NotifyChange();
   return response;
+}
+
+template <typename Response>
+absl::StatusOr<Response> Reminders::DeleteAccount(AccountSpace space, const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  MR_ASSIGN_OR_RETURN(const AccountRegistry::DeleteResult result,
+                      registry_->DeleteAccount(space, id, clock_->Now()));
+  Response response;
+  response.set_found(result.found);
+  response.set_canceled_reminders(result.canceled);
+  return response;
+}
+
+absl::StatusOr<v1::UpsertGuestAccountResponse> Reminders::UpsertGuestAccount(
+    const v1::UpsertGuestAccountRequest& request) {
+  if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+  Account account;
+  *account.mutable_guest() = request.account();
+  return UpsertAccount<v1::UpsertGuestAccountResponse>(
+      account, AccountSpace::kGuest, request.account().id(), request.account().expire_time());
 }
 
 absl::StatusOr<v1::UpsertUserAccountResponse> Reminders::UpsertUserAccount(
     const v1::UpsertUserAccountRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  const std::string fallback = FromFallback();
   Account account;
   *account.mutable_user() = request.account();
-  v1::UpsertUserAccountResponse response;
-  {
-    absl::MutexLock lock(&mu_);
-    absl::StatusOr<AccountRegistry::UpsertResult> result =
-        registry_->UpsertAccount(account, clock_->Now());
-    if (!result.ok()) return result.status();
-    const std::string& id = request.account().id();
-    absl::StatusOr<DispatchReport> dispatched =
-        DispatchLocked(std::make_pair(AccountSpace::kUser, id), fallback);
-    if (!dispatched.ok()) {
-      MR_LOG(kWarn, kLogPan) << "user " << id << " stored; its due reminder waits for the "
-                             << "scheduler: " << dispatched.status().message();
-    }
-    absl::optional<google::protobuf::Timestamp> expire;
-    if (request.account().has_password_expire_time()) {
-      expire = request.account().password_expire_time();
-    }
-    absl::StatusOr<std::vector<PlannedReminder>> reminders =
-        CurrentReminders(AccountSpace::kUser, id, expire);
-    if (!reminders.ok()) return reminders.status();
-    *response.mutable_account() = result->account.user();
-    response.set_created(result->created);
-    for (PlannedReminder& r : *reminders) *response.add_reminders() = std::move(r);
-    MR_LOG(kDebug, kLogPan) << "user " << id << (result->created ? " created" : " updated") << ": "
-                            << result->changes.planned << " reminder(s) planned, "
-                            << result->changes.canceled << " canceled";
+  absl::optional<google::protobuf::Timestamp> expire;
+  if (request.account().has_password_expire_time()) {
+    expire = request.account().password_expire_time();
   }
-  NotifyChange();
-  return response;
+  return UpsertAccount<v1::UpsertUserAccountResponse>(account, AccountSpace::kUser,
+                                                      request.account().id(), expire);
 }
 
 absl::StatusOr<v1::DeleteGuestAccountResponse> Reminders::DeleteGuestAccount(
     const v1::DeleteGuestAccountRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<AccountRegistry::DeleteResult> result =
-      registry_->DeleteAccount(AccountSpace::kGuest, request.id(), clock_->Now());
-  if (!result.ok()) return result.status();
-  v1::DeleteGuestAccountResponse response;
-  response.set_found(result->found);
-  response.set_canceled_reminders(result->canceled);
-  return response;
+  return DeleteAccount<v1::DeleteGuestAccountResponse>(AccountSpace::kGuest, request.id());
 }
 
 absl::StatusOr<v1::DeleteUserAccountResponse> Reminders::DeleteUserAccount(
     const v1::DeleteUserAccountRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<AccountRegistry::DeleteResult> result =
-      registry_->DeleteAccount(AccountSpace::kUser, request.id(), clock_->Now());
-  if (!result.ok()) return result.status();
-  v1::DeleteUserAccountResponse response;
-  response.set_found(result->found);
-  response.set_canceled_reminders(result->canceled);
-  return response;
+  return DeleteAccount<v1::DeleteUserAccountResponse>(AccountSpace::kUser, request.id());
 }
 
 absl::StatusOr<v1::ListAccountsResponse> Reminders::ListAccounts(
@@ -292,10 +272,8 @@ absl::StatusOr<v1::ListAccountsResponse> Reminders::ListAccounts(
 
 absl::StatusOr<v1::GetReminderSettingsResponse> Reminders::GetReminderSettings(
     const v1::GetReminderSettingsRequest&) {
-  absl::StatusOr<ReminderSettings> settings = registry_->GetSettings();
-  if (!settings.ok()) return settings.status();
   v1::GetReminderSettingsResponse response;
-  *response.mutable_settings() = *std::move(settings);
+  MR_ASSIGN_OR_RETURN(*response.mutable_settings(), registry_->GetSettings());
   return response;
 }
 
@@ -333,10 +311,9 @@ absl::StatusOr<v1::ListPlannedRemindersResponse> Reminders::ListPlannedReminders
 absl::StatusOr<v1::GetNotificationStatusResponse> Reminders::GetNotificationStatus(
     const v1::GetNotificationStatusRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  absl::StatusOr<OutboxEntry> entry = outbox_->Get(request.notification_id());
-  if (!entry.ok()) return entry.status();
+  MR_ASSIGN_OR_RETURN(const OutboxEntry entry, outbox_->Get(request.notification_id()));
   v1::GetNotificationStatusResponse response;
-  *response.mutable_notification() = entry->notification();
+  *response.mutable_notification() = entry.notification();
   return response;
 }
 

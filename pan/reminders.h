@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "common/base/callback_slot.h"
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
 #include "common/outbox/outbox.h"
@@ -106,6 +107,15 @@ class Reminders {
   absl::StatusOr<std::vector<PlannedReminder>> CurrentReminders(
       AccountSpace space, const std::string& id,
       const absl::optional<google::protobuf::Timestamp>& expire);
+  // The two account spaces' upserts and deletes, which differ only in the account's type:
+  // UpsertAccount stores `account` (`id` in `space`), queues its reminders that are due at
+  // once and answers with it and its reminders for `expire`; DeleteAccount deletes `id`.
+  template <typename Response>
+  absl::StatusOr<Response> UpsertAccount(const Account& account, AccountSpace space,
+                                         const std::string& id,
+                                         const absl::optional<google::protobuf::Timestamp>& expire);
+  template <typename Response>
+  absl::StatusOr<Response> DeleteAccount(AccountSpace space, const std::string& id);
   void NotifyChange();
 
   AccountRegistry* const registry_;
@@ -115,8 +125,7 @@ class Reminders {
 
   absl::Mutex mu_;
 
-  absl::Mutex callback_mu_;
-  std::function<void()> on_change_ ABSL_GUARDED_BY(callback_mu_);
+  CallbackSlot on_change_;
 };
 
 }  // namespace mailroom::pan

@@ -15,6 +15,13 @@ absl::Status Result(const FieldErrors& errors) {
   return errors.empty() ? absl::OkStatus() : WithReason(errors.ToStatus(), "INVALID_FIELD");
 }
 
+// A request without its one required message: nothing else in it is worth checking.
+absl::Status MissingField(absl::string_view field) {
+  FieldErrors errors;
+  errors.Add(field, "is required");
+  return Result(errors);
+}
+
 void CheckId(FieldErrors* errors, absl::string_view field, const std::string& id) {
   CheckText(errors, field, id, Line(kMaxAccountIdChars, /*required=*/true));
 }
@@ -36,11 +43,8 @@ void CheckPersonFields(FieldErrors* errors, const std::string& username,
 }  // namespace
 
 absl::Status ValidateRequest(const v1::UpsertGuestAccountRequest& request) {
+  if (!request.has_account()) return MissingField("account");
   FieldErrors errors;
-  if (!request.has_account()) {
-    errors.Add("account", "is required");
-    return Result(errors);
-  }
   const v1::GuestAccount& a = request.account();
   CheckId(&errors, "account.id", a.id());
   CheckPersonFields(&errors, a.username(), a.email(), a.first_name(), a.last_name());
@@ -51,11 +55,8 @@ absl::Status ValidateRequest(const v1::UpsertGuestAccountRequest& request) {
 }
 
 absl::Status ValidateRequest(const v1::UpsertUserAccountRequest& request) {
+  if (!request.has_account()) return MissingField("account");
   FieldErrors errors;
-  if (!request.has_account()) {
-    errors.Add("account", "is required");
-    return Result(errors);
-  }
   const v1::UserAccount& a = request.account();
   CheckId(&errors, "account.id", a.id());
   if (a.kind() == v1::USER_KIND_UNSPECIFIED) {
@@ -99,11 +100,8 @@ absl::Status ValidateRequest(const v1::ListAccountsRequest& request) {
 }
 
 absl::Status ValidateRequest(const v1::SetReminderSettingsRequest& request) {
+  if (!request.has_settings()) return MissingField("settings");
   FieldErrors errors;
-  if (!request.has_settings()) {
-    errors.Add("settings", "is required");
-    return Result(errors);
-  }
   CheckReminderSettings(&errors, "settings.", request.settings(), /*require_from=*/true);
   CheckText(&errors, "etag", request.etag(), Line(128));
   return Result(errors);

@@ -12,6 +12,7 @@
 #include "absl/types/optional.h"
 #include "common/base/proto_time.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/base/text_checks.h"
 #include "common/base/utf8.h"
 #include "common/rpc/status_grpc.h"
@@ -199,6 +200,20 @@ absl::Status Disabled() {
                     "NOTIFICATIONS_DISABLED");
 }
 
+// Puts what was queued into a response that has one notification...
+template <typename Response>
+auto PutQueued(std::vector<cv1::QueuedNotification> queued, Response* response)
+    -> decltype(response->mutable_notification(), void()) {
+  *response->mutable_notification() = std::move(queued.front());
+}
+
+// ... or into one that has several.
+template <typename Response>
+auto PutQueued(std::vector<cv1::QueuedNotification> queued, Response* response)
+    -> decltype(response->add_notifications(), void()) {
+  for (cv1::QueuedNotification& q : queued) *response->add_notifications() = std::move(q);
+}
+
 }  // namespace
 
 PsnNotifier::PsnNotifier(Outbox* outbox, GuestEmailSettingsStore* settings,
@@ -335,6 +350,19 @@ absl::StatusOr<std::vector<cv1::QueuedNotification>> PsnNotifier::Queue(
   return queued;
 }
 
+template <typename Response, typename Request>
+absl::StatusOr<Response> PsnNotifier::QueueAndAnswer(absl::string_view method,
+                                                     const Request& request,
+                                                     const std::vector<Draft>& drafts) {
+  bool duplicate = false;
+  MR_ASSIGN_OR_RETURN(std::vector<cv1::QueuedNotification> queued,
+                      Queue(method, request, request.idempotency_key(), drafts, &duplicate));
+  Response response;
+  PutQueued(std::move(queued), &response);
+  response.set_duplicate(duplicate);
+  return response;
+}
+
 absl::StatusOr<v1::NotifySelfRegistrationResponse> PsnNotifier::NotifySelfRegistration(
     const v1::NotifySelfRegistrationRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
@@ -350,14 +378,7 @@ absl::StatusOr<v1::NotifySelfRegistrationResponse> PsnNotifier::NotifySelfRegist
   draft.valid_from = OptionalTime(request.guest().has_valid_from(), request.guest().valid_from());
   draft.valid_until =
       OptionalTime(request.guest().has_valid_until(), request.guest().valid_until());
-  bool duplicate = false;
-  absl::StatusOr<std::vector<cv1::QueuedNotification>> queued =
-      Queue("NotifySelfRegistration", request, request.idempotency_key(), {draft}, &duplicate);
-  if (!queued.ok()) return queued.status();
-  v1::NotifySelfRegistrationResponse response;
-  *response.mutable_notification() = (*queued)[0];
-  response.set_duplicate(duplicate);
-  return response;
+  return QueueAndAnswer<v1::NotifySelfRegistrationResponse>("NotifySelfRegistration", request, {draft});
 }
 
 // Each guest with an address gets their credentials (the sponsor in Cc with copy_me), then
@@ -403,28 +424,14 @@ std::vector<PsnNotifier::Draft> PsnNotifier::SponsorDrafts(const Request& reques
 absl::StatusOr<v1::NotifySponsorCreatedAccountsResponse> PsnNotifier::NotifySponsorCreatedAccounts(
     const v1::NotifySponsorCreatedAccountsRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  bool duplicate = false;
-  absl::StatusOr<std::vector<cv1::QueuedNotification>> queued =
-      Queue("NotifySponsorCreatedAccounts", request, request.idempotency_key(),
-            SponsorDrafts(request, cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS), &duplicate);
-  if (!queued.ok()) return queued.status();
-  v1::NotifySponsorCreatedAccountsResponse response;
-  for (cv1::QueuedNotification& q : *queued) *response.add_notifications() = std::move(q);
-  response.set_duplicate(duplicate);
-  return response;
+  return QueueAndAnswer<v1::NotifySponsorCreatedAccountsResponse>(
+      "NotifySponsorCreatedAccounts", request, SponsorDrafts(request, cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS));
 }
 
 absl::StatusOr<v1::ResendResponse> PsnNotifier::Resend(const v1::ResendRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  bool duplicate = false;
-  absl::StatusOr<std::vector<cv1::QueuedNotification>> queued =
-      Queue("Resend", request, request.idempotency_key(),
-            SponsorDrafts(request, cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS_RESEND), &duplicate);
-  if (!queued.ok()) return queued.status();
-  v1::ResendResponse response;
-  for (cv1::QueuedNotification& q : *queued) *response.add_notifications() = std::move(q);
-  response.set_duplicate(duplicate);
-  return response;
+  return QueueAndAnswer<v1::ResendResponse>(
+      "Resend", request, SponsorDrafts(request, cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS_RESEND));
 }
 
 absl::StatusOr<v1::SendPasswordResetResponse> PsnNotifier::SendPasswordReset(
@@ -444,14 +451,7 @@ absl::StatusOr<v1::SendPasswordResetResponse> PsnNotifier::SendPasswordReset(
   draft.valid_from = OptionalTime(request.guest().has_valid_from(), request.guest().valid_from());
   draft.valid_until =
       OptionalTime(request.guest().has_valid_until(), request.guest().valid_until());
-  bool duplicate = false;
-  absl::StatusOr<std::vector<cv1::QueuedNotification>> queued =
-      Queue("SendPasswordReset", request, request.idempotency_key(), {draft}, &duplicate);
-  if (!queued.ok()) return queued.status();
-  v1::SendPasswordResetResponse response;
-  *response.mutable_notification() = (*queued)[0];
-  response.set_duplicate(duplicate);
-  return response;
+  return QueueAndAnswer<v1::SendPasswordResetResponse>("SendPasswordReset", request, {draft});
 }
 
 absl::StatusOr<v1::SendTestEmailResponse> PsnNotifier::SendTestEmail(
@@ -485,14 +485,7 @@ absl::StatusOr<v1::SendTestEmailResponse> PsnNotifier::SendTestEmail(
   draft.valid_from = FromProto(sample.valid_from());
   draft.valid_until = FromProto(sample.valid_until());
   if (kind == v1::TEMPLATE_KIND_SPONSOR_SUMMARY) draft.summary_guests = {&sample};
-  bool duplicate = false;
-  absl::StatusOr<std::vector<cv1::QueuedNotification>> queued =
-      Queue("SendTestEmail", request, request.idempotency_key(), {draft}, &duplicate);
-  if (!queued.ok()) return queued.status();
-  v1::SendTestEmailResponse response;
-  *response.mutable_notification() = (*queued)[0];
-  response.set_duplicate(duplicate);
-  return response;
+  return QueueAndAnswer<v1::SendTestEmailResponse>("SendTestEmail", request, {draft});
 }
 
 absl::StatusOr<v1::GetNotificationStatusResponse> PsnNotifier::GetNotificationStatus(
@@ -610,19 +603,17 @@ v1::GetGuestEmailSettingsResponse PsnNotifier::GetGuestEmailSettings() {
 
 absl::StatusOr<v1::SetGuestEmailSettingsResponse> PsnNotifier::SetGuestEmailSettings(
     const v1::SetGuestEmailSettingsRequest& request) {
-  absl::StatusOr<GuestEmailSettings> saved = settings_->Set(request.settings(), request.etag());
-  if (!saved.ok()) return saved.status();
   v1::SetGuestEmailSettingsResponse response;
-  *response.mutable_settings() = *std::move(saved);
+  MR_ASSIGN_OR_RETURN(*response.mutable_settings(),
+                      settings_->Set(request.settings(), request.etag()));
   return response;
 }
 
 absl::StatusOr<v1::PutTemplateResponse> PsnNotifier::PutTemplate(
     const v1::PutTemplateRequest& request) {
-  absl::StatusOr<Template> stored = templates_->Put(request.template_(), request.validate_only());
-  if (!stored.ok()) return stored.status();
   v1::PutTemplateResponse response;
-  *response.mutable_template_() = *std::move(stored);
+  MR_ASSIGN_OR_RETURN(*response.mutable_template_(),
+                      templates_->Put(request.template_(), request.validate_only()));
   return response;
 }
 
@@ -635,10 +626,8 @@ absl::StatusOr<v1::GetTemplateResponse> PsnNotifier::GetTemplate(
         templates_->Resolve(request.portal_id(), request.language(), request.kind());
     return response;
   }
-  absl::StatusOr<Template> t =
-      templates_->Get(request.portal_id(), request.language(), request.kind());
-  if (!t.ok()) return t.status();
-  *response.mutable_template_() = *std::move(t);
+  MR_ASSIGN_OR_RETURN(*response.mutable_template_(),
+                      templates_->Get(request.portal_id(), request.language(), request.kind()));
   return response;
 }
 

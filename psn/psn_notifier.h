@@ -75,6 +75,11 @@ class PsnNotifier {
   absl::StatusOr<std::vector<mailroom::common::v1::QueuedNotification>> Queue(
       absl::string_view method, const google::protobuf::Message& request,
       absl::string_view idempotency_key, const std::vector<Draft>& drafts, bool* duplicate);
+  // Queues `drafts` for `request` and answers with what was queued (one notification or
+  // several, as `Response` has them) and whether the request repeated an earlier one.
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> QueueAndAnswer(absl::string_view method, const Request& request,
+                                          const std::vector<Draft>& drafts);
   absl::StatusOr<NewNotification> Render(const Draft& draft,
                                          const mailroom::common::v1::EmailAddress& from,
                                          absl::Time now);

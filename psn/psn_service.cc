@@ -2,14 +2,8 @@
 
 #include "common/rpc/service_call.h"
 
+// Who may call what is documented on the GuestNotifications service (psn.proto).
 namespace mailroom::psn {
-namespace {
-
-// Who may call what, as documented on the GuestNotifications service.
-constexpr std::initializer_list<Role> kPortalOrAdmin = {Role::kPortal, Role::kAdmin};
-constexpr std::initializer_list<Role> kAdminOnly = {Role::kAdmin};
-
-}  // namespace
 
 grpc::Status PsnService::NotifySelfRegistration(grpc::ServerContext* context,
                                                 const v1::NotifySelfRegistrationRequest* request,

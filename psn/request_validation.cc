@@ -114,6 +114,18 @@ void CheckPageSize(FieldErrors* errors, const cv1::PageRequest& page) {
   if (page.page_size() < 0) errors->Add("page.page_size", "must not be negative");
 }
 
+// The checks NotifySponsorCreatedAccounts and Resend share: the guests, the sponsor (who
+// needs an address when copied or sent the summary) and the portal and language.
+template <typename SponsorRequest>
+void CheckSponsorRequest(FieldErrors* errors, const SponsorRequest& request,
+                         bool email_optional_with_summary) {
+  CheckGuestList(errors, request.guests(), email_optional_with_summary, request.send_summary());
+  CheckSponsor(errors, request.sponsor(), request.has_sponsor(), "sponsor",
+               /*username_required=*/true, request.copy_me() || request.send_summary(),
+               request.copy_me() ? "copy_me" : "send_summary");
+  CheckPortalAndLanguage(errors, request.portal_id(), request.language(), true);
+}
+
 }  // namespace
 
 bool IsPsnNotificationKind(int kind) {
@@ -147,24 +159,14 @@ absl::Status ValidateRequest(const v1::NotifySelfRegistrationRequest& request) {
 
 absl::Status ValidateRequest(const v1::NotifySponsorCreatedAccountsRequest& request) {
   FieldErrors errors;
-  CheckGuestList(&errors, request.guests(), /*email_optional_with_summary=*/true,
-                 request.send_summary());
-  CheckSponsor(&errors, request.sponsor(), request.has_sponsor(), "sponsor",
-               /*username_required=*/true, request.copy_me() || request.send_summary(),
-               request.copy_me() ? "copy_me" : "send_summary");
-  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
+  CheckSponsorRequest(&errors, request, /*email_optional_with_summary=*/true);
   CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
   return errors.ToStatus();
 }
 
 absl::Status ValidateRequest(const v1::ResendRequest& request) {
   FieldErrors errors;
-  CheckGuestList(&errors, request.guests(), /*email_optional_with_summary=*/false,
-                 request.send_summary());
-  CheckSponsor(&errors, request.sponsor(), request.has_sponsor(), "sponsor",
-               /*username_required=*/true, request.copy_me() || request.send_summary(),
-               request.copy_me() ? "copy_me" : "send_summary");
-  CheckPortalAndLanguage(&errors, request.portal_id(), request.language(), true);
+  CheckSponsorRequest(&errors, request, /*email_optional_with_summary=*/false);
   if (request.delivery() != v1::DELIVERY_METHOD_UNSPECIFIED &&
       request.delivery() != v1::DELIVERY_METHOD_EMAIL) {
     errors.Add("delivery",

@@ -5,6 +5,33 @@
 #include "absl/strings/str_format.h"
 
 namespace mailroom {
+namespace {
+
+// Appends the escape that C-style error quoting and JSON write alike for `c` (a quote, a
+// backslash, CR, LF or tab); returns false, appending nothing, for any other character.
+bool AppendCommonEscape(char c, std::string* out) {
+  switch (c) {
+    case '"':
+      *out += "\\\"";
+      return true;
+    case '\\':
+      *out += "\\\\";
+      return true;
+    case '\r':
+      *out += "\\r";
+      return true;
+    case '\n':
+      *out += "\\n";
+      return true;
+    case '\t':
+      *out += "\\t";
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 size_t Utf8SequenceLength(absl::string_view text, size_t i) {
   const auto c = static_cast<unsigned char>(text[i]);
@@ -88,32 +115,35 @@ std::string QuoteForError(absl::string_view value, size_t max_octets) {
       }
       continue;
     }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          absl::StrAppendFormat(&out, "\\x%02x", u);
-        } else {
-          out += c;
-        }
+    if (!AppendCommonEscape(c, &out)) {
+      if (u < 0x20 || u == 0x7f) {
+        absl::StrAppendFormat(&out, "\\x%02x", u);
+      } else {
+        out += c;
+      }
     }
     ++i;
   }
   out += "\"";
+  return out;
+}
+
+std::string JsonQuote(absl::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (AppendCommonEscape(c, &out)) continue;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\b') {
+      out += "\\b";
+    } else if (c == '\f') {
+      out += "\\f";
+    } else if (u < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", u);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
   return out;
 }
 

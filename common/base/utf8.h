@@ -1,6 +1,7 @@
 // Provides the one UTF-8 toolkit every layer uses: well-formedness (RFC 3629), decoding,
-// length in code points, cutting on a character boundary, and quoting a value for an error
-// message so that a hostile value cannot forge log lines. Stateless and thread-safe.
+// length in code points, cutting on a character boundary, quoting a value for an error
+// message so that a hostile value cannot forge log lines, and quoting text as a JSON string.
+// Stateless and thread-safe.
 #ifndef MAILROOM_COMMON_BASE_UTF8_H_
 #define MAILROOM_COMMON_BASE_UTF8_H_
 
@@ -41,6 +42,10 @@ absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes);
 // are not UTF-8 escaped, and cut at `max_octets` (on a character boundary) with "..."
 // appended.
 std::string QuoteForError(absl::string_view value, size_t max_octets = 80);
+
+// Well-formed UTF-8 `text` as a JSON string literal (RFC 8259): quotes, backslashes and
+// control characters escaped, every other character as it is.
+std::string JsonQuote(absl::string_view text);
 
 }  // namespace mailroom
 

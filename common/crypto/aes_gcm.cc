@@ -80,6 +80,23 @@ bool UpdateAad(EVP_CIPHER_CTX* ctx, bool encrypt, absl::string_view associated_d
                 static_cast<int>(associated_data.size())) == 1;
 }
 
+// A context for one AES-256-GCM seal (`encrypt`) or open with `key` and `nonce`, the version
+// byte and `associated_data` already fed in; null if OpenSSL fails. Both directions go
+// through here so that they cannot drift apart.
+CipherCtx StartGcm(bool encrypt, absl::string_view key, const unsigned char* nonce,
+                   absl::string_view associated_data) {
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  const int enc = encrypt ? 1 : 0;
+  if (ctx == nullptr ||
+      EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr, enc) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) != 1 ||
+      EVP_CipherInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce, enc) != 1 ||
+      !UpdateAad(ctx.get(), encrypt, associated_data)) {
+    return nullptr;
+  }
+  return ctx;
+}
+
 std::string DirectoryOf(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -177,14 +194,9 @@ absl::StatusOr<std::string> Seal(absl::string_view key, absl::string_view plaint
     return absl::InternalError("RAND_bytes failed while making a nonce");
   }
 
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  CipherCtx ctx = StartGcm(/*encrypt=*/true, key, nonce, associated_data);
   int len = 0;
-  bool ok =
-      ctx != nullptr &&
-      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) == 1 &&
-      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce) == 1 &&
-      UpdateAad(ctx.get(), /*encrypt=*/true, associated_data);
+  bool ok = ctx != nullptr;
   if (ok && !plaintext.empty()) {
     ok = EVP_EncryptUpdate(ctx.get(), ciphertext, &len, Bytes(plaintext),
                            static_cast<int>(plaintext.size())) == 1 &&
@@ -221,14 +233,9 @@ absl::StatusOr<std::string> Open(absl::string_view key, absl::string_view blob,
   std::copy(ciphertext + ciphertext_size, ciphertext + ciphertext_size + kAesGcmTagSize, tag);
 
   std::string plaintext(ciphertext_size, '\0');
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  CipherCtx ctx = StartGcm(/*encrypt=*/false, key, nonce, associated_data);
   int len = 0;
-  bool ok =
-      ctx != nullptr &&
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kAesGcmNonceSize, nullptr) == 1 &&
-      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key), nonce) == 1 &&
-      UpdateAad(ctx.get(), /*encrypt=*/false, associated_data);
+  bool ok = ctx != nullptr;
   if (ok && ciphertext_size > 0) {
     ok = EVP_DecryptUpdate(ctx.get(), MutableBytes(plaintext), &len, ciphertext,
                            static_cast<int>(ciphertext_size)) == 1 &&

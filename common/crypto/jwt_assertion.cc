@@ -83,46 +83,6 @@ absl::StatusOr<std::string> Thumbprint(const X509* cert, const EVP_MD* md) {
   return absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
-// A JSON string literal (RFC 8259): quotes, backslash and control characters escaped; other
-// characters, already valid UTF-8, are written as they are.
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 absl::Status CheckText(absl::string_view field, absl::string_view value) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
   if (!IsValidUtf8(value)) {
@@ -221,12 +181,12 @@ absl::StatusOr<std::string> ClientAssertionSigner::Sign(const ClientAssertionCla
   const int64_t iat = absl::ToUnixSeconds(claims.issued_at);
   const int64_t exp = iat + absl::ToInt64Seconds(claims.lifetime);
 
-  const std::string header = absl::StrCat("{\"alg\":", JsonString(JwtAlgorithmName(algorithm_)),
-                                          ",\"typ\":\"JWT\",\"x5t\":", JsonString(thumbprint_sha1_),
-                                          ",\"x5t#S256\":", JsonString(thumbprint_sha256_), "}");
+  const std::string header = absl::StrCat("{\"alg\":", JsonQuote(JwtAlgorithmName(algorithm_)),
+                                          ",\"typ\":\"JWT\",\"x5t\":", JsonQuote(thumbprint_sha1_),
+                                          ",\"x5t#S256\":", JsonQuote(thumbprint_sha256_), "}");
   const std::string payload = absl::StrCat(
-      "{\"aud\":", JsonString(claims.audience), ",\"iss\":", JsonString(claims.client_id),
-      ",\"sub\":", JsonString(claims.client_id), ",\"jti\":", JsonString(claims.jti),
+      "{\"aud\":", JsonQuote(claims.audience), ",\"iss\":", JsonQuote(claims.client_id),
+      ",\"sub\":", JsonQuote(claims.client_id), ",\"jti\":", JsonQuote(claims.jti),
       ",\"nbf\":", iat, ",\"iat\":", iat, ",\"exp\":", exp, "}");
   const std::string signing_input =
       absl::StrCat(absl::WebSafeBase64Escape(header), ".", absl::WebSafeBase64Escape(payload));

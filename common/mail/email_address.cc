@@ -34,14 +34,25 @@ bool IsAtext(char c) {
          (c != '\0' && std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr);
 }
 
-absl::Status CheckCommonProblems(absl::string_view address, absl::string_view field) {
-  if (address.empty()) return Invalid(field, "empty address");
-  if (address.find_first_of("\r\n") != absl::string_view::npos) {
+// What every address or domain must be before it is parsed: present, free of CR, LF and NUL
+// (which would let it inject header lines or SMTP commands), and well-formed UTF-8. `what`
+// names it in the message for an empty one.
+absl::Status CheckRawText(absl::string_view text, absl::string_view what,
+                          absl::string_view field) {
+  if (text.empty()) return Invalid(field, absl::StrCat("empty ", what));
+  if (text.find_first_of("\r\n") != absl::string_view::npos) {
     return Invalid(field, "contains CR or LF");
   }
-  if (address.find('\0') != absl::string_view::npos) return Invalid(field, "contains NUL");
-  if (const size_t bad = FindInvalidUtf8(address); bad != absl::string_view::npos) {
+  if (text.find('\0') != absl::string_view::npos) return Invalid(field, "contains NUL");
+  if (const size_t bad = FindInvalidUtf8(text); bad != absl::string_view::npos) {
     return Invalid(field, absl::StrCat("is not valid UTF-8 (byte ", bad, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommonProblems(absl::string_view address, absl::string_view field) {
+  if (absl::Status status = CheckRawText(address, "address", field); !status.ok()) {
+    return status;
   }
   if (absl::ascii_isspace(static_cast<unsigned char>(address.front())) ||
       absl::ascii_isspace(static_cast<unsigned char>(address.back()))) {
@@ -286,14 +297,7 @@ absl::Status ValidateEmailAddress(absl::string_view address, absl::string_view f
 }
 
 absl::StatusOr<std::string> DomainForSmtp(absl::string_view domain, absl::string_view field) {
-  if (domain.empty()) return Invalid(field, "empty domain");
-  if (domain.find_first_of("\r\n") != absl::string_view::npos) {
-    return Invalid(field, "contains CR or LF");
-  }
-  if (domain.find('\0') != absl::string_view::npos) return Invalid(field, "contains NUL");
-  if (const size_t bad = FindInvalidUtf8(domain); bad != absl::string_view::npos) {
-    return Invalid(field, absl::StrCat("is not valid UTF-8 (byte ", bad, ")"));
-  }
+  if (absl::Status status = CheckRawText(domain, "domain", field); !status.ok()) return status;
   return ConvertDomain(domain, field, false);
 }
 

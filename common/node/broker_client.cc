@@ -19,6 +19,21 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
 }
 
+// One unary call of `method` on `stub`, given `timeout`; the gRPC status as an absl one.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallBroker(
+    v1::TokenBroker::StubInterface* stub,
+    grpc::Status (v1::TokenBroker::StubInterface::*method)(grpc::ClientContext*, const Request&,
+                                                           Response*),
+    const Request& request, absl::Duration timeout) {
+  Response response;
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout);
+  const grpc::Status status = (stub->*method)(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
 }  // namespace
 
 BrokerTokenSource::BrokerTokenSource(v1::TokenBroker::StubInterface* stub, const Clock* clock,
@@ -142,12 +157,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
   request.set_node(node_name_);
   request.set_connection_id(connection_id);
   for (int count : recipient_counts) request.add_message_recipient_counts(count);
-  v1::AcquireSendPermitResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, rpc_timeout_);
-  const grpc::Status status = stub_->AcquireSendPermit(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return CallBroker(stub_, &v1::TokenBroker::StubInterface::AcquireSendPermit, request, rpc_timeout_);
 }
 
 absl::StatusOr<v1::ReportSendResultResponse> BrokerPermits::Report(
@@ -158,12 +168,7 @@ absl::StatusOr<v1::ReportSendResultResponse> BrokerPermits::Report(
   request.set_permit_id(permit_id);
   for (const v1::SendResult& result : results) *request.add_results() = result;
   request.set_connection_closed(connection_closed);
-  v1::ReportSendResultResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, rpc_timeout_);
-  const grpc::Status status = stub_->ReportSendResult(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return CallBroker(stub_, &v1::TokenBroker::StubInterface::ReportSendResult, request, rpc_timeout_);
 }
 
 absl::Status BrokerPermits::Release(const std::string& permit_id,
@@ -173,10 +178,9 @@ absl::Status BrokerPermits::Release(const std::string& permit_id,
   request.set_permit_id(permit_id);
   request.set_connection_id(connection_id);
   request.set_connection_closed(connection_closed);
-  v1::ReleaseSendPermitResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, rpc_timeout_);
-  return FromGrpcStatus(stub_->ReleaseSendPermit(&context, request, &response));
+  return CallBroker(stub_, &v1::TokenBroker::StubInterface::ReleaseSendPermit, request,
+                    rpc_timeout_)
+      .status();
 }
 
 }  // namespace mailroom

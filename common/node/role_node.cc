@@ -9,8 +9,7 @@
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
 #include "common/base/status_macros.h"
-#include "common/rpc/metrics_server.h"
-#include "common/base/systemd_notify.h"
+#include "common/rpc/serve_until_terminated.h"
 #include "common/rpc/tls.h"
 
 namespace mailroom {
@@ -140,20 +139,9 @@ int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::stri
         out.push_back({{{"state", "failed"}}, static_cast<double>(counts->failed())});
         return out;
       });
-  MetricsServer metrics(&Metrics::Global());
-  if (!config_.metrics_listen_address().empty()) {
-    if (absl::Status status = metrics.Start(config_.metrics_listen_address()); !status.ok()) {
-      MR_LOG(kError, kLogRpc) << status.message();
-      return 1;
-    }
-    MR_LOG(kInfo, kLogRpc) << "metrics on port " << metrics.port();
-  }
-  NotifySystemdReady();
-  const int signal = TerminationSignals::Wait();
-  MR_LOG(kInfo, kLogRpc) << "signal " << signal << ": shutting down";
-  NotifySystemd("STOPPING=1");
-  server.Shutdown(absl::Seconds(5));
-  server.Wait();
+  const int code =
+      ServeUntilTerminated(server, config_.metrics_listen_address(), absl::Seconds(5), kLogRpc);
+  if (code != 0) return code;
   worker_->Stop();
   tokens_->Stop();
   return 0;

@@ -2,8 +2,9 @@
 // its NodeConfig: the durable outbox, the broker client (cached tokens and send permits over
 // mutual TLS), the delivery worker, the alarm reporter towards the MnT, and a gRPC server that
 // serves the role's services plus OutboxAdmin, health and reflection until SIGTERM. A role's
-// `main` loads its config, creates a RoleNode, builds its service over outbox()/alarms(), and
-// calls Serve(). Thread-safe after Create().
+// run, started by RoleMain (common/node/role_main.h) with its checked config, creates a
+// RoleNode, builds its service over outbox()/alarms(), and calls Serve(). Thread-safe after
+// Create().
 #ifndef MAILROOM_COMMON_ROLE_NODE_H_
 #define MAILROOM_COMMON_ROLE_NODE_H_
 

@@ -323,19 +323,9 @@ absl::StatusOr<EnqueueResult> Outbox::EnqueueLocked(const NewNotification& n,
   return result;
 }
 
-void Outbox::SetWakeCallback(std::function<void()> callback) {
-  absl::MutexLock lock(&wake_mu_);
-  wake_ = std::move(callback);
-}
+void Outbox::SetWakeCallback(std::function<void()> callback) { wake_.Set(std::move(callback)); }
 
-void Outbox::Wake() {
-  std::function<void()> wake;
-  {
-    absl::MutexLock lock(&wake_mu_);
-    wake = wake_;
-  }
-  if (wake) wake();
-}
+void Outbox::Wake() { wake_.Run(); }
 
 // ---------------------------------------------------------------------------------------------
 // Housekeeping

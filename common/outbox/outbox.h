@@ -66,6 +66,7 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "common/base/backoff.h"
+#include "common/base/callback_slot.h"
 #include "common/base/clock.h"
 #include "common/base/diagnosis.h"
 #include "common/outbox/group_commit.h"
@@ -213,8 +214,7 @@ class Outbox {
   // Background checkpoints of db_'s WAL, with a connection of their own.
   std::unique_ptr<sqlite::WalCheckpointer> checkpointer_;
 
-  absl::Mutex wake_mu_;
-  std::function<void()> wake_ ABSL_GUARDED_BY(wake_mu_);
+  CallbackSlot wake_;
 };
 
 }  // namespace mailroom

@@ -4,24 +4,20 @@
 #include "common/rpc/service_call.h"
 
 namespace mailroom {
-namespace {
 
 namespace cv1 = ::mailroom::common::v1;
-constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
-
-}  // namespace
 
 grpc::Status OutboxAdminService::ListOutbox(grpc::ServerContext* context,
                                             const cv1::ListOutboxRequest* request,
                                             cv1::ListOutboxResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response,
+  return ServeCall(context, {__func__, kAdminOnly}, response,
                    [&] { return outbox_->List(*request); });
 }
 
 grpc::Status OutboxAdminService::GetOutboxEntry(grpc::ServerContext* context,
                                                 const cv1::GetOutboxEntryRequest* request,
                                                 cv1::GetOutboxEntryResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response, [&]() -> absl::Status {
+  return ServeCall(context, {__func__, kAdminOnly}, response, [&]() -> absl::Status {
     MR_ASSIGN_OR_RETURN(*response->mutable_entry(), outbox_->Get(request->id()));
     return absl::OkStatus();
   });
@@ -30,7 +26,7 @@ grpc::Status OutboxAdminService::GetOutboxEntry(grpc::ServerContext* context,
 grpc::Status OutboxAdminService::RetryOutboxEntry(grpc::ServerContext* context,
                                                   const cv1::RetryOutboxEntryRequest* request,
                                                   cv1::RetryOutboxEntryResponse* response) {
-  return ServeCall(context, {__func__, kAdmins}, response, [&]() -> absl::Status {
+  return ServeCall(context, {__func__, kAdminOnly}, response, [&]() -> absl::Status {
     MR_ASSIGN_OR_RETURN(*response->mutable_entry(), outbox_->Retry(request->id()));
     return absl::OkStatus();
   });

@@ -1,6 +1,7 @@
 #include "common/outbox/outbox_schema.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/base/status_macros.h"
 
 namespace mailroom::outbox_schema {
@@ -93,18 +94,11 @@ void SetTimestamp(int64_t us, google::protobuf::Timestamp* ts) {
 }
 
 absl::string_view StateName(int state) {
-  switch (state) {
-    case cv1::NOTIFICATION_STATE_QUEUED:
-      return "QUEUED";
-    case cv1::NOTIFICATION_STATE_SENDING:
-      return "SENDING";
-    case cv1::NOTIFICATION_STATE_SENT:
-      return "SENT";
-    case cv1::NOTIFICATION_STATE_FAILED:
-      return "FAILED";
-    default:
-      return "UNSPECIFIED";
-  }
+  if (!cv1::NotificationState_IsValid(state)) return "UNSPECIFIED";
+  // The proto's own name without its prefix, so that a new state needs no change here.
+  absl::string_view name = cv1::NotificationState_Name(static_cast<cv1::NotificationState>(state));
+  absl::ConsumePrefix(&name, "NOTIFICATION_STATE_");
+  return name;
 }
 
 std::string SerializeRecipients(const std::vector<cv1::Recipient>& recipients) {

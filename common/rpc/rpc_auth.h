@@ -38,6 +38,10 @@ struct CallerCheck {
   absl::string_view refusal_note = "";
 };
 
+// The callers most RPCs allow, named once for every service.
+inline constexpr Role kAdminOnly[] = {Role::kAdmin};
+inline constexpr Role kPortalOrAdmin[] = {Role::kPortal, Role::kAdmin};
+
 absl::StatusOr<PeerIdentity> AuthorizeCaller(grpc::ServerContextBase* context,
                                              const CallerCheck& check);
 

@@ -5,13 +5,8 @@
 //   mailroom-broker --config=/etc/mailroom/broker.textproto
 #include <sys/prctl.h>
 
-#include <cstdio>
 #include <fstream>
-#include <iostream>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
@@ -24,23 +19,17 @@
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
 #include "common/base/status_macros.h"
-#include "common/rpc/metrics_server.h"
-#include "common/node/node_config.h"
-#include "common/base/systemd_notify.h"
+#include "common/node/role_main.h"
+#include "common/rpc/serve_until_terminated.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
 #include "pan/broker/smtp_connection_tester.h"
 #include "pan/broker/token_client.h"
 
-ABSL_FLAG(std::string, config, "", "Path of the node's configuration (protobuf text format).");
-ABSL_FLAG(std::string, port_file, "",
-          "If set, the bound gRPC port is written here once serving (for listen port 0).");
-
 namespace mailroom::broker {
 namespace {
 
-namespace cv1 = ::mailroom::common::v1;
 namespace cfg = ::mailroom::config::v1;
 
 constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
@@ -115,27 +104,14 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
   };
 }
 
-int Run() {
-  const std::string config_path = absl::GetFlag(FLAGS_config);
-  if (config_path.empty()) {
-    std::cerr << "mailroom-broker: --config is required\n";
-    return 2;
-  }
-  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path, cv1::ROLE_BROKER);
-  if (!config.ok()) {
-    std::cerr << "mailroom-broker: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (absl::Status status = ApplyLoggingConfig(config->logging()); !status.ok()) {
-    std::cerr << "mailroom-broker: " << status.message() << "\n";
-    return 2;
-  }
-  const cfg::BrokerConfig& broker_config = config->broker();
+int Run(const RoleStart& start) {
+  const NodeConfig& config = start.config;
+  const cfg::BrokerConfig& broker_config = config.broker();
   const std::string key_file = broker_config.key_file().empty()
-                                   ? absl::StrCat(config->data_dir(), "/broker.key")
+                                   ? absl::StrCat(config.data_dir(), "/broker.key")
                                    : broker_config.key_file();
   const std::string state_file = broker_config.state_file().empty()
-                                     ? absl::StrCat(config->data_dir(), "/broker-settings.bin")
+                                     ? absl::StrCat(config.data_dir(), "/broker-settings.bin")
                                      : broker_config.state_file();
   absl::StatusOr<std::string> key = crypto::LoadOrCreateKeyFile(key_file);
   if (!key.ok()) {
@@ -147,7 +123,7 @@ int Run() {
 
   const cfg::TokenRefreshPolicy& refresh = broker_config.token_refresh();
   BrokerOptions options;
-  options.node_name = config->node_name();
+  options.node_name = config.node_name();
   options.default_authority_host = broker_config.default_authority_host();
   if (refresh.refresh_fraction() > 0 && refresh.refresh_fraction() < 1) {
     options.token_policy.refresh_fraction = refresh.refresh_fraction();
@@ -162,9 +138,9 @@ int Run() {
   }
   options.send_limits = ResolveSendLimits(broker_config.send_limits());
 
-  const TlsFiles tls = TlsFilesOf(*config);
+  const TlsFiles tls = TlsFilesOf(config);
   std::unique_ptr<AlarmReporter> alarms;
-  if (!config->mnt_target().empty()) {
+  if (!config.mnt_target().empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
         MakeChannelCredentials(tls, Role::kMnt);
     if (!credentials.ok()) {
@@ -172,7 +148,7 @@ int Run() {
       return 1;
     }
     alarms = std::make_unique<MntAlarmReporter>(
-        grpc::CreateChannel(config->mnt_target(), *credentials), &clock);
+        grpc::CreateChannel(config.mnt_target(), *credentials), &clock);
   } else {
     alarms = std::make_unique<LoggingAlarmReporter>();
   }
@@ -199,16 +175,14 @@ int Run() {
     MR_LOG(kError, kLogBroker) << server_credentials.status().message();
     return 1;
   }
-  GrpcServer server({config->listen_address(), *server_credentials, {&service}});
+  GrpcServer server({config.listen_address(), *server_credentials, {&service}});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogBroker) << status.message();
     return 1;
   }
-  MR_LOG(kInfo, kLogBroker) << "mailroom-broker " << config->node_name() << " serving on port "
+  MR_LOG(kInfo, kLogBroker) << "mailroom-broker " << config.node_name() << " serving on port "
                             << server.port();
-  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
-    std::ofstream(port_file) << server.port() << "\n";
-  }
+  if (!start.port_file.empty()) std::ofstream(start.port_file) << server.port() << "\n";
   Metrics::Global().RegisterGaugeCallback(
       "mailroom_token_age_seconds", "Seconds since the cached token was fetched.", [&] {
         std::vector<std::pair<MetricLabels, double>> out;
@@ -218,20 +192,9 @@ int Run() {
         }
         return out;
       });
-  MetricsServer metrics(&Metrics::Global());
-  if (!config->metrics_listen_address().empty()) {
-    if (absl::Status status = metrics.Start(config->metrics_listen_address()); !status.ok()) {
-      MR_LOG(kError, kLogBroker) << status.message();
-      return 1;
-    }
-    MR_LOG(kInfo, kLogBroker) << "metrics on port " << metrics.port();
-  }
-  NotifySystemdReady();
-  const int signal = TerminationSignals::Wait();
-  MR_LOG(kInfo, kLogBroker) << "signal " << signal << ": shutting down";
-  NotifySystemd("STOPPING=1");
-  server.Shutdown(absl::Seconds(10));
-  server.Wait();
+  const int code = ServeUntilTerminated(server, config.metrics_listen_address(),
+                                        absl::Seconds(10), kLogBroker);
+  if (code != 0) return code;
   broker.Stop();
   return 0;
 }
@@ -243,8 +206,8 @@ int main(int argc, char** argv) {
   // This process holds the client secret in memory: no core dump, and no ptrace by other
   // processes of the same user (the unit also sets LimitCORE=0).
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  mailroom::TerminationSignals::Block();
-  absl::SetProgramUsageMessage("mailroom token broker: --config=<node config>");
-  absl::ParseCommandLine(argc, argv);
-  return mailroom::broker::Run();
+  return mailroom::RoleMain(argc, argv,
+                            {"mailroom-broker", mailroom::common::v1::ROLE_BROKER,
+                             "mailroom token broker: --config=<node config>"},
+                            mailroom::broker::Run);
 }

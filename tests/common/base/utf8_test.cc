@@ -55,5 +55,14 @@ TEST(Utf8Prefix, NeverEndsInsideACharacter) {
   EXPECT_EQ(Utf8Prefix("王王", 3), "王");
 }
 
+TEST(JsonQuote, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(JsonQuote(""), "\"\"");
+  EXPECT_EQ(JsonQuote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(JsonQuote("\r\n\t\b\f"), "\"\\r\\n\\t\\b\\f\"");
+  EXPECT_EQ(JsonQuote(std::string("\x01\x1f\x00", 3)), "\"\\u0001\\u001f\\u0000\"");
+  // DEL and everything beyond ASCII are written as they are (JSON does not escape them).
+  EXPECT_EQ(JsonQuote("\x7f王😀/"), "\"\x7f王😀/\"");
+}
+
 }  // namespace
 }  // namespace mailroom

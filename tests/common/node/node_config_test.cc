@@ -4,11 +4,12 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <string>
 
-#include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/node_config_files.h"
 
 namespace mailroom {
 namespace {
@@ -17,36 +18,15 @@ namespace cv1 = ::mailroom::common::v1;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path);
-  out << content;
-}
-
 class NodeConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     unsetenv("MAILROOM_NODE_NAME");
-    dir_ = absl::StrCat(getenv("TEST_TMPDIR"), "/",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    mkdir(dir_.c_str(), 0700);
-    mkdir((dir_ + "/data").c_str(), 0700);
-    for (const char* name : {"ca.pem", "node.pem", "node.key"}) WriteFile(dir_ + "/" + name, "x");
+    dir_ = testing::MakeNodeConfigDir();
   }
 
   // A valid PSN config with `extra` appended; relative paths, as an operator writes them.
-  std::string Write(const std::string& extra) {
-    const std::string path = dir_ + "/psn.textproto";
-    WriteFile(path, absl::StrCat(R"(
-node_name: "psn-1"
-role: ROLE_PSN
-listen_address: "[::]:7100"
-tls { ca_file: "ca.pem" cert_file: "node.pem" key_file: "node.key" }
-broker_target: "broker:7000"
-data_dir: "data"
-)",
-                                 extra));
-    return path;
-  }
+  std::string Write(const std::string& extra) { return testing::WritePsnConfig(dir_, extra); }
 
   std::string dir_;
 };

@@ -213,6 +213,8 @@ TEST_F(OutboxTest, EnqueueClaimSend) {
 
   // A finished entry accepts no further outcome.
   EXPECT_EQ(outbox->MarkSent(c.id, {250, "again"}).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(outbox->MarkSent(c.id, {250, "again"}).message(),
+            absl::StrCat("outbox: notification ", c.id, " is SENT, not SENDING"));
   EXPECT_EQ(outbox->MarkSent("psn-1/nope", {250, ""}).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(outbox->Get("psn-1/nope").status().code(), absl::StatusCode::kNotFound);
 }
