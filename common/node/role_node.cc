@@ -118,7 +118,7 @@ int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::stri
   }
   std::vector<grpc::Service*> all = services;
   all.push_back(outbox_admin_.get());
-  GrpcServer server({config_.listen_address(), *server_credentials, all});
+  GrpcServer server({config_.listen_address(), *server_credentials, all, config_.grpc_reflection()});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogRpc) << status.message();
     return 1;

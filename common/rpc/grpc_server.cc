@@ -4,6 +4,12 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
@@ -11,6 +17,23 @@
 #include "common/rpc/rpc_metrics.h"
 
 namespace mailroom {
+namespace {
+
+// Linking gRPC's reflection library registers its plugin with every ServerBuilder (a static
+// initializer); this option takes it out again when a node has not asked for reflection.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+                                    return plugin->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
+
+}  // namespace
 
 GrpcServer::GrpcServer(Options options) : options_(std::move(options)) {}
 
@@ -20,9 +43,13 @@ absl::Status GrpcServer::Start() {
   if (options_.credentials == nullptr) {
     return absl::InvalidArgumentError("GrpcServer needs TLS credentials; plaintext is refused");
   }
+  if (options_.services.empty()) {
+    return absl::InvalidArgumentError("GrpcServer needs at least one service");
+  }
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!options_.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   // gRPC sets SO_REUSEPORT by default, which would let a second node silently share a port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Role nodes ping the broker every 15 s to notice dead paths; accept that pace.

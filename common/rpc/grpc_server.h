@@ -25,6 +25,9 @@ class GrpcServer {
     std::shared_ptr<grpc::ServerCredentials> credentials;
     // Not owned; must outlive the server.
     std::vector<grpc::Service*> services;
+    // Serve gRPC server reflection (every service's schema) to any cluster certificate:
+    // for debugging with grpcurl only, off by default.
+    bool reflection = false;
   };
 
   explicit GrpcServer(Options options);

@@ -175,7 +175,8 @@ int Run(const RoleStart& start) {
     MR_LOG(kError, kLogBroker) << server_credentials.status().message();
     return 1;
   }
-  GrpcServer server({config.listen_address(), *server_credentials, {&service}});
+  GrpcServer server(
+      {config.listen_address(), *server_credentials, {&service}, config.grpc_reflection()});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogBroker) << status.message();
     return 1;

@@ -8,6 +8,7 @@
 #include "common/base/logging.h"
 #include "common/rpc/tls.h"
 #include "gtest/gtest.h"
+#include "tests/common/testdata/test_messages.grpc.pb.h"
 #include "tests/testing/test_certs.h"
 #include "third_party/grpc_health/health.grpc.pb.h"
 
@@ -33,7 +34,7 @@ class ServeUntilTerminatedTest : public ::testing::Test {
     auto credentials = MakeServerCredentials(NodeTlsFiles(*certs_, "mnt1"));
     EXPECT_TRUE(credentials.ok());
     auto server = std::make_unique<GrpcServer>(
-        GrpcServer::Options{"127.0.0.1:0", *credentials, {}});
+        GrpcServer::Options{"127.0.0.1:0", *credentials, {&service_}});
     EXPECT_TRUE(server->Start().ok());
     return server;
   }
@@ -50,6 +51,7 @@ class ServeUntilTerminatedTest : public ::testing::Test {
            response.status() == HealthCheckResponse::SERVING;
   }
 
+  mailroom::testing::WhoAmI::Service service_;  // any service will do
   static std::string* certs_;
 };
 
