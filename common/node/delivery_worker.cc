@@ -1,6 +1,7 @@
 #include "common/node/delivery_worker.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -212,12 +213,65 @@ void DeliveryWorker::RaiseDeliveryAlarm(const ClaimedNotification& message,
   alarms_->Raise(std::move(alarm));
 }
 
+void DeliveryWorker::Record(const ClaimedNotification& message, const char* what,
+                            std::function<absl::Status()> write) {
+  const absl::Status status = write();
+  if (status.ok()) return;
+  MR_LOG(kError, kLogOutbox) << "cannot record " << message.id << " as " << what
+                             << " in the outbox (kept, written again before new work): "
+                             << status.message();
+  Metrics::Global().Increment("mailroom_outbox_record_failures_total",
+                              "Delivery outcomes the outbox could not record at once.",
+                              {{"node", options_.node_name}});
+  RaiseAlarmRequest alarm;
+  alarm.set_type(mv1::ALARM_TYPE_GENERIC);
+  alarm.set_severity(mv1::ALARM_SEVERITY_CRITICAL);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(absl::StrCat("outbox-record-failed/", options_.node_name));
+  alarm.set_text(absl::StrCat(
+      "The outbox of ", options_.node_name, " cannot record delivery outcomes (", what, ": ",
+      status.message(), "). Sending has stopped until it can; free disk space on the node's "
+      "data directory, or find what holds the database."));
+  alarm.set_idempotency_key(
+      absl::StrCat("outbox-record-failed/", message.id, "/", message.attempt));
+  alarms_->Raise(std::move(alarm));
+  absl::MutexLock lock(&mu_);
+  kept_outcomes_.push_back(KeptOutcome{message.id, what, std::move(write)});
+}
+
+bool DeliveryWorker::RecordKeptOutcomes() {
+  std::deque<KeptOutcome> kept;
+  {
+    absl::MutexLock lock(&mu_);
+    if (kept_outcomes_.empty()) return true;
+    kept.swap(kept_outcomes_);
+  }
+  std::deque<KeptOutcome> still;
+  for (KeptOutcome& outcome : kept) {
+    const absl::Status status = outcome.write();
+    // FAILED_PRECONDITION / NOT_FOUND: the entry moved on meanwhile (an admin retried or
+    // purged it); nothing is left to write.
+    if (status.ok() || absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) {
+      MR_LOG(kInfo, kLogOutbox) << "recorded " << outcome.id << " as " << outcome.what
+                                << (status.ok() ? "" : " (the entry had moved on)");
+      continue;
+    }
+    still.push_back(std::move(outcome));
+  }
+  absl::MutexLock lock(&mu_);
+  kept_outcomes_.insert(kept_outcomes_.begin(), std::make_move_iterator(still.begin()),
+                        std::make_move_iterator(still.end()));
+  return kept_outcomes_.empty();
+}
+
 absl::Time DeliveryWorker::Step(Connection& connection) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::InfiniteFuture();
   }
   CloseIfIdle(connection);
+  // Outcomes the outbox could not take come first; no new work until they are written.
+  if (!RecordKeptOutcomes()) return clock_->Now() + absl::Seconds(1);
   if (Round(connection)) return absl::InfinitePast();  // there may be more due right away
   return NextRoundTime(connection);
 }
@@ -397,18 +451,22 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
                                    const AttemptReport& report) {
   switch (sent.outcome) {
     case DeliveryOutcome::kDelivered: {
-      outbox_->MarkSent(message.id, report).IgnoreError();
+      Record(message, "sent", [this, id = message.id, report] {
+        return outbox_->MarkSent(id, report);
+      });
       CountOutcome(options_.node_name, "delivered", sent.reply.code);
       absl::MutexLock lock(&mu_);
       ++delivered_;
       break;
     }
     case DeliveryOutcome::kTransient: {
-      absl::StatusOr<RetryDecision> decision =
-          outbox_->MarkRetry(message.id, sent.diagnosis, report);
-      if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
-        RaiseDeliveryAlarm(message, sent.diagnosis);
-      }
+      Record(message, "to retry", [this, message, diagnosis = sent.diagnosis, report] {
+        absl::StatusOr<RetryDecision> decision = outbox_->MarkRetry(message.id, diagnosis, report);
+        if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
+          RaiseDeliveryAlarm(message, diagnosis);
+        }
+        return decision.status();
+      });
       CountOutcome(options_.node_name, "retried", sent.reply.code);
       absl::MutexLock lock(&mu_);
       ++retried_;
@@ -417,7 +475,9 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
     default: {
       MR_LOG(kWarn, kLogOutbox) << message.id << " failed: " << sent.diagnosis.title() << " ("
                                 << sent.reply.raw << ")";
-      outbox_->MarkFailed(message.id, sent.diagnosis, report).IgnoreError();
+      Record(message, "failed", [this, id = message.id, diagnosis = sent.diagnosis, report] {
+        return outbox_->MarkFailed(id, diagnosis, report);
+      });
       RaiseDeliveryAlarm(message, sent.diagnosis);
       CountOutcome(options_.node_name, "failed", sent.reply.code);
       absl::MutexLock lock(&mu_);
@@ -441,7 +501,10 @@ absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
   const absl::Time paused_until = reported.ok() && reported->has_mailbox_paused_until()
                                       ? FromProto(reported->mailbox_paused_until())
                                       : clock_->Now() + absl::Hours(1);
-  outbox_->MarkRetry(message.id, sent.diagnosis, report, paused_until).IgnoreError();
+  Record(message, "paused",
+         [this, id = message.id, diagnosis = sent.diagnosis, report, paused_until] {
+           return outbox_->MarkRetry(id, diagnosis, report, paused_until).status();
+         });
   CountOutcome(options_.node_name, "paused", sent.reply.code);
   absl::MutexLock lock(&mu_);
   ++retried_;

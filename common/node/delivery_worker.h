@@ -121,6 +121,14 @@ class DeliveryWorker {
                            const mailroom::broker::v1::AcquireSendPermitResponse& permit,
                            std::vector<mailroom::broker::v1::SendResult>* results);
   void RaiseDeliveryAlarm(const ClaimedNotification& message, const Diagnosis& diagnosis);
+  // Writes an outcome to the outbox; if the outbox cannot take it (disk full, database
+  // locked), says so (ERROR line, mailroom_outbox_record_failures_total, an alarm) and keeps
+  // it to write again before any new message is claimed, so a sent message is never left
+  // SENDING to be sent again, nor a failed one forgotten.
+  void Record(const ClaimedNotification& message, const char* what,
+              std::function<absl::Status()> write);
+  // Writes the outcomes kept by Record; true when none is left.
+  bool RecordKeptOutcomes();
   // Up to `wanted` sends from the offline allowance (sliding minute).
   int TakeOfflineAllowance(int wanted, absl::Time now);
 
@@ -138,6 +146,12 @@ class DeliveryWorker {
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
+  struct KeptOutcome {
+    std::string id;
+    const char* what;
+    std::function<absl::Status()> write;
+  };
+  std::deque<KeptOutcome> kept_outcomes_ ABSL_GUARDED_BY(mu_);
   // Each with its own thread; a connection's state is touched only by that thread (and by
   // Stop once the thread has ended).
   std::vector<std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);

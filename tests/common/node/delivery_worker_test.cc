@@ -4,8 +4,13 @@
 // broker pauses the mailbox, the message waits for the window).
 #include "common/node/delivery_worker.h"
 
-#include <deque>
+#include <sqlite3.h>
 
+#include <atomic>
+#include <deque>
+#include <functional>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/testing/fake_clock.h"
 #include "common/mail/smtp_reply.h"
@@ -19,6 +24,7 @@ namespace {
 namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 using ::testing::_;
+using ::testing::HasSubstr;
 using ::testing::Invoke;
 using ::testing::Return;
 
@@ -27,8 +33,11 @@ class FakeSubmitter : public MailSubmitter {
   explicit FakeSubmitter(std::deque<std::string>* replies, std::vector<std::string>* tokens)
       : replies_(replies), tokens_(tokens) {}
   void SetBearerToken(std::string token) override { token_ = std::move(token); }
+  // Runs during each Send, as the server takes the message.
+  std::function<void()> on_send;
   SendResult Send(const std::string&, const std::vector<std::string>& recipients,
                   const std::string&) override {
+    if (on_send) on_send();
     tokens_->push_back(token_);
     const std::string raw = replies_->empty() ? "250 2.0.0 OK" : replies_->front();
     if (!replies_->empty()) replies_->pop_front();
@@ -67,14 +76,14 @@ class CapturingAlarms : public AlarmReporter {
 class DeliveryWorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/",
-                                          ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                                          ".db");
-    std::remove(path.c_str());
+    path_ = absl::StrCat(getenv("TEST_TMPDIR"), "/",
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
+    std::remove(path_.c_str());
     OutboxOptions options;
     options.node_name = "psn1";
     options.random_unit = [] { return 0.5; };
-    outbox_ = *Outbox::Open(path, &clock_, options);
+    options.busy_timeout = absl::Milliseconds(50);
+    outbox_ = *Outbox::Open(path_, &clock_, options);
     ON_CALL(stub_, GetAccessToken(_, _, _))
         .WillByDefault(Invoke([this](grpc::ClientContext*, const bv1::GetAccessTokenRequest&,
                                      bv1::GetAccessTokenResponse* response) {
@@ -119,13 +128,18 @@ class DeliveryWorkerTest : public ::testing::Test {
     options.connections = 1;
     DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
                           [this](const SubmissionGrant&) {
-                            return std::make_unique<FakeSubmitter>(&replies_, &tokens_used_);
+                            auto submitter =
+                                std::make_unique<FakeSubmitter>(&replies_, &tokens_used_);
+                            submitter->on_send = on_send_;
+                            return submitter;
                           });
     worker.Start();
     cv1::OutboxEntry entry;
     for (int i = 0; i < 3000; ++i) {
-      entry = *outbox_->Get(id);
-      if (entry.notification().state() == state) break;
+      if (on_each_wait_) on_each_wait_();
+      absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
+      if (got.ok()) entry = *got;
+      if (got.ok() && entry.notification().state() == state) break;
       absl::SleepFor(absl::Milliseconds(1));
     }
     worker.Stop();
@@ -133,6 +147,9 @@ class DeliveryWorkerTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  std::string path_;
+  std::function<void()> on_send_;
+  std::function<void()> on_each_wait_;
   std::unique_ptr<Outbox> outbox_;
   ::testing::NiceMock<bv1::MockTokenBrokerStub> stub_;
   std::deque<std::string> replies_;
@@ -140,6 +157,44 @@ class DeliveryWorkerTest : public ::testing::Test {
   int tokens_issued_ = 0;
   CapturingAlarms alarms_;
 };
+
+// L3: the outbox cannot record that a message was sent (here another process holds the
+// database's write lock, as a full disk would refuse the write). The worker must say so with
+// an alarm, keep the outcome, claim nothing new, and record SENT once it can, without
+// sending the message again.
+TEST_F(DeliveryWorkerTest, AnOutcomeTheOutboxCannotTakeIsKeptAlarmedAndWrittenLater) {
+  const std::string id = Enqueue();
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &blocker), SQLITE_OK);
+  std::atomic<bool> locked{false};
+  on_send_ = [&] {
+    if (!locked.exchange(true)) {
+      ASSERT_EQ(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+    }
+  };
+  int waits = 0;
+  on_each_wait_ = [&] {
+    // Once the alarm is up, let the outbox write again and let the worker's clock move on.
+    bool alarmed = false;
+    {
+      absl::MutexLock lock(&alarms_.mu);
+      for (const RaiseAlarmRequest& alarm : alarms_.raised) {
+        alarmed = alarmed || absl::StartsWith(alarm.dedup_key(), "outbox-record-failed/");
+      }
+    }
+    if (alarmed && ++waits == 1) {
+      sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    if (alarmed) clock_.Advance(absl::Milliseconds(100));
+  };
+  const cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_SENT);
+  sqlite3_close(blocker);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(tokens_used_.size(), 1u);  // sent once, never again
+  absl::MutexLock lock(&alarms_.mu);
+  ASSERT_FALSE(alarms_.raised.empty());
+  EXPECT_THAT(alarms_.raised.back().text(), HasSubstr("cannot record delivery outcomes"));
+}
 
 TEST_F(DeliveryWorkerTest, RefusedTokenIsReplacedAndTheMessageRetriedOnce) {
   EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
