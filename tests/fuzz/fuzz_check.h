@@ -1,0 +1,35 @@
+// Provides FUZZ_CHECK, the invariant check of the fuzz targets in this directory: when the
+// condition is false it prints the failed condition and a message to stderr and aborts, which
+// both libFuzzer and the suite's driver (fuzz_driver.cc) report as a crash together with the
+// input that caused it. Header-only, so that a fuzz target links into either runner alone.
+#ifndef MAILROOM_TESTS_FUZZ_FUZZ_CHECK_H_
+#define MAILROOM_TESTS_FUZZ_FUZZ_CHECK_H_
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace mailroom::fuzz {
+
+[[noreturn]] inline void FailCheck(const char* file, int line, const char* condition,
+                                   absl::string_view message) {
+  std::fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n  %.*s\n", file, line, condition,
+               static_cast<int>(message.size()), message.data());
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace mailroom::fuzz
+
+// FUZZ_CHECK(condition, message): `message` is anything convertible to absl::string_view
+// (e.g. absl::StrCat(...)); it is evaluated only when the check fails.
+#define FUZZ_CHECK(condition, message)                                              \
+  do {                                                                              \
+    if (!(condition)) {                                                             \
+      ::mailroom::fuzz::FailCheck(__FILE__, __LINE__, #condition, std::string(message)); \
+    }                                                                               \
+  } while (false)
+
+#endif  // MAILROOM_TESTS_FUZZ_FUZZ_CHECK_H_
