@@ -123,12 +123,25 @@ void OnFatalSignal(int signal_number) {
 }
 
 void InstallCrashReporting() {
-  for (int signal_number : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {
-    ::signal(signal_number, OnFatalSignal);
-  }
 #ifdef MAILROOM_FUZZ_SANITIZED
+  // The sanitizer reports faults itself (a stack overflow included) and then calls back; only
+  // abort() (a failed FUZZ_CHECK) is left to us.
   __sanitizer_set_death_callback(ReportCurrentInput);
+  const int kSignals[] = {SIGABRT};
+#else
+  const int kSignals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 #endif
+  // On a stack of its own, so that a stack overflow is reported too.
+  static char alternate_stack[64 * 1024];
+  stack_t stack = {};
+  stack.ss_sp = alternate_stack;
+  stack.ss_size = sizeof(alternate_stack);
+  sigaltstack(&stack, nullptr);
+  struct sigaction action = {};
+  action.sa_handler = OnFatalSignal;
+  action.sa_flags = SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  for (int signal_number : kSignals) sigaction(signal_number, &action, nullptr);
 }
 
 void RunOne(const std::string& input, absl::string_view label) {
