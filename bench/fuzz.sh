@@ -29,7 +29,9 @@ labels=()
 for name in "${targets[@]}"; do labels+=("//tests/fuzz:${name}_fuzzer"); done
 work="$(mktemp -d /tmp/mailroom-fuzz.XXXXXX)"
 echo "fuzz: building ${labels[*]} with clang (log: $work/build.log)"
-if ! bazel_fuzz build --config=libfuzzer "${labels[@]}" >"$work/build.log" 2>&1; then
+# No convenience symlinks: they would point the workspace's bazel-* at this output base, and
+# the ordinary build would then walk into it.
+if ! bazel_fuzz build --config=libfuzzer --symlink_prefix=/ "${labels[@]}" >"$work/build.log" 2>&1; then
   grep -v 'Cannot export local symbol' "$work/build.log" | tail -30
   exit 2
 fi
