@@ -16,6 +16,9 @@ debian_packages=(
   postfix dovecot-core
   # offline checks of the deployment files (tests/deploy)
   yamllint systemd
+  # coverage-guided fuzzing (bench/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes,
+  # which clang only recommends (and recommends are not installed here)
+  clang libclang-rt-14-dev
 )
 # kubectl renders the Kustomize manifests; Debian's comes with kubernetes-client.
 command -v kubectl >/dev/null || debian_packages+=(kubernetes-client)

@@ -1,5 +1,8 @@
 #include "common/base/diagnosis.h"
 
+#include <string>
+#include <utility>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -171,13 +174,25 @@ Diagnosis MakeDiagnosis(FailureCause cause, absl::string_view raw_reply) {
 }
 
 void SetRawReply(Diagnosis* diagnosis, absl::string_view raw) {
-  if (raw.size() <= kMaxRawReplyBytes) {
+  // raw_reply is a proto3 string: with a byte that is not UTF-8 (a Latin-1 reply text, a
+  // truncated character) the Diagnosis serializes with an error and no longer parses, so it
+  // is lost on its way to the admin (found by tests/fuzz/smtp_reply_fuzzer.cc).
+  static constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  if (raw.size() <= kMaxRawReplyBytes && IsValidUtf8(raw)) {
     diagnosis->set_raw_reply(std::string(raw));
     return;
   }
-  const absl::string_view kept = Utf8Prefix(raw, kMaxRawReplyBytes);
-  diagnosis->set_raw_reply(
-      absl::StrCat(kept, " [... ", raw.size() - kept.size(), " more bytes left out]"));
+  std::string kept;
+  size_t i = 0;
+  while (i < raw.size()) {
+    const size_t length = Utf8SequenceLength(raw, i);
+    const absl::string_view piece = length > 0 ? raw.substr(i, length) : kReplacement;
+    if (kept.size() + piece.size() > kMaxRawReplyBytes) break;
+    kept.append(piece.data(), piece.size());
+    i += length > 0 ? length : 1;
+  }
+  if (i < raw.size()) absl::StrAppend(&kept, " [... ", raw.size() - i, " more bytes left out]");
+  diagnosis->set_raw_reply(std::move(kept));
 }
 
 absl::string_view FailureTitle(FailureCause cause) { return TextOf(cause).title; }

@@ -26,7 +26,9 @@ Diagnosis MakeDiagnosis(FailureCause cause, absl::string_view raw_reply = "");
 inline constexpr size_t kMaxRawReplyBytes = 8192;
 
 // Sets `diagnosis`'s raw_reply to `raw`, cut on a character boundary at kMaxRawReplyBytes
-// with a note saying how much was left out.
+// with a note saying how much was left out. A byte that does not begin a well-formed UTF-8
+// sequence becomes U+FFFD, so that the Diagnosis (a proto3 message) always serializes and
+// parses back.
 void SetRawReply(Diagnosis* diagnosis, absl::string_view raw);
 
 // The title of a cause ("Invalid client secret"), e.g. for alarm text.

@@ -1,11 +1,12 @@
 #include "common/base/text_config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -22,19 +23,27 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::TextFormat;
 
 // The field whose value starts before `column` on `line`: the last `name:` or `name {`.
-// Protobuf's messages for bad values ("Expected integer, got: ...") do not name it.
+// Protobuf's messages for bad values ("Expected integer, got: ...") do not name it. A linear
+// scan from the end: std::regex, used before, recursed once per character and overflowed
+// the stack on a long line (found by tests/fuzz/text_config_fuzzer.cc).
 std::string FieldNameBefore(absl::string_view text, int line, int column) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
   if (line < 0 || line >= static_cast<int>(lines.size())) return "";
-  absl::string_view prefix = lines[line].substr(0, std::max(column, 0));
-  static const std::regex kFieldName(R"(([A-Za-z_][A-Za-z0-9_]*)\s*(:|\{))");
-  std::string name;
-  std::string haystack(prefix);
-  for (std::sregex_iterator it(haystack.begin(), haystack.end(), kFieldName), end; it != end;
-       ++it) {
-    name = (*it)[1];
+  const absl::string_view prefix = lines[line].substr(0, std::max(column, 0));
+  const auto is_name_char = [](char c) { return absl::ascii_isalnum(c) || c == '_'; };
+  for (size_t end = prefix.size(); end > 0; --end) {
+    if (prefix[end - 1] != ':' && prefix[end - 1] != '{') continue;
+    size_t name_end = end - 1;
+    while (name_end > 0 && absl::ascii_isspace(prefix[name_end - 1])) --name_end;
+    size_t name_start = name_end;
+    while (name_start > 0 && is_name_char(prefix[name_start - 1])) --name_start;
+    // A name starts with a letter or '_'.
+    while (name_start < name_end && absl::ascii_isdigit(prefix[name_start])) ++name_start;
+    if (name_start < name_end) {
+      return std::string(prefix.substr(name_start, name_end - name_start));
+    }
   }
-  return name;
+  return "";
 }
 
 class CollectingErrorCollector : public google::protobuf::io::ErrorCollector {

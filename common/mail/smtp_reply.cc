@@ -12,8 +12,9 @@ namespace {
 
 namespace fc = ::mailroom::common::v1;
 
+// A reply code's first digit is 1 to 5 (RFC 5321 4.2); "000" or "999" is not a reply.
 bool IsReplyLine(absl::string_view line) {
-  return line.size() >= 3 && absl::ascii_isdigit(line[0]) && absl::ascii_isdigit(line[1]) &&
+  return line.size() >= 3 && line[0] >= '1' && line[0] <= '5' && absl::ascii_isdigit(line[1]) &&
          absl::ascii_isdigit(line[2]) && (line.size() == 3 || line[3] == ' ' || line[3] == '-');
 }
 
@@ -46,13 +47,18 @@ Diagnosis Classified(fc::FailureCause cause, const SmtpReply& reply) {
 
 SmtpReply ParseSmtpReply(absl::string_view lines) {
   std::vector<absl::string_view> parts = absl::StrSplit(lines, '\n');
-  while (!parts.empty() && absl::StripSuffix(parts.back(), "\r").empty()) parts.pop_back();
+  // Every CR before a line's end goes (a stray one would otherwise stay in the text and make
+  // `raw` parse differently from the lines it came from).
+  for (absl::string_view& part : parts) {
+    while (absl::ConsumeSuffix(&part, "\r")) {
+    }
+  }
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
   std::vector<std::string> raw_lines;
   std::vector<std::string> text_lines;
   SmtpReply reply;
   bool all_reply_lines = !parts.empty();
-  for (absl::string_view part : parts) {
-    absl::string_view line = absl::StripSuffix(part, "\r");
+  for (absl::string_view line : parts) {
     raw_lines.emplace_back(line);
     if (!IsReplyLine(line)) all_reply_lines = false;
   }

@@ -16,7 +16,8 @@ namespace mailroom {
 
 // One SMTP reply, single- or multi-line.
 struct SmtpReply {
-  // The basic reply code (e.g. 535); 0 if the lines did not start with a three-digit code.
+  // The basic reply code (e.g. 535); 0 if the lines did not all start with a three-digit
+  // reply code (first digit 1 to 5, RFC 5321 4.2).
   int code = 0;
   // The enhanced status code of the first line (e.g. "5.7.139"), if it has one whose class
   // matches the reply code's; empty otherwise.
@@ -29,7 +30,8 @@ struct SmtpReply {
   std::string raw;
 };
 
-// Parses one reply: its lines separated by "\r\n" or "\n" (a trailing line break is allowed).
+// Parses one reply: its lines separated by "\r\n" or "\n" (a trailing line break is allowed;
+// every CR at a line's end is dropped). ParseSmtpReply(reply.raw) gives `reply` again.
 // Never fails; unparsable input gives code 0 with the input in `text` and `raw`.
 SmtpReply ParseSmtpReply(absl::string_view lines);
 

@@ -39,6 +39,12 @@ bool TakeNumber(absl::string_view* in, char end, int64_t* out) {
 
 }  // namespace
 
+namespace internal {
+std::string PageTokenCheck(absl::string_view filter_key, absl::string_view payload) {
+  return Check(filter_key, payload);
+}
+}  // namespace internal
+
 // Payload: per value, "i<decimal>;" or "s<length>:<bytes>".
 std::string EncodePageToken(const std::vector<Value>& last_key, absl::string_view filter_key) {
   std::string payload;

@@ -44,6 +44,13 @@ std::string EncodePageToken(const std::vector<Value>& last_key, absl::string_vie
 absl::StatusOr<std::vector<Value>> DecodePageToken(absl::string_view token,
                                                    absl::string_view filter_key, size_t key_size);
 
+namespace internal {
+// The check EncodePageToken appends to `payload` for `filter_key`. Exposed for the fuzz target
+// (tests/fuzz/page_token_fuzzer.cc), which signs arbitrary payloads to reach the payload
+// reader behind the check.
+std::string PageTokenCheck(absl::string_view filter_key, absl::string_view payload);
+}  // namespace internal
+
 // One page of a keyset listing.
 class KeysetPage {
  public:

@@ -11,8 +11,8 @@
 #include "common/base/redactor.h"
 #include "common/base/url_encode.h"
 #include "google/protobuf/duration.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "pan/broker/entra_token_response.pb.h"
+#include "pan/broker/token_response.h"
 
 namespace mailroom::broker {
 namespace {
@@ -73,16 +73,6 @@ absl::Duration ParseRetryAfter(absl::string_view header) {
   return kDefaultRetryAfter;  // absent, or an HTTP-date: wait the usual minute
 }
 
-absl::optional<EntraTokenResponse> ParseBody(absl::string_view body) {
-  EntraTokenResponse parsed;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(std::string(body), &parsed, options).ok()) {
-    return absl::nullopt;
-  }
-  return parsed;
-}
-
 }  // namespace
 
 absl::Status ClientSecret::AppendFormFields(
@@ -130,7 +120,7 @@ Diagnosis ClassifyTransportFailure(const absl::Status& status) {
 }
 
 Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_credential) {
-  const absl::optional<EntraTokenResponse> body = ParseBody(response.body);
+  const absl::optional<EntraTokenResponse> body = ParseTokenResponseBody(response.body);
   FailureCause code_cause = fc::FAILURE_CAUSE_UNSPECIFIED;
   std::vector<std::string> codes;
   if (body.has_value()) {
@@ -216,28 +206,21 @@ absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
   }
 
   const absl::optional<EntraTokenResponse> body =
-      response->status == 200 ? ParseBody(response->body) : absl::nullopt;
-  if (!body.has_value() || body->access_token().empty() || body->expires_in() <= 0 ||
-      !absl::EqualsIgnoreCase(body->token_type(), "Bearer")) {
+      response->status == 200 ? ParseTokenResponseBody(response->body) : absl::nullopt;
+  absl::optional<AccessToken> token =
+      body.has_value() ? AccessTokenFromBody(*body, start) : absl::nullopt;
+  if (!token.has_value()) {
     Diagnosis diagnosis = ClassifyTokenResponse(*response, credential_->is_certificate());
     diagnosis.set_endpoint(config_.token_endpoint);
     MR_LOG(kWarn, kLogToken) << "token endpoint answered " << response->status << ": "
                              << diagnosis.title() << " " << diagnosis.raw_reply();
     return DiagnosedError(diagnosis, absl::StrCat("HTTP ", response->status));
   }
-
-  AccessToken token;
-  token.value = body->access_token();
   // Registered before anything else can print it.
-  Redactor::Global().AddShortLivedSecret(token.value);
-  token.token_type = "Bearer";
-  token.issue_time = start;
-  token.expire_time = start + absl::Seconds(body->expires_in());
-  if (body->refresh_in() > 0) token.refresh_hint = start + absl::Seconds(body->refresh_in());
-  token.fingerprint = TokenFingerprint(token.value);
-  MR_LOG(kInfo, kLogToken) << "Putting value in OAuth cache (token " << token.fingerprint
+  Redactor::Global().AddShortLivedSecret(token->value);
+  MR_LOG(kInfo, kLogToken) << "Putting value in OAuth cache (token " << token->fingerprint
                            << ", expires in " << body->expires_in() << " s)";
-  return token;
+  return *std::move(token);
 }
 
 }  // namespace mailroom::broker

@@ -1,5 +1,5 @@
 // MakeDiagnosis and SetRawReply: the classification's text, and a server's reply kept within
-// kMaxRawReplyBytes, cut on a character boundary.
+// kMaxRawReplyBytes, cut on a character boundary, always UTF-8.
 #include "common/base/diagnosis.h"
 
 #include <string>
@@ -36,6 +36,28 @@ TEST(Diagnosis, ALongReplyIsCutOnACharacterBoundary) {
   Diagnosis exact;
   SetRawReply(&exact, std::string(kMaxRawReplyBytes, 'x'));
   EXPECT_EQ(exact.raw_reply(), std::string(kMaxRawReplyBytes, 'x'));
+}
+
+// Found by tests/fuzz/smtp_reply_fuzzer.cc: a reply with a byte that is not UTF-8 (here a
+// Latin-1 "é") made a Diagnosis that serialized with an error and did not parse back, so
+// DiagnosisOf lost it on its way to the admin.
+TEST(Diagnosis, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  const Diagnosis d =
+      MakeDiagnosis(FAILURE_CAUSE_INVALID_CLIENT_SECRET, "550 utilisateur inconnu \xe9\xff.");
+  EXPECT_EQ(d.raw_reply(), "550 utilisateur inconnu \uFFFD\uFFFD.");
+  const absl::optional<Diagnosis> carried = DiagnosisOf(DiagnosedError(d));
+  ASSERT_TRUE(carried.has_value());
+  EXPECT_EQ(carried->raw_reply(), d.raw_reply());
+}
+
+TEST(Diagnosis, ALongReplyThatIsNotUtf8IsCutAndReplaced) {
+  const std::string reply(3 * kMaxRawReplyBytes, '\xb5');
+  const Diagnosis d = MakeDiagnosis(FAILURE_CAUSE_INVALID_CLIENT_SECRET, reply);
+  EXPECT_LE(d.raw_reply().size(), kMaxRawReplyBytes + 64);
+  EXPECT_TRUE(IsValidUtf8(d.raw_reply()));
+  EXPECT_THAT(d.raw_reply(), EndsWith(absl::StrCat(" [... ", reply.size() - kMaxRawReplyBytes / 3,
+                                                   " more bytes left out]")));
+  EXPECT_TRUE(DiagnosisOf(DiagnosedError(d)).has_value());
 }
 
 }  // namespace

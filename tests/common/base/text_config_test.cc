@@ -41,6 +41,24 @@ TEST(TextConfig, WrongTypeErrorNamesTheField) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("port"));
 }
 
+TEST(TextConfig, ABadValueAfterSpacesAndDigitsStillNamesItsField) {
+  TestConfig config;
+  const absl::Status status =
+      ParseTextConfig("node_name: \"a\" 9limits  {\n}\nport  :  x\n", "node.textproto", &config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("node.textproto:"));
+}
+
+// Found by tests/fuzz/text_config_fuzzer.cc: the field name of an error was found with
+// std::regex, which recursed once per character of the line and overflowed the stack.
+TEST(TextConfig, AVeryLongLineIsAnErrorNotACrash) {
+  TestConfig config;
+  const std::string line = "node_name: \"a\"\n" + std::string(1000000, 'x') + ": 7\n";
+  const absl::Status status = ParseTextConfig(line, "node.textproto", &config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("node.textproto:2:"));
+}
+
 TEST(TextConfig, SemanticErrorsNameFieldPathAndLine) {
   TestConfig config;
   FieldLocator locator("node.textproto", &config);

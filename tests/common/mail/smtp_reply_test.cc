@@ -255,5 +255,39 @@ TEST(SmtpStageName, NamesCommands) {
   EXPECT_EQ(SmtpStageName(SmtpStage::kRcptTo), "RCPT TO");
 }
 
+// Found by tests/fuzz/smtp_reply_fuzzer.cc: a stray CR before the line break stayed in the
+// text, and `raw` then parsed to another reply.
+TEST(ParseSmtpReply, EveryCrBeforeALineBreakIsDropped) {
+  const SmtpReply reply = ParseSmtpReply("220 2.0.0 SMTP server ready\r\r\n\r\n");
+  EXPECT_EQ(reply.code, 220);
+  EXPECT_EQ(reply.text, "2.0.0 SMTP server ready");
+  EXPECT_EQ(reply.raw, "220 2.0.0 SMTP server ready");
+  EXPECT_EQ(ParseSmtpReply(reply.raw).raw, reply.raw);
+}
+
+// Found by tests/fuzz/smtp_reply_fuzzer.cc: "000" parsed as a reply whose code was 0, the
+// value that means "not a reply", with an enhanced code "0.x.y" beside it.
+TEST(ParseSmtpReply, ACodeOutsideOneToFiveIsNotAReply) {
+  for (const char* lines : {"000 0.0.0 zero\r\n", "220-ready\r\n000 x\r\n", "600 6.0.0 no\r\n"}) {
+    const SmtpReply reply = ParseSmtpReply(lines);
+    EXPECT_EQ(reply.code, 0) << lines;
+    EXPECT_THAT(reply.enhanced_code, IsEmpty()) << lines;
+    EXPECT_EQ(reply.text, reply.raw) << lines;
+  }
+}
+
+// Found by tests/fuzz/smtp_reply_fuzzer.cc: a reply text in Latin-1 gave a Diagnosis that
+// did not survive the Status carrying it (raw_reply is a proto3 string, which must be UTF-8).
+TEST(ClassifySmtpReply, AReplyThatIsNotUtf8KeepsItsDiagnosis) {
+  const Diagnosis diagnosis =
+      ClassifySmtpReply(ParseSmtpReply("550 5.1.1 utilisateur inconnu \xe9\r\n"),
+                        SmtpStage::kRcptTo);
+  EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_RECIPIENT_REJECTED);
+  EXPECT_EQ(diagnosis.raw_reply(), "550 5.1.1 utilisateur inconnu \uFFFD");
+  const absl::optional<Diagnosis> carried = DiagnosisOf(DiagnosedError(diagnosis));
+  ASSERT_TRUE(carried.has_value());
+  EXPECT_EQ(carried->cause(), fc::FAILURE_CAUSE_RECIPIENT_REJECTED);
+}
+
 }  // namespace
 }  // namespace mailroom
