@@ -376,6 +376,12 @@ void DeliveryWorker::HoldDenied(Connection& connection,
     connection.idle_until = not_before;
     not_before = now;
     reason = "";
+  } else if (!permit.ok() && connection.index != 0) {
+    // The broker is away and only the first connection sends the offline allowance: this
+    // connection stands aside, and the messages go back at once for the first one to take,
+    // rather than waiting out the retry while the allowance goes unused.
+    connection.idle_until = not_before;
+    not_before = now;
   }
   for (const ClaimedNotification& message : batch) {
     outbox_->Release(message.id, reason, not_before).IgnoreError();

@@ -120,12 +120,14 @@ class DeliveryWorkerTest : public ::testing::Test {
   }
 
   // Runs the worker until `done` holds for the entry or a real-time limit passes.
-  cv1::OutboxEntry RunUntil(const std::string& id, cv1::NotificationState state) {
+  cv1::OutboxEntry RunUntil(const std::string& id, cv1::NotificationState state,
+                            int connections = 1, int batch = 10) {
     BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
     BrokerPermits permits(&stub_, "psn1");
     DeliveryOptions options;
     options.node_name = "psn1";
-    options.connections = 1;
+    options.connections = connections;
+    options.batch = batch;
     DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
                           [this](const SubmissionGrant&) {
                             auto submitter =
@@ -279,6 +281,27 @@ TEST_F(DeliveryWorkerTest, ABrokerOutageStillLetsASmallAllowanceThrough) {
     sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
   }
   // Ten a minute on the cached token; the rest wait for the broker (or the next minute).
+  EXPECT_EQ(sent, 10);
+  EXPECT_EQ(tokens_used_.size(), 10u);
+}
+
+// Several connections, one message per claim: whichever connection claims a message while the
+// broker is away, the allowance still goes out at once, not after the broker retry.
+TEST_F(DeliveryWorkerTest, ABrokerOutageAllowanceIsNotHeldBackByTheOtherConnections) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(Enqueue());
+  // A send takes a while, as a real one does, so the other connections claim meanwhile.
+  on_send_ = [] { absl::SleepFor(absl::Milliseconds(100)); };
+  // Time moves (a millisecond per poll, three seconds in all: less than the broker retry), so
+  // a connection that found no token yet tries again.
+  on_each_wait_ = [this] { clock_.Advance(absl::Milliseconds(1)); };
+  RunUntil(ids[11], cv1::NOTIFICATION_STATE_SENT, /*connections=*/3, /*batch=*/1);
+  int sent = 0;
+  for (const std::string& id : ids) {
+    sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+  }
   EXPECT_EQ(sent, 10);
   EXPECT_EQ(tokens_used_.size(), 10u);
 }
