@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
 
@@ -34,22 +36,46 @@ MntAlarmReporter::MntAlarmReporter(std::shared_ptr<grpc::Channel> channel, const
 
 MntAlarmReporter::~MntAlarmReporter() { worker_.Stop(); }
 
+void LoggingAlarmReporter::Clear(ClearAlarmRequest request) {
+  MR_LOG(kInfo, kLogMnt) << "alarm [" << request.dedup_key() << "] cleared: " << request.reason()
+                         << " (no MnT configured; logged only)";
+}
+
+std::string MntAlarmReporter::Queued::Describe() const {
+  return raise.has_value() ? raise->text()
+                           : absl::StrCat("clearing [", clear->dedup_key(), "]");
+}
+
 void MntAlarmReporter::Raise(RaiseAlarmRequest request) {
   MR_LOG(kInfo, kLogMnt) << "raising alarm " << mv1::AlarmType_Name(request.type()) << ": "
                          << request.text();
+  Queued queued;
+  queued.raise = std::move(request);
+  Enqueue(std::move(queued));
+}
+
+void MntAlarmReporter::Clear(ClearAlarmRequest request) {
+  MR_LOG(kInfo, kLogMnt) << "clearing alarm [" << request.dedup_key() << "]: " << request.reason();
+  Queued queued;
+  queued.clear = std::move(request);
+  Enqueue(std::move(queued));
+}
+
+void MntAlarmReporter::Enqueue(Queued queued) {
   absl::MutexLock lock(&mu_);
   if (queue_.size() >= max_queued_) {
     auto oldest = queue_.begin();
     if (oldest != queue_.end() && oldest->sequence == in_flight_) ++oldest;
     if (oldest != queue_.end()) {
       MR_LOG(kError, kLogMnt) << "alarm queue full; dropping the oldest alarm: "
-                              << oldest->request.text();
+                              << oldest->Describe();
       Metrics::Global().Increment("mailroom_alarms_dropped_total",
                                   "Alarms dropped because the queue to the MnT was full.");
       queue_.erase(oldest);
     }
   }
-  queue_.push_back(Queued{next_sequence_++, std::move(request)});
+  queued.sequence = next_sequence_++;
+  queue_.push_back(std::move(queued));
   if (!retry_.Waiting()) worker_.Wake();
 }
 
@@ -61,19 +87,25 @@ bool MntAlarmReporter::Flush(absl::Duration timeout) {
 }
 
 absl::Time MntAlarmReporter::SendOne() {
-  RaiseAlarmRequest request;
+  Queued item;
   {
     absl::MutexLock lock(&mu_);
     if (queue_.empty()) return absl::InfiniteFuture();  // Raise() wakes the worker
     // Woken by a Raise() that raced a failed attempt: the backoff still stands.
     if (retry_.Waiting()) return retry_.next_attempt();
-    request = queue_.front().request;
-    in_flight_ = queue_.front().sequence;
+    item = queue_.front();
+    in_flight_ = item.sequence;
   }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  mv1::RaiseAlarmResponse response;
-  const grpc::Status status = stub_->RaiseAlarm(&context, request, &response);
+  grpc::Status status;
+  if (item.raise.has_value()) {
+    mv1::RaiseAlarmResponse response;
+    status = stub_->RaiseAlarm(&context, *item.raise, &response);
+  } else {
+    mv1::ClearAlarmResponse response;
+    status = stub_->ClearAlarm(&context, *item.clear, &response);
+  }
   absl::MutexLock lock(&mu_);
   const uint64_t sent = in_flight_;
   in_flight_ = 0;
@@ -87,7 +119,7 @@ absl::Time MntAlarmReporter::SendOne() {
   if (!retry) {
     if (!status.ok()) {
       MR_LOG(kError, kLogMnt) << "MnT refused alarm (" << status.error_message()
-                              << "); dropping it: " << request.text();
+                              << "); dropping it: " << item.Describe();
     }
     auto done = std::find_if(queue_.begin(), queue_.end(),
                              [sent](const Queued& q) { return q.sequence == sent; });

@@ -1,18 +1,21 @@
-// Provides AlarmReporter, through which any node raises an alarm with the MnT service, and
-// two implementations: MntAlarmReporter, which sends over gRPC (mutual TLS) from a
-// background queue and retries until the MnT answers (each alarm carries an idempotency
-// key, so a retry is never a second alarm), and LoggingAlarmReporter for nodes with no MnT
-// configured. Raise() never blocks the caller. Thread-safe.
+// Provides AlarmReporter, through which any node raises an alarm with the MnT service and
+// clears one it raised itself once the condition is gone, and two implementations:
+// MntAlarmReporter, which sends over gRPC (mutual TLS) from a background queue, in order, and
+// retries until the MnT answers (each alarm carries an idempotency key, so a retry is never a
+// second alarm; clearing is idempotent), and LoggingAlarmReporter for nodes with no MnT
+// configured. Raise() and Clear() never block the caller. Thread-safe.
 #ifndef MAILROOM_COMMON_ALARM_REPORTER_H_
 #define MAILROOM_COMMON_ALARM_REPORTER_H_
 
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/types/optional.h"
 #include "common/base/background_loop.h"
 #include "common/base/backoff.h"
 #include "common/base/clock.h"
@@ -20,17 +23,21 @@
 
 namespace mailroom {
 
+using ::mailroom::mnt::v1::ClearAlarmRequest;
 using ::mailroom::mnt::v1::RaiseAlarmRequest;
 
 class AlarmReporter {
  public:
   virtual ~AlarmReporter() = default;
   virtual void Raise(RaiseAlarmRequest request) = 0;
+  // Clears this node's active alarm under `request.dedup_key()` (nothing if none is active).
+  virtual void Clear(ClearAlarmRequest request) = 0;
 };
 
 class LoggingAlarmReporter final : public AlarmReporter {
  public:
   void Raise(RaiseAlarmRequest request) override;
+  void Clear(ClearAlarmRequest request) override;
 };
 
 class MntAlarmReporter final : public AlarmReporter {
@@ -43,6 +50,7 @@ class MntAlarmReporter final : public AlarmReporter {
   ~MntAlarmReporter() override;
 
   void Raise(RaiseAlarmRequest request) override;
+  void Clear(ClearAlarmRequest request) override;
   // Blocks until the queue is empty or `timeout` passes; for tests and shutdown.
   bool Flush(absl::Duration timeout);
 
@@ -55,8 +63,12 @@ class MntAlarmReporter final : public AlarmReporter {
   const size_t max_queued_;
   struct Queued {
     uint64_t sequence;
-    RaiseAlarmRequest request;
+    // Exactly one is set.
+    absl::optional<RaiseAlarmRequest> raise;
+    absl::optional<ClearAlarmRequest> clear;
+    std::string Describe() const;
   };
+  void Enqueue(Queued queued);
 
   absl::Mutex mu_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);

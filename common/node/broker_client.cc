@@ -3,9 +3,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/base/proto_time.h"
+#include "common/base/diagnosis.h"
 #include "common/base/logging.h"
+#include "common/base/proto_time.h"
 #include "common/base/redactor.h"
+#include "common/base/token_margins.h"
 #include "common/rpc/status_grpc.h"
 
 namespace mailroom {
@@ -37,10 +39,11 @@ absl::StatusOr<Response> CallBroker(
 }  // namespace
 
 BrokerTokenSource::BrokerTokenSource(v1::TokenBroker::StubInterface* stub, const Clock* clock,
-                                     Options options)
+                                     Options options, AlarmReporter* alarms)
     : stub_(stub),
       clock_(clock),
       options_(std::move(options)),
+      alarms_(alarms),
       refresher_(clock, [this] { return RefreshStep(); }) {}
 
 BrokerTokenSource::~BrokerTokenSource() { Stop(); }
@@ -90,6 +93,9 @@ absl::Status BrokerTokenSource::FetchLocked() {
   grant.token_fingerprint = response.token_fingerprint();
   grant.expire_time = response.use_authentication() ? now + FromProto(response.expires_in())
                                                     : absl::InfiniteFuture();
+  grant.lifetime = response.use_authentication()
+                       ? FromProto(response.age()) + FromProto(response.expires_in())
+                       : absl::InfiniteDuration();
   grant.mailbox = response.mailbox();
   grant.smtp_host = response.smtp_host();
   grant.smtp_port = response.smtp_port();
@@ -105,14 +111,56 @@ absl::Status BrokerTokenSource::FetchLocked() {
   return absl::OkStatus();
 }
 
+bool BrokerTokenSource::UsableLocked(absl::Time now) const {
+  return grant_.has_value() && grant_->expire_time > now &&
+         grant_->expire_time - now >=
+             ScaledMargin(options_.min_validity, grant_->lifetime, kTokenUseFraction);
+}
+
+void BrokerTokenSource::ReportUsabilityLocked(absl::Time now) {
+  if (alarms_ == nullptr) return;
+  const bool usable = UsableLocked(now);
+  // Unusable but no failure yet: the first fetch has not been answered; nothing to say.
+  if (!usable && last_error_.ok()) return;
+  if (reported_usable_.has_value() && *reported_usable_ == usable) return;
+  reported_usable_ = usable;
+  constexpr absl::string_view kDedupKey = "token-from-broker";
+  if (usable) {
+    // Also sent once at start: an alarm from before a restart is cleared by the first token.
+    mailroom::mnt::v1::ClearAlarmRequest clear;
+    clear.set_dedup_key(std::string(kDedupKey));
+    clear.set_source_node(options_.node_name);
+    clear.set_reason("the node has an access token again");
+    alarms_->Clear(std::move(clear));
+    return;
+  }
+  RaiseAlarmRequest alarm;
+  alarm.set_type(mailroom::mnt::v1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED);
+  alarm.set_severity(mailroom::mnt::v1::ALARM_SEVERITY_CRITICAL);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(std::string(kDedupKey));
+  alarm.set_text(absl::StrCat(
+      "Node ", options_.node_name, " has no usable access token and the token broker cannot "
+      "give one: ", last_error_.message(),
+      ". Its mail waits in its outbox and goes out once it gets a token. Fix: see the broker's "
+      "own TOKEN_ACQUISITION_FAILED alarm for the token endpoint's answer; if there is none, "
+      "check that the broker runs and that this node reaches it (mailroomctl health)."));
+  if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(last_error_); diagnosis.has_value()) {
+    *alarm.mutable_diagnosis() = *diagnosis;
+  }
+  ToProto(now, alarm.mutable_occur_time());
+  alarm.set_idempotency_key(absl::StrCat(kDedupKey, "/", absl::ToUnixMillis(now)));
+  alarms_->Raise(std::move(alarm));
+}
+
 absl::StatusOr<SubmissionGrant> BrokerTokenSource::Get() {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
-  if (grant_.has_value() && grant_->expire_time - now >= options_.min_validity) return *grant_;
+  if (UsableLocked(now)) return *grant_;
   // After a failed fetch, callers get that failure until the retry time instead of each
   // waiting on the broker again.
   absl::Status status = !last_error_.ok() && now < refresh_at_ ? last_error_ : FetchLocked();
-  if (status.ok() && grant_->expire_time - clock_->Now() >= options_.min_validity) return *grant_;
+  if (status.ok() && UsableLocked(clock_->Now())) return *grant_;
   if (status.ok()) status = absl::UnavailableError("the broker's token expires too soon");
   return absl::Status(absl::StatusCode::kUnavailable,
                       absl::StrCat("no valid access token: ", status.message()));
@@ -142,8 +190,10 @@ void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_
 
 absl::Time BrokerTokenSource::RefreshStep() {
   absl::MutexLock lock(&mu_);
+  ReportUsabilityLocked(clock_->Now());
   if (clock_->Now() < refresh_at_) return refresh_at_;
   FetchLocked().IgnoreError();
+  ReportUsabilityLocked(clock_->Now());
   return absl::InfinitePast();  // look again at once, from the new refresh point
 }
 

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
+#include "common/node/alarm_reporter.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
 namespace mailroom {
@@ -25,6 +26,7 @@ struct SubmissionGrant {
   std::string access_token;  // empty when the settings use no authentication
   std::string token_fingerprint;
   absl::Time expire_time;  // by this node's clock (broker's expires_in from receipt)
+  absl::Duration lifetime = absl::InfiniteDuration();  // issue to expiry, as the IdP granted
   std::string mailbox;
   std::string smtp_host;
   int smtp_port = 0;
@@ -38,16 +40,20 @@ class BrokerTokenSource {
  public:
   struct Options {
     std::string node_name;
-    // A token with less than this left is not used (Exchange refuses tokens about to expire).
+    // A token with less than this left is not used (Exchange refuses tokens about to expire);
+    // for short-lived tokens, an eighth of the lifetime if that is less
+    // (common/base/token_margins.h).
     absl::Duration min_validity = absl::Minutes(5);
     // Retry interval while the broker cannot be reached.
     absl::Duration retry_interval = absl::Seconds(5);
     absl::Duration rpc_timeout = absl::Seconds(10);
   };
 
-  // `stub` and `clock` must outlive this object.
+  // `stub`, `clock` and `alarms` must outlive this object. `alarms` (may be null) hears
+  // TOKEN_ACQUISITION_FAILED from this node when it has no usable token and the broker cannot
+  // give one, and its clearing once it has one again.
   BrokerTokenSource(mailroom::broker::v1::TokenBroker::StubInterface* stub, const Clock* clock,
-                    Options options);
+                    Options options, AlarmReporter* alarms = nullptr);
   ~BrokerTokenSource();
 
   // Starts the background refresher (first fetch at once).
@@ -71,13 +77,19 @@ class BrokerTokenSource {
   absl::Status FetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The refresher's step: fetches if the refresh point has come; returns when to look again.
   absl::Time RefreshStep();
+  bool UsableLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Raises or clears this node's token alarm when usability changed since the last report.
+  void ReportUsabilityLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mailroom::broker::v1::TokenBroker::StubInterface* stub_;
   const Clock* clock_;
   const Options options_;
+  AlarmReporter* const alarms_;
 
   mutable absl::Mutex mu_;
   absl::optional<SubmissionGrant> grant_ ABSL_GUARDED_BY(mu_);
+  // Whether the alarm was last told "usable" (true) or "not" (false); empty before the first.
+  absl::optional<bool> reported_usable_ ABSL_GUARDED_BY(mu_);
   absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   int64_t broker_calls_ ABSL_GUARDED_BY(mu_) = 0;

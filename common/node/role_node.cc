@@ -50,9 +50,6 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   broker_args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   node->broker_stub_ = broker::v1::TokenBroker::NewStub(
       grpc::CreateCustomChannel(config.broker_target(), broker_credentials, broker_args));
-  node->tokens_ = std::make_unique<BrokerTokenSource>(
-      node->broker_stub_.get(), clock, BrokerTokenSource::Options{config.node_name()});
-  node->permits_ = std::make_unique<BrokerPermits>(node->broker_stub_.get(), config.node_name());
   if (config.mnt_target().empty()) {
     node->alarms_ = std::make_unique<LoggingAlarmReporter>();
   } else {
@@ -61,6 +58,10 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
     node->alarms_ = std::make_unique<MntAlarmReporter>(
         grpc::CreateChannel(config.mnt_target(), mnt_credentials), clock);
   }
+  node->tokens_ = std::make_unique<BrokerTokenSource>(
+      node->broker_stub_.get(), clock, BrokerTokenSource::Options{config.node_name()},
+      node->alarms_.get());
+  node->permits_ = std::make_unique<BrokerPermits>(node->broker_stub_.get(), config.node_name());
   DeliveryOptions delivery_options;
   delivery_options.node_name = config.node_name();
   if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();

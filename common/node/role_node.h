@@ -57,9 +57,10 @@ class RoleNode {
   const Clock* clock_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<broker::v1::TokenBroker::Stub> broker_stub_;
+  // Before tokens_: the token source reports to it, so it must outlive the source.
+  std::unique_ptr<AlarmReporter> alarms_;
   std::unique_ptr<BrokerTokenSource> tokens_;
   std::unique_ptr<BrokerPermits> permits_;
-  std::unique_ptr<AlarmReporter> alarms_;
   std::unique_ptr<DeliveryWorker> worker_;
   std::unique_ptr<OutboxAdminService> outbox_admin_;
   BackgroundLoop housekeeping_;

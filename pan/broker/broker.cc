@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "common/base/proto_time.h"
 #include "common/crypto/jwt_assertion.h"
@@ -15,6 +16,7 @@
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
 #include "common/base/status_macros.h"
+#include "common/base/token_margins.h"
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
@@ -81,6 +83,44 @@ bool SameCredential(const v1::SmtpSettings& a, const v1::SmtpSettings& b) {
            a.certificate().private_key_pem() == b.certificate().private_key_pem();
   }
   return true;
+}
+
+// The alarm text for a token problem: what happens to mail, why (the diagnosis with its AADSTS
+// codes), and what to do.
+std::string TokenHealthAlarmText(const std::string& mailbox, const TokenHealth& health,
+                                 absl::Time now) {
+  if (health.state == TokenHealth::State::kShortLived) {
+    return absl::StrCat(
+        "The identity provider issues access tokens for ", mailbox, " that live only ",
+        absl::FormatDuration(health.lifetime), ", less than the ",
+        absl::FormatDuration(kMinSupportedTokenLifetime),
+        " mailroom supports: mail still goes out, but the token endpoint is asked every ",
+        absl::FormatDuration(health.lifetime / 2),
+        ". Fix: check the tenant's token-lifetime policy (Entra ID: the AccessTokenLifetime of "
+        "a TokenLifetimePolicy assigned to the app or the organisation; Entra's own minimum is "
+        "10 minutes).");
+  }
+  std::string why = std::string(health.error.message());
+  std::string fix;
+  if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(health.error); diagnosis.has_value()) {
+    why = diagnosis->title();
+    if (diagnosis->codes_size() > 0) absl::StrAppend(&why, " (", absl::StrJoin(diagnosis->codes(), ", "), ")");
+    fix = diagnosis->fix();
+  }
+  std::string text;
+  if (health.state == TokenHealth::State::kRefreshFailing) {
+    text = absl::StrCat("The access token for ", mailbox, " cannot be renewed: ", why,
+                        ". Mail still goes out on the current token for ",
+                        absl::FormatDuration(absl::Floor(health.expire_time - now, absl::Seconds(1))),
+                        "; after that no node can send until a token is fetched again.");
+  } else {
+    text = absl::StrCat("No access token for ", mailbox, ": ", why,
+                        ". No node can send mail; it waits in the outboxes and goes out once a "
+                        "token is fetched again. This alarm cannot be emailed through ", mailbox,
+                        " while it has no token: see mailroomctl alarm list.");
+  }
+  if (!fix.empty()) absl::StrAppend(&text, " Fix: ", fix);
+  return text;
 }
 
 }  // namespace
@@ -216,12 +256,56 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
   active->trust_pem = active->resolved.smtp_trust_store().ca_bundle_pem();
   if (UsesAuthentication(active->resolved)) {
     MR_ASSIGN_OR_RETURN(active->client, token_client_factory_(active->resolved));
-    active->cache = std::make_unique<TokenCache>(active->client.get(), clock_,
-                                                 options_.token_policy, random_unit_);
+    uint64_t generation;
+    {
+      absl::MutexLock lock(&mu_);
+      generation = ++generation_;
+    }
+    active->cache = std::make_unique<TokenCache>(
+        active->client.get(), clock_, options_.token_policy, random_unit_,
+        [this, generation, mailbox = active->resolved.username()](const TokenHealth& health) {
+          OnTokenHealth(generation, mailbox, health);
+        });
     active->cache->Start();
   }
   active->saved = std::move(saved);
   return active;
+}
+
+void Broker::OnTokenHealth(uint64_t generation, const std::string& mailbox,
+                           const TokenHealth& health) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (generation != generation_ || stopping_) return;
+  }
+  constexpr absl::string_view kDedupKey = "token-acquisition";
+  const absl::Time now = clock_->Now();
+  if (health.state == TokenHealth::State::kHealthy) {
+    // Sent once per activation even if nothing was raised: an alarm raised before a restart
+    // or a new secret is cleared by the first token fetched after it.
+    ClearAlarmRequest clear;
+    clear.set_dedup_key(std::string(kDedupKey));
+    clear.set_source_node(options_.node_name);
+    clear.set_reason(absl::StrCat("an access token for ", mailbox, " was fetched again"));
+    alarms_->Clear(std::move(clear));
+    return;
+  }
+  RaiseAlarmRequest alarm;
+  alarm.set_type(mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(std::string(kDedupKey));
+  alarm.set_text(TokenHealthAlarmText(mailbox, health, now));
+  alarm.set_severity(health.state == TokenHealth::State::kNoValidToken
+                         ? mv1::ALARM_SEVERITY_CRITICAL
+                         : mv1::ALARM_SEVERITY_WARNING);
+  if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(health.error); diagnosis.has_value()) {
+    *alarm.mutable_diagnosis() = *diagnosis;
+  }
+  ToProto(now, alarm.mutable_occur_time());
+  alarm.set_idempotency_key(absl::StrCat(kDedupKey, "/", TokenHealthStateName(health.state), "/",
+                                         absl::ToUnixMillis(now)));
+  MR_LOG(kWarn, kLogToken) << alarm.text();
+  alarms_->Raise(std::move(alarm));
 }
 
 std::shared_ptr<Broker::Active> Broker::active() {
@@ -490,7 +574,9 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   } else {
     ToProto(now, saved.state.mutable_credential_update_time());
   }
+  const bool new_credential = a == nullptr || !SameCredential(a->saved.settings, merged);
   MR_RETURN_IF_ERROR(store_->Save(saved));
+  if (new_credential && a != nullptr) ClearExpiryAlarms(a->saved.settings, updated_by);
   MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> activated, Activate(saved));
   std::shared_ptr<Active> previous;
   {
@@ -510,6 +596,18 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   response.set_etag(view.etag());
   *response.mutable_update_time() = view.update_time();
   return response;
+}
+
+void Broker::ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by) {
+  // The replaced credential's alarm (raised under either kind, whichever it was) no longer
+  // applies; the new one's lead times start afresh.
+  for (const char* kind : {"client-secret-expiry/", "certificate-expiry/"}) {
+    ClearAlarmRequest clear;
+    clear.set_dedup_key(absl::StrCat(kind, replaced.client_id()));
+    clear.set_source_node(options_.node_name);
+    clear.set_reason(absl::StrCat("a new credential was saved by ", updated_by));
+    alarms_->Clear(std::move(clear));
+  }
 }
 
 void Broker::CheckSecretExpiry() {

@@ -99,10 +99,15 @@ class Broker {
   };
 
   absl::StatusOr<std::shared_ptr<Active>> Activate(SavedSettings saved);
+  // Raises, escalates or clears TOKEN_ACQUISITION_FAILED as the token cache of activation
+  // `generation` reports; reports of a cache since replaced are ignored.
+  void OnTokenHealth(uint64_t generation, const std::string& mailbox, const TokenHealth& health);
   // Starts without the saved settings (as if none were saved), with an ERROR log line and a
   // CRITICAL alarm saying `why`: a state file that fails authentication is never used.
   void RefuseSavedSettings(const absl::Status& why);
   std::shared_ptr<Active> active();
+  // Clears the expiry alarms of a credential that a new one replaced.
+  void ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by);
   v1::CredentialStatus CredentialStatusOf(const SavedSettings& saved, absl::Time now) const;
   v1::SmtpSettings PublicView(const v1::SmtpSettings& resolved) const;
 
@@ -121,6 +126,8 @@ class Broker {
   int64_t next_test_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Time last_forced_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Counts activations: only the newest token cache speaks for the broker's token.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // Runs CheckSecretExpiry every expiry_check_interval.
   BackgroundLoop expiry_checker_;
 };

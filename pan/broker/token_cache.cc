@@ -10,13 +10,28 @@
 
 namespace mailroom::broker {
 
+absl::string_view TokenHealthStateName(TokenHealth::State state) {
+  switch (state) {
+    case TokenHealth::State::kHealthy:
+      return "healthy";
+    case TokenHealth::State::kShortLived:
+      return "short-lived";
+    case TokenHealth::State::kRefreshFailing:
+      return "refresh-failing";
+    case TokenHealth::State::kNoValidToken:
+      return "no-valid-token";
+  }
+  return "unknown";
+}
+
 TokenCache::TokenCache(TokenClient* client, const Clock* clock, TokenCachePolicy policy,
-                       std::function<double()> random_unit)
+                       std::function<double()> random_unit, HealthListener on_health)
     : client_(client),
       clock_(clock),
       policy_(policy),
       retry_(clock, BackoffPolicy{policy.initial_backoff, policy.max_backoff, policy.jitter},
              std::move(random_unit)),
+      on_health_(std::move(on_health)),
       refresher_(clock, [this] { return RefreshStep(); }) {}
 
 TokenCache::~TokenCache() { Stop(); }
@@ -25,9 +40,16 @@ void TokenCache::Start() { refresher_.Start(); }
 
 void TokenCache::Stop() { refresher_.Stop(); }
 
+absl::Duration TokenCache::ServeMarginLocked(absl::Duration min_validity) const {
+  // A caller's wish (10 minutes by default) never exceeds a quarter of what the IdP grants:
+  // a 10-minute token is served until 2.5 minutes are left, a fresh one always.
+  return ScaledMargin(std::max(min_validity, policy_.min_validity),
+                      token_->expire_time - token_->issue_time, kTokenServeFraction);
+}
+
 bool TokenCache::UsableLocked(absl::Time now, absl::Duration min_validity) const {
-  return token_.has_value() &&
-         token_->expire_time - now >= std::max(min_validity, policy_.min_validity);
+  return token_.has_value() && token_->expire_time > now &&
+         token_->expire_time - now >= ServeMarginLocked(min_validity);
 }
 
 absl::Time TokenCache::RefreshTimeLocked() const {
@@ -36,7 +58,44 @@ absl::Time TokenCache::RefreshTimeLocked() const {
   absl::Time refresh = token_->refresh_hint != absl::InfiniteFuture()
                            ? token_->refresh_hint
                            : token_->issue_time + lifetime * policy_.refresh_fraction;
-  return std::min(refresh, token_->expire_time - policy_.refresh_margin);
+  return std::min(refresh, token_->expire_time - ScaledMargin(policy_.refresh_margin, lifetime,
+                                                              kTokenServeFraction));
+}
+
+TokenHealth TokenCache::HealthLocked(absl::Time now) const {
+  TokenHealth health;
+  health.error = last_error_;
+  if (token_.has_value()) {
+    health.lifetime = token_->expire_time - token_->issue_time;
+    if (UsableLocked(now, absl::ZeroDuration())) health.expire_time = token_->expire_time;
+  }
+  if (!last_error_.ok()) {
+    health.state = health.expire_time == absl::InfinitePast()
+                       ? TokenHealth::State::kNoValidToken
+                       : TokenHealth::State::kRefreshFailing;
+  } else if (token_.has_value() && health.lifetime < kMinSupportedTokenLifetime) {
+    health.state = TokenHealth::State::kShortLived;
+  }
+  return health;
+}
+
+TokenHealth TokenCache::health() const {
+  absl::MutexLock lock(&mu_);
+  return HealthLocked(clock_->Now());
+}
+
+void TokenCache::ReportHealth(const TokenHealth& health) {
+  if (!on_health_) return;
+  std::string cause;
+  if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(health.error); diagnosis.has_value()) {
+    cause = mailroom::common::v1::FailureCause_Name(diagnosis->cause());
+  } else if (!health.error.ok()) {
+    cause = std::string(absl::StatusCodeToString(health.error.code()));
+  }
+  auto key = std::make_pair(health.state, cause);
+  if (reported_.has_value() && *reported_ == key) return;
+  reported_ = std::move(key);
+  on_health_(health);
 }
 
 absl::Time TokenCache::NextRefreshTime() const {
@@ -151,14 +210,29 @@ bool TokenCache::Invalidate(const std::string& fingerprint) {
 }
 
 absl::Time TokenCache::RefreshStep() {
+  absl::Time next;
+  bool fetch = false;
+  TokenHealth health;
   {
     absl::MutexLock lock(&mu_);
-    // A fetch in progress (a caller's) wakes the refresher when it ends.
-    if (fetching_) return absl::InfiniteFuture();
-    const absl::Time due = std::max(RefreshTimeLocked(), retry_.next_attempt());
-    if (clock_->Now() < due) return due;
-    fetching_ = true;
+    const absl::Time now = clock_->Now();
+    health = HealthLocked(now);
+    if (fetching_) {
+      next = absl::InfiniteFuture();  // a caller's fetch wakes the refresher when it ends
+    } else {
+      next = std::max(RefreshTimeLocked(), retry_.next_attempt());
+      if (next <= now) {
+        fetching_ = fetch = true;
+      } else if (health.state == TokenHealth::State::kRefreshFailing) {
+        // Look again when the token still served stops qualifying (just past the last moment
+        // it does), to say so at once.
+        next = std::min(next, token_->expire_time - ServeMarginLocked(absl::ZeroDuration()) +
+                                  absl::Nanoseconds(1));
+      }
+    }
   }
+  ReportHealth(health);
+  if (!fetch) return next;
   FetchAndStore();
   return absl::InfinitePast();  // look again at once, from the new state
 }

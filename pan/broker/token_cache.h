@@ -1,21 +1,29 @@
 // Provides TokenCache, which keeps one access token fresh for the whole cluster so that the
-// token endpoint sees about one request per token lifetime however much mail flows, and no
+// token endpoint sees about one request per half-lifetime however much mail flows, and no
 // send waits for a fetch in steady state. Policy, as MSAL's: refresh at the endpoint's
-// refresh_in if given, else at half the lifetime, and never later than 5 minutes before
-// expiry; concurrent callers share one fetch (single flight); when a refresh fails the
+// refresh_in if given, else at half the lifetime, and never later than the refresh margin
+// before expiry; concurrent callers share one fetch (single flight); when a refresh fails the
 // still-valid token keeps being served while retries back off exponentially with jitter,
-// honouring Retry-After. Thread-safe.
+// honouring Retry-After. Every margin scales with the token's lifetime
+// (common/base/token_margins.h), so tokens of any lifetime work and a fresh token always
+// qualifies: there is no fetch loop. The cache tells a listener how token acquisition fares
+// (TokenHealth), for alarms. Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_TOKEN_CACHE_H_
 #define MAILROOM_PAN_BROKER_TOKEN_CACHE_H_
 
 #include <functional>
+#include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/base/background_loop.h"
 #include "common/base/backoff.h"
 #include "common/base/clock.h"
+#include "common/base/token_margins.h"
 #include "pan/broker/access_token.h"
 #include "pan/broker/token_client.h"
 
@@ -37,6 +45,23 @@ struct TokenCachePolicy {
   absl::Duration min_age_to_invalidate = absl::Seconds(30);
 };
 
+// How getting tokens fares, as the cache last saw it.
+struct TokenHealth {
+  enum class State {
+    kHealthy,         // the last fetch succeeded (or none has been made yet)
+    kShortLived,      // it succeeded, but the token lives less than kMinSupportedTokenLifetime
+    kRefreshFailing,  // the last fetch failed; a still-valid token is being served
+    kNoValidToken,    // the last fetch failed and no token can be served
+  };
+  State state = State::kHealthy;
+  // The last fetch failure, with its Diagnosis (failing states only).
+  absl::Status error;
+  // The token being served (InfinitePast if none) and the last token's lifetime.
+  absl::Time expire_time = absl::InfinitePast();
+  absl::Duration lifetime = absl::ZeroDuration();
+};
+absl::string_view TokenHealthStateName(TokenHealth::State state);
+
 struct TokenCacheStats {
   int64_t fetches = 0;
   int64_t fetch_failures = 0;
@@ -48,8 +73,11 @@ class TokenCache {
  public:
   // `client` and `clock` must outlive the cache. `random_unit` returns a number in [0, 1)
   // for jitter; tests pass a constant.
+  // `on_health` (may be empty) is called on the refresher's thread, without the cache's lock,
+  // once at the first check and then whenever the state or the failure's cause changes.
+  using HealthListener = std::function<void(const TokenHealth&)>;
   TokenCache(TokenClient* client, const Clock* clock, TokenCachePolicy policy,
-             std::function<double()> random_unit);
+             std::function<double()> random_unit, HealthListener on_health = nullptr);
   ~TokenCache();
   TokenCache(const TokenCache&) = delete;
   TokenCache& operator=(const TokenCache&) = delete;
@@ -75,6 +103,7 @@ class TokenCache {
   TokenCacheStats stats() const;
   // The last fetch failure, OK if the last fetch succeeded.
   absl::Status last_error() const;
+  TokenHealth health() const;
 
  private:
   // Fetches one token (the caller marked fetching_). Called without mu_.
@@ -82,8 +111,15 @@ class TokenCache {
   absl::Time RefreshTimeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool UsableLocked(absl::Time now, absl::Duration min_validity) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The refresher's step: fetches if a refresh is due, returns when to look again.
+  // The refresher's step: fetches if a refresh is due, tells the listener about a change,
+  // returns when to look again.
   absl::Time RefreshStep();
+  TokenHealth HealthLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The least time left with which the current token is still handed out.
+  absl::Duration ServeMarginLocked(absl::Duration min_validity) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls the listener if the health differs from what it was last told. Refresher only.
+  void ReportHealth(const TokenHealth& health);
 
   TokenClient* client_;
   const Clock* clock_;
@@ -96,6 +132,9 @@ class TokenCache {
   // Failures in a row, and no fetch before its next_attempt() (backoff or Retry-After).
   RetryTimer retry_ ABSL_GUARDED_BY(mu_);
   TokenCacheStats stats_ ABSL_GUARDED_BY(mu_);
+  const HealthListener on_health_;
+  // What the listener was last told (refresher thread only); empty before the first report.
+  absl::optional<std::pair<TokenHealth::State, std::string>> reported_;
   // Woken whenever it must recompute its wake-up time. Declared last: stopped first.
   BackgroundLoop refresher_;
 };

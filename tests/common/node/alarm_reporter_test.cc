@@ -40,6 +40,12 @@ class FakeMnt final : public mv1::Alarms::Service {
     received_.push_back(request->text());
     return grpc::Status::OK;
   }
+  grpc::Status ClearAlarm(grpc::ServerContext*, const mv1::ClearAlarmRequest* request,
+                          mv1::ClearAlarmResponse*) override {
+    absl::MutexLock lock(&mu_);
+    received_.push_back(absl::StrCat("clear ", request->dedup_key()));
+    return grpc::Status::OK;
+  }
   void AwaitHolding() {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&holding_));
@@ -111,6 +117,21 @@ TEST_F(AlarmReporterTest, AlarmsArriveInOrder) {
   for (const char* text : {"one", "two", "three"}) reporter.Raise(Alarm(text));
   ASSERT_TRUE(reporter.Flush(absl::Seconds(10)));
   EXPECT_THAT(mnt_.received(), ElementsAre("one", "two", "three"));
+}
+
+// A condition that comes and goes: the raise and the clear reach the MnT in the order given.
+TEST_F(AlarmReporterTest, ClearsTravelInOrderWithTheAlarms) {
+  MntAlarmReporter reporter(server_->InProcessChannel(grpc::ChannelArguments()),
+                            &RealClock::Get());
+  reporter.Raise(Alarm("token refresh failing"));
+  mv1::ClearAlarmRequest clear;
+  clear.set_dedup_key("token-acquisition");
+  clear.set_reason("a token was fetched again");
+  reporter.Clear(clear);
+  reporter.Raise(Alarm("again"));
+  ASSERT_TRUE(reporter.Flush(absl::Seconds(10)));
+  EXPECT_THAT(mnt_.received(),
+              ElementsAre("token refresh failing", "clear token-acquisition", "again"));
 }
 
 TEST_F(AlarmReporterTest, AFullQueueDropsTheOldestWaitingAlarmNotTheOneBeingSent) {

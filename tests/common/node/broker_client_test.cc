@@ -3,8 +3,15 @@
 // the cached token is valid, and an outage does not turn into a stampede of calls.
 #include "common/node/broker_client.h"
 
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/testing/fake_clock.h"
 #include "gmock/gmock.h"
+#include "tests/testing/capturing_alarms.h"
 #include "gtest/gtest.h"
 #include "proto/mailroom/broker/v1/broker_mock.grpc.pb.h"
 
@@ -125,6 +132,76 @@ TEST_F(BrokerTokenSourceTest, ARejectedTokenIsReportedAndReplaced) {
   Answer(TokenResponse("t2", 3600, 1800));
   EXPECT_EQ(source_.Get()->access_token, "t2");
   EXPECT_EQ(source_.broker_calls(), 2);
+}
+
+// The broker hands out a token issued at `issued` that lives `lifetime`: what it says of its
+// age and time left depends on when it is asked.
+void AnswerWithToken(v1::MockTokenBrokerStub& stub, FakeClock& clock, absl::Time issued,
+                     absl::Duration lifetime) {
+  EXPECT_CALL(stub, GetAccessToken(_, _, _))
+      .WillRepeatedly(Invoke([&clock, issued, lifetime](grpc::ClientContext*,
+                                                        const v1::GetAccessTokenRequest&,
+                                                        v1::GetAccessTokenResponse* response) {
+        const absl::Time now = clock.Now();
+        *response = TokenResponse("short", absl::ToInt64Seconds(issued + lifetime - now),
+                                  absl::ToInt64Seconds(issued + lifetime / 2 - now));
+        response->mutable_age()->set_seconds(absl::ToInt64Seconds(now - issued));
+        return grpc::Status::OK;
+      }));
+}
+
+// A 3-minute token is used until an eighth of its life is left (22.5 s), not refused for
+// having less than the 5 minutes a one-hour token keeps in hand.
+TEST_F(BrokerTokenSourceTest, AShortLivedTokenIsUsedForMostOfItsLife) {
+  AnswerWithToken(stub_, clock_, clock_.Now(), absl::Minutes(3));
+  ASSERT_TRUE(source_.Get().ok()) << source_.Get().status();
+  clock_.Advance(absl::Minutes(2));
+  absl::StatusOr<SubmissionGrant> grant = source_.Get();
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_EQ(grant->lifetime, absl::Minutes(3));
+  EXPECT_EQ(source_.broker_calls(), 1);
+  clock_.Advance(absl::Seconds(40));  // 20 s left
+  EXPECT_FALSE(source_.Get().ok());
+}
+
+// A node that cannot get a token says so once (not at every retry), and clears it when it has
+// one again.
+TEST(BrokerTokenSourceAlarmTest, ANodeWithoutATokenRaisesOnceAndClearsOnRecovery) {
+  FakeClock clock;
+  v1::MockTokenBrokerStub stub;
+  ::mailroom::testing::CapturingAlarms alarms;
+  BrokerTokenSource source(&stub, &clock,
+                           BrokerTokenSource::Options{"psn1", absl::Minutes(5), absl::Seconds(5),
+                                                      absl::Seconds(1)},
+                           &alarms);
+  std::atomic<int> calls{0};
+  std::atomic<bool> up{false};
+  EXPECT_CALL(stub, GetAccessToken(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const v1::GetAccessTokenRequest&,
+                                 v1::GetAccessTokenResponse* response) {
+        ++calls;
+        if (!up.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+        *response = TokenResponse("t1", 3600, 1800);
+        return grpc::Status::OK;
+      }));
+  source.Start();
+  for (int retry = 1; retry <= 3; ++retry) {  // three failed attempts, 5 s apart
+    for (int i = 0; i < 5000 && calls.load() < retry; ++i) absl::SleepFor(absl::Milliseconds(1));
+    ASSERT_TRUE(clock.AwaitWaiters(1, absl::Seconds(10)));
+    clock.Advance(absl::Seconds(5));
+  }
+  ASSERT_TRUE(clock.AwaitWaiters(1, absl::Seconds(10)));
+  EXPECT_THAT(alarms.Events(),
+              ::testing::ElementsAre("raise token-from-broker ALARM_SEVERITY_CRITICAL"));
+  up = true;
+  clock.Advance(absl::Seconds(5));
+  for (int i = 0; i < 5000 && alarms.Events().size() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_THAT(alarms.Events(),
+              ::testing::ElementsAre("raise token-from-broker ALARM_SEVERITY_CRITICAL",
+                                     "clear token-from-broker"));
+  source.Stop();
 }
 
 TEST(BrokerPermitsTest, AcquireSendsNodeConnectionAndCounts) {

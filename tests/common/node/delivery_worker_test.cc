@@ -15,6 +15,7 @@
 #include "tests/testing/fake_clock.h"
 #include "common/mail/smtp_reply.h"
 #include "gmock/gmock.h"
+#include "tests/testing/capturing_alarms.h"
 #include "gtest/gtest.h"
 #include "proto/mailroom/broker/v1/broker_mock.grpc.pb.h"
 
@@ -61,16 +62,6 @@ class FakeSubmitter : public MailSubmitter {
   std::deque<std::string>* replies_;
   std::vector<std::string>* tokens_;
   std::string token_;
-};
-
-class CapturingAlarms : public AlarmReporter {
- public:
-  void Raise(RaiseAlarmRequest request) override {
-    absl::MutexLock lock(&mu);
-    raised.push_back(std::move(request));
-  }
-  absl::Mutex mu;
-  std::vector<RaiseAlarmRequest> raised;
 };
 
 class DeliveryWorkerTest : public ::testing::Test {
@@ -157,7 +148,7 @@ class DeliveryWorkerTest : public ::testing::Test {
   std::deque<std::string> replies_;
   std::vector<std::string> tokens_used_;
   int tokens_issued_ = 0;
-  CapturingAlarms alarms_;
+  ::mailroom::testing::CapturingAlarms alarms_;
 };
 
 // L3: the outbox cannot record that a message was sent (here another process holds the

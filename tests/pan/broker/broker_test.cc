@@ -16,6 +16,7 @@
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
 #include "gmock/gmock.h"
+#include "tests/testing/capturing_alarms.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_http_transport.h"
 
@@ -61,12 +62,6 @@ class FakeTester : public ConnectionTester {
   bool pass_smtp = true;
   int runs = 0;
   v1::SmtpSettings last_settings;
-};
-
-class CapturingAlarms : public AlarmReporter {
- public:
-  void Raise(RaiseAlarmRequest request) override { raised.push_back(std::move(request)); }
-  std::vector<RaiseAlarmRequest> raised;
 };
 
 class BrokerTest : public ::testing::Test {
@@ -137,7 +132,7 @@ class BrokerTest : public ::testing::Test {
   FakeClock clock_{absl::FromUnixSeconds(1800000000)};
   FakeHttpTransport transport_;
   FakeTester tester_;
-  CapturingAlarms alarms_;
+  ::mailroom::testing::CapturingAlarms alarms_;
   std::unique_ptr<SettingsStore> store_;
   std::unique_ptr<Broker> broker_;
   int steps_seen_ = 0;
@@ -448,6 +443,53 @@ TEST_F(BrokerTest, TokenEndpointFailureIsDiagnosedForRoleNodes) {
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ReasonOf(token.status()), "TOKEN_UNAVAILABLE");
   EXPECT_EQ(DiagnosisOf(token.status())->cause(), cv1::FAILURE_CAUSE_CLIENT_SECRET_EXPIRED);
+}
+
+// Issue 11: a revoked secret is heard at the first failed refresh, and a new secret saved
+// clears it — and the replaced secret's expiry alarm with it.
+TEST_F(BrokerTest, ARefusedSecretRaisesTokenAcquisitionFailedAndANewSecretClearsIt) {
+  Configure(Settings(absl::Hours(24 * 20)));  // raises the 30-day expiry alarm
+  // The expiry alarm, and the clear that the first healthy token sends (from the refresher).
+  for (int i = 0; i < 5000 && alarms_.Events().size() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(alarms_.Events().size(), 2u);
+  transport_.EnqueueJson(401, R"({"error":"invalid_client","error_codes":[7000215],)"
+                              R"("error_description":"AADSTS7000215: Invalid client secret )"
+                              R"(provided."})");
+  StartBroker();  // a new cache fetches at once and is refused
+  auto raised_token_alarm = [this] {
+    absl::MutexLock lock(&alarms_.mu);
+    for (const RaiseAlarmRequest& alarm : alarms_.raised) {
+      if (alarm.dedup_key() == "token-acquisition") return alarm;
+    }
+    return RaiseAlarmRequest();
+  };
+  for (int i = 0; i < 5000 && raised_token_alarm().dedup_key().empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const RaiseAlarmRequest alarm = raised_token_alarm();
+  EXPECT_EQ(alarm.type(), mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED);
+  EXPECT_EQ(alarm.severity(), mv1::ALARM_SEVERITY_CRITICAL);  // no token was left to serve
+  EXPECT_THAT(alarm.text(), HasSubstr("Invalid client secret (AADSTS7000215"));
+  EXPECT_THAT(alarm.text(), HasSubstr("cannot be emailed through noreply@contoso.com"));
+  EXPECT_THAT(alarm.text(), Not(HasSubstr(kSecret)));
+  EXPECT_EQ(alarm.diagnosis().cause(), cv1::FAILURE_CAUSE_INVALID_CLIENT_SECRET);
+
+  transport_.EnqueueJson(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"tok-2"})");
+  v1::SmtpSettings renewed = Settings(absl::Hours(24 * 700));
+  renewed.mutable_client_secret()->set_secret("a-new-secret-value");
+  clock_.Advance(absl::Minutes(10));  // past the refused fetch's backoff
+  Configure(renewed);
+  std::vector<std::string> events;
+  for (int i = 0; i < 5000; ++i) {
+    events = alarms_.Events();
+    if (events.back() == "clear token-acquisition") break;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_THAT(events, ::testing::Contains("clear client-secret-expiry/"
+                                          "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"));
+  EXPECT_EQ(events.back(), "clear token-acquisition");
 }
 
 }  // namespace

@@ -95,9 +95,111 @@ TEST_F(TokenCacheTest, RefreshInFromTheEndpointWins) {
 }
 
 TEST_F(TokenCacheTest, NeverLaterThanFiveMinutesBeforeExpiry) {
-  transport_.EnqueueJson(200, TokenJson("t1", 8 * 60));  // half-life 4 min > expiry - 5 min
+  transport_.EnqueueJson(200, TokenJson("t1", 3600, /*refresh_in=*/3500));
   ASSERT_TRUE(cache_.Get().ok());
-  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Minutes(3));
+  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Minutes(55));
+}
+
+// A short-lived token's margins shrink with it: the 5-minute refresh margin of an 8-minute
+// token would refresh it after 3 minutes; it is refreshed at half its life.
+TEST_F(TokenCacheTest, MarginsScaleWithTheTokensLifetime) {
+  transport_.EnqueueJson(200, TokenJson("t1", 8 * 60));
+  ASSERT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Minutes(4));
+}
+
+// Entra ID's shortest policy lifetime is 10 minutes; other IdPs issue less. Whatever the
+// lifetime, callers asking for the broker's default 10 minutes of validity are served, and the
+// endpoint sees one request per half-lifetime (before, each Get fetched a token that was again
+// too short for the 10 minutes asked for: a fetch loop).
+TEST_F(TokenCacheTest, ShortLifetimesAreServedWithOneFetchPerHalfLife) {
+  for (int lifetime_s : {600, 180, 120}) {
+    FakeHttpTransport transport;
+    EntraTokenClient client(TokenEndpointConfig{"https://idp.test/t/oauth2/v2.0/token", "app",
+                                                "https://outlook.office365.com/.default"},
+                            std::make_unique<ClientSecret>("s3cret-value"), &transport, &clock_);
+    TokenCache cache(&client, &clock_, TokenCachePolicy{}, [] { return 0.5; });
+    transport.EnqueueJson(200, TokenJson("t", lifetime_s));  // repeats for every fetch
+    cache.Start();
+    // Ten lifetimes of steady demand, in steps of a twentieth of the lifetime.
+    for (int step = 0; step < 200; ++step) {
+      for (int i = 0; i < 20; ++i) {
+        absl::StatusOr<AccessToken> token = cache.Get(absl::Minutes(10));
+        ASSERT_TRUE(token.ok()) << lifetime_s << " s tokens, step " << step << ": "
+                                << token.status();
+      }
+      clock_.Advance(absl::Seconds(lifetime_s) / 20);
+      ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+    }
+    cache.Stop();
+    // The first fetch, then one per half-lifetime: 20 more over ten lifetimes.
+    EXPECT_EQ(transport.request_count(), 21) << lifetime_s << " s tokens";
+  }
+}
+
+TEST_F(TokenCacheTest, TheListenerHearsFailureEscalationAndRecovery) {
+  std::vector<TokenHealth> heard;
+  absl::Mutex mu;
+  TokenCache cache(&client_, &clock_, TokenCachePolicy{}, [] { return 0.5; },
+                   [&](const TokenHealth& health) {
+                     absl::MutexLock lock(&mu);
+                     heard.push_back(health);
+                   });
+  auto heard_count = [&] {
+    absl::MutexLock lock(&mu);
+    return heard.size();
+  };
+  auto wait_heard = [&](size_t n) {
+    for (int i = 0; i < 5000 && heard_count() < n; ++i) absl::SleepFor(absl::Milliseconds(1));
+    return heard_count() >= n;
+  };
+  transport_.EnqueueJson(200, TokenJson("t1", 3600));
+  cache.Start();
+  ASSERT_TRUE(wait_heard(1));  // the first check tells the state, whatever it is
+  ASSERT_TRUE(WaitForRequests(1));
+  // The secret was revoked: every refresh is refused with AADSTS7000222 (expired secret).
+  transport_.EnqueueJson(401, R"({"error":"invalid_client","error_codes":[7000222],)"
+                              R"("error_description":"AADSTS7000222: The provided client )"
+                              R"(secret keys for app 'app' are expired."})");
+  clock_.Advance(absl::Minutes(30));
+  ASSERT_TRUE(wait_heard(2));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(heard.back().state, TokenHealth::State::kRefreshFailing);
+    EXPECT_EQ(DiagnosisOf(heard.back().error)->cause(), fc::FAILURE_CAUSE_CLIENT_SECRET_EXPIRED);
+    EXPECT_EQ(heard.back().expire_time, absl::FromUnixSeconds(1800000000) + absl::Hours(1));
+  }
+  // Retries go on failing; once the token left is below the one-minute minimum, nothing can
+  // be served.
+  for (int i = 0; i < 40 && heard_count() < 3; ++i) {
+    clock_.Advance(absl::Minutes(1));
+    ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  }
+  ASSERT_TRUE(wait_heard(3));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(heard.back().state, TokenHealth::State::kNoValidToken);
+    EXPECT_EQ(heard.back().expire_time, absl::InfinitePast());
+  }
+  EXPECT_GE(clock_.Now(), absl::FromUnixSeconds(1800000000) + absl::Minutes(59));
+  // A new secret works again.
+  transport_.EnqueueJson(200, TokenJson("t2", 3600));
+  clock_.Advance(absl::Minutes(5));  // past any backoff
+  ASSERT_TRUE(wait_heard(4));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(heard.back().state, TokenHealth::State::kHealthy);
+    EXPECT_TRUE(heard.back().error.ok());
+  }
+  cache.Stop();
+}
+
+TEST_F(TokenCacheTest, ATokenShorterThanTwoMinutesIsReportedButStillUsed) {
+  transport_.EnqueueJson(200, TokenJson("t1", 90));
+  ASSERT_TRUE(cache_.Get().ok());
+  EXPECT_EQ(cache_.health().state, TokenHealth::State::kShortLived);
+  EXPECT_EQ(cache_.health().lifetime, absl::Seconds(90));
+  EXPECT_EQ(cache_.NextRefreshTime(), clock_.Now() + absl::Seconds(45));
 }
 
 TEST_F(TokenCacheTest, OneFetchPerLifetimeUnderLoad) {
