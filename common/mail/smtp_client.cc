@@ -375,9 +375,9 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
         break;
     }
     failure = Classified(cause, curl_error, curl_error);
-    if (verify_result > 1) failure.diagnosis.add_codes(absl::StrCat("X509_V_ERR ", verify_result));
+    if (verify_result > 1) failure.diagnosis.add_codes(absl::StrCat("X509_V_ERR=", verify_result));
   }
-  failure.diagnosis.add_codes(absl::StrCat("CURLE ", static_cast<int>(code)));
+  failure.diagnosis.add_codes(absl::StrCat("CURLE=", static_cast<int>(code)));
   return failure;
 }
 

@@ -370,6 +370,9 @@ void DeliveryWorker::HoldDenied(Connection& connection,
                                                   permit.status().message());
   absl::Time not_before =
       permit.ok() ? now + FromProto(permit->retry_after()) : now + options_.broker_retry;
+  if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED) {
+    not_before = std::min(not_before, now + options_.pause_recheck);
+  }
   if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_CONNECTIONS) {
     // The cluster's connection slots are taken: this connection waits for one, and the
     // messages go back at once for a connection that holds a slot.
@@ -504,9 +507,11 @@ absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
                 absl::UnavailableError("sent without a permit"))
           : permits_->Report(permit.permit_id(), *results, false);
   results->clear();
-  const absl::Time paused_until = reported.ok() && reported->has_mailbox_paused_until()
-                                      ? FromProto(reported->mailbox_paused_until())
-                                      : clock_->Now() + absl::Hours(1);
+  const absl::Time paused_until =
+      std::min(reported.ok() && reported->has_mailbox_paused_until()
+                   ? FromProto(reported->mailbox_paused_until())
+                   : clock_->Now() + absl::Hours(1),
+               clock_->Now() + options_.pause_recheck);
   Record(message, "paused",
          [this, id = message.id, diagnosis = sent.diagnosis, report, paused_until] {
            return outbox_->MarkRetry(id, diagnosis, report, paused_until).status();

@@ -61,6 +61,9 @@ struct DeliveryOptions {
   // 30/minute, so three nodes cut off together stay under the mailbox's limit. 0 stops
   // sending whenever the broker is away.
   int offline_messages_per_minute = 10;
+  // While the mailbox is paused (5.2.0), waiting mail asks the broker again this often rather
+  // than at the pause's end, so an admin's `quota resume` takes effect within it.
+  absl::Duration pause_recheck = absl::Minutes(1);
 };
 
 class DeliveryWorker {

@@ -114,9 +114,10 @@ std::string TokenHealthAlarmText(const std::string& mailbox, const TokenHealth& 
                         absl::FormatDuration(absl::Floor(health.expire_time - now, absl::Seconds(1))),
                         "; after that no node can send until a token is fetched again.");
   } else {
-    text = absl::StrCat("No access token for ", mailbox, ": ", why,
-                        ". No node can send mail; it waits in the outboxes and goes out once a "
-                        "token is fetched again. This alarm cannot be emailed through ", mailbox,
+    text = absl::StrCat("No access token for ", mailbox, " can be handed out: ", why,
+                        ". Once the nodes' cached tokens run out, no node can send mail; it "
+                        "waits in the outboxes and goes out once a token is fetched again. This "
+                        "alarm cannot be emailed through ", mailbox,
                         " while it has no token: see mailroomctl alarm list.");
   }
   if (!fix.empty()) absl::StrAppend(&text, " Fix: ", fix);
@@ -625,7 +626,7 @@ absl::StatusOr<v1::ReportSendResultResponse> Broker::ReportSendResult(
   alarm.set_dedup_key(absl::StrCat("send-quota/", box));
   alarm.set_text(absl::StrCat(
       "Exchange refused mail from ", box, " because its sending quota is exceeded (reported by ",
-      node, ": ", exceeded->reply_code(), " ", exceeded->reply_text(),
+      node, ": ", exceeded->reply_text(),
       "). Sending from ", box, " is paused on every node until ", resume,
       ", when its rolling 24-hour window allows mail again; queued mail waits and goes out "
       "then. Fix: find what sent so much (mailroomctl quota); once the cause is fixed and "

@@ -17,7 +17,7 @@ absl::StatusOr<std::unique_ptr<NodeHarness>> NodeHarness::Start(NodeSpec spec) {
   if (system(absl::StrCat("mkdir -p '", s.dir, "/data'").c_str()) != 0) {
     return absl::InternalError("cannot create the node's directory");
   }
-  node->port_ = UnusedLoopbackPort();
+  node->port_ = s.port != 0 ? s.port : UnusedLoopbackPort();
   node->config_path_ = absl::StrCat(s.dir, "/node.textproto");
   std::ofstream(node->config_path_) << absl::StrCat(
       "node_name: \"", s.node_name, "\"\n", "role: ", s.role, "\n",

@@ -238,8 +238,30 @@ TEST_F(DeliveryWorkerTest, QuotaExceededPausesUntilTheBrokerSays) {
     if (entry.notification().attempts() >= 1) break;
   }
   EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_QUEUED);
-  EXPECT_EQ(entry.notification().next_attempt_time().seconds(), absl::ToUnixSeconds(paused_until));
+  // Not at the pause's end (20 hours away) but at the next recheck: an admin may resume the
+  // mailbox early (mailroomctl quota resume), and the broker's permits say whether it did.
+  EXPECT_EQ(entry.notification().next_attempt_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Minutes(1)));
   EXPECT_EQ(entry.notification().diagnosis().cause(), cv1::FAILURE_CAUSE_SUBMISSION_QUOTA_EXCEEDED);
+}
+
+TEST_F(DeliveryWorkerTest, WhileTheMailboxIsPausedMailAsksAgainEveryMinute) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([this](grpc::ClientContext*, const bv1::AcquireSendPermitRequest&,
+                                    bv1::AcquireSendPermitResponse* response) {
+        response->set_granted(false);
+        response->set_denial_reason(bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED);
+        response->mutable_retry_after()->set_seconds(20 * 3600);
+        response->mutable_paused_until()->set_seconds(
+            absl::ToUnixSeconds(clock_.Now() + absl::Hours(20)));
+        return grpc::Status::OK;
+      }));
+  const std::string id = Enqueue();
+  cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_SENT);  // never gets there
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_QUEUED);
+  EXPECT_EQ(entry.notification().attempts(), 0);
+  EXPECT_EQ(entry.notification().next_attempt_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Minutes(1)));
 }
 
 TEST_F(DeliveryWorkerTest, NoPermitMeansTheMessageWaitsWithoutLosingAnAttempt) {

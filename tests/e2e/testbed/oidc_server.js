@@ -18,6 +18,9 @@
 //   OIDC_CERT_CLIENT_ID / OIDC_CERT_CLIENT_CERT (PEM file)             optional: certificate credential
 //                                                                      (private_key_jwt), mailbox = OIDC_MAILBOX
 //   OIDC_TOKEN_LOG   file that gets one line per token-endpoint request (count them with `wc -l`)
+//   OIDC_CLIENT_SECRET_FILE  optional: when this file exists, its content is the good app's secret
+//                    from the next token request on (a secret rotated or revoked in the tenant:
+//                    the old one is refused with AADSTS7000215, tokens already issued stay valid)
 //   OIDC_TLS_HOST / OIDC_TLS_CERT / OIDC_TLS_KEY (PEM files)        optional: also serve the same
 //                    endpoints over HTTPS on OIDC_TLS_HOST, at the same port (for clients on other
 //                    network hosts, which require https: Entra is https-only)
@@ -236,8 +239,22 @@ function providerConfiguration() {
   };
 }
 
+// The good app's secret as the tenant holds it now (see OIDC_CLIENT_SECRET_FILE).
+let currentAppSecret = env('OIDC_CLIENT_SECRET');
+async function followSecretFile(provider) {
+  const file = process.env.OIDC_CLIENT_SECRET_FILE;
+  if (!file || !fs.existsSync(file)) return;
+  const secret = fs.readFileSync(file, 'utf8').trim();
+  if (!secret || secret === currentAppSecret) return;
+  const client = await provider.Client.find(env('OIDC_CLIENT_ID'));
+  client.clientSecret = secret; // static clients are cached instances: this is the tenant's change
+  currentAppSecret = secret;
+  console.log('oidc_server: the app secret was rotated');
+}
+
 function installMiddleware(provider) {
   provider.use(async (ctx, next) => {
+    if (ctx.path === TOKEN_PATH) await followSecretFile(provider);
     const tokenShaped = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(ctx.path);
     // A wrong tenant gets Entra's answer (AADSTS90002) rather than a bare 404, so the product's
     // wrong-tenant diagnosis can be exercised against this server too.

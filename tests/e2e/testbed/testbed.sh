@@ -12,6 +12,14 @@
 #                                    start Postfix's smtp-sink (fault injection, no TLS) on
 #                                    127.0.0.1:PORT (0 = pick a free one); prints "PORT PID"
 #   testbed.sh token-count DIR       number of token-endpoint requests so far
+#   testbed.sh quota-fault DIR on|off
+#                                    whether quota[+-.]*@ recipients get Exchange's 554 5.2.0 (on
+#                                    at start; off: "the cause was fixed", they are delivered)
+#   testbed.sh oidc-config DIR [CLIENT_SECRET=V] [TOKEN_TTL=SECONDS]
+#                                    CLIENT_SECRET: the tenant rotates the good app's secret (the
+#                                    old one is refused from the next request on; issued tokens
+#                                    stay valid). TOKEN_TTL: restart the token server issuing
+#                                    tokens of that lifetime (same port; issued tokens are lost)
 #
 # DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
 # and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
@@ -34,6 +42,8 @@ set -Eeuo pipefail
 HERE="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
 MAILBOX_DOMAIN=example.test
+# The recipient rule that answers as Exchange does when the mailbox's daily quota is exceeded.
+QUOTA_FAULT_RULE='/^quota([+.-][^@]*)?@/     554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception (testbed)'
 WAIT_SECONDS="${TESTBED_WAIT:-20}"
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
@@ -333,7 +343,8 @@ smtpd_delay_reject = no
 smtpd_sender_login_maps = texthash:$PF_ETC/sender_login
 smtpd_sender_restrictions = reject_authenticated_sender_login_mismatch, permit_sasl_authenticated, check_client_access static:{530 5.7.57 Client not authenticated to send mail}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
-# Fault injection by recipient name: reject[+-.]*@ -> 550, tempfail[+-.]*@ -> 451.
+# Fault injection by recipient name: reject[+-.]*@ -> 550, tempfail[+-.]*@ -> 451,
+# quota[+-.]*@ -> Exchange's 554 5.2.0 (the mailbox's daily sending quota is exceeded).
 smtpd_recipient_restrictions = check_recipient_access regexp:$PF_ETC/recipient_access
 EOF
 
@@ -346,6 +357,7 @@ EOF
   cat >"$PF_ETC/recipient_access" <<EOF
 /^reject([+.-][^@]*)?@/    550 5.1.1 mailbox unavailable (testbed)
 /^tempfail([+.-][^@]*)?@/  451 4.3.0 temporary failure, try again later (testbed)
+$QUOTA_FAULT_RULE
 EOF
 
   # Debian's master.cf with its internal services, minus chroot (our paths are outside any
@@ -462,7 +474,7 @@ start_oidc() {
   # Not setsid: if the test runner kills the caller's process group (a timeout), this goes too.
   OIDC_HOST=127.0.0.1 OIDC_PORT="$OIDC_PORT" OIDC_PORT_FILE="$OIDC/port" OIDC_TENANT="$TENANT" \
     OIDC_TLS_HOST="${LISTEN_ADDRESS:-}" OIDC_TLS_CERT="$PKI/trusted-server.pem" OIDC_TLS_KEY="$PKI/trusted-server.key" \
-    OIDC_TOKEN_TTL="$TOKEN_TTL" OIDC_TOKEN_LOG="$OIDC/token.log" \
+    OIDC_TOKEN_TTL="$TOKEN_TTL" OIDC_TOKEN_LOG="$OIDC/token.log" OIDC_CLIENT_SECRET_FILE="$OIDC/client_secret" \
     OIDC_CLIENT_ID="$CLIENT_ID" OIDC_CLIENT_SECRET="$CLIENT_SECRET" OIDC_MAILBOX="$MAILBOX" \
     OIDC_OTHER_CLIENT_ID="$OTHER_CLIENT_ID" OIDC_OTHER_CLIENT_SECRET="$OTHER_CLIENT_SECRET" \
     OIDC_OTHER_MAILBOX="$OTHER_MAILBOX" \
@@ -684,6 +696,44 @@ cmd_svc() {
   return 0
 }
 
+cmd_quota_fault() {
+  set_paths "$1"
+  load_conf
+  sed -i '/^\/\^quota/d' "$PF_ETC/recipient_access"
+  case "$2" in
+    on) printf '%s\n' "$QUOTA_FAULT_RULE" >>"$PF_ETC/recipient_access" ;;
+    off) ;;
+    *) usage ;;
+  esac
+  # New smtpd processes read the table again.
+  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+}
+
+cmd_oidc_config() {
+  set_paths "$1"
+  load_conf
+  shift
+  local pair key value restart=0
+  for pair in "$@"; do
+    key="${pair%%=*}"
+    value="${pair#*=}"
+    case "$key" in
+      CLIENT_SECRET)
+        (umask 077 && printf '%s\n' "$value" >"$OIDC/client_secret.tmp") && mv "$OIDC/client_secret.tmp" "$OIDC/client_secret" ;;
+      TOKEN_TTL) restart=1 ;;
+      *) log "oidc-config: unknown setting $key (CLIENT_SECRET, TOKEN_TTL)"; exit 2 ;;
+    esac
+    env_line "$key" "$value" >/dev/null || exit 2
+    sed -i "s|^$key=.*|$key=$value|" "$CONF_FILE"
+  done
+  load_conf
+  if ((restart)); then
+    stop_oidc
+    start_oidc
+  fi
+  write_env_file
+}
+
 cmd_sink() {
   set_paths "$1"
   local port="$2"
@@ -723,6 +773,8 @@ main() {
     stop) [[ $# -eq 2 ]] || usage; cmd_stop "$2" ;;
     status) [[ $# -eq 2 ]] || usage; cmd_status "$2" ;;
     svc-start | svc-stop) [[ $# -eq 3 ]] || usage; cmd_svc "${1#svc-}" "$2" "$3" ;;
+    oidc-config) [[ $# -ge 3 ]] || usage; shift; cmd_oidc_config "$@" ;;
+    quota-fault) [[ $# -eq 3 ]] || usage; cmd_quota_fault "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
     *) usage ;;
