@@ -40,4 +40,8 @@ void RetryTimer::RecordSuccess() {
   next_attempt_ = absl::InfinitePast();
 }
 
+void RetryTimer::Shorten(absl::Time at_most) {
+  next_attempt_ = std::min(next_attempt_, at_most);
+}
+
 }  // namespace mailroom

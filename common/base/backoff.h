@@ -61,6 +61,9 @@ class RetryTimer {
   absl::Duration RecordFailure(absl::Duration at_least = absl::ZeroDuration());
   // Forgets the failures: the next attempt may happen at once.
   void RecordSuccess();
+  // Brings the next attempt forward to `at_most` if it was later (e.g. so that a retry still
+  // happens before a credential in hand expires).
+  void Shorten(absl::Time at_most);
 
   int consecutive_failures() const { return failures_; }
   // No attempt should start before this; InfinitePast after a success.

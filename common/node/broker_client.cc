@@ -149,7 +149,8 @@ void BrokerTokenSource::ReportUsabilityLocked(absl::Time now) {
     *alarm.mutable_diagnosis() = *diagnosis;
   }
   ToProto(now, alarm.mutable_occur_time());
-  alarm.set_idempotency_key(absl::StrCat(kDedupKey, "/", absl::ToUnixMillis(now)));
+  alarm.set_idempotency_key(
+      absl::StrCat(kDedupKey, "/", options_.node_name, "/", absl::ToUnixMillis(now)));
   alarms_->Raise(std::move(alarm));
 }
 

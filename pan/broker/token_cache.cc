@@ -149,7 +149,14 @@ void TokenCache::FetchAndStore() {
             std::min(absl::Seconds(diagnosis->retry_after().seconds()), policy_.max_backoff);
       }
     }
-    const absl::Duration wait = retry_.RecordFailure(retry_after);
+    absl::Duration wait = retry_.RecordFailure(retry_after);
+    if (UsableLocked(now, absl::ZeroDuration())) {
+      // However long the backoff, try again while the token in hand still serves: halfway to
+      // the moment it stops, so that a short outage never outlives a short-lived token.
+      const absl::Time unusable = token_->expire_time - ServeMarginLocked(absl::ZeroDuration());
+      retry_.Shorten(now + std::max(absl::Seconds(1), (unusable - now) / 2));
+      wait = retry_.next_attempt() - now;
+    }
     MR_LOG(kWarn, kLogToken) << "token fetch failed (" << retry_.consecutive_failures()
                              << " in a row), next attempt in " << wait << ": "
                              << fetched.status().message()

@@ -9,6 +9,9 @@
 //   - Exchange answers 554 5.2.0: SEND_QUOTA_EXCEEDED with the time sending resumes; once the
 //     cause is fixed, `mailroomctl quota resume` restarts sending and clears it.
 //   - The PSN is killed (SIGKILL): NODE_DOWN within the configured time; restarted: cleared.
+//   - The token server stops: mail flows on the valid token, a WARNING says so, and it all
+//     heals by itself when the server returns.
+//   - With 2-minute tokens a trickle of mail flows with one token request per half-life.
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -303,6 +306,70 @@ TEST_F(AlarmsE2eTest, AKilledNodeIsDownWithinTheLimitAndClearsWhenItReturns) {
         return a.id() == down.id() && a.state() == mv1::ALARM_STATE_CLEARED;
       });
   EXPECT_FALSE(cleared.id().empty()) << "NODE_DOWN for psn1 was not cleared";
+}
+
+// The token endpoint fails when the token is due for refresh: mail keeps flowing on the
+// still-valid token, the broker says so before the token runs out, and everything resumes by
+// itself when the endpoint returns. (The testbed answers as Entra does in an outage, 503
+// AADSTS90033, rather than stopping the server: its MTA validates tokens by introspection at
+// the same server, which Exchange does not need Entra for.)
+TEST_F(AlarmsE2eTest, ATokenServerOutageIsAlarmedWhileMailFlowsAndHealsByItself) {
+  ASSERT_EQ(testbed_->RunScript({"oidc-config", testbed_->dir(), "TOKEN_ENDPOINT=down"}), 0);
+  const absl::Time stopped = absl::Now();
+  const mv1::Alarm warning = WaitForAlarm(
+      mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED, absl::Seconds(kTokenLifetimeSeconds),
+      [&](const mv1::Alarm& a) {
+        return Active(a) && a.source_node() == "broker" &&
+               absl::FromUnixSeconds(a.last_occur_time().seconds()) >= stopped - absl::Seconds(1);
+      });
+  ASSERT_FALSE(warning.id().empty()) << "no alarm while the token server is down";
+  EXPECT_EQ(warning.severity(), mv1::ALARM_SEVERITY_WARNING) << warning.text();
+  EXPECT_THAT(warning.text(), HasSubstr("Mail still goes out on the current token"));
+  Register("token-server-down", "token-server-down@example.test");
+  EXPECT_EQ(
+      testbed_->WaitForDelivered("token-server-down@example.test", 1, absl::Seconds(20)).size(),
+      1u)
+      << "mail stopped while the token was still valid";
+  ASSERT_EQ(testbed_->RunScript({"oidc-config", testbed_->dir(), "TOKEN_ENDPOINT=up"}), 0);
+  const mv1::Alarm cleared = WaitForAlarm(
+      mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED, absl::Seconds(120), [&](const mv1::Alarm& a) {
+        return a.id() == warning.id() && a.state() == mv1::ALARM_STATE_CLEARED;
+      });
+  EXPECT_FALSE(cleared.id().empty()) << "the alarm did not clear when the server returned";
+  Register("token-server-back", "token-server-back@example.test");
+  EXPECT_EQ(
+      testbed_->WaitForDelivered("token-server-back@example.test", 1, absl::Seconds(60)).size(),
+      1u);
+}
+
+// Short-lived tokens: a steady trickle of guest mail goes out throughout, and the token
+// endpoint sees about one request per half-lifetime, counted at the endpoint. (Before, tokens
+// under 10 minutes were never good enough for the broker: it fetched again on every request.)
+TEST_F(AlarmsE2eTest, TwoMinuteTokensCarryATrickleOfMailWithOneFetchPerHalfLife) {
+  auto token_requests = [] {
+    std::string out;
+    testbed_->RunScript({"token-count", testbed_->dir()}, &out);
+    return std::atoi(out.c_str());
+  };
+  const int requests_before = token_requests();
+  const absl::Time start = absl::Now();
+  constexpr int kMails = 16;
+  for (int i = 0; i < kMails; ++i) {
+    Register(absl::StrCat("trickle-", i), absl::StrCat("trickle-", i, "@example.test"));
+    absl::SleepFor(absl::Seconds(12));  // 16 × 12 s: more than three half-lives
+  }
+  for (int i = 0; i < kMails; ++i) {
+    const std::string to = absl::StrCat("trickle-", i, "@example.test");
+    EXPECT_EQ(testbed_->WaitForDelivered(to, 1, absl::Seconds(30)).size(), 1u) << to;
+  }
+  const absl::Duration elapsed = absl::Now() - start;
+  const int requests = token_requests() - requests_before;
+  const double half_lives = absl::FDivDuration(elapsed, absl::Seconds(kTokenLifetimeSeconds / 2));
+  std::cout << kMails << " mails over " << elapsed << " with " << kTokenLifetimeSeconds
+            << " s tokens: " << requests << " token requests (" << half_lives
+            << " half-lives)" << std::endl;
+  EXPECT_GE(requests, static_cast<int>(half_lives) - 1);  // the broker does refresh
+  EXPECT_LE(requests, static_cast<int>(half_lives) + 2);
 }
 
 }  // namespace

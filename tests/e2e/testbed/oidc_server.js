@@ -18,6 +18,9 @@
 //   OIDC_CERT_CLIENT_ID / OIDC_CERT_CLIENT_CERT (PEM file)             optional: certificate credential
 //                                                                      (private_key_jwt), mailbox = OIDC_MAILBOX
 //   OIDC_TOKEN_LOG   file that gets one line per token-endpoint request (count them with `wc -l`)
+//   OIDC_TOKEN_OUTAGE_FILE   optional: while this file exists, the token endpoint answers as Entra
+//                    does in an outage (503 temporarily_unavailable, AADSTS90033); the rest of the
+//                    server (token introspection, which the MTA needs) keeps working
 //   OIDC_CLIENT_SECRET_FILE  optional: when this file exists, its content is the good app's secret
 //                    from the next token request on (a secret rotated or revoked in the tenant:
 //                    the old one is refused with AADSTS7000215, tokens already issued stay valid)
@@ -255,6 +258,20 @@ async function followSecretFile(provider) {
 function installMiddleware(provider) {
   provider.use(async (ctx, next) => {
     if (ctx.path === TOKEN_PATH) await followSecretFile(provider);
+    if (ctx.path === TOKEN_PATH && process.env.OIDC_TOKEN_OUTAGE_FILE
+        && fs.existsSync(process.env.OIDC_TOKEN_OUTAGE_FILE)) {
+      ctx.status = 503;
+      ctx.body = {
+        error: 'temporarily_unavailable',
+        error_description: 'AADSTS90033: A transient error has occurred. Please try again.',
+        error_codes: [90033],
+        timestamp: new Date().toISOString().replace('T', ' ').replace(/\..*$/, 'Z'),
+        trace_id: crypto.randomUUID(),
+        correlation_id: crypto.randomUUID(),
+      };
+      logLine('token', { status: 503, result: 'outage' }, true);
+      return;
+    }
     const tokenShaped = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(ctx.path);
     // A wrong tenant gets Entra's answer (AADSTS90002) rather than a bare 404, so the product's
     // wrong-tenant diagnosis can be exercised against this server too.

@@ -15,11 +15,13 @@
 #   testbed.sh quota-fault DIR on|off
 #                                    whether quota[+-.]*@ recipients get Exchange's 554 5.2.0 (on
 #                                    at start; off: "the cause was fixed", they are delivered)
-#   testbed.sh oidc-config DIR [CLIENT_SECRET=V] [TOKEN_TTL=SECONDS]
+#   testbed.sh oidc-config DIR [CLIENT_SECRET=V] [TOKEN_TTL=SECONDS] [TOKEN_ENDPOINT=down|up]
 #                                    CLIENT_SECRET: the tenant rotates the good app's secret (the
 #                                    old one is refused from the next request on; issued tokens
 #                                    stay valid). TOKEN_TTL: restart the token server issuing
-#                                    tokens of that lifetime (same port; issued tokens are lost)
+#                                    tokens of that lifetime (same port; issued tokens are lost).
+#                                    TOKEN_ENDPOINT=down: Entra's outage answer (503, AADSTS90033)
+#                                    to token requests until up (introspection keeps working)
 #
 # DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
 # and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
@@ -474,7 +476,7 @@ start_oidc() {
   # Not setsid: if the test runner kills the caller's process group (a timeout), this goes too.
   OIDC_HOST=127.0.0.1 OIDC_PORT="$OIDC_PORT" OIDC_PORT_FILE="$OIDC/port" OIDC_TENANT="$TENANT" \
     OIDC_TLS_HOST="${LISTEN_ADDRESS:-}" OIDC_TLS_CERT="$PKI/trusted-server.pem" OIDC_TLS_KEY="$PKI/trusted-server.key" \
-    OIDC_TOKEN_TTL="$TOKEN_TTL" OIDC_TOKEN_LOG="$OIDC/token.log" OIDC_CLIENT_SECRET_FILE="$OIDC/client_secret" \
+    OIDC_TOKEN_TTL="$TOKEN_TTL" OIDC_TOKEN_LOG="$OIDC/token.log" OIDC_CLIENT_SECRET_FILE="$OIDC/client_secret" OIDC_TOKEN_OUTAGE_FILE="$OIDC/token_outage" \
     OIDC_CLIENT_ID="$CLIENT_ID" OIDC_CLIENT_SECRET="$CLIENT_SECRET" OIDC_MAILBOX="$MAILBOX" \
     OIDC_OTHER_CLIENT_ID="$OTHER_CLIENT_ID" OIDC_OTHER_CLIENT_SECRET="$OTHER_CLIENT_SECRET" \
     OIDC_OTHER_MAILBOX="$OTHER_MAILBOX" \
@@ -721,7 +723,14 @@ cmd_oidc_config() {
       CLIENT_SECRET)
         (umask 077 && printf '%s\n' "$value" >"$OIDC/client_secret.tmp") && mv "$OIDC/client_secret.tmp" "$OIDC/client_secret" ;;
       TOKEN_TTL) restart=1 ;;
-      *) log "oidc-config: unknown setting $key (CLIENT_SECRET, TOKEN_TTL)"; exit 2 ;;
+      TOKEN_ENDPOINT)
+        case "$value" in
+          down) : >"$OIDC/token_outage" ;;
+          up) rm -f "$OIDC/token_outage" ;;
+          *) usage ;;
+        esac
+        continue ;;
+      *) log "oidc-config: unknown setting $key (CLIENT_SECRET, TOKEN_TTL, TOKEN_ENDPOINT)"; exit 2 ;;
     esac
     env_line "$key" "$value" >/dev/null || exit 2
     sed -i "s|^$key=.*|$key=$value|" "$CONF_FILE"

@@ -194,6 +194,30 @@ TEST_F(TokenCacheTest, TheListenerHearsFailureEscalationAndRecovery) {
   cache.Stop();
 }
 
+// A 2-minute token and an endpoint down from its refresh on: however the backoff grows, the
+// cache keeps trying while the token still serves (until 30 s before expiry), so an outage
+// shorter than the token's life never stops mail.
+TEST_F(TokenCacheTest, RetriesKeepComingWhileTheTokenInHandStillServes) {
+  transport_.EnqueueJson(200, TokenJson("t1", 120));
+  ASSERT_TRUE(cache_.Get().ok());
+  const absl::Time unusable = clock_.Now() + absl::Seconds(90);
+  transport_.EnqueueJson(503, "{}");  // repeats for every later fetch
+  cache_.Start();
+  std::vector<absl::Time> attempts;
+  while (clock_.Now() < unusable) {
+    const int before = transport_.request_count();
+    clock_.Advance(absl::Milliseconds(250));
+    ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+    if (transport_.request_count() > before) attempts.push_back(clock_.Now());
+  }
+  cache_.Stop();
+  ASSERT_FALSE(attempts.empty());
+  // The last attempt came within the last few seconds the token served, although the plain
+  // backoff (1, 2, 4, 8, 16, 32 s from t=60 s) would have waited until t=123 s.
+  EXPECT_GE(attempts.back(), unusable - absl::Seconds(3));
+  EXPECT_LE(attempts.size(), 12u);
+}
+
 TEST_F(TokenCacheTest, ATokenShorterThanTwoMinutesIsReportedButStillUsed) {
   transport_.EnqueueJson(200, TokenJson("t1", 90));
   ASSERT_TRUE(cache_.Get().ok());
