@@ -25,7 +25,8 @@ std::string Shortened(const std::string& text, size_t bytes = kLineBytes) {
 
 // "2h5m", "13s": a span to the second.
 std::string Span(absl::Duration span) {
-  return absl::FormatDuration(absl::Trunc(span, absl::Seconds(1)));
+  const absl::Duration whole = absl::Trunc(span, absl::Seconds(1));
+  return whole == absl::ZeroDuration() ? "0s" : absl::FormatDuration(whole);
 }
 std::string Span(const google::protobuf::Duration& span) { return Span(FromProto(span)); }
 

@@ -15,7 +15,8 @@ namespace mv1 = ::mailroom::mnt::v1;
 constexpr size_t kMaxCauseBytes = 600;
 
 std::string Seconds(absl::Duration duration) {
-  return absl::FormatDuration(absl::Trunc(duration, absl::Seconds(1)));
+  const absl::Duration whole = absl::Trunc(duration, absl::Seconds(1));
+  return whole == absl::ZeroDuration() ? "0s" : absl::FormatDuration(whole);
 }
 
 std::string Shortened(absl::string_view text) {
