@@ -15,6 +15,7 @@
 #include "cli/command_call.h"
 #include "cli/proto_words.h"
 #include "cli/role_commands.h"
+#include "cli/status_format.h"
 #include "cli/test_report_format.h"
 #include "common/base/proto_time.h"
 #include "common/base/text_config.h"
@@ -199,16 +200,7 @@ int SecretStatus(const Admin& admin, const Arguments&) {
 void PrintQuota(const v1::GetQuotaStatusResponse& response) {
   if (response.mailboxes().empty()) std::cout << "No mail sent yet.\n";
   for (const v1::MailboxQuota& q : response.mailboxes()) {
-    std::cout << q.mailbox() << ": " << q.messages_last_minute() << "/"
-              << q.limits().messages_per_minute() << " messages this minute, "
-              << q.recipients_last_day() << "/" << q.limits().recipients_per_day()
-              << " recipients today, " << q.open_connections() << "/"
-              << q.limits().max_connections() << " connections\n";
-    if (q.has_paused_until()) {
-      std::cout << "  PAUSED until " << FormatTimestamp(q.paused_until(), "%Y-%m-%d %H:%M:%S UTC")
-                << " (quota exceeded; mailroomctl quota resume " << q.mailbox()
-                << " once the cause is fixed)\n";
-    }
+    std::cout << FormatMailboxQuota(q);
     for (const v1::NodeQuotaUsage& node : q.nodes()) {
       std::cout << "  " << node.node() << ": " << node.messages_last_day() << " messages, "
                 << node.recipients_last_day() << " recipients today, " << node.connections()

@@ -52,6 +52,16 @@ absl::StatusOr<Target> NodeTarget(const Admin& admin, const std::string& node) {
       absl::StrCat("unknown node \"", node, "\" (pan, mnt, psn1..psnN from the config)"));
 }
 
+std::vector<Target> ConfiguredTargets(const Admin& admin) {
+  std::vector<Target> targets;
+  for (const absl::StatusOr<Target>& target : {BrokerTarget(admin), PanTarget(admin)}) {
+    if (target.ok()) targets.push_back(*target);
+  }
+  for (const Target& psn : PsnTargets(admin)) targets.push_back(psn);
+  if (absl::StatusOr<Target> mnt = MntTarget(admin); mnt.ok()) targets.push_back(*mnt);
+  return targets;
+}
+
 void PrintJson(const google::protobuf::Message& message) {
   std::cout << ToJson(message) << "\n";
 }

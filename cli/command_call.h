@@ -34,6 +34,12 @@ absl::StatusOr<Target> MntTarget(const Admin& admin);
 std::vector<Target> PsnTargets(const Admin& admin);
 // A sending node by name: "pan", "mnt", or "psn" / "psnN" (1-based; "psn" is psn1).
 absl::StatusOr<Target> NodeTarget(const Admin& admin, const std::string& node);
+// Every node the admin configuration names: broker, pan, psn1..psnN, mnt (those set).
+std::vector<Target> ConfiguredTargets(const Admin& admin);
+
+// The deadline of a probe (health, status): not the admin's rpc_timeout, so that a hung node
+// is reported DOWN quickly.
+inline constexpr absl::Duration kProbeTimeout = absl::Seconds(5);
 
 template <typename Stub, typename Request, typename Response>
 using UnaryMethod = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&, Response*);

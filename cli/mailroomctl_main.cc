@@ -2,6 +2,7 @@
 // certificate. Output is for people by default and JSON with --json. This file only
 // dispatches: each command group is its own file (cli/role_commands.h).
 //
+//   mailroomctl --config=admin.textproto status
 //   mailroomctl --config=admin.textproto settings show
 //   mailroomctl --config=admin.textproto guest register portal=lobby username=U ...
 //   mailroomctl help
@@ -20,7 +21,8 @@ namespace {
 
 std::string Usage() {
   return absl::StrCat(
-      "usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n", kBrokerUsageLines, kNodeUsageLines,
+      "usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n", kStatusUsageLines, kBrokerUsageLines,
+      kNodeUsageLines,
       "  outbox list|show|retry NODE [ID]   a sending node's outbox (pan, mnt, psn1..)\n"
       "  guest register|create|resend|reset-password|test-email|status|list ...\n"
       "  template put|get|list|delete ...   psn-settings show|set ...   (PSNs; 'guest help')\n"
@@ -45,7 +47,7 @@ int Run(const std::vector<std::string>& args) {
     return kExitOk;
   }
   for (const CommandGroup* group :
-       {&BrokerCommands(), &NodeCommands(), &OutboxCommands(), &GuestCommands(),
+       {&StatusCommands(), &BrokerCommands(), &NodeCommands(), &OutboxCommands(), &GuestCommands(),
         &TemplateCommands(), &PsnSettingsCommands(), &PanCommands(), &MntCommands()}) {
     if (absl::optional<int> code = RunCommandGroup(*group, args); code.has_value()) return *code;
   }

@@ -32,16 +32,10 @@ using HealthStub = ::grpc::health::v1::Health::Stub;
 using ::grpc::health::v1::HealthCheckResponse;
 
 int HealthAll(const Admin& admin, const Arguments&) {
-  std::vector<Target> targets;
-  if (!admin.config.broker_target().empty()) targets.push_back(*BrokerTarget(admin));
-  if (!admin.config.pan_target().empty()) targets.push_back(*PanTarget(admin));
-  for (const Target& psn : PsnTargets(admin)) targets.push_back({"psn", psn.address});
-  if (!admin.config.mnt_target().empty()) targets.push_back(*MntTarget(admin));
   int failures = 0;
-  for (const Target& target : targets) {
-    // A probe's answer, not the admin's rpc_timeout: a hung node is DOWN quickly.
+  for (const Target& target : ConfiguredTargets(admin)) {
     absl::StatusOr<HealthCheckResponse> response =
-        Call(admin, target, &HealthStub::Check, {}, absl::Seconds(5));
+        Call(admin, target, &HealthStub::Check, {}, kProbeTimeout);
     const bool serving = response.ok() && response->status() == HealthCheckResponse::SERVING;
     if (!serving) ++failures;
     std::cout << target.name << " " << target.address << ": "

@@ -2,6 +2,7 @@
 // them with RunCommandGroup (cli/command_group.h).
 //   settings show|test|set, secret status, quota   the token broker     broker_commands.cc
 //   health, metrics                                every node           node_commands.cc
+//   status                                         every node, MnT      status_commands.cc
 //   outbox list|show|retry                         any sending node     outbox_commands.cc
 //   guest ...                                      the PSNs             psn_guest_commands.cc
 //   template ...                                   the PSNs             psn_template_commands.cc
@@ -16,12 +17,14 @@
 
 namespace mailroom::cli {
 
-// The usage lines of the broker and node commands, also part of `mailroomctl help`.
+// The usage lines of the broker, node and status commands, also part of `mailroomctl help`.
 extern const char kBrokerUsageLines[];
 extern const char kNodeUsageLines[];
+extern const char kStatusUsageLines[];
 
 const CommandGroup& BrokerCommands();
 const CommandGroup& NodeCommands();
+const CommandGroup& StatusCommands();
 const CommandGroup& OutboxCommands();
 const CommandGroup& GuestCommands();
 const CommandGroup& TemplateCommands();

@@ -145,6 +145,7 @@ fi
 cat <<MSG
 
 mailroom local cluster is running (logs in $state/logs). In another terminal try:
+  tools/mailroomctl status
   tools/mailroomctl settings show
   tools/mailroomctl settings test --to=someone@example.test
   tools/mailroomctl secret status

@@ -1,5 +1,6 @@
 #include "common/base/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -7,9 +8,6 @@
 
 namespace mailroom {
 namespace {
-
-constexpr double kBucketSeconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,   0.25,   0.5,   1,    2.5,   5,    10};
 
 std::string Escape(absl::string_view value) {
   std::string out;
@@ -76,16 +74,63 @@ void Metrics::Set(absl::string_view name, absl::string_view help, const MetricLa
 }
 
 void Metrics::Observe(absl::string_view name, absl::string_view help, const MetricLabels& labels,
-                      absl::Duration latency) {
+                      absl::Duration latency, absl::Span<const double> bucket_seconds) {
   const double seconds = absl::ToDoubleSeconds(latency);
   absl::MutexLock lock(&mu_);
-  Histogram& histogram = FamilyLocked(name, help, Type::kHistogram).histograms[labels];
-  if (histogram.buckets.empty()) histogram.buckets.assign(std::size(kBucketSeconds), 0);
-  for (size_t i = 0; i < std::size(kBucketSeconds); ++i) {
-    if (seconds <= kBucketSeconds[i]) ++histogram.buckets[i];
+  Family& family = FamilyLocked(name, help, Type::kHistogram);
+  if (family.bounds.empty()) {
+    const absl::Span<const double> bounds =
+        bucket_seconds.empty() ? absl::MakeConstSpan(kLatencyBuckets) : bucket_seconds;
+    family.bounds.assign(bounds.begin(), bounds.end());
+  }
+  Histogram& histogram = family.histograms[labels];
+  if (histogram.buckets.empty()) histogram.buckets.assign(family.bounds.size(), 0);
+  for (size_t i = 0; i < family.bounds.size(); ++i) {
+    if (seconds <= family.bounds[i]) ++histogram.buckets[i];
   }
   ++histogram.count;
   histogram.sum += seconds;
+}
+
+const Metrics::Histogram* Metrics::FindHistogramLocked(absl::string_view name,
+                                                       const MetricLabels& labels,
+                                                       const Family** family) const {
+  auto found = families_.find(std::string(name));
+  if (found == families_.end()) return nullptr;
+  auto histogram = found->second.histograms.find(labels);
+  if (histogram == found->second.histograms.end()) return nullptr;
+  *family = &found->second;
+  return &histogram->second;
+}
+
+uint64_t Metrics::ObservationCount(absl::string_view name, const MetricLabels& labels) const {
+  absl::MutexLock lock(&mu_);
+  const Family* family = nullptr;
+  const Histogram* histogram = FindHistogramLocked(name, labels, &family);
+  return histogram == nullptr ? 0 : histogram->count;
+}
+
+absl::optional<absl::Duration> Metrics::Quantile(absl::string_view name,
+                                                 const MetricLabels& labels, double q) const {
+  absl::MutexLock lock(&mu_);
+  const Family* family = nullptr;
+  const Histogram* histogram = FindHistogramLocked(name, labels, &family);
+  if (histogram == nullptr || histogram->count == 0) return absl::nullopt;
+  const double rank = std::clamp(q, 0.0, 1.0) * static_cast<double>(histogram->count);
+  double lower = 0;
+  uint64_t below = 0;  // observations in the buckets before this one
+  for (size_t i = 0; i < family->bounds.size(); ++i) {
+    const uint64_t cumulative = histogram->buckets[i];
+    if (static_cast<double>(cumulative) >= rank && cumulative > below) {
+      const double fraction =
+          (rank - static_cast<double>(below)) / static_cast<double>(cumulative - below);
+      return absl::Seconds(lower + (family->bounds[i] - lower) * fraction);
+    }
+    lower = family->bounds[i];
+    below = cumulative;
+  }
+  // Beyond the largest bound: that bound is all a histogram can say.
+  return absl::Seconds(family->bounds.back());
 }
 
 void Metrics::RegisterGaugeCallback(
@@ -132,8 +177,8 @@ std::string Metrics::Render() const {
       }
     }
     for (const auto& [labels, histogram] : family.histograms) {
-      for (size_t i = 0; i < std::size(kBucketSeconds); ++i) {
-        absl::StrAppend(&out, name, "_bucket", LabelText(labels, "le", Number(kBucketSeconds[i])),
+      for (size_t i = 0; i < family.bounds.size(); ++i) {
+        absl::StrAppend(&out, name, "_bucket", LabelText(labels, "le", Number(family.bounds[i])),
                         " ", histogram.buckets[i], "\n");
       }
       absl::StrAppend(&out, name, "_bucket", LabelText(labels, "le", "+Inf"), " ",

@@ -375,9 +375,11 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
         break;
     }
     failure = Classified(cause, curl_error, curl_error);
-    if (verify_result > 1) failure.diagnosis.add_codes(absl::StrCat("X509_V_ERR=", verify_result));
+    // Codes are machine words without spaces (the MnT refuses an alarm whose diagnosis has
+    // a code with one).
+    if (verify_result > 1) failure.diagnosis.add_codes(absl::StrCat("X509_V_ERR_", verify_result));
   }
-  failure.diagnosis.add_codes(absl::StrCat("CURLE=", static_cast<int>(code)));
+  failure.diagnosis.add_codes(absl::StrCat("CURLE_", static_cast<int>(code)));
   return failure;
 }
 

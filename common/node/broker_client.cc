@@ -57,6 +57,20 @@ int64_t BrokerTokenSource::broker_calls() const {
   return broker_calls_;
 }
 
+HeldToken BrokerTokenSource::held() const {
+  absl::MutexLock lock(&mu_);
+  HeldToken held;
+  held.last_error = last_error_;
+  if (!grant_.has_value()) return held;
+  held.held = true;
+  held.usable = UsableLocked(clock_->Now());
+  held.authentication = grant_->expire_time != absl::InfiniteFuture();
+  held.expire_time = grant_->expire_time;
+  held.lifetime = grant_->lifetime;
+  held.mailbox = grant_->mailbox;
+  return held;
+}
+
 absl::Status BrokerTokenSource::FetchLocked() {
   // One fetch at a time; the broker call itself runs without the lock, so callers holding a
   // valid cached grant are never held up by a broker that does not answer.

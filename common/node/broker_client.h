@@ -36,6 +36,21 @@ struct SubmissionGrant {
   std::string settings_etag;
 };
 
+// The token a node holds, as status shows it: never the token itself.
+struct HeldToken {
+  bool held = false;
+  // Valid now with the node's margins (what Get() would return without asking the broker).
+  bool usable = false;
+  // False when the settings use no authentication (no token; the times are infinite).
+  bool authentication = true;
+  absl::Time expire_time = absl::InfinitePast();
+  absl::Duration lifetime = absl::ZeroDuration();
+  // The sending mailbox the broker named with it.
+  std::string mailbox;
+  // The last failure to get one from the broker; OK after a success.
+  absl::Status last_error;
+};
+
 class BrokerTokenSource {
  public:
   struct Options {
@@ -67,6 +82,9 @@ class BrokerTokenSource {
   // The mailbox refused the token (535): tell the broker (it refetches, rate-limited) and
   // drop the cached one so the next Get() asks for a fresh token.
   void ReportRejected(const std::string& fingerprint, int smtp_code, const std::string& reply);
+
+  // What this node holds now, for status; never asks the broker.
+  HeldToken held() const;
 
   // For tests and metrics.
   int64_t broker_calls() const;

@@ -182,6 +182,16 @@ int64_t DeliveryWorker::retried() const {
   absl::MutexLock lock(&mu_);
   return retried_;
 }
+absl::optional<DeliveryErrorRecord> DeliveryWorker::last_error() const {
+  absl::MutexLock lock(&mu_);
+  return last_error_;
+}
+
+void DeliveryWorker::NoteFailure(const ClaimedNotification& message, const SendResult& sent,
+                                 absl::string_view outcome) {
+  last_error_ = DeliveryErrorRecord{clock_->Now(), message.id, std::string(outcome),
+                                    sent.reply.code, sent.diagnosis};
+}
 
 int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
   absl::MutexLock lock(&mu_);
@@ -464,6 +474,10 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
         return outbox_->MarkSent(id, report);
       });
       CountOutcome(options_.node_name, "delivered", sent.reply.code);
+      Metrics::Global().Observe(kDeliveryLatencyMetric,
+                                "End-to-end delivery latency: enqueue to the server's 250.",
+                                {{"node", options_.node_name}},
+                                clock_->Now() - message.create_time, kLongLatencyBuckets);
       absl::MutexLock lock(&mu_);
       ++delivered_;
       break;
@@ -479,6 +493,7 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
       CountOutcome(options_.node_name, "retried", sent.reply.code);
       absl::MutexLock lock(&mu_);
       ++retried_;
+      NoteFailure(message, sent, "retried");
       break;
     }
     default: {
@@ -491,6 +506,7 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
       CountOutcome(options_.node_name, "failed", sent.reply.code);
       absl::MutexLock lock(&mu_);
       ++failed_;
+      NoteFailure(message, sent, "failed");
       break;
     }
   }
@@ -519,6 +535,7 @@ absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
   CountOutcome(options_.node_name, "paused", sent.reply.code);
   absl::MutexLock lock(&mu_);
   ++retried_;
+  NoteFailure(message, sent, "paused");
   return paused_until;
 }
 

@@ -5,7 +5,8 @@
 // FAILED with an alarm; 535 → the token is reported, a fresh one fetched and the message
 // retried once, then FAILED with the named cause and an alarm; 5.2.0 quota exceeded → the
 // broker pauses the mailbox and the message waits until the window rolls over. While the
-// broker cannot be reached, a small allowance keeps mail flowing on the cached token.
+// broker cannot be reached, a small allowance keeps mail flowing on the cached token. It
+// keeps the last failed attempt and each delivery's end-to-end latency for status.
 // Thread-safe; Start() runs one thread per connection.
 #ifndef MAILROOM_COMMON_DELIVERY_WORKER_H_
 #define MAILROOM_COMMON_DELIVERY_WORKER_H_
@@ -17,11 +18,14 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "common/node/alarm_reporter.h"
 #include "common/node/broker_client.h"
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
+#include "common/base/diagnosis.h"
 #include "common/outbox/outbox.h"
 #include "common/mail/smtp_client.h"
 
@@ -44,6 +48,20 @@ using SubmitterFactory =
 
 // The production factory: an SmtpSession per connection, trusting the grant's CA bundle.
 SubmitterFactory SmtpSubmitterFactory(absl::Duration max_connection_age = absl::Minutes(10));
+
+// The histogram of end-to-end delivery latency (enqueue to the server's 250 after DATA), per
+// node (label "node"), with kLongLatencyBuckets.
+inline constexpr char kDeliveryLatencyMetric[] = "mailroom_delivery_latency_seconds";
+
+// A delivery attempt that did not end in the server's acceptance, as status shows it.
+struct DeliveryErrorRecord {
+  absl::Time time;
+  std::string notification_id;
+  // What became of the notification: "retried", "failed" or "paused" (quota).
+  std::string outcome;
+  int reply_code = 0;
+  Diagnosis diagnosis;
+};
 
 struct DeliveryOptions {
   std::string node_name;
@@ -83,6 +101,8 @@ class DeliveryWorker {
   int64_t delivered() const;
   int64_t failed() const;
   int64_t retried() const;
+  // The last attempt that did not end in the server's acceptance; nullopt if none yet.
+  absl::optional<DeliveryErrorRecord> last_error() const;
 
  private:
   struct Connection;
@@ -114,9 +134,13 @@ class DeliveryWorker {
   // retries once.
   SendResult Submit(Connection& connection, const ClaimedNotification& message,
                     SubmissionGrant& grant, bool* retried_auth);
-  // SENT, retry or FAILED (with an alarm) in the outbox, and the counters.
+  // SENT, retry or FAILED (with an alarm) in the outbox, and the counters; a delivery's
+  // latency into kDeliveryLatencyMetric.
   void RecordOutcome(const ClaimedNotification& message, const SendResult& sent,
                      const AttemptReport& report);
+  // Counts an outcome that was not a delivery and keeps it as last_error().
+  void NoteFailure(const ClaimedNotification& message, const SendResult& sent,
+                   absl::string_view outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // 5.2.0 quota exceeded: reports `results` (emptied) so the broker pauses the mailbox, and
   // holds the message until the pause ends, which it returns.
   absl::Time PauseForQuota(const ClaimedNotification& message, const SendResult& sent,
@@ -148,6 +172,7 @@ class DeliveryWorker {
   int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::optional<DeliveryErrorRecord> last_error_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
   struct KeptOutcome {
     std::string id;

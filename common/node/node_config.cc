@@ -227,6 +227,13 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
     if (config.delivery().smtp_connections() < 0) {
       errors.Add("delivery.smtp_connections", "must not be negative");
     }
+    if (config.delivery().backlog_alarm_queued() < 0) {
+      errors.Add("delivery.backlog_alarm_queued", "must not be negative");
+    }
+    if (config.delivery().backlog_alarm_age().seconds() < 0 ||
+        config.delivery().backlog_alarm_age().nanos() < 0) {
+      errors.Add("delivery.backlog_alarm_age", "must not be negative");
+    }
   }
   return errors.ToStatus();
 }

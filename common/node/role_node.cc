@@ -1,5 +1,6 @@
 #include "common/node/role_node.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/random/random.h"
@@ -14,6 +15,8 @@
 
 namespace mailroom {
 namespace {
+
+namespace sv1 = ::mailroom::status::v1;
 
 constexpr size_t kDefaultMaxMessageBytes = 25 * 1024 * 1024;
 constexpr absl::Duration kHousekeepingInterval = absl::Hours(1);
@@ -71,6 +74,13 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   DeliveryWorker* worker = node->worker_.get();
   node->outbox_->SetWakeCallback([worker] { worker->Wake(); });
   node->outbox_admin_ = std::make_unique<OutboxAdminService>(node->outbox_.get());
+  node->backlog_ = std::make_unique<BacklogMonitor>(
+      config.node_name(), BacklogThresholds::FromConfig(delivery), clock, node->alarms_.get());
+  RoleNode* self = node.get();
+  node->status_service_ = std::make_unique<NodeStatusService>(
+      NodeStatusService::Identity{config.node_name(), config.role(), clock->Now()}, clock,
+      [self](sv1::GetNodeStatusResponse* response) { return self->FillStatus(response); });
+  node->next_purge_ = clock->Now() + kHousekeepingInterval;
   node->tokens_->Start();
   node->worker_->Start();
   node->housekeeping_.Start();
@@ -84,14 +94,81 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
 RoleNode::RoleNode(NodeConfig config, const Clock* clock)
     : config_(std::move(config)),
       clock_(clock),
-      housekeeping_(clock, [this] { return Housekeeping(); }, {kHousekeepingInterval}) {}
+      housekeeping_(clock, [this] { return Housekeeping(); }) {}
 
 absl::Time RoleNode::Housekeeping() {
-  absl::StatusOr<int64_t> purged = outbox_->Purge();
-  if (purged.ok() && *purged > 0) {
-    MR_LOG(kInfo, kLogOutbox) << "purged " << *purged << " entries past their retention";
+  const absl::Time now = clock_->Now();
+  if (now >= next_purge_) {
+    absl::StatusOr<int64_t> purged = outbox_->Purge();
+    if (purged.ok() && *purged > 0) {
+      MR_LOG(kInfo, kLogOutbox) << "purged " << *purged << " entries past their retention";
+    }
+    next_purge_ = now + kHousekeepingInterval;
   }
-  return clock_->Now() + kHousekeepingInterval;
+  absl::StatusOr<UnsentSummary> unsent = outbox_->Unsent();
+  if (unsent.ok()) {
+    backlog_->Check(*unsent, KnownCause());
+  } else {
+    MR_LOG(kWarn, kLogOutbox) << "cannot check the outbox's backlog: "
+                              << unsent.status().message();
+  }
+  return std::min(next_purge_, clock_->Now() + backlog_->CheckInterval());
+}
+
+std::string RoleNode::KnownCause() const {
+  const HeldToken token = tokens_->held();
+  if (!token.usable && !token.last_error.ok()) {
+    return absl::StrCat("the node has no usable access token: ", token.last_error.message());
+  }
+  if (absl::optional<DeliveryErrorRecord> error = worker_->last_error(); error.has_value()) {
+    return absl::StrCat("the last delivery attempt failed: ", error->diagnosis.title());
+  }
+  return "";
+}
+
+absl::Status RoleNode::FillStatus(sv1::GetNodeStatusResponse* response) const {
+  const absl::Time now = clock_->Now();
+  const HeldToken token = tokens_->held();
+  sv1::TokenStatus* token_status = response->mutable_token();
+  token_status->set_held(token.held);
+  token_status->set_usable(token.usable);
+  token_status->set_authentication(token.authentication);
+  FillTokenTimes(token.expire_time, token.lifetime, token.last_error, now, token_status);
+
+  sv1::DeliveryStatus* delivery = response->mutable_delivery();
+  delivery->set_mailbox(token.mailbox);
+  MR_ASSIGN_OR_RETURN(*delivery->mutable_outbox(), outbox_->Counts());
+  MR_ASSIGN_OR_RETURN(const UnsentSummary unsent, outbox_->Unsent());
+  delivery->set_unsent(unsent.count);
+  if (unsent.oldest.has_value()) {
+    ToProto(std::max(absl::ZeroDuration(),
+                     now - FromProto(unsent.oldest->notification().create_time())),
+            delivery->mutable_oldest_unsent_age());
+    std::string why = WhyUnsent(*unsent.oldest);
+    delivery->set_oldest_unsent_reason(why.empty() ? KnownCause() : why);
+  }
+  delivery->set_backlog_alarm_queued(backlog_->thresholds().queued);
+  ToProto(backlog_->thresholds().age, delivery->mutable_backlog_alarm_age());
+  delivery->set_backlog_over_threshold(backlog_->over());
+  if (absl::optional<DeliveryErrorRecord> error = worker_->last_error(); error.has_value()) {
+    sv1::DeliveryError* last = delivery->mutable_last_error();
+    ToProto(error->time, last->mutable_time());
+    last->set_notification_id(error->notification_id);
+    last->set_outcome(error->outcome);
+    last->set_reply_code(error->reply_code);
+    *last->mutable_diagnosis() = error->diagnosis;
+  }
+  const MetricLabels labels = {{"node", config_.node_name()}};
+  Metrics& metrics = Metrics::Global();
+  sv1::LatencySummary* latency = delivery->mutable_latency();
+  latency->set_count(static_cast<int64_t>(metrics.ObservationCount(kDeliveryLatencyMetric, labels)));
+  if (absl::optional<absl::Duration> p50 = metrics.Quantile(kDeliveryLatencyMetric, labels, 0.5)) {
+    ToProto(*p50, latency->mutable_p50());
+  }
+  if (absl::optional<absl::Duration> p99 = metrics.Quantile(kDeliveryLatencyMetric, labels, 0.99)) {
+    ToProto(*p99, latency->mutable_p99());
+  }
+  return absl::OkStatus();
 }
 
 RoleNode::~RoleNode() {
@@ -119,6 +196,7 @@ int RoleNode::Serve(const std::vector<grpc::Service*>& services, const std::stri
   }
   std::vector<grpc::Service*> all = services;
   all.push_back(outbox_admin_.get());
+  all.push_back(status_service_.get());
   GrpcServer server({config_.listen_address(), *server_credentials, all, config_.grpc_reflection()});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogRpc) << status.message();

@@ -1,7 +1,8 @@
 // Provides RoleNode, the runtime every sending role (PAN, PSN, MnT) is built on, wired from
 // its NodeConfig: the durable outbox, the broker client (cached tokens and send permits over
-// mutual TLS), the delivery worker, the alarm reporter towards the MnT, and a gRPC server that
-// serves the role's services plus OutboxAdmin, health and reflection until SIGTERM. A role's
+// mutual TLS), the delivery worker, the alarm reporter towards the MnT, the QUEUE_BACKLOG
+// check of its outbox, and a gRPC server that serves the role's services plus OutboxAdmin,
+// NodeStatus, health and reflection until SIGTERM. A role's
 // run, started by RoleMain (common/node/role_main.h) with its checked config, creates a
 // RoleNode, builds its service over outbox()/alarms(), and calls Serve(). Thread-safe after
 // Create().
@@ -16,11 +17,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/node/alarm_reporter.h"
+#include "common/node/backlog_monitor.h"
 #include "common/node/broker_client.h"
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/node/delivery_worker.h"
 #include "common/node/node_config.h"
+#include "common/node/node_status_service.h"
 #include "common/outbox/outbox.h"
 #include "common/outbox/outbox_admin_service.h"
 
@@ -43,15 +46,21 @@ class RoleNode {
   // Largest rendered message this node accepts (DeliveryConfig.max_message_size_bytes).
   size_t max_message_bytes() const;
 
-  // Serves `services` (not owned) plus OutboxAdmin until SIGTERM/SIGINT, then stops
-  // delivering and returns 0. Writes the bound port to `port_file` if not empty.
+  // Serves `services` (not owned) plus OutboxAdmin and NodeStatus until SIGTERM/SIGINT, then
+  // stops delivering and returns 0. Writes the bound port to `port_file` if not empty.
   int Serve(const std::vector<grpc::Service*>& services, const std::string& port_file);
 
  private:
   RoleNode(NodeConfig config, const Clock* clock);
-  // Hourly: drops SENT and FAILED entries past their retention (Outbox::Purge). Returns
-  // when to run again.
+  // At start and every BacklogMonitor::CheckInterval(): checks the outbox's backlog (raising
+  // or clearing QUEUE_BACKLOG); hourly: drops SENT and FAILED entries past their retention
+  // (Outbox::Purge). Returns when to run again.
   absl::Time Housekeeping();
+  // Why mail may not go out, when the outbox's entries do not say: no usable token, or the
+  // last failed attempt. Empty if neither.
+  std::string KnownCause() const;
+  // The sending node's part of GetNodeStatus: token, outbox, backlog, last error, latency.
+  absl::Status FillStatus(mailroom::status::v1::GetNodeStatusResponse* response) const;
 
   NodeConfig config_;
   const Clock* clock_;
@@ -63,6 +72,9 @@ class RoleNode {
   std::unique_ptr<BrokerPermits> permits_;
   std::unique_ptr<DeliveryWorker> worker_;
   std::unique_ptr<OutboxAdminService> outbox_admin_;
+  std::unique_ptr<BacklogMonitor> backlog_;
+  std::unique_ptr<NodeStatusService> status_service_;
+  absl::Time next_purge_;  // housekeeping thread only
   BackgroundLoop housekeeping_;
 };
 

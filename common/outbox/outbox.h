@@ -160,6 +160,9 @@ class Outbox {
   // page.total_size is exact; counts ignore the filters.
   absl::StatusOr<ListOutboxResponse> List(const ListOutboxRequest& request) const;
   absl::StatusOr<OutboxCounts> Counts() const;
+  // How many entries are not yet delivered (QUEUED or SENDING) and the oldest of them by
+  // create_time, with its wait reason or last failure; for the backlog alarm and status.
+  absl::StatusOr<UnsentSummary> Unsent() const;
   // OutboxAdmin's retry: FAILED → QUEUED due now with a fresh retry lifetime (expire = now +
   // retry_lifetime; history kept); QUEUED → due now. SENT or SENDING → FAILED_PRECONDITION.
   absl::StatusOr<OutboxEntry> Retry(absl::string_view id);

@@ -139,6 +139,29 @@ absl::StatusOr<OutboxCounts> Outbox::Counts() const {
   return CountsLocked();
 }
 
+absl::StatusOr<UnsentSummary> Outbox::Unsent() const {
+  UnsentSummary unsent;
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  {
+    MR_ASSIGN_OR_RETURN(Statement q,
+                        db_->Prepare("SELECT COUNT(*) FROM entries WHERE state IN (?, ?)"));
+    q.Bind(1, cv1::NOTIFICATION_STATE_QUEUED).Bind(2, cv1::NOTIFICATION_STATE_SENDING);
+    MR_ASSIGN_OR_RETURN(const bool row, q.Step());
+    if (row) unsent.count = q.Int(0);
+  }
+  if (unsent.count == 0) return unsent;
+  MR_ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare(absl::StrCat("SELECT ", outbox_schema::kEntryColumns,
+                                " FROM entries WHERE state IN (?, ?) "
+                                "ORDER BY create_us, id LIMIT 1")));
+  q.Bind(1, cv1::NOTIFICATION_STATE_QUEUED).Bind(2, cv1::NOTIFICATION_STATE_SENDING);
+  MR_ASSIGN_OR_RETURN(const bool row, q.Step());
+  if (row) unsent.oldest = outbox_schema::RowToEntry(q, now);
+  return unsent;
+}
+
 absl::StatusOr<ListOutboxResponse> Outbox::List(const ListOutboxRequest& request) const {
   MR_ASSIGN_OR_RETURN(const sqlite::KeysetPage page,
                       sqlite::KeysetPage::Start(request.page(), FilterKey(request),

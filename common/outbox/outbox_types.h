@@ -1,5 +1,5 @@
 // Provides the value types of the Outbox API (outbox.h): its options, a notification to queue,
-// a claimed notification, an attempt report and a retry decision. Plain structs; callers
+// a claimed notification, an attempt report, a retry decision and the unsent backlog. Plain structs; callers
 // include outbox.h, which includes this.
 #ifndef MAILROOM_COMMON_OUTBOX_OUTBOX_TYPES_H_
 #define MAILROOM_COMMON_OUTBOX_OUTBOX_TYPES_H_
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "proto/mailroom/common/v1/common.pb.h"
 #include "proto/mailroom/common/v1/outbox.pb.h"
 
@@ -106,6 +107,13 @@ struct AttemptReport {
   std::string permit_id;
   // The mailbox the attempt was sent through (the broker's Username), if known.
   std::string sending_mailbox;
+};
+
+// The mail of an outbox not yet delivered (QUEUED or SENDING): the backlog.
+struct UnsentSummary {
+  int64_t count = 0;
+  // The entry queued first among them (attempt history omitted); nullopt when count is 0.
+  absl::optional<OutboxEntry> oldest;
 };
 
 // What MarkRetry decided.

@@ -17,6 +17,7 @@
 #include "common/base/redactor.h"
 #include "common/base/status_macros.h"
 #include "common/base/token_margins.h"
+#include "common/node/node_status_service.h"
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
@@ -322,6 +323,44 @@ std::string Broker::mailbox() {
 TokenCacheStats Broker::token_stats() {
   std::shared_ptr<Active> a = active();
   return a == nullptr || a->cache == nullptr ? TokenCacheStats() : a->cache->stats();
+}
+
+absl::Status Broker::FillStatus(mailroom::status::v1::GetNodeStatusResponse* response) {
+  namespace sv1 = ::mailroom::status::v1;
+  sv1::BrokerStatus* status = response->mutable_broker();
+  sv1::TokenStatus* token = response->mutable_token();
+  std::shared_ptr<Active> a = active();
+  if (a != nullptr) {
+    status->set_configured(true);
+    status->set_mailbox(a->resolved.username());
+    token->set_authentication(a->cache != nullptr);
+  }
+  if (a != nullptr && a->cache != nullptr) {
+    const TokenHealth health = a->cache->health();
+    const TokenCacheStats stats = a->cache->stats();
+    token->set_held(health.expire_time != absl::InfinitePast());
+    token->set_usable(token->held());
+    FillTokenTimes(health.expire_time, health.lifetime, health.error, clock_->Now(), token);
+    switch (health.state) {
+      case TokenHealth::State::kHealthy:
+        status->set_token_health(sv1::TOKEN_HEALTH_STATE_HEALTHY);
+        break;
+      case TokenHealth::State::kShortLived:
+        status->set_token_health(sv1::TOKEN_HEALTH_STATE_SHORT_LIVED);
+        break;
+      case TokenHealth::State::kRefreshFailing:
+        status->set_token_health(sv1::TOKEN_HEALTH_STATE_REFRESH_FAILING);
+        break;
+      case TokenHealth::State::kNoValidToken:
+        status->set_token_health(sv1::TOKEN_HEALTH_STATE_NO_VALID_TOKEN);
+        break;
+    }
+    status->set_token_fetches(stats.fetches);
+    status->set_token_fetch_failures(stats.fetch_failures);
+  }
+  for (v1::MailboxQuota& quota : quota_.Status("")) *status->add_mailboxes() = std::move(quota);
+  *status->mutable_secret() = GetSecretStatus();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(

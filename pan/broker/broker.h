@@ -24,6 +24,7 @@
 #include "pan/broker/token_cache.h"
 #include "pan/broker/token_client.h"
 #include "proto/mailroom/broker/v1/broker.pb.h"
+#include "proto/mailroom/status/v1/status.pb.h"
 
 namespace mailroom::broker {
 
@@ -91,6 +92,9 @@ class Broker {
   std::string mailbox();
   // Token cache statistics of the active settings (zero if unconfigured).
   TokenCacheStats token_stats();
+  // The broker's part of NodeStatus: the token as the cache holds it (never the token), its
+  // health, the send quota per mailbox with any pause, and the credential's expiry.
+  absl::Status FillStatus(mailroom::status::v1::GetNodeStatusResponse* response);
 
  private:
   struct Active {

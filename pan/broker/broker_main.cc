@@ -1,6 +1,6 @@
 // mailroom-broker: the token broker node. Holds the only copy of the OAuth credential,
 // serves access tokens and send permits to the role nodes over mutual TLS, and lets admins
-// configure and test the SMTP / OAuth settings.
+// configure and test the SMTP / OAuth settings; admins read its status (NodeStatus).
 //
 //   mailroom-broker --config=/etc/mailroom/broker.textproto
 #include <sys/prctl.h>
@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
 #include "common/node/alarm_reporter.h"
+#include "common/node/node_status_service.h"
 #include "common/base/clock.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/crypto/jwt_assertion.h"
@@ -153,6 +154,7 @@ int Run(const RoleStart& start) {
     alarms = std::make_unique<LoggingAlarmReporter>();
   }
 
+  const absl::Time start_time = clock.Now();
   SmtpConnectionTester tester(&clock);
   absl::BitGen bitgen;
   absl::Mutex bitgen_mu;
@@ -169,14 +171,20 @@ int Run(const RoleStart& start) {
   std::vector<std::string> admins(broker_config.admin_identities().begin(),
                                   broker_config.admin_identities().end());
   BrokerService service(&broker, admins);
+  NodeStatusService status_service(
+      {config.node_name(), config.role(), start_time}, &clock,
+      [&broker](status::v1::GetNodeStatusResponse* response) {
+        return broker.FillStatus(response);
+      },
+      &admins);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials =
       MakeServerCredentials(tls);
   if (!server_credentials.ok()) {
     MR_LOG(kError, kLogBroker) << server_credentials.status().message();
     return 1;
   }
-  GrpcServer server(
-      {config.listen_address(), *server_credentials, {&service}, config.grpc_reflection()});
+  GrpcServer server({config.listen_address(), *server_credentials, {&service, &status_service},
+                     config.grpc_reflection()});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogBroker) << status.message();
     return 1;

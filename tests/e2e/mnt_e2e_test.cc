@@ -6,9 +6,6 @@
 // configured with a client secret that expires in 20 days and with mnt_target pointing at the
 // MnT, raises CLIENT_SECRET_EXPIRY and its email arrives; mailroomctl raises, lists and clears
 // alarms; and bad input over the wire is refused by field with nothing queued.
-#include <sys/wait.h>
-
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -25,6 +22,7 @@
 #include "proto/mailroom/common/v1/outbox.grpc.pb.h"
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/mailroomctl.h"
 #include "tests/testing/mime_parse.h"
 #include "tests/testing/node_harness.h"
 #include "tests/testing/process.h"
@@ -37,15 +35,15 @@ namespace {
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 using ::mailroom::testing::BrokerHarness;
-using ::mailroom::testing::ChildProcess;
+using ::mailroom::testing::CtlResult;
 using ::mailroom::testing::DecodeHeaderText;
+using ::mailroom::testing::Mailroomctl;
 using ::mailroom::testing::MimeEntity;
 using ::mailroom::testing::NodeHarness;
 using ::mailroom::testing::NodeSpec;
 using ::mailroom::testing::ParseMime;
 using ::mailroom::testing::ReadAll;
 using ::mailroom::testing::Testbed;
-using ::mailroom::testing::TestbedRunfile;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
@@ -177,33 +175,18 @@ class MntE2eTest : public ::testing::Test {
 
   // Runs mailroomctl with the admin identity; returns its exit code and output.
   int Ctl(const std::vector<std::string>& args, std::string* output) {
-    const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/ctl");
-    const std::string config = absl::StrCat(dir, "/admin.textproto");
-    if (ReadAll(config).empty()) {
-      EXPECT_EQ(system(absl::StrCat("mkdir -p '", dir, "'").c_str()), 0);
-      std::ofstream(config) << "tls { ca_file: \"" << *certs_ << "/ca.pem\" cert_file: \""
-                            << *certs_ << "/admin.pem\" key_file: \"" << *certs_
-                            << "/admin.key\" }\nmnt_target: \"" << mnt_->target() << "\"\n";
-    }
-    const std::string log = absl::StrCat(dir, "/run-", ++ctl_runs_, ".log");
-    std::vector<std::string> argv = {TestbedRunfile("cli/mailroomctl"),
-                                     absl::StrCat("--config=", config)};
-    argv.insert(argv.end(), args.begin(), args.end());
-    ChildProcess process(argv, log);
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (process.running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
-    if (process.running()) return -1;
-    // The process has exited: Terminate() only reaps it and returns its exit code.
-    const int code = process.Terminate();
-    *output = ReadAll(log);
-    return code;
+    static const Mailroomctl* const ctl =
+        new Mailroomctl(absl::StrCat(getenv("TEST_TMPDIR"), "/ctl"), *certs_,
+                        absl::StrCat("mnt_target: \"", mnt_->target(), "\""));
+    const CtlResult result = ctl->Run(args);
+    *output = result.output;
+    return result.exit_code;
   }
 
   static Testbed* testbed_;
   static std::string* certs_;
   static BrokerHarness* broker_;
   static NodeHarness* mnt_;
-  int ctl_runs_ = 0;
 };
 
 Testbed* MntE2eTest::testbed_ = nullptr;

@@ -6,8 +6,6 @@
 // sends once; kill -9 of a PSN in the middle of a burst of 200 registrations loses no
 // acknowledged notification; bad input is INVALID_ARGUMENT naming the field with nothing
 // queued; Send Test Email works while notifications are off.
-#include <sys/wait.h>
-
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -20,7 +18,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -31,6 +28,7 @@
 #include "proto/mailroom/common/v1/outbox.grpc.pb.h"
 #include "proto/mailroom/psn/v1/psn.grpc.pb.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/mailroomctl.h"
 #include "tests/testing/mime_parse.h"
 #include "tests/testing/node_harness.h"
 #include "tests/testing/process.h"
@@ -43,7 +41,9 @@ namespace {
 namespace v1 = ::mailroom::psn::v1;
 namespace cv1 = ::mailroom::common::v1;
 using ::mailroom::testing::BrokerHarness;
+using ::mailroom::testing::CtlResult;
 using ::mailroom::testing::DecodeHeaderText;
+using ::mailroom::testing::Mailroomctl;
 using ::mailroom::testing::MimeEntity;
 using ::mailroom::testing::NodeHarness;
 using ::mailroom::testing::NodeSpec;
@@ -110,15 +110,6 @@ v1::NotifySelfRegistrationRequest Registration(const std::string& username,
   request.set_idempotency_key(key);
   return request;
 }
-
-std::string ShellQuote(const std::string& value) {
-  return absl::StrCat("'", absl::StrReplaceAll(value, {{"'", "'\\''"}}), "'");
-}
-
-struct CliResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
 
 class PsnE2eTest : public ::testing::Test {
  protected:
@@ -197,37 +188,12 @@ class PsnE2eTest : public ::testing::Test {
   }
 
   // Runs the real mailroomctl with an admin certificate against both PSNs.
-  static CliResult Cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-    const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/cli");
-    const std::string config = dir + "/admin.textproto";
-    if (ReadAll(config).empty()) {
-      EXPECT_EQ(system(absl::StrCat("mkdir -p '", dir, "'").c_str()), 0);
-      std::ofstream(config) << "tls { ca_file: \"" << *certs_ << "/ca.pem\" cert_file: \""
-                            << *certs_ << "/admin.pem\" key_file: \"" << *certs_
-                            << "/admin.key\" }\n"
-                            << "psn_targets: \"" << psn1_->target() << "\"\n"
-                            << "psn_targets: \"" << psn2_->target() << "\"\n";
-    }
-    std::string command = absl::StrCat(
-        ShellQuote(mailroom::testing::TestbedRunfile("cli/mailroomctl")), " --config=", config);
-    for (const std::string& arg : args) absl::StrAppend(&command, " ", ShellQuote(arg));
-    if (!stdin_text.empty()) {
-      const std::string input = dir + "/stdin";
-      std::ofstream(input) << stdin_text;
-      absl::StrAppend(&command, " < ", ShellQuote(input));
-    }
-    CliResult result;
-    FILE* pipe = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    // The transcript in the test log shows what an operator sees.
-    std::cout << "$ mailroomctl " << absl::StrJoin(args, " ") << "\n"
-              << result.output << "(exit " << result.exit_code << ")\n";
-    return result;
+  static CtlResult Cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
+    static const Mailroomctl* const ctl = new Mailroomctl(
+        absl::StrCat(getenv("TEST_TMPDIR"), "/cli"), *certs_,
+        absl::StrCat("psn_targets: \"", psn1_->target(), "\"\npsn_targets: \"",
+                     psn2_->target(), "\""));
+    return ctl->Run(args, stdin_text);
   }
 
   static Testbed* testbed_;
@@ -484,7 +450,7 @@ TEST_F(PsnE2eTest, TestEmailArrivesWhileNotificationsAreOff) {
 
 TEST_F(PsnE2eTest, AdminCliDrivesEveryPsn) {
   // Settings of both PSNs, read and changed on one.
-  CliResult r = Cli({"psn-settings", "show"});
+  CtlResult r = Cli({"psn-settings", "show"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("psn1 ("));
   EXPECT_THAT(r.output, HasSubstr("psn2 ("));

@@ -13,6 +13,7 @@ namespace mailroom {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(Metrics, RendersCountersGaugesAndHistograms) {
   Metrics metrics;
@@ -35,6 +36,54 @@ TEST(Metrics, RendersCountersGaugesAndHistograms) {
   EXPECT_THAT(text, HasSubstr("mailroom_rpc_latency_seconds_bucket{method=\"GetAccessToken\",le=\"0.005\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("mailroom_rpc_latency_seconds_count{method=\"GetAccessToken\"} 1\n"));
   EXPECT_EQ(metrics.Value("mailroom_sent_total"), 3);
+}
+
+TEST(Metrics, HistogramsKeepTheBucketsOfTheirFirstObservation) {
+  Metrics metrics;
+  metrics.Observe("mailroom_delivery_latency_seconds", "Enqueue to 250.", {{"node", "psn1"}},
+                  absl::Minutes(3), kLongLatencyBuckets);
+  // A later call without buckets does not change them.
+  metrics.Observe("mailroom_delivery_latency_seconds", "Enqueue to 250.", {{"node", "psn2"}},
+                  absl::Seconds(2));
+  const std::string text = metrics.Render();
+  EXPECT_THAT(text, HasSubstr("mailroom_delivery_latency_seconds_bucket{node=\"psn1\",le=\"60\"} 0\n"));
+  EXPECT_THAT(text,
+              HasSubstr("mailroom_delivery_latency_seconds_bucket{node=\"psn1\",le=\"300\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("mailroom_delivery_latency_seconds_bucket{node=\"psn2\",le=\"2.5\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mailroom_delivery_latency_seconds_bucket{node=\"psn2\",le=\"86400\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("le=\"0.001\"")));
+  EXPECT_EQ(metrics.ObservationCount("mailroom_delivery_latency_seconds", {{"node", "psn1"}}), 1);
+  EXPECT_EQ(metrics.ObservationCount("mailroom_delivery_latency_seconds", {{"node", "psn3"}}), 0);
+}
+
+TEST(Metrics, QuantilesAreInterpolatedWithinTheirBucket) {
+  Metrics metrics;
+  const MetricLabels labels = {{"node", "psn1"}};
+  EXPECT_EQ(metrics.Quantile("latency", labels, 0.5), absl::nullopt);
+  // 100 observations: 50 in (0.1, 0.25], 49 in (0.5, 1], 1 in (60, 300].
+  for (int i = 0; i < 50; ++i) {
+    metrics.Observe("latency", "h", labels, absl::Milliseconds(200), kLongLatencyBuckets);
+  }
+  for (int i = 0; i < 49; ++i) {
+    metrics.Observe("latency", "h", labels, absl::Milliseconds(700), kLongLatencyBuckets);
+  }
+  metrics.Observe("latency", "h", labels, absl::Seconds(100), kLongLatencyBuckets);
+  // Rank 50 is the last of the first bucket: its upper bound.
+  EXPECT_EQ(metrics.Quantile("latency", labels, 0.5), absl::Milliseconds(250));
+  // Rank 75 is 25/49 of the way through (0.5, 1].
+  const absl::Duration p75 = *metrics.Quantile("latency", labels, 0.75);
+  EXPECT_NEAR(absl::ToDoubleSeconds(p75), 0.5 + 0.5 * 25.0 / 49.0, 1e-9);
+  // Rank 99 is the last of (0.5, 1]; rank 100 falls into (60, 300].
+  EXPECT_EQ(metrics.Quantile("latency", labels, 0.99), absl::Seconds(1));
+  EXPECT_EQ(metrics.Quantile("latency", labels, 1.0), absl::Seconds(300));
+  EXPECT_EQ(metrics.ObservationCount("latency", labels), 100);
+}
+
+TEST(Metrics, AQuantileBeyondTheLargestBoundIsThatBound) {
+  Metrics metrics;
+  metrics.Observe("rpc", "h", {}, absl::Seconds(30));
+  EXPECT_EQ(metrics.Quantile("rpc", {}, 0.5), absl::Seconds(10));
 }
 
 TEST(Metrics, LabelValuesAreEscaped) {

@@ -82,6 +82,35 @@ TEST_F(BrokerTokenSourceTest, BrokerOutageIsInvisibleWhileTheTokenIsValid) {
   EXPECT_EQ(source_.Get().status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(BrokerTokenSourceTest, HeldSaysWhatTheNodeHoldsWithoutAskingTheBroker) {
+  HeldToken held = source_.held();
+  EXPECT_FALSE(held.held);
+  EXPECT_FALSE(held.usable);
+  EXPECT_TRUE(held.last_error.ok());
+  EXPECT_EQ(source_.broker_calls(), 0);
+
+  v1::GetAccessTokenResponse response = TokenResponse("t1", 3000, 1500);
+  response.mutable_age()->set_seconds(600);  // issued 10 minutes before the answer
+  Answer(response);
+  ASSERT_TRUE(source_.Get().ok());
+  clock_.Advance(absl::Minutes(20));
+  held = source_.held();
+  EXPECT_TRUE(held.held);
+  EXPECT_TRUE(held.usable);
+  EXPECT_TRUE(held.authentication);
+  EXPECT_EQ(held.lifetime, absl::Hours(1));
+  EXPECT_EQ(held.expire_time, clock_.Now() + absl::Minutes(30));
+
+  BrokerDown();
+  clock_.Advance(absl::Minutes(27));  // 3 minutes left: below the 5-minute margin
+  EXPECT_FALSE(source_.Get().ok());
+  held = source_.held();
+  EXPECT_TRUE(held.held);
+  EXPECT_FALSE(held.usable);
+  EXPECT_EQ(held.last_error.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(source_.broker_calls(), 2);
+}
+
 TEST_F(BrokerTokenSourceTest, AnOutageDoesNotCauseAStampede) {
   BrokerDown();
   for (int i = 0; i < 50; ++i) EXPECT_FALSE(source_.Get().ok());

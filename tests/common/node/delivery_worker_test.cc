@@ -1,7 +1,8 @@
 // DeliveryWorker with a real outbox (SQLite in TEST_TMPDIR), a mock broker and a fake SMTP
 // submitter: the paths the testbed cannot produce — a token refused by the mailbox (report,
 // refetch, retry once, then FAILED with an alarm) and Exchange's daily quota (5.2.0: the
-// broker pauses the mailbox, the message waits for the window).
+// broker pauses the mailbox, the message waits for the window); what it keeps for status (the
+// last failed attempt, each delivery's latency).
 #include "common/node/delivery_worker.h"
 
 #include <sqlite3.h>
@@ -13,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/testing/fake_clock.h"
+#include "common/base/metrics.h"
 #include "common/mail/smtp_reply.h"
 #include "gmock/gmock.h"
 #include "tests/testing/capturing_alarms.h"
@@ -116,7 +118,7 @@ class DeliveryWorkerTest : public ::testing::Test {
     BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
     BrokerPermits permits(&stub_, "psn1");
     DeliveryOptions options;
-    options.node_name = "psn1";
+    options.node_name = node_name_;
     options.connections = connections;
     options.batch = batch;
     DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
@@ -136,6 +138,7 @@ class DeliveryWorkerTest : public ::testing::Test {
       absl::SleepFor(absl::Milliseconds(1));
     }
     worker.Stop();
+    last_error_ = worker.last_error();
     return entry;
   }
 
@@ -149,7 +152,39 @@ class DeliveryWorkerTest : public ::testing::Test {
   std::vector<std::string> tokens_used_;
   int tokens_issued_ = 0;
   ::mailroom::testing::CapturingAlarms alarms_;
+  std::string node_name_ = "psn1";
+  // The worker's last_error() when RunUntil stopped it.
+  absl::optional<DeliveryErrorRecord> last_error_;
 };
+
+TEST_F(DeliveryWorkerTest, EachDeliveryRecordsItsLatencyFromEnqueue) {
+  node_name_ = "psn-latency";  // its own histogram in the process-wide metrics
+  const MetricLabels labels = {{"node", node_name_}};
+  const std::string id = Enqueue();
+  clock_.Advance(absl::Seconds(3));  // queued 3 s before it goes out
+  EXPECT_EQ(RunUntil(id, cv1::NOTIFICATION_STATE_SENT).notification().state(),
+            cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(Metrics::Global().ObservationCount(kDeliveryLatencyMetric, labels), 1u);
+  const absl::optional<absl::Duration> p50 =
+      Metrics::Global().Quantile(kDeliveryLatencyMetric, labels, 0.5);
+  ASSERT_TRUE(p50.has_value());
+  EXPECT_GT(*p50, absl::Milliseconds(2500));  // within the (2.5 s, 5 s] bucket
+  EXPECT_LE(*p50, absl::Seconds(5));
+  EXPECT_FALSE(last_error_.has_value());
+}
+
+TEST_F(DeliveryWorkerTest, TheLastFailedAttemptIsKeptWithItsDiagnosis) {
+  replies_ = {"550 5.7.60 SMTP; Client does not have permissions to send as this sender"};
+  const std::string id = Enqueue();
+  EXPECT_EQ(RunUntil(id, cv1::NOTIFICATION_STATE_FAILED).notification().state(),
+            cv1::NOTIFICATION_STATE_FAILED);
+  ASSERT_TRUE(last_error_.has_value());
+  EXPECT_EQ(last_error_->notification_id, id);
+  EXPECT_EQ(last_error_->outcome, "failed");
+  EXPECT_EQ(last_error_->reply_code, 550);
+  EXPECT_EQ(last_error_->diagnosis.cause(), cv1::FAILURE_CAUSE_SEND_AS_DENIED);
+  EXPECT_EQ(last_error_->time, clock_.Now());
+}
 
 // L3: the outbox cannot record that a message was sent (here another process holds the
 // database's write lock, as a full disk would refuse the write). The worker must say so with

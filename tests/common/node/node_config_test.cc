@@ -52,13 +52,18 @@ TEST_F(NodeConfigTest, EnvironmentNamesThePod) {
 
 TEST_F(NodeConfigTest, WrongRoleAndBadFieldsAreAllNamed) {
   absl::StatusOr<NodeConfig> config = LoadNodeConfig(
-      Write("mnt_target: \"no-port\"\ndelivery { smtp_connections: -1 }\n"), cv1::ROLE_MNT);
+      Write("mnt_target: \"no-port\"\n"
+            "delivery { smtp_connections: -1 backlog_alarm_queued: -2 "
+            "backlog_alarm_age { seconds: -5 } }\n"),
+      cv1::ROLE_MNT);
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string message(config.status().message());
   EXPECT_THAT(message, HasSubstr("role: must be ROLE_MNT for this program (is ROLE_PSN)"));
   EXPECT_THAT(message, HasSubstr("mnt_target: must be host:port"));
   EXPECT_THAT(message, HasSubstr("delivery.smtp_connections: must not be negative"));
+  EXPECT_THAT(message, HasSubstr("delivery.backlog_alarm_queued: must not be negative"));
+  EXPECT_THAT(message, HasSubstr("delivery.backlog_alarm_age: must not be negative"));
   EXPECT_THAT(message, HasSubstr("psn.textproto:"));  // the file (and line) is named
 }
 

@@ -775,6 +775,42 @@ TEST_F(OutboxTest, Counts) {
   EXPECT_EQ(counts->failed(), 1);
 }
 
+TEST_F(OutboxTest, UnsentCountsQueuedAndSendingAndNamesTheOldestWithItsReason) {
+  std::unique_ptr<Outbox> outbox = OpenOutbox();
+  absl::StatusOr<UnsentSummary> unsent = outbox->Unsent();
+  ASSERT_TRUE(unsent.ok()) << unsent.status();
+  EXPECT_EQ(unsent->count, 0);
+  EXPECT_FALSE(unsent->oldest.has_value());
+
+  const std::string first = EnqueueAndClaim(*outbox, "u0");
+  clock_.Advance(absl::Seconds(10));
+  for (int i = 1; i < 4; ++i) {
+    ASSERT_TRUE(outbox->Enqueue(Guest(absl::StrCat("u", i))).ok());
+    clock_.Advance(absl::Seconds(1));
+  }
+  // The first one's attempt failed and waits for its retry; a sent one is not unsent.
+  ASSERT_TRUE(outbox->MarkRetry(first, Transient(), {451, "4.3.2 busy"}).ok());
+  absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox->ClaimDue(1);
+  ASSERT_THAT(*claimed, SizeIs(1));
+  ASSERT_OK(outbox->MarkSent((*claimed)[0].id, {250, "OK"}));  // u1
+  claimed = outbox->ClaimDue(1);
+  ASSERT_THAT(*claimed, SizeIs(1));
+  ASSERT_OK(outbox->Release((*claimed)[0].id, "waiting for send permit",  // u2
+                            clock_.Now() + absl::Minutes(1)));
+  claimed = outbox->ClaimDue(1);
+  ASSERT_THAT(*claimed, SizeIs(1));  // u3, SENDING
+
+  unsent = outbox->Unsent();
+  ASSERT_TRUE(unsent.ok()) << unsent.status();
+  EXPECT_EQ(unsent->count, 3);  // u0 waiting for its retry, u2 released, u3 sending
+  ASSERT_TRUE(unsent->oldest.has_value());
+  EXPECT_EQ(unsent->oldest->notification().id(), first);
+  EXPECT_EQ(unsent->oldest->notification().diagnosis().cause(),
+            cv1::FAILURE_CAUSE_CONCURRENT_CONNECTION_LIMIT);
+  EXPECT_EQ(FromProto(unsent->oldest->notification().create_time()),
+            clock_.Now() - absl::Seconds(13));
+}
+
 TEST_F(OutboxTest, PurgeDropsFinishedEntriesPastRetentionAndTheirKeys) {
   std::unique_ptr<Outbox> outbox = OpenOutbox();  // retention 7 days
   const std::string sent = EnqueueAndClaim(*outbox, "sent");

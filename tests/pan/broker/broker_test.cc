@@ -446,6 +446,38 @@ TEST_F(BrokerTest, TokenEndpointFailureIsDiagnosedForRoleNodes) {
   EXPECT_EQ(DiagnosisOf(token.status())->cause(), cv1::FAILURE_CAUSE_CLIENT_SECRET_EXPIRED);
 }
 
+TEST_F(BrokerTest, StatusShowsTheTokenItsHealthTheQuotaAndTheCredential) {
+  namespace sv1 = ::mailroom::status::v1;
+  sv1::GetNodeStatusResponse unconfigured;
+  ASSERT_TRUE(broker_->FillStatus(&unconfigured).ok());
+  EXPECT_FALSE(unconfigured.broker().configured());
+  EXPECT_FALSE(unconfigured.token().held());
+  EXPECT_EQ(unconfigured.broker().token_health(), sv1::TOKEN_HEALTH_STATE_UNSPECIFIED);
+
+  Configure(Settings(absl::Hours(24 * 10)));
+  ASSERT_TRUE(broker_->GetAccessToken({}).ok());
+  clock_.Advance(absl::Minutes(10));
+  ASSERT_TRUE(broker_->quota().Acquire("noreply@contoso.com", "psn1", "c1", {2}).ok());
+  sv1::GetNodeStatusResponse response;
+  ASSERT_TRUE(broker_->FillStatus(&response).ok());
+  EXPECT_TRUE(response.broker().configured());
+  EXPECT_EQ(response.broker().mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(response.broker().token_health(), sv1::TOKEN_HEALTH_STATE_HEALTHY);
+  EXPECT_GE(response.broker().token_fetches(), 1);
+  EXPECT_TRUE(response.token().held());
+  EXPECT_TRUE(response.token().authentication());
+  EXPECT_EQ(FromProto(response.token().lifetime()), absl::Hours(1));
+  EXPECT_EQ(FromProto(response.token().age()), absl::Minutes(10));
+  EXPECT_EQ(response.token().last_error(), "");
+  ASSERT_EQ(response.broker().mailboxes_size(), 1);
+  EXPECT_EQ(response.broker().mailboxes(0).mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(response.broker().mailboxes(0).outstanding_permits(), 1);
+  EXPECT_EQ(response.broker().secret().credential_status().days_left(), 9);
+  // No token and no secret in the answer, in any form.
+  EXPECT_THAT(response.DebugString(), Not(HasSubstr("tok-1")));
+  EXPECT_THAT(response.DebugString(), Not(HasSubstr(kSecret)));
+}
+
 // Issue 11: a revoked secret is heard at the first failed refresh, and a new secret saved
 // clears it — and the replaced secret's expiry alarm with it.
 TEST_F(BrokerTest, ARefusedSecretRaisesTokenAcquisitionFailedAndANewSecretClearsIt) {

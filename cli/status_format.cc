@@ -1,0 +1,281 @@
+#include "cli/status_format.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "cli/proto_words.h"
+#include "common/base/proto_time.h"
+
+namespace mailroom::cli {
+namespace {
+
+namespace bv1 = ::mailroom::broker::v1;
+namespace mv1 = ::mailroom::mnt::v1;
+namespace sv1 = ::mailroom::status::v1;
+
+// Alarm texts and errors are cut to this many bytes on the screen (--json has them whole).
+constexpr size_t kLineBytes = 200;
+
+std::string Shortened(const std::string& text, size_t bytes = kLineBytes) {
+  if (text.size() <= bytes) return text;
+  size_t cut = bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  return absl::StrCat(text.substr(0, cut), "...");
+}
+
+// "2h5m", "13s": a span to the second.
+std::string Span(absl::Duration span) {
+  const absl::Duration whole = absl::Trunc(span, absl::Seconds(1));
+  return whole == absl::ZeroDuration() ? "0s" : absl::FormatDuration(whole);
+}
+std::string Span(const google::protobuf::Duration& span) { return Span(FromProto(span)); }
+
+std::string Utc(const google::protobuf::Timestamp& time) {
+  return FormatTimestamp(time, "%Y-%m-%d %H:%M:%S UTC");
+}
+
+std::string HealthName(sv1::NodeHealth health) {
+  return WithoutPrefix(sv1::NodeHealth_Name(health), "NODE_HEALTH_");
+}
+
+bool Usable(const sv1::TokenStatus& token) {
+  return !token.authentication() || (token.held() && token.usable());
+}
+
+// The token as a node holds it, ages as of the node's clock `now`.
+std::string TokenText(const sv1::TokenStatus& token, const google::protobuf::Timestamp& now) {
+  if (!token.authentication() && token.last_error().empty()) {
+    return "not used (the settings use no authentication)";
+  }
+  if (!token.held() || !token.has_expire_time()) {
+    return token.last_error().empty() ? "none yet"
+                                      : absl::StrCat("NONE: ", Shortened(token.last_error()));
+  }
+  std::string text =
+      absl::StrCat(Span(token.age()), " old, expires in ",
+                   Span(FromProto(token.expire_time()) - FromProto(now)), " (",
+                   FormatTimestamp(token.expire_time(), "%H:%M:%S UTC"), ")");
+  if (!token.usable()) absl::StrAppend(&text, ", NOT usable");
+  if (!token.last_error().empty()) {
+    absl::StrAppend(&text, "; last attempt failed: ", Shortened(token.last_error()));
+  }
+  return text;
+}
+
+std::string TokenHealthName(sv1::TokenHealthState state) {
+  return WithoutPrefix(sv1::TokenHealthState_Name(state), "TOKEN_HEALTH_STATE_");
+}
+
+std::string CredentialText(const bv1::CredentialStatus& credential) {
+  const char* what =
+      credential.type() == bv1::CREDENTIAL_TYPE_CERTIFICATE ? "certificate" : "client secret";
+  if (!credential.has_expire_time()) return absl::StrCat(what, ": no expiry date set");
+  return absl::StrCat(what, " expires ", FormatTimestamp(credential.expire_time(), "%Y-%m-%d"),
+                      credential.expired() ? " (EXPIRED)"
+                                           : absl::StrCat(" (", credential.days_left(),
+                                                          " days left)"));
+}
+
+void AppendNodes(const sv1::ClusterStatus& status, std::string* out) {
+  absl::StrAppendFormat(out, "%-8s %-11s %-8s %-9s %s\n", "NODE", "HEALTH", "VERSION", "UP",
+                        "ADDRESS");
+  for (const sv1::NodeReport& node : status.nodes()) {
+    const bool has = node.has_status();
+    absl::StrAppendFormat(
+        out, "%-8s %-11s %-8s %-9s %s%s\n", node.name(), HealthName(node.health()),
+        has ? node.status().version() : "-",
+        has ? Span(FromProto(node.status().time()) - FromProto(node.status().start_time()))
+            : "-",
+        node.address(), node.error().empty() ? "" : absl::StrCat("  ", Shortened(node.error())));
+  }
+}
+
+void AppendBroker(const sv1::NodeReport& node, std::string* out) {
+  const sv1::BrokerStatus& broker = node.status().broker();
+  if (!broker.configured()) {
+    absl::StrAppend(out, "\nBroker (", node.name(), "): no SMTP settings saved\n");
+    return;
+  }
+  absl::StrAppend(out, "\nBroker (", node.name(), "): mailbox ", broker.mailbox(), ", token ",
+                  TokenHealthName(broker.token_health()), ", ",
+                  TokenText(node.status().token(), node.status().time()), "; ",
+                  broker.token_fetches(), " token request(s), ", broker.token_fetch_failures(),
+                  " failed\n");
+  for (const bv1::MailboxQuota& quota : broker.mailboxes()) {
+    absl::StrAppend(out, "  quota ", FormatMailboxQuota(quota));
+  }
+  if (broker.secret().has_credential_status()) {
+    absl::StrAppend(out, "  ", CredentialText(broker.secret().credential_status()), "\n");
+  }
+}
+
+void AppendDelivery(const sv1::ClusterStatus& status, std::string* out) {
+  bool header = false;
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (!node.status().has_delivery()) continue;
+    const sv1::DeliveryStatus& d = node.status().delivery();
+    if (!header) {
+      absl::StrAppendFormat(out, "\n%-8s %6s %7s %7s %6s  %-13s %-19s %s\n", "OUTBOX", "QUEUED",
+                            "SENDING", "SENT", "FAILED", "OLDEST UNSENT", "LATENCY p50/p99",
+                            "TOKEN");
+      header = true;
+    }
+    const std::string latency =
+        d.latency().count() == 0
+            ? "-"
+            : absl::StrCat(absl::FormatDuration(absl::Trunc(FromProto(d.latency().p50()),
+                                                            absl::Milliseconds(1))),
+                           "/",
+                           absl::FormatDuration(absl::Trunc(FromProto(d.latency().p99()),
+                                                            absl::Milliseconds(1))),
+                           " (", d.latency().count(), ")");
+    absl::StrAppendFormat(out, "%-8s %6d %7d %7d %6d  %-13s %-19s %s\n", node.name(),
+                          d.outbox().queued(), d.outbox().sending(), d.outbox().sent(),
+                          d.outbox().failed(),
+                          d.has_oldest_unsent_age() ? Span(d.oldest_unsent_age()) : "-", latency,
+                          TokenText(node.status().token(), node.status().time()));
+    if (d.backlog_over_threshold()) {
+      absl::StrAppend(out, "  ", node.name(), ": BACKLOG over its threshold (alarm above ",
+                      d.backlog_alarm_queued(), " unsent or ", Span(d.backlog_alarm_age()),
+                      " old)\n");
+    }
+    if (d.unsent() > 0 && !d.oldest_unsent_reason().empty()) {
+      absl::StrAppend(out, "  ", node.name(), ": the oldest waits: ",
+                      Shortened(d.oldest_unsent_reason()), "\n");
+    }
+    if (d.has_last_error()) {
+      const sv1::DeliveryError& e = d.last_error();
+      absl::StrAppend(out, "  ", node.name(), ": last delivery error ", Utc(e.time()), ": ",
+                      e.diagnosis().title(), e.reply_code() == 0 ? "" : " (",
+                      e.reply_code() == 0 ? "" : absl::StrCat(e.reply_code()),
+                      e.reply_code() == 0 ? "" : ")", ", ", e.outcome(), "; fix: ",
+                      Shortened(e.diagnosis().fix()), "\n");
+    }
+  }
+}
+
+void AppendAlarms(const sv1::ClusterStatus& status, std::string* out) {
+  if (!status.alarms_error().empty()) {
+    absl::StrAppend(out, "\nActive alarms: cannot list them: ", status.alarms_error(), "\n");
+    return;
+  }
+  if (!status.alarms_listed()) return;  // no MnT configured
+  if (status.active_alarms().empty()) {
+    absl::StrAppend(out, "\nActive alarms: none\n");
+    return;
+  }
+  absl::StrAppend(out, "\nActive alarms:\n");
+  for (const mv1::Alarm& alarm : status.active_alarms()) {
+    absl::StrAppendFormat(out, "  %-8s %-20s %-8s %s\n",
+                          WithoutPrefix(mv1::AlarmSeverity_Name(alarm.severity()),
+                                        "ALARM_SEVERITY_"),
+                          WithoutPrefix(mv1::AlarmType_Name(alarm.type()), "ALARM_TYPE_"),
+                          alarm.source_node(), Shortened(alarm.text()));
+  }
+}
+
+}  // namespace
+
+std::string FormatMailboxQuota(const bv1::MailboxQuota& q) {
+  std::string out = absl::StrCat(
+      q.mailbox(), ": ", q.messages_last_minute(), "/", q.limits().messages_per_minute(),
+      " messages this minute, ", q.recipients_last_day(), "/", q.limits().recipients_per_day(),
+      " recipients today, ", q.open_connections(), "/", q.limits().max_connections(),
+      " connections\n");
+  if (q.has_paused_until()) {
+    absl::StrAppend(&out, "  PAUSED until ", Utc(q.paused_until()),
+                    " (quota exceeded; mailroomctl quota resume ", q.mailbox(),
+                    " once the cause is fixed)\n");
+  }
+  return out;
+}
+
+std::vector<std::string> AttentionOf(const sv1::ClusterStatus& status) {
+  std::vector<std::string> found;
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (node.health() != sv1::NODE_HEALTH_SERVING) {
+      found.push_back(absl::StrCat(node.name(), " (", node.address(), ") is ",
+                                   HealthName(node.health()),
+                                   node.error().empty() ? "" : ": ", Shortened(node.error())));
+      continue;
+    }
+    if (!node.has_status()) {
+      found.push_back(absl::StrCat(node.name(), " gives no status: ", Shortened(node.error())));
+      continue;
+    }
+    const sv1::GetNodeStatusResponse& s = node.status();
+    if (s.has_delivery()) {
+      const sv1::DeliveryStatus& d = s.delivery();
+      if (d.backlog_over_threshold()) {
+        found.push_back(absl::StrCat(node.name(), ": ", d.unsent(),
+                                     " notification(s) not delivered, the oldest queued ",
+                                     Span(d.oldest_unsent_age()),
+                                     " ago: over the backlog threshold"));
+      }
+      if (!Usable(s.token()) && !s.token().last_error().empty()) {
+        found.push_back(absl::StrCat(node.name(), " has no usable access token: ",
+                                     Shortened(s.token().last_error())));
+      }
+    }
+    if (s.has_broker()) {
+      const sv1::BrokerStatus& b = s.broker();
+      if (!b.configured()) {
+        found.push_back(absl::StrCat(node.name(),
+                                     ": no SMTP settings saved, so no mail can be sent "
+                                     "(mailroomctl settings set)"));
+      }
+      if (b.token_health() == sv1::TOKEN_HEALTH_STATE_REFRESH_FAILING ||
+          b.token_health() == sv1::TOKEN_HEALTH_STATE_NO_VALID_TOKEN ||
+          b.token_health() == sv1::TOKEN_HEALTH_STATE_SHORT_LIVED) {
+        found.push_back(absl::StrCat(
+            "the broker cannot renew its access token (", TokenHealthName(b.token_health()), ")",
+            s.token().last_error().empty() ? "" : ": ", Shortened(s.token().last_error())));
+      }
+      for (const bv1::MailboxQuota& quota : b.mailboxes()) {
+        if (!quota.has_paused_until()) continue;
+        found.push_back(absl::StrCat("mailbox ", quota.mailbox(), " is paused until ",
+                                     Utc(quota.paused_until()),
+                                     quota.pause_diagnosis().title().empty() ? "" : ": ",
+                                     quota.pause_diagnosis().title()));
+      }
+      const bv1::CredentialStatus& credential = b.secret().credential_status();
+      if (credential.has_expire_time() &&
+          (credential.expired() || credential.days_left() <= kSecretAttentionDays)) {
+        found.push_back(absl::StrCat("the ", CredentialText(credential)));
+      }
+    }
+  }
+  for (const mv1::Alarm& alarm : status.active_alarms()) {
+    if (alarm.severity() != mv1::ALARM_SEVERITY_CRITICAL &&
+        alarm.severity() != mv1::ALARM_SEVERITY_WARNING) {
+      continue;
+    }
+    found.push_back(absl::StrCat(
+        WithoutPrefix(mv1::AlarmSeverity_Name(alarm.severity()), "ALARM_SEVERITY_"), " alarm ",
+        WithoutPrefix(mv1::AlarmType_Name(alarm.type()), "ALARM_TYPE_"), " on ",
+        alarm.source_node(), ": ", Shortened(alarm.text())));
+  }
+  if (!status.alarms_error().empty()) {
+    found.push_back(absl::StrCat("cannot list the MnT's alarms: ", status.alarms_error()));
+  }
+  return found;
+}
+
+std::string FormatClusterStatus(const sv1::ClusterStatus& status) {
+  std::string out = absl::StrCat("mailroom cluster at ", Utc(status.time()), "\n\n");
+  AppendNodes(status, &out);
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (node.status().has_broker()) AppendBroker(node, &out);
+  }
+  AppendDelivery(status, &out);
+  AppendAlarms(status, &out);
+  if (status.attention().empty()) {
+    absl::StrAppend(&out, "\nNothing needs an admin.\n");
+  } else {
+    absl::StrAppend(&out, "\nNeeds an admin:\n");
+    for (const std::string& line : status.attention()) absl::StrAppend(&out, "  - ", line, "\n");
+  }
+  return out;
+}
+
+}  // namespace mailroom::cli

@@ -1,0 +1,228 @@
+// What `mailroomctl status` makes of a ClusterStatus: nothing needs an admin on a healthy
+// cluster; each condition that does is named once; the screen shows every node, the broker's
+// token, quota and credential, each outbox, the alarms and the findings.
+#include "cli/status_format.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/base/diagnosis.h"
+#include "common/base/proto_time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mailroom::cli {
+namespace {
+
+namespace bv1 = ::mailroom::broker::v1;
+namespace cv1 = ::mailroom::common::v1;
+namespace mv1 = ::mailroom::mnt::v1;
+namespace sv1 = ::mailroom::status::v1;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+
+sv1::NodeReport Node(const std::string& name, cv1::Role role) {
+  sv1::NodeReport node;
+  node.set_name(name);
+  node.set_address("127.0.0.1:7100");
+  node.set_health(sv1::NODE_HEALTH_SERVING);
+  sv1::GetNodeStatusResponse* status = node.mutable_status();
+  status->set_node(name);
+  status->set_role(role);
+  status->set_version("0.1.0");
+  ToProto(kNow - absl::Hours(2), status->mutable_start_time());
+  ToProto(kNow, status->mutable_time());
+  sv1::TokenStatus* token = status->mutable_token();
+  token->set_held(true);
+  token->set_usable(true);
+  token->set_authentication(true);
+  ToProto(absl::Minutes(12), token->mutable_age());
+  ToProto(kNow + absl::Minutes(48), token->mutable_expire_time());
+  ToProto(absl::Hours(1), token->mutable_lifetime());
+  return node;
+}
+
+sv1::NodeReport Sender(const std::string& name, cv1::Role role) {
+  sv1::NodeReport node = Node(name, role);
+  sv1::DeliveryStatus* delivery = node.mutable_status()->mutable_delivery();
+  delivery->mutable_outbox()->set_sent(120);
+  delivery->set_backlog_alarm_queued(1000);
+  ToProto(absl::Hours(1), delivery->mutable_backlog_alarm_age());
+  delivery->mutable_latency()->set_count(120);
+  ToProto(absl::Milliseconds(240), delivery->mutable_latency()->mutable_p50());
+  ToProto(absl::Milliseconds(1800), delivery->mutable_latency()->mutable_p99());
+  return node;
+}
+
+sv1::ClusterStatus Healthy() {
+  sv1::ClusterStatus status;
+  ToProto(kNow, status.mutable_time());
+  sv1::NodeReport broker = Node("broker", cv1::ROLE_BROKER);
+  sv1::BrokerStatus* b = broker.mutable_status()->mutable_broker();
+  b->set_configured(true);
+  b->set_mailbox("no-reply@example.test");
+  b->set_token_health(sv1::TOKEN_HEALTH_STATE_HEALTHY);
+  b->set_token_fetches(3);
+  bv1::MailboxQuota* quota = b->add_mailboxes();
+  quota->set_mailbox("no-reply@example.test");
+  quota->set_messages_last_minute(4);
+  quota->mutable_limits()->set_messages_per_minute(30);
+  quota->mutable_limits()->set_recipients_per_day(10000);
+  quota->mutable_limits()->set_max_connections(3);
+  bv1::CredentialStatus* credential = b->mutable_secret()->mutable_credential_status();
+  ToProto(kNow + absl::Hours(24 * 90), credential->mutable_expire_time());
+  credential->set_days_left(90);
+  *status.add_nodes() = broker;
+  *status.add_nodes() = Sender("pan", cv1::ROLE_PAN);
+  *status.add_nodes() = Sender("psn1", cv1::ROLE_PSN);
+  *status.add_nodes() = Sender("mnt", cv1::ROLE_MNT);
+  status.set_alarms_listed(true);
+  return status;
+}
+
+sv1::BrokerStatus* BrokerOf(sv1::ClusterStatus* status) {
+  return status->mutable_nodes(0)->mutable_status()->mutable_broker();
+}
+
+TEST(StatusFormatTest, AHealthyClusterNeedsNothing) {
+  sv1::ClusterStatus status = Healthy();
+  EXPECT_THAT(AttentionOf(status), IsEmpty());
+  // An INFO alarm is listed but needs nothing.
+  mv1::Alarm* info = status.add_active_alarms();
+  info->set_severity(mv1::ALARM_SEVERITY_INFO);
+  info->set_type(mv1::ALARM_TYPE_GENERIC);
+  info->set_text("Backup done");
+  EXPECT_THAT(AttentionOf(status), IsEmpty());
+
+  const std::string screen = FormatClusterStatus(status);
+  EXPECT_THAT(screen, HasSubstr("mailroom cluster at 2027-01-15 08:00:00 UTC"));
+  EXPECT_THAT(screen, HasSubstr("psn1     SERVING     0.1.0    2h        127.0.0.1:7100"));
+  EXPECT_THAT(screen, HasSubstr("Broker (broker): mailbox no-reply@example.test, token HEALTHY, "
+                                "12m old, expires in 48m (08:48:00 UTC)"));
+  EXPECT_THAT(screen, HasSubstr("quota no-reply@example.test: 4/30 messages this minute"));
+  EXPECT_THAT(screen, HasSubstr("client secret expires 2027-04-15 (90 days left)"));
+  EXPECT_THAT(screen, HasSubstr("psn1          0       0     120      0  -             "
+                                "240ms/1.8s (120)"));
+  EXPECT_THAT(screen, HasSubstr("INFO     GENERIC"));
+  EXPECT_THAT(screen, HasSubstr("Nothing needs an admin."));
+}
+
+TEST(StatusFormatTest, ADownNodeIsNamedWithItsErrorAndTheRestIsShown) {
+  sv1::ClusterStatus status = Healthy();
+  sv1::NodeReport* psn = status.mutable_nodes(2);
+  psn->clear_status();
+  psn->set_health(sv1::NODE_HEALTH_DOWN);
+  psn->set_error("failed to connect to all addresses");
+  EXPECT_THAT(AttentionOf(status),
+              ElementsAre("psn1 (127.0.0.1:7100) is DOWN: failed to connect to all addresses"));
+  const std::string screen = FormatClusterStatus(status);
+  EXPECT_THAT(screen, HasSubstr("psn1     DOWN        -        -         127.0.0.1:7100  failed"));
+  EXPECT_THAT(screen, HasSubstr("pan      SERVING"));
+  EXPECT_THAT(screen, HasSubstr("mnt           0       0     120"));
+}
+
+TEST(StatusFormatTest, ABacklogAndItsCauseAreShown) {
+  sv1::ClusterStatus status = Healthy();
+  sv1::DeliveryStatus* d = status.mutable_nodes(2)->mutable_status()->mutable_delivery();
+  d->set_backlog_over_threshold(true);
+  d->set_unsent(7);
+  d->mutable_outbox()->set_queued(7);
+  ToProto(absl::Seconds(75), d->mutable_oldest_unsent_age());
+  d->set_oldest_unsent_reason("backoff after connection refused until 2027-01-15T08:00:02Z");
+  sv1::DeliveryError* error = d->mutable_last_error();
+  ToProto(kNow - absl::Seconds(1), error->mutable_time());
+  error->set_outcome("retried");
+  *error->mutable_diagnosis() = MakeDiagnosis(cv1::FAILURE_CAUSE_CONNECTION_REFUSED);
+  EXPECT_THAT(AttentionOf(status),
+              ElementsAre("psn1: 7 notification(s) not delivered, the oldest queued 1m15s ago: "
+                          "over the backlog threshold"));
+  const std::string screen = FormatClusterStatus(status);
+  EXPECT_THAT(screen, HasSubstr("psn1          7       0     120      0  1m15s"));
+  EXPECT_THAT(screen, HasSubstr("psn1: BACKLOG over its threshold"));
+  EXPECT_THAT(screen, HasSubstr("psn1: the oldest waits: backoff after connection refused"));
+  EXPECT_THAT(screen, HasSubstr("psn1: last delivery error 2027-01-15 07:59:59 UTC: Connection "
+                                "refused, retried; fix: "));
+}
+
+TEST(StatusFormatTest, BrokerTroublesAreEachNamed) {
+  sv1::ClusterStatus status = Healthy();
+  BrokerOf(&status)->set_token_health(sv1::TOKEN_HEALTH_STATE_REFRESH_FAILING);
+  status.mutable_nodes(0)->mutable_status()->mutable_token()->set_last_error(
+      "Invalid client secret: AADSTS7000215");
+  bv1::MailboxQuota* quota = BrokerOf(&status)->mutable_mailboxes(0);
+  ToProto(kNow + absl::Hours(3), quota->mutable_paused_until());
+  *quota->mutable_pause_diagnosis() =
+      MakeDiagnosis(cv1::FAILURE_CAUSE_SUBMISSION_QUOTA_EXCEEDED);
+  bv1::CredentialStatus* credential = BrokerOf(&status)->mutable_secret()->mutable_credential_status();
+  credential->set_days_left(14);
+  ToProto(kNow + absl::Hours(24 * 14), credential->mutable_expire_time());
+  const std::vector<std::string> attention = AttentionOf(status);
+  ASSERT_THAT(attention, SizeIs(3));
+  EXPECT_EQ(attention[0],
+            "the broker cannot renew its access token (REFRESH_FAILING): Invalid client secret: "
+            "AADSTS7000215");
+  EXPECT_THAT(attention[1], HasSubstr("mailbox no-reply@example.test is paused until "
+                                      "2027-01-15 11:00:00 UTC: "));
+  EXPECT_EQ(attention[2], "the client secret expires 2027-01-29 (14 days left)");
+  EXPECT_THAT(FormatClusterStatus(status), HasSubstr("PAUSED until 2027-01-15 11:00:00 UTC"));
+
+  credential->set_days_left(15);
+  BrokerOf(&status)->set_token_health(sv1::TOKEN_HEALTH_STATE_HEALTHY);
+  BrokerOf(&status)->mutable_mailboxes(0)->clear_paused_until();
+  EXPECT_THAT(AttentionOf(status), IsEmpty());
+  BrokerOf(&status)->set_configured(false);
+  EXPECT_THAT(AttentionOf(status), ElementsAre(HasSubstr("no SMTP settings saved")));
+}
+
+TEST(StatusFormatTest, WarningAndCriticalAlarmsAndUnlistableAlarmsNeedAnAdmin) {
+  sv1::ClusterStatus status = Healthy();
+  mv1::Alarm* alarm = status.add_active_alarms();
+  alarm->set_severity(mv1::ALARM_SEVERITY_WARNING);
+  alarm->set_type(mv1::ALARM_TYPE_QUEUE_BACKLOG);
+  alarm->set_source_node("psn1");
+  alarm->set_text(std::string(500, 'x'));
+  std::vector<std::string> attention = AttentionOf(status);
+  ASSERT_THAT(attention, SizeIs(1));
+  EXPECT_THAT(attention[0], HasSubstr("WARNING alarm QUEUE_BACKLOG on psn1: xxx"));
+  EXPECT_LT(attention[0].size(), 300u);  // shortened on the screen
+  EXPECT_THAT(FormatClusterStatus(status), HasSubstr("WARNING  QUEUE_BACKLOG        psn1"));
+
+  status.clear_active_alarms();
+  status.set_alarms_listed(false);
+  status.set_alarms_error("failed to connect to all addresses");
+  EXPECT_THAT(AttentionOf(status),
+              ElementsAre("cannot list the MnT's alarms: failed to connect to all addresses"));
+}
+
+TEST(StatusFormatTest, ASendingNodeWithoutAUsableTokenNeedsAnAdmin) {
+  sv1::ClusterStatus status = Healthy();
+  sv1::TokenStatus* token = status.mutable_nodes(1)->mutable_status()->mutable_token();
+  token->set_usable(false);
+  token->set_last_error("no valid access token: the broker is unreachable");
+  EXPECT_THAT(AttentionOf(status),
+              ElementsAre("pan has no usable access token: no valid access token: the broker "
+                          "is unreachable"));
+  EXPECT_THAT(FormatClusterStatus(status), HasSubstr(", NOT usable; last attempt failed: "));
+  // A node that has not asked yet, or uses no authentication, needs nothing.
+  token->Clear();
+  EXPECT_THAT(AttentionOf(status), IsEmpty());
+  EXPECT_THAT(FormatClusterStatus(status), HasSubstr("not used (the settings use no "));
+}
+
+TEST(StatusFormatTest, AMailboxQuotaLine) {
+  bv1::MailboxQuota quota;
+  quota.set_mailbox("a@b.test");
+  quota.set_recipients_last_day(12);
+  quota.mutable_limits()->set_recipients_per_day(10000);
+  EXPECT_EQ(FormatMailboxQuota(quota),
+            "a@b.test: 0/0 messages this minute, 12/10000 recipients today, 0/0 connections\n");
+}
+
+}  // namespace
+}  // namespace mailroom::cli
