@@ -12,6 +12,9 @@
 #                                    start Postfix's smtp-sink (fault injection, no TLS) on
 #                                    127.0.0.1:PORT (0 = pick a free one); prints "PORT PID"
 #   testbed.sh token-count DIR       number of token-endpoint requests so far
+#   testbed.sh postconf DIR NAME=VALUE...
+#                                    change main.cf settings of the running Postfix and reload it
+#                                    (e.g. a policy service that counts what the MTA accepts)
 #
 # DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
 # and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
@@ -716,6 +719,14 @@ cmd_token_count() {
   if [[ -f "$OIDC/token.log" ]]; then wc -l <"$OIDC/token.log"; else echo 0; fi
 }
 
+cmd_postconf() {
+  set_paths "$1"
+  load_conf
+  postconf -c "$PF_ETC" -e "${@:2}" >>"$PF/postfix-cmd.log" 2>&1 &&
+    postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1 ||
+    { show_logs "$PF/postfix-cmd.log"; return 1; }
+}
+
 main() {
   [[ $# -ge 2 ]] || usage
   case "$1" in
@@ -725,6 +736,7 @@ main() {
     svc-start | svc-stop) [[ $# -eq 3 ]] || usage; cmd_svc "${1#svc-}" "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
+    postconf) [[ $# -ge 3 ]] || usage; cmd_postconf "${@:2}" ;;
     *) usage ;;
   esac
 }
