@@ -30,8 +30,10 @@
 // A node killed with kill -9 cannot report: its messages count until a window after their lease
 // ends and its slots until their leases end, unless the node's next run says that the previous
 // one is over (EndNodeRun): a dead process sends nothing more, and its connections died with it.
-// Assumptions: one process runs per node name at a time; times are the broker's clock; the
-// ledger is in memory, so a broker restart forgets it.
+// Assumptions: one process runs per node name at a time (a node's outbox holds an exclusive
+// flock on its data directory, released only when the process is gone, so a restarted run
+// cannot overlap the one it ends); times are the broker's clock; the ledger is in memory, so a
+// broker restart forgets it.
 #ifndef MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 #define MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 
