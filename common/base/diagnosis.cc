@@ -150,6 +150,16 @@ constexpr CauseText kCauses[] = {
      "The node cannot reach the token broker on the primary PAN; queued mail is sent when "
      "it returns.",
      true},
+    {fc::FAILURE_CAUSE_MAILBOX_CONNECTIONS_IN_USE, "The mailbox's connections are all in use",
+     "The cluster's nodes hold every connection this mailbox may have open at once (Exchange "
+     "allows 3), so Test Connection opened none: a fourth would be refused with 432 4.3.2. "
+     "Run it again when the nodes are less busy; mailroomctl quota shows who holds them.",
+     true},
+    {fc::FAILURE_CAUSE_MAILBOX_SEND_LIMIT_REACHED, "The mailbox's sending limit is reached",
+     "The cluster has used the mailbox's messages per minute (or recipients per day, or the "
+     "mailbox is paused), so the test message was not sent. Run Test Connection again in a "
+     "minute, or without a test recipient.",
+     true},
     {fc::FAILURE_CAUSE_UNKNOWN, "Unexpected failure", "See the raw reply below.", false},
 };
 

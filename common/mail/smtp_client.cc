@@ -549,7 +549,7 @@ std::string EnvelopeProblem(const std::string& from, const std::vector<std::stri
 
 SendResult SmtpSession::Send(const std::string& envelope_from,
                              const std::vector<std::string>& recipients,
-                             const std::string& rfc5322_bytes) {
+                             const std::string& rfc5322_bytes, absl::Duration time_limit) {
   recorder_->Reset();
   SendResult result;
   for (const std::string& recipient : recipients) {
@@ -574,6 +574,12 @@ SendResult SmtpSession::Send(const std::string& envelope_from,
   if (absl::Status ready = EnsureHandle(); !ready.ok()) return fail_early(ready);
 
   CURL* curl = handle_->curl;
+  absl::Duration limit = endpoint_.operation_timeout > absl::ZeroDuration()
+                             ? endpoint_.operation_timeout
+                             : absl::InfiniteDuration();
+  limit = std::min(limit, time_limit);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   limit == absl::InfiniteDuration() ? 0L : std::max(1L, smtp_internal::Millis(limit)));
   const std::string from = absl::StrCat("<", envelope_from, ">");
   curl_slist* rcpt = nullptr;
   for (const std::string& recipient : recipients) {

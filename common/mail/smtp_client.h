@@ -134,9 +134,12 @@ class SmtpSession {
   // stop the others), DATA. Opens a connection if none is open, else reuses it.
   // `rfc5322_bytes` is the whole message, headers and body, with CRLF line endings;
   // dot-stuffing is done here. Addresses are bare addr-specs (no angle brackets);
-  // `envelope_from` may be empty for the null reverse path.
+  // `envelope_from` may be empty for the null reverse path. The whole send, connecting
+  // included, ends within `time_limit` (and operation_timeout): at that point libcurl drops
+  // the transfer (a network failure, no final reply).
   SendResult Send(const std::string& envelope_from, const std::vector<std::string>& recipients,
-                  const std::string& rfc5322_bytes);
+                  const std::string& rfc5322_bytes,
+                  absl::Duration time_limit = absl::InfiniteDuration());
 
   // Ends the session with QUIT and closes the connection. The session stays usable: the next
   // operation connects again.

@@ -239,10 +239,20 @@ absl::StatusOr<v1::ReportSendResultResponse> BrokerPermits::Report(
 absl::Status BrokerPermits::Release(const std::string& permit_id,
                                     const std::string& connection_id, bool connection_closed) {
   v1::ReleaseSendPermitRequest request;
-  request.set_node(node_name_);
   request.set_permit_id(permit_id);
   request.set_connection_id(connection_id);
   request.set_connection_closed(connection_closed);
+  return CallRelease(std::move(request));
+}
+
+absl::Status BrokerPermits::EndPreviousRun() {
+  v1::ReleaseSendPermitRequest request;
+  request.set_previous_run_ended(true);
+  return CallRelease(std::move(request));
+}
+
+absl::Status BrokerPermits::CallRelease(v1::ReleaseSendPermitRequest request) {
+  request.set_node(node_name_);
   return CallBroker(stub_, &v1::TokenBroker::StubInterface::ReleaseSendPermit, request,
                     rpc_timeout_)
       .status();

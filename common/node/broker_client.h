@@ -129,8 +129,16 @@ class BrokerPermits {
       bool connection_closed);
   absl::Status Release(const std::string& permit_id, const std::string& connection_id,
                        bool connection_closed);
+  // Tells the broker that this node has just started: the permits and connection slots of its
+  // previous run end now.
+  absl::Status EndPreviousRun();
+
+  // The deadline of each call: how long one may keep the caller waiting.
+  absl::Duration rpc_timeout() const { return rpc_timeout_; }
 
  private:
+  absl::Status CallRelease(mailroom::broker::v1::ReleaseSendPermitRequest request);
+
   mailroom::broker::v1::TokenBroker::StubInterface* stub_;
   const std::string node_name_;
   const absl::Duration rpc_timeout_;

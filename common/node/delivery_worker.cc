@@ -17,14 +17,17 @@ namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 
+// A message is not started with less time than this left on its permit or connection slot.
+constexpr absl::Duration kLeastSendTime = absl::Seconds(1);
+
 class SmtpSubmitter final : public MailSubmitter {
  public:
   SmtpSubmitter(SmtpEndpoint endpoint, std::string mailbox)
       : session_(std::move(endpoint), std::move(mailbox)) {}
   void SetBearerToken(std::string token) override { session_.SetBearerToken(std::move(token)); }
   SendResult Send(const std::string& from, const std::vector<std::string>& recipients,
-                  const std::string& message) override {
-    return session_.Send(from, recipients, message);
+                  const std::string& message, absl::Duration time_limit) override {
+    return session_.Send(from, recipients, message, time_limit);
   }
   void Close() override { session_.Close(); }
 
@@ -117,6 +120,10 @@ struct DeliveryWorker::Connection {
   std::string settings_etag;
   absl::Time last_used = absl::InfinitePast();
   bool holds_slot = false;
+  // The end of the slot's lease as this node keeps to it (LeaseEnd of the last grant or report
+  // on it; never while sending on the offline allowance), and the broker's lease length.
+  absl::Time lease_end = absl::InfiniteFuture();
+  absl::Duration slot_lease;
   // Set when the broker had no connection slot for this connection: the connection (not the
   // messages) waits until then, while connections that hold a slot carry on.
   absl::Time idle_until = absl::InfinitePast();
@@ -138,6 +145,13 @@ DeliveryWorker::DeliveryWorker(Outbox* outbox, BrokerTokenSource* tokens, Broker
 DeliveryWorker::~DeliveryWorker() { Stop(); }
 
 void DeliveryWorker::Start() {
+  // A run of this node that ended without a word (kill -9) sends nothing more, and its
+  // connections closed with it: the broker stops counting its permits and slots now rather
+  // than at their lease ends. If the broker cannot be reached, they end with their leases.
+  if (absl::Status ended = permits_->EndPreviousRun(); !ended.ok()) {
+    MR_LOG(kDebug, kLogOutbox) << "cannot tell the broker that the previous run ended: "
+                               << ended.message();
+  }
   absl::MutexLock lock(&mu_);
   stopping_ = false;
   for (int i = 0; i < std::max(1, options_.connections); ++i) {
@@ -286,13 +300,28 @@ absl::Time DeliveryWorker::Step(Connection& connection) {
   return NextRoundTime(connection);
 }
 
-void DeliveryWorker::CloseIfIdle(Connection& connection) {
-  if (connection.submitter == nullptr ||
-      clock_->Now() - connection.last_used < options_.idle_close) {
-    return;
-  }
+absl::Time DeliveryWorker::LeaseEnd(absl::Time asked, absl::Duration lease) const {
+  return asked + lease -
+         std::max(options_.lease_margin_min, lease * options_.lease_margin_fraction);
+}
+
+absl::Time DeliveryWorker::CloseBy(const Connection& connection) const {
+  return std::min(connection.last_used + options_.idle_close, connection.lease_end);
+}
+
+void DeliveryWorker::CloseSubmitter(Connection& connection) {
+  if (connection.submitter == nullptr) return;
   connection.submitter->Close();
   connection.submitter.reset();
+}
+
+void DeliveryWorker::CloseUnlessLeaseCovers(Connection& connection, absl::Duration busy) {
+  if (clock_->Now() + busy >= connection.lease_end) CloseSubmitter(connection);
+}
+
+void DeliveryWorker::CloseIfIdle(Connection& connection) {
+  if (connection.submitter == nullptr || clock_->Now() < CloseBy(connection)) return;
+  CloseSubmitter(connection);
   if (connection.holds_slot) {
     permits_->Release("", connection.id, /*connection_closed=*/true).IgnoreError();
     connection.holds_slot = false;
@@ -305,10 +334,9 @@ absl::Time DeliveryWorker::NextRoundTime(const Connection& connection) {
   absl::Time deadline = now + absl::Minutes(1);
   absl::StatusOr<absl::optional<absl::Time>> next = outbox_->NextDueTime();
   if (next.ok() && next->has_value()) deadline = std::min(deadline, **next);
-  if (connection.submitter != nullptr) {
-    deadline = std::min(deadline, connection.last_used + options_.idle_close);
-  }
+  // Waiting for a slot: no round before then; an open connection still closes on time.
   if (connection.idle_until > now) deadline = connection.idle_until;
+  if (connection.submitter != nullptr) deadline = std::min(deadline, CloseBy(connection));
   if (deadline <= now) {
     // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
     deadline = now + absl::Milliseconds(200);
@@ -324,6 +352,8 @@ bool DeliveryWorker::WorkIsDue(const Connection& connection) {
 
 bool DeliveryWorker::Round(Connection& connection) {
   if (!WorkIsDue(connection)) return false;
+  // A token and a permit may take two broker calls.
+  CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
   absl::StatusOr<SubmissionGrant> grant = tokens_->Get();
   if (!grant.ok()) {
     MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
@@ -332,19 +362,27 @@ bool DeliveryWorker::Round(Connection& connection) {
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimDue(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;
   const std::vector<ClaimedNotification>& batch = *claimed;
+  const absl::Time asked = clock_->Now();
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit = AcquirePermit(connection, batch);
   if (!permit.ok() || !permit->granted()) {
     HoldDenied(connection, batch, permit);
     return false;
   }
   connection.holds_slot = true;
+  absl::Time permit_end = absl::InfiniteFuture();  // the offline allowance has no lease
+  connection.lease_end = absl::InfiniteFuture();
+  if (!permit->permit_id().empty()) {
+    permit_end = LeaseEnd(asked, FromProto(permit->lease()));
+    connection.slot_lease = FromProto(permit->connection_lease());
+    connection.lease_end = LeaseEnd(asked, connection.slot_lease);
+  }
   const size_t granted = std::min<size_t>(permit->granted_messages(), batch.size());
   for (size_t i = granted; i < batch.size(); ++i) {
     outbox_->Release(batch[i].id, "waiting for send permit: messages-per-minute limit reached")
         .IgnoreError();
   }
   UseGrant(connection, *grant);
-  SendBatch(connection, batch, granted, *permit, *grant);
+  SendBatch(connection, batch, granted, *permit, permit_end, *grant);
   return granted > 0;
 }
 
@@ -417,21 +455,35 @@ void DeliveryWorker::UseGrant(Connection& connection, const SubmissionGrant& gra
 
 void DeliveryWorker::SendBatch(Connection& connection,
                                const std::vector<ClaimedNotification>& batch, size_t granted,
-                               const bv1::AcquireSendPermitResponse& permit,
+                               const bv1::AcquireSendPermitResponse& permit, absl::Time permit_end,
                                SubmissionGrant& grant) {
   std::vector<bv1::SendResult> results;
   absl::optional<absl::Time> paused_until;
   bool retried_auth = false;
+  size_t sent_count = 0;
   for (size_t i = 0; i < granted; ++i) {
     const ClaimedNotification& message = batch[i];
+    const absl::Time send_by = std::min(permit_end, connection.lease_end);
     if (paused_until.has_value()) {
       // The mailbox hit its daily quota mid-batch: the rest wait for the window, unsent.
       outbox_->Release(message.id, "waiting: mailbox paused after the submission quota was exceeded",
                        paused_until).IgnoreError();
       continue;
     }
-    const SendResult sent = Submit(connection, message, grant, &retried_auth);
+    if (send_by - clock_->Now() < kLeastSendTime) {
+      // The permit's (or the slot's) lease is ending: nothing more is sent on it.
+      outbox_->Release(message.id, "waiting for send permit: the last one ran out").IgnoreError();
+      continue;
+    }
+    if (connection.submitter == nullptr) UseGrant(connection, grant);
+    const SendResult sent = Submit(connection, message, grant, send_by, &retried_auth);
+    ++sent_count;
     connection.last_used = clock_->Now();
+    if (!sent.ok && sent.reply.code == 0) {
+      // No final reply (the transfer was dropped or cut off): once the connection is closed,
+      // nothing more of the message can reach the server, so the report below is its end.
+      CloseSubmitter(connection);
+    }
     const AttemptReport report{sent.reply.code, sent.reply.raw,
                                permit.permit_id().empty() ? "offline" : permit.permit_id(),
                                grant.mailbox};
@@ -442,28 +494,41 @@ void DeliveryWorker::SendBatch(Connection& connection,
       RecordOutcome(message, sent, report);
     }
   }
-  if (!results.empty() && !permit.permit_id().empty()) {
+  if (permit.permit_id().empty()) return;
+  CloseUnlessLeaseCovers(connection, permits_->rpc_timeout());
+  const bool closed = connection.submitter == nullptr;
+  if (!results.empty()) {
+    const absl::Time asked = clock_->Now();
     absl::StatusOr<bv1::ReportSendResultResponse> reported =
-        permits_->Report(permit.permit_id(), results, false);
+        permits_->Report(permit.permit_id(), results, closed);
     if (!reported.ok()) {
       MR_LOG(kDebug, kLogOutbox) << "cannot report send results: " << reported.status().message();
+    } else if (!closed) {
+      connection.lease_end = LeaseEnd(asked, connection.slot_lease);  // the report renewed it
     }
   }
+  if (sent_count < granted) {
+    // What was not sent goes back to the cluster at once.
+    permits_->Release(permit.permit_id(), connection.id, closed).IgnoreError();
+  }
+  if (closed) connection.holds_slot = false;
 }
 
 SendResult DeliveryWorker::Submit(Connection& connection, const ClaimedNotification& message,
-                                  SubmissionGrant& grant, bool* retried_auth) {
-  SendResult sent =
-      connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message);
+                                  SubmissionGrant& grant, absl::Time send_by, bool* retried_auth) {
+  SendResult sent = connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message),
+                                               message.message, send_by - clock_->Now());
   if (sent.outcome != DeliveryOutcome::kAuthRejected || *retried_auth) return sent;
   // The token may have been revoked or be stale: report it, get a fresh one, retry once.
   *retried_auth = true;
+  CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
   tokens_->ReportRejected(grant.token_fingerprint, sent.reply.code, sent.reply.raw);
   absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
-  if (!fresh.ok()) return sent;
+  if (!fresh.ok() || send_by - clock_->Now() < kLeastSendTime) return sent;
   grant = *std::move(fresh);
-  connection.submitter->SetBearerToken(grant.access_token);
-  return connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message);
+  UseGrant(connection, grant);
+  return connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message,
+                                    send_by - clock_->Now());
 }
 
 void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const SendResult& sent,

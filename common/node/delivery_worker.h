@@ -7,6 +7,14 @@
 // broker pauses the mailbox and the message waits until the window rolls over. While the
 // broker cannot be reached, a small allowance keeps mail flowing on the cached token. It
 // keeps the last failed attempt and each delivery's end-to-end latency for status.
+// The broker counts each message until it is reported, or while unreported until its permit's
+// lease ends, and each connection slot until the node says it closed the connection or its
+// lease ends (pan/broker/send_quota.h), so the worker keeps to the leases as it reckons them
+// from before each request, less a margin for clock-rate differences: it sends no message after
+// the permit's lease (a send still running then is cut off), closes an SMTP connection before
+// its slot's lease runs out (also before a broker call that could outlast it), closes the
+// connection before reporting a message that got no final reply, and at Start tells the broker
+// that the node's previous run is over (a process killed with kill -9 sends nothing more).
 // Thread-safe; Start() runs one thread per connection.
 #ifndef MAILROOM_COMMON_DELIVERY_WORKER_H_
 #define MAILROOM_COMMON_DELIVERY_WORKER_H_
@@ -36,9 +44,10 @@ class MailSubmitter {
  public:
   virtual ~MailSubmitter() = default;
   virtual void SetBearerToken(std::string token) = 0;
+  // Sends within `time_limit` (connecting included); past it the transfer is dropped.
   virtual SendResult Send(const std::string& envelope_from,
-                          const std::vector<std::string>& recipients,
-                          const std::string& message) = 0;
+                          const std::vector<std::string>& recipients, const std::string& message,
+                          absl::Duration time_limit) = 0;
   virtual void Close() = 0;
 };
 
@@ -74,6 +83,11 @@ struct DeliveryOptions {
   absl::Duration idle_close = absl::Seconds(45);
   // How long to wait before asking again when the broker cannot be reached.
   absl::Duration broker_retry = absl::Seconds(5);
+  // How much earlier than the broker's lease the node lets a permit or connection slot end:
+  // the larger of this fraction of the lease and lease_margin_min, against clock-rate
+  // differences between node and broker, and the last bytes still in flight.
+  double lease_margin_fraction = 0.05;
+  absl::Duration lease_margin_min = absl::Seconds(1);
   // While the broker cannot be reached, this node still sends up to this many messages a
   // minute on its cached token, on one connection, without permits: a third of Exchange's
   // 30/minute, so three nodes cut off together stay under the mailbox's limit. 0 stops
@@ -114,6 +128,15 @@ class DeliveryWorker {
   absl::Time NextRoundTime(const Connection& connection);
   // Whether the connection may send and an entry is due.
   bool WorkIsDue(const Connection& connection);
+  // A broker lease of `lease` asked for at `asked`, as this node must keep to it.
+  absl::Time LeaseEnd(absl::Time asked, absl::Duration lease) const;
+  // When the connection must be closed: idle too long, or its slot's lease ending.
+  absl::Time CloseBy(const Connection& connection) const;
+  // Closes the SMTP connection (the broker slot stays held until released or reported).
+  void CloseSubmitter(Connection& connection);
+  // Closes the connection unless its slot's lease outlasts the next `busy` (a broker call
+  // that may take that long): it must never be open once the broker stops counting it.
+  void CloseUnlessLeaseCovers(Connection& connection, absl::Duration busy);
   // One round on a connection: token, claim, permit, send, record. Returns whether it sent.
   bool Round(Connection& connection);
   // The broker's permit for the batch, or the offline allowance when the broker cannot be
@@ -129,11 +152,11 @@ class DeliveryWorker {
   // to the broker. A 535 may replace `grant` with a fresh one.
   void SendBatch(Connection& connection, const std::vector<ClaimedNotification>& batch,
                  size_t granted, const mailroom::broker::v1::AcquireSendPermitResponse& permit,
-                 SubmissionGrant& grant);
+                 absl::Time permit_end, SubmissionGrant& grant);
   // One send; after the first 535 of a batch, reports the token, fetches a fresh one and
   // retries once.
   SendResult Submit(Connection& connection, const ClaimedNotification& message,
-                    SubmissionGrant& grant, bool* retried_auth);
+                    SubmissionGrant& grant, absl::Time send_by, bool* retried_auth);
   // SENT, retry or FAILED (with an alarm) in the outbox, and the counters; a delivery's
   // latency into kDeliveryLatencyMetric.
   void RecordOutcome(const ClaimedNotification& message, const SendResult& sent,

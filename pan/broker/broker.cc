@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/base/proto_time.h"
 #include "common/crypto/jwt_assertion.h"
 #include "common/base/diagnosis.h"
@@ -519,7 +520,17 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   MR_LOG(kInfo, kLogBroker) << "Test Connection: " << resolved.smtp_host() << ":" << resolved.port()
                             << " as " << resolved.username() << " via "
                             << resolved.token_endpoint();
-  v1::TestConnectionReport report = tester_->Run(resolved, client.get(), recipient, progress);
+  TestShare share;
+  share.mailbox = resolved.username();
+  {
+    absl::MutexLock lock(&mu_);
+    share.connection_id = absl::StrCat("test-connection-", next_test_connection_++);
+  }
+  v1::TestConnectionReport report =
+      tester_->Run(resolved, client.get(), recipient, progress, [&](bool with_message) {
+        return TakeTestShare(with_message, &share);
+      });
+  ReturnTestShare(share, report);
   report.set_tested_saved_settings(!request.has_settings());
   report.set_token_endpoint(resolved.token_endpoint());
   if (!report.has_start_time()) ToProto(start, report.mutable_start_time());
@@ -536,6 +547,92 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
                             << (report.passed() ? " passed" : " failed: ")
                             << (report.passed() ? "" : report.diagnosis().title());
   return report;
+}
+
+absl::Status Broker::TakeTestShare(bool with_message, TestShare* share) {
+  const absl::Time start = clock_->Now();
+  const absl::Time give_up = start + options_.test_connection_wait;
+  while (true) {
+    MR_ASSIGN_OR_RETURN(v1::AcquireSendPermitResponse answer,
+                        quota_.AcquireUnleased(share->mailbox, options_.node_name,
+                                               share->connection_id, with_message));
+    if (answer.granted()) {
+      share->held = true;
+      share->permit_id = answer.permit_id();
+      return absl::OkStatus();
+    }
+    const absl::Time now = clock_->Now();
+    if (now >= give_up) {
+      const bool connections = answer.denial_reason() == v1::PERMIT_DENIAL_REASON_CONNECTIONS;
+      v1::MailboxQuota quota;
+      for (v1::MailboxQuota& q : quota_.Status(share->mailbox)) quota = std::move(q);
+      std::string detail;
+      switch (answer.denial_reason()) {
+        case v1::PERMIT_DENIAL_REASON_CONNECTIONS: {
+          std::vector<std::string> holders;
+          for (const v1::NodeQuotaUsage& node : quota.nodes()) {
+            if (node.connections() > 0) {
+              holders.push_back(absl::StrCat(node.node(), ": ", node.connections()));
+            }
+          }
+          detail = absl::StrCat("all ", quota.open_connections(), " connection slots of ",
+                                share->mailbox, " are held (", absl::StrJoin(holders, ", "), ")");
+          break;
+        }
+        case v1::PERMIT_DENIAL_REASON_MESSAGE_RATE:
+          detail = absl::StrCat(quota.messages_last_minute(), " of the ",
+                                quota.limits().messages_per_minute(), " messages a minute of ",
+                                share->mailbox, " are counted");
+          break;
+        case v1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS:
+          detail = absl::StrCat(quota.recipients_last_day(), " of the ",
+                                quota.limits().recipients_per_day(), " recipients a day of ",
+                                share->mailbox, " are counted");
+          break;
+        default:
+          detail = absl::StrCat(share->mailbox, " is paused until ",
+                                absl::FormatTime(FromProto(answer.paused_until())));
+          break;
+      }
+      Diagnosis diagnosis =
+          MakeDiagnosis(connections ? cv1::FAILURE_CAUSE_MAILBOX_CONNECTIONS_IN_USE
+                                    : cv1::FAILURE_CAUSE_MAILBOX_SEND_LIMIT_REACHED);
+      *diagnosis.mutable_retry_after() = answer.retry_after();
+      MR_LOG(kInfo, kLogBroker) << "Test Connection waited " << absl::FormatDuration(now - start)
+                                << " and opened no connection: " << detail;
+      return DiagnosedError(diagnosis, absl::StrCat(detail, "; waited ",
+                                                    absl::FormatDuration(now - start)));
+    }
+    // A slot may come free before its lease ends (a node closes an idle connection): look
+    // again soon.
+    clock_->SleepUntil(std::min({now + FromProto(answer.retry_after()), give_up,
+                                 now + absl::Milliseconds(500)}));
+  }
+}
+
+void Broker::ReturnTestShare(const TestShare& share, const v1::TestConnectionReport& report) {
+  if (!share.held) return;
+  if (!share.permit_id.empty()) {
+    for (const v1::TestStep& step : report.steps()) {
+      if (step.kind() != v1::TEST_STEP_KIND_SEND_TEST_MESSAGE ||
+          (step.status() != v1::TEST_STEP_STATUS_PASSED &&
+           step.status() != v1::TEST_STEP_STATUS_FAILED)) {
+        continue;
+      }
+      // The test message was sent (whatever the answer) and its session has closed.
+      v1::SendResult result;
+      result.set_outcome(step.status() == v1::TEST_STEP_STATUS_PASSED
+                             ? v1::SEND_OUTCOME_DELIVERED
+                             : v1::SEND_OUTCOME_TRANSIENT_FAILURE);
+      result.set_accepted_recipients(1);
+      quota_.Report(options_.node_name, share.permit_id, {result}, /*connection_closed=*/true)
+          .IgnoreError();
+      return;
+    }
+  }
+  quota_.Release(options_.node_name, share.permit_id, share.connection_id,
+                 /*connection_closed=*/true)
+      .IgnoreError();
 }
 
 absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(

@@ -43,6 +43,9 @@ struct BrokerOptions {
   absl::Duration expiry_check_interval = absl::Hours(1);
   // Minimum interval between refreshes forced by InvalidateAccessToken.
   absl::Duration forced_refresh_min_interval = absl::Minutes(1);
+  // How long Test Connection waits for one of the mailbox's connection slots (and, with a
+  // test message, a message permit) while the nodes hold them, before it says so.
+  absl::Duration test_connection_wait = absl::Seconds(10);
 };
 
 // Makes the token client for resolved settings (EntraTokenClient over libcurl in `main`).
@@ -112,6 +115,20 @@ class Broker {
     bool passed;
     v1::TestConnectionReport report;
   };
+  // Test Connection's share of a mailbox in the send ledger (send_quota.h).
+  struct TestShare {
+    std::string mailbox;
+    std::string connection_id;
+    std::string permit_id;  // empty without a test message
+    bool held = false;
+  };
+
+  // Takes a connection slot (and a message permit) for Test Connection, waiting up to
+  // test_connection_wait; else an error whose Diagnosis names what is in use.
+  absl::Status TakeTestShare(bool with_message, TestShare* share);
+  // Gives the share back once the test's session has ended, reporting the test message if it
+  // was sent.
+  void ReturnTestShare(const TestShare& share, const v1::TestConnectionReport& report);
 
   absl::StatusOr<std::shared_ptr<Active>> Activate(SavedSettings saved);
   // Raises, escalates or clears TOKEN_ACQUISITION_FAILED as the token cache of activation
@@ -140,6 +157,7 @@ class Broker {
   std::shared_ptr<Active> active_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, TestRecord> tests_ ABSL_GUARDED_BY(mu_);
   int64_t next_test_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t next_test_connection_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Time last_forced_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Mailboxes whose pause raised SEND_QUOTA_EXCEEDED, and when that pause ends.

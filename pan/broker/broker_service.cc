@@ -66,7 +66,12 @@ grpc::ServerUnaryReactor* BrokerService::ReleaseSendPermit(
     grpc::CallbackServerContext* context, const v1::ReleaseSendPermitRequest* request,
     v1::ReleaseSendPermitResponse* response) {
   return ServeCall(context, Check(__func__, Allowed::kRoleNodes, request->node()), response,
-                   [&](const PeerIdentity& peer) {
+                   [&](const PeerIdentity& peer) -> absl::StatusOr<v1::ReleaseSendPermitResponse> {
+                     if (request->previous_run_ended()) {
+                       v1::ReleaseSendPermitResponse ended;
+                       ended.set_ended_permits(broker_->quota().EndNodeRun(peer.node_name));
+                       return ended;
+                     }
                      return broker_->quota().Release(peer.node_name, request->permit_id(),
                                                      request->connection_id(),
                                                      request->connection_closed());

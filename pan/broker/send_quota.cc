@@ -15,6 +15,9 @@ constexpr absl::Duration kMinute = absl::Minutes(1);
 constexpr absl::Duration kDay = absl::Hours(24);
 constexpr size_t kMaxMessagesPerRequest = 30;
 constexpr size_t kMaxConnectionIdLength = 64;
+// A message whose window end is t counts at t + window too (windows are closed): room comes
+// back just after.
+constexpr absl::Duration kAfterWindow = absl::Milliseconds(1);
 
 std::string ConnectionKey(const std::string& node, const std::string& connection_id) {
   return absl::StrCat(node, "/", connection_id);
@@ -46,24 +49,29 @@ void SendQuota::SetLimits(SendLimitValues limits) {
 
 int64_t SendQuota::DayRecipients(const Mailbox& mailbox) {
   int64_t total = 0;
-  for (const Grant& grant : mailbox.day) total += grant.recipients;
+  for (const auto& [id, grant] : mailbox.grants) total += grant.recipients;
   return total;
 }
 
 void SendQuota::ExpireLocked(Mailbox& mailbox, absl::Time now) {
-  while (!mailbox.minute.empty() && mailbox.minute.front().time + kMinute <= now) {
-    mailbox.minute.pop_front();
+  // A message counts in a window while its end is in it: end >= now - window.
+  for (auto it = mailbox.grants.begin(); it != mailbox.grants.end();) {
+    it = it->second.end < now - kDay ? mailbox.grants.erase(it) : std::next(it);
   }
-  while (!mailbox.day.empty() && mailbox.day.front().time + kDay <= now) {
-    mailbox.day.pop_front();
-  }
-  // Permits whose lease ran out end; their unreported messages stay counted as sent.
+  mailbox.minute.erase(std::remove_if(mailbox.minute.begin(), mailbox.minute.end(),
+                                      [&](int64_t id) {
+                                        auto grant = mailbox.grants.find(id);
+                                        return grant == mailbox.grants.end() ||
+                                               grant->second.end < now - kMinute;
+                                      }),
+                       mailbox.minute.end());
+  // Permits whose lease ran out end; their unreported messages count until the lease end.
   for (auto it = permits_.begin(); it != permits_.end();) {
     if (it->second.lease_end <= now) {
       MR_LOG(kDebug, kLogBroker) << "permit " << it->first << " of " << it->second.node
                                  << " expired with "
                                  << it->second.grants.size() - it->second.reported
-                                 << " message(s) unreported; counted as sent";
+                                 << " message(s) unreported; counted as sent at its lease end";
       it = permits_.erase(it);
     } else {
       ++it;
@@ -74,17 +82,26 @@ void SendQuota::ExpireLocked(Mailbox& mailbox, absl::Time now) {
   }
 }
 
+SendQuota::Permit* SendQuota::FindPermitLocked(const std::string& node,
+                                               const std::string& permit_id, absl::Time now) {
+  auto it = permits_.find(permit_id);
+  if (it == permits_.end() || it->second.node != node) return nullptr;
+  if (it->second.lease_end <= now) {  // the node may no longer send on it, nor report it
+    permits_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
+}
+
 void SendQuota::RefundLocked(const Permit& permit, size_t from) {
   auto found = mailboxes_.find(permit.mailbox);
   if (found == mailboxes_.end()) return;
   Mailbox& mailbox = found->second;
   for (size_t i = from; i < permit.grants.size(); ++i) {
-    const int64_t id = permit.grants[i].id;
-    auto same = [id](const Grant& g) { return g.id == id; };
-    mailbox.minute.erase(std::remove_if(mailbox.minute.begin(), mailbox.minute.end(), same),
+    const int64_t id = permit.grants[i];
+    mailbox.grants.erase(id);
+    mailbox.minute.erase(std::remove(mailbox.minute.begin(), mailbox.minute.end(), id),
                          mailbox.minute.end());
-    mailbox.day.erase(std::remove_if(mailbox.day.begin(), mailbox.day.end(), same),
-                      mailbox.day.end());
   }
 }
 
@@ -92,11 +109,28 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
     const std::string& mailbox_name, const std::string& node, const std::string& connection_id,
     const std::vector<int>& recipient_counts) {
   absl::MutexLock lock(&mu_);
-  if (connection_id.empty() || connection_id.size() > kMaxConnectionIdLength) {
-    return absl::InvalidArgumentError("connection_id: required, at most 64 characters");
-  }
   if (recipient_counts.empty() || recipient_counts.size() > kMaxMessagesPerRequest) {
     return absl::InvalidArgumentError("message_recipient_counts: 1 to 30 entries required");
+  }
+  return AcquireLocked(mailbox_name, node, connection_id, recipient_counts, limits_.permit_lease,
+                       limits_.connection_idle_lease);
+}
+
+absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireUnleased(
+    const std::string& mailbox_name, const std::string& holder, const std::string& connection_id,
+    bool with_message) {
+  absl::MutexLock lock(&mu_);
+  return AcquireLocked(mailbox_name, holder, connection_id,
+                       with_message ? std::vector<int>{1} : std::vector<int>{},
+                       absl::InfiniteDuration(), absl::InfiniteDuration());
+}
+
+absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
+    const std::string& mailbox_name, const std::string& node, const std::string& connection_id,
+    const std::vector<int>& recipient_counts, absl::Duration permit_lease,
+    absl::Duration connection_lease) {
+  if (connection_id.empty() || connection_id.size() > kMaxConnectionIdLength) {
+    return absl::InvalidArgumentError("connection_id: required, at most 64 characters");
   }
   for (size_t i = 0; i < recipient_counts.size(); ++i) {
     if (recipient_counts[i] < 1 || recipient_counts[i] > limits_.max_recipients_per_message) {
@@ -116,6 +150,11 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
     ToProto(std::max(wait, absl::Milliseconds(100)), response.mutable_retry_after());
     return response;
   };
+  // When a counted message leaves a window at the soonest: just after `end` + window, and
+  // an unreported one (end still ahead) no sooner than if it were reported now.
+  auto leaves = [now](const Grant& grant, absl::Duration window) {
+    return std::min(grant.end, now) + window + kAfterWindow;
+  };
 
   if (mailbox.paused_until > now) {
     ToProto(mailbox.paused_until, response.mutable_paused_until());
@@ -131,41 +170,52 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
     return deny(v1::PERMIT_DENIAL_REASON_CONNECTIONS, soonest - now);
   }
   const int rate_room = limits_.messages_per_minute - static_cast<int>(mailbox.minute.size());
-  if (rate_room <= 0) {
-    return deny(v1::PERMIT_DENIAL_REASON_MESSAGE_RATE,
-                mailbox.minute.front().time + kMinute - now);
+  if (!recipient_counts.empty() && rate_room <= 0) {
+    absl::Time soonest = now + kMinute + kAfterWindow;
+    for (int64_t id : mailbox.minute) {
+      soonest = std::min(soonest, leaves(mailbox.grants.at(id), kMinute));
+    }
+    return deny(v1::PERMIT_DENIAL_REASON_MESSAGE_RATE, soonest - now);
   }
   int64_t day_room = limits_.recipients_per_day - DayRecipients(mailbox);
-  if (recipient_counts[0] > day_room) {
-    // Wait until enough of the oldest grants roll out of the window.
+  if (!recipient_counts.empty() && recipient_counts[0] > day_room) {
+    // Wait until enough counted recipients have left the day.
+    std::vector<std::pair<absl::Time, int>> leaving;
+    for (const auto& [id, grant] : mailbox.grants) {
+      if (grant.recipients > 0) leaving.emplace_back(leaves(grant, kDay), grant.recipients);
+    }
+    std::sort(leaving.begin(), leaving.end());
     int64_t needed = recipient_counts[0] - day_room;
     absl::Time when = now + kDay;
-    for (const Grant& grant : mailbox.day) {
-      needed -= grant.recipients;
+    for (const auto& [time, recipients] : leaving) {
+      needed -= recipients;
       if (needed <= 0) {
-        when = grant.time + kDay;
+        when = time;
         break;
       }
     }
     return deny(v1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS, when - now);
   }
 
-  Permit permit{mailbox_name, node, key, {}, 0, now + limits_.permit_lease};
+  Permit permit{mailbox_name, node, key, {}, 0, now + permit_lease};
   for (size_t i = 0; i < recipient_counts.size() && static_cast<int>(i) < rate_room; ++i) {
     if (recipient_counts[i] > day_room) break;
     day_room -= recipient_counts[i];
-    Grant grant{next_id_++, now, recipient_counts[i], node};
-    mailbox.minute.push_back(grant);
-    mailbox.day.push_back(grant);
-    permit.grants.push_back(grant);
+    const int64_t id = next_id_++;
+    mailbox.grants[id] = Grant{now, permit.lease_end, recipient_counts[i], node};
+    mailbox.minute.push_back(id);
+    permit.grants.push_back(id);
   }
-  mailbox.connections[key] = Connection{node, now + limits_.connection_idle_lease};
-  const std::string permit_id = absl::StrCat("permit-", next_id_++);
+  mailbox.connections[key] = Connection{node, now + connection_lease};
   response.set_granted(true);
-  response.set_permit_id(permit_id);
   response.set_granted_messages(static_cast<int>(permit.grants.size()));
-  ToProto(limits_.permit_lease, response.mutable_lease());
-  ToProto(limits_.connection_idle_lease, response.mutable_connection_lease());
+  if (connection_lease != absl::InfiniteDuration()) {
+    ToProto(connection_lease, response.mutable_connection_lease());
+  }
+  if (permit.grants.empty()) return response;  // a connection slot alone
+  const std::string permit_id = absl::StrCat("permit-", next_id_++);
+  response.set_permit_id(permit_id);
+  if (permit_lease != absl::InfiniteDuration()) ToProto(permit_lease, response.mutable_lease());
   permits_.emplace(permit_id, std::move(permit));
   return response;
 }
@@ -174,26 +224,32 @@ absl::StatusOr<v1::ReportSendResultResponse> SendQuota::Report(
     const std::string& node, const std::string& permit_id,
     const std::vector<v1::SendResult>& results, bool connection_closed) {
   absl::MutexLock lock(&mu_);
-  auto it = permits_.find(permit_id);
-  if (it == permits_.end() || it->second.node != node) {
+  const absl::Time now = clock_->Now();
+  Permit* permit = FindPermitLocked(node, permit_id, now);
+  if (permit == nullptr) {
     return absl::NotFoundError(absl::StrCat("permit_id: no open permit \"", permit_id,
                                             "\" for node ", node, " (it may have expired)"));
   }
-  Permit& permit = it->second;
-  if (permit.reported + results.size() > permit.grants.size()) {
+  if (permit->reported + results.size() > permit->grants.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("results: ", results.size(), " reported but only ",
-                     permit.grants.size() - permit.reported, " message(s) remain on the permit"));
+                     permit->grants.size() - permit->reported,
+                     " message(s) remain on the permit"));
   }
-  const absl::Time now = clock_->Now();
-  Mailbox& mailbox = mailboxes_[permit.mailbox];
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].outcome() == v1::SEND_OUTCOME_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("results[", i, "].outcome: required"));
+    }
+  }
+  Mailbox& mailbox = mailboxes_[permit->mailbox];
   v1::ReportSendResultResponse response;
   for (size_t i = 0; i < results.size(); ++i) {
     const v1::SendResult& result = results[i];
-    const Grant& grant = permit.grants[permit.reported + i];
-    if (result.outcome() == v1::SEND_OUTCOME_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat("results[", i, "].outcome: required"));
-    }
+    auto found = mailbox.grants.find(permit->grants[permit->reported + i]);
+    if (found == mailbox.grants.end()) continue;
+    Grant& grant = found->second;
+    // The node reports a message once it can no longer reach the server.
+    grant.end = now;
     // Only accepted recipients of delivered mail count against the day.
     int counted = 0;
     if (result.outcome() == v1::SEND_OUTCOME_DELIVERED) {
@@ -201,30 +257,29 @@ absl::StatusOr<v1::ReportSendResultResponse> SendQuota::Report(
                     ? std::min(grant.recipients, result.accepted_recipients())
                     : grant.recipients;
     }
-    for (Grant& g : mailbox.day) {
-      if (g.id == grant.id) g.recipients = counted;
-    }
+    grant.recipients = counted;
     if (result.outcome() == v1::SEND_OUTCOME_QUOTA_EXCEEDED) {
-      const absl::Time oldest = mailbox.day.empty() ? now : mailbox.day.front().time;
+      const absl::Time oldest = mailbox.grants.empty() ? now : mailbox.grants.begin()->second.time;
       mailbox.paused_until = std::max(mailbox.paused_until, oldest + kDay);
-      MR_LOG(kWarn, kLogBroker) << "mailbox " << permit.mailbox
+      MR_LOG(kWarn, kLogBroker) << "mailbox " << permit->mailbox
                                 << " paused until its daily window rolls over at "
                                 << absl::FormatTime(mailbox.paused_until)
                                 << " (reported by " << node << ")";
     }
   }
-  permit.reported += results.size();
-  auto connection = mailbox.connections.find(permit.connection_key);
+  permit->reported += results.size();
+  auto connection = mailbox.connections.find(permit->connection_key);
   if (connection != mailbox.connections.end()) {
     if (connection_closed) {
       mailbox.connections.erase(connection);
     } else {
-      connection->second.lease_end = now + limits_.connection_idle_lease;
+      connection->second.lease_end =
+          std::max(connection->second.lease_end, now + limits_.connection_idle_lease);
     }
   }
   if (mailbox.paused_until > now) ToProto(mailbox.paused_until, response.mutable_mailbox_paused_until());
-  if (permit.reported == permit.grants.size()) {
-    permits_.erase(it);
+  if (permit->reported == permit->grants.size()) {
+    permits_.erase(permit_id);
     response.set_permit_closed(true);
   }
   return response;
@@ -237,15 +292,14 @@ absl::StatusOr<v1::ReleaseSendPermitResponse> SendQuota::Release(
   v1::ReleaseSendPermitResponse response;
   std::string mailbox_name;
   if (!permit_id.empty()) {
-    auto it = permits_.find(permit_id);
-    if (it == permits_.end() || it->second.node != node) {
+    Permit* permit = FindPermitLocked(node, permit_id, clock_->Now());
+    if (permit == nullptr) {
       return absl::NotFoundError(absl::StrCat("permit_id: no open permit \"", permit_id, "\""));
     }
-    response.set_refunded_messages(
-        static_cast<int>(it->second.grants.size() - it->second.reported));
-    RefundLocked(it->second, it->second.reported);
-    mailbox_name = it->second.mailbox;
-    permits_.erase(it);
+    response.set_refunded_messages(static_cast<int>(permit->grants.size() - permit->reported));
+    RefundLocked(*permit, permit->reported);
+    mailbox_name = permit->mailbox;
+    permits_.erase(permit_id);
   }
   if (connection_closed && !connection_id.empty()) {
     const std::string key = ConnectionKey(node, connection_id);
@@ -255,6 +309,35 @@ absl::StatusOr<v1::ReleaseSendPermitResponse> SendQuota::Release(
     }
   }
   return response;
+}
+
+int SendQuota::EndNodeRun(const std::string& node) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  int ended = 0;
+  for (auto it = permits_.begin(); it != permits_.end();) {
+    if (it->second.node != node) {
+      ++it;
+      continue;
+    }
+    Mailbox& mailbox = mailboxes_[it->second.mailbox];
+    for (size_t i = it->second.reported; i < it->second.grants.size(); ++i) {
+      auto grant = mailbox.grants.find(it->second.grants[i]);
+      if (grant != mailbox.grants.end()) grant->second.end = std::min(grant->second.end, now);
+    }
+    ++ended;
+    it = permits_.erase(it);
+  }
+  for (auto& [name, mailbox] : mailboxes_) {
+    for (auto it = mailbox.connections.begin(); it != mailbox.connections.end();) {
+      it = it->second.node == node ? mailbox.connections.erase(it) : std::next(it);
+    }
+  }
+  if (ended > 0) {
+    MR_LOG(kInfo, kLogBroker) << node << " started afresh: " << ended
+                              << " permit(s) of its previous run end now";
+  }
+  return ended;
 }
 
 void SendQuota::Pause(const std::string& mailbox, absl::Time until) {
@@ -311,7 +394,7 @@ std::vector<v1::MailboxQuota> SendQuota::Status(const std::string& mailbox_filte
       usage.set_node(connection.node);
       usage.set_connections(usage.connections() + 1);
     }
-    for (const Grant& grant : mailbox.day) {
+    for (const auto& [id, grant] : mailbox.grants) {
       v1::NodeQuotaUsage& usage = nodes[grant.node];
       usage.set_node(grant.node);
       usage.set_messages_last_day(usage.messages_last_day() + 1);

@@ -1,14 +1,43 @@
 // Provides SendQuota, the broker's cluster-wide accounting of Exchange's per-mailbox limits
 // (messages per rolling minute, recipients per rolling day, concurrent connections), handed
-// out to role nodes as send permits so that N nodes together stay under the limits and the
-// service never throttles them. Permits never block: a request is granted (a prefix of the
-// messages asked for) or told how long to wait and why. Unused grants are refunded; grants
-// whose lease runs out unreported count as sent (the safe assumption). Thread-safe.
+// out to role nodes as send permits so that N nodes together stay under the limits as the MTA
+// counts them: at the receiving end, when each message arrives. Permits never block: a request
+// is granted (a prefix of the messages asked for) or told how long to wait and why. Thread-safe.
+//
+// Why the MTA never sees more than the limit in any rolling window of length W (W = 60 s for
+// messages; W = 24 h for recipients, counting recipients instead of messages):
+// 1. Each granted message may reach the MTA at any moment of [grant, end]. `end` is the time its
+//    result is reported: a node reports a message only after the server's final reply, or after
+//    it has closed the connection when no reply came, so nothing of it reaches the server
+//    later. While unreported, `end` is the permit's lease end: a node never sends on a permit
+//    after its lease (DeliveryWorker reckons the lease from before its request, ends it early by
+//    a margin for clock-rate differences, and cuts an SMTP transfer still running then). A
+//    report that comes after the lease is refused: the message keeps counting to the lease end.
+// 2. A grant at time g counts every message with end >= g - W (an unreported one has its end
+//    ahead of g, so it counts) and grants no more than the limit minus that count.
+// 3. Take any closed window [w, w + W] at the MTA and the set S of messages that arrive in it.
+//    Let m be the member of S granted last, at g_m <= arrival(m) <= w + W. Every other x in S
+//    was granted before m (or with it, in the same request) and arrived at a_x >= w >= g_m - W,
+//    with end_x >= a_x; so the grant of m counted x, and |S| <= limit.
+// 4. A refund (Release) says the message was never sent and never will be: it has no interval
+//    and stops counting at once.
+// Connections follow the same argument with slots: a slot counts from its grant until the node
+// reports the connection closed (it closes it first) or the slot's lease runs out (each grant
+// and report on the connection renews it); a node closes an SMTP connection before the lease it
+// reckons from its own request time runs out, so the connections open at the MTA at any moment
+// hold distinct slots: at most max_connections. Test Connection takes its slot and its test
+// message from the same ledger (AcquireUnleased) and gives them back once its session is closed.
+// A node killed with kill -9 cannot report: its messages count until a window after their lease
+// ends and its slots until their leases end, unless the node's next run says that the previous
+// one is over (EndNodeRun): a dead process sends nothing more, and its connections died with it.
+// Assumptions: one process runs per node name at a time (a node's outbox holds an exclusive
+// flock on its data directory, released only when the process is gone, so a restarted run
+// cannot overlap the one it ends); times are the broker's clock; the ledger is in memory, so a
+// broker restart forgets it.
 #ifndef MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 #define MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +74,14 @@ class SendQuota {
       const std::string& mailbox, const std::string& node, const std::string& connection_id,
       const std::vector<int>& recipient_counts);
 
+  // For the broker's own sessions (Test Connection): a connection slot under `connection_id`
+  // and, if `with_message`, a permit for one single-recipient message, both without a lease:
+  // they count until the caller reports the message (Report with connection_closed) or gives
+  // them back (Release), which it must do once its session is closed. Denials as Acquire's.
+  absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireUnleased(
+      const std::string& mailbox, const std::string& holder, const std::string& connection_id,
+      bool with_message);
+
   absl::StatusOr<mailroom::broker::v1::ReportSendResultResponse> Report(
       const std::string& node, const std::string& permit_id,
       const std::vector<mailroom::broker::v1::SendResult>& results, bool connection_closed);
@@ -52,6 +89,11 @@ class SendQuota {
   absl::StatusOr<mailroom::broker::v1::ReleaseSendPermitResponse> Release(
       const std::string& node, const std::string& permit_id, const std::string& connection_id,
       bool connection_closed);
+
+  // The node's previous run is over (it was restarted, e.g. after kill -9): the messages of its
+  // open permits end now (they may have reached the MTA before, never after) and its
+  // connection slots are freed. Returns how many permits ended.
+  int EndNodeRun(const std::string& node);
 
   // Pauses a mailbox (e.g. on a quota-exceeded reply) until `until`.
   void Pause(const std::string& mailbox, absl::Time until);
@@ -63,17 +105,19 @@ class SendQuota {
   std::vector<mailroom::broker::v1::MailboxQuota> Status(const std::string& mailbox_filter);
 
  private:
+  // One granted message, while it may still count against the day.
   struct Grant {
-    int64_t id;
-    absl::Time time;
-    int recipients;
+    absl::Time time;  // granted
+    // The latest it can reach the MTA: its report, or while unreported its permit's lease end.
+    absl::Time end;
+    int recipients;  // counted against the day (the accepted ones, once reported)
     std::string node;
   };
   struct Permit {
     std::string mailbox;
     std::string node;
     std::string connection_key;
-    std::vector<Grant> grants;
+    std::vector<int64_t> grants;  // ids, in sending order
     size_t reported = 0;
     absl::Time lease_end;
   };
@@ -82,13 +126,23 @@ class SendQuota {
     absl::Time lease_end;
   };
   struct Mailbox {
-    std::deque<Grant> minute;  // grants in the last minute
-    std::deque<Grant> day;     // grants (recipients) in the last day
+    // Every grant that may still count against the day (end >= now - 24 h), by id: in grant
+    // order.
+    std::map<int64_t, Grant> grants;
+    // The ids of those that may still count against the minute (end >= now - 1 min).
+    std::vector<int64_t> minute;
     std::map<std::string, Connection> connections;
     absl::Time paused_until = absl::InfinitePast();
   };
 
+  absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireLocked(
+      const std::string& mailbox, const std::string& node, const std::string& connection_id,
+      const std::vector<int>& recipient_counts, absl::Duration permit_lease,
+      absl::Duration connection_lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked(Mailbox& mailbox, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The node's open permit `permit_id`, or null if there is none (or its lease has ended).
+  Permit* FindPermitLocked(const std::string& node, const std::string& permit_id, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefundLocked(const Permit& permit, size_t from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static int64_t DayRecipients(const Mailbox& mailbox);
 

@@ -168,7 +168,8 @@ std::string TestMessage(const std::string& mailbox, const std::string& recipient
 v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resolved,
                                                    TokenClient* token_client,
                                                    const cv1::EmailAddress* recipient,
-                                                   const Progress& progress) {
+                                                   const Progress& progress,
+                                                   const TakeMailboxShare& take_share) {
   v1::TestConnectionReport report;
   report.set_passed(true);
   const absl::Time start = clock_->Now();
@@ -210,14 +211,24 @@ v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resol
     steps.Skip(v1::TEST_STEP_KIND_TOKEN_REQUEST, "Use Authentication Settings is off");
   }
 
-  // 2-4. TCP connect, STARTTLS, AUTH: one SMTP session, reported as three steps.
+  // 2-4. TCP connect, STARTTLS, AUTH: one SMTP session, reported as three steps. The session
+  // is closed when Run returns, before the mailbox's share is given back.
+  const std::string where = absl::StrCat(resolved.smtp_host(), ":", resolved.port());
+  v1::TestStep* connect_step = steps.Begin(v1::TEST_STEP_KIND_TCP_CONNECT);
+  const absl::Time asked = clock_->Now();
+  if (absl::Status share = take_share(recipient != nullptr); !share.ok()) {
+    steps.Fail(connect_step, clock_->Now() - asked,
+               DiagnosisOf(share).value_or(
+                   MakeDiagnosis(cv1::FAILURE_CAUSE_UNKNOWN, share.message())),
+               absl::StrCat("no connection opened to ", where, ": ", share.message()));
+    skip_rest(v1::TEST_STEP_KIND_TCP_CONNECT);
+    return finish();
+  }
   absl::StatusOr<SmtpEndpoint> endpoint = SmtpEndpointFor(resolved);
   SmtpSession session(*endpoint, resolved.username());
   session.SetBearerToken(token);
-  v1::TestStep* connect_step = steps.Begin(v1::TEST_STEP_KIND_TCP_CONNECT);
   absl::StatusOr<ConnectReport> connected = session.Connect();
   const ConnectReport& seen = connected.ok() ? *connected : session.last_connect();
-  const std::string where = absl::StrCat(resolved.smtp_host(), ":", resolved.port());
   const v1::TestStepKind failed =
       connected.ok() ? v1::TEST_STEP_KIND_UNSPECIFIED
                      : StepOf(DiagnosisOf(connected.status())

@@ -21,7 +21,8 @@ class SmtpConnectionTester final : public ConnectionTester {
 
   v1::TestConnectionReport Run(const v1::SmtpSettings& resolved, TokenClient* token_client,
                                const mailroom::common::v1::EmailAddress* recipient,
-                               const Progress& progress) override;
+                               const Progress& progress,
+                               const TakeMailboxShare& take_share) override;
 
  private:
   const Clock* clock_;

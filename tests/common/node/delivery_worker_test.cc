@@ -7,12 +7,15 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <functional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/diagnosis.h"
+#include "common/base/proto_time.h"
 #include "tests/testing/fake_clock.h"
 #include "common/base/metrics.h"
 #include "common/mail/smtp_reply.h"
@@ -31,20 +34,46 @@ using ::testing::HasSubstr;
 using ::testing::Invoke;
 using ::testing::Return;
 
+// What the fake server and the mock broker saw, in order: "send <time limit>", "close",
+// "report <n>", "release <permit>", "end previous run".
+class Events {
+ public:
+  void Add(std::string event) {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(event));
+  }
+  std::vector<std::string> Get() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> events_;
+};
+
 class FakeSubmitter : public MailSubmitter {
  public:
-  explicit FakeSubmitter(std::deque<std::string>* replies, std::vector<std::string>* tokens)
-      : replies_(replies), tokens_(tokens) {}
+  explicit FakeSubmitter(std::deque<std::string>* replies, std::vector<std::string>* tokens,
+                         Events* events)
+      : replies_(replies), tokens_(tokens), events_(events) {}
   void SetBearerToken(std::string token) override { token_ = std::move(token); }
   // Runs during each Send, as the server takes the message.
   std::function<void()> on_send;
+  // A reply of "drop" is a transfer cut off with no final reply (code 0).
   SendResult Send(const std::string&, const std::vector<std::string>& recipients,
-                  const std::string&) override {
+                  const std::string&, absl::Duration time_limit) override {
+    events_->Add(absl::StrCat("send ", absl::FormatDuration(time_limit)));
     if (on_send) on_send();
     tokens_->push_back(token_);
     const std::string raw = replies_->empty() ? "250 2.0.0 OK" : replies_->front();
     if (!replies_->empty()) replies_->pop_front();
     SendResult result;
+    if (raw == "drop") {
+      result.diagnosis = MakeDiagnosis(cv1::FAILURE_CAUSE_CONNECTION_LOST);
+      result.outcome = DeliveryOutcome::kTransient;
+      return result;
+    }
     result.reply = ParseSmtpReply(raw);
     result.ok = result.reply.code / 100 == 2;
     if (!result.ok) {
@@ -58,11 +87,12 @@ class FakeSubmitter : public MailSubmitter {
     for (const std::string& r : recipients) result.recipients.push_back({r, result.ok, result.reply});
     return result;
   }
-  void Close() override {}
+  void Close() override { events_->Add("close"); }
 
  private:
   std::deque<std::string>* replies_;
   std::vector<std::string>* tokens_;
+  Events* events_;
   std::string token_;
 };
 
@@ -89,15 +119,34 @@ class DeliveryWorkerTest : public ::testing::Test {
           return grpc::Status::OK;
         }));
     ON_CALL(stub_, AcquireSendPermit(_, _, _))
-        .WillByDefault(Invoke([](grpc::ClientContext*, const bv1::AcquireSendPermitRequest& request,
-                                 bv1::AcquireSendPermitResponse* response) {
+        .WillByDefault(Invoke([this](grpc::ClientContext*,
+                                     const bv1::AcquireSendPermitRequest& request,
+                                     bv1::AcquireSendPermitResponse* response) {
           response->set_granted(true);
-          response->set_permit_id("permit-1");
+          response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
           response->set_granted_messages(request.message_recipient_counts_size());
+          ToProto(permit_lease_, response->mutable_lease());
+          ToProto(connection_lease_, response->mutable_connection_lease());
           return grpc::Status::OK;
         }));
-    EXPECT_CALL(stub_, ReportSendResult(_, _, _)).WillRepeatedly(Return(grpc::Status::OK));
-    EXPECT_CALL(stub_, ReleaseSendPermit(_, _, _)).WillRepeatedly(Return(grpc::Status::OK));
+    EXPECT_CALL(stub_, ReportSendResult(_, _, _))
+        .WillRepeatedly(Invoke([this](grpc::ClientContext*,
+                                      const bv1::ReportSendResultRequest& request,
+                                      bv1::ReportSendResultResponse*) {
+          events_.Add(absl::StrCat("report ", request.results_size(),
+                                   request.connection_closed() ? " closed" : ""));
+          return grpc::Status::OK;
+        }));
+    EXPECT_CALL(stub_, ReleaseSendPermit(_, _, _))
+        .WillRepeatedly(Invoke([this](grpc::ClientContext*,
+                                      const bv1::ReleaseSendPermitRequest& request,
+                                      bv1::ReleaseSendPermitResponse*) {
+          events_.Add(request.previous_run_ended()
+                          ? "end previous run"
+                          : absl::StrCat("release ", request.permit_id(),
+                                         request.connection_closed() ? " closed" : ""));
+          return grpc::Status::OK;
+        }));
   }
 
   std::string Enqueue() {
@@ -112,37 +161,57 @@ class DeliveryWorkerTest : public ::testing::Test {
     return outbox_->Enqueue(n)->notification_id;
   }
 
-  // Runs the worker until `done` holds for the entry or a real-time limit passes.
-  cv1::OutboxEntry RunUntil(const std::string& id, cv1::NotificationState state,
-                            int connections = 1, int batch = 10) {
+  // Runs the worker until `done` holds or a real-time limit passes.
+  void RunWhileNot(const std::function<bool()>& done, int connections = 1, int batch = 10) {
     BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
     BrokerPermits permits(&stub_, "psn1");
-    DeliveryOptions options;
+    DeliveryOptions options = options_;
     options.node_name = node_name_;
     options.connections = connections;
     options.batch = batch;
     DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
                           [this](const SubmissionGrant&) {
-                            auto submitter =
-                                std::make_unique<FakeSubmitter>(&replies_, &tokens_used_);
+                            auto submitter = std::make_unique<FakeSubmitter>(
+                                &replies_, &tokens_used_, &events_);
                             submitter->on_send = on_send_;
                             return submitter;
                           });
     worker.Start();
-    cv1::OutboxEntry entry;
     for (int i = 0; i < 3000; ++i) {
       if (on_each_wait_) on_each_wait_();
-      absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
-      if (got.ok()) entry = *got;
-      if (got.ok() && entry.notification().state() == state) break;
+      if (done()) break;
       absl::SleepFor(absl::Milliseconds(1));
     }
     worker.Stop();
     last_error_ = worker.last_error();
+  }
+
+  // Runs the worker until the entry is in `state` or a real-time limit passes.
+  cv1::OutboxEntry RunUntil(const std::string& id, cv1::NotificationState state,
+                            int connections = 1, int batch = 10) {
+    cv1::OutboxEntry entry;
+    RunWhileNot(
+        [&] {
+          absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
+          if (got.ok()) entry = *got;
+          return got.ok() && entry.notification().state() == state;
+        },
+        connections, batch);
     return entry;
   }
 
+  // Whether `event` has happened.
+  bool Saw(const std::string& event) const {
+    const std::vector<std::string> events = events_.Get();
+    return std::find(events.begin(), events.end(), event) != events.end();
+  }
+
   FakeClock clock_;
+  DeliveryOptions options_;
+  absl::Duration permit_lease_ = absl::Seconds(120);
+  absl::Duration connection_lease_ = absl::Seconds(60);
+  int permits_issued_ = 0;
+  Events events_;
   std::string path_;
   std::function<void()> on_send_;
   std::function<void()> on_each_wait_;
@@ -352,6 +421,74 @@ TEST_F(DeliveryWorkerTest, ABrokerOutageAllowanceIsNotHeldBackByTheOtherConnecti
   }
   EXPECT_EQ(sent, 10);
   EXPECT_EQ(tokens_used_.size(), 10u);
+}
+
+// The broker counts an unreported message of a permit until the permit's lease ends, so no
+// message may reach the server later. Each send here takes 20 s: the worker keeps to the
+// lease (120 s) less its margin (6 s) from before its request, hands the submitter only the
+// time left, starts nothing with under a second left, and gives the rest back to the broker
+// and to the outbox (without spending an attempt).
+TEST_F(DeliveryWorkerTest, NothingIsSentOnAPermitAfterItsLeaseAndTheRestGoesBack) {
+  connection_lease_ = absl::Minutes(10);  // here the permit's lease is the one that ends first
+  options_.idle_close = absl::Minutes(20);
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillOnce(::testing::DoDefault())
+      .WillRepeatedly(Invoke([](grpc::ClientContext*, const bv1::AcquireSendPermitRequest&,
+                                bv1::AcquireSendPermitResponse* response) {
+        response->set_denial_reason(bv1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
+        response->mutable_retry_after()->set_seconds(600);
+        return grpc::Status::OK;
+      }));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(Enqueue());
+  on_send_ = [this] { clock_.Advance(absl::Seconds(20)); };
+  RunWhileNot([this] { return Saw("release permit-1"); });
+  EXPECT_THAT(events_.Get(),
+              ::testing::ElementsAre("end previous run", "send 1m54s", "send 1m34s", "send 1m14s",
+                                     "send 54s", "send 34s", "send 14s", "report 6",
+                                     "release permit-1",
+                                     // Stop():
+                                     "close", "release  closed"));
+  int sent = 0;
+  for (const std::string& id : ids) {
+    const cv1::Notification n = outbox_->Get(id)->notification();
+    sent += n.state() == cv1::NOTIFICATION_STATE_SENT;
+    if (n.state() == cv1::NOTIFICATION_STATE_QUEUED) EXPECT_EQ(n.attempts(), 0);
+  }
+  EXPECT_EQ(sent, 6);
+}
+
+// The broker stops counting a connection slot when its lease runs out (renewed by each grant
+// and report): the worker closes the SMTP connection before then (60 s less 3 s here), even
+// while it would still keep it open as not yet idle.
+TEST_F(DeliveryWorkerTest, AConnectionIsClosedBeforeItsSlotsLeaseRunsOut) {
+  options_.idle_close = absl::Minutes(20);
+  const absl::Time start = clock_.Now();
+  const std::string id = Enqueue();
+  bool moved = false;
+  on_each_wait_ = [&] {
+    if (!moved && outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT) {
+      moved = true;
+      clock_.SetTime(start + absl::Seconds(57));
+    }
+  };
+  RunWhileNot([this] { return Saw("release  closed"); });
+  EXPECT_EQ(clock_.Now(), start + absl::Seconds(57));  // the clock never went further
+  EXPECT_THAT(events_.Get(), ::testing::ElementsAre("end previous run", "send 57s", "report 1",
+                                                    "close", "release  closed"));
+}
+
+// A send that got no final reply may still be in the server's hands: the connection is closed
+// before the message is reported (and with it the slot given back), so that the report is the
+// last moment the message could arrive.
+TEST_F(DeliveryWorkerTest, ASendWithoutAFinalReplyClosesTheConnectionBeforeTheReport) {
+  replies_ = {"drop"};
+  Enqueue();
+  RunWhileNot([this] { return Saw("report 1 closed"); });
+  const std::vector<std::string> events = events_.Get();
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_THAT(std::vector<std::string>(events.begin(), events.begin() + 4),
+              ::testing::ElementsAre("end previous run", "send 57s", "close", "report 1 closed"));
 }
 
 }  // namespace

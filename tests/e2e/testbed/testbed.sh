@@ -22,6 +22,9 @@
 #                                    tokens of that lifetime (same port; issued tokens are lost).
 #                                    TOKEN_ENDPOINT=down: Entra's outage answer (503, AADSTS90033)
 #                                    to token requests until up (introspection keeps working)
+#   testbed.sh postconf DIR NAME=VALUE...
+#                                    change main.cf settings of the running Postfix and reload it
+#                                    (e.g. a policy service that counts what the MTA accepts)
 #
 # DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
 # and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
@@ -775,6 +778,14 @@ cmd_token_count() {
   if [[ -f "$OIDC/token.log" ]]; then wc -l <"$OIDC/token.log"; else echo 0; fi
 }
 
+cmd_postconf() {
+  set_paths "$1"
+  load_conf
+  postconf -c "$PF_ETC" -e "${@:2}" >>"$PF/postfix-cmd.log" 2>&1 &&
+    postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1 ||
+    { show_logs "$PF/postfix-cmd.log"; return 1; }
+}
+
 main() {
   [[ $# -ge 2 ]] || usage
   case "$1" in
@@ -786,6 +797,7 @@ main() {
     quota-fault) [[ $# -eq 3 ]] || usage; cmd_quota_fault "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
+    postconf) [[ $# -ge 3 ]] || usage; cmd_postconf "${@:2}" ;;
     *) usage ;;
   esac
 }

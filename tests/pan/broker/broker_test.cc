@@ -4,9 +4,11 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -32,10 +34,13 @@ using ::testing::Not;
 
 constexpr char kSecret[] = "Zx9~super.SECRET-value_1234";
 
+// Runs the token step for real, takes the mailbox's share before "connecting" as the real
+// tester does, and passes or fails the SMTP part as told.
 class FakeTester : public ConnectionTester {
  public:
   v1::TestConnectionReport Run(const v1::SmtpSettings& resolved, TokenClient* client,
-                               const cv1::EmailAddress*, const Progress& progress) override {
+                               const cv1::EmailAddress* recipient, const Progress& progress,
+                               const TakeMailboxShare& take_share) override {
     ++runs;
     last_settings = resolved;
     v1::TestStep step;
@@ -44,11 +49,27 @@ class FakeTester : public ConnectionTester {
     progress(step);
     v1::TestConnectionReport report;
     absl::StatusOr<AccessToken> token = client->Fetch();
+    absl::Status share = absl::OkStatus();
+    if (token.ok()) share = take_share(recipient != nullptr);
     if (!token.ok()) {
       report.set_passed(false);
       report.set_failed_step(v1::TEST_STEP_KIND_TOKEN_REQUEST);
       *report.mutable_diagnosis() = *DiagnosisOf(token.status());
+    } else if (!share.ok()) {
+      report.set_passed(false);
+      report.set_failed_step(v1::TEST_STEP_KIND_TCP_CONNECT);
+      *report.mutable_diagnosis() = *DiagnosisOf(share);
+      v1::TestStep* connect = report.add_steps();
+      connect->set_kind(v1::TEST_STEP_KIND_TCP_CONNECT);
+      connect->set_status(v1::TEST_STEP_STATUS_FAILED);
+      connect->set_detail(std::string(share.message()));
     } else {
+      if (while_connected) while_connected();
+      if (recipient != nullptr && pass_smtp) {
+        v1::TestStep* sent = report.add_steps();
+        sent->set_kind(v1::TEST_STEP_KIND_SEND_TEST_MESSAGE);
+        sent->set_status(v1::TEST_STEP_STATUS_PASSED);
+      }
       report.set_passed(pass_smtp);
       if (!pass_smtp) {
         report.set_failed_step(v1::TEST_STEP_KIND_AUTH_XOAUTH2);
@@ -63,6 +84,8 @@ class FakeTester : public ConnectionTester {
   bool pass_smtp = true;
   int runs = 0;
   v1::SmtpSettings last_settings;
+  // Runs while the "session" holds the mailbox's share.
+  std::function<void()> while_connected;
 };
 
 class BrokerTest : public ::testing::Test {
@@ -106,10 +129,32 @@ class BrokerTest : public ::testing::Test {
     return settings;
   }
 
-  absl::StatusOr<v1::TestConnectionReport> Test(const v1::SmtpSettings& settings) {
+  absl::StatusOr<v1::TestConnectionReport> Test(const v1::SmtpSettings& settings,
+                                                const std::string& test_recipient = "") {
     v1::TestConnectionRequest request;
     *request.mutable_settings() = settings;
+    if (!test_recipient.empty()) request.mutable_test_recipient()->set_address(test_recipient);
     return broker_->TestConnection(request, [this](const v1::TestStep&) { ++steps_seen_; });
+  }
+
+  // Test() on another thread while the fake clock moves on (the broker may wait on it for a
+  // connection slot); `meanwhile` runs once the test has started.
+  absl::StatusOr<v1::TestConnectionReport> TestWhileTimePasses(
+      const v1::SmtpSettings& settings, const std::string& test_recipient = "",
+      const std::function<void()>& meanwhile = nullptr) {
+    absl::StatusOr<v1::TestConnectionReport> report;
+    std::atomic<bool> done{false};
+    std::thread admin([&] {
+      report = Test(settings, test_recipient);
+      done = true;
+    });
+    if (meanwhile) meanwhile();
+    while (!done) {
+      clock_.Advance(absl::Milliseconds(500));
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    admin.join();
+    return report;
   }
 
   absl::StatusOr<v1::UpdateSettingsResponse> Save(const v1::SmtpSettings& settings,
@@ -175,6 +220,78 @@ TEST_F(BrokerTest, SavingRequiresAPassedTestOfTheSameSettings) {
   absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(settings, again->test_id());
   ASSERT_TRUE(saved.ok()) << saved.status();
   EXPECT_TRUE(broker_->GetSettings().configured());
+}
+
+// Test Connection's connection and test message count against the mailbox like the nodes':
+// it holds a slot and a message permit from the same ledger while its session is open, gives
+// the slot back after, and its message stays counted.
+TEST_F(BrokerTest, TestConnectionTakesItsConnectionAndMessageFromTheMailboxLedger) {
+  const v1::SmtpSettings settings = Settings();
+  broker_->quota().SetLimits(SendLimitValues{20, 10000, 2, 500});
+  ASSERT_TRUE(broker_->quota().Acquire("noreply@contoso.com", "psn1", "conn-0", {1})->granted());
+  v1::MailboxQuota during;
+  tester_.while_connected = [&] { during = broker_->quota().Status("noreply@contoso.com")[0]; };
+  absl::StatusOr<v1::TestConnectionReport> report = Test(settings, "admin@contoso.com");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->passed());
+  EXPECT_EQ(during.open_connections(), 2);
+  EXPECT_EQ(during.outstanding_permits(), 2);
+  const v1::MailboxQuota after = broker_->quota().Status("noreply@contoso.com")[0];
+  EXPECT_EQ(after.open_connections(), 1);
+  EXPECT_EQ(after.outstanding_permits(), 1);
+  EXPECT_EQ(after.messages_last_minute(), 2);  // psn1's and the test message
+}
+
+// With the nodes holding every slot, Test Connection waits (a node may close an idle
+// connection), then says by name that the mailbox's connections are all in use, and who holds
+// them, instead of opening one more for the server to refuse (432 4.3.2).
+TEST_F(BrokerTest, TestConnectionWaitsForASlotThenNamesTheConnectionsInUse) {
+  const v1::SmtpSettings settings = Settings();
+  broker_->quota().SetLimits(SendLimitValues{20, 10000, 2, 500, absl::Minutes(10),
+                                             absl::Minutes(10)});
+  ASSERT_TRUE(broker_->quota().Acquire("noreply@contoso.com", "psn1", "conn-0", {1})->granted());
+  ASSERT_TRUE(broker_->quota().Acquire("noreply@contoso.com", "psn2", "conn-0", {1})->granted());
+  bool connected = false;
+  tester_.while_connected = [&] { connected = true; };
+  absl::StatusOr<v1::TestConnectionReport> report = TestWhileTimePasses(settings);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->passed());
+  EXPECT_FALSE(connected);
+  EXPECT_EQ(report->failed_step(), v1::TEST_STEP_KIND_TCP_CONNECT);
+  EXPECT_EQ(report->diagnosis().cause(), cv1::FAILURE_CAUSE_MAILBOX_CONNECTIONS_IN_USE);
+  EXPECT_EQ(report->diagnosis().title(), "The mailbox's connections are all in use");
+  EXPECT_THAT(report->steps(0).detail(), HasSubstr("(psn1: 1, psn2: 1)"));
+  EXPECT_THAT(report->steps(0).detail(), HasSubstr("waited 10s"));
+  EXPECT_EQ(broker_->quota().Status("noreply@contoso.com")[0].open_connections(), 2);
+
+  // A slot that comes free while it waits is taken.
+  report = TestWhileTimePasses(settings, "", [&] {
+    clock_.Advance(absl::Seconds(2));
+    EXPECT_TRUE(broker_->quota().Release("psn2", "", "conn-0", /*connection_closed=*/true).ok());
+  });
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->passed());
+  EXPECT_TRUE(connected);
+  EXPECT_EQ(broker_->quota().Status("noreply@contoso.com")[0].open_connections(), 1);
+}
+
+// A test message over the mailbox's rate is not sent; a test without one still runs.
+TEST_F(BrokerTest, TestConnectionSendsNoTestMessageOverTheMailboxRate) {
+  const v1::SmtpSettings settings = Settings();
+  broker_->quota().SetLimits(SendLimitValues{20, 10000, 3, 500});
+  ASSERT_EQ(broker_->quota()
+                .Acquire("noreply@contoso.com", "psn1", "conn-0", std::vector<int>(20, 1))
+                ->granted_messages(),
+            20);
+  absl::StatusOr<v1::TestConnectionReport> report =
+      TestWhileTimePasses(settings, "admin@contoso.com");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->diagnosis().cause(), cv1::FAILURE_CAUSE_MAILBOX_SEND_LIMIT_REACHED);
+  EXPECT_THAT(report->steps(0).detail(), HasSubstr("20 of the 20 messages a minute"));
+  absl::StatusOr<v1::TestConnectionReport> no_message = Test(settings);
+  ASSERT_TRUE(no_message.ok()) << no_message.status();
+  EXPECT_TRUE(no_message->passed());
+  EXPECT_EQ(broker_->quota().Status("noreply@contoso.com")[0].open_connections(), 1);
 }
 
 TEST_F(BrokerTest, DefaultsAndDerivedEndpointAreShown) {

@@ -1,7 +1,14 @@
 // SendQuota under a fake clock: Exchange's per-mailbox limits held for the whole cluster.
 #include "pan/broker/send_quota.h"
 
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/proto_time.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/rolling_window.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -31,6 +38,23 @@ class SendQuotaTest : public ::testing::Test {
   int Granted(const std::string& node, const std::string& connection, int messages) {
     return Acquire(node, connection, std::vector<int>(messages, 1)).granted_messages();
   }
+  // Reports `messages` single-recipient messages of the permit as delivered.
+  absl::Status ReportDelivered(const std::string& node, const std::string& permit_id,
+                               int messages) {
+    return quota_
+        .Report(node, permit_id,
+                std::vector<v1::SendResult>(messages, Result(v1::SEND_OUTCOME_DELIVERED, 1)),
+                false)
+        .status();
+  }
+  // Acquires, sends and reports at once what was granted, as a node does; returns how many.
+  int Sent(const std::string& node, const std::string& connection, int messages) {
+    v1::AcquireSendPermitResponse permit =
+        Acquire(node, connection, std::vector<int>(messages, 1));
+    if (!permit.granted()) return 0;
+    EXPECT_TRUE(ReportDelivered(node, permit.permit_id(), permit.granted_messages()).ok());
+    return permit.granted_messages();
+  }
 
   FakeClock clock_;
   SendQuota quota_{&clock_, SendLimitValues{}};
@@ -39,17 +63,17 @@ class SendQuotaTest : public ::testing::Test {
 TEST_F(SendQuotaTest, ThreeNodesTogetherGetThirtyMessagesAMinute) {
   int total = 0;
   for (int round = 0; round < 3; ++round) {
-    total += Granted("psn1", "c1", 30);
-    total += Granted("psn2", "c1", 30);
-    total += Granted("pan1", "c1", 30);
+    total += Sent("psn1", "c1", 30);
+    total += Sent("psn2", "c1", 30);
+    total += Sent("pan1", "c1", 30);
   }
   EXPECT_EQ(total, 30);
   v1::AcquireSendPermitResponse denied = Acquire("psn2", "c1", {1});
   EXPECT_FALSE(denied.granted());
   EXPECT_EQ(denied.denial_reason(), v1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
-  EXPECT_EQ(denied.retry_after().seconds(), 60);
-  clock_.Advance(absl::Seconds(60));
-  EXPECT_EQ(Granted("psn2", "c1", 30), 30);
+  EXPECT_EQ(denied.retry_after().seconds(), 60);  // a minute after the reports
+  clock_.Advance(FromProto(denied.retry_after()));
+  EXPECT_EQ(Sent("psn2", "c1", 30), 30);
 }
 
 TEST_F(SendQuotaTest, AtMostThreeConnectionsClusterWide) {
@@ -85,7 +109,15 @@ TEST_F(SendQuotaTest, DailyRecipientLimitGrantsAPrefix) {
   EXPECT_EQ(second.denial_reason(), v1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS);
   EXPECT_EQ(second.retry_after().seconds(), 24 * 3600);
   EXPECT_EQ(Acquire("psn1", "c1", {5}).granted_messages(), 1);
-  clock_.Advance(absl::Hours(24));
+  ASSERT_TRUE(quota_
+                  .Report("psn1", first.permit_id(),
+                          {Result(v1::SEND_OUTCOME_DELIVERED, 10),
+                           Result(v1::SEND_OUTCOME_DELIVERED, 10)},
+                          false)
+                  .ok());
+  v1::AcquireSendPermitResponse third = Acquire("psn1", "c1", {10});
+  EXPECT_FALSE(third.granted());
+  clock_.Advance(FromProto(third.retry_after()));  // a day after the report
   EXPECT_TRUE(Acquire("psn1", "c1", {10}).granted());
 }
 
@@ -169,6 +201,226 @@ TEST_F(SendQuotaTest, BadRequestsNameTheField) {
                               .status()
                               .message()),
               HasSubstr("results"));
+}
+
+// What the MTA counts: the rolling minute of a message begins when it arrives, and a message
+// granted at t = 0 may arrive as late as its report (here t = 50). A new minute of grants at
+// t = 61 could put 40 messages into the MTA's minute [50, 110].
+TEST_F(SendQuotaTest, AMessageCountsForAMinuteAfterItsReportNotAfterItsGrant) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 3, 500});
+  v1::AcquireSendPermitResponse permit = Acquire("psn1", "c1", std::vector<int>(20, 1));
+  ASSERT_EQ(permit.granted_messages(), 20);
+  clock_.Advance(absl::Seconds(50));
+  ASSERT_TRUE(ReportDelivered("psn1", permit.permit_id(), 20).ok());
+  clock_.Advance(absl::Seconds(11));  // t = 61: a minute after the grant, 11 s after the report
+  v1::AcquireSendPermitResponse denied = Acquire("psn2", "c1", {1});
+  EXPECT_FALSE(denied.granted());
+  EXPECT_EQ(denied.denial_reason(), v1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
+  EXPECT_EQ(quota_.Status(kMailbox)[0].messages_last_minute(), 20);
+  // Room comes back just after a minute has passed since the report (t = 110).
+  EXPECT_EQ(denied.retry_after().seconds(), 49);
+  clock_.Advance(FromProto(denied.retry_after()));
+  EXPECT_EQ(Granted("psn2", "c1", 20), 20);
+}
+
+// A node killed with kill -9 never reports: each message it was granted may have reached the
+// MTA at any time until the permit's lease ended (t = 120), so each still counts until a
+// minute after that.
+TEST_F(SendQuotaTest, AnUnreportedMessageCountsUntilAMinuteAfterItsLeaseEnds) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 3, 500});
+  ASSERT_EQ(Granted("psn2", "c1", 20), 20);  // then psn2 is killed
+  clock_.Advance(absl::Seconds(61));
+  EXPECT_FALSE(Acquire("psn1", "c1", {1}).granted());
+  clock_.Advance(absl::Seconds(119));  // t = 180: the lease ended at 120
+  EXPECT_FALSE(Acquire("psn1", "c1", {1}).granted());
+  EXPECT_EQ(quota_.Status(kMailbox)[0].outstanding_permits(), 0);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Granted("psn1", "c1", 20), 20);
+}
+
+// The same holds for the rolling day: recipients reported at t = 100 s count until a day
+// after that, not a day after their grant.
+TEST_F(SendQuotaTest, RecipientsCountForADayAfterTheirReport) {
+  quota_.SetLimits(SendLimitValues{1000, 10, 3, 500});
+  v1::AcquireSendPermitResponse permit = Acquire("psn1", "c1", {10});
+  ASSERT_TRUE(permit.granted());
+  clock_.Advance(absl::Seconds(100));
+  ASSERT_TRUE(quota_
+                  .Report("psn1", permit.permit_id(), {Result(v1::SEND_OUTCOME_DELIVERED, 10)},
+                          false)
+                  .ok());
+  clock_.Advance(absl::Hours(24) - absl::Seconds(50));  // a day after the grant
+  v1::AcquireSendPermitResponse denied = Acquire("psn1", "c1", {1});
+  EXPECT_FALSE(denied.granted());
+  EXPECT_EQ(denied.denial_reason(), v1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS);
+  clock_.Advance(FromProto(denied.retry_after()));
+  EXPECT_TRUE(Acquire("psn1", "c1", {1}).granted());
+}
+
+// Refunded grants never reach the MTA: they stop counting at once.
+TEST_F(SendQuotaTest, RefundedGrantsLeaveTheMinuteAtOnce) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 3, 500});
+  v1::AcquireSendPermitResponse permit = Acquire("psn1", "c1", std::vector<int>(20, 1));
+  ASSERT_EQ(permit.granted_messages(), 20);
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(ReportDelivered("psn1", permit.permit_id(), 5).ok());
+  ASSERT_EQ(quota_.Release("psn1", permit.permit_id(), "c1", false)->refunded_messages(), 15);
+  EXPECT_EQ(Granted("psn2", "c1", 20), 15);
+}
+
+// The argument of send_quota.h, checked by simulation: nodes ask for permits at random
+// times, report late, refund, or die without a word; each message reaches the MTA at the
+// worst moment it could (as late as the node may send it: its report, or the end of its
+// permit's lease while unreported) or anywhere before. At the MTA, no closed 60-second window
+// ever holds more than the limit.
+TEST_F(SendQuotaTest, NoMinuteAtTheMtaHoldsMoreThanTheLimitWhateverTheNodesDo) {
+  constexpr int kLimit = 20;
+  const absl::Duration lease = absl::Seconds(120);
+  int worst = 0;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    FakeClock clock;
+    SendQuota quota(&clock, SendLimitValues{kLimit, 1000000, 100, 500, lease, absl::Seconds(60)});
+    std::mt19937 random(seed);
+    auto uniform = [&random](double low, double high) {
+      return std::uniform_real_distribution<double>(low, high)(random);
+    };
+    struct Open {
+      std::string node;
+      absl::Time granted;
+      int messages;
+      int reported = 0;
+    };
+    std::map<std::string, Open> open;  // permit id → what is still unreported
+    std::vector<absl::Time> arrivals;
+    // Each of `count` messages granted at `granted` arrives at some moment up to `latest`,
+    // half of them at the latest moment.
+    auto arrive = [&](absl::Time granted, absl::Time latest, int count) {
+      for (int i = 0; i < count; ++i) {
+        const double at = uniform(0, 1) < 0.5 ? 1.0 : uniform(0, 1);
+        arrivals.push_back(granted + (latest - granted) * at);
+      }
+    };
+    const absl::Time start = clock.Now();
+    while (clock.Now() - start < absl::Minutes(20)) {
+      clock.Advance(absl::Milliseconds(static_cast<int64_t>(uniform(10, 4000))));
+      const double action = uniform(0, 1);
+      const std::string node = absl::StrCat("psn", static_cast<int>(uniform(1, 4)));
+      if (action < 0.45) {
+        absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+            quota.Acquire(kMailbox, node, "c1",
+                          std::vector<int>(static_cast<int>(uniform(1, 11)), 1));
+        ASSERT_TRUE(permit.ok());
+        if (permit->granted()) {
+          open[permit->permit_id()] = Open{node, clock.Now(), permit->granted_messages()};
+        }
+        continue;
+      }
+      if (open.empty()) continue;
+      auto it = open.begin();
+      std::advance(it, static_cast<int>(uniform(0, open.size())));
+      Open& permit = it->second;
+      if (action < 0.8) {  // reports some (or all) of its messages
+        const int count = 1 + static_cast<int>(uniform(0, permit.messages - permit.reported));
+        absl::StatusOr<v1::ReportSendResultResponse> reported = quota.Report(
+            permit.node, it->first,
+            std::vector<v1::SendResult>(count, Result(v1::SEND_OUTCOME_DELIVERED, 1)), false);
+        if (!reported.ok()) {  // its lease ran out first: they may have arrived until then
+          arrive(permit.granted, permit.granted + lease, permit.messages - permit.reported);
+          open.erase(it);
+          continue;
+        }
+        arrive(permit.granted, clock.Now(), count);
+        permit.reported += count;
+        if (permit.reported == permit.messages) open.erase(it);
+      } else if (action < 0.9) {  // sent some, reported them, and gives the rest back
+        const int sent = static_cast<int>(uniform(0, permit.messages - permit.reported));
+        if (sent > 0 && quota
+                            .Report(permit.node, it->first,
+                                    std::vector<v1::SendResult>(
+                                        sent, Result(v1::SEND_OUTCOME_DELIVERED, 1)),
+                                    false)
+                            .ok()) {
+          arrive(permit.granted, clock.Now(), sent);
+          permit.reported += sent;
+        }
+        if (!quota.Release(permit.node, it->first, "c1", false).ok()) {
+          arrive(permit.granted, permit.granted + lease, permit.messages - permit.reported);
+        }
+        open.erase(it);
+      } else {  // the node dies (kill -9) without a word, having sent everything
+        arrive(permit.granted, permit.granted + lease, permit.messages - permit.reported);
+        open.erase(it);
+      }
+    }
+    for (const auto& [id, permit] : open) {
+      arrive(permit.granted, permit.granted + lease, permit.messages - permit.reported);
+    }
+    worst = std::max(worst, mailroom::testing::MostInWindow(arrivals, absl::Seconds(60)));
+    ASSERT_GT(arrivals.size(), 100u) << "seed " << seed << " sent too little to say anything";
+  }
+  EXPECT_LE(worst, kLimit) << "messages in one 60-second window at the MTA";
+}
+
+// Test Connection's session is a connection and a message like any other: the broker takes
+// both from the same ledger, holds them (no lease) until its session has ended, then reports.
+TEST_F(SendQuotaTest, TestConnectionTakesItsSlotAndMessageFromTheSameLedger) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 2, 500});
+  EXPECT_TRUE(Acquire("psn1", "c1", {1}).granted());
+  EXPECT_TRUE(Acquire("psn2", "c1", {1}).granted());
+  absl::StatusOr<v1::AcquireSendPermitResponse> test =
+      quota_.AcquireUnleased(kMailbox, "broker", "test-1", /*with_message=*/true);
+  ASSERT_TRUE(test.ok());
+  EXPECT_FALSE(test->granted());
+  EXPECT_EQ(test->denial_reason(), v1::PERMIT_DENIAL_REASON_CONNECTIONS);
+  ASSERT_TRUE(quota_.Release("psn2", "", "c1", /*connection_closed=*/true).ok());
+  test = quota_.AcquireUnleased(kMailbox, "broker", "test-1", true);
+  ASSERT_TRUE(test.ok());
+  ASSERT_TRUE(test->granted());
+  EXPECT_EQ(test->granted_messages(), 1);
+  EXPECT_FALSE(Acquire("psn2", "c1", {1}).granted());  // the test holds the second slot
+  clock_.Advance(absl::Minutes(10));  // however long the session takes
+  EXPECT_EQ(quota_.Status(kMailbox)[0].open_connections(), 1);
+  EXPECT_EQ(quota_.Status(kMailbox)[0].outstanding_permits(), 1);
+  ASSERT_TRUE(quota_
+                  .Report("broker", test->permit_id(), {Result(v1::SEND_OUTCOME_DELIVERED, 1)},
+                          /*connection_closed=*/true)
+                  .ok());
+  const v1::MailboxQuota status = quota_.Status(kMailbox)[0];
+  EXPECT_EQ(status.open_connections(), 0);
+  EXPECT_EQ(status.outstanding_permits(), 0);
+  EXPECT_EQ(status.messages_last_minute(), 1);  // the test message counts like any other
+}
+
+TEST_F(SendQuotaTest, TestConnectionWithoutAMessageTakesOnlyASlot) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 3, 500});
+  ASSERT_EQ(Granted("psn1", "c1", 20), 20);
+  EXPECT_FALSE(quota_.AcquireUnleased(kMailbox, "broker", "test-1", true)->granted());
+  absl::StatusOr<v1::AcquireSendPermitResponse> test =
+      quota_.AcquireUnleased(kMailbox, "broker", "test-1", /*with_message=*/false);
+  ASSERT_TRUE(test.ok());
+  EXPECT_TRUE(test->granted());
+  EXPECT_EQ(test->granted_messages(), 0);
+  EXPECT_TRUE(test->permit_id().empty());
+  EXPECT_EQ(quota_.Status(kMailbox)[0].open_connections(), 2);
+  ASSERT_TRUE(quota_.Release("broker", "", "test-1", true).ok());
+  EXPECT_EQ(quota_.Status(kMailbox)[0].open_connections(), 1);
+}
+
+// kill -9, then a restart: the new run says the old one is over. Its unreported messages could
+// only have reached the MTA while it lived, and its connections died with it.
+TEST_F(SendQuotaTest, ANodesNextRunEndsThePermitsAndSlotsOfItsLastRun) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 2, 500});
+  ASSERT_EQ(Granted("psn2", "c1", 10), 10);
+  ASSERT_EQ(Granted("psn2", "c2", 10), 10);  // then psn2 is killed
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_EQ(quota_.EndNodeRun("psn2"), 2);
+  EXPECT_EQ(quota_.Status(kMailbox)[0].open_connections(), 0);
+  v1::AcquireSendPermitResponse denied = Acquire("psn1", "c1", {1});
+  EXPECT_EQ(denied.denial_reason(), v1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
+  EXPECT_EQ(denied.retry_after().seconds(), 60);  // until a minute after the restart (t = 63)
+  clock_.Advance(FromProto(denied.retry_after()));
+  EXPECT_EQ(Granted("psn1", "c1", 20), 20);
+  EXPECT_EQ(quota_.EndNodeRun("psn2"), 0);
 }
 
 TEST_F(SendQuotaTest, StatusShowsPerNodeUsage) {
