@@ -12,6 +12,15 @@
 #                                    start Postfix's smtp-sink (fault injection, no TLS) on
 #                                    127.0.0.1:PORT (0 = pick a free one); prints "PORT PID"
 #   testbed.sh token-count DIR       number of token-endpoint requests so far
+#   testbed.sh proxy  DIR allow|deny|auth [PORT]
+#                                    start tinyproxy (an HTTP proxy doing CONNECT) on 127.0.0.1:PORT
+#                                    (0 or none = a free one): allow = CONNECT to any port; deny =
+#                                    CONNECT only to port 443, so the testbed's SMTP and token ports
+#                                    get 403; auth = any port after Basic authentication, with the
+#                                    credentials in DIR/proxy/PORT.credentials ("user:password",
+#                                    mode 0600). Prints "PORT PID". DIR/proxy/PORT.log has a line
+#                                    "Request (file descriptor N): CONNECT HOST:PORT HTTP/1.1" for
+#                                    every CONNECT it was asked for.
 #
 # DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
 # and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
@@ -600,6 +609,14 @@ stop_sinks() {
   return 0
 }
 
+stop_proxies() {
+  local f
+  for f in "$DIR"/proxy/*.pid; do
+    [[ -e "$f" ]] && stop_pidfile "$f" tinyproxy
+  done
+  return 0
+}
+
 # ------------------------------------------------------------------------------------------------
 # subcommands
 
@@ -650,6 +667,7 @@ cmd_start() {
 cmd_stop() {
   set_paths "$1"
   [[ -d "$DIR" ]] || return 0
+  stop_proxies
   stop_sinks
   stop_postfix
   stop_dovecot
@@ -668,6 +686,10 @@ cmd_status() {
   for f in "$DIR"/sink/*.pid; do
     [[ -e "$f" ]] || continue
     if pid_alive "$f" smtp-sink; then report sink "running port $(basename "$f" .pid) pid $(cat "$f")"; else report sink "stopped port $(basename "$f" .pid)"; fi
+  done
+  for f in "$DIR"/proxy/*.pid; do
+    [[ -e "$f" ]] || continue
+    if pid_alive "$f" tinyproxy; then report proxy "running port $(basename "$f" .pid) pid $(cat "$f")"; else report proxy "stopped port $(basename "$f" .pid)"; fi
   done
   return $ok
 }
@@ -711,6 +733,59 @@ cmd_sink() {
   echo "$port $(cat "$DIR/sink/$port.pid")"
 }
 
+# An HTTP proxy between mailroom and the testbed, as sites that reach Exchange Online only
+# through one have (the seed's fix for "connect timed out"). tinyproxy logs each CONNECT at
+# LogLevel Connect; it drops root for its own user, so its log file is that user's.
+cmd_proxy() {
+  set_paths "$1"
+  local mode="$2" port="${3:-0}" user password
+  command -v tinyproxy >/dev/null || { log "tinyproxy is not installed (Debian package tinyproxy)"; exit 1; }
+  case "$mode" in allow | deny | auth) ;; *) usage ;; esac
+  mkdir -p "$DIR/proxy"
+  if [[ "$port" == 0 || "$port" == auto ]]; then
+    free_port
+    port=$FREE_PORT
+  fi
+  local base="$DIR/proxy/$port"
+  {
+    echo "# tinyproxy for the mailroom testbed: mode $mode"
+    echo "User tinyproxy"
+    echo "Group tinyproxy"
+    echo "Listen 127.0.0.1"
+    echo "Port $port"
+    echo "Timeout 60"
+    echo "MaxClients 50"
+    echo "Allow 127.0.0.1"
+    echo "DisableViaHeader Yes"
+    echo "LogFile \"$base.log\""
+    echo "LogLevel Connect"
+    # Without ConnectPort lines every port may be tunnelled to; with one, only those listed.
+    [[ "$mode" == deny ]] && echo "ConnectPort 443"
+    if [[ "$mode" == auth ]]; then
+      user=mailroom-proxy
+      password="$(openssl rand -hex 12)"
+      echo "BasicAuth $user $password"
+      (umask 077 && printf '%s:%s\n' "$user" "$password" >"$base.credentials")
+    fi
+  } >"$base.conf"
+  chmod 600 "$base.conf"
+  : >"$base.log"
+  chown tinyproxy "$base.log" 2>/dev/null || true
+  # -d: stay in the foreground, so that the pid recorded is tinyproxy's own.
+  tinyproxy -d -c "$base.conf" </dev/null >>"$base.out" 2>&1 &
+  echo $! >"$base.pid"
+  proxy_ready() {
+    pid_alive "$base.pid" tinyproxy || return 2
+    tcp_open "$port"
+  }
+  if ! wait_until "tinyproxy on port $port" proxy_ready; then
+    show_logs "$base.out" "$base.log"
+    rm -f "$base.pid"
+    exit 1
+  fi
+  echo "$port $(cat "$base.pid")"
+}
+
 cmd_token_count() {
   set_paths "$1"
   if [[ -f "$OIDC/token.log" ]]; then wc -l <"$OIDC/token.log"; else echo 0; fi
@@ -725,6 +800,7 @@ main() {
     svc-start | svc-stop) [[ $# -eq 3 ]] || usage; cmd_svc "${1#svc-}" "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
+    proxy) [[ $# -ge 3 && $# -le 4 ]] || usage; cmd_proxy "${@:2}" ;;
     *) usage ;;
   esac
 }
