@@ -42,6 +42,8 @@ constexpr CauseText kCauses[] = {
     {fc::FAILURE_CAUSE_CONNECTION_LOST, "Connection lost",
      "The server closed the connection or stopped answering; this is retried automatically.",
      true},
+    // The proxy is the site's, not mailroom's: its policy or its credentials can be fixed there,
+    // so a role node keeps mail queued (retryable) rather than failing it meanwhile.
     {fc::FAILURE_CAUSE_PROXY_CONNECTION_REFUSED, "Connection to the proxy refused",
      "Nothing accepts connections at the proxy's host and port: check settings.proxy.url, and "
      "that the proxy is running.",
@@ -53,17 +55,17 @@ constexpr CauseText kCauses[] = {
     {fc::FAILURE_CAUSE_PROXY_AUTH_REQUIRED, "Proxy requires authentication (407)",
      "The proxy wants a user name and password: put \"user:password\" in a file on the "
      "broker's node (mode 0600) and name it in settings.proxy.credentials_file.",
-     false},
+     true},
     {fc::FAILURE_CAUSE_PROXY_AUTH_REJECTED, "Proxy authentication failed",
      "The proxy refused the user name and password in settings.proxy.credentials_file: check "
      "the file's \"user:password\" with the proxy's administrator, then test and save again.",
-     false},
+     true},
     {fc::FAILURE_CAUSE_PROXY_CONNECT_DENIED, "Proxy denied the CONNECT tunnel",
      "The proxy's policy does not allow a tunnel to this host and port: have CONNECT to port 587 "
      "(SMTP) and 443 (token endpoint) allowed for these hosts (squid: SSL_ports and http_access; "
      "tinyproxy: ConnectPort), or list the host in settings.proxy.no_proxy if it is reachable "
      "directly.",
-     false},
+     true},
     {fc::FAILURE_CAUSE_INVALID_TENANT, "Invalid OAuth endpoint or tenant identifier",
      "Check the Tenant ID (the Directory (tenant) ID of the app registration, or a verified "
      "domain of the tenant) and the authority host.",

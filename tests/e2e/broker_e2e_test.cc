@@ -143,7 +143,8 @@ TEST_F(BrokerE2eTest, UntrustedCertificateChainIsNamedWithTheChain) {
   const v1::TestConnectionReport report = Test(settings);
   ExpectFailure(report, v1::TEST_STEP_KIND_STARTTLS,
                 cv1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN,
-                "unable to find valid certification path to requested target");
+                "PKIX path building failed: unable to find valid certification path to requested "
+                "target");
   const v1::TestStep& tls = report.steps(2);
   ASSERT_GE(tls.certificate_chain_size(), 1) << tls.DebugString();
   EXPECT_FALSE(tls.certificate_chain(0).issuer().empty());
