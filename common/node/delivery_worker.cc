@@ -105,6 +105,7 @@ SubmitterFactory SmtpSubmitterFactory(absl::Duration max_connection_age) {
     }
     endpoint.ca_pem = grant.trust_pem;
     endpoint.use_system_roots = grant.use_system_roots || grant.trust_pem.empty();
+    endpoint.proxy = grant.proxy;
     endpoint.max_connection_age = max_connection_age;
     return std::make_unique<SmtpSubmitter>(std::move(endpoint), grant.mailbox);
   };

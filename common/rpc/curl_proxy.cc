@@ -120,6 +120,23 @@ std::string NoProxyEntryProblem(absl::string_view entry) {
          "CIDR block such as 10.0.0.0/8";
 }
 
+bool HostAndPortOfUrl(const std::string& url, std::string* host, int* port) {
+  CURLU* parsed = curl_url();
+  if (parsed == nullptr) return false;
+  char* host_part = nullptr;
+  char* port_part = nullptr;
+  const bool ok = curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+                  curl_url_get(parsed, CURLUPART_HOST, &host_part, 0) == CURLUE_OK &&
+                  curl_url_get(parsed, CURLUPART_PORT, &port_part, CURLU_DEFAULT_PORT) ==
+                      CURLUE_OK &&
+                  absl::SimpleAtoi(port_part, port);
+  if (ok) *host = std::string(absl::StripSuffix(absl::StripPrefix(host_part, "["), "]"));
+  curl_free(host_part);
+  curl_free(port_part);
+  curl_url_cleanup(parsed);
+  return ok;
+}
+
 bool ApplyProxy(CURL* curl, const ProxyConfig& proxy, absl::string_view host) {
   // Set explicitly either way: libcurl would otherwise read http_proxy / no_proxy from the
   // environment, and the node's behaviour would change with it.

@@ -46,6 +46,10 @@ bool BypassesProxy(const ProxyConfig& proxy, absl::string_view host);
 // Why `entry` is not a no_proxy entry of the forms above; empty if it is one.
 std::string NoProxyEntryProblem(absl::string_view entry);
 
+// The host (without brackets) and port (the scheme's default if none) of `url`, as a proxy is
+// asked to CONNECT to; false if libcurl cannot parse it.
+bool HostAndPortOfUrl(const std::string& url, std::string* host, int* port);
+
 // Sets `proxy` on `curl` for a connection to `host`: no proxy at all when BypassesProxy (and
 // none from the environment), else a CONNECT tunnel (also for plain http:// and smtp://, so
 // the proxy relays bytes and never a request it could read or change), Basic credentials if

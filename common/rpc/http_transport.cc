@@ -167,19 +167,10 @@ struct UrlParts {
 
 UrlParts PartsOf(const std::string& url) {
   UrlParts parts;
-  CURLU* parsed = curl_url();
-  if (parsed == nullptr) return parts;
-  char* host = nullptr;
-  char* port = nullptr;
-  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
-      curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-      curl_url_get(parsed, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-    parts.host = std::string(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
-    parts.target = absl::StrCat(host, ":", port);
+  int port = 0;
+  if (HostAndPortOfUrl(url, &parts.host, &port)) {
+    parts.target = absl::StrCat(HostForUrl(parts.host), ":", port);
   }
-  curl_free(host);
-  curl_free(port);
-  curl_url_cleanup(parsed);
   return parts;
 }
 
