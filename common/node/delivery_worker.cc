@@ -116,6 +116,7 @@ struct DeliveryWorker::Connection {
   std::string id;
   std::unique_ptr<MailSubmitter> submitter;
   std::string settings_etag;
+  std::string proxy_credentials;  // those the submitter was made with
   absl::Time last_used = absl::InfinitePast();
   bool holds_slot = false;
   // Set when the broker had no connection slot for this connection: the connection (not the
@@ -395,10 +396,14 @@ void DeliveryWorker::HoldDenied(Connection& connection,
 }
 
 void DeliveryWorker::UseGrant(Connection& connection, const SubmissionGrant& grant) {
-  if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag) {
+  // New settings, or new proxy credentials under the same settings (the broker reads its
+  // credentials file again at start): a new submitter for what the grant says.
+  if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag ||
+      connection.proxy_credentials != grant.proxy.credentials) {
     if (connection.submitter != nullptr) connection.submitter->Close();
     connection.submitter = submitters_(grant);
     connection.settings_etag = grant.settings_etag;
+    connection.proxy_credentials = grant.proxy.credentials;
   }
   connection.submitter->SetBearerToken(grant.access_token);
 }
