@@ -150,6 +150,18 @@ int UnusedLoopbackPort() {
   return port;
 }
 
+bool LoopbackPortOpen(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const bool open = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return open;
+}
+
 absl::StatusOr<std::unique_ptr<Testbed>> Testbed::Start() {
   char dir_template[] = "/tmp/mr.XXXXXX";  // short: Dovecot's unix sockets live under it
   if (mkdtemp(dir_template) == nullptr) {

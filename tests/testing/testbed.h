@@ -89,6 +89,8 @@ class Testbed {
 
 // A loopback TCP port that nothing listens on (bound, then released).
 int UnusedLoopbackPort();
+// Whether something accepts connections on 127.0.0.1:`port`.
+bool LoopbackPortOpen(int port);
 
 // The runfiles path of a workspace file.
 std::string TestbedRunfile(const std::string& workspace_path);
