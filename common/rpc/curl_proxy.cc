@@ -230,8 +230,9 @@ absl::optional<Diagnosis> DiagnoseProxyFailure(CURL* curl, CURLcode code, const 
         break;
       case CURLE_PEER_FAILED_VERIFICATION:
         if (!IsHttpsProxy(proxy)) break;
-        cause = HostNameMismatch(curl) ? fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH
-                                       : fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
+        cause = HostNameMismatch(curl, nullptr, /*of_proxy=*/true)
+                    ? fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH
+                    : fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
         what = "TLS to the proxy: its certificate did not verify";
         if (cause == fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN) {
           fix = UntrustedChainFix("proxy.trust_store");

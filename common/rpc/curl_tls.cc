@@ -48,9 +48,10 @@ std::string FormatChain(const std::vector<CertificateSummary>& chain) {
   return out;
 }
 
-bool HostNameMismatch(CURL* curl, long* verify_result) {
+bool HostNameMismatch(CURL* curl, long* verify_result, bool of_proxy) {
   long result = 0;
-  curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &result);
+  curl_easy_getinfo(curl, of_proxy ? CURLINFO_PROXY_SSL_VERIFYRESULT : CURLINFO_SSL_VERIFYRESULT,
+                    &result);
   if (verify_result != nullptr) *verify_result = result;
   return result == 0 || result == 1 || result == 62 /*X509_V_ERR_HOSTNAME_MISMATCH*/ ||
          result == 64 /*X509_V_ERR_IP_ADDRESS_MISMATCH*/;

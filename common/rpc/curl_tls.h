@@ -34,7 +34,8 @@ std::string FormatChain(const std::vector<CertificateSummary>& chain);
 // the certificate, as opposed to a chain that did not verify. (The chain verifies during the
 // handshake, leaving its X509_V_ERR_* code; libcurl checks the name afterwards, leaving
 // X509_V_OK or its initial 1.) `verify_result` gets CURLINFO_SSL_VERIFYRESULT if not null.
-bool HostNameMismatch(CURL* curl, long* verify_result = nullptr);
+// `of_proxy`: the same about an https:// proxy's certificate (CURLINFO_PROXY_SSL_VERIFYRESULT).
+bool HostNameMismatch(CURL* curl, long* verify_result = nullptr, bool of_proxy = false);
 
 // The PEM content of libcurl's default CA bundle (the system store); empty if unreadable.
 std::string SystemCaBundle(CURL* curl);

@@ -1,5 +1,6 @@
 // The seed's fix for "connect timed out", end to end: a real HTTP proxy (tinyproxy, from the
-// testbed) between mailroom and the Exchange-like testbed. Test Connection through the real
+// testbed; with stunnel in front for an https:// proxy) between mailroom and the
+// Exchange-like testbed. Test Connection through the real
 // broker (tests/testing/broker_harness.h) passes through an allowing proxy, and a real
 // sending node (tests/e2e/tools/mail_sender: outbox + delivery worker) then delivers through
 // it: the proxy's own log shows each CONNECT. A proxy that denies the CONNECT, one that wants
@@ -58,11 +59,11 @@ class ProxyE2eTest : public ::testing::Test {
         absl::StrCat(getenv("TEST_TMPDIR"), "/broker"), *certs_, *testbed_);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
-    for (const char* mode : {"allow", "deny", "auth"}) {
-      absl::StatusOr<TestProxy> proxy = testbed_->StartProxy(mode);
+    const char* const modes[] = {"allow", "deny", "auth", "tls"};
+    for (int i = 0; i < 4; ++i) {
+      absl::StatusOr<TestProxy> proxy = testbed_->StartProxy(modes[i]);
       ASSERT_TRUE(proxy.ok()) << proxy.status();
-      proxies_[std::string(mode) == "allow" ? 0 : std::string(mode) == "deny" ? 1 : 2] =
-          new TestProxy(*proxy);
+      proxies_[i] = new TestProxy(*proxy);
     }
   }
   static void TearDownTestSuite() {
@@ -77,6 +78,7 @@ class ProxyE2eTest : public ::testing::Test {
   static const TestProxy& Allowing() { return *proxies_[0]; }
   static const TestProxy& Denying() { return *proxies_[1]; }
   static const TestProxy& Authenticating() { return *proxies_[2]; }
+  static const TestProxy& Https() { return *proxies_[3]; }
 
   static v1::SmtpSettings Through(const std::string& proxy_url,
                                   const std::string& credentials_file = "") {
@@ -139,13 +141,13 @@ class ProxyE2eTest : public ::testing::Test {
   static Testbed* testbed_;
   static std::string* certs_;
   static BrokerHarness* broker_;
-  static TestProxy* proxies_[3];
+  static TestProxy* proxies_[4];
 };
 
 Testbed* ProxyE2eTest::testbed_ = nullptr;
 std::string* ProxyE2eTest::certs_ = nullptr;
 BrokerHarness* ProxyE2eTest::broker_ = nullptr;
-TestProxy* ProxyE2eTest::proxies_[3] = {nullptr, nullptr, nullptr};
+TestProxy* ProxyE2eTest::proxies_[4] = {nullptr, nullptr, nullptr, nullptr};
 
 TEST_F(ProxyE2eTest, TestConnectionAndARoleNodesDeliveryGoThroughTheProxy) {
   const v1::SmtpSettings settings = Through(Allowing().url);
@@ -215,6 +217,25 @@ TEST_F(ProxyE2eTest, AnAuthenticatingProxyIsNamedUntilItGetsTheRightCredentials)
   const std::string log = ReadAll(broker_->log_path());
   EXPECT_THAT(log, Not(HasSubstr(password)));
   EXPECT_THAT(log, Not(HasSubstr(absl::Base64Escape(absl::StrCat("mailroom-proxy:", password)))));
+}
+
+// An https:// proxy (stunnel in front of tinyproxy): its certificate is verified like any
+// server's, against settings.proxy.trust_store; the PKIX failure names that field.
+TEST_F(ProxyE2eTest, AnHttpsProxyIsVerifiedAgainstItsOwnTrustStore) {
+  const v1::TestConnectionReport untrusted = Test(Through(Https().url));
+  EXPECT_EQ(untrusted.failed_step(), v1::TEST_STEP_KIND_PROXY) << untrusted.DebugString();
+  EXPECT_EQ(untrusted.diagnosis().cause(), cv1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN)
+      << untrusted.diagnosis().DebugString();
+  EXPECT_THAT(untrusted.diagnosis().fix(), HasSubstr("settings.proxy.trust_store"));
+  EXPECT_THAT(untrusted.diagnosis().raw_reply(), HasSubstr("TLS to the proxy"));
+
+  v1::SmtpSettings settings = Through(Https().url);
+  settings.mutable_proxy()->mutable_trust_store()->set_ca_file(testbed_->Env("CA_FILE"));
+  const size_t before = CountConnects(Https(), SmtpTarget());
+  const v1::TestConnectionReport report = Test(settings);
+  ASSERT_TRUE(report.passed()) << report.DebugString();
+  EXPECT_THAT(report.steps(0).detail(), HasSubstr(Https().url));
+  EXPECT_GE(CountConnects(Https(), SmtpTarget()), before + 2);  // the probe and the session
 }
 
 TEST_F(ProxyE2eTest, AProxyThatIsNotThereIsNamed) {

@@ -286,7 +286,7 @@ absl::StatusOr<TestProxy> Testbed::StartProxy(const std::string& mode) const {
   TestProxy proxy;
   proxy.port = *port;
   const std::string base = absl::StrCat(dir_, "/proxy/", proxy.port);
-  proxy.url = absl::StrCat("http://127.0.0.1:", proxy.port);
+  proxy.url = absl::StrCat(mode == "tls" ? "https" : "http", "://127.0.0.1:", proxy.port);
   proxy.log_path = absl::StrCat(base, ".log");
   if (mode == "auth") proxy.credentials_file = absl::StrCat(base, ".credentials");
   return proxy;

@@ -26,7 +26,7 @@ namespace mailroom::testing {
 // An HTTP proxy started by Testbed::StartProxy.
 struct TestProxy {
   int port = 0;
-  std::string url;               // "http://127.0.0.1:PORT"
+  std::string url;               // "http://127.0.0.1:PORT" ("https://" for mode "tls")
   std::string log_path;          // tinyproxy's log: one "Request ... CONNECT" line per tunnel
   std::string credentials_file;  // "user:password", mode 0600 (mode "auth" only)
 };
@@ -63,7 +63,9 @@ class Testbed {
 
   // Starts tinyproxy on a free loopback port (testbed.sh proxy): `mode` "allow" tunnels to any
   // port, "deny" answers 403 to CONNECT for any port but 443, "auth" requires the Basic
-  // credentials it writes to credentials_file. It is stopped with the testbed.
+  // credentials it writes to credentials_file, "tls" is an https:// proxy (stunnel with the
+  // testbed's trusted server certificate, CA_FILE, in front of an allowing tinyproxy). It is
+  // stopped with the testbed.
   absl::StatusOr<TestProxy> StartProxy(const std::string& mode) const;
   // The targets ("HOST:PORT") the proxy was asked to CONNECT to so far, in order.
   static std::vector<std::string> ProxyConnects(const TestProxy& proxy);

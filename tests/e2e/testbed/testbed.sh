@@ -12,13 +12,15 @@
 #                                    start Postfix's smtp-sink (fault injection, no TLS) on
 #                                    127.0.0.1:PORT (0 = pick a free one); prints "PORT PID"
 #   testbed.sh token-count DIR       number of token-endpoint requests so far
-#   testbed.sh proxy  DIR allow|deny|auth [PORT]
+#   testbed.sh proxy  DIR allow|deny|auth|tls [PORT]
 #                                    start tinyproxy (an HTTP proxy doing CONNECT) on 127.0.0.1:PORT
 #                                    (0 or none = a free one): allow = CONNECT to any port; deny =
 #                                    CONNECT only to port 443, so the testbed's SMTP and token ports
 #                                    get 403; auth = any port after Basic authentication, with the
 #                                    credentials in DIR/proxy/PORT.credentials ("user:password",
-#                                    mode 0600). Prints "PORT PID". DIR/proxy/PORT.log has a line
+#                                    mode 0600); tls = an https:// proxy: stunnel on PORT with the
+#                                    trusted server certificate, in front of an allowing tinyproxy.
+#                                    Prints "PORT PID". DIR/proxy/PORT.log has a line
 #                                    "Request (file descriptor N): CONNECT HOST:PORT HTTP/1.1" for
 #                                    every CONNECT it was asked for.
 #
@@ -611,6 +613,9 @@ stop_sinks() {
 
 stop_proxies() {
   local f
+  for f in "$DIR"/proxy/*.stunnel; do
+    [[ -e "$f" ]] && stop_pidfile "$f" stunnel
+  done
   for f in "$DIR"/proxy/*.pid; do
     [[ -e "$f" ]] && stop_pidfile "$f" tinyproxy
   done
@@ -691,6 +696,10 @@ cmd_status() {
     [[ -e "$f" ]] || continue
     if pid_alive "$f" tinyproxy; then report proxy "running port $(basename "$f" .pid) pid $(cat "$f")"; else report proxy "stopped port $(basename "$f" .pid)"; fi
   done
+  for f in "$DIR"/proxy/*.stunnel; do
+    [[ -e "$f" ]] || continue
+    if pid_alive "$f" stunnel; then report proxy "running port $(basename "$f" .stunnel) (TLS) pid $(cat "$f")"; else report proxy "stopped port $(basename "$f" .stunnel) (TLS)"; fi
+  done
   return $ok
 }
 
@@ -738,11 +747,17 @@ cmd_sink() {
 # LogLevel Connect; it drops root for its own user, so its log file is that user's.
 cmd_proxy() {
   set_paths "$1"
-  local mode="$2" port="${3:-0}" user password
+  local mode="$2" port="${3:-0}" user password tls_port=""
   command -v tinyproxy >/dev/null || { log "tinyproxy is not installed (Debian package tinyproxy)"; exit 1; }
-  case "$mode" in allow | deny | auth) ;; *) usage ;; esac
+  case "$mode" in allow | deny | auth | tls) ;; *) usage ;; esac
   mkdir -p "$DIR/proxy"
   if [[ "$port" == 0 || "$port" == auto ]]; then
+    free_port
+    port=$FREE_PORT
+  fi
+  if [[ "$mode" == tls ]]; then # tinyproxy behind, on a port of its own; TLS on $port
+    command -v stunnel >/dev/null || { log "stunnel is not installed (Debian package stunnel4)"; exit 1; }
+    tls_port="$port"
     free_port
     port=$FREE_PORT
   fi
@@ -783,7 +798,33 @@ cmd_proxy() {
     rm -f "$base.pid"
     exit 1
   fi
-  echo "$port $(cat "$base.pid")"
+  [[ -z "$tls_port" ]] && { echo "$port $(cat "$base.pid")"; return 0; }
+  # The https:// proxy: TLS with the testbed's trusted server certificate (localhost,
+  # 127.0.0.1), then the same CONNECT dialogue. Its log is the tinyproxy's behind it.
+  local front="$DIR/proxy/$tls_port"
+  ln -sf "$base.log" "$front.log"
+  {
+    echo "foreground = yes"
+    echo "pid ="
+    echo "output = $front.stunnel.log"
+    echo "[https-proxy]"
+    echo "accept = 127.0.0.1:$tls_port"
+    echo "connect = 127.0.0.1:$port"
+    echo "cert = $PKI/trusted-server.pem"
+    echo "key = $PKI/trusted-server.key"
+  } >"$front.stunnel.conf"
+  stunnel "$front.stunnel.conf" </dev/null >>"$front.out" 2>&1 &
+  echo $! >"$front.stunnel"
+  tls_ready() {
+    pid_alive "$front.stunnel" stunnel || return 2
+    tcp_open "$tls_port"
+  }
+  if ! wait_until "stunnel on port $tls_port" tls_ready; then
+    show_logs "$front.out" "$front.stunnel.log"
+    rm -f "$front.stunnel"
+    exit 1
+  fi
+  echo "$tls_port $(cat "$front.stunnel")"
 }
 
 cmd_token_count() {
