@@ -31,7 +31,8 @@ struct CauseText {
 constexpr CauseText kCauses[] = {
     {fc::FAILURE_CAUSE_CONNECT_TIMEOUT, "Connection failed: connect timed out",
      "Check the proxy and firewall configuration: the node must reach the host on this port "
-     "(587 for smtp.office365.com, 443 for the token endpoint).",
+     "(587 for smtp.office365.com, 443 for the token endpoint); where only a proxy can, set it "
+     "in settings.proxy.",
      true},
     {fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED, "Host name not found",
      "Check the host name and the node's DNS configuration.", true},
