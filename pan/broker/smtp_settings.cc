@@ -82,7 +82,9 @@ std::string ProxyUrlProblem(absl::string_view url) {
     return "must name the port, 1..65535 (e.g. http://proxy.contoso.com:3128)";
   }
   const absl::string_view host = rest.substr(0, colon);
-  if (host.empty() || (host.front() == '[') != (host.back() == ']') ||
+  const bool bracketed = !host.empty() && host.front() == '[';
+  if (host.empty() || bracketed != (host.back() == ']') ||
+      (!bracketed && host.find(':') != absl::string_view::npos) ||
       NoProxyEntryProblem(host.front() == '[' ? host.substr(1, host.size() - 2) : host) != "" ||
       host == "*" || absl::StartsWith(host, ".")) {
     return "must name the proxy's host: a host name or an IP address";
@@ -393,7 +395,8 @@ absl::Status LoadProxyCredentials(SmtpSettings* resolved) {
     return absl::InvalidArgumentError(
         absl::StrCat("settings.proxy.credentials_file: ", problem));
   };
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: a FIFO named here must not hang the broker (it is refused below).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     return bad(absl::StrCat("cannot open ", path, " on the broker's node: ", strerror(errno)));
   }
@@ -409,8 +412,9 @@ absl::Status LoadProxyCredentials(SmtpSettings* resolved) {
     checked = bad(mode.message());
   } else {
     char buffer[kMaxProxyCredentials + 3];
-    ssize_t n;
-    while ((n = read(fd, buffer, sizeof(buffer))) > 0 && content.size() <= kMaxProxyCredentials + 2) {
+    ssize_t n = 0;
+    while (content.size() <= kMaxProxyCredentials + 2 &&
+           (n = read(fd, buffer, sizeof(buffer))) > 0) {
       content.append(buffer, static_cast<size_t>(n));
     }
     if (n < 0) checked = bad(absl::StrCat("cannot read ", path, ": ", strerror(errno)));
@@ -420,18 +424,17 @@ absl::Status LoadProxyCredentials(SmtpSettings* resolved) {
   absl::string_view line = content;
   if (!absl::ConsumeSuffix(&line, "\r\n")) absl::ConsumeSuffix(&line, "\n");
   const size_t colon = line.find(':');
-  bool printable = !line.empty() && line.size() <= kMaxProxyCredentials;
-  for (unsigned char c : line) printable = printable && c >= 0x20 && c < 0x7f;
-  std::string credentials(line);
-  // Wiped whether kept or not: the buffer held the password.
-  std::fill(content.begin(), content.end(), '\0');
-  if (!printable || colon == absl::string_view::npos || colon == 0) {
+  bool valid = !line.empty() && line.size() <= kMaxProxyCredentials &&
+               colon != absl::string_view::npos && colon > 0;
+  for (unsigned char c : line) valid = valid && c >= 0x20 && c < 0x7f;
+  if (valid) proxy->set_credentials(std::string(line));
+  std::fill(content.begin(), content.end(), '\0');  // it held the password
+  if (!valid) {
     // Never quote the file: it may be anything the admin pointed at.
     return bad(absl::StrCat(path,
                             " must hold one line \"user:password\" (printable ASCII, the user "
                             "name without ':', at most ", kMaxProxyCredentials, " characters)"));
   }
-  proxy->set_credentials(std::move(credentials));
   return absl::OkStatus();
 }
 

@@ -540,6 +540,8 @@ TEST_F(BrokerProxyTest, BadProxySettingsNameTheField) {
        [](v1::ProxySettings* p) { p->set_url("http://proxy.contoso.com:3128/path"); }},
       {"settings.proxy.url: must name the proxy's host",
        [](v1::ProxySettings* p) { p->set_url("http://:3128"); }},
+      {"settings.proxy.url: must name the proxy's host",
+       [](v1::ProxySettings* p) { p->set_url("http://fd00::1:3128"); }},
       {"settings.proxy.no_proxy[1]: must be",
        [](v1::ProxySettings* p) {
          p->set_url("http://proxy.contoso.com:3128");
@@ -655,6 +657,11 @@ TEST_F(BrokerProxyTest, ACredentialsFileMustBeOneLineUserPasswordOnlyTheBrokerCa
       Test(WithProxy("http://proxy.contoso.com:3128", dir_ + "/broker.key"));
   EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(key.status().message()), Not(HasSubstr(key_)));
+  // A FIFO would block a reader: refused at once, not waited on.
+  const std::string fifo = dir_ + "/proxy.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(std::string(Test(WithProxy("http://proxy.contoso.com:3128", fifo)).status().message()),
+              HasSubstr("is not a regular file"));
   absl::StatusOr<v1::TestConnectionReport> missing =
       Test(WithProxy("http://proxy.contoso.com:3128", dir_ + "/no-such-file"));
   EXPECT_THAT(std::string(missing.status().message()),
