@@ -37,7 +37,8 @@ const char kBrokerUsageLines[] =
     "  settings set --file=F [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
     "                                test, then save if the test passes\n"
     "  secret status                 the credential's expiry and alarms\n"
-    "  quota                         send quota use per mailbox and node\n";
+    "  quota                         send quota use per mailbox and node\n"
+    "  quota resume MAILBOX [reason=R]  end a 5.2.0 pause early, once the cause is fixed\n";
 
 namespace {
 
@@ -214,6 +215,11 @@ void PrintQuota(const v1::GetQuotaStatusResponse& response) {
               << q.recipients_last_day() << "/" << q.limits().recipients_per_day()
               << " recipients today, " << q.open_connections() << "/"
               << q.limits().max_connections() << " connections\n";
+    if (q.has_paused_until()) {
+      std::cout << "  PAUSED until " << FormatTimestamp(q.paused_until(), "%Y-%m-%d %H:%M:%S UTC")
+                << " (quota exceeded; mailroomctl quota resume " << q.mailbox()
+                << " once the cause is fixed)\n";
+    }
     for (const v1::NodeQuotaUsage& node : q.nodes()) {
       std::cout << "  " << node.node() << ": " << node.messages_last_day() << " messages, "
                 << node.recipients_last_day() << " recipients today, " << node.connections()
@@ -224,6 +230,18 @@ void PrintQuota(const v1::GetQuotaStatusResponse& response) {
 
 int Quota(const Admin& admin, const Arguments&) {
   return Report(Call(admin, BrokerTarget(admin), &Stub::GetQuotaStatus, {}), PrintQuota);
+}
+
+int QuotaResume(const Admin& admin, const Arguments& args) {
+  v1::ResumeMailboxRequest request;
+  request.set_mailbox(args.positional()[0]);
+  request.set_reason(args.Get("reason"));
+  return Report(Call(admin, BrokerTarget(admin), &Stub::ResumeMailbox, request),
+                [&](const v1::ResumeMailboxResponse& response) {
+                  std::cout << request.mailbox()
+                            << (response.was_paused() ? ": resumed; queued mail goes out now\n"
+                                                      : ": was not paused\n");
+                });
 }
 
 }  // namespace
@@ -238,6 +256,7 @@ const CommandGroup& BrokerCommands() {
           {"settings set", {}, SettingsSet},
           {"secret status", {}, SecretStatus},
           {"quota", {}, Quota},
+          {"quota resume", {{"reason"}, {}, {"MAILBOX"}, 1}, QuotaResume},
       }};
   return *group;
 }

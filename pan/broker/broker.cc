@@ -144,7 +144,7 @@ Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
           clock,
           [this] {
             CheckSecretExpiry();
-            return clock_->Now() + options_.expiry_check_interval;
+            return std::min(clock_->Now() + options_.expiry_check_interval, CheckPauses());
           },
           {options_.expiry_check_interval}) {}
 
@@ -634,6 +634,103 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   response.set_etag(view.etag());
   *response.mutable_update_time() = view.update_time();
   return response;
+}
+
+absl::StatusOr<v1::ReportSendResultResponse> Broker::ReportSendResult(
+    const std::string& node, const v1::ReportSendResultRequest& request) {
+  std::vector<v1::SendResult> results(request.results().begin(), request.results().end());
+  MR_ASSIGN_OR_RETURN(v1::ReportSendResultResponse response,
+                      quota_.Report(node, request.permit_id(), results,
+                                    request.connection_closed()));
+  const v1::SendResult* exceeded = nullptr;
+  for (const v1::SendResult& result : results) {
+    if (result.outcome() == v1::SEND_OUTCOME_QUOTA_EXCEEDED) exceeded = &result;
+  }
+  if (exceeded == nullptr || !response.has_mailbox_paused_until()) return response;
+  const std::string box = mailbox();
+  const absl::Time until = FromProto(response.mailbox_paused_until());
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = alarmed_pauses_.try_emplace(box, until);
+    if (!inserted && it->second == until) return response;  // this pause is alarmed already
+    it->second = until;
+  }
+  const std::string resume = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", until, absl::UTCTimeZone());
+  RaiseAlarmRequest alarm;
+  alarm.set_type(mv1::ALARM_TYPE_SEND_QUOTA_EXCEEDED);
+  alarm.set_severity(mv1::ALARM_SEVERITY_CRITICAL);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(absl::StrCat("send-quota/", box));
+  alarm.set_text(absl::StrCat(
+      "Exchange refused mail from ", box, " because its sending quota is exceeded (reported by ",
+      node, ": ", exceeded->reply_code(), " ", exceeded->reply_text(),
+      "). Sending from ", box, " is paused on every node until ", resume,
+      ", when its rolling 24-hour window allows mail again; queued mail waits and goes out "
+      "then. Fix: find what sent so much (mailroomctl quota); once the cause is fixed and "
+      "Exchange accepts mail again, mailroomctl quota resume ", box,
+      " ends the pause at once. This alarm cannot be emailed through ", box,
+      " while it is paused: see mailroomctl alarm list."));
+  if (exceeded->has_diagnosis()) *alarm.mutable_diagnosis() = exceeded->diagnosis();
+  ToProto(clock_->Now(), alarm.mutable_occur_time());
+  alarm.set_idempotency_key(absl::StrCat("send-quota/", box, "/", absl::ToUnixSeconds(until)));
+  MR_LOG(kWarn, kLogBroker) << alarm.text();
+  alarms_->Raise(std::move(alarm));
+  expiry_checker_.Wake();  // it clears the alarm when the pause ends
+  return response;
+}
+
+absl::StatusOr<v1::ResumeMailboxResponse> Broker::ResumeMailbox(
+    const v1::ResumeMailboxRequest& request, const std::string& admin) {
+  if (request.mailbox().empty()) return absl::InvalidArgumentError("mailbox: required");
+  if (request.reason().size() > 1024) {
+    return absl::InvalidArgumentError("reason: at most 1024 bytes");
+  }
+  const std::string box = mailbox();
+  if (request.mailbox() != box) {
+    return absl::NotFoundError(absl::StrCat("mailbox: \"", request.mailbox(),
+                                            "\" is not the configured mailbox"));
+  }
+  v1::ResumeMailboxResponse response;
+  response.set_was_paused(quota_.Resume(box));
+  ClearPauseAlarm(box, absl::StrCat("resumed by ", admin,
+                                    request.reason().empty() ? "" : ": ", request.reason()));
+  if (response.was_paused()) {
+    MR_LOG(kInfo, kLogBroker) << "mailbox " << box << " resumed by " << admin;
+  }
+  std::vector<v1::MailboxQuota> status = quota_.Status(box);
+  if (!status.empty()) *response.mutable_quota() = status.front();
+  return response;
+}
+
+absl::Time Broker::CheckPauses() {
+  const absl::Time now = clock_->Now();
+  std::vector<std::string> ended;
+  absl::Time next = absl::InfiniteFuture();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [box, until] : alarmed_pauses_) {
+      // The quota is the truth (a later 5.2.0 may have extended the pause).
+      if (now >= until && quota_.PausedUntil(box) <= now) {
+        ended.push_back(box);
+      } else {
+        next = std::min(next, std::max(until, quota_.PausedUntil(box)));
+      }
+    }
+  }
+  for (const std::string& box : ended) ClearPauseAlarm(box, "the pause ran out");
+  return next;
+}
+
+void Broker::ClearPauseAlarm(const std::string& mailbox, const std::string& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    alarmed_pauses_.erase(mailbox);
+  }
+  ClearAlarmRequest clear;
+  clear.set_dedup_key(absl::StrCat("send-quota/", mailbox));
+  clear.set_source_node(options_.node_name);
+  clear.set_reason(reason);
+  alarms_->Clear(std::move(clear));
 }
 
 void Broker::ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by) {

@@ -75,6 +75,17 @@ class Broker {
   // Raises the expiry alarm for every lead time that has come due and not yet fired.
   void CheckSecretExpiry();
 
+  // Records send results in the quota; a 5.2.0 (quota exceeded) pauses the mailbox and
+  // raises SEND_QUOTA_EXCEEDED with the time sending resumes.
+  absl::StatusOr<v1::ReportSendResultResponse> ReportSendResult(
+      const std::string& node, const v1::ReportSendResultRequest& request);
+  // Ends a pause early (an admin fixed the cause) and clears its alarm.
+  absl::StatusOr<v1::ResumeMailboxResponse> ResumeMailbox(const v1::ResumeMailboxRequest& request,
+                                                          const std::string& admin);
+  // Clears the alarms of pauses that have ended; returns when the next pause ends
+  // (InfiniteFuture if none is alarmed).
+  absl::Time CheckPauses();
+
   SendQuota& quota() { return quota_; }
   // The configured mailbox ("" if unconfigured), for permit requests naming none.
   std::string mailbox();
@@ -106,6 +117,7 @@ class Broker {
   // CRITICAL alarm saying `why`: a state file that fails authentication is never used.
   void RefuseSavedSettings(const absl::Status& why);
   std::shared_ptr<Active> active();
+  void ClearPauseAlarm(const std::string& mailbox, const std::string& reason);
   // Clears the expiry alarms of a credential that a new one replaced.
   void ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by);
   v1::CredentialStatus CredentialStatusOf(const SavedSettings& saved, absl::Time now) const;
@@ -126,6 +138,8 @@ class Broker {
   int64_t next_test_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Time last_forced_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Mailboxes whose pause raised SEND_QUOTA_EXCEEDED, and when that pause ends.
+  std::map<std::string, absl::Time> alarmed_pauses_ ABSL_GUARDED_BY(mu_);
   // Counts activations: only the newest token cache speaks for the broker's token.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // Runs CheckSecretExpiry every expiry_check_interval.

@@ -78,10 +78,7 @@ grpc::ServerUnaryReactor* BrokerService::ReportSendResult(
     v1::ReportSendResultResponse* response) {
   return ServeCall(context, Check(__func__, Allowed::kRoleNodes, request->node()), response,
                    [&](const PeerIdentity& peer) {
-                     std::vector<v1::SendResult> results(request->results().begin(),
-                                                         request->results().end());
-                     return broker_->quota().Report(peer.node_name, request->permit_id(),
-                                                    results, request->connection_closed());
+                     return broker_->ReportSendResult(peer.node_name, *request);
                    });
 }
 
@@ -134,6 +131,15 @@ grpc::Status BrokerService::GetQuotaStatus(grpc::ServerContext* context,
     }
     return absl::OkStatus();
   });
+}
+
+grpc::Status BrokerService::ResumeMailbox(grpc::ServerContext* context,
+                                          const v1::ResumeMailboxRequest* request,
+                                          v1::ResumeMailboxResponse* response) {
+  return ServeCall(context, Check(__func__, Allowed::kAdmin), response,
+                   [&](const PeerIdentity& peer) {
+                     return broker_->ResumeMailbox(*request, peer.node_name);
+                   });
 }
 
 }  // namespace mailroom::broker

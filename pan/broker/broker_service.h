@@ -55,6 +55,8 @@ class BrokerService final : public BrokerServiceBase {
                                v1::GetSecretStatusResponse* response) override;
   grpc::Status GetQuotaStatus(grpc::ServerContext* context, const v1::GetQuotaStatusRequest* request,
                               v1::GetQuotaStatusResponse* response) override;
+  grpc::Status ResumeMailbox(grpc::ServerContext* context, const v1::ResumeMailboxRequest* request,
+                             v1::ResumeMailboxResponse* response) override;
 
  private:
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };

@@ -263,6 +263,23 @@ void SendQuota::Pause(const std::string& mailbox, absl::Time until) {
   state.paused_until = std::max(state.paused_until, until);
 }
 
+bool SendQuota::Resume(const std::string& mailbox) {
+  absl::MutexLock lock(&mu_);
+  auto it = mailboxes_.find(mailbox);
+  if (it == mailboxes_.end() || it->second.paused_until <= clock_->Now()) return false;
+  it->second.paused_until = absl::InfinitePast();
+  return true;
+}
+
+absl::Time SendQuota::PausedUntil(const std::string& mailbox) {
+  absl::MutexLock lock(&mu_);
+  auto it = mailboxes_.find(mailbox);
+  if (it == mailboxes_.end() || it->second.paused_until <= clock_->Now()) {
+    return absl::InfinitePast();
+  }
+  return it->second.paused_until;
+}
+
 std::vector<v1::MailboxQuota> SendQuota::Status(const std::string& mailbox_filter) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();

@@ -55,6 +55,10 @@ class SendQuota {
 
   // Pauses a mailbox (e.g. on a quota-exceeded reply) until `until`.
   void Pause(const std::string& mailbox, absl::Time until);
+  // Ends a pause early; returns whether the mailbox was paused.
+  bool Resume(const std::string& mailbox);
+  // When the mailbox's pause ends; InfinitePast if it is not paused.
+  absl::Time PausedUntil(const std::string& mailbox);
 
   std::vector<mailroom::broker::v1::MailboxQuota> Status(const std::string& mailbox_filter);
 

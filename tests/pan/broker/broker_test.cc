@@ -20,6 +20,7 @@
 #include "common/rpc/tls.h"
 #include "gmock/gmock.h"
 #include "tests/testing/capturing_alarms.h"
+#include "common/base/proto_time.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_http_transport.h"
 
@@ -495,6 +496,89 @@ TEST_F(BrokerTest, ARefusedSecretRaisesTokenAcquisitionFailedAndANewSecretClears
   EXPECT_EQ(events.back(), "clear token-acquisition");
 }
 
+// Issue 11: a 5.2.0 pauses the mailbox cluster-wide and says until when, once per pause; an
+// admin can end it early; a pause that runs out clears its alarm by itself.
+TEST_F(BrokerTest, AQuotaExceededReplyPausesRaisesOnceAndResumeClears) {
+  Configure(Settings());
+  auto send_one = [this](const std::string& node, v1::SendOutcome outcome) {
+    absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+        broker_->quota().Acquire("noreply@contoso.com", node, "c1", {1});
+    EXPECT_TRUE(permit.ok() && permit->granted()) << permit.status();
+    v1::ReportSendResultRequest report;
+    report.set_permit_id(permit.ok() ? permit->permit_id() : "");
+    v1::SendResult* result = report.add_results();
+    result->set_outcome(outcome);
+    result->set_reply_code(554);
+    result->set_reply_text("5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException");
+    report.set_connection_closed(true);
+    return broker_->ReportSendResult(node, report);
+  };
+  auto quota_alarms = [this] {
+    std::vector<RaiseAlarmRequest> found;
+    absl::MutexLock lock(&alarms_.mu);
+    for (const RaiseAlarmRequest& alarm : alarms_.raised) {
+      if (alarm.type() == mv1::ALARM_TYPE_SEND_QUOTA_EXCEEDED) found.push_back(alarm);
+    }
+    return found;
+  };
+  ASSERT_TRUE(send_one("psn1", v1::SEND_OUTCOME_DELIVERED).ok());
+  clock_.Advance(absl::Hours(1));
+  absl::StatusOr<v1::ReportSendResultResponse> reported =
+      send_one("psn1", v1::SEND_OUTCOME_QUOTA_EXCEEDED);
+  ASSERT_TRUE(reported.ok()) << reported.status();
+  // The oldest send of the rolling day was an hour ago: the day rolls over in 23 hours.
+  const absl::Time until = clock_.Now() + absl::Hours(23);
+  EXPECT_EQ(FromProto(reported->mailbox_paused_until()), until);
+  ASSERT_EQ(quota_alarms().size(), 1u);
+  const RaiseAlarmRequest alarm = quota_alarms()[0];
+  EXPECT_EQ(alarm.severity(), mv1::ALARM_SEVERITY_CRITICAL);
+  EXPECT_EQ(alarm.dedup_key(), "send-quota/noreply@contoso.com");
+  EXPECT_THAT(alarm.text(), HasSubstr("paused on every node until " +
+                                      absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", until,
+                                                       absl::UTCTimeZone())));
+  EXPECT_THAT(alarm.text(), HasSubstr("mailroomctl quota resume noreply@contoso.com"));
+  EXPECT_THAT(alarm.text(), HasSubstr("SubmissionQuotaExceeded"));
+  // Another node is told no; nothing new is raised for the same pause.
+  absl::StatusOr<v1::AcquireSendPermitResponse> refused =
+      broker_->quota().Acquire("noreply@contoso.com", "psn2", "c1", {1});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->granted());
+  EXPECT_EQ(refused->denial_reason(), v1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED);
+  EXPECT_EQ(quota_alarms().size(), 1u);
+
+  // The admin fixed the cause and resumes.
+  v1::ResumeMailboxRequest resume;
+  resume.set_mailbox("noreply@contoso.com");
+  resume.set_reason("runaway sponsor script stopped");
+  absl::StatusOr<v1::ResumeMailboxResponse> resumed = broker_->ResumeMailbox(resume, "admin");
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->was_paused());
+  EXPECT_FALSE(resumed->quota().has_paused_until());
+  EXPECT_TRUE(broker_->quota().Acquire("noreply@contoso.com", "psn2", "c2", {1})->granted());
+  EXPECT_THAT(alarms_.Events(), ::testing::Contains("clear send-quota/noreply@contoso.com"));
+  resume.set_mailbox("other@contoso.com");
+  EXPECT_EQ(broker_->ResumeMailbox(resume, "admin").status().code(), absl::StatusCode::kNotFound);
+  resume.clear_mailbox();
+  EXPECT_EQ(broker_->ResumeMailbox(resume, "admin").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(BrokerTest, APauseThatRunsOutClearsItsAlarm) {
+  Configure(Settings());
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+      broker_->quota().Acquire("noreply@contoso.com", "psn1", "c1", {1});
+  ASSERT_TRUE(permit.ok());
+  v1::ReportSendResultRequest report;
+  report.set_permit_id(permit->permit_id());
+  report.add_results()->set_outcome(v1::SEND_OUTCOME_QUOTA_EXCEEDED);
+  ASSERT_TRUE(broker_->ReportSendResult("psn1", report).ok());
+  const absl::Time until = broker_->quota().PausedUntil("noreply@contoso.com");
+  ASSERT_GT(until, clock_.Now());
+  EXPECT_EQ(broker_->CheckPauses(), until);
+  clock_.Advance(until - clock_.Now());
+  EXPECT_EQ(broker_->CheckPauses(), absl::InfiniteFuture());
+  EXPECT_THAT(alarms_.Events(), ::testing::Contains("clear send-quota/noreply@contoso.com"));
+}
 
 // ---- The proxy (issue 11, item 3)
 
