@@ -221,6 +221,7 @@ TEST_F(DeliveryWorkerTest, NewProxyCredentialsUnderTheSameSettingsMakeANewSubmit
                         });
   worker.Start();
   auto wait_sent = [&](const std::string& id) {
+    worker.Wake();  // as the send RPCs do after queuing
     for (int i = 0; i < 3000; ++i) {
       absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
       if (got.ok() && got->notification().state() == cv1::NOTIFICATION_STATE_SENT) return true;
