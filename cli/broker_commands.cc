@@ -10,6 +10,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "cli/command_call.h"
@@ -88,6 +89,16 @@ void PrintSettings(const v1::GetSettingsResponse& response) {
             << "Client ID:          " << s.client_id() << "\n"
             << "Token endpoint:     " << s.token_endpoint() << "  (derived)\n"
             << "Scope:              " << s.scope() << "\n"
+            << "Proxy:              "
+            << (s.proxy().url().empty() ? "none (direct connections)" : s.proxy().url())
+            << (s.proxy().credentials_file().empty()
+                    ? ""
+                    : absl::StrCat(", credentials from ", s.proxy().credentials_file(),
+                                   " (on the broker's node)"))
+            << (s.proxy().no_proxy().empty()
+                    ? ""
+                    : absl::StrCat(", not for ", absl::StrJoin(s.proxy().no_proxy(), " ")))
+            << "\n"
             << "Credential:         "
             << (c.type() == v1::CREDENTIAL_TYPE_CERTIFICATE ? "certificate " : "client secret ")
             << (c.is_set() ? "set" : "NOT set");

@@ -29,6 +29,7 @@ std::string FormatTime(const google::protobuf::Timestamp& t) {
 
 std::string StepName(v1::TestStepKind kind) {
   switch (kind) {
+    case v1::TEST_STEP_KIND_PROXY: return "Proxy";
     case v1::TEST_STEP_KIND_TOKEN_REQUEST: return "Token request";
     case v1::TEST_STEP_KIND_TCP_CONNECT: return "TCP connect";
     case v1::TEST_STEP_KIND_STARTTLS: return "STARTTLS";

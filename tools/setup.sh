@@ -14,6 +14,9 @@ debian_packages=(
   openssl curl sqlite3 ca-certificates iproute2 python3
   # the Exchange-like test peers: an MTA and token validation (tests/e2e/testbed)
   postfix dovecot-core
+  # an HTTP proxy doing CONNECT, between mailroom and the test peers (proxy tests), and TLS in
+  # front of it for an https:// proxy
+  tinyproxy stunnel4
   # offline checks of the deployment files (tests/deploy)
   yamllint systemd
   # coverage-guided fuzzing (bench/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes,

@@ -16,6 +16,10 @@ namespace fc = ::mailroom::common::v1;
 
 constexpr char kDiagnosisUrl[] = "type.googleapis.com/mailroom.common.v1.Diagnosis";
 
+// The seed's words for a PKIX failure (Java's, as ISE shows them).
+constexpr char kUntrustedChainTitle[] =
+    "PKIX path building failed: unable to find valid certification path to requested target";
+
 struct CauseText {
   FailureCause cause;
   const char* title;
@@ -27,7 +31,8 @@ struct CauseText {
 constexpr CauseText kCauses[] = {
     {fc::FAILURE_CAUSE_CONNECT_TIMEOUT, "Connection failed: connect timed out",
      "Check the proxy and firewall configuration: the node must reach the host on this port "
-     "(587 for smtp.office365.com, 443 for the token endpoint).",
+     "(587 for smtp.office365.com, 443 for the token endpoint); where only a proxy can, set it "
+     "in settings.proxy.",
      true},
     {fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED, "Host name not found",
      "Check the host name and the node's DNS configuration.", true},
@@ -37,6 +42,30 @@ constexpr CauseText kCauses[] = {
      true},
     {fc::FAILURE_CAUSE_CONNECTION_LOST, "Connection lost",
      "The server closed the connection or stopped answering; this is retried automatically.",
+     true},
+    // The proxy is the site's, not mailroom's: its policy or its credentials can be fixed there,
+    // so a role node keeps mail queued (retryable) rather than failing it meanwhile.
+    {fc::FAILURE_CAUSE_PROXY_CONNECTION_REFUSED, "Connection to the proxy refused",
+     "Nothing accepts connections at the proxy's host and port: check settings.proxy.url, and "
+     "that the proxy is running.",
+     true},
+    {fc::FAILURE_CAUSE_PROXY_UNREACHABLE, "Proxy unreachable",
+     "The proxy could not be reached, or did not answer: check the host name and port in "
+     "settings.proxy.url, and the firewall between this node and the proxy.",
+     true},
+    {fc::FAILURE_CAUSE_PROXY_AUTH_REQUIRED, "Proxy requires authentication (407)",
+     "The proxy wants a user name and password: put \"user:password\" in a file on the "
+     "broker's node (mode 0600) and name it in settings.proxy.credentials_file.",
+     true},
+    {fc::FAILURE_CAUSE_PROXY_AUTH_REJECTED, "Proxy authentication failed",
+     "The proxy refused the user name and password in settings.proxy.credentials_file: check "
+     "the file's \"user:password\" with the proxy's administrator, then test and save again.",
+     true},
+    {fc::FAILURE_CAUSE_PROXY_CONNECT_DENIED, "Proxy denied the CONNECT tunnel",
+     "The proxy's policy does not allow a tunnel to this host and port: have CONNECT to port 587 "
+     "(SMTP) and 443 (token endpoint) allowed for these hosts (squid: SSL_ports and http_access; "
+     "tinyproxy: ConnectPort), or list the host in settings.proxy.no_proxy if it is reachable "
+     "directly.",
      true},
     {fc::FAILURE_CAUSE_INVALID_TENANT, "Invalid OAuth endpoint or tenant identifier",
      "Check the Tenant ID (the Directory (tenant) ID of the app registration, or a verified "
@@ -86,8 +115,7 @@ constexpr CauseText kCauses[] = {
      "The token endpoint answered without a usable access token; check the authority host "
      "(is it really the Entra ID token endpoint, not a proxy page?).",
      true},
-    {fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN,
-     "unable to find valid certification path to requested target",
+    {fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN, kUntrustedChainTitle,
      "The server's certificate chain is not trusted: add its issuing and root CA "
      "certificates (for Microsoft: Microsoft Azure RSA TLS Issuing CA and DigiCert Global "
      "Root G2) to the trust store, trusted for client-server communication. The chain the "
@@ -206,6 +234,16 @@ void SetRawReply(Diagnosis* diagnosis, absl::string_view raw) {
 }
 
 absl::string_view FailureTitle(FailureCause cause) { return TextOf(cause).title; }
+
+std::string UntrustedChainFix(absl::string_view trust_store_field) {
+  return absl::StrCat(
+      "The server's certificate chain is not trusted: add its issuing and root CA "
+      "certificates (for Microsoft: Microsoft Azure RSA TLS Issuing CA and DigiCert Global "
+      "Root G2) to settings.",
+      trust_store_field,
+      " (ca_file or ca_bundle_pem), trusted for client-server communication, then test and "
+      "save again. The chain the server sent is listed below.");
+}
 
 absl::Status WithDiagnosis(absl::Status status, const Diagnosis& diagnosis) {
   status.SetPayload(kDiagnosisUrl, absl::Cord(diagnosis.SerializeAsString()));

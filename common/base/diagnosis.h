@@ -34,6 +34,11 @@ void SetRawReply(Diagnosis* diagnosis, absl::string_view raw);
 // The title of a cause ("Invalid client secret"), e.g. for alarm text.
 absl::string_view FailureTitle(FailureCause cause);
 
+// The fix of FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN naming the settings field that holds the
+// trust store to change: "authority_trust_store" (the token endpoint), "smtp_trust_store" (the
+// SMTP server) or "proxy.trust_store" (an https:// proxy).
+std::string UntrustedChainFix(absl::string_view trust_store_field);
+
 // Attaches `diagnosis` to `status` (which must not be OK).
 absl::Status WithDiagnosis(absl::Status status, const Diagnosis& diagnosis);
 // The diagnosis attached to `status`, if any.

@@ -35,6 +35,10 @@ const std::vector<Pattern>& Patterns() {
     // PEM private keys, whole.
     list->push_back(Make(R"(-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----)",
                          R"(-----BEGIN \1PRIVATE KEY-----[REDACTED]-----END \1PRIVATE KEY-----)"));
+    // HTTP credentials other than Bearer: "Proxy-Authorization: Basic x" (a proxy password,
+    // only base64-encoded), "Authorization: Digest ...".
+    list->push_back(Make(R"((?i)\b((?:proxy-)?authorization:\s*)(?:basic|digest|ntlm|negotiate)\s+[^\r\n]+)",
+                         R"(\1[REDACTED])"));
     // "Authorization: Bearer x", XOAUTH2's "auth=Bearer x".
     list->push_back(Make(R"((?i)(Bearer)\s+[^\s\x01"',;]+)", R"(\1 [REDACTED])"));
     // An XOAUTH2 / OAUTHBEARER initial response on the AUTH line.

@@ -1,10 +1,11 @@
 // Provides Redactor, which removes secrets and bearer tokens from text before it is logged.
 // Two layers: values registered at run time (the client secret, a private key, each access
 // token as it is fetched) are replaced wherever they appear, and shapes that carry
-// credentials (Bearer tokens, XOAUTH2 initial responses, JWTs, PEM private keys, form and
-// JSON fields named like secrets) are replaced whether or not anyone registered them. The
-// shapes are matched with RE2 (linear time, no recursion), so a megabyte of token-like text
-// from a remote server costs a scan, not the stack. Thread-safe.
+// credentials (Bearer tokens, Basic and other HTTP (proxy) Authorization headers, XOAUTH2
+// initial responses, JWTs, PEM private keys, form and JSON fields named like secrets) are
+// replaced whether or not anyone registered them. The shapes are matched with RE2 (linear
+// time, no recursion), so a megabyte of token-like text from a remote server costs a scan,
+// not the stack. Thread-safe.
 #ifndef MAILROOM_COMMON_REDACTOR_H_
 #define MAILROOM_COMMON_REDACTOR_H_
 

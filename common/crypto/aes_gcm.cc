@@ -259,7 +259,7 @@ absl::StatusOr<std::string> Open(absl::string_view key, absl::string_view blob,
 }
 
 absl::Status CheckKeyFileMode(const std::string& path, mode_t mode, gid_t file_group,
-                              gid_t process_group) {
+                              gid_t process_group, absl::string_view what) {
   // Group read is tolerated only for the process's own non-root group (Kubernetes mounts a
   // Secret with defaultMode 0400 as 0440 root:<fsGroup>, and fsGroup is the pod's runAsGroup;
   // under systemd each role has a group of its own). Any other group or other access, and
@@ -268,10 +268,10 @@ absl::Status CheckKeyFileMode(const std::string& path, mode_t mode, gid_t file_g
       (mode & 070) == 040 && file_group == process_group && process_group != 0;
   if ((mode & 07) == 0 && ((mode & 070) == 0 || own_group_read_only)) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrFormat(
-      "key file %s has mode %04o (group %d), which lets another user or group access it; "
-      "refusing to use it (a key file must be mode 0600 or 0400, or 0440 with the process's "
+      "%s %s has mode %04o (group %d), which lets another user or group access it; "
+      "refusing to use it (a %s must be mode 0600 or 0400, or 0440 with the process's "
       "own group as in a Kubernetes Secret with fsGroup: chmod 600 %s)",
-      path, mode & 07777, static_cast<int>(file_group), path));
+      what, path, mode & 07777, static_cast<int>(file_group), what, path));
 }
 
 absl::StatusOr<std::string> LoadKeyFile(const std::string& path) {

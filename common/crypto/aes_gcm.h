@@ -73,9 +73,10 @@ absl::StatusOr<std::string> LoadOrCreateKeyFile(const std::string& path);
 absl::StatusOr<std::string> LoadKeyFile(const std::string& path);
 
 // The mode rule of LoadKeyFile for a file of `mode` and group `file_group` read by a process
-// whose effective group is `process_group`: OK or the FAILED_PRECONDITION above.
+// whose effective group is `process_group`: OK or the FAILED_PRECONDITION above. `what` names
+// the file in the message (other secret files follow the same rule: a proxy's credentials).
 absl::Status CheckKeyFileMode(const std::string& path, mode_t mode, gid_t file_group,
-                              gid_t process_group);
+                              gid_t process_group, absl::string_view what = "key file");
 
 }  // namespace mailroom::crypto
 

@@ -84,10 +84,6 @@ long Millis(absl::Duration duration) {
   return static_cast<long>(absl::ToInt64Milliseconds(duration));
 }
 
-std::string HostForUrl(const std::string& host) {
-  return absl::StrContains(host, ':') ? absl::StrCat("[", host, "]") : host;
-}
-
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path));
@@ -96,9 +92,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return contents.str();
 }
 
+// A diagnosis of an untrusted chain whose fix names the SMTP server's trust store.
+Diagnosis UntrustedChain(absl::string_view raw) {
+  Diagnosis diagnosis = MakeDiagnosis(fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN, raw);
+  diagnosis.set_fix(UntrustedChainFix("smtp_trust_store"));
+  return diagnosis;
+}
+
 absl::Status TrustError(absl::string_view message) {
-  return DiagnosedError(MakeDiagnosis(fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN, message),
-                        message);
+  return DiagnosedError(UntrustedChain(message), message);
 }
 
 // The trust anchors: libcurl's defaults (the system store) unless the endpoint names its
@@ -117,12 +119,7 @@ absl::Status ConfigureTrust(CURL* curl, const SmtpEndpoint& endpoint) {
     absl::StrAppend(&bundle, "\n", *file);
   }
   if (endpoint.use_system_roots) {
-    char* system_bundle = nullptr;
-    if (curl_easy_getinfo(curl, CURLINFO_CAINFO, &system_bundle) == CURLE_OK &&
-        system_bundle != nullptr) {
-      absl::StatusOr<std::string> file = ReadFile(system_bundle);
-      if (file.ok()) absl::StrAppend(&bundle, "\n", *file);
-    }
+    absl::StrAppend(&bundle, "\n", SystemCaBundle(curl));
   } else {
     curl_easy_setopt(curl, CURLOPT_CAINFO, nullptr);
     curl_easy_setopt(curl, CURLOPT_CAPATH, nullptr);
@@ -149,7 +146,7 @@ absl::StatusOr<std::unique_ptr<CurlHandle>> NewHandle(const SmtpEndpoint& endpoi
   }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp");
-  curl_easy_setopt(curl, CURLOPT_PROXY, "");  // no proxy from the environment
+  ApplyProxy(curl, endpoint.proxy, endpoint.host);  // none from the environment either way
   if (!endpoint.connect_address.empty()) {
     handle->connect_to = curl_slist_append(
         nullptr, absl::StrCat(HostForUrl(endpoint.host), ":", endpoint.port, ":",
@@ -209,43 +206,6 @@ absl::Duration InfoDuration(CURL* curl, CURLINFO info) {
   return absl::Microseconds(micros);
 }
 
-std::vector<CertificateSummary> CertificatesOf(CURL* curl) {
-  std::vector<CertificateSummary> chain;
-  curl_certinfo* info = nullptr;
-  if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) != CURLE_OK || info == nullptr) {
-    return chain;
-  }
-  for (int i = 0; i < info->num_of_certs; ++i) {
-    CertificateSummary summary;
-    for (curl_slist* field = info->certinfo[i]; field != nullptr; field = field->next) {
-      std::pair<absl::string_view, absl::string_view> name_value =
-          absl::StrSplit(field->data, absl::MaxSplits(':', 1));
-      const std::string value(name_value.second);
-      if (name_value.first == "Subject") summary.subject = value;
-      if (name_value.first == "Issuer") summary.issuer = value;
-      if (name_value.first == "Start date") summary.not_before = value;
-      if (name_value.first == "Expire date") summary.not_after = value;
-      if (name_value.first == "X509v3 Subject Alternative Name") summary.subject_alt_names = value;
-      if (name_value.first == "Cert") summary.pem = value;
-    }
-    chain.push_back(std::move(summary));
-  }
-  return chain;
-}
-
-std::string FormatChain(const std::vector<CertificateSummary>& chain) {
-  std::string out = "Certificates the server presented (leaf first):";
-  for (size_t i = 0; i < chain.size(); ++i) {
-    absl::StrAppend(&out, "\n  [", i, "] subject: ", chain[i].subject,
-                    "\n      issuer: ", chain[i].issuer,
-                    "\n      valid until: ", chain[i].not_after);
-    if (!chain[i].subject_alt_names.empty()) {
-      absl::StrAppend(&out, "\n      names: ", chain[i].subject_alt_names);
-    }
-  }
-  return out;
-}
-
 bool OffersXoauth2(const SmtpReply& ehlo) {
   for (absl::string_view line : absl::StrSplit(ehlo.text, '\n')) {
     if (!absl::StartsWithIgnoreCase(line, "AUTH")) continue;
@@ -294,10 +254,22 @@ Failure Classified(fc::FailureCause cause, std::string raw, std::string detail) 
 
 // Classifies a failed transfer from the dialogue first (the server's reply codes), then
 // from libcurl's result.
-Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, bool token_set) {
+Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, bool token_set,
+                        const ProxyConfig* proxy, absl::string_view target) {
   const std::string curl_error =
       recorder.error().empty() ? curl_easy_strerror(code) : recorder.error();
   Failure failure;
+  // Nothing was heard from the SMTP server: the failure may be the proxy's.
+  if (proxy != nullptr && recorder.exchanges().empty()) {
+    absl::optional<Diagnosis> at_proxy =
+        DiagnoseProxyFailure(curl, code, *proxy, target, curl_error);
+    if (at_proxy.has_value()) {
+      failure.diagnosis = *std::move(at_proxy);
+      failure.detail = failure.diagnosis.raw_reply();
+      failure.diagnosis.add_codes(absl::StrCat("CURLE_", static_cast<int>(code)));
+      return failure;
+    }
+  }
   const Exchange* ehlo = recorder.EhloOverTls();
   const Exchange* failing = recorder.FailingExchange();
   if (token_set && ehlo != nullptr && !recorder.AuthSent() && !OffersXoauth2(ehlo->reply) &&
@@ -344,11 +316,7 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
         break;
       }
       case CURLE_PEER_FAILED_VERIFICATION:
-        curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &verify_result);
-        // The chain verifies during the handshake (a failure there leaves its X509_V_ERR_*
-        // code); libcurl checks the host name afterwards, leaving X509_V_OK or its initial 1.
-        cause = (verify_result == 0 || verify_result == 1 || verify_result == 62 /*HOSTNAME*/ ||
-                 verify_result == 64 /*IP_ADDRESS_MISMATCH*/)
+        cause = HostNameMismatch(curl, &verify_result)
                     ? fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH
                     : fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
         break;
@@ -375,6 +343,9 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
         break;
     }
     failure = Classified(cause, curl_error, curl_error);
+    if (cause == fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN) {
+      failure.diagnosis = UntrustedChain(curl_error);
+    }
     // Codes are machine words without spaces (the MnT refuses an alarm whose diagnosis has
     // a code with one).
     if (verify_result > 1) failure.diagnosis.add_codes(absl::StrCat("X509_V_ERR_", verify_result));
@@ -396,7 +367,8 @@ namespace fc = ::mailroom::common::v1;
 SmtpSession::SmtpSession(SmtpEndpoint endpoint, std::string username)
     : endpoint_(std::move(endpoint)),
       endpoint_name_(
-          absl::StrCat("smtp://", smtp_internal::HostForUrl(endpoint_.host), ":", endpoint_.port)),
+          absl::StrCat("smtp://", HostForUrl(endpoint_.host), ":", endpoint_.port)),
+      proxy_(BypassesProxy(endpoint_.proxy, endpoint_.host) ? nullptr : &endpoint_.proxy),
       username_(std::move(username)),
       recorder_(std::make_unique<Recorder>(endpoint_name_)) {}
 
@@ -411,6 +383,10 @@ void SmtpSession::SetBearerToken(std::string token) {
 }
 
 void SmtpSession::Close() { handle_.reset(); }
+
+std::string SmtpSession::Target() const {
+  return absl::StrCat(HostForUrl(endpoint_.host), ":", endpoint_.port);
+}
 
 std::vector<std::string> SmtpSession::Transcript() const { return recorder_->transcript(); }
 
@@ -450,7 +426,7 @@ std::vector<CertificateSummary> SmtpSession::FetchPresentedChain() {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   smtp_internal::PerformNoop(curl);
-  std::vector<CertificateSummary> chain = smtp_internal::CertificatesOf(curl);
+  std::vector<CertificateSummary> chain = CertificatesOf(curl);
   recorder_->AddLine(
       "* Listing the server's certificate chain over a second connection, without "
       "verification and without credentials:");
@@ -461,6 +437,7 @@ std::vector<CertificateSummary> SmtpSession::FetchPresentedChain() {
 absl::StatusOr<ConnectReport> SmtpSession::Connect() {
   last_connect_ = ConnectReport();
   last_connect_.endpoint = endpoint_name_;
+  if (proxy_ != nullptr) last_connect_.proxy = proxy_->url;
   recorder_->Reset();
   absl::Status ready = CheckPlaintextPolicy();
   Close();
@@ -491,11 +468,12 @@ absl::StatusOr<ConnectReport> SmtpSession::Connect() {
   if (const Exchange* auth = recorder_->Find(SmtpStage::kAuth, /*last=*/true)) {
     report.auth_reply = auth->reply;
   }
-  report.certificates = smtp_internal::CertificatesOf(curl);
+  report.certificates = CertificatesOf(curl);
+  report.proxy_reply = recorder_->proxy_reply();
 
   absl::optional<Failure> failure;
   if (code != CURLE_OK) {
-    failure = ClassifyFailure(code, curl, *recorder_, !token_.empty());
+    failure = ClassifyFailure(code, curl, *recorder_, !token_.empty(), proxy_, Target());
   } else if (!token_.empty() && !recorder_->AuthSent()) {
     // The server offered no AUTH at all and libcurl went on without: the session is useless.
     failure = smtp_internal::Classified(
@@ -510,7 +488,7 @@ absl::StatusOr<ConnectReport> SmtpSession::Connect() {
       if (!report.certificates.empty()) {
         SetRawReply(&failure->diagnosis,
                     absl::StrCat(failure->diagnosis.raw_reply(), "\n",
-                                 smtp_internal::FormatChain(report.certificates)));
+                                 FormatChain(report.certificates)));
       }
     }
     failure->diagnosis.set_endpoint(endpoint_name_);
@@ -631,7 +609,7 @@ SendResult SmtpSession::Send(const std::string& envelope_from,
                              << "): " << smtp_internal::FirstLine(result.reply.raw);
     return result;
   }
-  Failure failure = ClassifyFailure(code, curl, *recorder_, !token_.empty());
+  Failure failure = ClassifyFailure(code, curl, *recorder_, !token_.empty(), proxy_, Target());
   failure.diagnosis.set_endpoint(endpoint_name_);
   result.reply = failure.reply;
   result.diagnosis = failure.diagnosis;

@@ -17,6 +17,8 @@
 #include "absl/time/time.h"
 #include "common/base/diagnosis.h"
 #include "common/mail/smtp_reply.h"
+#include "common/rpc/curl_proxy.h"
+#include "common/rpc/curl_tls.h"
 
 namespace mailroom {
 
@@ -52,26 +54,21 @@ struct SmtpEndpoint {
   std::string connect_address;
   // The name sent with EHLO; empty means this machine's host name.
   std::string ehlo_name;
+  // An HTTP(S) proxy to tunnel through (CONNECT host:port, then STARTTLS end to end inside
+  // the tunnel); an empty url, or `host` in its no_proxy list, means a direct connection.
+  ProxyConfig proxy;
   // TEST ONLY: talk to a server without STARTTLS (e.g. Postfix's smtp-sink, which cannot do
   // TLS), to exercise reply handling. With it set, a session refuses to do anything while it
   // holds a bearer token, so a token can never travel in plaintext.
   bool allow_plaintext_for_tests = false;
 };
 
-// One certificate the server presented (leaf first), from libcurl's CERTINFO.
-struct CertificateSummary {
-  std::string subject;  // "O = mailroom testbed, CN = localhost"
-  std::string issuer;
-  std::string not_before;  // "Nov 29 22:48:58 2026 GMT"
-  std::string not_after;
-  std::string subject_alt_names;  // "DNS:localhost, IP Address:127.0.0.1"
-  std::string pem;
-};
-
 // What Connect() saw; also kept, as far as it got, when Connect() fails (last_connect()).
 struct ConnectReport {
   std::string endpoint;        // "smtp://host:port"
-  absl::Duration tcp_connect;  // until the TCP connection was up
+  std::string proxy;           // the proxy's URL when the connection went through one
+  std::string proxy_reply;     // its answer to CONNECT: "HTTP/1.1 200 Connection established"
+  absl::Duration tcp_connect;  // until the TCP connection (to the proxy, if any) was up
   absl::Duration tls;          // greeting, EHLO, STARTTLS and the TLS handshake
   absl::Duration auth;         // AUTH XOAUTH2 until the server's final reply
   absl::Duration total;
@@ -146,19 +143,24 @@ class SmtpSession {
   void Close();
 
   // The protocol dialogue of the last Connect() or Send(): server lines "S: ...", client
-  // lines "C: ...", libcurl's notes "* ...". Credentials are redacted (the AUTH line reads
-  // "C: AUTH XOAUTH2 [REDACTED]"); message content is not included.
+  // lines "C: ...", libcurl's notes "* ..." (a proxy's CONNECT exchange comes first, in the
+  // same form). Credentials are redacted (the AUTH line reads "C: AUTH XOAUTH2 [REDACTED]",
+  // the proxy's "C: Proxy-Authorization: [REDACTED]"); message content is not included.
   std::vector<std::string> Transcript() const;
 
   const SmtpEndpoint& endpoint() const { return endpoint_; }
 
  private:
   absl::Status EnsureHandle();
+  // "host:port", as a proxy is asked to CONNECT to.
+  std::string Target() const;
   absl::Status CheckPlaintextPolicy() const;
   std::vector<CertificateSummary> FetchPresentedChain();
 
   const SmtpEndpoint endpoint_;
   const std::string endpoint_name_;  // "smtp://host:port"
+  // The proxy connections go through; null when they are direct.
+  const ProxyConfig* const proxy_;
   const std::string username_;
   std::string token_;
   // Records the dialogue of the current operation (libcurl's debug callback feeds it, and

@@ -47,6 +47,8 @@ void Recorder::Reset() {
   transcript_.clear();
   in_data_ = false;
   data_bytes_ = 0;
+  in_proxy_answer_ = false;
+  proxy_reply_.clear();
   error_[0] = '\0';
 }
 
@@ -60,9 +62,17 @@ void Recorder::OnDebug(curl_infotype type, absl::string_view data) {
       }
       break;
     case CURLINFO_HEADER_IN:
+      if (in_proxy_answer_) {
+        OnProxyAnswer(data);
+        break;
+      }
       for (absl::string_view line : Lines(data)) OnServerLine(line);
       break;
     case CURLINFO_HEADER_OUT:
+      if (exchanges_.empty() && absl::StartsWith(data, "CONNECT ")) {
+        OnProxyRequest(data);
+        break;
+      }
       for (absl::string_view line : Lines(data)) OnClientLine(line);
       break;
     case CURLINFO_DATA_OUT:
@@ -184,6 +194,29 @@ void Recorder::OnClientLine(absl::string_view line) {
   }
   AddLine(absl::StrCat("C: ", exchange.command));
   exchanges_.push_back(std::move(exchange));
+}
+
+void Recorder::OnProxyRequest(absl::string_view data) {
+  for (absl::string_view line : Lines(data)) {
+    // Basic credentials are only base64: never shown, whoever registered them.
+    if (absl::StartsWithIgnoreCase(line, "Proxy-Authorization:")) {
+      AddLine(absl::StrCat("C: Proxy-Authorization: ", kRedacted));
+    } else {
+      AddLine(absl::StrCat("C: ", Redactor::Global().Redact(line)));
+    }
+  }
+  in_proxy_answer_ = true;
+  proxy_reply_.clear();
+}
+
+void Recorder::OnProxyAnswer(absl::string_view data) {
+  const absl::string_view line = absl::StripTrailingAsciiWhitespace(data);
+  if (line.empty()) {  // the end of the proxy's answer: what follows is the SMTP server's
+    in_proxy_answer_ = false;
+    return;
+  }
+  if (proxy_reply_.empty()) proxy_reply_ = std::string(line);
+  AddLine(absl::StrCat("S: ", Redactor::Global().Redact(line)));
 }
 
 void Recorder::OnServerLine(absl::string_view line) {

@@ -1,7 +1,9 @@
 // Provides the SMTP client's record of one dialogue (smtp_internal::Recorder): it turns
 // libcurl's debug callback into the exchanges of the dialogue (command, reply, timing) and
 // the redacted transcript shown to admins, and answers the questions the client asks to
-// classify a failure (which exchange failed, was AUTH sent, what did EHLO offer over TLS).
+// classify a failure (which exchange failed, was AUTH sent, what did EHLO offer over TLS). A
+// proxy's CONNECT exchange, which comes before the SMTP greeting, is kept in the transcript
+// (its Proxy-Authorization header redacted) but is not an SMTP exchange.
 // Nothing it stores holds a credential: client lines are redacted as they come, and message
 // data is recorded as a byte count only. Internal to common/mail; NOT thread-safe (one per
 // SmtpSession).
@@ -66,6 +68,8 @@ class Recorder {
   const Exchange* EhloOverTls() const;
   // From the AUTH command to the final reply of the exchange; zero if there was none.
   absl::Duration AuthDuration() const;
+  // The proxy's answer to CONNECT ("HTTP/1.1 200 Connection established"); empty if none.
+  const std::string& proxy_reply() const { return proxy_reply_; }
   // The exchange whose error reply (4xx/5xx) ended the operation, if that is how it ended.
   // When every RCPT TO was refused, the first refusal that may succeed later is preferred
   // (so the message is retried), else the first refusal.
@@ -76,12 +80,18 @@ class Recorder {
   void FlushDataNote();
   void OnClientLine(absl::string_view line);
   void OnServerLine(absl::string_view line);
+  // The proxy's part: libcurl's CONNECT request (one chunk), then its answer line by line up
+  // to the empty line that ends it.
+  void OnProxyRequest(absl::string_view data);
+  void OnProxyAnswer(absl::string_view data);
 
   const std::string endpoint_name_;
   std::vector<Exchange> exchanges_;
   std::vector<std::string> transcript_;
   bool in_data_ = false;
   size_t data_bytes_ = 0;
+  bool in_proxy_answer_ = false;
+  std::string proxy_reply_;
   char error_[CURL_ERROR_SIZE] = {0};
 };
 

@@ -117,6 +117,26 @@ absl::Status BrokerTokenSource::FetchLocked() {
   grant.trust_pem = response.smtp_trust_store().ca_bundle_pem();
   grant.use_system_roots = !response.smtp_trust_store().exclude_system_roots();
   grant.settings_etag = response.settings_etag();
+  if (response.has_smtp_proxy()) {
+    const v1::SmtpProxy& proxy = response.smtp_proxy();
+    grant.proxy.url = proxy.url();
+    grant.proxy.credentials = proxy.credentials();
+    grant.proxy.ca_pem = proxy.trust_store().ca_bundle_pem();
+    grant.proxy.use_system_roots =
+        !proxy.trust_store().exclude_system_roots() || grant.proxy.ca_pem.empty();
+    // Before anything could print it (libcurl's debug output, the transcript, a log line);
+    // the redactor adds its base64 form, which is what a Proxy-Authorization header carries.
+    if (const std::string& credentials = grant.proxy.credentials; !credentials.empty()) {
+      Redactor::Global().AddSecret(credentials);
+      Redactor::Global().AddSecret(credentials.substr(credentials.find(':') + 1));
+    }
+  }
+  if (grant_.has_value() && !grant_->proxy.credentials.empty() &&
+      grant_->proxy.credentials != grant.proxy.credentials) {
+    const std::string& old = grant_->proxy.credentials;
+    Redactor::Global().RemoveSecret(old);
+    Redactor::Global().RemoveSecret(old.substr(old.find(':') + 1));
+  }
   grant_ = std::move(grant);
   last_error_ = absl::OkStatus();
   refresh_at_ = response.use_authentication() ? now + FromProto(response.refresh_after())

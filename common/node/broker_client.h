@@ -17,6 +17,7 @@
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/node/alarm_reporter.h"
+#include "common/rpc/curl_proxy.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
 namespace mailroom {
@@ -34,6 +35,9 @@ struct SubmissionGrant {
   std::string trust_pem;
   bool use_system_roots = true;
   std::string settings_etag;
+  // The proxy SMTP goes through (empty url: directly). Its credentials are a secret: kept in
+  // memory only and registered with the redactor as they arrive.
+  ProxyConfig proxy;
 };
 
 // The token a node holds, as status shows it: never the token itself.

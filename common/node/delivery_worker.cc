@@ -108,6 +108,7 @@ SubmitterFactory SmtpSubmitterFactory(absl::Duration max_connection_age) {
     }
     endpoint.ca_pem = grant.trust_pem;
     endpoint.use_system_roots = grant.use_system_roots || grant.trust_pem.empty();
+    endpoint.proxy = grant.proxy;
     endpoint.max_connection_age = max_connection_age;
     return std::make_unique<SmtpSubmitter>(std::move(endpoint), grant.mailbox);
   };
@@ -118,6 +119,7 @@ struct DeliveryWorker::Connection {
   std::string id;
   std::unique_ptr<MailSubmitter> submitter;
   std::string settings_etag;
+  std::string proxy_credentials;  // those the submitter was made with
   absl::Time last_used = absl::InfinitePast();
   bool holds_slot = false;
   // The end of the slot's lease as this node keeps to it (LeaseEnd of the last grant or report
@@ -445,10 +447,14 @@ void DeliveryWorker::HoldDenied(Connection& connection,
 }
 
 void DeliveryWorker::UseGrant(Connection& connection, const SubmissionGrant& grant) {
-  if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag) {
+  // New settings, or new proxy credentials under the same settings (the broker reads its
+  // credentials file again at start): a new submitter for what the grant says.
+  if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag ||
+      connection.proxy_credentials != grant.proxy.credentials) {
     if (connection.submitter != nullptr) connection.submitter->Close();
     connection.submitter = submitters_(grant);
     connection.settings_etag = grant.settings_etag;
+    connection.proxy_credentials = grant.proxy.credentials;
   }
   connection.submitter->SetBearerToken(grant.access_token);
 }

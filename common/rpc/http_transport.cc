@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <memory>
 #include <regex>
 #include <vector>
 
@@ -12,11 +13,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/base/diagnosis.h"
 
 namespace mailroom {
 namespace {
 
 constexpr char kTransportFailureUrl[] = "type.mailroom/transport-failure";
+constexpr char kPresentedChainUrl[] = "type.mailroom/presented-chain";
+// Separators of the presented-chain payload: between certificates, and between the fields of one.
+constexpr char kCertificateSeparator = '\x1e';
+constexpr char kFieldSeparator = '\x1f';
+
+struct CurlDeleter {
+  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
 
 void EnsureCurlInitialized() {
   static const bool initialized = [] {
@@ -44,7 +55,7 @@ size_t ReadHeader(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
-TransportFailure FailureOf(CURLcode code) {
+TransportFailure FailureOf(CURLcode code, CURL* curl) {
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -54,6 +65,8 @@ TransportFailure FailureOf(CURLcode code) {
     case CURLE_OPERATION_TIMEDOUT:
       return TransportFailure::kTimeout;
     case CURLE_PEER_FAILED_VERIFICATION:
+      return HostNameMismatch(curl) ? TransportFailure::kTlsNameMismatch
+                                    : TransportFailure::kTlsUntrusted;
     case CURLE_SSL_CACERT_BADFILE:
       return TransportFailure::kTlsUntrusted;
     case CURLE_SSL_CONNECT_ERROR:
@@ -77,6 +90,32 @@ TransportFailure TransportFailureOf(const absl::Status& status) {
 
 absl::Status WithTransportFailure(absl::Status status, TransportFailure failure) {
   status.SetPayload(kTransportFailureUrl, absl::Cord(absl::StrCat(static_cast<int>(failure))));
+  return status;
+}
+
+std::vector<CertificateSummary> PresentedChainOf(const absl::Status& status) {
+  std::vector<CertificateSummary> chain;
+  absl::optional<absl::Cord> payload = status.GetPayload(kPresentedChainUrl);
+  if (!payload.has_value()) return chain;
+  for (absl::string_view encoded :
+       absl::StrSplit(std::string(*payload), kCertificateSeparator, absl::SkipEmpty())) {
+    std::vector<std::string> fields = absl::StrSplit(encoded, kFieldSeparator);
+    fields.resize(6);
+    chain.push_back(CertificateSummary{fields[0], fields[1], fields[2], fields[3], fields[4],
+                                       fields[5]});
+  }
+  return chain;
+}
+
+absl::Status WithPresentedChain(absl::Status status, const std::vector<CertificateSummary>& chain) {
+  std::string encoded;
+  for (const CertificateSummary& c : chain) {
+    absl::StrAppend(&encoded, c.subject, std::string(1, kFieldSeparator), c.issuer,
+                    std::string(1, kFieldSeparator), c.not_before, std::string(1, kFieldSeparator),
+                    c.not_after, std::string(1, kFieldSeparator), c.subject_alt_names,
+                    std::string(1, kFieldSeparator), c.pem, std::string(1, kCertificateSeparator));
+  }
+  if (!encoded.empty()) status.SetPayload(kPresentedChainUrl, absl::Cord(encoded));
   return status;
 }
 
@@ -118,6 +157,47 @@ CurlHttpTransport::CurlHttpTransport(Options options) : options_(std::move(optio
   EnsureCurlInitialized();
 }
 
+namespace {
+
+// Host and port of `url` ("host:port", the port defaulted by the scheme), for the proxy.
+struct UrlParts {
+  std::string host;
+  std::string target;
+};
+
+UrlParts PartsOf(const std::string& url) {
+  UrlParts parts;
+  int port = 0;
+  if (HostAndPortOfUrl(url, &parts.host, &port)) {
+    parts.target = absl::StrCat(HostForUrl(parts.host), ":", port);
+  }
+  return parts;
+}
+
+// The chain an HTTPS server presents, over a connection that verifies nothing and therefore
+// sends nothing: CONNECT_ONLY stops after the TLS handshake (through the same proxy).
+std::vector<CertificateSummary> FetchPresentedChain(const std::string& url,
+                                                    const ProxyConfig& proxy,
+                                                    const std::string& host,
+                                                    absl::Duration timeout) {
+  CurlPtr curl(curl_easy_init());
+  if (curl == nullptr) return {};
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(curl.get(), CURLOPT_CERTINFO, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(timeout)));
+  ApplyProxy(curl.get(), proxy, host);
+  if (curl_easy_perform(curl.get()) != CURLE_OK) return {};
+  return CertificatesOf(curl.get());
+}
+
+}  // namespace
+
 absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& request) {
   // Checked here, where the request leaves, not only where settings are saved: a token
   // request (a client secret in its body) goes over TLS unless the endpoint is this host.
@@ -126,8 +206,9 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& requ
         "refusing to send to ", request.url,
         ": only https:// is allowed (plain http:// only to a loopback address, for tests)"));
   }
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  CurlPtr handle(curl_easy_init());
+  if (handle == nullptr) return absl::InternalError("curl_easy_init failed");
+  CURL* curl = handle.get();
   HttpResponse response;
   char error[CURL_ERROR_SIZE] = {0};
   curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
@@ -150,7 +231,10 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& requ
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ReadHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_PROXY, options_.proxy.c_str());
+  // Only the server's own headers: the proxy's answer to CONNECT is not the response.
+  curl_easy_setopt(curl, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  const UrlParts parts = PartsOf(request.url);
+  const bool via_proxy = ApplyProxy(curl, options_.proxy, parts.host);
   if (!options_.ca_pem.empty()) {
     curl_blob blob{const_cast<char*>(options_.ca_pem.data()), options_.ca_pem.size(),
                    CURL_BLOB_COPY};
@@ -159,21 +243,33 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& requ
     curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
   }
   const CURLcode code = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (code != CURLE_OK) {
-    const std::string detail = error[0] != '\0' ? error : curl_easy_strerror(code);
-    const TransportFailure failure = FailureOf(code);
-    absl::Status status_out =
-        failure == TransportFailure::kTimeout
-            ? absl::DeadlineExceededError(absl::StrCat("POST ", request.url, ": ", detail))
-            : absl::UnavailableError(absl::StrCat("POST ", request.url, ": ", detail));
-    return WithTransportFailure(std::move(status_out), failure);
+  if (code == CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    response.status = static_cast<int>(status);
+    return response;
   }
-  response.status = static_cast<int>(status);
-  return response;
+  std::string detail = error[0] != '\0' ? error : curl_easy_strerror(code);
+  const absl::optional<Diagnosis> at_proxy =
+      via_proxy ? DiagnoseProxyFailure(curl, code, options_.proxy, parts.target, detail)
+                : absl::nullopt;
+  const TransportFailure failure = at_proxy.has_value() ? TransportFailure::kProxy
+                                                        : FailureOf(code, curl);
+  if (via_proxy && !at_proxy.has_value()) {
+    absl::StrAppend(&detail, " (through the proxy ", options_.proxy.url, ")");
+  }
+  std::vector<CertificateSummary> chain;
+  if (failure == TransportFailure::kTlsUntrusted) {
+    chain = FetchPresentedChain(request.url, options_.proxy, parts.host, request.timeout);
+    if (!chain.empty()) absl::StrAppend(&detail, "\n", FormatChain(chain));
+  }
+  absl::Status status_out =
+      failure == TransportFailure::kTimeout
+          ? absl::DeadlineExceededError(absl::StrCat("POST ", request.url, ": ", detail))
+          : absl::UnavailableError(absl::StrCat("POST ", request.url, ": ", detail));
+  if (at_proxy.has_value()) status_out = WithDiagnosis(std::move(status_out), *at_proxy);
+  return WithPresentedChain(WithTransportFailure(std::move(status_out), failure), chain);
 }
 
 }  // namespace mailroom

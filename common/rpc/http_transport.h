@@ -1,7 +1,10 @@
 // Provides HttpTransport, the interface through which mailroom makes HTTPS requests (the
-// OAuth token endpoint), and CurlHttpTransport, its libcurl implementation. Tests inject a
-// fake transport. Transport-level failures are errors whose payload names the kind of
-// failure (see TransportFailureOf), so callers can classify without parsing text.
+// OAuth token endpoint), and CurlHttpTransport, its libcurl implementation, optionally through
+// an HTTP(S) proxy (a CONNECT tunnel: common/rpc/curl_proxy.h). Tests inject a fake transport.
+// Transport-level failures are errors whose payload names the kind of failure (see
+// TransportFailureOf), so callers can classify without parsing text; a failure at the proxy
+// carries its Diagnosis too, and a certificate chain that did not verify comes with the chain
+// the server presented (PresentedChainOf), fetched over a second connection that sends nothing.
 // CurlHttpTransport is thread-safe: each request uses its own handle.
 #ifndef MAILROOM_COMMON_HTTP_TRANSPORT_H_
 #define MAILROOM_COMMON_HTTP_TRANSPORT_H_
@@ -13,6 +16,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/rpc/curl_proxy.h"
+#include "common/rpc/curl_tls.h"
 
 namespace mailroom {
 
@@ -41,12 +46,20 @@ enum class TransportFailure {
   kTlsUntrusted,   // the server's certificate chain did not verify
   kTlsHandshake,   // other TLS failure
   kOther,
+  kTlsNameMismatch,  // the server's certificate is not for the host name
+  kProxy,            // the proxy failed (the error carries its Diagnosis: DiagnosisOf)
 };
 
 // The kind of transport failure an error carries, or kNone.
 TransportFailure TransportFailureOf(const absl::Status& status);
 // Returns `status` annotated with `failure`.
 absl::Status WithTransportFailure(absl::Status status, TransportFailure failure);
+
+// The chain the server presented when its certificate did not verify (kTlsUntrusted), leaf
+// first; empty if the error carries none.
+std::vector<CertificateSummary> PresentedChainOf(const absl::Status& status);
+// `status` carrying `chain` (PresentedChainOf reads it back).
+absl::Status WithPresentedChain(absl::Status status, const std::vector<CertificateSummary>& chain);
 
 class HttpTransport {
  public:
@@ -62,9 +75,9 @@ class CurlHttpTransport final : public HttpTransport {
     std::string ca_file;
     // In-memory PEM bundle to trust (takes precedence over ca_file).
     std::string ca_pem;
-    // Proxy URL (e.g. http://proxy:3128); empty means none (libcurl's environment
-    // variables are not consulted, so behaviour does not change with the environment).
-    std::string proxy;
+    // The proxy; an empty url means none (libcurl's environment variables are never
+    // consulted, so behaviour does not change with the environment).
+    ProxyConfig proxy;
   };
 
   explicit CurlHttpTransport(Options options);

@@ -242,6 +242,19 @@ void RegisterCredential(const v1::SmtpSettings& settings, Kept kept) {
   };
   if (settings.has_client_secret()) add(settings.client_secret().secret());
   if (settings.has_certificate()) add(settings.certificate().private_key_pem());
+  // Read from its file (LoadProxyCredentials); the redactor adds its base64 form, which is
+  // what a Proxy-Authorization header carries.
+  if (const std::string& proxy = settings.proxy().credentials(); !proxy.empty()) {
+    add(proxy);
+    add(proxy.substr(proxy.find(':') + 1));  // the password on its own
+  }
+}
+
+// Reads the proxy's credentials file into resolved settings and registers what it held.
+absl::Status LoadAndRegisterProxyCredentials(v1::SmtpSettings* resolved, Kept kept) {
+  MR_RETURN_IF_ERROR(LoadProxyCredentials(resolved));
+  RegisterCredential(*resolved, kept);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings saved) {
@@ -250,11 +263,13 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
   active->resolved = ResolveDefaults(saved.settings, options_.default_authority_host);
   active->etag = saved.state.etag();
   absl::Status trust = InlineTrustStores(&active->resolved);
+  if (trust.ok()) trust = LoadAndRegisterProxyCredentials(&active->resolved, Kept::kForever);
   if (!trust.ok()) {
     // Saved by an earlier version that did not check trust stores, or the file changed since.
     return absl::FailedPreconditionError(absl::StrCat(
         "the saved settings cannot be used: ", trust.message(),
-        "; fix the file, or save settings with a trust store of CA certificates"));
+        "; fix the file, or save settings with a trust store of CA certificates (and proxy "
+        "credentials that can be read)"));
   }
   active->trust_pem = active->resolved.smtp_trust_store().ca_bundle_pem();
   if (UsesAuthentication(active->resolved)) {
@@ -388,6 +403,18 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   response.mutable_smtp_trust_store()->set_exclude_system_roots(
       a->resolved.smtp_trust_store().exclude_system_roots());
   response.set_settings_etag(a->etag);
+  const ProxyConfig proxy = ProxyConfigOf(a->resolved);
+  if (!BypassesProxy(proxy, a->resolved.smtp_host())) {
+    // The proxy's password goes to role nodes as their access tokens do: over mutual TLS, to
+    // role-node certificates only, kept in memory (README: "The proxy").
+    v1::SmtpProxy* smtp_proxy = response.mutable_smtp_proxy();
+    smtp_proxy->set_url(proxy.url);
+    smtp_proxy->set_credentials(proxy.credentials);
+    if (!proxy.ca_pem.empty()) {
+      smtp_proxy->mutable_trust_store()->set_ca_bundle_pem(proxy.ca_pem);
+      smtp_proxy->mutable_trust_store()->set_exclude_system_roots(!proxy.use_system_roots);
+    }
+  }
   if (a->cache == nullptr) return response;
 
   absl::StatusOr<AccessToken> token = a->cache->Get(min_validity);
@@ -500,6 +527,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
   MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
+  MR_RETURN_IF_ERROR(LoadAndRegisterProxyCredentials(&resolved, Kept::kShortLived));
   if (resolved.has_certificate()) {
     MR_RETURN_IF_ERROR(DescribeCertificate(resolved.mutable_certificate()));
   }
@@ -519,7 +547,10 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   const absl::Time start = clock_->Now();
   MR_LOG(kInfo, kLogBroker) << "Test Connection: " << resolved.smtp_host() << ":" << resolved.port()
                             << " as " << resolved.username() << " via "
-                            << resolved.token_endpoint();
+                            << resolved.token_endpoint()
+                            << (resolved.proxy().url().empty()
+                                    ? ""
+                                    : absl::StrCat(" through proxy ", resolved.proxy().url()));
   TestShare share;
   share.mailbox = resolved.username();
   {
@@ -647,6 +678,8 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
   MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
   MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
+  // Read again: a file changed since the test no longer matches the tested fingerprint.
+  MR_RETURN_IF_ERROR(LoadAndRegisterProxyCredentials(&resolved, Kept::kShortLived));
   if (merged.has_certificate()) {
     MR_RETURN_IF_ERROR(DescribeCertificate(merged.mutable_certificate()));
     *resolved.mutable_certificate() = merged.certificate();
@@ -691,13 +724,18 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
   saved.settings.clear_token_endpoint();
   // A pasted bundle is kept as the certificates it holds, nothing else; a file is kept as its
   // path and checked again at every load.
-  if (saved.settings.smtp_trust_store().has_ca_bundle_pem()) {
-    saved.settings.mutable_smtp_trust_store()->set_ca_bundle_pem(
-        resolved.smtp_trust_store().ca_bundle_pem());
+  auto keep_parsed = [](v1::TrustStore* store, const v1::TrustStore& parsed) {
+    if (store->has_ca_bundle_pem()) store->set_ca_bundle_pem(parsed.ca_bundle_pem());
+  };
+  v1::SmtpSettings& kept = saved.settings;
+  if (kept.has_smtp_trust_store()) {
+    keep_parsed(kept.mutable_smtp_trust_store(), resolved.smtp_trust_store());
   }
-  if (saved.settings.authority_trust_store().has_ca_bundle_pem()) {
-    saved.settings.mutable_authority_trust_store()->set_ca_bundle_pem(
-        resolved.authority_trust_store().ca_bundle_pem());
+  if (kept.has_authority_trust_store()) {
+    keep_parsed(kept.mutable_authority_trust_store(), resolved.authority_trust_store());
+  }
+  if (kept.proxy().has_trust_store()) {
+    keep_parsed(kept.mutable_proxy()->mutable_trust_store(), resolved.proxy().trust_store());
   }
   saved.state.set_updated_by(updated_by);
   ToProto(now, saved.state.mutable_update_time());

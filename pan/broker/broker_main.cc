@@ -26,6 +26,7 @@
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
 #include "pan/broker/smtp_connection_tester.h"
+#include "pan/broker/smtp_settings.h"
 #include "pan/broker/token_client.h"
 
 namespace mailroom::broker {
@@ -73,6 +74,8 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
           absl::StrCat("settings.authority_trust_store: ", trust.status().message()));
     }
     transport_options.ca_pem = *trust;
+    // The proxy, its credentials read and its trust store inlined by the broker.
+    transport_options.proxy = ProxyConfigOf(resolved);
     std::unique_ptr<ClientCredential> credential;
     if (resolved.has_certificate()) {
       absl::StatusOr<crypto::ClientAssertionSigner> signer = crypto::ClientAssertionSigner::Create(

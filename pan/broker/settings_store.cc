@@ -28,6 +28,8 @@ v1::SmtpSettings StripSecrets(const v1::SmtpSettings& settings) {
   v1::SmtpSettings stripped = settings;
   if (stripped.has_client_secret()) stripped.mutable_client_secret()->clear_secret();
   if (stripped.has_certificate()) stripped.mutable_certificate()->clear_private_key_pem();
+  // Read from its file by the broker when used; never stored or returned.
+  if (stripped.has_proxy()) stripped.mutable_proxy()->clear_credentials();
   return stripped;
 }
 
@@ -95,6 +97,8 @@ absl::Status SettingsStore::Save(const SavedSettings& saved) {
   internal::BrokerState state = saved.state;
   state.clear_sealed_credential();
   *state.mutable_settings() = saved.settings;  // secret included: the whole record is sealed
+  // Never the proxy's password: its file is where it lives, read again at every start.
+  if (state.settings().has_proxy()) state.mutable_settings()->mutable_proxy()->clear_credentials();
   std::string plaintext = state.SerializeAsString();
   absl::StatusOr<std::string> sealed = crypto::Seal(key_, plaintext, kStateBinding);
   OPENSSL_cleanse(plaintext.data(), plaintext.size());

@@ -59,7 +59,8 @@ class SettingsStore {
 // The associated data that bound a first-format sealed credential to its mailbox.
 std::string CredentialBinding(const std::string& username);
 
-// A copy of `settings` with every input-only field cleared.
+// A copy of `settings` with every input-only field cleared (and the proxy credentials the
+// broker read from their file).
 mailroom::broker::v1::SmtpSettings StripSecrets(const mailroom::broker::v1::SmtpSettings& settings);
 
 }  // namespace mailroom::broker

@@ -11,6 +11,8 @@
 #include "common/base/proto_time.h"
 #include "common/base/diagnosis.h"
 #include "common/base/logging.h"
+#include "common/rpc/curl_proxy.h"
+#include "common/rpc/http_transport.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
 
@@ -18,6 +20,12 @@ namespace mailroom::broker {
 namespace {
 
 namespace cv1 = ::mailroom::common::v1;
+
+// The steps in the order they run.
+constexpr v1::TestStepKind kStepOrder[] = {
+    v1::TEST_STEP_KIND_PROXY,         v1::TEST_STEP_KIND_TOKEN_REQUEST,
+    v1::TEST_STEP_KIND_TCP_CONNECT,   v1::TEST_STEP_KIND_STARTTLS,
+    v1::TEST_STEP_KIND_AUTH_XOAUTH2,  v1::TEST_STEP_KIND_SEND_TEST_MESSAGE};
 
 void SetAsn1Time(const ASN1_TIME* time, google::protobuf::Timestamp* out) {
   struct tm parsed = {};
@@ -40,6 +48,11 @@ v1::TestStepKind StepOf(cv1::FailureCause cause) {
     case cv1::FAILURE_CAUSE_CONNECT_TIMEOUT:
     case cv1::FAILURE_CAUSE_DNS_RESOLUTION_FAILED:
     case cv1::FAILURE_CAUSE_CONNECTION_REFUSED:
+    case cv1::FAILURE_CAUSE_PROXY_CONNECTION_REFUSED:
+    case cv1::FAILURE_CAUSE_PROXY_UNREACHABLE:
+    case cv1::FAILURE_CAUSE_PROXY_AUTH_REQUIRED:
+    case cv1::FAILURE_CAUSE_PROXY_AUTH_REJECTED:
+    case cv1::FAILURE_CAUSE_PROXY_CONNECT_DENIED:
       return v1::TEST_STEP_KIND_TCP_CONNECT;
     case cv1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN:
     case cv1::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH:
@@ -109,6 +122,7 @@ absl::StatusOr<SmtpEndpoint> SmtpEndpointFor(const v1::SmtpSettings& resolved) {
   if (trust.source_case() == v1::TrustStore::kCaBundlePem) endpoint.ca_pem = trust.ca_bundle_pem();
   endpoint.use_system_roots =
       !trust.exclude_system_roots() || trust.source_case() == v1::TrustStore::SOURCE_NOT_SET;
+  endpoint.proxy = ProxyConfigOf(resolved);
   return endpoint;
 }
 
@@ -180,12 +194,47 @@ v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resol
     return report;
   };
   auto skip_rest = [&](v1::TestStepKind after) {
-    for (v1::TestStepKind kind :
-         {v1::TEST_STEP_KIND_TCP_CONNECT, v1::TEST_STEP_KIND_STARTTLS,
-          v1::TEST_STEP_KIND_AUTH_XOAUTH2, v1::TEST_STEP_KIND_SEND_TEST_MESSAGE}) {
-      if (kind > after) steps.Skip(kind, "an earlier step failed");
+    bool later = false;
+    for (v1::TestStepKind kind : kStepOrder) {
+      if (later && kind != v1::TEST_STEP_KIND_PROXY) steps.Skip(kind, "an earlier step failed");
+      later = later || kind == after;
     }
   };
+
+  // 0. The proxy, when there is one: a tunnel to each server it is used for.
+  const ProxyConfig proxy = ProxyConfigOf(resolved);
+  if (!proxy.url.empty()) {
+    v1::TestStep* step = steps.Begin(v1::TEST_STEP_KIND_PROXY);
+    const absl::Time t0 = clock_->Now();
+    std::vector<std::pair<std::string, int>> targets;
+    std::string token_host;
+    int token_port = 0;
+    if (token_client != nullptr &&
+        HostAndPortOfUrl(resolved.token_endpoint(), &token_host, &token_port)) {
+      targets.emplace_back(token_host, token_port);
+    }
+    targets.emplace_back(resolved.smtp_host(), resolved.port());
+    std::vector<std::string> done;
+    for (const auto& [host, port] : targets) {
+      absl::StatusOr<std::string> tunnel =
+          ProbeProxyTunnel(proxy, host, port, ConnectionTimeoutOf(resolved));
+      if (!tunnel.ok()) {
+        const Diagnosis diagnosis = DiagnosisOf(tunnel.status())
+                                        .value_or(MakeDiagnosis(cv1::FAILURE_CAUSE_UNKNOWN,
+                                                                tunnel.status().message()));
+        steps.Fail(step, clock_->Now() - t0, diagnosis,
+                   absl::StrCat("through proxy ", proxy.url, ": CONNECT ", HostForUrl(host), ":",
+                                port, " failed"));
+        skip_rest(v1::TEST_STEP_KIND_PROXY);
+        return finish();
+      }
+      done.push_back(*std::move(tunnel));
+    }
+    steps.Pass(step, clock_->Now() - t0,
+               absl::StrCat("through proxy ", proxy.url,
+                            proxy.credentials.empty() ? "" : " (with its credentials)", ": ",
+                            absl::StrJoin(done, "; ")));
+  }
 
   // 1. Token.
   std::string token;
@@ -197,6 +246,10 @@ v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resol
       Diagnosis diagnosis = DiagnosisOf(fetched.status())
                                 .value_or(MakeDiagnosis(cv1::FAILURE_CAUSE_UNKNOWN,
                                                         fetched.status().message()));
+      // The token endpoint's chain, when it did not verify (as STARTTLS lists the SMTP server's).
+      for (const v1::CertificateInfo& info : DescribeChain(PresentedChainOf(fetched.status()))) {
+        *step->add_certificate_chain() = info;
+      }
       steps.Fail(step, clock_->Now() - t0, diagnosis,
                  absl::StrCat("token request to ", resolved.token_endpoint(), " failed"));
       skip_rest(v1::TEST_STEP_KIND_TOKEN_REQUEST);
@@ -246,7 +299,12 @@ v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resol
     return finish();
   }
   steps.Pass(connect_step, seen.tcp_connect,
-             absl::StrCat("connected to ", where, "; ", seen.greeting.raw));
+             absl::StrCat("connected to ", where,
+                          seen.proxy.empty()
+                              ? ""
+                              : absl::StrCat(" through proxy ", seen.proxy, " (",
+                                             seen.proxy_reply, ")"),
+                          "; ", seen.greeting.raw));
 
   v1::TestStep* tls_step = steps.Begin(v1::TEST_STEP_KIND_STARTTLS);
   for (const v1::CertificateInfo& info : DescribeChain(seen.certificates)) {

@@ -1,8 +1,10 @@
-// Provides SmtpConnectionTester, the real Test Connection: a fresh token from the token
-// endpoint, then a real SMTP session (TCP connect, STARTTLS with chain verification, AUTH
-// XOAUTH2) and optionally a test message, each reported as a step with its timing, the
-// server's replies, the redacted dialogue, and on a certificate failure the chain the server
-// presented. Thread-safe (each run uses its own session).
+// Provides SmtpConnectionTester, the real Test Connection: with a proxy configured, first a
+// CONNECT tunnel through it to the token endpoint and to the SMTP server; then a fresh token
+// from the token endpoint, then a real SMTP session (TCP connect, STARTTLS with chain
+// verification, AUTH XOAUTH2) and optionally a test message, each reported as a step with its
+// timing, the server's replies, the redacted dialogue, and on a certificate failure (of the
+// token endpoint or the SMTP server) the chain the server presented. Thread-safe (each run
+// uses its own session).
 #ifndef MAILROOM_PAN_BROKER_SMTP_CONNECTION_TESTER_H_
 #define MAILROOM_PAN_BROKER_SMTP_CONNECTION_TESTER_H_
 
@@ -28,7 +30,7 @@ class SmtpConnectionTester final : public ConnectionTester {
   const Clock* clock_;
 };
 
-// The SMTP endpoint for resolved settings (trust store included).
+// The SMTP endpoint for resolved settings (trust store and proxy included).
 absl::StatusOr<SmtpEndpoint> SmtpEndpointFor(const v1::SmtpSettings& resolved);
 
 // Details of PEM certificates for a report (subject, issuer, validity, SHA-256, SANs).

@@ -1,5 +1,14 @@
 #include "pan/broker/smtp_settings.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <regex>
 #include <utility>
 #include <vector>
@@ -13,6 +22,7 @@
 #include "common/base/proto_hash.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "common/base/proto_time.h"
+#include "common/crypto/aes_gcm.h"
 #include "common/crypto/ca_bundle.h"
 #include "common/rpc/http_transport.h"
 #include "pan/broker/token_client.h"
@@ -45,6 +55,57 @@ bool HasControlOrSpace(absl::string_view value) {
     if (c <= 0x20 || c == 0x7f) return true;
   }
   return false;
+}
+
+constexpr int kMaxNoProxyEntries = 64;
+constexpr size_t kMaxProxyCredentials = 1024;
+
+// Why `url` is not "http(s)://host:port" with nothing else; empty if it is.
+std::string ProxyUrlProblem(absl::string_view url) {
+  if (url.size() > 2048 || HasControlOrSpace(url)) return "must be a URL without spaces";
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "http://") && !absl::ConsumePrefix(&rest, "https://")) {
+    return "must start with http:// or https:// (e.g. http://proxy.contoso.com:3128)";
+  }
+  rest = absl::StripSuffix(rest, "/");
+  if (rest.find('@') != absl::string_view::npos) {
+    return "must not carry a user name or password: put \"user:password\" in the file named "
+           "by settings.proxy.credentials_file";
+  }
+  if (rest.find_first_of("/?#") != absl::string_view::npos) {
+    return "must be only scheme, host and port (no path, query or fragment)";
+  }
+  const size_t colon = rest.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || rest.back() == ']' ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port < 1 || port > 65535) {
+    return "must name the port, 1..65535 (e.g. http://proxy.contoso.com:3128)";
+  }
+  const absl::string_view host = rest.substr(0, colon);
+  const bool bracketed = !host.empty() && host.front() == '[';
+  if (host.empty() || bracketed != (host.back() == ']') ||
+      (!bracketed && host.find(':') != absl::string_view::npos) ||
+      NoProxyEntryProblem(host.front() == '[' ? host.substr(1, host.size() - 2) : host) != "" ||
+      host == "*" || absl::StartsWith(host, ".")) {
+    return "must name the proxy's host: a host name or an IP address";
+  }
+  return "";
+}
+
+// Whether two paths name the same file: the same text, the same real path, or the same
+// device and inode (a hard link).
+bool SameFile(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  char real_a[PATH_MAX];
+  char real_b[PATH_MAX];
+  if (realpath(a.c_str(), real_a) != nullptr && realpath(b.c_str(), real_b) != nullptr &&
+      std::string(real_a) == real_b) {
+    return true;
+  }
+  struct stat st_a;
+  struct stat st_b;
+  return stat(a.c_str(), &st_a) == 0 && stat(b.c_str(), &st_b) == 0 &&
+         st_a.st_dev == st_b.st_dev && st_a.st_ino == st_b.st_ino;
 }
 
 }  // namespace
@@ -151,6 +212,33 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
       bad("credential", "is required: a client secret with its expiry date, or a certificate");
     }
   }
+  const v1::ProxySettings& proxy = s.proxy();
+  if (!proxy.credentials().empty()) {
+    bad("proxy.credentials",
+        "is read by the broker from the file named by proxy.credentials_file; leave it empty");
+  }
+  if (proxy.url().empty()) {
+    if (!proxy.credentials_file().empty() || proxy.no_proxy_size() > 0 || proxy.has_trust_store()) {
+      bad("proxy.url", "is required when credentials_file, no_proxy or trust_store is set");
+    }
+  } else if (const std::string problem = ProxyUrlProblem(proxy.url()); !problem.empty()) {
+    bad("proxy.url", problem);
+  }
+  if (!proxy.credentials_file().empty() &&
+      (proxy.credentials_file()[0] != '/' || HasControlOrSpace(proxy.credentials_file()))) {
+    bad("proxy.credentials_file", "must be an absolute path on the broker's node");
+  }
+  if (proxy.no_proxy_size() > kMaxNoProxyEntries) {
+    bad("proxy.no_proxy", absl::StrCat("has more than ", kMaxNoProxyEntries, " entries"));
+  }
+  for (int i = 0; i < proxy.no_proxy_size() && i < kMaxNoProxyEntries; ++i) {
+    if (const std::string problem = NoProxyEntryProblem(proxy.no_proxy(i)); !problem.empty()) {
+      bad(absl::StrCat("proxy.no_proxy[", i, "]"), problem);
+    }
+  }
+  if (proxy.has_trust_store() && !absl::StartsWith(proxy.url(), "https://")) {
+    bad("proxy.trust_store", "is only for an https:// proxy");
+  }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
 }
@@ -188,7 +276,43 @@ std::vector<std::string> ChangedDestinations(const SmtpSettings& update,
   if (!MessageDifferencer::Equals(update.smtp_trust_store(), stored.smtp_trust_store())) {
     changed.push_back("smtp_trust_store");
   }
+  // The token goes end to end over TLS through a proxy's tunnel, but where the secret's
+  // requests travel is still its holder's decision (and a plain-http test authority would
+  // cross the proxy in clear).
+  if (update.proxy().url() != stored.proxy().url()) changed.push_back("proxy.url");
+  if (update.proxy().credentials_file() != stored.proxy().credentials_file()) {
+    changed.push_back("proxy.credentials_file");
+  }
+  if (!MessageDifferencer::Equals(update.proxy().trust_store(), stored.proxy().trust_store())) {
+    changed.push_back("proxy.trust_store");
+  }
   return changed;
+}
+
+// The saved proxy credentials, read from a file the admin only names, go only to the proxy
+// they were saved for: naming the saved file for another proxy would hand its password to a
+// host of the admin's choosing (the admin never typed it, so the client secret's rule,
+// "enter it again", cannot apply). Appends an error per field that breaks the rule.
+void CheckProxyCredentialsGoWhereSaved(const SmtpSettings& update, const SmtpSettings& stored,
+                                       std::vector<std::string>* errors) {
+  using ::google::protobuf::util::MessageDifferencer;
+  const v1::ProxySettings& now = update.proxy();
+  const v1::ProxySettings& saved = stored.proxy();
+  if (now.credentials_file().empty() || saved.credentials_file().empty() ||
+      !SameFile(now.credentials_file(), saved.credentials_file())) {
+    return;
+  }
+  for (const auto& [field, differs] :
+       {std::make_pair("url", now.url() != saved.url()),
+        std::make_pair("trust_store",
+                       !MessageDifferencer::Equals(now.trust_store(), saved.trust_store()))}) {
+    if (!differs) continue;
+    errors->push_back(absl::StrCat(
+        "settings.proxy.", field,
+        ": differs from the saved settings, and the saved proxy credentials "
+        "(settings.proxy.credentials_file) go only to the proxy they were saved with: put this "
+        "proxy's credentials in a new file on the broker's node and name that file"));
+  }
 }
 
 }  // namespace
@@ -197,21 +321,22 @@ absl::StatusOr<SmtpSettings> MergeStoredCredential(const SmtpSettings& update,
                                                    const SmtpSettings* stored,
                                                    const std::string& default_authority) {
   SmtpSettings merged = update;
-  if (stored == nullptr || !WantsStoredCredential(update, *stored)) return merged;
-  const std::vector<std::string> changed =
-      ChangedDestinations(ResolveDefaults(update, default_authority),
-                          ResolveDefaults(*stored, default_authority));
-  if (!changed.empty()) {
-    std::vector<std::string> errors;
-    for (const std::string& field : changed) {
+  if (stored == nullptr) return merged;
+  std::vector<std::string> errors;
+  CheckProxyCredentialsGoWhereSaved(update, *stored, &errors);
+  const bool wants_stored = WantsStoredCredential(update, *stored);
+  if (wants_stored) {
+    for (const std::string& field : ChangedDestinations(ResolveDefaults(update, default_authority),
+                                                        ResolveDefaults(*stored, default_authority))) {
       errors.push_back(absl::StrCat(
           "settings.", field,
           ": differs from the saved settings, and the stored credential is only sent where it "
           "was saved and tested: enter the client secret (or the certificate's private key) "
           "again"));
     }
-    return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
   }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  if (!wants_stored) return merged;
   switch (merged.credential_case()) {
     case SmtpSettings::CREDENTIAL_NOT_SET:
       if (stored->has_client_secret()) *merged.mutable_client_secret() = stored->client_secret();
@@ -235,6 +360,9 @@ absl::Status InlineTrustStores(SmtpSettings* resolved) {
   if (resolved->has_authority_trust_store()) {
     stores.emplace_back("authority_trust_store", resolved->mutable_authority_trust_store());
   }
+  if (resolved->proxy().has_trust_store()) {
+    stores.emplace_back("proxy.trust_store", resolved->mutable_proxy()->mutable_trust_store());
+  }
   std::vector<std::string> errors;
   for (const auto& [field, trust] : stores) {
     absl::StatusOr<std::string> pem;
@@ -256,6 +384,70 @@ absl::Status InlineTrustStores(SmtpSettings* resolved) {
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
+absl::Status LoadProxyCredentials(SmtpSettings* resolved) {
+  v1::ProxySettings* proxy = resolved->mutable_proxy();
+  proxy->clear_credentials();
+  const std::string& path = proxy->credentials_file();
+  if (path.empty()) return absl::OkStatus();
+  auto bad = [](absl::string_view problem) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("settings.proxy.credentials_file: ", problem));
+  };
+  // O_NONBLOCK: a FIFO named here must not hang the broker (it is refused below).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    return bad(absl::StrCat("cannot open ", path, " on the broker's node: ", strerror(errno)));
+  }
+  std::string content;
+  absl::Status checked;
+  // Checks go through the open descriptor, so they apply to the file actually read.
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    checked = bad(absl::StrCat(path, " is not a regular file"));
+  } else if (absl::Status mode = crypto::CheckKeyFileMode(path, st.st_mode, st.st_gid, getegid(),
+                                                          "proxy credentials file");
+             !mode.ok()) {
+    checked = bad(mode.message());
+  } else {
+    char buffer[kMaxProxyCredentials + 3];
+    ssize_t n = 0;
+    while (content.size() <= kMaxProxyCredentials + 2 &&
+           (n = read(fd, buffer, sizeof(buffer))) > 0) {
+      content.append(buffer, static_cast<size_t>(n));
+    }
+    if (n < 0) checked = bad(absl::StrCat("cannot read ", path, ": ", strerror(errno)));
+  }
+  close(fd);
+  if (!checked.ok()) return checked;
+  absl::string_view line = content;
+  if (!absl::ConsumeSuffix(&line, "\r\n")) absl::ConsumeSuffix(&line, "\n");
+  const size_t colon = line.find(':');
+  bool valid = !line.empty() && line.size() <= kMaxProxyCredentials &&
+               colon != absl::string_view::npos && colon > 0;
+  for (unsigned char c : line) valid = valid && c >= 0x20 && c < 0x7f;
+  if (valid) proxy->set_credentials(std::string(line));
+  std::fill(content.begin(), content.end(), '\0');  // it held the password
+  if (!valid) {
+    // Never quote the file: it may be anything the admin pointed at.
+    return bad(absl::StrCat(path,
+                            " must hold one line \"user:password\" (printable ASCII, the user "
+                            "name without ':', at most ", kMaxProxyCredentials, " characters)"));
+  }
+  return absl::OkStatus();
+}
+
+ProxyConfig ProxyConfigOf(const SmtpSettings& resolved) {
+  ProxyConfig config;
+  const v1::ProxySettings& proxy = resolved.proxy();
+  config.url = proxy.url();
+  config.credentials = proxy.credentials();
+  config.no_proxy.assign(proxy.no_proxy().begin(), proxy.no_proxy().end());
+  config.ca_pem = proxy.trust_store().ca_bundle_pem();
+  config.use_system_roots =
+      !proxy.trust_store().exclude_system_roots() || config.ca_pem.empty();
+  return config;
 }
 
 std::string SettingsFingerprint(const SmtpSettings& resolved) {

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/process.h"
 #include "tests/testing/test_certs.h"
 #include "tests/testing/testbed.h"
 
@@ -22,7 +23,9 @@ namespace v1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 using ::mailroom::testing::BrokerHarness;
 using ::mailroom::testing::Testbed;
+using ::mailroom::testing::ReadAll;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BrokerE2eTest : public ::testing::Test {
  protected:
@@ -143,7 +146,8 @@ TEST_F(BrokerE2eTest, UntrustedCertificateChainIsNamedWithTheChain) {
   const v1::TestConnectionReport report = Test(settings);
   ExpectFailure(report, v1::TEST_STEP_KIND_STARTTLS,
                 cv1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN,
-                "unable to find valid certification path to requested target");
+                "PKIX path building failed: unable to find valid certification path to requested "
+                "target");
   const v1::TestStep& tls = report.steps(2);
   ASSERT_GE(tls.certificate_chain_size(), 1) << tls.DebugString();
   EXPECT_FALSE(tls.certificate_chain(0).issuer().empty());
@@ -154,6 +158,36 @@ TEST_F(BrokerE2eTest, UntrustedCertificateChainIsNamedWithTheChain) {
       EXPECT_THAT(line, ::testing::Not(HasSubstr("C: AUTH")));
     }
   }
+}
+
+// Item 4 of issue 11: the token endpoint's PKIX failure is reported as STARTTLS's is, with
+// the chain the endpoint presented and a fix naming authority_trust_store. The endpoint is
+// `openssl s_server` with the testbed's untrusted certificate: the handshake fails before any
+// request, so it never needs to answer one.
+TEST_F(BrokerE2eTest, TokenEndpointWithAnUntrustedChainIsNamedWithTheChain) {
+  const int port = mailroom::testing::UnusedLoopbackPort();
+  const std::string pki = absl::StrCat(testbed_->dir(), "/pki/");
+  mailroom::testing::ChildProcess server(
+      {"/usr/bin/openssl", "s_server", "-accept", absl::StrCat("127.0.0.1:", port), "-cert",
+       pki + "untrusted-server.pem", "-key", pki + "untrusted-server.key", "-quiet"},
+      absl::StrCat(getenv("TEST_TMPDIR"), "/s_server.log"));
+  for (int i = 0; i < 100 && !mailroom::testing::LoopbackPortOpen(port); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  v1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
+  settings.set_authority_host(absl::StrCat("https://127.0.0.1:", port));
+  const v1::TestConnectionReport report = Test(settings);
+  ExpectFailure(report, v1::TEST_STEP_KIND_TOKEN_REQUEST,
+                cv1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN,
+                "PKIX path building failed: unable to find valid certification path to requested "
+                "target");
+  EXPECT_THAT(report.diagnosis().fix(), HasSubstr("settings.authority_trust_store"));
+  EXPECT_THAT(report.diagnosis().raw_reply(), HasSubstr("untrusted testbed root CA"));
+  const v1::TestStep& token = report.steps(0);
+  ASSERT_GE(token.certificate_chain_size(), 1) << token.DebugString();
+  EXPECT_THAT(token.certificate_chain(0).issuer(), HasSubstr("untrusted testbed root CA"));
+  EXPECT_EQ(token.certificate_chain(0).sha256_fingerprint().size(), 64u);
+  EXPECT_THAT(ReadAll(server.log_path()), Not(HasSubstr(testbed_->Env("CLIENT_SECRET"))));
 }
 
 TEST_F(BrokerE2eTest, ClosedPortIsNamed) {

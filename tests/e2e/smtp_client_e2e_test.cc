@@ -24,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/logging.h"
 #include "common/mail/smtp_client.h"
@@ -477,7 +478,10 @@ TEST_F(SmtpClientE2eTest, UntrustedChainIsListedWithoutSendingTheToken) {
   const Diagnosis diagnosis = DiagnosisOrDie(report.status());
   EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN)
       << FormatDiagnosis(diagnosis);
-  EXPECT_EQ(diagnosis.title(), "unable to find valid certification path to requested target");
+  EXPECT_EQ(diagnosis.title(),
+            "PKIX path building failed: unable to find valid certification path to requested "
+            "target");
+  EXPECT_THAT(diagnosis.fix(), HasSubstr("settings.smtp_trust_store"));
   EXPECT_THAT(diagnosis.raw_reply(), HasSubstr("unable to get local issuer certificate"));
   EXPECT_THAT(diagnosis.raw_reply(), HasSubstr("untrusted testbed root CA"));
   EXPECT_THAT(diagnosis.codes(), Contains("X509_V_ERR_20"));
@@ -560,6 +564,113 @@ TEST_F(SmtpClientE2eTest, UnansweredConnectIsConnectTimeout) {
   EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_CONNECT_TIMEOUT) << FormatDiagnosis(diagnosis);
   EXPECT_EQ(diagnosis.title(), "Connection failed: connect timed out");
   EXPECT_LT(seconds, 5.0);
+}
+
+// ---- Through an HTTP proxy (tinyproxy): a CONNECT tunnel, then STARTTLS end to end.
+
+TEST_F(SmtpClientE2eTest, AMessageGoesThroughAnAllowingProxy) {
+  absl::StatusOr<testing::TestProxy> proxy = testbed().StartProxy("allow");
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  const std::string token = Token();
+  SmtpEndpoint endpoint = Trusted();
+  endpoint.proxy.url = proxy->url;
+  SmtpSession session(endpoint, Mailbox());
+  session.SetBearerToken(token);
+  absl::StatusOr<ConnectReport> report = session.Connect();
+  ASSERT_TRUE(report.ok()) << report.status() << "\n" << absl::StrJoin(session.Transcript(), "\n");
+  EXPECT_EQ(report->proxy, proxy->url);
+  EXPECT_THAT(report->proxy_reply, HasSubstr(" 200 "));
+  EXPECT_EQ(report->greeting.code, 220);
+  EXPECT_EQ(report->auth_reply.code, 235);
+  const std::string target = absl::StrCat("127.0.0.1:", testbed().Env("SMTP_PORT"));
+  EXPECT_THAT(report->transcript, Contains(absl::StrCat("C: CONNECT ", target, " HTTP/1.1")));
+  const std::string to = Recipient("proxy");
+  const SendResult sent = session.Send(Mailbox(), {to}, Message(to, "via proxy", "tunnelled\r\n"));
+  ASSERT_TRUE(sent.ok) << FormatDiagnosis(sent.diagnosis);
+  EXPECT_THAT(testbed().WaitForDelivered(to, 1, absl::Seconds(20)), SizeIs(1));
+  // The proxy's log is the proof: one tunnel, to the SMTP port.
+  EXPECT_THAT(Testbed::ProxyConnects(*proxy), Contains(target));
+}
+
+TEST_F(SmtpClientE2eTest, AnAuthenticatingProxyTakesTheCredentialsAndNeverShowsThem) {
+  absl::StatusOr<testing::TestProxy> proxy = testbed().StartProxy("auth");
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  std::string credentials = ReadFile(proxy->credentials_file);
+  credentials = std::string(absl::StripTrailingAsciiWhitespace(credentials));
+  const std::string password = credentials.substr(credentials.find(':') + 1);
+  const std::string token = Token();
+  SmtpEndpoint endpoint = Trusted();
+  endpoint.proxy.url = proxy->url;
+
+  // None: 407. Wrong ones: tinyproxy answers 401.
+  for (const std::string& given : {std::string(), std::string("mailroom-proxy:wrong-password")}) {
+    SCOPED_TRACE(given);
+    endpoint.proxy.credentials = given;
+    SmtpSession session(endpoint, Mailbox());
+    session.SetBearerToken(token);
+    absl::StatusOr<ConnectReport> report = session.Connect();
+    ASSERT_FALSE(report.ok());
+    const Diagnosis diagnosis = DiagnosisOrDie(report.status());
+    EXPECT_EQ(diagnosis.cause(), given.empty() ? fc::FAILURE_CAUSE_PROXY_AUTH_REQUIRED
+                                               : fc::FAILURE_CAUSE_PROXY_AUTH_REJECTED)
+        << FormatDiagnosis(diagnosis);
+    EXPECT_THAT(diagnosis.codes(), Contains(given.empty() ? "PROXY 407" : "PROXY 401"));
+    EXPECT_EQ(diagnosis.endpoint(), absl::StrCat("smtp://127.0.0.1:", endpoint.port));
+    EXPECT_THAT(diagnosis.raw_reply(), HasSubstr(proxy->url));
+    EXPECT_THAT(session.Transcript(), Not(Contains(HasSubstr("C: AUTH"))));
+    const SendResult sent = session.Send(Mailbox(), {"x@example.test"}, Message("x@example.test", "x", "x\r\n"));
+    EXPECT_EQ(sent.outcome, DeliveryOutcome::kTransient);  // mail waits for the proxy's fix
+  }
+
+  endpoint.proxy.credentials = credentials;
+  SmtpSession session(endpoint, Mailbox());
+  session.SetBearerToken(token);
+  absl::StatusOr<ConnectReport> report = session.Connect();
+  ASSERT_TRUE(report.ok()) << report.status() << "\n" << absl::StrJoin(session.Transcript(), "\n");
+  EXPECT_THAT(report->transcript, Contains("C: Proxy-Authorization: [REDACTED]"));
+  const std::string basic = absl::Base64Escape(credentials);
+  for (const std::vector<std::string>& lines : {report->transcript, (*log_sink_)->lines()}) {
+    for (const std::string& line : lines) {
+      EXPECT_THAT(line, Not(HasSubstr(password)));
+      EXPECT_THAT(line, Not(HasSubstr(basic.substr(0, 16))));
+    }
+  }
+}
+
+TEST_F(SmtpClientE2eTest, AProxyThatDeniesTheTunnelIsNamed) {
+  absl::StatusOr<testing::TestProxy> proxy = testbed().StartProxy("deny");
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  SmtpEndpoint endpoint = Trusted();
+  endpoint.proxy.url = proxy->url;
+  SmtpSession session(endpoint, Mailbox());
+  session.SetBearerToken(Token());
+  absl::StatusOr<ConnectReport> report = session.Connect();
+  ASSERT_FALSE(report.ok());
+  const Diagnosis diagnosis = DiagnosisOrDie(report.status());
+  EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_PROXY_CONNECT_DENIED) << FormatDiagnosis(diagnosis);
+  EXPECT_EQ(diagnosis.title(), "Proxy denied the CONNECT tunnel");
+  EXPECT_THAT(diagnosis.codes(), Contains("PROXY 403"));
+  EXPECT_EQ(diagnosis.endpoint(), absl::StrCat("smtp://127.0.0.1:", endpoint.port));
+  EXPECT_THAT(session.last_connect().proxy_reply, HasSubstr("403"));
+}
+
+TEST_F(SmtpClientE2eTest, ProxyThatRefusesOrNeverAcceptsIsNamed) {
+  SmtpEndpoint endpoint = Trusted();
+  endpoint.connect_timeout = absl::Seconds(1);
+  endpoint.proxy.url = absl::StrCat("http://127.0.0.1:", UnusedLoopbackPort());
+  {
+    SmtpSession session(endpoint, Mailbox());
+    absl::StatusOr<ConnectReport> report = session.Connect();
+    ASSERT_FALSE(report.ok());
+    EXPECT_EQ(DiagnosisOrDie(report.status()).cause(), fc::FAILURE_CAUSE_PROXY_CONNECTION_REFUSED);
+  }
+  FullListener full;  // its accept queue is full: connecting to it times out
+  endpoint.proxy.url = absl::StrCat("http://127.0.0.1:", full.port());
+  SmtpSession session(endpoint, Mailbox());
+  absl::StatusOr<ConnectReport> report = session.Connect();
+  ASSERT_FALSE(report.ok());
+  const Diagnosis diagnosis = DiagnosisOrDie(report.status());
+  EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_PROXY_UNREACHABLE) << FormatDiagnosis(diagnosis);
 }
 
 TEST_F(SmtpClientE2eTest, SilentServerIsConnectionLost) {

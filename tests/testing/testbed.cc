@@ -150,6 +150,18 @@ int UnusedLoopbackPort() {
   return port;
 }
 
+bool LoopbackPortOpen(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const bool open = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return open;
+}
+
 absl::StatusOr<std::unique_ptr<Testbed>> Testbed::Start() {
   char dir_template[] = "/tmp/mr.XXXXXX";  // short: Dovecot's unix sockets live under it
   if (mkdtemp(dir_template) == nullptr) {
@@ -243,14 +255,12 @@ absl::StatusOr<std::string> Testbed::FetchToken() const {
   return FetchToken(Env("CLIENT_ID"), Env("CLIENT_SECRET"));
 }
 
-absl::StatusOr<int> Testbed::StartSink(const std::vector<std::string>& options) const {
-  std::vector<std::string> args = {"sink", dir_, "0"};
-  args.insert(args.end(), options.begin(), options.end());
+absl::StatusOr<int> Testbed::RunScriptForPort(const std::vector<std::string>& args) const {
   std::string output;
   const int rc = RunScript(args, &output);
   if (rc != 0) {
     return absl::UnavailableError(
-        absl::StrCat("testbed.sh sink failed (exit ", rc, "):\n", Tail(output)));
+        absl::StrCat("testbed.sh ", args[0], " failed (exit ", rc, "):\n", Tail(output)));
   }
   // The last line is "PORT PID".
   std::vector<absl::string_view> lines =
@@ -258,9 +268,42 @@ absl::StatusOr<int> Testbed::StartSink(const std::vector<std::string>& options) 
   std::vector<absl::string_view> words = absl::StrSplit(lines.back(), ' ');
   int port = 0;
   if (words.size() != 2 || !absl::SimpleAtoi(words[0], &port)) {
-    return absl::InternalError(absl::StrCat("unexpected output of testbed.sh sink: ", output));
+    return absl::InternalError(
+        absl::StrCat("unexpected output of testbed.sh ", args[0], ": ", output));
   }
   return port;
+}
+
+absl::StatusOr<int> Testbed::StartSink(const std::vector<std::string>& options) const {
+  std::vector<std::string> args = {"sink", dir_, "0"};
+  args.insert(args.end(), options.begin(), options.end());
+  return RunScriptForPort(args);
+}
+
+absl::StatusOr<TestProxy> Testbed::StartProxy(const std::string& mode) const {
+  absl::StatusOr<int> port = RunScriptForPort({"proxy", dir_, mode});
+  if (!port.ok()) return port.status();
+  TestProxy proxy;
+  proxy.port = *port;
+  const std::string base = absl::StrCat(dir_, "/proxy/", proxy.port);
+  proxy.url = absl::StrCat(mode == "tls" ? "https" : "http", "://127.0.0.1:", proxy.port);
+  proxy.log_path = absl::StrCat(base, ".log");
+  if (mode == "auth") proxy.credentials_file = absl::StrCat(base, ".credentials");
+  return proxy;
+}
+
+std::vector<std::string> Testbed::ProxyConnects(const TestProxy& proxy) {
+  std::vector<std::string> targets;
+  std::ifstream in(proxy.log_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    // "CONNECT   Dec 06 04:52:57.084 [19764]: Request (file descriptor 5): CONNECT 127.0.0.1:31539 HTTP/1.1"
+    const size_t at = line.find("): CONNECT ");
+    if (at == std::string::npos || line.find("Request (") == std::string::npos) continue;
+    absl::string_view rest = absl::string_view(line).substr(at + 11);
+    targets.emplace_back(rest.substr(0, rest.find(' ')));
+  }
+  return targets;
 }
 
 std::vector<std::string> Testbed::DeliveredTo(const std::string& recipient) const {

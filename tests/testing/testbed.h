@@ -1,7 +1,8 @@
 // Provides Testbed, which runs the real loopback Exchange-like environment for end-to-end
 // tests (tests/e2e/testbed/testbed.sh: oidc-provider as the Entra-shaped token endpoint,
 // Dovecot validating XOAUTH2 bearer tokens, a private Postfix as the STARTTLS submission
-// server delivering into a Maildir, and Postfix's smtp-sink for fault injection) in a short
+// server delivering into a Maildir, Postfix's smtp-sink for fault injection, and tinyproxy as an
+// HTTP proxy that allows, denies or authenticates CONNECT tunnels) in a short
 // temporary directory; reads its testbed.env; fetches tokens; finds delivered messages by
 // their Delivered-To header; and stops everything it started when destroyed, also when the
 // test failed (and, best effort, when the test process is killed by a signal). The directory
@@ -21,6 +22,14 @@
 #include "absl/time/time.h"
 
 namespace mailroom::testing {
+
+// An HTTP proxy started by Testbed::StartProxy.
+struct TestProxy {
+  int port = 0;
+  std::string url;               // "http://127.0.0.1:PORT" ("https://" for mode "tls")
+  std::string log_path;          // tinyproxy's log: one "Request ... CONNECT" line per tunnel
+  std::string credentials_file;  // "user:password", mode 0600 (mode "auth" only)
+};
 
 class Testbed {
  public:
@@ -52,6 +61,15 @@ class Testbed {
   // returns its port. It is stopped with the testbed.
   absl::StatusOr<int> StartSink(const std::vector<std::string>& options) const;
 
+  // Starts tinyproxy on a free loopback port (testbed.sh proxy): `mode` "allow" tunnels to any
+  // port, "deny" answers 403 to CONNECT for any port but 443, "auth" requires the Basic
+  // credentials it writes to credentials_file, "tls" is an https:// proxy (stunnel with the
+  // testbed's trusted server certificate, CA_FILE, in front of an allowing tinyproxy). It is
+  // stopped with the testbed.
+  absl::StatusOr<TestProxy> StartProxy(const std::string& mode) const;
+  // The targets ("HOST:PORT") the proxy was asked to CONNECT to so far, in order.
+  static std::vector<std::string> ProxyConnects(const TestProxy& proxy);
+
   // The messages in the Maildir whose header says "Delivered-To: <recipient>", oldest first.
   std::vector<std::string> DeliveredTo(const std::string& recipient) const;
   // Waits until at least `count` such messages exist, up to `timeout`; returns what is there.
@@ -64,6 +82,8 @@ class Testbed {
 
  private:
   explicit Testbed(std::string dir) : dir_(std::move(dir)) {}
+  // Runs `testbed.sh ARGS...` whose last line of output is "PORT PID"; returns PORT.
+  absl::StatusOr<int> RunScriptForPort(const std::vector<std::string>& args) const;
 
   const std::string dir_;
   std::map<std::string, std::string> env_;
@@ -71,6 +91,8 @@ class Testbed {
 
 // A loopback TCP port that nothing listens on (bound, then released).
 int UnusedLoopbackPort();
+// Whether something accepts connections on 127.0.0.1:`port`.
+bool LoopbackPortOpen(int port);
 
 // The runfiles path of a workspace file.
 std::string TestbedRunfile(const std::string& workspace_path);

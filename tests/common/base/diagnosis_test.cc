@@ -2,6 +2,7 @@
 // kMaxRawReplyBytes, cut on a character boundary, always UTF-8.
 #include "common/base/diagnosis.h"
 
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,34 @@ TEST(Diagnosis, MakeDiagnosisFillsTheCausesText) {
   EXPECT_FALSE(d.title().empty());
   EXPECT_FALSE(d.fix().empty());
   EXPECT_EQ(d.raw_reply(), "AADSTS7000215");
+}
+
+// Each proxy failure is its own cause with its own name and a fix naming the settings field.
+TEST(Diagnosis, ProxyFailuresAreNamedApart) {
+  namespace fc = ::mailroom::common::v1;
+  std::set<std::string> titles;
+  for (fc::FailureCause cause :
+       {fc::FAILURE_CAUSE_PROXY_CONNECTION_REFUSED, fc::FAILURE_CAUSE_PROXY_UNREACHABLE,
+        fc::FAILURE_CAUSE_PROXY_AUTH_REQUIRED, fc::FAILURE_CAUSE_PROXY_AUTH_REJECTED,
+        fc::FAILURE_CAUSE_PROXY_CONNECT_DENIED}) {
+    const Diagnosis d = MakeDiagnosis(cause);
+    EXPECT_EQ(d.cause(), cause);
+    EXPECT_THAT(d.title(), HasSubstr("roxy"));
+    EXPECT_THAT(d.fix(), HasSubstr("settings.proxy."));
+    titles.insert(d.title());
+  }
+  EXPECT_EQ(titles.size(), 5u);
+}
+
+// Item 4 of issue 11: the seed's words, and a fix that says which trust store to change.
+TEST(Diagnosis, AnUntrustedChainUsesTheSeedsWordsAndNamesTheTrustStore) {
+  const Diagnosis d = MakeDiagnosis(common::v1::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN);
+  EXPECT_EQ(d.title(),
+            "PKIX path building failed: unable to find valid certification path to requested "
+            "target");
+  EXPECT_THAT(UntrustedChainFix("authority_trust_store"),
+              HasSubstr("settings.authority_trust_store (ca_file or ca_bundle_pem)"));
+  EXPECT_THAT(UntrustedChainFix("smtp_trust_store"), HasSubstr("settings.smtp_trust_store"));
 }
 
 // L11: an unbounded reply made the MnT refuse (and drop) the delivery alarm carrying it.

@@ -62,6 +62,11 @@ TEST(Redactor, CredentialShapesAreRemovedWithoutRegistration) {
       {"jwt eyJhbGciOiJQUzI1NiJ9.eyJhdWQiOiJ4In0.c2lnbmF0dXJl end", "eyJhdWQiOiJ4In0"},
       {"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----", "MIIEvQIBADANBg"},
       {"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----", "MHcCAQEEIB"},
+      // A proxy password travels only base64-encoded.
+      {"Proxy-Authorization: Basic cHJveHl1c2VyOnMzY3JldA==", "cHJveHl1c2VyOnMzY3JldA"},
+      {"> proxy-authorization:basic cHJveHl1c2VyOnMzY3JldA==\r\nHost: x", "cHJveHl1c2VyOnMz"},
+      {"Authorization: Digest username=\"u\", response=\"6629fae49393a05397450978507c4ef1\"",
+       "6629fae4"},
   };
   for (const PatternCase& c : cases) {
     SCOPED_TRACE(c.input);

@@ -40,6 +40,46 @@ TEST(SmtpDialogue, RecordsExchangesAndRedactsCredentials) {
   EXPECT_FALSE(r.AuthSent());
 }
 
+// Through a proxy libcurl first sends CONNECT (one chunk) and gets the proxy's answer line by
+// line up to an empty one; only then does the SMTP dialogue begin.
+TEST(SmtpDialogue, AProxysConnectIsKeptApartAndItsCredentialsRedacted) {
+  Recorder r("smtp.example:587");
+  Client(r,
+         "CONNECT smtp.example:587 HTTP/1.1\r\nHost: smtp.example:587\r\n"
+         "Proxy-Authorization: Basic cHJveHl1c2VyOnMzY3JldA==\r\n"
+         "User-Agent: curl/7.88.1\r\n\r\n");
+  Server(r, "HTTP/1.0 200 Connection established\r\n");
+  Server(r, "Proxy-agent: tinyproxy/1.11.1\r\n");
+  Server(r, "\r\n");
+  Server(r, "220 ready\r\n");
+  Client(r, "EHLO node\r\n");
+  Server(r, "250 smtp.example\r\n");
+  EXPECT_THAT(r.transcript(),
+              ElementsAre("C: CONNECT smtp.example:587 HTTP/1.1", "C: Host: smtp.example:587",
+                          "C: Proxy-Authorization: [REDACTED]", "C: User-Agent: curl/7.88.1",
+                          "S: HTTP/1.0 200 Connection established",
+                          "S: Proxy-agent: tinyproxy/1.11.1", "S: 220 ready", "C: EHLO node",
+                          "S: 250 smtp.example"));
+  EXPECT_EQ(r.proxy_reply(), "HTTP/1.0 200 Connection established");
+  ASSERT_EQ(r.exchanges().size(), 2u);
+  EXPECT_EQ(r.exchanges()[0].stage, SmtpStage::kGreeting);
+  EXPECT_EQ(r.exchanges()[0].reply.code, 220);
+  EXPECT_EQ(r.FailingExchange(), nullptr);
+}
+
+TEST(SmtpDialogue, AProxysRefusalIsNoSmtpExchange) {
+  Recorder r("smtp.example:587");
+  Client(r, "CONNECT smtp.example:587 HTTP/1.1\r\nHost: smtp.example:587\r\n\r\n");
+  Server(r, "HTTP/1.1 403 Access violation\r\n");
+  Server(r, "Server: tinyproxy/1.11.1\r\n");
+  Server(r, "\r\n");
+  EXPECT_EQ(r.proxy_reply(), "HTTP/1.1 403 Access violation");
+  EXPECT_TRUE(r.exchanges().empty());
+  EXPECT_EQ(r.FailingExchange(), nullptr);
+  r.Reset();
+  EXPECT_TRUE(r.proxy_reply().empty());
+}
+
 TEST(SmtpDialogue, MessageDataIsCountedNotRecorded) {
   Recorder r("mx");
   Client(r, "DATA\r\n");

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/redactor.h"
 #include "absl/synchronization/mutex.h"
 #include "tests/testing/fake_clock.h"
 #include "gmock/gmock.h"
@@ -68,6 +70,24 @@ TEST_F(BrokerTokenSourceTest, CachesTheGrant) {
     EXPECT_EQ(grant->smtp_port, 587);
   }
   EXPECT_EQ(source_.broker_calls(), 1);
+}
+
+// The proxy comes with the token; its password is registered with the redactor on arrival.
+TEST_F(BrokerTokenSourceTest, TheGrantCarriesTheProxyAndItsPasswordIsRedacted) {
+  v1::GetAccessTokenResponse response = TokenResponse("t1", 3600, 1800);
+  response.mutable_smtp_proxy()->set_url("https://proxy.example.test:3129");
+  response.mutable_smtp_proxy()->set_credentials("psn-proxy:Node-Pr0xy-Pass");
+  response.mutable_smtp_proxy()->mutable_trust_store()->set_ca_bundle_pem("-----BEGIN CERT");
+  Answer(response);
+  absl::StatusOr<SubmissionGrant> grant = source_.Get();
+  ASSERT_TRUE(grant.ok());
+  EXPECT_EQ(grant->proxy.url, "https://proxy.example.test:3129");
+  EXPECT_EQ(grant->proxy.credentials, "psn-proxy:Node-Pr0xy-Pass");
+  EXPECT_EQ(grant->proxy.ca_pem, "-----BEGIN CERT");
+  EXPECT_TRUE(grant->proxy.use_system_roots);
+  const std::string line = absl::StrCat("sent Node-Pr0xy-Pass and ",
+                                        absl::Base64Escape("psn-proxy:Node-Pr0xy-Pass"));
+  EXPECT_EQ(Redactor::Global().Redact(line), "sent [REDACTED] and [REDACTED]");
 }
 
 TEST_F(BrokerTokenSourceTest, BrokerOutageIsInvisibleWhileTheTokenIsValid) {

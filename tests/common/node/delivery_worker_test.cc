@@ -293,6 +293,53 @@ TEST_F(DeliveryWorkerTest, AnOutcomeTheOutboxCannotTakeIsKeptAlarmedAndWrittenLa
   EXPECT_THAT(alarms_.raised.back().text(), HasSubstr("cannot record delivery outcomes"));
 }
 
+// The broker reads the proxy's credentials file again when it restarts, under the same saved
+// settings: a node whose grant brings other proxy credentials builds a new submitter for them.
+TEST_F(DeliveryWorkerTest, NewProxyCredentialsUnderTheSameSettingsMakeANewSubmitter) {
+  ON_CALL(stub_, GetAccessToken(_, _, _))
+      .WillByDefault(Invoke([this](grpc::ClientContext*, const bv1::GetAccessTokenRequest&,
+                                   bv1::GetAccessTokenResponse* response) {
+        ++tokens_issued_;
+        response->set_access_token(absl::StrCat("token-", tokens_issued_));
+        response->set_token_fingerprint(absl::StrCat("fp-", tokens_issued_));
+        response->mutable_expires_in()->set_seconds(3600);
+        response->mutable_refresh_after()->set_seconds(1800);
+        response->set_mailbox("noreply@example.test");
+        response->set_use_authentication(true);
+        response->set_settings_etag("same-settings");
+        response->mutable_smtp_proxy()->set_url("http://proxy.example.test:3128");
+        response->mutable_smtp_proxy()->set_credentials(absl::StrCat("psn:pass-", tokens_issued_));
+        return grpc::Status::OK;
+      }));
+  BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
+  BrokerPermits permits(&stub_, "psn1");
+  DeliveryOptions options;
+  options.node_name = "psn1";
+  options.connections = 1;
+  options.idle_close = absl::Hours(10);  // no new submitter for being idle
+  std::vector<std::string> made_with;
+  DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
+                        [&](const SubmissionGrant& grant) {
+                          made_with.push_back(grant.proxy.credentials);
+                          return std::make_unique<FakeSubmitter>(&replies_, &tokens_used_);
+                        });
+  worker.Start();
+  auto wait_sent = [&](const std::string& id) {
+    worker.Wake();  // as the send RPCs do after queuing
+    for (int i = 0; i < 3000; ++i) {
+      absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
+      if (got.ok() && got->notification().state() == cv1::NOTIFICATION_STATE_SENT) return true;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_sent(Enqueue()));
+  clock_.Advance(absl::Seconds(3500));  // the token nears its end: the next send fetches anew
+  ASSERT_TRUE(wait_sent(Enqueue()));
+  worker.Stop();
+  EXPECT_THAT(made_with, ::testing::ElementsAre("psn:pass-1", "psn:pass-2"));
+}
+
 TEST_F(DeliveryWorkerTest, RefusedTokenIsReplacedAndTheMessageRetriedOnce) {
   EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
       .WillOnce(Invoke([](grpc::ClientContext*, const bv1::InvalidateAccessTokenRequest& request,

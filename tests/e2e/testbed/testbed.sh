@@ -25,6 +25,17 @@
 #   testbed.sh postconf DIR NAME=VALUE...
 #                                    change main.cf settings of the running Postfix and reload it
 #                                    (e.g. a policy service that counts what the MTA accepts)
+#   testbed.sh proxy  DIR allow|deny|auth|tls [PORT]
+#                                    start tinyproxy (an HTTP proxy doing CONNECT) on 127.0.0.1:PORT
+#                                    (0 or none = a free one): allow = CONNECT to any port; deny =
+#                                    CONNECT only to port 443, so the testbed's SMTP and token ports
+#                                    get 403; auth = any port after Basic authentication, with the
+#                                    credentials in DIR/proxy/PORT.credentials ("user:password",
+#                                    mode 0600); tls = an https:// proxy: stunnel on PORT with the
+#                                    trusted server certificate, in front of an allowing tinyproxy.
+#                                    Prints "PORT PID". DIR/proxy/PORT.log has a line
+#                                    "Request (file descriptor N): CONNECT HOST:PORT HTTP/1.1" for
+#                                    every CONNECT it was asked for.
 #
 # DIR must be short (unix socket paths are limited to 108 bytes: use `mktemp -d /tmp/mr.XXXXXX`)
 # and traversable by the postfix user; start makes it mode 755. Root is required (Postfix).
@@ -617,6 +628,17 @@ stop_sinks() {
   return 0
 }
 
+stop_proxies() {
+  local f
+  for f in "$DIR"/proxy/*.stunnel; do
+    [[ -e "$f" ]] && stop_pidfile "$f" stunnel
+  done
+  for f in "$DIR"/proxy/*.pid; do
+    [[ -e "$f" ]] && stop_pidfile "$f" tinyproxy
+  done
+  return 0
+}
+
 # ------------------------------------------------------------------------------------------------
 # subcommands
 
@@ -667,6 +689,7 @@ cmd_start() {
 cmd_stop() {
   set_paths "$1"
   [[ -d "$DIR" ]] || return 0
+  stop_proxies
   stop_sinks
   stop_postfix
   stop_dovecot
@@ -685,6 +708,14 @@ cmd_status() {
   for f in "$DIR"/sink/*.pid; do
     [[ -e "$f" ]] || continue
     if pid_alive "$f" smtp-sink; then report sink "running port $(basename "$f" .pid) pid $(cat "$f")"; else report sink "stopped port $(basename "$f" .pid)"; fi
+  done
+  for f in "$DIR"/proxy/*.pid; do
+    [[ -e "$f" ]] || continue
+    if pid_alive "$f" tinyproxy; then report proxy "running port $(basename "$f" .pid) pid $(cat "$f")"; else report proxy "stopped port $(basename "$f" .pid)"; fi
+  done
+  for f in "$DIR"/proxy/*.stunnel; do
+    [[ -e "$f" ]] || continue
+    if pid_alive "$f" stunnel; then report proxy "running port $(basename "$f" .stunnel) (TLS) pid $(cat "$f")"; else report proxy "stopped port $(basename "$f" .stunnel) (TLS)"; fi
   done
   return $ok
 }
@@ -773,6 +804,91 @@ cmd_sink() {
   echo "$port $(cat "$DIR/sink/$port.pid")"
 }
 
+# An HTTP proxy between mailroom and the testbed, as sites that reach Exchange Online only
+# through one have (the seed's fix for "connect timed out"). tinyproxy logs each CONNECT at
+# LogLevel Connect; it drops root for its own user, so its log file is that user's.
+cmd_proxy() {
+  set_paths "$1"
+  local mode="$2" port="${3:-0}" user password tls_port=""
+  command -v tinyproxy >/dev/null || { log "tinyproxy is not installed (Debian package tinyproxy)"; exit 1; }
+  case "$mode" in allow | deny | auth | tls) ;; *) usage ;; esac
+  mkdir -p "$DIR/proxy"
+  if [[ "$port" == 0 || "$port" == auto ]]; then
+    free_port
+    port=$FREE_PORT
+  fi
+  if [[ "$mode" == tls ]]; then # tinyproxy behind, on a port of its own; TLS on $port
+    command -v stunnel >/dev/null || { log "stunnel is not installed (Debian package stunnel4)"; exit 1; }
+    tls_port="$port"
+    free_port
+    port=$FREE_PORT
+  fi
+  local base="$DIR/proxy/$port"
+  {
+    echo "# tinyproxy for the mailroom testbed: mode $mode"
+    echo "User tinyproxy"
+    echo "Group tinyproxy"
+    echo "Listen 127.0.0.1"
+    echo "Port $port"
+    echo "Timeout 60"
+    echo "MaxClients 50"
+    echo "Allow 127.0.0.1"
+    echo "DisableViaHeader Yes"
+    echo "LogFile \"$base.log\""
+    echo "LogLevel Connect"
+    # Without ConnectPort lines every port may be tunnelled to; with one, only those listed.
+    [[ "$mode" == deny ]] && echo "ConnectPort 443"
+    if [[ "$mode" == auth ]]; then
+      user=mailroom-proxy
+      password="$(openssl rand -hex 12)"
+      echo "BasicAuth $user $password"
+      (umask 077 && printf '%s:%s\n' "$user" "$password" >"$base.credentials")
+    fi
+  } >"$base.conf"
+  chmod 600 "$base.conf"
+  : >"$base.log"
+  chown tinyproxy "$base.log" 2>/dev/null || true
+  # -d: stay in the foreground, so that the pid recorded is tinyproxy's own.
+  tinyproxy -d -c "$base.conf" </dev/null >>"$base.out" 2>&1 &
+  echo $! >"$base.pid"
+  proxy_ready() {
+    pid_alive "$base.pid" tinyproxy || return 2
+    tcp_open "$port"
+  }
+  if ! wait_until "tinyproxy on port $port" proxy_ready; then
+    show_logs "$base.out" "$base.log"
+    rm -f "$base.pid"
+    exit 1
+  fi
+  [[ -z "$tls_port" ]] && { echo "$port $(cat "$base.pid")"; return 0; }
+  # The https:// proxy: TLS with the testbed's trusted server certificate (localhost,
+  # 127.0.0.1), then the same CONNECT dialogue. Its log is the tinyproxy's behind it.
+  local front="$DIR/proxy/$tls_port"
+  ln -sf "$base.log" "$front.log"
+  {
+    echo "foreground = yes"
+    echo "pid ="
+    echo "output = $front.stunnel.log"
+    echo "[https-proxy]"
+    echo "accept = 127.0.0.1:$tls_port"
+    echo "connect = 127.0.0.1:$port"
+    echo "cert = $PKI/trusted-server.pem"
+    echo "key = $PKI/trusted-server.key"
+  } >"$front.stunnel.conf"
+  stunnel "$front.stunnel.conf" </dev/null >>"$front.out" 2>&1 &
+  echo $! >"$front.stunnel"
+  tls_ready() {
+    pid_alive "$front.stunnel" stunnel || return 2
+    tcp_open "$tls_port"
+  }
+  if ! wait_until "stunnel on port $tls_port" tls_ready; then
+    show_logs "$front.out" "$front.stunnel.log"
+    rm -f "$front.stunnel"
+    exit 1
+  fi
+  echo "$tls_port $(cat "$front.stunnel")"
+}
+
 cmd_token_count() {
   set_paths "$1"
   if [[ -f "$OIDC/token.log" ]]; then wc -l <"$OIDC/token.log"; else echo 0; fi
@@ -798,6 +914,7 @@ main() {
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
     postconf) [[ $# -ge 3 ]] || usage; cmd_postconf "${@:2}" ;;
+    proxy) [[ $# -ge 3 && $# -le 4 ]] || usage; cmd_proxy "${@:2}" ;;
     *) usage ;;
   esac
 }

@@ -2,6 +2,7 @@
 // seed's save-after-test rule, secret handling at rest and in answers, and expiry alarms.
 #include "pan/broker/broker.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/redactor.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/base/diagnosis.h"
 #include "tests/testing/fake_clock.h"
@@ -724,6 +727,244 @@ TEST_F(BrokerTest, APauseThatRunsOutClearsItsAlarm) {
   clock_.Advance(until - clock_.Now());
   EXPECT_EQ(broker_->CheckPauses(), absl::InfiniteFuture());
   EXPECT_THAT(alarms_.Events(), ::testing::Contains("clear send-quota/noreply@contoso.com"));
+}
+
+// ---- The proxy (issue 11, item 3)
+
+constexpr char kProxyPassword[] = "Pr0xy-S3cret!pass";
+
+class BrokerProxyTest : public BrokerTest {
+ protected:
+  // Writes `content` to dir_/NAME with `mode`; returns the path.
+  std::string WriteFile(const std::string& name, const std::string& content, mode_t mode = 0600) {
+    const std::string path = absl::StrCat(dir_, "/", name);
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    std::fwrite(content.data(), 1, content.size(), file);
+    std::fclose(file);
+    chmod(path.c_str(), mode);
+    return path;
+  }
+
+  v1::SmtpSettings WithProxy(const std::string& url, const std::string& credentials_file) {
+    v1::SmtpSettings settings = Settings();
+    settings.mutable_proxy()->set_url(url);
+    settings.mutable_proxy()->set_credentials_file(credentials_file);
+    return settings;
+  }
+
+  std::string Credentials() {
+    return WriteFile("proxy.credentials", absl::StrCat("mailroom-proxy:", kProxyPassword, "\n"));
+  }
+};
+
+TEST_F(BrokerProxyTest, BadProxySettingsNameTheField) {
+  struct Case {
+    const char* field;
+    std::function<void(v1::ProxySettings*)> apply;
+  };
+  const std::vector<Case> cases = {
+      {"settings.proxy.url: must name the port",
+       [](v1::ProxySettings* p) { p->set_url("http://proxy.contoso.com"); }},
+      {"settings.proxy.url: must not carry a user name or password",
+       [](v1::ProxySettings* p) { p->set_url("http://user:pw@proxy.contoso.com:3128"); }},
+      {"settings.proxy.url: must start with http:// or https://",
+       [](v1::ProxySettings* p) { p->set_url("socks5://proxy.contoso.com:1080"); }},
+      {"settings.proxy.url: must be only scheme, host and port",
+       [](v1::ProxySettings* p) { p->set_url("http://proxy.contoso.com:3128/path"); }},
+      {"settings.proxy.url: must name the proxy's host",
+       [](v1::ProxySettings* p) { p->set_url("http://:3128"); }},
+      {"settings.proxy.url: must name the proxy's host",
+       [](v1::ProxySettings* p) { p->set_url("http://fd00::1:3128"); }},
+      {"settings.proxy.no_proxy[1]: must be",
+       [](v1::ProxySettings* p) {
+         p->set_url("http://proxy.contoso.com:3128");
+         p->add_no_proxy("contoso.com");
+         p->add_no_proxy("bad entry");
+       }},
+      {"settings.proxy.credentials_file: must be an absolute path",
+       [](v1::ProxySettings* p) {
+         p->set_url("http://proxy.contoso.com:3128");
+         p->set_credentials_file("proxy.txt");
+       }},
+      {"settings.proxy.trust_store: is only for an https:// proxy",
+       [](v1::ProxySettings* p) {
+         p->set_url("http://proxy.contoso.com:3128");
+         p->mutable_trust_store()->set_exclude_system_roots(true);
+       }},
+      {"settings.proxy.url: is required when",
+       [](v1::ProxySettings* p) { p->add_no_proxy("contoso.com"); }},
+      {"settings.proxy.credentials: is read by the broker from the file",
+       [](v1::ProxySettings* p) {
+         p->set_url("http://proxy.contoso.com:3128");
+         p->set_credentials("user:typed-in");
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.field);
+    v1::SmtpSettings settings = Settings();
+    c.apply(settings.mutable_proxy());
+    absl::StatusOr<v1::TestConnectionReport> report = Test(settings);
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(report.status().message()), HasSubstr(c.field));
+  }
+  EXPECT_EQ(tester_.runs, 0);
+  for (const char* url : {"http://proxy.contoso.com:3128", "https://10.0.0.1:443/",
+                          "http://[fd00::1]:8080"}) {
+    EXPECT_TRUE(Test(WithProxy(url, "")).ok()) << url;
+  }
+}
+
+TEST_F(BrokerProxyTest, CredentialsAreReadFromTheirFileAndNeverShownStoredOrLogged) {
+  v1::SmtpSettings settings = WithProxy("http://proxy.contoso.com:3128", Credentials());
+  settings.mutable_proxy()->add_no_proxy("internal.contoso.com");
+  Configure(settings);
+  const std::string credentials = absl::StrCat("mailroom-proxy:", kProxyPassword);
+  EXPECT_EQ(tester_.last_settings.proxy().credentials(), credentials);
+
+  const v1::GetSettingsResponse view = broker_->GetSettings();
+  EXPECT_EQ(view.settings().proxy().url(), "http://proxy.contoso.com:3128");
+  EXPECT_EQ(view.settings().proxy().credentials_file(), settings.proxy().credentials_file());
+  EXPECT_THAT(view.SerializeAsString(), Not(HasSubstr(kProxyPassword)));
+  EXPECT_THAT(view.DebugString(), Not(HasSubstr(kProxyPassword)));
+  // Not in the state file either, sealed or not: the file is where the password lives.
+  absl::StatusOr<absl::optional<SavedSettings>> stored = store_->Load();
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_TRUE((*stored)->settings.proxy().credentials().empty());
+  EXPECT_EQ((*stored)->settings.proxy().credentials_file(), settings.proxy().credentials_file());
+  // Registered with the redactor, also in the base64 form a Proxy-Authorization carries.
+  const std::string line = absl::StrCat("pw ", kProxyPassword, " basic ",
+                                        absl::Base64Escape(credentials));
+  EXPECT_THAT(Redactor::Global().Redact(line), Not(HasSubstr(kProxyPassword)));
+  EXPECT_THAT(Redactor::Global().Redact(line), Not(HasSubstr(absl::Base64Escape(credentials))));
+
+  // Role nodes get the proxy with their token, and after a restart (the file read again).
+  for (int round = 0; round < 2; ++round) {
+    absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken({});
+    ASSERT_TRUE(token.ok()) << token.status();
+    EXPECT_EQ(token->smtp_proxy().url(), "http://proxy.contoso.com:3128");
+    EXPECT_EQ(token->smtp_proxy().credentials(), credentials);
+    StartBroker();
+  }
+}
+
+TEST_F(BrokerProxyTest, RoleNodesGetNoProxyWhenTheSmtpHostBypassesIt) {
+  v1::SmtpSettings settings = WithProxy("http://proxy.contoso.com:3128", Credentials());
+  settings.mutable_proxy()->add_no_proxy("office365.com");
+  Configure(settings);
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken({});
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_FALSE(token->has_smtp_proxy());
+  EXPECT_THAT(token->SerializeAsString(), Not(HasSubstr(kProxyPassword)));
+}
+
+TEST_F(BrokerProxyTest, ACredentialsFileMustBeOneLineUserPasswordOnlyTheBrokerCanRead) {
+  struct Case {
+    std::string content;
+    mode_t mode;
+    const char* problem;
+  };
+  const std::string kMarker = "DO-NOT-ECHO-7f3a";
+  const std::vector<Case> cases = {
+      {absl::StrCat("user:", kMarker, "\n"), 0644, "has mode 0644"},
+      {absl::StrCat("user:", kMarker, "\n"), 0604, "has mode 0604"},
+      {absl::StrCat(kMarker, "\n"), 0600, "must hold one line \"user:password\""},
+      {absl::StrCat(":", kMarker), 0600, "must hold one line"},
+      {absl::StrCat("user:", kMarker, "\nsecond:line\n"), 0600, "must hold one line"},
+      {absl::StrCat("user:", kMarker, "\x01\n"), 0600, "must hold one line"},
+      {"", 0600, "must hold one line"},
+      {absl::StrCat("user:", std::string(1100, 'x'), kMarker), 0600, "must hold one line"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.problem);
+    const std::string path = WriteFile("bad.credentials", c.content, c.mode);
+    absl::StatusOr<v1::TestConnectionReport> report =
+        Test(WithProxy("http://proxy.contoso.com:3128", path));
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    const std::string message(report.status().message());
+    EXPECT_THAT(message, HasSubstr("settings.proxy.credentials_file: "));
+    EXPECT_THAT(message, HasSubstr(c.problem));
+    EXPECT_THAT(message, Not(HasSubstr(kMarker)));
+  }
+  // The broker's own key (32 raw bytes, mode 0600) is no credentials file: it never leaves.
+  absl::StatusOr<v1::TestConnectionReport> key =
+      Test(WithProxy("http://proxy.contoso.com:3128", dir_ + "/broker.key"));
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(key.status().message()), Not(HasSubstr(key_)));
+  // A FIFO would block a reader: refused at once, not waited on.
+  const std::string fifo = dir_ + "/proxy.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(std::string(Test(WithProxy("http://proxy.contoso.com:3128", fifo)).status().message()),
+              HasSubstr("is not a regular file"));
+  absl::StatusOr<v1::TestConnectionReport> missing =
+      Test(WithProxy("http://proxy.contoso.com:3128", dir_ + "/no-such-file"));
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("settings.proxy.credentials_file: cannot open"));
+  EXPECT_EQ(tester_.runs, 0);
+}
+
+TEST_F(BrokerProxyTest, ChangingTheCredentialsFileAfterTheTestRequiresAnotherTest) {
+  const std::string path = Credentials();
+  const v1::SmtpSettings settings = WithProxy("http://proxy.contoso.com:3128", path);
+  absl::StatusOr<v1::TestConnectionReport> report = Test(settings);
+  ASSERT_TRUE(report.ok() && report->passed());
+  WriteFile("proxy.credentials", "mailroom-proxy:another-password\n");
+  EXPECT_EQ(ReasonOf(Save(settings, report->test_id()).status()), "TEST_CONNECTION_REQUIRED");
+}
+
+// H1 for the proxy: where the stored secret's requests go is its holder's decision, so a
+// proxy change asks for the secret again; and the saved proxy credentials go only to the
+// proxy they were saved with, whatever secret an update carries.
+TEST_F(BrokerProxyTest, AProxyChangeNeedsTheSecretAgainAndTheSavedProxyPasswordStaysPut) {
+  const std::string path = Credentials();
+  Configure(WithProxy("http://proxy.contoso.com:3128", path));
+  const int runs = tester_.runs;
+  struct Change {
+    const char* field;
+    std::function<void(v1::SmtpSettings*)> apply;
+  };
+  const std::vector<Change> changes = {
+      {"settings.proxy.url: differs from the saved settings, and the stored credential",
+       [](v1::SmtpSettings* s) { s->mutable_proxy()->set_url("http://attacker.example:3128"); }},
+      {"settings.proxy.url: differs", [](v1::SmtpSettings* s) { s->clear_proxy(); }},
+      {"settings.proxy.credentials_file: differs",
+       [this](v1::SmtpSettings* s) {
+         s->mutable_proxy()->set_credentials_file(WriteFile("other.credentials", "u:p\n"));
+       }},
+  };
+  for (const Change& change : changes) {
+    SCOPED_TRACE(change.field);
+    v1::SmtpSettings update = WithProxy("http://proxy.contoso.com:3128", path);
+    update.clear_client_secret();
+    change.apply(&update);
+    absl::StatusOr<v1::TestConnectionReport> report = Test(update);
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(report.status().message()), HasSubstr(change.field));
+  }
+  EXPECT_EQ(tester_.runs, runs);
+
+  // With a secret typed in (any secret: an admin may type a wrong one), the saved password
+  // file still may not go to another proxy, by its path or another path to it.
+  const std::string link = dir_ + "/link.credentials";
+  ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
+  for (const std::string& named : {path, link, dir_ + "/./proxy.credentials"}) {
+    SCOPED_TRACE(named);
+    absl::StatusOr<v1::TestConnectionReport> report =
+        Test(WithProxy("http://attacker.example:3128", named));
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(report.status().message()),
+                HasSubstr("settings.proxy.url: differs from the saved settings, and the saved "
+                          "proxy credentials"));
+  }
+  EXPECT_EQ(tester_.runs, runs);
+
+  // What an admin moving to another proxy does: its own credentials file, and the secret.
+  Configure(WithProxy("http://proxy2.contoso.com:8080",
+                      WriteFile("proxy2.credentials", "mailroom:proxy-two\n")));
+  EXPECT_EQ(broker_->GetSettings().settings().proxy().url(), "http://proxy2.contoso.com:8080");
+  // The no_proxy list sends nothing anywhere new: it changes without the secret.
+  v1::SmtpSettings bypass = broker_->GetSettings().settings();
+  bypass.mutable_proxy()->add_no_proxy("office365.com");
+  EXPECT_TRUE(Test(bypass).ok());
 }
 
 }  // namespace
