@@ -321,7 +321,8 @@ TEST_F(DeliveryWorkerTest, NewProxyCredentialsUnderTheSameSettingsMakeANewSubmit
   DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
                         [&](const SubmissionGrant& grant) {
                           made_with.push_back(grant.proxy.credentials);
-                          return std::make_unique<FakeSubmitter>(&replies_, &tokens_used_);
+                          return std::make_unique<FakeSubmitter>(&replies_, &tokens_used_,
+                                                                 &events_);
                         });
   worker.Start();
   auto wait_sent = [&](const std::string& id) {
