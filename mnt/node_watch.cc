@@ -84,11 +84,8 @@ void NodeWatch::Check(const WatchedNode& node) {
   }
   if (clear) {
     MR_LOG(kInfo, kLogMnt) << "node " << node.name() << " answers again";
-    ClearAlarmRequest request;
-    request.set_dedup_key(DedupKey(node));
-    request.set_source_node(options_.mnt_node_name);
-    request.set_reason(absl::StrCat(node.name(), " answers again"));
-    alarms_->Clear(std::move(request));
+    alarms_->ClearOwn(options_.mnt_node_name, DedupKey(node),
+                      absl::StrCat(node.name(), " answers again"));
   }
   if (!raise) return;
   const std::string since =

@@ -18,6 +18,14 @@ const BackoffPolicy kRetryPolicy{absl::Seconds(1), absl::Minutes(1), 0};
 
 }  // namespace
 
+void AlarmReporter::ClearOwn(std::string source_node, std::string dedup_key, std::string reason) {
+  ClearAlarmRequest request;
+  request.set_source_node(std::move(source_node));
+  request.set_dedup_key(std::move(dedup_key));
+  request.set_reason(std::move(reason));
+  Clear(std::move(request));
+}
+
 void LoggingAlarmReporter::Raise(RaiseAlarmRequest request) {
   MR_LOG(kWarn, kLogMnt) << "alarm " << mv1::AlarmType_Name(request.type()) << " ["
                          << request.dedup_key() << "]: " << request.text()

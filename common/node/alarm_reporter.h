@@ -32,6 +32,8 @@ class AlarmReporter {
   virtual void Raise(RaiseAlarmRequest request) = 0;
   // Clears this node's active alarm under `request.dedup_key()` (nothing if none is active).
   virtual void Clear(ClearAlarmRequest request) = 0;
+  // Clear() for `source_node`'s alarm under `dedup_key`, saying why.
+  void ClearOwn(std::string source_node, std::string dedup_key, std::string reason);
 };
 
 class LoggingAlarmReporter final : public AlarmReporter {

@@ -78,12 +78,9 @@ void BacklogMonitor::Check(const UnsentSummary& unsent, absl::string_view known_
   }
   // Also sent once at the first check: an alarm raised before a restart is cleared as soon as
   // the restarted node finds its outbox under the thresholds.
-  ClearAlarmRequest clear;
-  clear.set_dedup_key(std::string(kDedupKey));
-  clear.set_source_node(node_name_);
-  clear.set_reason(absl::StrCat("the outbox of ", node_name_, " is back under its thresholds (",
-                                unsent.count, " unsent)"));
-  alarms_->Clear(std::move(clear));
+  alarms_->ClearOwn(node_name_, std::string(kDedupKey),
+                    absl::StrCat("the outbox of ", node_name_,
+                                 " is back under its thresholds (", unsent.count, " unsent)"));
 }
 
 void BacklogMonitor::RaiseLocked(const UnsentSummary& unsent, absl::Duration oldest_age,

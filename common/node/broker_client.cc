@@ -161,11 +161,8 @@ void BrokerTokenSource::ReportUsabilityLocked(absl::Time now) {
   constexpr absl::string_view kDedupKey = "token-from-broker";
   if (usable) {
     // Also sent once at start: an alarm from before a restart is cleared by the first token.
-    mailroom::mnt::v1::ClearAlarmRequest clear;
-    clear.set_dedup_key(std::string(kDedupKey));
-    clear.set_source_node(options_.node_name);
-    clear.set_reason("the node has an access token again");
-    alarms_->Clear(std::move(clear));
+    alarms_->ClearOwn(options_.node_name, std::string(kDedupKey),
+                      "the node has an access token again");
     return;
   }
   RaiseAlarmRequest alarm;

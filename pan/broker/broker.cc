@@ -301,11 +301,8 @@ void Broker::OnTokenHealth(uint64_t generation, const std::string& mailbox,
   if (health.state == TokenHealth::State::kHealthy) {
     // Sent once per activation even if nothing was raised: an alarm raised before a restart
     // or a new secret is cleared by the first token fetched after it.
-    ClearAlarmRequest clear;
-    clear.set_dedup_key(std::string(kDedupKey));
-    clear.set_source_node(options_.node_name);
-    clear.set_reason(absl::StrCat("an access token for ", mailbox, " was fetched again"));
-    alarms_->Clear(std::move(clear));
+    alarms_->ClearOwn(options_.node_name, std::string(kDedupKey),
+                      absl::StrCat("an access token for ", mailbox, " was fetched again"));
     return;
   }
   RaiseAlarmRequest alarm;
@@ -847,10 +844,11 @@ absl::Time Broker::CheckPauses() {
     absl::MutexLock lock(&mu_);
     for (const auto& [box, until] : alarmed_pauses_) {
       // The quota is the truth (a later 5.2.0 may have extended the pause).
-      if (now >= until && quota_.PausedUntil(box) <= now) {
+      const absl::Time paused_until = quota_.PausedUntil(box);
+      if (now >= until && paused_until <= now) {
         ended.push_back(box);
       } else {
-        next = std::min(next, std::max(until, quota_.PausedUntil(box)));
+        next = std::min(next, std::max(until, paused_until));
       }
     }
   }
@@ -863,22 +861,15 @@ void Broker::ClearPauseAlarm(const std::string& mailbox, const std::string& reas
     absl::MutexLock lock(&mu_);
     alarmed_pauses_.erase(mailbox);
   }
-  ClearAlarmRequest clear;
-  clear.set_dedup_key(absl::StrCat("send-quota/", mailbox));
-  clear.set_source_node(options_.node_name);
-  clear.set_reason(reason);
-  alarms_->Clear(std::move(clear));
+  alarms_->ClearOwn(options_.node_name, absl::StrCat("send-quota/", mailbox), reason);
 }
 
 void Broker::ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by) {
   // The replaced credential's alarm (raised under either kind, whichever it was) no longer
   // applies; the new one's lead times start afresh.
   for (const char* kind : {"client-secret-expiry/", "certificate-expiry/"}) {
-    ClearAlarmRequest clear;
-    clear.set_dedup_key(absl::StrCat(kind, replaced.client_id()));
-    clear.set_source_node(options_.node_name);
-    clear.set_reason(absl::StrCat("a new credential was saved by ", updated_by));
-    alarms_->Clear(std::move(clear));
+    alarms_->ClearOwn(options_.node_name, absl::StrCat(kind, replaced.client_id()),
+                      absl::StrCat("a new credential was saved by ", updated_by));
   }
 }
 
