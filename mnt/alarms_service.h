@@ -6,6 +6,7 @@
 #ifndef MAILROOM_MNT_ALARMS_SERVICE_H_
 #define MAILROOM_MNT_ALARMS_SERVICE_H_
 
+#include "common/rpc/service_call.h"
 #include "mnt/alarm_manager.h"
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
 
@@ -16,21 +17,12 @@ class AlarmsService final : public mailroom::mnt::v1::Alarms::Service {
   // `manager` must outlive the service.
   explicit AlarmsService(AlarmManager* manager) : manager_(manager) {}
 
-  grpc::Status RaiseAlarm(grpc::ServerContext* context, const v1::RaiseAlarmRequest* request,
-                          v1::RaiseAlarmResponse* response) override;
-  grpc::Status ListAlarms(grpc::ServerContext* context, const v1::ListAlarmsRequest* request,
-                          v1::ListAlarmsResponse* response) override;
-  grpc::Status ClearAlarm(grpc::ServerContext* context, const v1::ClearAlarmRequest* request,
-                          v1::ClearAlarmResponse* response) override;
-  grpc::Status GetAlarmSettings(grpc::ServerContext* context,
-                                const v1::GetAlarmSettingsRequest* request,
-                                v1::GetAlarmSettingsResponse* response) override;
-  grpc::Status SetAlarmSettings(grpc::ServerContext* context,
-                                const v1::SetAlarmSettingsRequest* request,
-                                v1::SetAlarmSettingsResponse* response) override;
-  grpc::Status GetNotificationStatus(grpc::ServerContext* context,
-                                     const v1::GetNotificationStatusRequest* request,
-                                     v1::GetNotificationStatusResponse* response) override;
+  MAILROOM_UNARY_RPC(v1, RaiseAlarm);
+  MAILROOM_UNARY_RPC(v1, ListAlarms);
+  MAILROOM_UNARY_RPC(v1, ClearAlarm);
+  MAILROOM_UNARY_RPC(v1, GetAlarmSettings);
+  MAILROOM_UNARY_RPC(v1, SetAlarmSettings);
+  MAILROOM_UNARY_RPC(v1, GetNotificationStatus);
 
  private:
   AlarmManager* const manager_;

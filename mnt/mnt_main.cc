@@ -91,43 +91,29 @@ absl::StatusOr<std::unique_ptr<NodeWatch>> MakeNodeWatch(const NodeConfig& confi
   return std::make_unique<NodeWatch>(std::move(nodes), std::move(probe), alarms, clock, options);
 }
 
-int Run(const RoleStart& start) {
+absl::StatusOr<int> Run(const RoleStart& start) {
   const NodeConfig& config = start.config;
   RealClock& clock = RealClock::Get();
-  absl::StatusOr<std::unique_ptr<RoleNode>> node = RoleNode::Create(config, &clock);
-  if (!node.ok()) {
-    MR_LOG(kError, kLogMnt) << "cannot start: " << node.status().message();
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<AlarmStore>> store =
-      AlarmStore::Open(absl::StrCat(config.data_dir(), "/alarms.db"));
-  if (!store.ok()) {
-    MR_LOG(kError, kLogMnt) << "cannot start: " << store.status().message();
-    return 1;
-  }
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<RoleNode> node, RoleNode::Create(config, &clock));
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<AlarmStore> store,
+                      AlarmStore::Open(absl::StrCat(config.data_dir(), "/alarms.db")));
   AlarmManagerOptions options;
   options.node_name = config.node_name();
-  options.max_message_bytes = (*node)->max_message_bytes();
+  options.max_message_bytes = node->max_message_bytes();
   if (config.delivery().has_retention()) {
     options.retention = absl::Seconds(config.delivery().retention().seconds());
   }
-  AlarmManager manager(store->get(), (*node)->outbox(), &clock, options);
-  if (absl::Status status = manager.Start(config.mnt().alarm_settings()); !status.ok()) {
-    MR_LOG(kError, kLogMnt) << "cannot start: " << status.message();
-    return 1;
-  }
+  AlarmManager manager(store.get(), node->outbox(), &clock, options);
+  MR_RETURN_IF_ERROR(manager.Start(config.mnt().alarm_settings()));
   SummaryScheduler scheduler(&manager, &clock);
   scheduler.Start();
   LocalAlarmReporter own_alarms(&manager, config.node_name());
-  absl::StatusOr<std::unique_ptr<NodeWatch>> watch = MakeNodeWatch(config, &own_alarms, &clock);
-  if (!watch.ok()) {
-    MR_LOG(kError, kLogMnt) << "cannot start: " << watch.status().message();
-    return 1;
-  }
-  (*watch)->Start();
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<NodeWatch> watch,
+                      MakeNodeWatch(config, &own_alarms, &clock));
+  watch->Start();
   AlarmsService service(&manager);
-  const int code = (*node)->Serve({&service}, start.port_file);
-  (*watch)->Stop();
+  const int code = node->Serve({&service}, start.port_file);
+  watch->Stop();
   scheduler.Stop();
   return code;
 }
@@ -138,6 +124,7 @@ int Run(const RoleStart& start) {
 int main(int argc, char** argv) {
   return mailroom::RoleMain(argc, argv,
                             {"mailroom-mnt", mailroom::common::v1::ROLE_MNT,
-                             "mailroom MnT node (alarms): --config=<node config>"},
+                             "mailroom MnT node (alarms): --config=<node config>",
+                             /*check_role_config=*/nullptr, mailroom::kLogMnt},
                             mailroom::mnt::Run);
 }

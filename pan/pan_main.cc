@@ -11,6 +11,7 @@
 #include "common/base/clock.h"
 #include "common/base/text_checks.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/node/role_main.h"
 #include "common/node/role_node.h"
 #include "pan/account_registry.h"
@@ -35,43 +36,30 @@ absl::Status CheckPanConfig(const NodeConfig& config) {
   return errors.ToStatus();
 }
 
-int Run(const RoleStart& start) {
+absl::StatusOr<int> Run(const RoleStart& start) {
   const NodeConfig& config = start.config;
   RealClock& clock = RealClock::Get();
-  absl::StatusOr<std::unique_ptr<AccountRegistry>> registry =
-      AccountRegistry::Open(absl::StrCat(config.data_dir(), "/pan.db"));
-  if (!registry.ok()) {
-    MR_LOG(kError, kLogPan) << registry.status().message();
-    return 1;
-  }
-  absl::StatusOr<ReminderSettings> settings =
-      (*registry)->InitSettings(SeedReminderSettings(config.pan()), clock.Now());
-  if (!settings.ok()) {
-    MR_LOG(kError, kLogPan) << settings.status().message();
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<RoleNode>> node = RoleNode::Create(config, &clock);
-  if (!node.ok()) {
-    MR_LOG(kError, kLogPan) << "cannot start: " << node.status().message();
-    return 1;
-  }
-  RoleNode* role_node = node->get();
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<AccountRegistry> registry,
+                      AccountRegistry::Open(absl::StrCat(config.data_dir(), "/pan.db")));
+  MR_ASSIGN_OR_RETURN(ReminderSettings settings,
+                      registry->InitSettings(SeedReminderSettings(config.pan()), clock.Now()));
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<RoleNode> role_node, RoleNode::Create(config, &clock));
   RemindersOptions options;
-  options.default_from = [role_node] { return role_node->mailbox(); };
+  options.default_from = [node = role_node.get()] { return node->mailbox(); };
   options.max_message_bytes = role_node->max_message_bytes();
-  Reminders reminders(registry->get(), role_node->outbox(), &clock, options);
+  Reminders reminders(registry.get(), role_node->outbox(), &clock, options);
   if (absl::StatusOr<int> recovered = reminders.Recover(); !recovered.ok()) {
-    MR_LOG(kError, kLogPan) << "cannot recover reminders: " << recovered.status().message();
-    return 1;
+    return absl::Status(recovered.status().code(),
+                        absl::StrCat("cannot recover reminders: ", recovered.status().message()));
   }
   ReminderScheduler::Options scheduler_options;
   scheduler_options.scan_interval = FromProtoOr(config.pan().scan_interval(), absl::Seconds(60));
   ReminderScheduler scheduler(&reminders, &clock, scheduler_options);
   reminders.SetChangeCallback([&scheduler] { scheduler.Wake(); });
-  MR_LOG(kInfo, kLogPan) << "reminder settings " << settings->etag() << ": "
-                         << settings->guest_expiry_lead_times_size()
+  MR_LOG(kInfo, kLogPan) << "reminder settings " << settings.etag() << ": "
+                         << settings.guest_expiry_lead_times_size()
                          << " guest-expiry lead time(s), "
-                         << settings->password_expiry_lead_times_size()
+                         << settings.password_expiry_lead_times_size()
                          << " password-expiry lead time(s); scan every "
                          << absl::FormatDuration(scheduler_options.scan_interval);
   scheduler.Start();
@@ -89,6 +77,6 @@ int main(int argc, char** argv) {
   return mailroom::RoleMain(argc, argv,
                             {"mailroom-pan", mailroom::common::v1::ROLE_PAN,
                              "mailroom PAN service: --config=<node config>",
-                             mailroom::pan::CheckPanConfig},
+                             mailroom::pan::CheckPanConfig, mailroom::kLogPan},
                             mailroom::pan::Run);
 }

@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/rpc/service_call.h"
 #include "pan/reminders.h"
 #include "proto/mailroom/pan/v1/pan.grpc.pb.h"
 
@@ -18,32 +19,15 @@ class RemindersService final : public v1::Reminders::Service {
   // `reminders` must outlive the service.
   explicit RemindersService(Reminders* reminders) : reminders_(reminders) {}
 
-  grpc::Status UpsertGuestAccount(grpc::ServerContext* context,
-                                  const v1::UpsertGuestAccountRequest* request,
-                                  v1::UpsertGuestAccountResponse* response) override;
-  grpc::Status DeleteGuestAccount(grpc::ServerContext* context,
-                                  const v1::DeleteGuestAccountRequest* request,
-                                  v1::DeleteGuestAccountResponse* response) override;
-  grpc::Status UpsertUserAccount(grpc::ServerContext* context,
-                                 const v1::UpsertUserAccountRequest* request,
-                                 v1::UpsertUserAccountResponse* response) override;
-  grpc::Status DeleteUserAccount(grpc::ServerContext* context,
-                                 const v1::DeleteUserAccountRequest* request,
-                                 v1::DeleteUserAccountResponse* response) override;
-  grpc::Status ListAccounts(grpc::ServerContext* context, const v1::ListAccountsRequest* request,
-                            v1::ListAccountsResponse* response) override;
-  grpc::Status GetReminderSettings(grpc::ServerContext* context,
-                                   const v1::GetReminderSettingsRequest* request,
-                                   v1::GetReminderSettingsResponse* response) override;
-  grpc::Status SetReminderSettings(grpc::ServerContext* context,
-                                   const v1::SetReminderSettingsRequest* request,
-                                   v1::SetReminderSettingsResponse* response) override;
-  grpc::Status ListPlannedReminders(grpc::ServerContext* context,
-                                    const v1::ListPlannedRemindersRequest* request,
-                                    v1::ListPlannedRemindersResponse* response) override;
-  grpc::Status GetNotificationStatus(grpc::ServerContext* context,
-                                     const v1::GetNotificationStatusRequest* request,
-                                     v1::GetNotificationStatusResponse* response) override;
+  MAILROOM_UNARY_RPC(v1, UpsertGuestAccount);
+  MAILROOM_UNARY_RPC(v1, DeleteGuestAccount);
+  MAILROOM_UNARY_RPC(v1, UpsertUserAccount);
+  MAILROOM_UNARY_RPC(v1, DeleteUserAccount);
+  MAILROOM_UNARY_RPC(v1, ListAccounts);
+  MAILROOM_UNARY_RPC(v1, GetReminderSettings);
+  MAILROOM_UNARY_RPC(v1, SetReminderSettings);
+  MAILROOM_UNARY_RPC(v1, ListPlannedReminders);
+  MAILROOM_UNARY_RPC(v1, GetNotificationStatus);
 
  private:
   Reminders* const reminders_;

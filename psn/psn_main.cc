@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/clock.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/node/role_main.h"
 #include "common/node/role_node.h"
 #include "psn/psn_notifier.h"
@@ -20,33 +21,22 @@
 namespace mailroom::psn {
 namespace {
 
-int Run(const RoleStart& start) {
+absl::StatusOr<int> Run(const RoleStart& start) {
   const NodeConfig& config = start.config;
   RealClock& clock = RealClock::Get();
-  absl::StatusOr<std::unique_ptr<GuestEmailSettingsStore>> settings =
-      GuestEmailSettingsStore::Open(
-          absl::StrCat(config.data_dir(), "/psn-guest-email-settings.pb"),
-          config.psn().guest_email_settings(), &clock);
-  if (!settings.ok()) {
-    MR_LOG(kError, kLogPsn) << "cannot start: " << settings.status().message();
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<TemplateStore>> templates = TemplateStore::Open(
-      absl::StrCat(config.data_dir(), "/psn-templates.pb"), config.psn().template_dir(), &clock);
-  if (!templates.ok()) {
-    MR_LOG(kError, kLogPsn) << "cannot start: " << templates.status().message();
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<RoleNode>> node = RoleNode::Create(config, &clock);
-  if (!node.ok()) {
-    MR_LOG(kError, kLogPsn) << "cannot start: " << node.status().message();
-    return 1;
-  }
-  RoleNode* role_node = node->get();
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<GuestEmailSettingsStore> settings,
+                      GuestEmailSettingsStore::Open(
+                          absl::StrCat(config.data_dir(), "/psn-guest-email-settings.pb"),
+                          config.psn().guest_email_settings(), &clock));
+  MR_ASSIGN_OR_RETURN(
+      std::unique_ptr<TemplateStore> templates,
+      TemplateStore::Open(absl::StrCat(config.data_dir(), "/psn-templates.pb"),
+                          config.psn().template_dir(), &clock));
+  MR_ASSIGN_OR_RETURN(std::unique_ptr<RoleNode> role_node, RoleNode::Create(config, &clock));
   NotifierOptions options;
   options.max_message_bytes = role_node->max_message_bytes();
-  options.sending_mailbox = [role_node] { return role_node->mailbox(); };
-  PsnNotifier notifier(role_node->outbox(), settings->get(), templates->get(), &clock,
+  options.sending_mailbox = [node = role_node.get()] { return node->mailbox(); };
+  PsnNotifier notifier(role_node->outbox(), settings.get(), templates.get(), &clock,
                        std::move(options));
   PsnService service(&notifier);
   // RoleNode purges the outbox past its retention hourly.
@@ -60,6 +50,7 @@ int main(int argc, char** argv) {
   return mailroom::RoleMain(
       argc, argv,
       {"mailroom-psn", mailroom::common::v1::ROLE_PSN,
-       "mailroom PSN service (guest and sponsor mail): --config=<node config>"},
+       "mailroom PSN service (guest and sponsor mail): --config=<node config>",
+       /*check_role_config=*/nullptr, mailroom::kLogPsn},
       mailroom::psn::Run);
 }

@@ -5,6 +5,7 @@
 #ifndef MAILROOM_PSN_PSN_SERVICE_H_
 #define MAILROOM_PSN_PSN_SERVICE_H_
 
+#include "common/rpc/service_call.h"
 #include "proto/mailroom/psn/v1/psn.grpc.pb.h"
 #include "psn/psn_notifier.h"
 
@@ -15,40 +16,19 @@ class PsnService final : public v1::GuestNotifications::Service {
   // `notifier` is not owned and must outlive the service.
   explicit PsnService(PsnNotifier* notifier) : notifier_(notifier) {}
 
-  grpc::Status NotifySelfRegistration(grpc::ServerContext* context,
-                                      const v1::NotifySelfRegistrationRequest* request,
-                                      v1::NotifySelfRegistrationResponse* response) override;
-  grpc::Status NotifySponsorCreatedAccounts(
-      grpc::ServerContext* context, const v1::NotifySponsorCreatedAccountsRequest* request,
-      v1::NotifySponsorCreatedAccountsResponse* response) override;
-  grpc::Status Resend(grpc::ServerContext* context, const v1::ResendRequest* request,
-                      v1::ResendResponse* response) override;
-  grpc::Status SendPasswordReset(grpc::ServerContext* context,
-                                 const v1::SendPasswordResetRequest* request,
-                                 v1::SendPasswordResetResponse* response) override;
-  grpc::Status SendTestEmail(grpc::ServerContext* context, const v1::SendTestEmailRequest* request,
-                             v1::SendTestEmailResponse* response) override;
-  grpc::Status GetNotificationStatus(grpc::ServerContext* context,
-                                     const v1::GetNotificationStatusRequest* request,
-                                     v1::GetNotificationStatusResponse* response) override;
-  grpc::Status ListNotifications(grpc::ServerContext* context,
-                                 const v1::ListNotificationsRequest* request,
-                                 v1::ListNotificationsResponse* response) override;
-  grpc::Status GetGuestEmailSettings(grpc::ServerContext* context,
-                                     const v1::GetGuestEmailSettingsRequest* request,
-                                     v1::GetGuestEmailSettingsResponse* response) override;
-  grpc::Status SetGuestEmailSettings(grpc::ServerContext* context,
-                                     const v1::SetGuestEmailSettingsRequest* request,
-                                     v1::SetGuestEmailSettingsResponse* response) override;
-  grpc::Status PutTemplate(grpc::ServerContext* context, const v1::PutTemplateRequest* request,
-                           v1::PutTemplateResponse* response) override;
-  grpc::Status GetTemplate(grpc::ServerContext* context, const v1::GetTemplateRequest* request,
-                           v1::GetTemplateResponse* response) override;
-  grpc::Status ListTemplates(grpc::ServerContext* context, const v1::ListTemplatesRequest* request,
-                             v1::ListTemplatesResponse* response) override;
-  grpc::Status DeleteTemplate(grpc::ServerContext* context,
-                              const v1::DeleteTemplateRequest* request,
-                              v1::DeleteTemplateResponse* response) override;
+  MAILROOM_UNARY_RPC(v1, NotifySelfRegistration);
+  MAILROOM_UNARY_RPC(v1, NotifySponsorCreatedAccounts);
+  MAILROOM_UNARY_RPC(v1, Resend);
+  MAILROOM_UNARY_RPC(v1, SendPasswordReset);
+  MAILROOM_UNARY_RPC(v1, SendTestEmail);
+  MAILROOM_UNARY_RPC(v1, GetNotificationStatus);
+  MAILROOM_UNARY_RPC(v1, ListNotifications);
+  MAILROOM_UNARY_RPC(v1, GetGuestEmailSettings);
+  MAILROOM_UNARY_RPC(v1, SetGuestEmailSettings);
+  MAILROOM_UNARY_RPC(v1, PutTemplate);
+  MAILROOM_UNARY_RPC(v1, GetTemplate);
+  MAILROOM_UNARY_RPC(v1, ListTemplates);
+  MAILROOM_UNARY_RPC(v1, DeleteTemplate);
 
  private:
   PsnNotifier* const notifier_;

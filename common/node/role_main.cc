@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/base/logging.h"
 #include "common/rpc/grpc_server.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the node's configuration (protobuf text format).");
@@ -14,7 +15,7 @@ ABSL_FLAG(std::string, port_file, "",
 namespace mailroom {
 
 int RoleMain(int argc, char** argv, const RoleProgram& program,
-             absl::FunctionRef<int(const RoleStart&)> run) {
+             absl::FunctionRef<absl::StatusOr<int>(const RoleStart&)> run) {
   // First, before any thread starts, so that every thread inherits the mask and only
   // TerminationSignals::Wait takes SIGTERM/SIGINT.
   TerminationSignals::Block();
@@ -41,7 +42,12 @@ int RoleMain(int argc, char** argv, const RoleProgram& program,
       return 2;
     }
   }
-  return run(RoleStart{*std::move(config), absl::GetFlag(FLAGS_port_file)});
+  absl::StatusOr<int> code = run(RoleStart{*std::move(config), absl::GetFlag(FLAGS_port_file)});
+  if (!code.ok()) {
+    MR_LOG(kError, program.log_component) << "cannot start: " << code.status().message();
+    return 1;
+  }
+  return *code;
 }
 
 }  // namespace mailroom

@@ -12,6 +12,8 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/base/logging.h"
 #include "common/node/node_config.h"
 #include "proto/mailroom/common/v1/common.pb.h"
 
@@ -28,6 +30,8 @@ struct RoleProgram {
   // Checks of the role's own config section, which LoadNodeConfig does not know; may be
   // empty. An error is reported as "<name>: <config path>: <message>".
   std::function<absl::Status(const NodeConfig&)> check_role_config;
+  // The log component that a failed start is logged under.
+  const char* log_component = kLogConfig;
 };
 
 // Where the role's run starts from, after RoleMain's checks passed.
@@ -37,10 +41,11 @@ struct RoleStart {
   std::string port_file;
 };
 
-// Does the shared start described above, then returns `run(start)`. Returns 2 without
-// running when --config is missing or the configuration (or the role's check of it) fails.
+// Does the shared start described above, then returns `run(start)`'s exit code. Returns 2
+// without running when --config is missing or the configuration (or the role's check of it)
+// fails; 1 when `run` fails to start (its error is logged as "cannot start: <message>").
 int RoleMain(int argc, char** argv, const RoleProgram& program,
-             absl::FunctionRef<int(const RoleStart&)> run);
+             absl::FunctionRef<absl::StatusOr<int>(const RoleStart&)> run);
 
 }  // namespace mailroom
 

@@ -34,6 +34,18 @@
 #include "common/rpc/rpc_auth.h"
 #include "common/rpc/tls.h"
 
+// Declares, inside a service class, the sync-API handler of a unary RPC whose messages are
+// named `<Method>Request` and `<Method>Response` in namespace `ns`, as every mailroom API's
+// are (the gRPC signature is long, and a service with a dozen RPCs would spell it a dozen
+// times):
+//   MAILROOM_UNARY_RPC(v1, RaiseAlarm);
+// declares  grpc::Status RaiseAlarm(grpc::ServerContext* context,
+//                                   const v1::RaiseAlarmRequest* request,
+//                                   v1::RaiseAlarmResponse* response) override;
+#define MAILROOM_UNARY_RPC(ns, Method)                                                 \
+  grpc::Status Method(grpc::ServerContext* context, const ns::Method##Request* request, \
+                      ns::Method##Response* response) override
+
 namespace mailroom {
 
 namespace service_call_internal {

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/logging.h"
 #include "gtest/gtest.h"
 #include "tests/testing/node_config_files.h"
 
@@ -47,6 +49,19 @@ TEST_F(RoleMainTest, RunsTheRoleWithTheLoadedConfigAndPortFile) {
   EXPECT_EXIT(Main({"mailroom-psn", cv1::ROLE_PSN, "usage"},
                    {"--config=" + config_path_, "--port_file=/run/psn.port"}),
               ::testing::ExitedWithCode(7), "run: psn-1 port_file=/run/psn.port");
+}
+
+TEST_F(RoleMainTest, ARunThatCannotStartExitsOneAndLogsWhy) {
+  auto main = [this] {
+    std::string config = "--config=" + config_path_;
+    char* argv[] = {const_cast<char*>("mailroom-test"), config.data()};
+    exit(RoleMain(2, argv, {"mailroom-psn", cv1::ROLE_PSN, "usage", nullptr, kLogPsn},
+                  [](const RoleStart&) -> absl::StatusOr<int> {
+                    return absl::FailedPreconditionError("/var/lib/x/outbox.db is locked");
+                  }));
+  };
+  EXPECT_EXIT(main(), ::testing::ExitedWithCode(1),
+              "guestaccess[^\n]*cannot start: /var/lib/x/outbox.db is locked");
 }
 
 TEST_F(RoleMainTest, RequiresConfig) {
