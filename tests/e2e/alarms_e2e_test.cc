@@ -3,9 +3,9 @@
 // Postfix, Dovecot). Every check is made where the admin would see it: the MnT's alarm list,
 // the guest's Maildir, and mailroomctl.
 //   - The tenant rotates the app's client secret under the running cluster: the broker's next
-//     refresh raises TOKEN_ACQUISITION_FAILED naming AADSTS7000215, escalated to CRITICAL once
-//     no token is left; mail queued meanwhile waits; saving the new secret clears the alarm and
-//     the mail drains.
+//     refresh raises TOKEN_ACQUISITION_FAILED naming AADSTS7000215 (and `mailroomctl status`
+//     exits 1 showing it), escalated to CRITICAL once no token is left; mail queued meanwhile
+//     waits; saving the new secret clears the alarm and the mail drains.
 //   - Exchange answers 554 5.2.0: SEND_QUOTA_EXCEEDED with the time sending resumes; once the
 //     cause is fixed, `mailroomctl quota resume` restarts sending and clears it.
 //   - The PSN is killed (SIGKILL): NODE_DOWN within the configured time; restarted: cleared.
@@ -26,6 +26,7 @@
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
 #include "proto/mailroom/psn/v1/psn.grpc.pb.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/mailroomctl.h"
 #include "tests/testing/node_harness.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_certs.h"
@@ -37,6 +38,8 @@ namespace {
 namespace mv1 = ::mailroom::mnt::v1;
 namespace pv1 = ::mailroom::psn::v1;
 using ::mailroom::testing::BrokerHarness;
+using ::mailroom::testing::CtlResult;
+using ::mailroom::testing::Mailroomctl;
 using ::mailroom::testing::NodeHarness;
 using ::mailroom::testing::NodeSpec;
 using ::mailroom::testing::ReadAll;
@@ -116,9 +119,15 @@ class AlarmsE2eTest : public ::testing::Test {
                      "address: \"",
                      testbed_->Env("MAILBOX"), "\" display_name: \"Guest Access\" } } }\n"));
     ASSERT_NE(psn_, nullptr);
+    ctl_ = new Mailroomctl(absl::StrCat(tmp, "/ctl"), *certs_,
+                           absl::StrCat("broker_target: \"", broker_->target(),
+                                        "\"\npsn_targets: \"", psn_->target(),
+                                        "\"\nmnt_target: \"", mnt_target,
+                                        "\"\nrpc_timeout { seconds: 10 }"));
   }
 
   static void TearDownTestSuite() {
+    delete ctl_;
     delete psn_;
     delete mnt_;
     delete broker_;
@@ -182,6 +191,7 @@ class AlarmsE2eTest : public ::testing::Test {
   static BrokerHarness* broker_;
   static NodeHarness* mnt_;
   static NodeHarness* psn_;
+  static Mailroomctl* ctl_;
   static absl::Time configured_at_;
 };
 
@@ -190,6 +200,7 @@ std::string* AlarmsE2eTest::certs_ = nullptr;
 BrokerHarness* AlarmsE2eTest::broker_ = nullptr;
 NodeHarness* AlarmsE2eTest::mnt_ = nullptr;
 NodeHarness* AlarmsE2eTest::psn_ = nullptr;
+Mailroomctl* AlarmsE2eTest::ctl_ = nullptr;
 absl::Time AlarmsE2eTest::configured_at_;
 
 bool Active(const mv1::Alarm& alarm) { return alarm.state() == mv1::ALARM_STATE_ACTIVE; }
@@ -215,6 +226,11 @@ TEST_F(AlarmsE2eTest, ARotatedSecretIsAlarmedAtTheNextRefreshAndANewSecretClears
   const absl::Duration raised_after =
       absl::FromUnixSeconds(warning.first_occur_time().seconds()) - configured_at_;
   EXPECT_LT(raised_after, absl::Seconds(kTokenLifetimeSeconds * 3 / 4)) << raised_after;
+  // The one status screen says so too, and its exit code tells a script an admin is needed.
+  const CtlResult status = ctl_->Run({"status"});
+  EXPECT_EQ(status.exit_code, 1) << status.output;
+  EXPECT_THAT(status.output, HasSubstr("TOKEN_ACQUISITION_FAILED"));
+  EXPECT_THAT(status.output, HasSubstr("AADSTS7000215"));
 
   // Once no token is left it is CRITICAL, and mail queued now waits.
   const mv1::Alarm critical = WaitForAlarm(
