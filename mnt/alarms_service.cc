@@ -23,12 +23,7 @@ grpc::Status AlarmsService::RaiseAlarm(grpc::ServerContext* context,
                    });
 }
 
-grpc::Status AlarmsService::ListAlarms(grpc::ServerContext* context,
-                                       const v1::ListAlarmsRequest* request,
-                                       v1::ListAlarmsResponse* response) {
-  return ServeCall(context, {__func__, kAdminOnly}, response,
-                   [&] { return manager_->ListAlarms(*request); });
-}
+MAILROOM_FORWARD_UNARY_RPC(AlarmsService, v1, ListAlarms, kAdminOnly, manager_)
 
 grpc::Status AlarmsService::ClearAlarm(grpc::ServerContext* context,
                                        const v1::ClearAlarmRequest* request,
@@ -60,11 +55,6 @@ grpc::Status AlarmsService::SetAlarmSettings(grpc::ServerContext* context,
                    });
 }
 
-grpc::Status AlarmsService::GetNotificationStatus(grpc::ServerContext* context,
-                                                  const v1::GetNotificationStatusRequest* request,
-                                                  v1::GetNotificationStatusResponse* response) {
-  return ServeCall(context, {__func__, kAdminOnly}, response,
-                   [&] { return manager_->GetNotificationStatus(*request); });
-}
+MAILROOM_FORWARD_UNARY_RPC(AlarmsService, v1, GetNotificationStatus, kAdminOnly, manager_)
 
 }  // namespace mailroom::mnt

@@ -46,6 +46,19 @@
   grpc::Status Method(grpc::ServerContext* context, const ns::Method##Request* request, \
                       ns::Method##Response* response) override
 
+// Defines, in a service's .cc, a sync-API unary handler whose whole body is the usual one:
+// authorize the caller against `roles` (e.g. kAdminOnly), then forward the request to
+// `impl->Method(*request)` and fill the response with its result. With it a service's .cc
+// reads as the table of who may call what; handlers that do more are written out.
+//   MAILROOM_FORWARD_UNARY_RPC(PsnService, v1, Resend, kPortalOrAdmin, notifier_)
+#define MAILROOM_FORWARD_UNARY_RPC(Service, ns, Method, roles, impl)                      \
+  grpc::Status Service::Method(grpc::ServerContext* context,                             \
+                               const ns::Method##Request* request,                       \
+                               ns::Method##Response* response) {                         \
+    return ::mailroom::ServeCall(context, {#Method, roles}, response,                    \
+                                 [&] { return impl->Method(*request); });                \
+  }
+
 namespace mailroom {
 
 namespace service_call_internal {
