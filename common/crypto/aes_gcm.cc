@@ -18,14 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/status_macros.h"
+#include "common/crypto/openssl_util.h"
 
 namespace mailroom::crypto {
 namespace {
-
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
 // Closes a file descriptor on scope exit.
 class Fd {
@@ -83,9 +79,9 @@ bool UpdateAad(EVP_CIPHER_CTX* ctx, bool encrypt, absl::string_view associated_d
 // A context for one AES-256-GCM seal (`encrypt`) or open with `key` and `nonce`, the version
 // byte and `associated_data` already fed in; null if OpenSSL fails. Both directions go
 // through here so that they cannot drift apart.
-CipherCtx StartGcm(bool encrypt, absl::string_view key, const unsigned char* nonce,
+EvpCipherCtxPtr StartGcm(bool encrypt, absl::string_view key, const unsigned char* nonce,
                    absl::string_view associated_data) {
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   const int enc = encrypt ? 1 : 0;
   if (ctx == nullptr ||
       EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr, enc) != 1 ||
@@ -194,7 +190,7 @@ absl::StatusOr<std::string> Seal(absl::string_view key, absl::string_view plaint
     return absl::InternalError("RAND_bytes failed while making a nonce");
   }
 
-  CipherCtx ctx = StartGcm(/*encrypt=*/true, key, nonce, associated_data);
+  EvpCipherCtxPtr ctx = StartGcm(/*encrypt=*/true, key, nonce, associated_data);
   int len = 0;
   bool ok = ctx != nullptr;
   if (ok && !plaintext.empty()) {
@@ -233,7 +229,7 @@ absl::StatusOr<std::string> Open(absl::string_view key, absl::string_view blob,
   std::copy(ciphertext + ciphertext_size, ciphertext + ciphertext_size + kAesGcmTagSize, tag);
 
   std::string plaintext(ciphertext_size, '\0');
-  CipherCtx ctx = StartGcm(/*encrypt=*/false, key, nonce, associated_data);
+  EvpCipherCtxPtr ctx = StartGcm(/*encrypt=*/false, key, nonce, associated_data);
   int len = 0;
   bool ok = ctx != nullptr;
   if (ok && ciphertext_size > 0) {

@@ -13,35 +13,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/openssl_util.h"
 
 namespace mailroom::crypto {
-namespace {
-
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Free {
-  void operator()(X509* x509) const { X509_free(x509); }
-};
-struct OpenSslFree {
-  void operator()(void* p) const { OPENSSL_free(p); }
-};
-
-std::string SubjectOf(X509* certificate) {
-  char* subject = X509_NAME_oneline(X509_get_subject_name(certificate), nullptr, 0);
-  std::string out = subject != nullptr ? subject : "";
-  OPENSSL_free(subject);
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> CaCertificatesOnly(absl::string_view pem) {
   if (pem.size() > kMaxCaBundleBytes) {
     return absl::InvalidArgumentError("is larger than 1 MiB: a trust store is CA certificates");
   }
-  std::unique_ptr<BIO, BioFree> in(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::unique_ptr<BIO, BioFree> out(BIO_new(BIO_s_mem()));
+  BioPtr in = MemoryBio(pem);
+  BioPtr out(BIO_new(BIO_s_mem()));
   if (in == nullptr || out == nullptr) return absl::ResourceExhaustedError("out of memory");
   ERR_clear_error();
   int blocks = 0;
@@ -59,9 +40,9 @@ absl::StatusOr<std::string> CaCertificatesOnly(absl::string_view pem) {
       return absl::InvalidArgumentError(
           absl::StrCat("PEM block ", blocks + 1, " is malformed (no END line, or bad base64)"));
     }
-    std::unique_ptr<char, OpenSslFree> name(raw_name);
-    std::unique_ptr<char, OpenSslFree> header(raw_header);
-    std::unique_ptr<unsigned char, OpenSslFree> data(raw_data);
+    OpenSslBuffer<char> name(raw_name);
+    OpenSslBuffer<char> header(raw_header);
+    OpenSslBuffer<unsigned char> data(raw_data);
     ++blocks;
     if (std::strcmp(name.get(), "CERTIFICATE") != 0 || header.get()[0] != '\0') {
       return absl::InvalidArgumentError(
@@ -69,7 +50,7 @@ absl::StatusOr<std::string> CaCertificatesOnly(absl::string_view pem) {
                        "\", not a CERTIFICATE: a trust store holds CA certificates only"));
     }
     const unsigned char* cursor = data.get();
-    std::unique_ptr<X509, X509Free> certificate(d2i_X509(nullptr, &cursor, length));
+    X509Ptr certificate(d2i_X509(nullptr, &cursor, length));
     if (certificate == nullptr || cursor != data.get() + length) {
       ERR_clear_error();
       return absl::InvalidArgumentError(
@@ -77,7 +58,7 @@ absl::StatusOr<std::string> CaCertificatesOnly(absl::string_view pem) {
     }
     if (X509_check_ca(certificate.get()) == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("certificate ", blocks, " (", SubjectOf(certificate.get()),
+          absl::StrCat("certificate ", blocks, " (", CertificateSubject(certificate.get()),
                        ") is not a CA certificate: name the CA that issued the server's "
                        "certificate, not the server's own"));
     }

@@ -20,42 +20,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/utf8.h"
+#include "common/crypto/openssl_util.h"
 
 namespace mailroom::crypto {
 namespace {
 
 constexpr int kMinRsaBits = 2048;
 constexpr int kPssSaltLength = 32;  // = SHA-256 digest length
-
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-
-// Refuses any passphrase request, so an encrypted key fails instead of prompting on a tty.
-int NoPassphrase(char*, int, int, void*) { return -1; }
-
-// Empties this thread's OpenSSL error queue (so stale errors can't confuse later TLS calls)
-// and returns the first reason, formatted as "; openssl: <reason>", or "" if there was none.
-std::string TakeOpenSslError() {
-  const unsigned long code = ERR_peek_error();
-  ERR_clear_error();
-  if (code == 0) return "";
-  const char* reason = ERR_reason_error_string(code);
-  return absl::StrCat("; openssl: ", reason != nullptr ? reason : "unknown error");
-}
-
-Bio MemBio(absl::string_view data) {
-  return Bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-}
 
 absl::StatusOr<X509Ptr> ParseCertificate(absl::string_view pem) {
   if (pem.find_first_not_of(" \t\r\n") == absl::string_view::npos) {
@@ -64,12 +35,11 @@ absl::StatusOr<X509Ptr> ParseCertificate(absl::string_view pem) {
   if (pem.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
     return absl::InvalidArgumentError("certificate is too large");
   }
-  Bio bio = MemBio(pem);
-  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr) : nullptr);
-  if (cert == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("certificate is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                     TakeOpenSslError()));
+  absl::StatusOr<X509Ptr> cert = ReadPemCertificate(pem);
+  if (!cert.ok()) {
+    return absl::Status(cert.status().code(),
+                        absl::StrCat("certificate ", cert.status().message(),
+                                     " (expected -----BEGIN CERTIFICATE-----)"));
   }
   return cert;
 }
@@ -92,8 +62,6 @@ absl::Status CheckText(absl::string_view field, absl::string_view value) {
 }
 
 }  // namespace
-
-void ClientAssertionSigner::KeyFree::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 
 absl::string_view JwtAlgorithmName(JwtAlgorithm algorithm) {
   switch (algorithm) {
@@ -125,8 +93,8 @@ absl::StatusOr<ClientAssertionSigner> ClientAssertionSigner::Create(
   ClientAssertionSigner signer;
   signer.algorithm_ = algorithm;
   {
-    Bio bio = MemBio(private_key_pem);
-    signer.key_.reset(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr)
+    BioPtr bio = MemoryBio(private_key_pem);
+    signer.key_.reset(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, RefusePassphrase, nullptr)
                           : nullptr);
   }
   if (signer.key_ == nullptr) {
@@ -191,7 +159,7 @@ absl::StatusOr<std::string> ClientAssertionSigner::Sign(const ClientAssertionCla
   const std::string signing_input =
       absl::StrCat(absl::WebSafeBase64Escape(header), ".", absl::WebSafeBase64Escape(payload));
 
-  MdCtx ctx(EVP_MD_CTX_new());
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pkey_ctx = nullptr;  // owned by ctx
   bool ok = ctx != nullptr &&
             EVP_DigestSignInit(ctx.get(), &pkey_ctx, EVP_sha256(), nullptr, key_.get()) == 1;

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/crypto/openssl_util.h"
 
 namespace mailroom::crypto {
 
@@ -82,13 +83,9 @@ class ClientAssertionSigner {
   const std::string& thumbprint_sha1() const { return thumbprint_sha1_; }
 
  private:
-  struct KeyFree {
-    void operator()(EVP_PKEY* key) const;
-  };
-
   ClientAssertionSigner() = default;
 
-  std::unique_ptr<EVP_PKEY, KeyFree> key_;
+  EvpPkeyPtr key_;
   JwtAlgorithm algorithm_ = JwtAlgorithm::kPs256;
   std::string thumbprint_sha256_;
   std::string thumbprint_sha1_;

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/crypto/openssl_util.h"
 
 namespace mailroom {
 namespace {
@@ -129,10 +130,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
 }
 
 absl::StatusOr<PeerIdentity> IdentityFromCertificatePem(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (cert == nullptr) return absl::InvalidArgumentError("peer certificate is not valid PEM");
+  absl::StatusOr<crypto::X509Ptr> parsed = crypto::ReadPemCertificate(pem);
+  if (!parsed.ok()) return absl::InvalidArgumentError("peer certificate is not valid PEM");
+  X509* cert = parsed->get();
 
   PeerIdentity identity;
   int roles_found = 0;
@@ -161,7 +161,6 @@ absl::StatusOr<PeerIdentity> IdentityFromCertificatePem(const std::string& pem) 
   X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, common_name,
                             sizeof(common_name));
   identity.node_name = common_name;
-  X509_free(cert);
 
   MR_RETURN_IF_ERROR(status);
   if (roles_found != 1) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/base/proto_time.h"
 #include "common/crypto/jwt_assertion.h"
+#include "common/crypto/openssl_util.h"
 #include "common/base/diagnosis.h"
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
@@ -48,21 +49,15 @@ absl::Status DescribeCertificate(v1::CertificateCredential* certificate) {
         absl::StrCat("settings.certificate.certificate_pem: ", thumbprint.status().message()));
   }
   certificate->set_thumbprint_sha256(*thumbprint);
-  BIO* bio = BIO_new_mem_buf(certificate->certificate_pem().data(),
-                             static_cast<int>(certificate->certificate_pem().size()));
-  X509* x509 = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (x509 == nullptr) {
+  absl::StatusOr<crypto::X509Ptr> x509 = crypto::ReadPemCertificate(certificate->certificate_pem());
+  if (!x509.ok()) {
     return absl::InvalidArgumentError("settings.certificate.certificate_pem: not a certificate");
   }
-  char* subject = X509_NAME_oneline(X509_get_subject_name(x509), nullptr, 0);
-  certificate->set_subject(subject != nullptr ? subject : "");
-  OPENSSL_free(subject);
+  certificate->set_subject(crypto::CertificateSubject(x509->get()));
   struct tm not_after = {};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(x509), &not_after) == 1) {
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(x509->get()), &not_after) == 1) {
     certificate->mutable_expire_time()->set_seconds(timegm(&not_after));
   }
-  X509_free(x509);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/openssl_util.h"
 #include "absl/strings/str_join.h"
 #include "common/base/proto_time.h"
 #include "common/base/diagnosis.h"
@@ -33,13 +34,12 @@ void SetAsn1Time(const ASN1_TIME* time, google::protobuf::Timestamp* out) {
 }
 
 std::string NameOf(const X509_NAME* name) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  X509_NAME_print_ex(bio, name, 0, XN_FLAG_ONELINE);
+  crypto::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr) return "";
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_ONELINE);
   char* data = nullptr;
-  const long size = BIO_get_mem_data(bio, &data);
-  std::string out(data, size);
-  BIO_free(bio);
-  return out;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, size);
 }
 
 // Which step a connection failure belongs to.
@@ -132,10 +132,11 @@ std::vector<v1::CertificateInfo> DescribeChain(const std::vector<CertificateSumm
     v1::CertificateInfo info;
     info.set_subject(chain[i].subject);
     info.set_issuer(chain[i].issuer);
-    BIO* bio = BIO_new_mem_buf(chain[i].pem.data(), static_cast<int>(chain[i].pem.size()));
-    X509* x509 = chain[i].pem.empty() ? nullptr : PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
-    if (x509 != nullptr) {
+    absl::StatusOr<crypto::X509Ptr> parsed = chain[i].pem.empty()
+                                                 ? absl::NotFoundError("no PEM")
+                                                 : crypto::ReadPemCertificate(chain[i].pem);
+    if (parsed.ok()) {
+      X509* x509 = parsed->get();
       info.set_subject(NameOf(X509_get_subject_name(x509)));
       info.set_issuer(NameOf(X509_get_issuer_name(x509)));
       SetAsn1Time(X509_get0_notBefore(x509), info.mutable_not_before());
@@ -160,7 +161,6 @@ std::vector<v1::CertificateInfo> DescribeChain(const std::vector<CertificateSumm
         }
         GENERAL_NAMES_free(names);
       }
-      X509_free(x509);
     }
     out.push_back(std::move(info));
   }
