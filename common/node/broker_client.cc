@@ -21,26 +21,29 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
 }
 
-// One unary call of `method` on `stub`, given `timeout`; the gRPC status as an absl one.
+// One unary call of `method` on the leading broker, given `timeout` per attempt.
 template <typename Request, typename Response>
 absl::StatusOr<Response> CallBroker(
-    v1::TokenBroker::StubInterface* stub,
+    BrokerEndpoints* brokers,
     grpc::Status (v1::TokenBroker::StubInterface::*method)(grpc::ClientContext*, const Request&,
                                                            Response*),
     const Request& request, absl::Duration timeout) {
   Response response;
-  grpc::ClientContext context;
-  SetDeadline(&context, timeout);
-  const grpc::Status status = (stub->*method)(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  const absl::Status status = brokers->Call([&](BrokerEndpoints::Stub* stub) {
+    response.Clear();
+    grpc::ClientContext context;
+    SetDeadline(&context, timeout);
+    return (stub->*method)(&context, request, &response);
+  });
+  if (!status.ok()) return status;
   return response;
 }
 
 }  // namespace
 
-BrokerTokenSource::BrokerTokenSource(v1::TokenBroker::StubInterface* stub, const Clock* clock,
+BrokerTokenSource::BrokerTokenSource(BrokerEndpoints* brokers, const Clock* clock,
                                      Options options, AlarmReporter* alarms)
-    : stub_(stub),
+    : brokers_(brokers),
       clock_(clock),
       options_(std::move(options)),
       alarms_(alarms),
@@ -82,23 +85,22 @@ absl::Status BrokerTokenSource::FetchLocked() {
   ++broker_calls_;
   v1::GetAccessTokenRequest request;
   request.set_node(options_.node_name);
-  v1::GetAccessTokenResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.rpc_timeout);
   mu_.Unlock();
-  const grpc::Status status = stub_->GetAccessToken(&context, request, &response);
+  absl::StatusOr<v1::GetAccessTokenResponse> answer = CallBroker(
+      brokers_, &v1::TokenBroker::StubInterface::GetAccessToken, request, options_.rpc_timeout);
   mu_.Lock();
   fetching_ = false;
   const absl::Time now = clock_->Now();
-  if (!status.ok()) {
-    last_error_ = FromGrpcStatus(status);
+  if (!answer.ok()) {
+    last_error_ = answer.status();
     refresh_at_ = now + options_.retry_interval;
     refresher_.Wake();
-    MR_LOG(kWarn, kLogToken) << "cannot get a token from the broker: " << status.error_message()
+    MR_LOG(kWarn, kLogToken) << "cannot get a token from the broker: " << answer.status().message()
                              << (grant_.has_value() ? "; using the cached token" : "");
     return last_error_;
   }
   SubmissionGrant grant;
+  const v1::GetAccessTokenResponse& response = *answer;
   grant.access_token = response.access_token();
   Redactor::Global().AddShortLivedSecret(grant.access_token);
   if (grant_.has_value() && grant_->access_token != grant.access_token) {
@@ -205,10 +207,10 @@ void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_
   request.set_token_fingerprint(fingerprint);
   request.set_smtp_code(smtp_code);
   request.set_reply_text(reply);
-  v1::InvalidateAccessTokenResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.rpc_timeout);
-  const grpc::Status status = stub_->InvalidateAccessToken(&context, request, &response);
+  const absl::Status status =
+      CallBroker(brokers_, &v1::TokenBroker::StubInterface::InvalidateAccessToken, request,
+                 options_.rpc_timeout)
+          .status();
   absl::MutexLock lock(&mu_);
   if (grant_.has_value() && grant_->token_fingerprint == fingerprint) {
     Redactor::Global().RemoveSecret(grant_->access_token);
@@ -216,7 +218,7 @@ void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_
   }
   if (!status.ok()) {
     MR_LOG(kWarn, kLogToken) << "cannot report a refused token to the broker: "
-                             << status.error_message();
+                             << status.message();
   }
 }
 
@@ -229,9 +231,9 @@ absl::Time BrokerTokenSource::RefreshStep() {
   return absl::InfinitePast();  // look again at once, from the new refresh point
 }
 
-BrokerPermits::BrokerPermits(v1::TokenBroker::StubInterface* stub, std::string node_name,
+BrokerPermits::BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
                              absl::Duration rpc_timeout)
-    : stub_(stub), node_name_(std::move(node_name)), rpc_timeout_(rpc_timeout) {}
+    : brokers_(brokers), node_name_(std::move(node_name)), rpc_timeout_(rpc_timeout) {}
 
 absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
     const std::string& connection_id, const std::vector<int>& recipient_counts) {
@@ -239,7 +241,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
   request.set_node(node_name_);
   request.set_connection_id(connection_id);
   for (int count : recipient_counts) request.add_message_recipient_counts(count);
-  return CallBroker(stub_, &v1::TokenBroker::StubInterface::AcquireSendPermit, request, rpc_timeout_);
+  return CallBroker(brokers_, &v1::TokenBroker::StubInterface::AcquireSendPermit, request, rpc_timeout_);
 }
 
 absl::StatusOr<v1::ReportSendResultResponse> BrokerPermits::Report(
@@ -250,7 +252,7 @@ absl::StatusOr<v1::ReportSendResultResponse> BrokerPermits::Report(
   request.set_permit_id(permit_id);
   for (const v1::SendResult& result : results) *request.add_results() = result;
   request.set_connection_closed(connection_closed);
-  return CallBroker(stub_, &v1::TokenBroker::StubInterface::ReportSendResult, request, rpc_timeout_);
+  return CallBroker(brokers_, &v1::TokenBroker::StubInterface::ReportSendResult, request, rpc_timeout_);
 }
 
 absl::Status BrokerPermits::Release(const std::string& permit_id,
@@ -270,7 +272,7 @@ absl::Status BrokerPermits::EndPreviousRun() {
 
 absl::Status BrokerPermits::CallRelease(v1::ReleaseSendPermitRequest request) {
   request.set_node(node_name_);
-  return CallBroker(stub_, &v1::TokenBroker::StubInterface::ReleaseSendPermit, request,
+  return CallBroker(brokers_, &v1::TokenBroker::StubInterface::ReleaseSendPermit, request,
                     rpc_timeout_)
       .status();
 }

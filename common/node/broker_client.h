@@ -2,8 +2,9 @@
 // behaviour the design promises: BrokerTokenSource keeps the last access token and submission
 // settings it got and refreshes them in the background at the broker's refresh point, so no
 // send waits for the broker in steady state, and a broker outage is invisible while the
-// cached token is still valid; BrokerPermits wraps the send-permit RPCs. Both take the
-// generated stub interface, so tests can inject a fake broker. Thread-safe.
+// cached token is still valid; BrokerPermits wraps the send-permit RPCs. Both call through
+// BrokerEndpoints (one broker, or the leader of several), which takes the generated stub
+// interface, so tests can inject a fake broker. Thread-safe.
 #ifndef MAILROOM_COMMON_BROKER_CLIENT_H_
 #define MAILROOM_COMMON_BROKER_CLIENT_H_
 
@@ -17,6 +18,7 @@
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/node/alarm_reporter.h"
+#include "common/node/broker_endpoints.h"
 #include "common/rpc/curl_proxy.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
@@ -68,11 +70,11 @@ class BrokerTokenSource {
     absl::Duration rpc_timeout = absl::Seconds(10);
   };
 
-  // `stub`, `clock` and `alarms` must outlive this object. `alarms` (may be null) hears
+  // `brokers`, `clock` and `alarms` must outlive this object. `alarms` (may be null) hears
   // TOKEN_ACQUISITION_FAILED from this node when it has no usable token and the broker cannot
   // give one, and its clearing once it has one again.
-  BrokerTokenSource(mailroom::broker::v1::TokenBroker::StubInterface* stub, const Clock* clock,
-                    Options options, AlarmReporter* alarms = nullptr);
+  BrokerTokenSource(BrokerEndpoints* brokers, const Clock* clock, Options options,
+                    AlarmReporter* alarms = nullptr);
   ~BrokerTokenSource();
 
   // Starts the background refresher (first fetch at once).
@@ -103,7 +105,7 @@ class BrokerTokenSource {
   // Raises or clears this node's token alarm when usability changed since the last report.
   void ReportUsabilityLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mailroom::broker::v1::TokenBroker::StubInterface* stub_;
+  BrokerEndpoints* const brokers_;
   const Clock* clock_;
   const Options options_;
   AlarmReporter* const alarms_;
@@ -123,7 +125,8 @@ class BrokerTokenSource {
 // Send permits from the broker (cluster-wide Exchange limits).
 class BrokerPermits {
  public:
-  BrokerPermits(mailroom::broker::v1::TokenBroker::StubInterface* stub, std::string node_name,
+  // `brokers` must outlive this object.
+  BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
                 absl::Duration rpc_timeout = absl::Seconds(10));
 
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> Acquire(
@@ -143,7 +146,7 @@ class BrokerPermits {
  private:
   absl::Status CallRelease(mailroom::broker::v1::ReleaseSendPermitRequest request);
 
-  mailroom::broker::v1::TokenBroker::StubInterface* stub_;
+  BrokerEndpoints* const brokers_;
   const std::string node_name_;
   const absl::Duration rpc_timeout_;
 };

@@ -156,10 +156,23 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
     }
   }
   const bool role_node = role == cv1::ROLE_PAN || role == cv1::ROLE_PSN || role == cv1::ROLE_MNT;
-  if (role_node && config.broker_target().empty()) {
-    errors.Add("broker_target", "is required on PAN, PSN and MnT nodes");
+  if (!config.broker_target().empty() && config.broker_targets_size() > 0) {
+    errors.Add("broker_targets", "set either broker_target (one broker) or broker_targets, not both");
+  } else if (role_node && config.broker_target().empty() && config.broker_targets_size() == 0) {
+    errors.Add("broker_target", "is required on PAN, PSN and MnT nodes (or broker_targets)");
   } else if (!config.broker_target().empty() && !ValidHostPort(config.broker_target())) {
     errors.Add("broker_target", "must be host:port");
+  }
+  for (int i = 0; i < config.broker_targets_size(); ++i) {
+    const std::string field = absl::StrCat("broker_targets[", i, "]");
+    if (!ValidHostPort(config.broker_targets(i))) {
+      errors.Add(field, "must be host:port");
+    }
+    for (int j = 0; j < i; ++j) {
+      if (config.broker_targets(j) == config.broker_targets(i)) {
+        errors.Add(field, absl::StrCat("repeats broker_targets[", j, "]"));
+      }
+    }
   }
   if (!config.mnt_target().empty() && !ValidHostPort(config.mnt_target())) {
     errors.Add("mnt_target", "must be host:port");

@@ -51,8 +51,15 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   broker_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 15000);
   broker_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   broker_args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  node->broker_stub_ = broker::v1::TokenBroker::NewStub(
-      grpc::CreateCustomChannel(config.broker_target(), broker_credentials, broker_args));
+  std::vector<std::string> broker_targets(config.broker_targets().begin(),
+                                          config.broker_targets().end());
+  if (broker_targets.empty()) broker_targets.push_back(config.broker_target());
+  std::vector<BrokerEndpoints::Endpoint> brokers;
+  for (const std::string& target : broker_targets) {
+    brokers.push_back({target, broker::v1::TokenBroker::NewStub(grpc::CreateCustomChannel(
+                                   target, broker_credentials, broker_args))});
+  }
+  node->brokers_ = std::make_unique<BrokerEndpoints>(std::move(brokers));
   if (config.mnt_target().empty()) {
     node->alarms_ = std::make_unique<LoggingAlarmReporter>();
   } else {
@@ -62,9 +69,9 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
         grpc::CreateChannel(config.mnt_target(), mnt_credentials), clock);
   }
   node->tokens_ = std::make_unique<BrokerTokenSource>(
-      node->broker_stub_.get(), clock, BrokerTokenSource::Options{config.node_name()},
+      node->brokers_.get(), clock, BrokerTokenSource::Options{config.node_name()},
       node->alarms_.get());
-  node->permits_ = std::make_unique<BrokerPermits>(node->broker_stub_.get(), config.node_name());
+  node->permits_ = std::make_unique<BrokerPermits>(node->brokers_.get(), config.node_name());
   DeliveryOptions delivery_options;
   delivery_options.node_name = config.node_name();
   if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();

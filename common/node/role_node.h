@@ -65,7 +65,7 @@ class RoleNode {
   NodeConfig config_;
   const Clock* clock_;
   std::unique_ptr<Outbox> outbox_;
-  std::unique_ptr<broker::v1::TokenBroker::Stub> broker_stub_;
+  std::unique_ptr<BrokerEndpoints> brokers_;
   // Before tokens_: the token source reports to it, so it must outlive the source.
   std::unique_ptr<AlarmReporter> alarms_;
   std::unique_ptr<BrokerTokenSource> tokens_;

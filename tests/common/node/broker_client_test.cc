@@ -44,7 +44,7 @@ v1::GetAccessTokenResponse TokenResponse(const std::string& token, int expires_i
 class BrokerTokenSourceTest : public ::testing::Test {
  protected:
   BrokerTokenSourceTest()
-      : source_(&stub_, &clock_, BrokerTokenSource::Options{"psn1", absl::Minutes(5),
+      : source_(&brokers_, &clock_, BrokerTokenSource::Options{"psn1", absl::Minutes(5),
                                                             absl::Seconds(5), absl::Seconds(1)}) {}
 
   void Answer(const v1::GetAccessTokenResponse& response) {
@@ -58,6 +58,7 @@ class BrokerTokenSourceTest : public ::testing::Test {
 
   FakeClock clock_;
   v1::MockTokenBrokerStub stub_;
+  BrokerEndpoints brokers_{&stub_};
   BrokerTokenSource source_;
 };
 
@@ -218,8 +219,9 @@ TEST_F(BrokerTokenSourceTest, AShortLivedTokenIsUsedForMostOfItsLife) {
 TEST(BrokerTokenSourceAlarmTest, ANodeWithoutATokenRaisesOnceAndClearsOnRecovery) {
   FakeClock clock;
   v1::MockTokenBrokerStub stub;
+  BrokerEndpoints brokers(&stub);
   ::mailroom::testing::CapturingAlarms alarms;
-  BrokerTokenSource source(&stub, &clock,
+  BrokerTokenSource source(&brokers, &clock,
                            BrokerTokenSource::Options{"psn1", absl::Minutes(5), absl::Seconds(5),
                                                       absl::Seconds(1)},
                            &alarms);
@@ -265,7 +267,8 @@ TEST(BrokerPermitsTest, AcquireSendsNodeConnectionAndCounts) {
         response->set_granted_messages(2);
         return grpc::Status::OK;
       }));
-  BrokerPermits permits(&stub, "psn1");
+  BrokerEndpoints brokers(&stub);
+  BrokerPermits permits(&brokers, "psn1");
   absl::StatusOr<v1::AcquireSendPermitResponse> response = permits.Acquire("conn-1", {1, 3});
   ASSERT_TRUE(response.ok());
   EXPECT_EQ(response->granted_messages(), 2);

@@ -163,8 +163,9 @@ class DeliveryWorkerTest : public ::testing::Test {
 
   // Runs the worker until `done` holds or a real-time limit passes.
   void RunWhileNot(const std::function<bool()>& done, int connections = 1, int batch = 10) {
-    BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
-    BrokerPermits permits(&stub_, "psn1");
+    BrokerEndpoints brokers(&stub_);
+    BrokerTokenSource tokens(&brokers, &clock_, BrokerTokenSource::Options{"psn1"});
+    BrokerPermits permits(&brokers, "psn1");
     DeliveryOptions options = options_;
     options.node_name = node_name_;
     options.connections = connections;
@@ -311,8 +312,9 @@ TEST_F(DeliveryWorkerTest, NewProxyCredentialsUnderTheSameSettingsMakeANewSubmit
         response->mutable_smtp_proxy()->set_credentials(absl::StrCat("psn:pass-", tokens_issued_));
         return grpc::Status::OK;
       }));
-  BrokerTokenSource tokens(&stub_, &clock_, BrokerTokenSource::Options{"psn1"});
-  BrokerPermits permits(&stub_, "psn1");
+  BrokerEndpoints brokers(&stub_);
+  BrokerTokenSource tokens(&brokers, &clock_, BrokerTokenSource::Options{"psn1"});
+  BrokerPermits permits(&brokers, "psn1");
   DeliveryOptions options;
   options.node_name = "psn1";
   options.connections = 1;

@@ -100,6 +100,23 @@ TEST_F(NodeConfigTest, BrokerLimitsAndAuthorityAreChecked) {
   EXPECT_THAT(message, Not(HasSubstr("broker_target")));  // the broker needs none
 }
 
+TEST_F(NodeConfigTest, SeveralBrokersAreListedOnceEachAndNotBesideASingleTarget) {
+  NodeConfig config;
+  config.set_role(cv1::ROLE_PSN);
+  config.add_broker_targets("pan-1.example:7100");
+  config.add_broker_targets("pan-2");
+  config.add_broker_targets("pan-1.example:7100");
+  std::string message(ValidateNodeConfig(config, cv1::ROLE_PSN, nullptr).message());
+  EXPECT_THAT(message, HasSubstr("broker_targets[1]: must be host:port"));
+  EXPECT_THAT(message, HasSubstr("broker_targets[2]: repeats broker_targets[0]"));
+  EXPECT_THAT(message, Not(HasSubstr("broker_target: is required")));
+
+  config.set_broker_target("pan-1.example:7100");
+  message = std::string(ValidateNodeConfig(config, cv1::ROLE_PSN, nullptr).message());
+  EXPECT_THAT(message, HasSubstr("broker_targets: set either broker_target (one broker) or "
+                                 "broker_targets, not both"));
+}
+
 // L13: metrics are served without authentication, so beyond loopback only on request.
 TEST_F(NodeConfigTest, MetricsBeyondLoopbackNeedAnExplicitOptIn) {
   for (const char* address : {"127.0.0.1:9103", "[::1]:9103", "localhost:9103", "127.1.2.3:1"}) {

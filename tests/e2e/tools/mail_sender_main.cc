@@ -119,8 +119,9 @@ int Run() {
   }
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_broker), *credentials);
   auto stub = broker::v1::TokenBroker::NewStub(channel);
-  BrokerTokenSource tokens(stub.get(), &clock, BrokerTokenSource::Options{node});
-  BrokerPermits permits(stub.get(), node);
+  BrokerEndpoints brokers(stub.get(), absl::GetFlag(FLAGS_broker));
+  BrokerTokenSource tokens(&brokers, &clock, BrokerTokenSource::Options{node});
+  BrokerPermits permits(&brokers, node);
   LoggingAlarmReporter alarms;
   DeliveryOptions delivery;
   delivery.node_name = node;
