@@ -4,9 +4,14 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "third_party/grpc_health/health.grpc.pb.h"
 
 namespace mailroom::cli {
 namespace {
+
+using HealthStub = ::grpc::health::v1::Health::Stub;
+using ::grpc::health::v1::HealthCheckResponse;
 
 absl::StatusOr<Target> Configured(const std::string& name, const std::string& field,
                                   const std::string& address, Role role) {
@@ -19,8 +24,36 @@ absl::StatusOr<Target> Configured(const std::string& name, const std::string& fi
 
 }  // namespace
 
+std::vector<Target> BrokerTargets(const Admin& admin) {
+  std::vector<Target> targets;
+  if (!admin.config.broker_target().empty()) {
+    targets.push_back({"broker", admin.config.broker_target(), Role::kBroker});
+  }
+  for (int i = 0; i < admin.config.broker_targets_size(); ++i) {
+    targets.push_back({admin.config.broker_targets_size() == 1 ? std::string("broker")
+                                                               : absl::StrCat("broker", i + 1),
+                       admin.config.broker_targets(i), Role::kBroker});
+  }
+  return targets;
+}
+
 absl::StatusOr<Target> BrokerTarget(const Admin& admin) {
-  return Configured("broker", "broker_target", admin.config.broker_target(), Role::kBroker);
+  const std::vector<Target> brokers = BrokerTargets(admin);
+  if (brokers.empty()) {
+    return Configured("broker", "broker_target", "", Role::kBroker);
+  }
+  if (brokers.size() == 1) return brokers[0];
+  // Several brokers: the one whose health is SERVING leads (a standby is NOT_SERVING).
+  std::vector<std::string> found;
+  for (const Target& broker : brokers) {
+    absl::StatusOr<HealthCheckResponse> health =
+        Call(admin, broker, &HealthStub::Check, {}, kProbeTimeout);
+    if (health.ok() && health->status() == HealthCheckResponse::SERVING) return broker;
+    found.push_back(absl::StrCat(broker.name, " ", broker.address, ": ",
+                                 health.ok() ? "standing by" : health.status().message()));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("no broker leads (", absl::StrJoin(found, "; "), ")"));
 }
 
 absl::StatusOr<Target> PanTarget(const Admin& admin) {
@@ -54,9 +87,8 @@ absl::StatusOr<Target> NodeTarget(const Admin& admin, const std::string& node) {
 
 std::vector<Target> ConfiguredTargets(const Admin& admin) {
   std::vector<Target> targets;
-  for (const absl::StatusOr<Target>& target : {BrokerTarget(admin), PanTarget(admin)}) {
-    if (target.ok()) targets.push_back(*target);
-  }
+  targets = BrokerTargets(admin);
+  if (absl::StatusOr<Target> pan = PanTarget(admin); pan.ok()) targets.push_back(*pan);
   for (const Target& psn : PsnTargets(admin)) targets.push_back(psn);
   if (absl::StatusOr<Target> mnt = MntTarget(admin); mnt.ok()) targets.push_back(*mnt);
   return targets;

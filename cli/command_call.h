@@ -26,15 +26,19 @@
 
 namespace mailroom::cli {
 
-// The targets of AdminClientConfig; an error names the missing field.
+// The targets of AdminClientConfig; an error names the missing field. With several brokers
+// (broker_targets), BrokerTarget is the one that leads (health SERVING), asked each time;
+// UNAVAILABLE naming each broker's answer when none does.
 absl::StatusOr<Target> BrokerTarget(const Admin& admin);
+// Every configured broker: "broker", or broker1..brokerN with broker_targets.
+std::vector<Target> BrokerTargets(const Admin& admin);
 absl::StatusOr<Target> PanTarget(const Admin& admin);
 absl::StatusOr<Target> MntTarget(const Admin& admin);
 // psn1..psnN, in the order of psn_targets (possibly none).
 std::vector<Target> PsnTargets(const Admin& admin);
 // A sending node by name: "pan", "mnt", or "psn" / "psnN" (1-based; "psn" is psn1).
 absl::StatusOr<Target> NodeTarget(const Admin& admin, const std::string& node);
-// Every node the admin configuration names: broker, pan, psn1..psnN, mnt (those set).
+// Every node the admin configuration names: the broker(s), pan, psn1..psnN, mnt (those set).
 std::vector<Target> ConfiguredTargets(const Admin& admin);
 
 // The deadline of a probe (health, status): not the admin's rpc_timeout, so that a hung node

@@ -32,15 +32,30 @@ using HealthStub = ::grpc::health::v1::Health::Stub;
 using ::grpc::health::v1::HealthCheckResponse;
 
 int HealthAll(const Admin& admin, const Arguments&) {
+  const std::vector<Target> targets = ConfiguredTargets(admin);
+  std::vector<absl::StatusOr<HealthCheckResponse>> answers;
+  bool a_broker_leads = false;
+  for (const Target& target : targets) {
+    answers.push_back(Call(admin, target, &HealthStub::Check, {}, kProbeTimeout));
+    if (target.role == Role::kBroker && answers.back().ok() &&
+        answers.back()->status() == HealthCheckResponse::SERVING) {
+      a_broker_leads = true;
+    }
+  }
   int failures = 0;
-  for (const Target& target : ConfiguredTargets(admin)) {
-    absl::StatusOr<HealthCheckResponse> response =
-        Call(admin, target, &HealthStub::Check, {}, kProbeTimeout);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const absl::StatusOr<HealthCheckResponse>& response = answers[i];
     const bool serving = response.ok() && response->status() == HealthCheckResponse::SERVING;
-    if (!serving) ++failures;
-    std::cout << target.name << " " << target.address << ": "
-              << (serving ? "SERVING"
-                          : absl::StrCat("DOWN (", response.status().message(), ")"))
+    // With several brokers one leads and the others stand by (NOT_SERVING) by design.
+    const bool standby = !serving && response.ok() && targets[i].role == Role::kBroker &&
+                         a_broker_leads;
+    if (!serving && !standby) ++failures;
+    std::cout << targets[i].name << " " << targets[i].address << ": "
+              << (serving   ? std::string("SERVING")
+                  : standby ? std::string("STANDBY")
+                  : response.ok()
+                      ? std::string("NOT_SERVING")
+                      : absl::StrCat("DOWN (", response.status().message(), ")"))
               << "\n";
   }
   return failures == 0 ? kExitOk : kExitFailed;

@@ -57,6 +57,24 @@ sv1::NodeReport Probe(const Admin& admin, const Target& target) {
   return report;
 }
 
+// With several brokers one leads (SERVING) and the others stand by (NOT_SERVING) by design:
+// those are shown as STANDBY, which needs no admin, as long as one broker leads.
+void MarkStandbyBrokers(const std::vector<Target>& targets, std::vector<sv1::NodeReport>* reports) {
+  bool a_broker_leads = false;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i].role == Role::kBroker && (*reports)[i].health() == sv1::NODE_HEALTH_SERVING) {
+      a_broker_leads = true;
+    }
+  }
+  if (!a_broker_leads) return;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i].role == Role::kBroker &&
+        (*reports)[i].health() == sv1::NODE_HEALTH_NOT_SERVING) {
+      (*reports)[i].set_health(sv1::NODE_HEALTH_STANDBY);
+    }
+  }
+}
+
 void ListActiveAlarms(const Admin& admin, sv1::ClusterStatus* status) {
   if (admin.config.mnt_target().empty()) return;
   mv1::ListAlarmsRequest request;
@@ -86,6 +104,7 @@ int ShowClusterStatus(const Admin& admin, const Arguments&) {
   }
   ListActiveAlarms(admin, &status);
   for (std::thread& probe : probes) probe.join();
+  MarkStandbyBrokers(targets, &reports);
   for (sv1::NodeReport& report : reports) *status.add_nodes() = std::move(report);
   for (std::string& line : AttentionOf(status)) status.add_attention(std::move(line));
   if (JsonOutput()) {

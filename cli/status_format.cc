@@ -193,6 +193,7 @@ std::string FormatMailboxQuota(const bv1::MailboxQuota& q) {
 std::vector<std::string> AttentionOf(const sv1::ClusterStatus& status) {
   std::vector<std::string> found;
   for (const sv1::NodeReport& node : status.nodes()) {
+    if (node.health() == sv1::NODE_HEALTH_STANDBY) continue;  // another broker leads
     if (node.health() != sv1::NODE_HEALTH_SERVING) {
       found.push_back(absl::StrCat(node.name(), " (", node.address(), ") is ",
                                    HealthName(node.health()),

@@ -219,5 +219,67 @@ TEST_F(CommandCallTest, NodeTargetsNameTheConfiguredNodes) {
   EXPECT_EQ(PsnTargets(admin_)[1].name, "psn2");
 }
 
+// Two brokers of an HA cluster, each a gRPC server with the standard health service.
+class BrokerTargetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static const std::string* certs = new std::string(mailroom::testing::MakeTestCerts(
+        "broker-certs", "test CA", "broker1:broker broker2:broker admin:admin"));
+    grpc::EnableDefaultHealthCheckService(true);
+    for (const char* name : {"broker1", "broker2"}) {
+      grpc::ServerBuilder builder;
+      // A synchronous service, so the server polls for the health service too.
+      builder.RegisterService(&services_[servers_.size()]);
+      int port = 0;
+      builder.AddListeningPort(
+          "127.0.0.1:0", *MakeServerCredentials(mailroom::testing::NodeTlsFiles(*certs, name)),
+          &port);
+      servers_.push_back(builder.BuildAndStart());
+      ASSERT_NE(servers_.back(), nullptr);
+      admin_.config.add_broker_targets(absl::StrCat("127.0.0.1:", port));
+    }
+    admin_.tls = mailroom::testing::NodeTlsFiles(*certs, "admin");
+  }
+  void TearDown() override {
+    for (auto& server : servers_) server->Shutdown(absl::ToChronoTime(absl::Now()));
+  }
+  void SetServing(int index, bool serving) {
+    servers_[index]->GetHealthCheckService()->SetServingStatus(serving);
+  }
+
+  FakeOutboxAdmin services_[2];
+  std::vector<std::unique_ptr<grpc::Server>> servers_;
+  Admin admin_;
+};
+
+TEST_F(BrokerTargetTest, BrokerCommandsGoToTheBrokerThatServes) {
+  ASSERT_EQ(BrokerTargets(admin_).size(), 2u);
+  EXPECT_EQ(BrokerTargets(admin_)[1].name, "broker2");
+  SetServing(0, false);
+  absl::StatusOr<Target> leader = BrokerTarget(admin_);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_EQ(leader->name, "broker2");
+  EXPECT_EQ(leader->address, admin_.config.broker_targets(1));
+  SetServing(0, true);
+  SetServing(1, false);
+  EXPECT_EQ(BrokerTarget(admin_)->name, "broker1");
+}
+
+TEST_F(BrokerTargetTest, WithoutALeaderEachBrokersAnswerIsNamed) {
+  SetServing(0, false);
+  servers_[1]->Shutdown(absl::ToChronoTime(absl::Now()));
+  const absl::Status status = BrokerTarget(admin_).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("no broker leads (broker1 "));
+  EXPECT_THAT(status.message(), HasSubstr(": standing by; broker2 "));
+  EXPECT_EQ(ConfiguredTargets(admin_).front().name, "broker1");
+}
+
+TEST_F(BrokerTargetTest, OneBrokerInTheListIsCalledBroker) {
+  admin_.config.mutable_broker_targets()->DeleteSubrange(1, 1);
+  ASSERT_EQ(BrokerTargets(admin_).size(), 1u);
+  EXPECT_EQ(BrokerTarget(admin_)->name, "broker");
+}
+
 }  // namespace
 }  // namespace mailroom::cli

@@ -127,6 +127,20 @@ TEST(StatusFormatTest, ADownNodeIsNamedWithItsErrorAndTheRestIsShown) {
   EXPECT_THAT(screen, HasSubstr("mnt           0       0     120"));
 }
 
+TEST(StatusFormatTest, AStandbyBrokerNeedsNothingButIsShown) {
+  sv1::ClusterStatus status = Healthy();
+  sv1::NodeReport standby = Node("broker2", cv1::ROLE_BROKER);
+  standby.set_health(sv1::NODE_HEALTH_STANDBY);
+  standby.mutable_status()->mutable_broker()->set_token_health(
+      sv1::TOKEN_HEALTH_STATE_NO_VALID_TOKEN);  // a standby fetches no token
+  *status.add_nodes() = standby;
+  EXPECT_THAT(AttentionOf(status), IsEmpty());
+  EXPECT_THAT(FormatClusterStatus(status), HasSubstr("broker2  STANDBY"));
+
+  status.mutable_nodes(0)->set_health(sv1::NODE_HEALTH_NOT_SERVING);
+  EXPECT_THAT(AttentionOf(status), ElementsAre(HasSubstr("broker (127.0.0.1:7100) is NOT_SERVING")));
+}
+
 TEST(StatusFormatTest, ABacklogAndItsCauseAreShown) {
   sv1::ClusterStatus status = Healthy();
   sv1::DeliveryStatus* d = status.mutable_nodes(2)->mutable_status()->mutable_delivery();

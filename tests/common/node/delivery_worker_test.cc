@@ -503,7 +503,9 @@ TEST_F(DeliveryWorkerTest, NothingIsSentOnAPermitAfterItsLeaseAndTheRestGoesBack
   for (const std::string& id : ids) {
     const cv1::Notification n = outbox_->Get(id)->notification();
     sent += n.state() == cv1::NOTIFICATION_STATE_SENT;
-    if (n.state() == cv1::NOTIFICATION_STATE_QUEUED) EXPECT_EQ(n.attempts(), 0);
+    if (n.state() == cv1::NOTIFICATION_STATE_QUEUED) {
+      EXPECT_EQ(n.attempts(), 0);
+    }
   }
   EXPECT_EQ(sent, 6);
 }
