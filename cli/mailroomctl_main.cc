@@ -22,7 +22,7 @@ namespace {
 std::string Usage() {
   return absl::StrCat(
       "usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n", kStatusUsageLines, kBrokerUsageLines,
-      kNodeUsageLines,
+      kNodeUsageLines, kLogUsageLines,
       "  outbox list|show|retry NODE [ID]   a sending node's outbox (pan, mnt, psn1..)\n"
       "  guest register|create|resend|reset-password|test-email|status|list ...\n"
       "  template put|get|list|delete ...   psn-settings show|set ...   (PSNs; 'guest help')\n"
@@ -47,8 +47,8 @@ int Run(const std::vector<std::string>& args) {
     return kExitOk;
   }
   for (const CommandGroup* group :
-       {&StatusCommands(), &BrokerCommands(), &NodeCommands(), &OutboxCommands(), &GuestCommands(),
-        &TemplateCommands(), &PsnSettingsCommands(), &PanCommands(), &MntCommands()}) {
+       {&StatusCommands(), &BrokerCommands(), &NodeCommands(), &LogCommands(), &OutboxCommands(),
+        &GuestCommands(), &TemplateCommands(), &PsnSettingsCommands(), &PanCommands(), &MntCommands()}) {
     if (absl::optional<int> code = RunCommandGroup(*group, args); code.has_value()) return *code;
   }
   std::cerr << "mailroomctl: unknown command \"" << args[0] << "\"\n" << Usage();

@@ -3,6 +3,7 @@
 //   settings show|test|set, secret status, quota   the token broker     broker_commands.cc
 //   health, metrics                                every node           node_commands.cc
 //   status                                         every node, MnT      status_commands.cc
+//   log show|set                                   any node             log_commands.cc
 //   outbox list|show|retry                         any sending node     outbox_commands.cc
 //   guest ...                                      the PSNs             psn_guest_commands.cc
 //   template ...                                   the PSNs             psn_template_commands.cc
@@ -21,10 +22,12 @@ namespace mailroom::cli {
 extern const char kBrokerUsageLines[];
 extern const char kNodeUsageLines[];
 extern const char kStatusUsageLines[];
+extern const char kLogUsageLines[];
 
 const CommandGroup& BrokerCommands();
 const CommandGroup& NodeCommands();
 const CommandGroup& StatusCommands();
+const CommandGroup& LogCommands();
 const CommandGroup& OutboxCommands();
 const CommandGroup& GuestCommands();
 const CommandGroup& TemplateCommands();

@@ -257,6 +257,13 @@ absl::StatusOr<NewNotification> PsnNotifier::Render(const Draft& draft,
     return absl::Status(rendered.status().code(),
                         absl::StrCat(draft.field, ": ", rendered.status().message()));
   }
+  // The message's shape only: the bodies carry guests' credentials.
+  MR_LOG(kDebug, kLogPsn) << "rendered template " << v1::TemplateKind_Name(draft.template_kind)
+                          << " of portal \"" << draft.portal_id << "\" language \""
+                          << (t.language().empty() ? draft.language : t.language())
+                          << "\": subject of " << rendered->subject.size() << " bytes, text body "
+                          << rendered->text_body.size() << " bytes, HTML body "
+                          << rendered->html_body.size() << " bytes";
   MailContent content;
   content.from = ToMail(from);
   content.to.push_back(ToMail(draft.to));

@@ -52,6 +52,20 @@ absl::string_view LogLevelName(LogLevel level) {
   return "?";
 }
 
+absl::Span<const char* const> LogComponents() {
+  static constexpr const char* kComponents[] = {kLogBroker, kLogToken, kLogSmtp, kLogOutbox,
+                                                kLogPan,    kLogPsn,   kLogMnt,  kLogRpc,
+                                                kLogConfig, kLogTls};
+  return kComponents;
+}
+
+bool IsLogComponent(absl::string_view name) {
+  for (absl::string_view component : LogComponents()) {
+    if (component == name) return true;
+  }
+  return false;
+}
+
 void StderrLogSink::Write(absl::string_view line) {
   // One write per line keeps concurrent lines from interleaving.
   std::string with_newline = absl::StrCat(line, "\n");
@@ -64,9 +78,26 @@ void Logging::SetDefaultLevel(LogLevel level) {
   State().default_level = level;
 }
 
+LogLevel Logging::DefaultLevel() {
+  absl::ReaderMutexLock lock(&State().mu);
+  return State().default_level;
+}
+
 void Logging::SetComponentLevel(absl::string_view component, LogLevel level) {
   absl::MutexLock lock(&State().mu);
   State().component_levels[component] = level;
+}
+
+absl::optional<LogLevel> Logging::ComponentLevel(absl::string_view component) {
+  absl::ReaderMutexLock lock(&State().mu);
+  auto it = State().component_levels.find(component);
+  if (it == State().component_levels.end()) return absl::nullopt;
+  return it->second;
+}
+
+void Logging::ClearComponentLevel(absl::string_view component) {
+  absl::MutexLock lock(&State().mu);
+  State().component_levels.erase(component);
 }
 
 void Logging::Reset() {

@@ -9,9 +9,10 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+#include "absl/types/span.h"
 
 namespace mailroom {
 
@@ -36,6 +37,11 @@ inline constexpr char kLogRpc[] = "rpc";
 inline constexpr char kLogConfig[] = "config";
 inline constexpr char kLogTls[] = "tls";
 
+// Every component above, in that order (what `mailroomctl log show` lists).
+absl::Span<const char* const> LogComponents();
+// Whether `name` is one of LogComponents().
+bool IsLogComponent(absl::string_view name);
+
 // Where finished, already-redacted lines go.
 class LogSink {
  public:
@@ -53,7 +59,12 @@ class StderrLogSink final : public LogSink {
 class Logging {
  public:
   static void SetDefaultLevel(LogLevel level);
+  static LogLevel DefaultLevel();
   static void SetComponentLevel(absl::string_view component, LogLevel level);
+  // The level set for `component` itself; nullopt when it follows the default level.
+  static absl::optional<LogLevel> ComponentLevel(absl::string_view component);
+  // Makes `component` follow the default level again.
+  static void ClearComponentLevel(absl::string_view component);
   // Restores INFO for everything and the stderr sink; for tests.
   static void Reset();
   static bool IsEnabled(absl::string_view component, LogLevel level);

@@ -2,8 +2,11 @@
 // node serves for admins: it answers with the node's name, role, version, start time and the
 // time of the answer, and lets the node's runtime fill in the rest (RoleNode: its outbox,
 // token, last delivery error and latency; the broker: its token health, send quota and
-// credential expiry). Admin certificates only (and, where the node has a list of admin
-// identities, only those). Thread-safe if the filler is.
+// credential expiry). It also shows and sets the node's log levels at run time
+// (GetLogLevels, SetLogLevel: the seed's debug log configuration), through a
+// LogLevelOverrides it owns, so an override for a limited time reverts by itself. Admin
+// certificates only (and, where the node has a list of admin identities, only those).
+// Thread-safe if the filler is.
 #ifndef MAILROOM_COMMON_NODE_NODE_STATUS_SERVICE_H_
 #define MAILROOM_COMMON_NODE_NODE_STATUS_SERVICE_H_
 
@@ -16,6 +19,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/base/clock.h"
+#include "common/base/log_level_overrides.h"
+#include "common/rpc/service_call.h"
 #include "proto/mailroom/common/v1/common.pb.h"
 #include "proto/mailroom/status/v1/status.grpc.pb.h"
 
@@ -40,12 +45,18 @@ class NodeStatusService final : public mailroom::status::v1::NodeStatus::Service
   grpc::Status GetNodeStatus(grpc::ServerContext* context,
                              const mailroom::status::v1::GetNodeStatusRequest* request,
                              mailroom::status::v1::GetNodeStatusResponse* response) override;
+  MAILROOM_UNARY_RPC(mailroom::status::v1, GetLogLevels);
+  MAILROOM_UNARY_RPC(mailroom::status::v1, SetLogLevel);
 
  private:
+  // The caller check of every RPC: admins (of the list, if there is one).
+  CallerCheck AdminCheck(const char* method) const;
+
   const Identity identity_;
   const Clock* const clock_;
   const Filler fill_;
   const std::vector<std::string>* const admin_identities_;
+  LogLevelOverrides log_levels_;
 };
 
 // Fills a TokenStatus's times and failure from a token that expires at `expire_time` after

@@ -42,6 +42,7 @@ using ::mailroom::testing::NodeHarness;
 using ::mailroom::testing::NodeSpec;
 using ::mailroom::testing::ReadAll;
 using ::mailroom::testing::Testbed;
+using ::mailroom::testing::WaitFor;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
@@ -59,15 +60,6 @@ std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
   return context;
-}
-
-// Polls `done` every 200 ms until it holds or `timeout` passes; returns whether it held.
-bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
-  for (const absl::Time deadline = absl::Now() + timeout; absl::Now() < deadline;) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return done();
 }
 
 // The `--json` output of status as a message (the JSON is the whole of stdout).

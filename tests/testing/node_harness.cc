@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<NodeHarness>> NodeHarness::Start(NodeSpec spec) {
       "/ca.pem\" cert_file: \"", s.certs, "/", s.node_name, ".pem\" key_file: \"", s.certs, "/",
       s.node_name, ".key\" }\n", "broker_target: \"", s.broker_target, "\"\n",
       s.mnt_target.empty() ? "" : absl::StrCat("mnt_target: \"", s.mnt_target, "\"\n"),
-      "data_dir: \"", s.dir, "/data\"\n", "logging { default_level: LOG_LEVEL_DEBUG }\n",
+      "data_dir: \"", s.dir, "/data\"\n", s.logging, "\n",
       s.extra_config, "\n");
   if (absl::Status status = node->Launch(); !status.ok()) return status;
   return node;

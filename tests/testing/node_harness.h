@@ -26,6 +26,8 @@ struct NodeSpec {
   // Text-format fields added to the NodeConfig, e.g. "psn { ... }" or
   // "delivery { backoff_initial { seconds: 1 } }".
   std::string extra_config;
+  // The NodeConfig's logging section.
+  std::string logging = "logging { default_level: LOG_LEVEL_DEBUG }";
   // The port to listen on; 0 picks a free one (set it when another node's config must name
   // this node's address before it starts).
   int port = 0;

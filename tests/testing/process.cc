@@ -87,4 +87,12 @@ std::string WaitForFile(const std::string& path, absl::Duration timeout) {
   return "";
 }
 
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
+  for (const absl::Time deadline = absl::Now() + timeout; absl::Now() < deadline;) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return done();
+}
+
 }  // namespace mailroom::testing

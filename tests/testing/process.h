@@ -1,11 +1,13 @@
 // Provides ChildProcess, a real process started for an end-to-end test (a mailroom binary
 // or a peer), with its stdout and stderr in a log file, stopped with SIGTERM or killed with
-// SIGKILL, and always reaped. Not thread-safe.
+// SIGKILL, and always reaped; and WaitFor, the polling wait of end-to-end tests for what such
+// a process does. Not thread-safe.
 #ifndef MAILROOM_TESTS_TESTING_PROCESS_H_
 #define MAILROOM_TESTS_TESTING_PROCESS_H_
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,10 @@ class ChildProcess {
 
 // Waits until `path` exists and is non-empty, up to `timeout`; returns its content.
 std::string WaitForFile(const std::string& path, absl::Duration timeout);
+
+// Polls `done` every 200 ms (real time) until it holds or `timeout` passes; returns whether
+// it held.
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout);
 
 // Reads a whole file ("" if missing).
 std::string ReadAll(const std::string& path);

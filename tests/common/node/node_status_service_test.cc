@@ -1,7 +1,9 @@
 // NodeStatusService in process, over real mutual TLS with certificates from the real
 // deploy/gen-certs.sh: an admin gets the node's identity, version and the filler's part; role
 // nodes and admins outside a configured list of admin identities are refused; a filler's
-// failure reaches the caller as a gRPC error. And FillTokenTimes.
+// failure reaches the caller as a gRPC error; an admin sets a component's log level for a
+// while and sees it revert on the (fake) clock, bad input is refused naming the field, and
+// role nodes may not change log levels. And FillTokenTimes.
 #include "common/node/node_status_service.h"
 
 #include <memory>
@@ -10,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/diagnosis.h"
+#include "common/base/logging.h"
 #include "common/base/proto_time.h"
 #include "common/base/version.h"
 #include "common/rpc/grpc_server.h"
@@ -55,7 +58,12 @@ class NodeStatusServiceTest : public ::testing::Test {
     }
   }
 
-  grpc::Status Get(const std::string& as, sv1::GetNodeStatusResponse* response) {
+  // Calls `method` on the service as `as` (a certificate name).
+  template <typename Request, typename Response>
+  grpc::Status CallAs(const std::string& as,
+                      grpc::Status (sv1::NodeStatus::Stub::*method)(grpc::ClientContext*,
+                                                                   const Request&, Response*),
+                      const Request& request, Response* response) {
     auto credentials = MakeChannelCredentials(NodeTlsFiles(*certs_, as), Role::kPsn);
     EXPECT_TRUE(credentials.ok()) << credentials.status();
     grpc::ChannelArguments args;
@@ -64,7 +72,32 @@ class NodeStatusServiceTest : public ::testing::Test {
         absl::StrCat("localhost:", server_->port()), *credentials, args));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return stub->GetNodeStatus(&context, {}, response);
+    return (stub.get()->*method)(&context, request, response);
+  }
+  grpc::Status Get(const std::string& as, sv1::GetNodeStatusResponse* response) {
+    return CallAs(as, &sv1::NodeStatus::Stub::GetNodeStatus, {}, response);
+  }
+  grpc::Status SetLevel(const std::string& as, const std::string& component,
+                        const std::string& level, absl::Duration duration,
+                        sv1::SetLogLevelResponse* response) {
+    sv1::SetLogLevelRequest request;
+    request.set_component(component);
+    request.set_level(level);
+    if (duration != absl::ZeroDuration()) ToProto(duration, request.mutable_duration());
+    return CallAs(as, &sv1::NodeStatus::Stub::SetLogLevel, request, response);
+  }
+  // The component's entry in GetLogLevels, as the admin gets it.
+  sv1::ComponentLogLevel LevelOf(const std::string& component) {
+    sv1::GetLogLevelsResponse response;
+    const grpc::Status status =
+        CallAs("admin", &sv1::NodeStatus::Stub::GetLogLevels, {}, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.node(), "psn1");
+    for (const sv1::ComponentLogLevel& entry : response.components()) {
+      if (entry.component() == component) return entry;
+    }
+    ADD_FAILURE() << "not listed: " << component;
+    return {};
   }
 
   static std::string* certs_;
@@ -120,6 +153,59 @@ TEST_F(NodeStatusServiceTest, AFillersFailureReachesTheCaller) {
   const grpc::Status status = Get("admin", &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("database is locked"));
+}
+
+TEST_F(NodeStatusServiceTest, AnAdminSetsALogLevelForAWhileAndItReverts) {
+  Logging::Reset();
+  ASSERT_NO_FATAL_FAILURE(Serve(nullptr));
+  EXPECT_EQ(LevelOf(kLogPsn).level(), "INFO");
+  sv1::SetLogLevelResponse response;
+  const grpc::Status status = SetLevel("admin", kLogPsn, "debug", absl::Minutes(30), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.component().level(), "DEBUG");
+  EXPECT_EQ(response.component().configured_level(), "INFO");
+  EXPECT_TRUE(response.component().overridden());
+  EXPECT_EQ(FromProto(response.component().revert_time()), start_ + absl::Minutes(30));
+  EXPECT_TRUE(Logging::IsEnabled(kLogPsn, LogLevel::kDebug));
+  EXPECT_EQ(LevelOf(kLogPsn).level(), "DEBUG");
+
+  clock_.Advance(absl::Minutes(30));
+  // The service's expiry thread is the clock's one waiter: once it waits again, it has
+  // reverted.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  const sv1::ComponentLogLevel reverted = LevelOf(kLogPsn);
+  EXPECT_EQ(reverted.level(), "INFO");
+  EXPECT_FALSE(reverted.overridden());
+  EXPECT_FALSE(reverted.has_revert_time());
+  EXPECT_FALSE(Logging::IsEnabled(kLogPsn, LogLevel::kDebug));
+}
+
+TEST_F(NodeStatusServiceTest, BadLogLevelRequestsAreRefusedNamingTheField) {
+  Logging::Reset();
+  ASSERT_NO_FATAL_FAILURE(Serve(nullptr));
+  struct Case {
+    std::string component, level;
+    absl::Duration duration;
+    std::string expected;
+  };
+  for (const Case& c : {Case{"guest", "DEBUG", absl::ZeroDuration(), "component: unknown"},
+                        Case{kLogPsn, "LOUD", absl::ZeroDuration(), "level: unknown log level"},
+                        Case{kLogPsn, "DEBUG", absl::Seconds(-5), "duration: must not be"}}) {
+    sv1::SetLogLevelResponse response;
+    const grpc::Status status = SetLevel("admin", c.component, c.level, c.duration, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.expected;
+    EXPECT_THAT(status.error_message(), HasSubstr(c.expected));
+  }
+  EXPECT_FALSE(LevelOf(kLogPsn).overridden());
+}
+
+TEST_F(NodeStatusServiceTest, RoleNodesMayNotChangeLogLevels) {
+  Logging::Reset();
+  ASSERT_NO_FATAL_FAILURE(Serve(nullptr));
+  sv1::SetLogLevelResponse response;
+  const grpc::Status status = SetLevel("pan1", kLogPsn, "TRACE", absl::ZeroDuration(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(LevelOf(kLogPsn).level(), "INFO");
 }
 
 TEST(FillTokenTimesTest, AgeIsTheLifetimeLessTheTimeLeft) {
