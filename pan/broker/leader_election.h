@@ -1,8 +1,9 @@
 // Provides LeaderElection, which elects one broker among several through etcd (lease +
 // transaction, the way Patroni elects a PostgreSQL primary) and fences the leader's term:
 //
-// - Each broker holds an etcd lease of `ttl`, renewed every ttl/3 (LeaseKeepAlive), and tries
-//   to create the election key attached to that lease if no one holds it (CreateIfAbsent). The
+// - Each broker holds an etcd lease of `ttl`, renewed every ttl/3 (LeaseKeepAlive; a standby
+//   every ttl/6), and tries to create the election key attached to that lease if no one holds
+//   it (CreateIfAbsent). The
 //   broker that created it leads; the key's value is its advertised address, which standbys
 //   read and tell the role nodes (NOT_LEADER, leader_address). A leader checks every round
 //   that the key is still its own (same lease and create_revision).
