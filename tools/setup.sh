@@ -17,6 +17,9 @@ debian_packages=(
   # an HTTP proxy doing CONNECT, between mailroom and the test peers (proxy tests), and TLS in
   # front of it for an https:// proxy
   tinyproxy stunnel4
+  # the distributed engine of the highly available broker (issue 12): tests start their own
+  # etcd members on loopback; a system etcd service the package may start is not used
+  etcd-server etcd-client
   # offline checks of the deployment files (tests/deploy)
   yamllint systemd
   # coverage-guided fuzzing (bench/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes,

@@ -1,4 +1,5 @@
-// Provides Clock, the one way mailroom logic reads time or waits for it, and RealClock.
+// Provides Clock, the one way mailroom logic reads time or waits for it, RealClock (the wall
+// clock) and MonotonicClock (never jumps: for leases and fencing, which measure durations).
 // Logic takes a Clock& in its constructor so tests can drive time with FakeClock
 // (tests/testing/fake_clock.h) instead of sleeping. Implementations are thread-safe.
 #ifndef MAILROOM_COMMON_CLOCK_H_
@@ -37,6 +38,19 @@ class RealClock final : public Clock {
 
   // A process-wide instance, for `main` to hand to the objects it wires.
   static RealClock& Get();
+};
+
+// A clock that never jumps (std::chrono::steady_clock): Now() is the UNIX epoch plus the
+// steady clock's reading, so only differences between its times mean anything. Leader
+// fencing (pan/broker/leader_election.h) measures its term on it, so that a step of the wall
+// clock can neither lengthen nor shorten a term.
+class MonotonicClock final : public Clock {
+ public:
+  absl::Time Now() const override;
+  bool AwaitWithDeadline(absl::Mutex* mu, const absl::Condition& condition,
+                         absl::Time deadline) const override;
+
+  static MonotonicClock& Get();
 };
 
 }  // namespace mailroom

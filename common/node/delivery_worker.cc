@@ -510,7 +510,12 @@ void DeliveryWorker::SendBatch(Connection& connection,
     if (!reported.ok()) {
       MR_LOG(kDebug, kLogOutbox) << "cannot report send results: " << reported.status().message();
     } else if (!closed) {
-      connection.lease_end = LeaseEnd(asked, connection.slot_lease);  // the report renewed it
+      // The report renewed it, by as much as the broker says (an elected broker's term may
+      // end sooner than the permit's slot lease).
+      if (reported->has_connection_lease()) {
+        connection.slot_lease = FromProto(reported->connection_lease());
+      }
+      connection.lease_end = LeaseEnd(asked, connection.slot_lease);
     }
   }
   if (sent_count < granted) {

@@ -46,6 +46,12 @@ void ResolvePaths(const std::string& base, NodeConfig* config) {
   if (config->has_broker()) {
     Resolve(base, config->mutable_broker()->mutable_state_file());
     Resolve(base, config->mutable_broker()->mutable_key_file());
+    if (config->broker().has_ha()) {
+      cfg::BrokerHaConfig* ha = config->mutable_broker()->mutable_ha();
+      Resolve(base, ha->mutable_etcd_ca_file());
+      Resolve(base, ha->mutable_etcd_cert_file());
+      Resolve(base, ha->mutable_etcd_key_file());
+    }
   }
   if (config->has_psn()) Resolve(base, config->mutable_psn()->mutable_template_dir());
 }
@@ -224,6 +230,23 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
     }
     if (limits.max_connections() < 0) {
       errors.Add("broker.send_limits.max_connections", "must not be negative");
+    }
+    const cfg::BrokerHaConfig& ha = config.broker().ha();
+    for (int i = 0; i < ha.etcd_endpoints_size(); ++i) {
+      const std::string& endpoint = ha.etcd_endpoints(i);
+      if (!absl::StartsWith(endpoint, "https://") && !IsLoopbackHttpUrl(endpoint)) {
+        errors.Add(absl::StrCat("broker.ha.etcd_endpoints[", i, "]"),
+                   "must be an https:// URL (plain http only on loopback, for tests)");
+      }
+    }
+    if (ha.etcd_endpoints_size() > 0 && !ValidHostPort(ha.advertised_address())) {
+      errors.Add("broker.ha.advertised_address", "must be host:port (required with etcd)");
+    }
+    if (ha.has_lease_ttl() && ha.lease_ttl().seconds() < 2) {
+      errors.Add("broker.ha.lease_ttl", "must be at least 2 seconds");
+    }
+    if (ha.etcd_cert_file().empty() != ha.etcd_key_file().empty()) {
+      errors.Add("broker.ha.etcd_cert_file", "etcd_cert_file and etcd_key_file go together");
     }
     const std::string& authority = config.broker().default_authority_host();
     if (!authority.empty() && !absl::StartsWith(authority, "https://") &&

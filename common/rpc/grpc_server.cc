@@ -66,9 +66,15 @@ absl::Status GrpcServer::Start() {
         absl::StrCat("cannot listen on ", options_.listen_address,
                      " (address in use, or not an address of this host)"));
   }
-  server_->GetHealthCheckService()->SetServingStatus(true);
+  server_->GetHealthCheckService()->SetServingStatus(options_.start_serving);
   MR_LOG(kInfo, kLogRpc) << "serving on port " << port_;
   return absl::OkStatus();
+}
+
+void GrpcServer::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_ || server_ == nullptr) return;
+  server_->GetHealthCheckService()->SetServingStatus(serving);
 }
 
 void GrpcServer::Shutdown(absl::Duration grace) {

@@ -28,6 +28,9 @@ class GrpcServer {
     // Serve gRPC server reflection (every service's schema) to any cluster certificate:
     // for debugging with grpcurl only, off by default.
     bool reflection = false;
+    // Whether the health service starts at SERVING; a standby broker starts NOT_SERVING and
+    // reports SERVING while it leads (SetServing).
+    bool start_serving = true;
   };
 
   explicit GrpcServer(Options options);
@@ -37,6 +40,9 @@ class GrpcServer {
   absl::Status Start();
   // The bound port, valid after Start().
   int port() const { return port_; }
+
+  // Sets what the health service reports (all services); ignored after Shutdown.
+  void SetServing(bool serving);
 
   // Reports NOT_SERVING (so load balancers and probes stop sending), lets in-flight calls
   // finish for up to `grace`, then cancels what remains. Idempotent.

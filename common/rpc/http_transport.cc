@@ -242,6 +242,10 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& requ
   } else if (!options_.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
   }
+  if (!options_.client_cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+  }
   const CURLcode code = curl_easy_perform(curl);
   curl_slist_free_all(headers);
   if (code == CURLE_OK) {

@@ -1,5 +1,5 @@
 // Provides HttpTransport, the interface through which mailroom makes HTTPS requests (the
-// OAuth token endpoint), and CurlHttpTransport, its libcurl implementation, optionally through
+// OAuth token endpoint, etcd's JSON gateway: common/etcd/etcd_client.h), and CurlHttpTransport, its libcurl implementation, optionally through
 // an HTTP(S) proxy (a CONNECT tunnel: common/rpc/curl_proxy.h). Tests inject a fake transport.
 // Transport-level failures are errors whose payload names the kind of failure (see
 // TransportFailureOf), so callers can classify without parsing text; a failure at the proxy
@@ -23,7 +23,8 @@ namespace mailroom {
 
 struct HttpRequest {
   std::string url;
-  // application/x-www-form-urlencoded body of a POST.
+  // The body of a POST: application/x-www-form-urlencoded unless `headers` names another
+  // Content-Type (etcd's gateway takes application/json).
   std::string form_body;
   std::vector<std::pair<std::string, std::string>> headers;
   absl::Duration timeout = absl::Seconds(30);
@@ -78,6 +79,10 @@ class CurlHttpTransport final : public HttpTransport {
     // The proxy; an empty url means none (libcurl's environment variables are never
     // consulted, so behaviour does not change with the environment).
     ProxyConfig proxy;
+    // A client certificate and its key (PEM files) for servers that ask for one (etcd with
+    // --client-cert-auth); empty: none.
+    std::string client_cert_file;
+    std::string client_key_file;
   };
 
   explicit CurlHttpTransport(Options options);

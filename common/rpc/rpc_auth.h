@@ -8,6 +8,7 @@
 #ifndef MAILROOM_COMMON_RPC_AUTH_H_
 #define MAILROOM_COMMON_RPC_AUTH_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct CallerCheck {
   const std::vector<std::string>* admin_identities = nullptr;
   // Appended to the role refusal's message, e.g. " (admin only)".
   absl::string_view refusal_note = "";
+  // When not null: checked after the caller is authorized and before the handler runs; a
+  // non-OK status is the call's answer (a standby broker's NOT_LEADER: ServeCall,
+  // common/rpc/service_call.h). Authorization comes first, so an unauthorized caller learns
+  // nothing from it.
+  const std::function<absl::Status()>* precondition = nullptr;
 };
 
 // The callers most RPCs allow, named once for every service.

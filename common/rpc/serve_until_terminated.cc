@@ -8,7 +8,8 @@
 namespace mailroom {
 
 int ServeUntilTerminated(GrpcServer& server, const std::string& metrics_listen_address,
-                         absl::Duration grace, absl::string_view log_component) {
+                         absl::Duration grace, absl::string_view log_component,
+                         const std::function<void()>& before_shutdown) {
   // Scraped for as long as the gRPC server runs; stopped when this returns.
   MetricsServer metrics(&Metrics::Global());
   if (!metrics_listen_address.empty()) {
@@ -22,6 +23,7 @@ int ServeUntilTerminated(GrpcServer& server, const std::string& metrics_listen_a
   const int signal = TerminationSignals::Wait();
   MR_LOG(kInfo, log_component) << "signal " << signal << ": shutting down";
   NotifySystemd("STOPPING=1");
+  if (before_shutdown) before_shutdown();
   server.Shutdown(grace);
   server.Wait();
   return 0;

@@ -7,6 +7,7 @@
 #ifndef MAILROOM_COMMON_RPC_SERVE_UNTIL_TERMINATED_H_
 #define MAILROOM_COMMON_RPC_SERVE_UNTIL_TERMINATED_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -16,11 +17,14 @@
 namespace mailroom {
 
 // Starts the metrics server on `metrics_listen_address` (none when empty), tells systemd the
-// node is ready, waits for SIGTERM/SIGINT, tells systemd it is stopping, and shuts `server`
-// down, giving in-flight calls `grace`. Logs under `log_component`. Returns the process exit
-// code: 0, or 1 (without waiting) when the metrics server cannot start.
+// node is ready, waits for SIGTERM/SIGINT, tells systemd it is stopping, runs
+// `before_shutdown` if given (an elected broker hands over its lead there, before its calls
+// drain), and shuts `server` down, giving in-flight calls `grace`. Logs under
+// `log_component`. Returns the process exit code: 0, or 1 (without waiting) when the metrics
+// server cannot start.
 int ServeUntilTerminated(GrpcServer& server, const std::string& metrics_listen_address,
-                         absl::Duration grace, absl::string_view log_component);
+                         absl::Duration grace, absl::string_view log_component,
+                         const std::function<void()>& before_shutdown = {});
 
 }  // namespace mailroom
 

@@ -6,7 +6,11 @@ namespace mailroom::service_call_internal {
 
 grpc::Status Serve(grpc::ServerContextBase* context, const CallerCheck& check, Body body) {
   absl::StatusOr<PeerIdentity> peer = AuthorizeCaller(context, check);
-  return ToGrpcStatus(peer.ok() ? body(*peer) : peer.status());
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (check.precondition != nullptr && *check.precondition) {
+    if (absl::Status ready = (*check.precondition)(); !ready.ok()) return ToGrpcStatus(ready);
+  }
+  return ToGrpcStatus(body(*peer));
 }
 
 grpc::ServerUnaryReactor* ServeReactor(grpc::CallbackServerContext* context,

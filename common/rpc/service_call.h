@@ -1,6 +1,7 @@
 // Provides ServeCall, the one way a mailroom gRPC service runs a handler: it authorizes the
-// caller (AuthorizeCaller, common/rpc/rpc_auth.h), runs the handler body only if the caller
-// may call, and converts the body's absl::Status to a grpc::Status (ToGrpcStatus,
+// caller (AuthorizeCaller, common/rpc/rpc_auth.h), checks the call's precondition if it has
+// one (CallerCheck::precondition: e.g. that this broker leads), runs the handler body only if
+// both pass, and converts the body's absl::Status to a grpc::Status (ToGrpcStatus,
 // common/rpc/status_grpc.h). One overload per gRPC API:
 //
 //   // sync API: returns the grpc::Status

@@ -13,23 +13,40 @@ namespace {
 
 namespace cv1 = ::mailroom::common::v1;
 constexpr char kReasonUrl[] = "type.mailroom/error-reason";
+constexpr char kLeaderAddressUrl[] = "type.mailroom/leader-address";
 constexpr char kErrorDetailsUrl[] = "type.googleapis.com/mailroom.common.v1.ErrorDetails";
+
+// A text payload of an absl::Status (a reason, a leader address), "" when absent.
+absl::Status WithText(absl::Status status, const char* url, absl::string_view text) {
+  status.SetPayload(url, absl::Cord(text));
+  return status;
+}
+
+std::string TextOf(const absl::Status& status, const char* url) {
+  absl::optional<absl::Cord> payload = status.GetPayload(url);
+  return payload.has_value() ? std::string(*payload) : "";
+}
 
 }  // namespace
 
 absl::Status WithReason(absl::Status status, absl::string_view reason) {
-  status.SetPayload(kReasonUrl, absl::Cord(reason));
-  return status;
+  return WithText(std::move(status), kReasonUrl, reason);
 }
 
-std::string ReasonOf(const absl::Status& status) {
-  absl::optional<absl::Cord> payload = status.GetPayload(kReasonUrl);
-  return payload.has_value() ? std::string(*payload) : "";
+std::string ReasonOf(const absl::Status& status) { return TextOf(status, kReasonUrl); }
+
+absl::Status WithLeaderAddress(absl::Status status, absl::string_view leader_address) {
+  return WithText(std::move(status), kLeaderAddressUrl, leader_address);
+}
+
+std::string LeaderAddressOf(const absl::Status& status) {
+  return TextOf(status, kLeaderAddressUrl);
 }
 
 cv1::ErrorDetails ErrorDetailsOf(const absl::Status& status) {
   cv1::ErrorDetails details;
   details.set_reason(ReasonOf(status));
+  details.set_leader_address(LeaderAddressOf(status));
   if (absl::optional<Diagnosis> diagnosis = DiagnosisOf(status); diagnosis.has_value()) {
     *details.mutable_diagnosis() = *diagnosis;
     if (diagnosis->has_retry_after()) *details.mutable_retry_after() = diagnosis->retry_after();
@@ -75,6 +92,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     cv1::ErrorDetails details;
     if (any.type_url() != kErrorDetailsUrl || !details.ParseFromString(any.value())) continue;
     if (!details.reason().empty()) out = WithReason(std::move(out), details.reason());
+    if (!details.leader_address().empty()) {
+      out = WithLeaderAddress(std::move(out), details.leader_address());
+    }
     if (details.has_diagnosis()) out = WithDiagnosis(std::move(out), details.diagnosis());
   }
   return out;

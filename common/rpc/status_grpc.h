@@ -24,6 +24,10 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 absl::Status WithReason(absl::Status status, absl::string_view reason);
 std::string ReasonOf(const absl::Status& status);
 
+// Attaches ErrorDetails.leader_address (a standby broker's NOT_LEADER answer).
+absl::Status WithLeaderAddress(absl::Status status, absl::string_view leader_address);
+std::string LeaderAddressOf(const absl::Status& status);
+
 // The ErrorDetails a status would carry on the wire.
 mailroom::common::v1::ErrorDetails ErrorDetailsOf(const absl::Status& status);
 

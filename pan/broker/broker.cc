@@ -766,11 +766,12 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
 }
 
 absl::StatusOr<v1::ReportSendResultResponse> Broker::ReportSendResult(
-    const std::string& node, const v1::ReportSendResultRequest& request) {
+    const std::string& node, const v1::ReportSendResultRequest& request,
+    absl::Duration lease_cap) {
   std::vector<v1::SendResult> results(request.results().begin(), request.results().end());
   MR_ASSIGN_OR_RETURN(v1::ReportSendResultResponse response,
                       quota_.Report(node, request.permit_id(), results,
-                                    request.connection_closed()));
+                                    request.connection_closed(), lease_cap));
   const v1::SendResult* exceeded = nullptr;
   for (const v1::SendResult& result : results) {
     if (result.outcome() == v1::SEND_OUTCOME_QUOTA_EXCEEDED) exceeded = &result;

@@ -81,8 +81,10 @@ class Broker {
 
   // Records send results in the quota; a 5.2.0 (quota exceeded) pauses the mailbox and
   // raises SEND_QUOTA_EXCEEDED with the time sending resumes.
+  // `lease_cap` as SendQuota::Report's.
   absl::StatusOr<v1::ReportSendResultResponse> ReportSendResult(
-      const std::string& node, const v1::ReportSendResultRequest& request);
+      const std::string& node, const v1::ReportSendResultRequest& request,
+      absl::Duration lease_cap = absl::InfiniteDuration());
   // Ends a pause early (an admin fixed the cause) and clears its alarm.
   absl::StatusOr<v1::ResumeMailboxResponse> ResumeMailbox(const v1::ResumeMailboxRequest& request,
                                                           const std::string& admin);

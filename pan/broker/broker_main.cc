@@ -15,6 +15,7 @@
 #include "common/base/clock.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/crypto/jwt_assertion.h"
+#include "common/etcd/etcd_client.h"
 #include "common/rpc/grpc_server.h"
 #include "common/rpc/http_transport.h"
 #include "common/base/logging.h"
@@ -25,6 +26,7 @@
 #include "common/rpc/tls.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
+#include "pan/broker/leader_election.h"
 #include "pan/broker/smtp_connection_tester.h"
 #include "pan/broker/smtp_settings.h"
 #include "pan/broker/token_client.h"
@@ -108,6 +110,36 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
   };
 }
 
+// Brokers elected through etcd (broker.ha): the client of etcd and the election, which
+// reports leadership to the gRPC health service.
+struct Election {
+  std::unique_ptr<CurlHttpTransport> transport;
+  std::unique_ptr<etcd::EtcdClient> etcd;
+  std::unique_ptr<LeaderElection> election;
+};
+
+Election MakeElection(const cfg::BrokerHaConfig& ha, std::function<void(bool)> on_change) {
+  Election out;
+  CurlHttpTransport::Options transport_options;
+  transport_options.ca_file = ha.etcd_ca_file();
+  transport_options.client_cert_file = ha.etcd_cert_file();
+  transport_options.client_key_file = ha.etcd_key_file();
+  out.transport = std::make_unique<CurlHttpTransport>(transport_options);
+  LeaderElectionOptions options;
+  if (!ha.election_key().empty()) options.election_key = ha.election_key();
+  options.advertised_address = ha.advertised_address();
+  options.ttl = FromProtoOr(ha.lease_ttl(), options.ttl);
+  options.on_change = std::move(on_change);
+  etcd::EtcdClientOptions etcd_options;
+  etcd_options.endpoints.assign(ha.etcd_endpoints().begin(), ha.etcd_endpoints().end());
+  // A renewal, failing over across the members, must fit well inside a round (ttl / 3).
+  etcd_options.request_timeout = std::max(absl::Milliseconds(200), options.ttl / 12);
+  out.etcd = std::make_unique<etcd::EtcdClient>(etcd_options, out.transport.get());
+  out.election = std::make_unique<LeaderElection>(options, out.etcd.get(),
+                                                  &MonotonicClock::Get());
+  return out;
+}
+
 int Run(const RoleStart& start) {
   const NodeConfig& config = start.config;
   const cfg::BrokerConfig& broker_config = config.broker();
@@ -173,7 +205,16 @@ int Run(const RoleStart& start) {
   }
   std::vector<std::string> admins(broker_config.admin_identities().begin(),
                                   broker_config.admin_identities().end());
-  BrokerService service(&broker, admins);
+  const bool elected = broker_config.ha().etcd_endpoints_size() > 0;
+  // The election reports to the server's health service; it starts only after the server.
+  GrpcServer* health = nullptr;
+  Election election;
+  if (elected) {
+    election = MakeElection(broker_config.ha(), [&health](bool leading) {
+      if (health != nullptr) health->SetServing(leading);
+    });
+  }
+  BrokerService service(&broker, admins, election.election.get());
   NodeStatusService status_service(
       {config.node_name(), config.role(), start_time}, &clock,
       [&broker](status::v1::GetNodeStatusResponse* response) {
@@ -187,13 +228,26 @@ int Run(const RoleStart& start) {
     return 1;
   }
   GrpcServer server({config.listen_address(), *server_credentials, {&service, &status_service},
-                     config.grpc_reflection()});
+                     config.grpc_reflection(), /*start_serving=*/!elected});
   if (absl::Status status = server.Start(); !status.ok()) {
     MR_LOG(kError, kLogBroker) << status.message();
     return 1;
   }
   MR_LOG(kInfo, kLogBroker) << "mailroom-broker " << config.node_name() << " serving on port "
                             << server.port();
+  if (elected) {
+    health = &server;
+    election.election->Start();
+    MR_LOG(kInfo, kLogBroker) << "standing for election as " << broker_config.ha().advertised_address()
+                              << " (etcd: " << broker_config.ha().etcd_endpoints_size()
+                              << " members)";
+    Metrics::Global().RegisterGaugeCallback(
+        "mailroom_broker_leader", "1 while this broker leads (brokers elected through etcd).",
+        [&] {
+          return std::vector<std::pair<MetricLabels, double>>{
+              {{}, election.election->leading() ? 1.0 : 0.0}};
+        });
+  }
   if (!start.port_file.empty()) std::ofstream(start.port_file) << server.port() << "\n";
   Metrics::Global().RegisterGaugeCallback(
       "mailroom_token_age_seconds", "Seconds since the cached token was fetched.", [&] {
@@ -204,8 +258,12 @@ int Run(const RoleStart& start) {
         }
         return out;
       });
+  // On SIGTERM an elected leader hands over at once (its term ends, its key and lease go),
+  // so a standby leads within a round instead of a lease TTL.
   const int code = ServeUntilTerminated(server, config.metrics_listen_address(),
-                                        absl::Seconds(10), kLogBroker);
+                                        absl::Seconds(10), kLogBroker, [&] {
+                                          if (elected) election.election->Resign();
+                                        });
   if (code != 0) return code;
   broker.Stop();
   return 0;

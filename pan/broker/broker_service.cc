@@ -7,23 +7,37 @@
 
 namespace mailroom::broker {
 
-BrokerService::BrokerService(Broker* broker, std::vector<std::string> admin_identities)
-    : broker_(broker), admin_identities_(std::move(admin_identities)) {}
+BrokerService::BrokerService(Broker* broker, std::vector<std::string> admin_identities,
+                             const Leadership* leadership)
+    : broker_(broker),
+      admin_identities_(std::move(admin_identities)),
+      leadership_(leadership),
+      leader_check_(leadership == nullptr ? std::function<absl::Status()>()
+                                          : [leadership] { return leadership->CheckLeader(); }) {}
 
-CallerCheck BrokerService::Check(const char* method, Allowed allowed,
-                                 absl::string_view node) const {
+CallerCheck BrokerService::Check(const char* method, Allowed allowed, absl::string_view node,
+                                 bool reads_only) const {
   static constexpr Role kRoleNodes[] = {Role::kPan, Role::kPsn, Role::kMnt};
   static constexpr Role kAdmin[] = {Role::kAdmin};
   static constexpr Role kAdminOrRoleNodes[] = {Role::kPan, Role::kPsn, Role::kMnt, Role::kAdmin};
+  CallerCheck check{method, kAdminOrRoleNodes, "node", node, &admin_identities_};
   switch (allowed) {
     case Allowed::kRoleNodes:
-      return {method, kRoleNodes, "node", node, &admin_identities_};
+      check.roles = kRoleNodes;
+      break;
     case Allowed::kAdmin:
-      return {method, kAdmin, "node", node, &admin_identities_, " (admin only)"};
+      check.roles = kAdmin;
+      check.refusal_note = " (admin only)";
+      break;
     case Allowed::kAdminOrRoleNodes:
       break;
   }
-  return {method, kAdminOrRoleNodes, "node", node, &admin_identities_};
+  if (!reads_only) check.precondition = &leader_check_;
+  return check;
+}
+
+absl::Duration BrokerService::LeaseCap() const {
+  return leadership_ == nullptr ? absl::InfiniteDuration() : leadership_->RemainingTerm();
 }
 
 grpc::ServerUnaryReactor* BrokerService::GetAccessToken(grpc::CallbackServerContext* context,
@@ -57,8 +71,10 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
         }
         std::vector<int> counts(request->message_recipient_counts().begin(),
                                 request->message_recipient_counts().end());
+        const absl::Duration cap = LeaseCap();
+        if (cap <= absl::ZeroDuration()) return leadership_->CheckLeader();  // the term just ended
         return broker_->quota().Acquire(configured, peer.node_name, request->connection_id(),
-                                        counts);
+                                        counts, cap);
       });
 }
 
@@ -83,14 +99,14 @@ grpc::ServerUnaryReactor* BrokerService::ReportSendResult(
     v1::ReportSendResultResponse* response) {
   return ServeCall(context, Check(__func__, Allowed::kRoleNodes, request->node()), response,
                    [&](const PeerIdentity& peer) {
-                     return broker_->ReportSendResult(peer.node_name, *request);
+                     return broker_->ReportSendResult(peer.node_name, *request, LeaseCap());
                    });
 }
 
 grpc::Status BrokerService::GetSettings(grpc::ServerContext* context,
                                         const v1::GetSettingsRequest*,
                                         v1::GetSettingsResponse* response) {
-  return ServeCall(context, Check(__func__, Allowed::kAdmin), response,
+  return ServeCall(context, Check(__func__, Allowed::kAdmin, "", /*reads_only=*/true), response,
                    [&] { return broker_->GetSettings(); });
 }
 
@@ -123,14 +139,15 @@ grpc::Status BrokerService::TestConnection(grpc::ServerContext* context,
 grpc::Status BrokerService::GetSecretStatus(grpc::ServerContext* context,
                                             const v1::GetSecretStatusRequest*,
                                             v1::GetSecretStatusResponse* response) {
-  return ServeCall(context, Check(__func__, Allowed::kAdminOrRoleNodes), response,
-                   [&] { return broker_->GetSecretStatus(); });
+  return ServeCall(context, Check(__func__, Allowed::kAdminOrRoleNodes, "", /*reads_only=*/true),
+                   response, [&] { return broker_->GetSecretStatus(); });
 }
 
 grpc::Status BrokerService::GetQuotaStatus(grpc::ServerContext* context,
                                            const v1::GetQuotaStatusRequest* request,
                                            v1::GetQuotaStatusResponse* response) {
-  return ServeCall(context, Check(__func__, Allowed::kAdminOrRoleNodes), response, [&] {
+  return ServeCall(context, Check(__func__, Allowed::kAdminOrRoleNodes, "", /*reads_only=*/true),
+                   response, [&] {
     for (v1::MailboxQuota& quota : broker_->quota().Status(request->mailbox())) {
       *response->add_mailboxes() = std::move(quota);
     }

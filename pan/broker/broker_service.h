@@ -1,17 +1,22 @@
 // Provides BrokerService, the TokenBroker gRPC service: a thin layer that authorizes each
 // call on the role in the caller's verified certificate (role nodes get tokens and permits;
 // only admins read or change settings and run Test Connection), checks that a request's
-// `node` is the caller's own, and converts between absl and gRPC status in one place.
-// Thread-safe.
+// `node` is the caller's own, and converts between absl and gRPC status in one place. With
+// brokers elected through etcd, a standby answers every call that grants, sends or changes
+// anything with UNAVAILABLE, reason NOT_LEADER and the leader's address (the ServeCall
+// precondition), and the leader caps the permits and connection slots it grants to end
+// within its term. Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_BROKER_SERVICE_H_
 #define MAILROOM_PAN_BROKER_BROKER_SERVICE_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "common/rpc/rpc_auth.h"
 #include "pan/broker/broker.h"
+#include "pan/broker/leadership.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
 namespace mailroom::broker {
@@ -27,7 +32,9 @@ class BrokerService final : public BrokerServiceBase {
  public:
   // `admin_identities` (certificate CNs) restricts admin calls further; empty allows any
   // certificate with the admin role.
-  BrokerService(Broker* broker, std::vector<std::string> admin_identities);
+  // `leadership` (not owned; null in single-broker mode) says whether this broker leads.
+  BrokerService(Broker* broker, std::vector<std::string> admin_identities,
+                const Leadership* leadership = nullptr);
 
   grpc::ServerUnaryReactor* GetAccessToken(grpc::CallbackServerContext* context,
                                        const v1::GetAccessTokenRequest* request,
@@ -62,11 +69,17 @@ class BrokerService final : public BrokerServiceBase {
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };
   // Who may make a call: role nodes are PAN, PSN and MnT; an admin must be one of
   // `admin_identities_` when that is not empty. `node`, when not empty, must be the caller's
-  // own name.
-  CallerCheck Check(const char* method, Allowed allowed, absl::string_view node = "") const;
+  // own name. `reads_only`: a standby answers it too (its answer may be stale).
+  CallerCheck Check(const char* method, Allowed allowed, absl::string_view node = "",
+                    bool reads_only = false) const;
+  // How long what this broker grants now may last: what is left of its term.
+  absl::Duration LeaseCap() const;
 
   Broker* broker_;
   std::vector<std::string> admin_identities_;
+  const Leadership* leadership_;
+  // leadership_->CheckLeader(), the precondition of the calls only the leader answers.
+  const std::function<absl::Status()> leader_check_;
 };
 
 }  // namespace mailroom::broker

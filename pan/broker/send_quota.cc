@@ -107,13 +107,14 @@ void SendQuota::RefundLocked(const Permit& permit, size_t from) {
 
 absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
     const std::string& mailbox_name, const std::string& node, const std::string& connection_id,
-    const std::vector<int>& recipient_counts) {
+    const std::vector<int>& recipient_counts, absl::Duration lease_cap) {
   absl::MutexLock lock(&mu_);
   if (recipient_counts.empty() || recipient_counts.size() > kMaxMessagesPerRequest) {
     return absl::InvalidArgumentError("message_recipient_counts: 1 to 30 entries required");
   }
-  return AcquireLocked(mailbox_name, node, connection_id, recipient_counts, limits_.permit_lease,
-                       limits_.connection_idle_lease);
+  return AcquireLocked(mailbox_name, node, connection_id, recipient_counts,
+                       std::min(limits_.permit_lease, lease_cap),
+                       std::min(limits_.connection_idle_lease, lease_cap));
 }
 
 absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireUnleased(
@@ -222,7 +223,8 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
 
 absl::StatusOr<v1::ReportSendResultResponse> SendQuota::Report(
     const std::string& node, const std::string& permit_id,
-    const std::vector<v1::SendResult>& results, bool connection_closed) {
+    const std::vector<v1::SendResult>& results, bool connection_closed,
+    absl::Duration lease_cap) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   Permit* permit = FindPermitLocked(node, permit_id, now);
@@ -273,8 +275,9 @@ absl::StatusOr<v1::ReportSendResultResponse> SendQuota::Report(
     if (connection_closed) {
       mailbox.connections.erase(connection);
     } else {
-      connection->second.lease_end =
-          std::max(connection->second.lease_end, now + limits_.connection_idle_lease);
+      const absl::Duration renewal = std::min(limits_.connection_idle_lease, lease_cap);
+      connection->second.lease_end = std::max(connection->second.lease_end, now + renewal);
+      ToProto(renewal, response.mutable_connection_lease());
     }
   }
   if (mailbox.paused_until > now) ToProto(mailbox.paused_until, response.mutable_mailbox_paused_until());

@@ -69,10 +69,13 @@ class SendQuota {
   void SetLimits(SendLimitValues limits);
 
   // Requests are validated here (INVALID_ARGUMENT naming the field); a denial is an OK
-  // response with granted = false.
+  // response with granted = false. `lease_cap` shortens the permit's and the connection
+  // slot's leases: an elected broker passes what is left of its term (leader_election.h), so
+  // nothing it grants is in use once another broker may lead.
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> Acquire(
       const std::string& mailbox, const std::string& node, const std::string& connection_id,
-      const std::vector<int>& recipient_counts);
+      const std::vector<int>& recipient_counts,
+      absl::Duration lease_cap = absl::InfiniteDuration());
 
   // For the broker's own sessions (Test Connection): a connection slot under `connection_id`
   // and, if `with_message`, a permit for one single-recipient message, both without a lease:
@@ -82,9 +85,12 @@ class SendQuota {
       const std::string& mailbox, const std::string& holder, const std::string& connection_id,
       bool with_message);
 
+  // A report on an open connection renews its slot's lease (by connection_idle_lease, capped
+  // by `lease_cap` as Acquire's) and says by how much (connection_lease).
   absl::StatusOr<mailroom::broker::v1::ReportSendResultResponse> Report(
       const std::string& node, const std::string& permit_id,
-      const std::vector<mailroom::broker::v1::SendResult>& results, bool connection_closed);
+      const std::vector<mailroom::broker::v1::SendResult>& results, bool connection_closed,
+      absl::Duration lease_cap = absl::InfiniteDuration());
 
   absl::StatusOr<mailroom::broker::v1::ReleaseSendPermitResponse> Release(
       const std::string& node, const std::string& permit_id, const std::string& connection_id,

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
@@ -16,6 +17,13 @@ absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::Start(const std::s
                                                                     const Testbed& testbed,
                                                                     const std::string& broker_section,
                                                                     const std::string& top_level_config) {
+  return StartWithAuthority(dir, certs, testbed.Env("TOKEN_URL_BASE"), broker_section,
+                            top_level_config);
+}
+
+absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::StartWithAuthority(
+    const std::string& dir, const std::string& certs, const std::string& authority_host,
+    const std::string& broker_section, const std::string& top_level_config) {
   std::unique_ptr<BrokerHarness> harness(new BrokerHarness());
   harness->dir_ = dir;
   harness->certs_ = certs;
@@ -29,7 +37,9 @@ absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::Start(const std::s
       harness->port_, "\"\n", "tls { ca_file: \"", certs, "/ca.pem\" cert_file: \"", certs,
       "/broker.pem\" key_file: \"", certs, "/broker.key\" }\n", "data_dir: \"", dir, "/data\"\n",
       "logging { default_level: LOG_LEVEL_TRACE }\n", "broker { default_authority_host: \"",
-      testbed.Env("TOKEN_URL_BASE"), "\" ", broker_section, " }\n", top_level_config, "\n");
+      authority_host, "\" ",
+      absl::StrReplaceAll(broker_section, {{"$PORT", absl::StrCat(harness->port_)}}), " }\n",
+      top_level_config, "\n");
   if (absl::Status status = harness->Launch(); !status.ok()) return status;
   return harness;
 }

@@ -26,6 +26,12 @@ class BrokerHarness {
   static absl::StatusOr<std::unique_ptr<BrokerHarness>> Start(
       const std::string& dir, const std::string& certs, const Testbed& testbed,
       const std::string& broker_section = "", const std::string& top_level_config = "");
+  // The same without a testbed: `authority_host` is the broker's default_authority_host.
+  // "$PORT" in `broker_section` stands for the broker's port (e.g. in
+  // ha { advertised_address: "localhost:$PORT" }).
+  static absl::StatusOr<std::unique_ptr<BrokerHarness>> StartWithAuthority(
+      const std::string& dir, const std::string& certs, const std::string& authority_host,
+      const std::string& broker_section = "", const std::string& top_level_config = "");
   ~BrokerHarness();
 
   int port() const { return port_; }

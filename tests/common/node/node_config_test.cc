@@ -117,6 +117,22 @@ TEST_F(NodeConfigTest, SeveralBrokersAreListedOnceEachAndNotBesideASingleTarget)
                                  "broker_targets, not both"));
 }
 
+TEST_F(NodeConfigTest, BrokerHaIsChecked) {
+  NodeConfig config;
+  config.set_role(cv1::ROLE_BROKER);
+  config::v1::BrokerHaConfig* ha = config.mutable_broker()->mutable_ha();
+  ha->add_etcd_endpoints("http://etcd.example:2379");
+  ha->add_etcd_endpoints("https://etcd.example:2379");
+  ha->mutable_lease_ttl()->set_seconds(1);
+  ha->set_etcd_cert_file("etcd.pem");
+  const std::string message(ValidateNodeConfig(config, cv1::ROLE_BROKER, nullptr).message());
+  EXPECT_THAT(message, HasSubstr("broker.ha.etcd_endpoints[0]: must be an https:// URL"));
+  EXPECT_THAT(message, Not(HasSubstr("etcd_endpoints[1]")));
+  EXPECT_THAT(message, HasSubstr("broker.ha.advertised_address: must be host:port"));
+  EXPECT_THAT(message, HasSubstr("broker.ha.lease_ttl: must be at least 2 seconds"));
+  EXPECT_THAT(message, HasSubstr("etcd_cert_file and etcd_key_file go together"));
+}
+
 // L13: metrics are served without authentication, so beyond loopback only on request.
 TEST_F(NodeConfigTest, MetricsBeyondLoopbackNeedAnExplicitOptIn) {
   for (const char* address : {"127.0.0.1:9103", "[::1]:9103", "localhost:9103", "127.1.2.3:1"}) {

@@ -66,6 +66,18 @@ class TestService final : public WhoAmI::WithCallbackMethod_Get<WhoAmI::Service>
         return plain;
       });
     }
+    if (text == "standby") {
+      // A precondition that refuses (a standby broker): checked after the caller is authorized.
+      const std::function<absl::Status()> not_leader = [] {
+        return WithReason(absl::UnavailableError("standby"), "NOT_LEADER");
+      };
+      CallerCheck guarded = check;
+      guarded.precondition = &not_leader;
+      return ServeCall(context, guarded, response, [&] {
+        ++bodies_run;
+        return EchoResponse();
+      });
+    }
     if (text == "bare") {
       return ServeCall(context, check, [&] {
         ++bodies_run;
@@ -154,10 +166,18 @@ TEST_F(ServiceCallTest, AnAllowedCallerGetsTheBodysResponse) {
   EXPECT_EQ(service_.bodies_run, 3);
 }
 
+TEST_F(ServiceCallTest, AFailedPreconditionIsTheAnswerAndTheBodyDoesNotRun) {
+  EchoResponse echo;
+  const grpc::Status status = Echo(StubAs("psn1").get(), "standby", &echo);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ReasonOf(FromGrpcStatus(status)), "NOT_LEADER");
+  EXPECT_EQ(service_.bodies_run, 0);
+}
+
 TEST_F(ServiceCallTest, ARefusedCallerIsPermissionDeniedAndTheBodyDoesNotRun) {
   auto portal = StubAs("portal");
   EchoResponse echo;
-  for (const char* text : {"hello", "status", "plain", "bare", "fail 5"}) {
+  for (const char* text : {"hello", "status", "plain", "bare", "fail 5", "standby"}) {
     const grpc::Status status = Echo(portal.get(), text, &echo);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << text;
     EXPECT_EQ(status.error_message(), "Echo is not allowed for role portal");

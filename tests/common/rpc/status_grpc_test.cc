@@ -42,6 +42,16 @@ TEST(StatusGrpc, NamedCodesAgree) {
 namespace mailroom {
 namespace {
 
+TEST(StatusGrpc, TheLeaderAddressTravelsInTheDetails) {
+  const absl::Status status = WithLeaderAddress(
+      WithReason(absl::UnavailableError("standby"), "NOT_LEADER"), "pan1.example:7100");
+  EXPECT_EQ(ErrorDetailsOf(status).leader_address(), "pan1.example:7100");
+  const absl::Status back = FromGrpcStatus(ToGrpcStatus(status));
+  EXPECT_EQ(back.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReasonOf(back), "NOT_LEADER");
+  EXPECT_EQ(LeaderAddressOf(back), "pan1.example:7100");
+}
+
 TEST(StatusGrpc, DiagnosisAndReasonTravelInTheDetails) {
   Diagnosis diagnosis =
       MakeDiagnosis(common::v1::FAILURE_CAUSE_INVALID_CLIENT_SECRET, "{\"error\":\"invalid_client\"}");

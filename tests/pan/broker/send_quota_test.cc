@@ -438,5 +438,27 @@ TEST_F(SendQuotaTest, StatusShowsPerNodeUsage) {
   EXPECT_EQ(status[0].nodes(1).outstanding_messages(), 2);
 }
 
+TEST_F(SendQuotaTest, AnElectedBrokerCapsLeasesToItsTerm) {
+  // 2 s left of the leader's term: neither the permit nor the slot may outlast it.
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+      quota_.Acquire(kMailbox, "psn1", "c1", {1, 1}, absl::Seconds(2));
+  ASSERT_TRUE(permit.ok()) << permit.status();
+  ASSERT_TRUE(permit->granted());
+  EXPECT_EQ(FromProto(permit->lease()), absl::Seconds(2));
+  EXPECT_EQ(FromProto(permit->connection_lease()), absl::Seconds(2));
+  // A report renews the slot by no more than what is left then, and says so.
+  clock_.Advance(absl::Seconds(1));
+  absl::StatusOr<v1::ReportSendResultResponse> report =
+      quota_.Report("psn1", permit->permit_id(), {Result(v1::SEND_OUTCOME_DELIVERED, 1)}, false,
+                    absl::Seconds(1));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(FromProto(report->connection_lease()), absl::Seconds(1));
+  // Uncapped (single-broker mode): the configured leases.
+  report = quota_.Report("psn1", permit->permit_id(), {Result(v1::SEND_OUTCOME_DELIVERED, 1)},
+                         false);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(FromProto(report->connection_lease()), SendLimitValues{}.connection_idle_lease);
+}
+
 }  // namespace
 }  // namespace mailroom::broker

@@ -1,0 +1,231 @@
+// Two real mailroom-broker processes elected through a real three-member etcd on loopback
+// (issue 12): one leads, the other stands by and names it; kill -9 of the leader hands the
+// lead over within the lease TTL, SIGTERM at once; a leader cut off from etcd stops granting
+// before its lease can expire; never do both grant at once. Leadership is read the way a role
+// node meets it: AcquireSendPermit answers the leader's FAILED_PRECONDITION (no settings yet:
+// the call got past the leadership check) or the standby's UNAVAILABLE / NOT_LEADER.
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/rpc/status_grpc.h"
+#include "gtest/gtest.h"
+#include "tests/testing/broker_harness.h"
+#include "tests/testing/etcd_cluster.h"
+#include "tests/testing/test_certs.h"
+#include "third_party/grpc_health/health.grpc.pb.h"
+
+namespace mailroom {
+namespace {
+
+namespace v1 = ::mailroom::broker::v1;
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::mailroom::testing::BrokerHarness;
+using ::mailroom::testing::EtcdCluster;
+
+constexpr absl::Duration kTtl = absl::Seconds(3);
+
+enum class Answer { kLeads, kStandsBy, kDown };
+
+const char* NameOf(Answer answer) {
+  switch (answer) {
+    case Answer::kLeads:
+      return "leads";
+    case Answer::kStandsBy:
+      return "stands by";
+    case Answer::kDown:
+      break;
+  }
+  return "down";
+}
+
+class BrokerHaE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = new std::string(mailroom::testing::MakeTestCerts(
+        "certs", "mailroom cluster CA", "broker:broker psn1:psn admin:admin"));
+  }
+  static void TearDownTestSuite() { delete certs_; }
+
+  void SetUp() override {
+    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    absl::StatusOr<std::unique_ptr<EtcdCluster>> etcd = EtcdCluster::Start(dir_ + "-etcd");
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = *std::move(etcd);
+    a_ = StartBroker("a");
+    ASSERT_NE(a_, nullptr);
+    ASSERT_TRUE(AwaitAnswer(*a_, Answer::kLeads, absl::Seconds(10))) << "a never led";
+    b_ = StartBroker("b");
+    ASSERT_NE(b_, nullptr);
+    ASSERT_TRUE(AwaitAnswer(*b_, Answer::kStandsBy, absl::Seconds(10)));
+  }
+
+  std::unique_ptr<BrokerHarness> StartBroker(const std::string& name) {
+    absl::StatusOr<std::unique_ptr<BrokerHarness>> broker = BrokerHarness::StartWithAuthority(
+        absl::StrCat(dir_, "-broker-", name), *certs_, "https://login.microsoftonline.com",
+        absl::StrCat("ha { etcd_endpoints: [", etcd_->EndpointsForConfig(),
+                     "] lease_ttl { seconds: ", absl::ToInt64Seconds(kTtl),
+                     " } advertised_address: \"localhost:$PORT\" }"));
+    EXPECT_TRUE(broker.ok()) << broker.status();
+    return broker.ok() ? *std::move(broker) : nullptr;
+  }
+
+  // One channel a broker, kept (it reconnects after a restart): a new TLS handshake per
+  // question would blur the timings measured here.
+  v1::TokenBroker::Stub& StubOf(const BrokerHarness& broker) {
+    std::unique_ptr<v1::TokenBroker::Stub>& stub = stubs_[&broker];
+    if (stub == nullptr) stub = broker.StubAs("psn1");
+    return *stub;
+  }
+
+  // What `broker` answers a role node asking for a permit now; `status` gets the answer.
+  Answer AnswerOf(BrokerHarness& broker, absl::Status* status = nullptr) {
+    v1::AcquireSendPermitRequest request;
+    request.set_node("psn1");
+    request.set_connection_id("c1");
+    request.add_message_recipient_counts(1);
+    v1::AcquireSendPermitResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    const absl::Status answer =
+        FromGrpcStatus(StubOf(broker).AcquireSendPermit(&context, request, &response));
+    if (status != nullptr) *status = answer;
+    if (ReasonOf(answer) == "SETTINGS_NOT_CONFIGURED") return Answer::kLeads;
+    if (ReasonOf(answer) == "NOT_LEADER") return Answer::kStandsBy;
+    return Answer::kDown;
+  }
+
+  bool AwaitAnswer(BrokerHarness& broker, Answer want, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (AnswerOf(broker) == want) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
+  static HealthCheckResponse::ServingStatus HealthOf(BrokerHarness& broker) {
+    HealthCheckResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    const grpc::Status status =
+        Health::NewStub(broker.ChannelAs("psn1"))->Check(&context, HealthCheckRequest(), &response);
+    return status.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
+  }
+
+  // Polls both brokers until `to` leads (up to `timeout`), failing if both ever answer as
+  // leaders in the same round; returns how long it took from `since`.
+  absl::Duration AwaitHandover(BrokerHarness& from, BrokerHarness& to, absl::Time since,
+                               absl::Duration timeout) {
+    while (absl::Now() < since + timeout) {
+      const Answer new_leader = AnswerOf(to);
+      const absl::Time seen = absl::Now();
+      const Answer old_leader = AnswerOf(from);
+      EXPECT_FALSE(new_leader == Answer::kLeads && old_leader == Answer::kLeads)
+          << "two brokers granted at once";
+      if (new_leader == Answer::kLeads) return seen - since;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ADD_FAILURE() << "no handover within " << timeout;
+    return absl::InfiniteDuration();
+  }
+
+  static std::string* certs_;
+  std::string dir_;
+  std::unique_ptr<EtcdCluster> etcd_;
+  std::unique_ptr<BrokerHarness> a_;
+  std::unique_ptr<BrokerHarness> b_;
+  std::map<const BrokerHarness*, std::unique_ptr<v1::TokenBroker::Stub>> stubs_;
+};
+
+std::string* BrokerHaE2eTest::certs_ = nullptr;
+
+TEST_F(BrokerHaE2eTest, TheStandbyRefusesPermitsAndNamesTheLeader) {
+  absl::Status status;
+  ASSERT_EQ(AnswerOf(*b_, &status), Answer::kStandsBy) << status;
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(LeaderAddressOf(status), absl::StrCat("localhost:", a_->port()));
+  EXPECT_EQ(HealthOf(*a_), HealthCheckResponse::SERVING);
+  EXPECT_EQ(HealthOf(*b_), HealthCheckResponse::NOT_SERVING);
+  // Reads are answered by a standby too.
+  v1::GetQuotaStatusResponse quota;
+  grpc::ClientContext context;
+  EXPECT_TRUE(b_->StubAs("admin")->GetQuotaStatus(&context, v1::GetQuotaStatusRequest(), &quota).ok());
+  // For a while, the roles stay as they are.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(AnswerOf(*a_), Answer::kLeads);
+    EXPECT_EQ(AnswerOf(*b_), Answer::kStandsBy);
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+TEST_F(BrokerHaE2eTest, KillNineOfTheLeaderHandsTheLeadOverWithinTheTtl) {
+  const absl::Time killed = absl::Now();
+  a_->process().Kill();
+  const absl::Duration handover = AwaitHandover(*a_, *b_, killed, absl::Seconds(10));
+  std::cout << "kill -9 of the leader: the standby led after " << handover << " (TTL " << kTtl
+            << ")" << std::endl;
+  EXPECT_LT(handover, kTtl + kTtl / 6 + absl::Milliseconds(500));
+  EXPECT_EQ(HealthOf(*b_), HealthCheckResponse::SERVING);
+  // The old leader, back, stands by and names the new one.
+  ASSERT_TRUE(a_->Restart().ok());
+  stubs_.erase(a_.get());  // a fresh channel, not one backing off from the dead process
+  ASSERT_TRUE(AwaitAnswer(*a_, Answer::kStandsBy, absl::Seconds(10)));
+  absl::Status status;
+  AnswerOf(*a_, &status);
+  EXPECT_EQ(LeaderAddressOf(status), absl::StrCat("localhost:", b_->port()));
+}
+
+TEST_F(BrokerHaE2eTest, SigtermHandsTheLeadOverAtOnce) {
+  const absl::Time terminated = absl::Now();
+  ::kill(a_->process().pid(), SIGTERM);
+  const absl::Duration handover = AwaitHandover(*a_, *b_, terminated, absl::Seconds(10));
+  std::cout << "SIGTERM of the leader: the standby led after " << handover << std::endl;
+  EXPECT_LT(handover, kTtl / 6 + absl::Milliseconds(700));  // one standby round, not a TTL
+  EXPECT_EQ(a_->process().Terminate(), 0);
+}
+
+TEST_F(BrokerHaE2eTest, ALeaderCutOffFromEtcdStopsGrantingBeforeItsLeaseCanExpire) {
+  // Two of three members gone: no quorum, no renewal.
+  const absl::Time cut = absl::Now();
+  etcd_->Kill(0);
+  etcd_->Kill(1);
+  ASSERT_TRUE(AwaitAnswer(*a_, Answer::kStandsBy, absl::Seconds(10)));
+  const absl::Duration stopped = absl::Now() - cut;
+  // (Its lease lives on in etcd until an etcd leader expires it; it never lapsed here.)
+  std::cout << "etcd without quorum: the leader stopped granting after " << stopped << std::endl;
+  // The last renewal was at most a round before the cut; the term ends a margin before the
+  // lease could: well within the TTL of the cut.
+  EXPECT_LT(stopped, kTtl);
+  absl::Status status;
+  EXPECT_EQ(AnswerOf(*b_, &status), Answer::kStandsBy) << status;  // nobody leads without etcd
+  // Health follows at the election's next round (the RPCs above check the term themselves).
+  const absl::Time health_deadline = absl::Now() + kTtl / 3 + absl::Seconds(1);
+  while (HealthOf(*a_) != HealthCheckResponse::NOT_SERVING && absl::Now() < health_deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(HealthOf(*a_), HealthCheckResponse::NOT_SERVING);
+  // Quorum back: one of them leads again, and only one.
+  ASSERT_TRUE(etcd_->Restart(0).ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  Answer first = Answer::kDown;
+  Answer second = Answer::kDown;
+  while (absl::Now() < deadline) {
+    first = AnswerOf(*a_);
+    second = AnswerOf(*b_);
+    ASSERT_FALSE(first == Answer::kLeads && second == Answer::kLeads);
+    if (first == Answer::kLeads || second == Answer::kLeads) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(first == Answer::kLeads || second == Answer::kLeads)
+      << "a " << NameOf(first) << ", b " << NameOf(second);
+}
+
+}  // namespace
+}  // namespace mailroom

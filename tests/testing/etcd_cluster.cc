@@ -1,0 +1,119 @@
+#include "tests/testing/etcd_cluster.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/rpc/http_transport.h"
+#include "tests/testing/testbed.h"
+
+namespace mailroom::testing {
+namespace {
+
+constexpr char kEtcd[] = "/usr/bin/etcd";
+
+std::string ClientUrl(int port) { return absl::StrCat("http://127.0.0.1:", port); }
+
+// Whether the member at `port` answers a linearizable read (which needs a leader).
+bool Serves(int port) {
+  CurlHttpTransport transport({});
+  HttpRequest request;
+  request.url = ClientUrl(port) + "/v3/kv/range";
+  request.form_body = R"({"key":"L2hlYWx0aA=="})";  // "/health"
+  request.headers.emplace_back("Content-Type", "application/json");
+  request.timeout = absl::Seconds(1);
+  absl::StatusOr<HttpResponse> response = transport.PostForm(request);
+  return response.ok() && response->status == 200;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const std::string& dir,
+                                                                 int size) {
+  if (access(kEtcd, X_OK) != 0) {
+    return absl::FailedPreconditionError("no /usr/bin/etcd: run tools/setup.sh (etcd-server)");
+  }
+  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster());
+  cluster->dir_ = dir;
+  mkdir(dir.c_str(), 0700);
+  std::vector<std::string> peers;
+  for (int i = 0; i < size; ++i) {
+    Member member;
+    member.name = absl::StrCat("etcd", i);
+    member.client_port = UnusedLoopbackPort();
+    member.peer_port = UnusedLoopbackPort();
+    peers.push_back(absl::StrCat(member.name, "=", ClientUrl(member.peer_port)));
+    cluster->members_.push_back(std::move(member));
+  }
+  cluster->initial_cluster_ = absl::StrJoin(peers, ",");
+  for (int i = 0; i < size; ++i) cluster->Launch(i);
+  absl::Status healthy = cluster->AwaitHealthy();
+  if (!healthy.ok()) return healthy;
+  return cluster;
+}
+
+EtcdCluster::~EtcdCluster() {
+  for (Member& member : members_) {
+    if (member.process != nullptr) member.process->Kill();
+  }
+}
+
+void EtcdCluster::Launch(int i) {
+  Member& member = members_[i];
+  const std::string peer = ClientUrl(member.peer_port);
+  const std::string client = ClientUrl(member.client_port);
+  member.process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{
+          kEtcd, "--name", member.name, "--data-dir", absl::StrCat(dir_, "/", member.name),
+          "--listen-client-urls", client, "--advertise-client-urls", client,
+          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+          "--initial-cluster", initial_cluster_, "--initial-cluster-state", "new",
+          "--initial-cluster-token", "mailroom-test", "--heartbeat-interval", "100",
+          "--election-timeout", "1000", "--log-level", "warn"},
+      absl::StrCat(dir_, "/", member.name, ".log"));
+}
+
+std::vector<std::string> EtcdCluster::endpoints() const {
+  std::vector<std::string> urls;
+  for (const Member& member : members_) urls.push_back(ClientUrl(member.client_port));
+  return urls;
+}
+
+std::string EtcdCluster::EndpointsForConfig() const {
+  std::vector<std::string> quoted;
+  for (const std::string& url : endpoints()) quoted.push_back(absl::StrCat("\"", url, "\""));
+  return absl::StrJoin(quoted, ", ");
+}
+
+void EtcdCluster::Kill(int member) {
+  if (members_[member].process != nullptr) members_[member].process->Kill();
+}
+
+void EtcdCluster::Stop(int member) {
+  if (members_[member].process != nullptr) members_[member].process->Terminate();
+}
+
+absl::Status EtcdCluster::Restart(int member) {
+  Launch(member);
+  return AwaitHealthy();
+}
+
+absl::Status EtcdCluster::AwaitHealthy(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (const Member& member : members_) {
+    if (member.process == nullptr || !member.process->running()) continue;
+    while (!Serves(member.client_port)) {
+      if (absl::Now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("etcd member ", member.name, " did not serve; see ", dir_, "/",
+                         member.name, ".log"));
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mailroom::testing
