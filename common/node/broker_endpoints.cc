@@ -45,8 +45,10 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
   }
   absl::Status reported;  // what the caller sees if no broker answers
   bool have_reported = false;
+  std::vector<bool> tried(count, false);
+  size_t index = first;
   for (size_t attempt = 0; attempt < count; ++attempt) {
-    const size_t index = (first + attempt) % count;
+    tried[index] = true;
     absl::Status status = FromGrpcStatus(rpc(StubAt(index)));
     const BrokerAnswer answer = ClassifyBrokerAnswer(status);
     if (answer == BrokerAnswer::kAnswered) {
@@ -81,6 +83,20 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
       }
       break;
     }
+    // Next: the leader a standby named, if it is one of ours and not yet asked; otherwise
+    // the next broker in the configured order.
+    size_t next = count;
+    if (answer == BrokerAnswer::kNotLeading) {
+      const std::string leader = LeaderAddressOf(status);
+      for (size_t i = 0; i < count && !leader.empty(); ++i) {
+        if (!tried[i] && AddressAt(i) == leader) next = i;
+      }
+    }
+    for (size_t step = 1; next == count && step < count; ++step) {
+      if (!tried[(index + step) % count]) next = (index + step) % count;
+    }
+    if (next == count) break;
+    index = next;
   }
   return reported;
 }

@@ -3,10 +3,11 @@
 // time — and the rule for reaching the one that leads. A call goes to the broker that last
 // answered as leader; if that broker says it does not lead (UNAVAILABLE with reason
 // NOT_LEADER) or cannot be reached (UNAVAILABLE without a broker's reason), the call is made
-// on the others in turn, and the first that answers becomes the one called next time. A
-// deadline that runs out moves the next call on to the next broker without retrying this one
-// (its deadline is spent). When no broker leads, every call fails UNAVAILABLE and the node
-// follows its offline allowance, as with one broker that is down. Thread-safe.
+// on the others in turn (first the leader a standby names, if it is one of them), and the
+// first that answers becomes the one called next time. A deadline that runs out moves the
+// next call on to the next broker without retrying this one (its deadline is spent). When no
+// broker leads, every call fails UNAVAILABLE and the node follows its offline allowance, as
+// with one broker that is down. Thread-safe.
 #ifndef MAILROOM_COMMON_NODE_BROKER_ENDPOINTS_H_
 #define MAILROOM_COMMON_NODE_BROKER_ENDPOINTS_H_
 

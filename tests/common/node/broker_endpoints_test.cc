@@ -104,6 +104,28 @@ TEST_F(BrokerEndpointsTest, ATimeoutEndsTheCallAndTheNextStartsWithTheOtherBroke
   EXPECT_TRUE(Token().ok());
 }
 
+TEST(BrokerEndpointsThreeTest, AStandbyNamingTheLeaderSendsTheCallStraightThere) {
+  std::vector<BrokerEndpoints::Endpoint> endpoints;
+  std::vector<::testing::StrictMock<v1::MockTokenBrokerStub>*> mocks;
+  for (const char* address : {"a:7100", "b:7100", "c:7100"}) {
+    auto mock = std::make_unique<::testing::StrictMock<v1::MockTokenBrokerStub>>();
+    mocks.push_back(mock.get());
+    endpoints.push_back({address, std::move(mock)});
+  }
+  BrokerEndpoints brokers(std::move(endpoints));
+  EXPECT_CALL(*mocks[0], GetAccessToken(_, _, _))
+      .WillOnce(Return(ToGrpcStatus(WithLeaderAddress(
+          WithReason(absl::UnavailableError("standing by"), "NOT_LEADER"), "c:7100"))));
+  EXPECT_CALL(*mocks[2], GetAccessToken(_, _, _)).WillOnce(Return(grpc::Status::OK));
+  const absl::Status status = brokers.Call([](BrokerEndpoints::Stub* stub) {
+    grpc::ClientContext context;
+    v1::GetAccessTokenResponse response;
+    return stub->GetAccessToken(&context, v1::GetAccessTokenRequest(), &response);
+  });
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(brokers.current_address(), "c:7100") << "b was never asked (StrictMock)";
+}
+
 TEST(BrokerEndpointsSingleTest, OneBrokerIsCalledOnceWhateverItAnswers) {
   ::testing::StrictMock<v1::MockTokenBrokerStub> stub;
   BrokerEndpoints brokers(&stub);
