@@ -75,6 +75,7 @@ std::string FormatReportSummary(const v1::TestConnectionReport& report) {
   std::string out;
   if (report.passed()) {
     absl::StrAppend(&out, "Result: PASSED in ", Milliseconds(report.duration()), "\n");
+    if (!report.message().empty()) absl::StrAppend(&out, report.message(), "\n");
   } else {
     absl::StrAppend(&out, "Result: FAILED at ", StepName(report.failed_step()), ": ",
                     report.diagnosis().title(), "\n");

@@ -13,7 +13,8 @@ namespace mv1 = ::mailroom::mnt::v1;
 
 absl::string_view AlarmTypeTitle(mv1::AlarmType type) {
   switch (type) {
-    case mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY: return "Client secret expiry";
+    // The seed's name for it (ISE's alarm list).
+    case mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY: return "SMTP OAuth Client Secret expiry";
     case mv1::ALARM_TYPE_SMTP_AUTHENTICATION_FAILED: return "SMTP authentication failed";
     case mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED: return "Access token unavailable";
     case mv1::ALARM_TYPE_DELIVERY_FAILED: return "Email delivery failed";

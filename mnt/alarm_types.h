@@ -1,7 +1,8 @@
 // Provides what the MnT knows about each AlarmType: the admin-facing name used in email
-// subjects and listings ("Client secret expiry"), the short slug used in default dedup keys
-// ("client-secret-expiry"), the default severity, and what to do when the raising node sent no
-// Diagnosis (the broker's expiry alarm, for one, carries only text). Stateless and thread-safe.
+// subjects and listings ("SMTP OAuth Client Secret expiry", as the seed names it), the short
+// slug used in default dedup keys ("client-secret-expiry"), the default severity, and what to
+// do when the raising node sent no Diagnosis (the broker's expiry alarm, for one, carries only
+// text). Stateless and thread-safe.
 #ifndef MAILROOM_MNT_ALARM_TYPES_H_
 #define MAILROOM_MNT_ALARM_TYPES_H_
 
@@ -13,7 +14,7 @@
 
 namespace mailroom::mnt {
 
-// "Client secret expiry"; "Alarm" for values this build does not know.
+// "SMTP OAuth Client Secret expiry"; "Alarm" for values this build does not know.
 absl::string_view AlarmTypeTitle(mailroom::mnt::v1::AlarmType type);
 
 // "client-secret-expiry": the enum name without its prefix, lower case, '-' for '_'.

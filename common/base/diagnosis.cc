@@ -86,7 +86,10 @@ constexpr CauseText kCauses[] = {
     {fc::FAILURE_CAUSE_MISSING_CREDENTIAL, "No client credential configured",
      "Enter a client secret (with its expiry date) or a certificate and private key.", false},
     {fc::FAILURE_CAUSE_INVALID_SCOPE, "Invalid scope",
-     "The scope must be exactly https://outlook.office365.com/.default.", false},
+     "Use the Exchange Online resource with /.default: https://outlook.office365.com/.default "
+     "(the default when the scope is empty) or https://outlook.office.com/.default (the value "
+     "ISE fills in); both ask for the app's SMTP.SendAsApp permission.",
+     false},
     {fc::FAILURE_CAUSE_MISSING_CONSENT, "Admin consent missing",
      "In the app registration: API permissions > Add > Office 365 Exchange Online > "
      "Application permissions > SMTP.SendAsApp, then Grant admin consent.",
@@ -234,6 +237,18 @@ void SetRawReply(Diagnosis* diagnosis, absl::string_view raw) {
 }
 
 absl::string_view FailureTitle(FailureCause cause) { return TextOf(cause).title; }
+
+void NameConnectHost(absl::string_view host, Diagnosis* diagnosis) {
+  const char* detail = nullptr;
+  switch (diagnosis->cause()) {
+    case fc::FAILURE_CAUSE_CONNECT_TIMEOUT: detail = "connect timed out"; break;
+    case fc::FAILURE_CAUSE_CONNECTION_REFUSED: detail = "connection refused"; break;
+    case fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED: detail = "host name not found"; break;
+    default: return;
+  }
+  if (host.empty()) return;
+  diagnosis->set_title(absl::StrCat("Connection to ", host, " failed: ", detail));
+}
 
 std::string UntrustedChainFix(absl::string_view trust_store_field) {
   return absl::StrCat(

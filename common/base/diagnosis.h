@@ -34,6 +34,12 @@ void SetRawReply(Diagnosis* diagnosis, absl::string_view raw);
 // The title of a cause ("Invalid client secret"), e.g. for alarm text.
 absl::string_view FailureTitle(FailureCause cause);
 
+// The seed's words for a failure to connect to `host`: for FAILURE_CAUSE_CONNECT_TIMEOUT,
+// _CONNECTION_REFUSED and _DNS_RESOLUTION_FAILED the title becomes "Connection to <host>
+// failed: <detail>" (e.g. "Connection to smtp.office365.com failed: connect timed out"), as ISE
+// shows them. Other causes, and an empty host, are left as they are.
+void NameConnectHost(absl::string_view host, Diagnosis* diagnosis);
+
 // The fix of FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN naming the settings field that holds the
 // trust store to change: "authority_trust_store" (the token endpoint), "smtp_trust_store" (the
 // SMTP server) or "proxy.trust_store" (an https:// proxy).

@@ -258,6 +258,7 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
                         const ProxyConfig* proxy, absl::string_view target) {
   const std::string curl_error =
       recorder.error().empty() ? curl_easy_strerror(code) : recorder.error();
+  const absl::string_view host = target.substr(0, target.rfind(':'));
   Failure failure;
   // Nothing was heard from the SMTP server: the failure may be the proxy's.
   if (proxy != nullptr && recorder.exchanges().empty()) {
@@ -265,6 +266,8 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
         DiagnoseProxyFailure(curl, code, *proxy, target, curl_error);
     if (at_proxy.has_value()) {
       failure.diagnosis = *std::move(at_proxy);
+      // The proxy could not reach the server (502/504): the seed's "Connection to <host>".
+      NameConnectHost(host, &failure.diagnosis);
       failure.detail = failure.diagnosis.raw_reply();
       failure.diagnosis.add_codes(absl::StrCat("CURLE_", static_cast<int>(code)));
       return failure;
@@ -343,6 +346,7 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
         break;
     }
     failure = Classified(cause, curl_error, curl_error);
+    NameConnectHost(host, &failure.diagnosis);
     if (cause == fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN) {
       failure.diagnosis = UntrustedChain(curl_error);
     }

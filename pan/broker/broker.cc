@@ -897,7 +897,8 @@ void Broker::CheckSecretExpiry() {
   const bool certificate = saved.settings.has_certificate();
   const int days_left = DaysLeft(expiry, now);
   const std::string date = absl::FormatTime("%Y-%m-%d", expiry, absl::UTCTimeZone());
-  const std::string what = certificate ? "Certificate credential" : "Client secret";
+  // The seed's name for the secret ("SMTP OAuth Client Secret").
+  const std::string what = certificate ? "Certificate credential" : "SMTP OAuth Client Secret";
   const std::string text =
       now >= expiry
           ? absl::StrCat(what, " of app ", saved.settings.client_id(), " expired on ", date,

@@ -191,6 +191,10 @@ v1::TestConnectionReport SmtpConnectionTester::Run(const v1::SmtpSettings& resol
   StepRunner steps(clock_, progress, &report);
   auto finish = [&]() {
     ToProto(clock_->Now() - start, report.mutable_duration());
+    report.set_message(report.passed()
+                           ? absl::StrCat("Successfully tested the connection to the SMTP server ",
+                                          resolved.smtp_host(), ":", resolved.port())
+                           : report.diagnosis().title());
     return report;
   };
   auto skip_rest = [&](v1::TestStepKind after) {

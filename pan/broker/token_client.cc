@@ -73,6 +73,17 @@ absl::Duration ParseRetryAfter(absl::string_view header) {
   return kDefaultRetryAfter;  // absent, or an HTTP-date: wait the usual minute
 }
 
+// The host of an http(s) URL ("login.microsoftonline.com"), without user info or port.
+absl::string_view UrlHost(absl::string_view url) {
+  if (const size_t scheme = url.find("://"); scheme != absl::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+  }
+  url = url.substr(0, url.find_first_of("/?#"));
+  if (const size_t at = url.rfind('@'); at != absl::string_view::npos) url.remove_prefix(at + 1);
+  if (!url.empty() && url.front() == '[') return url.substr(0, url.find(']') + 1);
+  return url.substr(0, url.rfind(':'));
+}
+
 }  // namespace
 
 absl::Status ClientSecret::AppendFormFields(
@@ -209,6 +220,7 @@ absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
   if (!response.ok()) {
     Diagnosis diagnosis = ClassifyTransportFailure(response.status());
     diagnosis.set_endpoint(config_.token_endpoint);
+    NameConnectHost(UrlHost(config_.token_endpoint), &diagnosis);
     MR_LOG(kWarn, kLogToken) << "token request failed: " << diagnosis.title() << " ("
                              << response.status().message() << ")";
     // Test Connection lists the chain the endpoint presented (PresentedChainOf).

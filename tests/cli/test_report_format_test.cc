@@ -49,10 +49,15 @@ TEST(TestReportFormat, PassedReportListsEveryStep) {
     step->set_kind(kind);
     step->set_status(v1::TEST_STEP_STATUS_PASSED);
   }
+  report.set_message(
+      "Successfully tested the connection to the SMTP server smtp.office365.com:587");
   const std::string text = FormatReport(report);
   EXPECT_THAT(text, HasSubstr("Token request"));
   EXPECT_THAT(text, HasSubstr("TCP connect"));
   EXPECT_THAT(text, HasSubstr("Result: PASSED"));
+  EXPECT_THAT(text, HasSubstr(
+                        "Successfully tested the connection to the SMTP server "
+                        "smtp.office365.com:587\n"));
 }
 
 }  // namespace

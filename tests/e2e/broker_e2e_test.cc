@@ -58,6 +58,7 @@ class BrokerE2eTest : public ::testing::Test {
     EXPECT_EQ(report.failed_step(), step) << report.DebugString();
     EXPECT_EQ(report.diagnosis().cause(), cause) << report.diagnosis().DebugString();
     EXPECT_EQ(report.diagnosis().title(), title);
+    EXPECT_EQ(report.message(), title);
     EXPECT_FALSE(report.diagnosis().fix().empty());
     // Steps after the failed one did not run.
     bool after = false;
@@ -91,6 +92,10 @@ TEST_F(BrokerE2eTest, TestConnectionPassesEveryStepAndTheTestMessageArrives) {
     EXPECT_EQ(step.status(), v1::TEST_STEP_STATUS_PASSED) << step.DebugString();
   }
   EXPECT_THAT(report.steps(3).detail(), HasSubstr("235"));
+  const v1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
+  EXPECT_EQ(report.message(),
+            absl::StrCat("Successfully tested the connection to the SMTP server ",
+                         settings.smtp_host(), ":", settings.port()));
   EXPECT_FALSE(report.test_message_id().empty());
   EXPECT_EQ(report.token_endpoint(), testbed_->Env("TOKEN_URL"));
   const std::vector<std::string> mail =
@@ -194,7 +199,9 @@ TEST_F(BrokerE2eTest, ClosedPortIsNamed) {
   v1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
   settings.set_port(mailroom::testing::UnusedLoopbackPort());
   ExpectFailure(Test(settings), v1::TEST_STEP_KIND_TCP_CONNECT,
-                cv1::FAILURE_CAUSE_CONNECTION_REFUSED, "Connection refused");
+                cv1::FAILURE_CAUSE_CONNECTION_REFUSED,
+                absl::StrCat("Connection to ", settings.smtp_host(),
+                             " failed: connection refused"));
 }
 
 TEST_F(BrokerE2eTest, CertificateCredentialWorks) {

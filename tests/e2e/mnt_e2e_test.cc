@@ -311,10 +311,11 @@ TEST_F(MntE2eTest, BrokersSecretExpiryAlarmArrivesByEmail) {
       testbed_->WaitForDelivered(recipient, 1, absl::Seconds(60));
   ASSERT_THAT(delivered, SizeIs(1)) << ReadAll((*expiring)->log_path());
   const MimeEntity message = Parse(delivered[0]);
-  EXPECT_EQ(Subject(message), "[mailroom] WARNING alarm on broker: Client secret expiry");
-  EXPECT_THAT(message.body,
-              StartsWith(absl::StrCat("Client secret of app ", testbed_->Env("CLIENT_ID"),
-                                      " expires in 19 days")));
+  EXPECT_EQ(Subject(message),
+            "[mailroom] WARNING alarm on broker: SMTP OAuth Client Secret expiry");
+  EXPECT_THAT(message.body, StartsWith(absl::StrCat("SMTP OAuth Client Secret of app ",
+                                                    testbed_->Env("CLIENT_ID"),
+                                                    " expires in 19 days")));
   EXPECT_THAT(message.body, HasSubstr("What to do: Create a new client secret"));
 
   mv1::ListAlarmsRequest request;

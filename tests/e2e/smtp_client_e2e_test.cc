@@ -530,6 +530,7 @@ TEST_F(SmtpClientE2eTest, ClosedPortIsConnectionRefused) {
   EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_CONNECTION_REFUSED) << FormatDiagnosis(diagnosis);
   EXPECT_TRUE(diagnosis.retryable());
   EXPECT_EQ(diagnosis.endpoint(), absl::StrCat("smtp://127.0.0.1:", endpoint.port));
+  EXPECT_EQ(diagnosis.title(), "Connection to 127.0.0.1 failed: connection refused");
   EXPECT_THAT(diagnosis.raw_reply(), HasSubstr("Failed to connect to 127.0.0.1 port"));
 
   const std::string to = Recipient("refused");
@@ -545,7 +546,9 @@ TEST_F(SmtpClientE2eTest, UnknownHostIsDns) {
   SmtpSession session(endpoint, Mailbox());
   absl::StatusOr<ConnectReport> report = session.Connect();
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(DiagnosisOrDie(report.status()).cause(), fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED);
+  const Diagnosis diagnosis = DiagnosisOrDie(report.status());
+  EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED);
+  EXPECT_EQ(diagnosis.title(), "Connection to no-such-host.invalid failed: host name not found");
 }
 
 TEST_F(SmtpClientE2eTest, UnansweredConnectIsConnectTimeout) {
@@ -562,7 +565,9 @@ TEST_F(SmtpClientE2eTest, UnansweredConnectIsConnectTimeout) {
   ASSERT_FALSE(report.ok());
   const Diagnosis diagnosis = DiagnosisOrDie(report.status());
   EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_CONNECT_TIMEOUT) << FormatDiagnosis(diagnosis);
-  EXPECT_EQ(diagnosis.title(), "Connection failed: connect timed out");
+  // The seed's words, naming the host.
+  EXPECT_EQ(diagnosis.title(),
+            absl::StrCat("Connection to ", endpoint.host, " failed: connect timed out"));
   EXPECT_LT(seconds, 5.0);
 }
 

@@ -100,7 +100,8 @@ TEST(AlarmMailTest, TheWholeTextIsAsDocumented) {
   alarm.set_text("Secret {{expires}} soon & <now>");  // values are never parsed or escaped
   const MailContent content =
       RenderAlarmMail(alarm, absl::Hours(1), {&settings, "mnt1", "a.3@mailroom", kNow});
-  EXPECT_EQ(content.subject, "[mailroom] CRITICAL alarm on broker: Client secret expiry");
+  EXPECT_EQ(content.subject,
+            "[mailroom] CRITICAL alarm on broker: SMTP OAuth Client Secret expiry");
   EXPECT_EQ(content.text_body,
             absl::StrCat("Secret {{expires}} soon & <now>\n"
                          "\n"
@@ -108,7 +109,7 @@ TEST(AlarmMailTest, TheWholeTextIsAsDocumented) {
                          AlarmTypeGuidance(mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY),
                          "\n"
                          "\n"
-                         "Alarm:         Client secret expiry\n"
+                         "Alarm:         SMTP OAuth Client Secret expiry\n"
                          "Severity:      CRITICAL\n"
                          "Node:          broker (BROKER)\n"
                          "First seen:    2027-01-15 08:00:00 UTC\n"

@@ -111,7 +111,7 @@ TEST(AlarmManagerTest, SecretExpiryWithoutDiagnosisCarriesItsGuidance) {
             mv1::ALARM_SEVERITY_WARNING);
   const std::vector<MimeEntity> messages = env.TakeMessages();
   ASSERT_THAT(messages, SizeIs(1));
-  EXPECT_THAT(Subject(messages[0]), HasSubstr("Client secret expiry"));
+  EXPECT_THAT(Subject(messages[0]), HasSubstr("SMTP OAuth Client Secret expiry"));
   EXPECT_THAT(messages[0].body, HasSubstr("expires in 29 days"));
   EXPECT_THAT(messages[0].body, HasSubstr("Create a new client secret"));
 }

@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/utf8.h"
@@ -16,6 +17,7 @@ namespace {
 using ::mailroom::common::v1::FAILURE_CAUSE_INVALID_CLIENT_SECRET;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(Diagnosis, MakeDiagnosisFillsTheCausesText) {
   const Diagnosis d = MakeDiagnosis(FAILURE_CAUSE_INVALID_CLIENT_SECRET, "AADSTS7000215");
@@ -54,6 +56,38 @@ TEST(Diagnosis, AnUntrustedChainUsesTheSeedsWordsAndNamesTheTrustStore) {
 }
 
 // L11: an unbounded reply made the MnT refuse (and drop) the delivery alarm carrying it.
+TEST(Diagnosis, ConnectFailuresNameTheHostInTheSeedsWords) {
+  namespace fc = ::mailroom::common::v1;
+  const std::pair<fc::FailureCause, std::string> cases[] = {
+      {fc::FAILURE_CAUSE_CONNECT_TIMEOUT,
+       "Connection to smtp.office365.com failed: connect timed out"},
+      {fc::FAILURE_CAUSE_CONNECTION_REFUSED,
+       "Connection to smtp.office365.com failed: connection refused"},
+      {fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED,
+       "Connection to smtp.office365.com failed: host name not found"},
+  };
+  for (const auto& [cause, title] : cases) {
+    Diagnosis diagnosis = MakeDiagnosis(cause, "raw");
+    NameConnectHost("smtp.office365.com", &diagnosis);
+    EXPECT_EQ(diagnosis.title(), title);
+    EXPECT_EQ(diagnosis.fix(), MakeDiagnosis(cause).fix());
+  }
+  // Other causes keep their own title; without a host, so does a connect failure.
+  Diagnosis secret = MakeDiagnosis(FAILURE_CAUSE_INVALID_CLIENT_SECRET);
+  NameConnectHost("login.microsoftonline.com", &secret);
+  EXPECT_EQ(secret.title(), "Invalid client secret");
+  Diagnosis timeout = MakeDiagnosis(fc::FAILURE_CAUSE_CONNECT_TIMEOUT);
+  NameConnectHost("", &timeout);
+  EXPECT_EQ(timeout.title(), "Connection failed: connect timed out");
+}
+
+TEST(Diagnosis, TheScopeFixAcceptsTheSeedsScope) {
+  const Diagnosis scope = MakeDiagnosis(::mailroom::common::v1::FAILURE_CAUSE_INVALID_SCOPE);
+  EXPECT_THAT(scope.fix(), HasSubstr("https://outlook.office365.com/.default"));
+  EXPECT_THAT(scope.fix(), HasSubstr("https://outlook.office.com/.default"));
+  EXPECT_THAT(scope.fix(), Not(HasSubstr("exactly")));
+}
+
 TEST(Diagnosis, ALongReplyIsCutOnACharacterBoundary) {
   std::string reply;
   while (reply.size() < 100000) reply += "服务器拒绝 ";  // 3-byte characters

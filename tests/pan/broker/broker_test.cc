@@ -523,6 +523,7 @@ TEST_F(BrokerTest, ExpiryAlarmFiresOncePerLeadTime) {
   ASSERT_EQ(alarms_.raised.size(), 1u);
   EXPECT_EQ(alarms_.raised[0].type(), mv1::ALARM_TYPE_CLIENT_SECRET_EXPIRY);
   EXPECT_EQ(alarms_.raised[0].severity(), mv1::ALARM_SEVERITY_WARNING);
+  EXPECT_THAT(alarms_.raised[0].text(), HasSubstr("SMTP OAuth Client Secret of app "));
   EXPECT_THAT(alarms_.raised[0].text(), HasSubstr("expires in 30 days"));
   EXPECT_THAT(alarms_.raised[0].text(), Not(HasSubstr(kSecret)));
   clock_.Advance(absl::Hours(24 * 16));  // 14 days left

@@ -227,18 +227,30 @@ TEST_F(TokenClientTest, SuccessWithoutTokenIsInvalidResponse) {
 }
 
 TEST_F(TokenClientTest, TransportFailuresAreNamed) {
-  const std::pair<TransportFailure, FailureCause> cases[] = {
-      {TransportFailure::kTimeout, fc::FAILURE_CAUSE_CONNECT_TIMEOUT},
-      {TransportFailure::kDns, fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED},
-      {TransportFailure::kConnectRefused, fc::FAILURE_CAUSE_CONNECTION_REFUSED},
-      {TransportFailure::kTlsUntrusted, fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN},
-      {TransportFailure::kTlsHandshake, fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED},
+  struct Case {
+    TransportFailure failure;
+    FailureCause cause;
+    std::string title;  // the seed's words for a connect failure, naming the host
   };
-  for (const auto& [failure, cause] : cases) {
+  const Case cases[] = {
+      {TransportFailure::kTimeout, fc::FAILURE_CAUSE_CONNECT_TIMEOUT,
+       "Connection to login.microsoftonline.com failed: connect timed out"},
+      {TransportFailure::kDns, fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED,
+       "Connection to login.microsoftonline.com failed: host name not found"},
+      {TransportFailure::kConnectRefused, fc::FAILURE_CAUSE_CONNECTION_REFUSED,
+       "Connection to login.microsoftonline.com failed: connection refused"},
+      {TransportFailure::kTlsUntrusted, fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN,
+       "PKIX path building failed: unable to find valid certification path to requested "
+       "target"},
+      {TransportFailure::kTlsHandshake, fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED,
+       "TLS handshake failed"},
+  };
+  for (const auto& [failure, cause, title] : cases) {
     SCOPED_TRACE(static_cast<int>(failure));
     transport_.Enqueue(WithTransportFailure(absl::UnavailableError("curl said no"), failure));
     const Diagnosis diagnosis = FetchFailure();
     EXPECT_EQ(diagnosis.cause(), cause);
+    EXPECT_EQ(diagnosis.title(), title);
     EXPECT_TRUE(diagnosis.retryable());
     EXPECT_THAT(diagnosis.raw_reply(), HasSubstr("curl said no"));
   }
