@@ -15,7 +15,7 @@ LogLevelOverrides::LogLevelOverrides(const Clock* clock)
 LogLevelOverrides::~LogLevelOverrides() { loop_.Stop(); }
 
 absl::Status LogLevelOverrides::Set(absl::string_view component, LogLevel level,
-                                    absl::Duration duration) {
+                                    absl::Duration duration, absl::string_view by) {
   if (!IsLogComponent(component)) {
     return absl::InvalidArgumentError(
         absl::StrCat("component: unknown log component \"", component, "\" (expected one of ",
@@ -37,7 +37,8 @@ absl::Status LogLevelOverrides::Set(absl::string_view component, LogLevel level,
   MR_LOG(kInfo, kLogConfig) << "log level of " << component << " set to " << LogLevelName(level)
                             << (duration > absl::ZeroDuration()
                                     ? absl::StrCat(" for ", absl::FormatDuration(duration))
-                                    : " until restart");
+                                    : " until restart")
+                            << (by.empty() ? "" : absl::StrCat(" (by ", by, ")"));
   loop_.Wake();
   return absl::OkStatus();
 }

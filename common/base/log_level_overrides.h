@@ -49,8 +49,10 @@ class LogLevelOverrides {
 
   // Sets `component` to `level`, for `duration` if it is positive, else until the process
   // restarts. InvalidArgument, naming the field ("component: ...", "duration: ..."), for a
-  // component that is not one of LogComponents() or a negative duration.
-  absl::Status Set(absl::string_view component, LogLevel level, absl::Duration duration);
+  // component that is not one of LogComponents() or a negative duration. `by` (who asked, e.g.
+  // the admin certificate's name) goes into the log line that records the change.
+  absl::Status Set(absl::string_view component, LogLevel level, absl::Duration duration,
+                   absl::string_view by = "");
 
   // Every component of LogComponents(), in that order.
   std::vector<ComponentLevelInfo> List() const;

@@ -47,14 +47,14 @@ grpc::Status NodeStatusService::GetNodeStatus(grpc::ServerContext* context,
                                               const sv1::GetNodeStatusRequest*,
                                               sv1::GetNodeStatusResponse* response) {
   return ServeCall(context, AdminCheck(__func__), response, [&]() -> absl::Status {
-                     response->set_node(identity_.node_name);
-                     response->set_role(identity_.role);
-                     response->set_version(kMailroomVersion);
-                     ToProto(identity_.start_time, response->mutable_start_time());
-                     ToProto(clock_->Now(), response->mutable_time());
-                     if (fill_) MR_RETURN_IF_ERROR(fill_(response));
-                     return absl::OkStatus();
-                   });
+    response->set_node(identity_.node_name);
+    response->set_role(identity_.role);
+    response->set_version(kMailroomVersion);
+    ToProto(identity_.start_time, response->mutable_start_time());
+    ToProto(clock_->Now(), response->mutable_time());
+    if (fill_) MR_RETURN_IF_ERROR(fill_(response));
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status NodeStatusService::GetLogLevels(grpc::ServerContext* context,
@@ -76,13 +76,14 @@ grpc::Status NodeStatusService::SetLogLevel(grpc::ServerContext* context,
                                             const sv1::SetLogLevelRequest* request,
                                             sv1::SetLogLevelResponse* response) {
   return ServeCall(
-      context, AdminCheck(__func__), response, [&]() -> absl::StatusOr<sv1::SetLogLevelResponse> {
+      context, AdminCheck(__func__), response,
+      [&](const PeerIdentity& peer) -> absl::StatusOr<sv1::SetLogLevelResponse> {
         absl::StatusOr<LogLevel> level = ParseLogLevel(request->level());
         if (!level.ok()) {
           return absl::InvalidArgumentError(absl::StrCat("level: ", level.status().message()));
         }
         MR_RETURN_IF_ERROR(log_levels_.Set(request->component(), *level,
-                                           FromProto(request->duration())));
+                                           FromProto(request->duration()), peer.node_name));
         sv1::SetLogLevelResponse out;
         for (const ComponentLevelInfo& info : log_levels_.List()) {
           if (info.component == request->component()) *out.mutable_component() = ToProto(info);

@@ -125,6 +125,8 @@ TEST_F(LogLevelE2eTest, SetForTenSecondsChangesTheRunningNodeAndRevertsOnTime) {
   ASSERT_NO_FATAL_FAILURE(SendTestEmail("during"));
   EXPECT_EQ(RenderedLines(), 1) << "raising guestaccess to DEBUG shows each rendered template";
   EXPECT_THAT(ReadAll(psn_->log_path()), Not(HasSubstr("********")));
+  EXPECT_THAT(ReadAll(psn_->log_path()),
+              HasSubstr("log level of guestaccess set to DEBUG for 10s (by admin)"));
 
   // Back by itself, on the node's real clock.
   ASSERT_TRUE(WaitFor(
