@@ -27,6 +27,7 @@
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
 #include "pan/broker/leader_election.h"
+#include "pan/broker/quota_ledger.h"
 #include "pan/broker/smtp_connection_tester.h"
 #include "pan/broker/smtp_settings.h"
 #include "pan/broker/token_client.h"
@@ -110,15 +111,18 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
   };
 }
 
-// Brokers elected through etcd (broker.ha): the client of etcd and the election, which
-// reports leadership to the gRPC health service.
+// Brokers elected through etcd (broker.ha): the client of etcd, the quota ledger kept there,
+// and the election, which loads the ledger when it wins and reports leadership to the gRPC
+// health service.
 struct Election {
   std::unique_ptr<CurlHttpTransport> transport;
   std::unique_ptr<etcd::EtcdClient> etcd;
+  std::unique_ptr<QuotaLedger> ledger;
   std::unique_ptr<LeaderElection> election;
 };
 
-Election MakeElection(const cfg::BrokerHaConfig& ha, std::function<void(bool)> on_change) {
+Election MakeElection(const cfg::BrokerHaConfig& ha, SendQuota* quota,
+                      std::function<void(bool)> on_change) {
   Election out;
   CurlHttpTransport::Options transport_options;
   transport_options.ca_file = ha.etcd_ca_file();
@@ -135,6 +139,12 @@ Election MakeElection(const cfg::BrokerHaConfig& ha, std::function<void(bool)> o
   // A renewal, failing over across the members, must fit well inside a round (ttl / 3).
   etcd_options.request_timeout = std::max(absl::Milliseconds(200), options.ttl / 12);
   out.etcd = std::make_unique<etcd::EtcdClient>(etcd_options, out.transport.get());
+  QuotaLedgerOptions ledger_options;
+  ledger_options.election_key = options.election_key;
+  out.ledger = std::make_unique<QuotaLedger>(ledger_options, out.etcd.get(), quota);
+  options.on_elected = [ledger = out.ledger.get()](const etcd::KeyHold& hold) {
+    return ledger->Load(hold);
+  };
   out.election = std::make_unique<LeaderElection>(options, out.etcd.get(),
                                                   &MonotonicClock::Get());
   return out;
@@ -210,11 +220,11 @@ int Run(const RoleStart& start) {
   GrpcServer* health = nullptr;
   Election election;
   if (elected) {
-    election = MakeElection(broker_config.ha(), [&health](bool leading) {
+    election = MakeElection(broker_config.ha(), &broker.quota(), [&health](bool leading) {
       if (health != nullptr) health->SetServing(leading);
     });
   }
-  BrokerService service(&broker, admins, election.election.get());
+  BrokerService service(&broker, admins, election.election.get(), election.ledger.get());
   NodeStatusService status_service(
       {config.node_name(), config.role(), start_time}, &clock,
       [&broker](status::v1::GetNodeStatusResponse* response) {

@@ -8,10 +8,11 @@
 namespace mailroom::broker {
 
 BrokerService::BrokerService(Broker* broker, std::vector<std::string> admin_identities,
-                             const Leadership* leadership)
+                             const Leadership* leadership, QuotaLedger* ledger)
     : broker_(broker),
       admin_identities_(std::move(admin_identities)),
       leadership_(leadership),
+      ledger_(ledger),
       leader_check_(leadership == nullptr ? std::function<absl::Status()>()
                                           : [leadership] { return leadership->CheckLeader(); }) {}
 
@@ -73,8 +74,17 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
                                 request->message_recipient_counts().end());
         const absl::Duration cap = LeaseCap();
         if (cap <= absl::ZeroDuration()) return leadership_->CheckLeader();  // the term just ended
-        return broker_->quota().Acquire(configured, peer.node_name, request->connection_id(),
-                                        counts, cap);
+        absl::StatusOr<v1::AcquireSendPermitResponse> permit = broker_->quota().Acquire(
+            configured, peer.node_name, request->connection_id(), counts, cap);
+        if (ledger_ == nullptr || !permit.ok() || permit->granted_messages() == 0) return permit;
+        // Write-ahead: in etcd before the node may send, or taken back.
+        if (absl::Status written = ledger_->Persist(configured); !written.ok()) {
+          broker_->quota()
+              .Release(peer.node_name, permit->permit_id(), request->connection_id(), false)
+              .IgnoreError();
+          return written;
+        }
+        return permit;
       });
 }
 

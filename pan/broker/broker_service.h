@@ -17,6 +17,7 @@
 #include "common/rpc/rpc_auth.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/leadership.h"
+#include "pan/broker/quota_ledger.h"
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 
 namespace mailroom::broker {
@@ -32,9 +33,10 @@ class BrokerService final : public BrokerServiceBase {
  public:
   // `admin_identities` (certificate CNs) restricts admin calls further; empty allows any
   // certificate with the admin role.
-  // `leadership` (not owned; null in single-broker mode) says whether this broker leads.
+  // `leadership` (not owned; null in single-broker mode) says whether this broker leads;
+  // `ledger` (not owned; null without etcd) is written before each grant is answered.
   BrokerService(Broker* broker, std::vector<std::string> admin_identities,
-                const Leadership* leadership = nullptr);
+                const Leadership* leadership = nullptr, QuotaLedger* ledger = nullptr);
 
   grpc::ServerUnaryReactor* GetAccessToken(grpc::CallbackServerContext* context,
                                        const v1::GetAccessTokenRequest* request,
@@ -78,6 +80,7 @@ class BrokerService final : public BrokerServiceBase {
   Broker* broker_;
   std::vector<std::string> admin_identities_;
   const Leadership* leadership_;
+  QuotaLedger* ledger_;
   // leadership_->CheckLeader(), the precondition of the calls only the leader answers.
   const std::function<absl::Status()> leader_check_;
 };

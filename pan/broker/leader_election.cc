@@ -138,6 +138,13 @@ absl::Time LeaderElection::Step() {
       if (!won.has_value() && holder.lease() == lease) {
         won = etcd::KeyHold{lease, holder.create_revision()};
       }
+      if (won.has_value() && options_.on_elected) {
+        if (absl::Status ready = options_.on_elected(*won); !ready.ok()) {
+          MR_LOG(kWarn, kLogBroker) << "leader election: not taking the lead: " << ready.message();
+          etcd_->DeleteIfHeld(options_.election_key, *won).IgnoreError();
+          return sent + round / 2;
+        }
+      }
       absl::MutexLock lock(&mu_);
       if (won.has_value()) {
         holds_key_ = true;

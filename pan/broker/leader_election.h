@@ -45,6 +45,10 @@ struct LeaderElectionOptions {
   // Called on the loop's thread whenever this broker starts or stops leading (e.g. to set
   // the gRPC health status); may be empty.
   std::function<void(bool leading)> on_change;
+  // Called on the loop's thread once this broker has won the key and before its term starts
+  // (the quota ledger loads here, with the hold that guards its writes); an error gives the
+  // key up again. May be empty.
+  std::function<absl::Status(const etcd::KeyHold& hold)> on_elected;
 };
 
 // margin = max(ttl / 10, 500 ms): how long before its lease could expire a leader stops.

@@ -1,6 +1,7 @@
 #include "pan/broker/send_quota.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
@@ -414,6 +415,53 @@ std::vector<v1::MailboxQuota> SendQuota::Status(const std::string& mailbox_filte
     out.push_back(std::move(quota));
   }
   return out;
+}
+
+ledger::LedgerRecord SendQuota::Snapshot(const std::string& mailbox_name) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  ledger::LedgerRecord record;
+  auto found = mailboxes_.find(mailbox_name);
+  if (found == mailboxes_.end()) return record;
+  Mailbox& mailbox = found->second;
+  ExpireLocked(mailbox, now);
+  const std::set<int64_t> minute(mailbox.minute.begin(), mailbox.minute.end());
+  // The day's older messages, per whole minute of how long ago they ended (rounded down).
+  std::map<int64_t, int64_t> day;
+  for (const auto& [id, grant] : mailbox.grants) {
+    const absl::Duration ago = std::max(absl::ZeroDuration(), now - grant.end);
+    if (minute.count(id) > 0) {
+      ledger::LedgerEntry* entry = record.add_entries();
+      ToProto(ago, entry->mutable_ended_ago());
+      entry->set_messages(1);
+      entry->set_recipients(grant.recipients);
+    } else if (grant.recipients > 0) {
+      day[absl::ToInt64Minutes(ago)] += grant.recipients;
+    }
+  }
+  for (const auto& [minutes, recipients] : day) {
+    ledger::LedgerEntry* entry = record.add_entries();
+    ToProto(absl::Minutes(minutes), entry->mutable_ended_ago());
+    entry->set_recipients(recipients);
+  }
+  if (mailbox.paused_until > now) ToProto(mailbox.paused_until - now, record.mutable_paused_for());
+  return record;
+}
+
+void SendQuota::Restore(const std::string& mailbox_name, const ledger::LedgerRecord& record) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  Mailbox& mailbox = mailboxes_[mailbox_name];
+  for (const ledger::LedgerEntry& entry : record.entries()) {
+    const absl::Time end = now - std::max(absl::ZeroDuration(), FromProto(entry.ended_ago()));
+    const int64_t id = next_id_++;
+    mailbox.grants[id] = Grant{now, end, static_cast<int>(entry.recipients()), "(previous leader)"};
+    if (entry.messages() > 0) mailbox.minute.push_back(id);
+  }
+  if (record.has_paused_for()) {
+    mailbox.paused_until = std::max(mailbox.paused_until, now + FromProto(record.paused_for()));
+  }
+  ExpireLocked(mailbox, now);
 }
 
 }  // namespace mailroom::broker

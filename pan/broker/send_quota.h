@@ -33,7 +33,9 @@
 // Assumptions: one process runs per node name at a time (a node's outbox holds an exclusive
 // flock on its data directory, released only when the process is gone, so a restarted run
 // cannot overlap the one it ends); times are the broker's clock; the ledger is in memory, so a
-// broker restart forgets it.
+// broker restart forgets it, except where brokers are elected through etcd: then the leader
+// writes it to etcd before answering each grant (Snapshot, quota_ledger.h) and the next leader
+// continues from it (Restore).
 #ifndef MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 #define MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 
@@ -46,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/base/clock.h"
+#include "pan/broker/quota_ledger.pb.h"
 #include "proto/mailroom/broker/v1/broker.pb.h"
 
 namespace mailroom::broker {
@@ -109,6 +112,15 @@ class SendQuota {
   absl::Time PausedUntil(const std::string& mailbox);
 
   std::vector<mailroom::broker::v1::MailboxQuota> Status(const std::string& mailbox_filter);
+
+  // The mailbox's ledger as of now, for the etcd ledger (quota_ledger.h): every message still
+  // counting against the minute, the rest of the day's per minute of their end (rounded
+  // toward now, so a reader counts them no shorter), and the pause.
+  mailroom::broker::ledger::LedgerRecord Snapshot(const std::string& mailbox);
+  // Counts what `record` counts, as if it had been written now (a new leader continuing from
+  // the last leader's record): each message ends `ended_ago` before now. Adds to what is
+  // counted already (counting twice is only stricter).
+  void Restore(const std::string& mailbox, const mailroom::broker::ledger::LedgerRecord& record);
 
  private:
   // One granted message, while it may still count against the day.

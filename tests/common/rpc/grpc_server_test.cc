@@ -61,6 +61,25 @@ TEST_F(GrpcServerTest, HealthAnswersServing) {
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
 }
 
+TEST_F(GrpcServerTest, AStandbyStartsNotServingAndSetServingSwitchesHealth) {
+  auto credentials = MakeServerCredentials(NodeTlsFiles(*certs_, "mnt1"));
+  ASSERT_TRUE(credentials.ok());
+  GrpcServer server({"127.0.0.1:0", *credentials, {&service_}, false, /*start_serving=*/false});
+  ASSERT_TRUE(server.Start().ok());
+  auto stub = HealthStub(server.port());
+  HealthCheckResponse response;
+  ASSERT_TRUE(Check(stub.get(), &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  server.SetServing(true);
+  ASSERT_TRUE(Check(stub.get(), &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  server.SetServing(false);
+  ASSERT_TRUE(Check(stub.get(), &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  server.Shutdown(absl::Seconds(1));
+  server.SetServing(true);  // ignored once shut down
+}
+
 // Calls ServerReflectionInfo with one list_services request, as grpcurl would, on a raw
 // bidirectional generic stream; returns the call's status (OK once a response came).
 grpc::Status AskForServices(std::shared_ptr<grpc::Channel> channel) {

@@ -191,5 +191,33 @@ TEST_F(LeaderElectionTest, RunsInTheBackgroundEveryThirdOfTheTtl) {
   election_->Stop();
 }
 
+TEST_F(LeaderElectionTest, TheLedgerLoadsBeforeTheTermAndAFailedLoadGivesTheKeyUp) {
+  std::vector<int64_t> loaded;
+  LeaderElectionOptions options;
+  options.advertised_address = kSelf;
+  options.ttl = absl::Seconds(3);
+  bool fail = true;
+  LeaderElection* self = nullptr;
+  options.on_elected = [&](const etcd::KeyHold& hold) {
+    EXPECT_FALSE(self->leading());  // not granting before the ledger is in
+    loaded.push_back(hold.create_revision);
+    return fail ? absl::UnavailableError("etcd went away") : absl::OkStatus();
+  };
+  LeaderElection election(options, etcd_.get(), &clock_);
+  self = &election;
+  script_.EnqueueJson(200, R"({"ID":"5","TTL":"3"})");
+  script_.EnqueueJson(200, R"({"header":{"revision":"10"},"succeeded":true})");
+  script_.EnqueueJson(200, R"({"header":{"revision":"11"},"succeeded":true})");  // key deleted
+  election.Step();
+  EXPECT_FALSE(election.leading());
+  EXPECT_NE(script_.requests().back().form_body.find("request_delete_range"), std::string::npos);
+  fail = false;
+  script_.EnqueueJson(200, R"({"result":{"ID":"5","TTL":"3"}})");
+  script_.EnqueueJson(200, R"({"header":{"revision":"12"},"succeeded":true})");
+  election.Step();
+  EXPECT_TRUE(election.leading());
+  EXPECT_EQ(loaded, (std::vector<int64_t>{10, 12}));
+}
+
 }  // namespace
 }  // namespace mailroom::broker

@@ -460,5 +460,48 @@ TEST_F(SendQuotaTest, AnElectedBrokerCapsLeasesToItsTerm) {
   EXPECT_EQ(FromProto(report->connection_lease()), SendLimitValues{}.connection_idle_lease);
 }
 
+TEST_F(SendQuotaTest, ANewLeaderContinuesFromTheLastOnesLedger) {
+  // The old leader granted 20 of the minute's 30; 5 were reported at once, 15 are unreported.
+  v1::AcquireSendPermitResponse reported = Acquire("psn1", "c1", std::vector<int>(5, 2));
+  ASSERT_TRUE(ReportDelivered("psn1", reported.permit_id(), 5).ok());
+  ASSERT_EQ(Granted("psn2", "c1", 15), 15);
+  const ledger::LedgerRecord record = quota_.Snapshot(kMailbox);
+  ASSERT_EQ(record.entries_size(), 20);
+  // Another broker whose clock reads something else entirely.
+  FakeClock other_clock(absl::FromUnixSeconds(2'000'000'000));
+  SendQuota next(&other_clock, SendLimitValues{});
+  next.Restore(kMailbox, record);
+  absl::StatusOr<v1::AcquireSendPermitResponse> more =
+      next.Acquire(kMailbox, "psn1", "c2", std::vector<int>(30, 1));
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(more->granted_messages(), 10);  // 30 - 20: the window did not restart
+  // The restored messages leave the minute a minute (and a little) after the takeover.
+  other_clock.Advance(absl::Seconds(62));
+  more = next.Acquire(kMailbox, "psn1", "c3", std::vector<int>(30, 1));
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(more->granted_messages(), 20);  // the 10 granted after the takeover still count
+}
+
+TEST_F(SendQuotaTest, TheDaysRecipientsTravelPerMinuteAndCountNoShorter) {
+  SendLimitValues limits;
+  limits.recipients_per_day = 50;
+  quota_.SetLimits(limits);
+  v1::AcquireSendPermitResponse permit = Acquire("psn1", "c1", {10, 10});
+  ASSERT_TRUE(ReportDelivered("psn1", permit.permit_id(), 2).ok());
+  clock_.Advance(absl::Minutes(5) + absl::Seconds(30));
+  const ledger::LedgerRecord record = quota_.Snapshot(kMailbox);
+  ASSERT_EQ(record.entries_size(), 1);  // out of the minute: one bucket for the day
+  EXPECT_EQ(record.entries(0).messages(), 0);
+  EXPECT_EQ(record.entries(0).recipients(), 2);  // reported: the accepted recipients count
+  EXPECT_EQ(FromProto(record.entries(0).ended_ago()), absl::Minutes(5));  // rounded down
+  FakeClock other_clock(absl::FromUnixSeconds(2'000'000'000));
+  SendQuota next(&other_clock, limits);
+  next.Restore(kMailbox, record);
+  absl::StatusOr<v1::AcquireSendPermitResponse> more =
+      next.Acquire(kMailbox, "psn1", "c2", {24, 24, 1});
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(more->granted_messages(), 2);  // 48 of the day's 50 left
+}
+
 }  // namespace
 }  // namespace mailroom::broker

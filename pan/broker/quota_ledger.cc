@@ -1,0 +1,69 @@
+#include "pan/broker/quota_ledger.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/logging.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/status_grpc.h"
+
+namespace mailroom::broker {
+namespace {
+
+absl::Status NotLeader(absl::string_view why) {
+  return WithReason(absl::UnavailableError(absl::StrCat("quota ledger: ", why)), "NOT_LEADER");
+}
+
+// The end of the key range of every key starting with `prefix` (etcd's range_end).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix.empty() ? std::string(1, '\0') : prefix;
+}
+
+}  // namespace
+
+QuotaLedger::QuotaLedger(QuotaLedgerOptions options, etcd::EtcdClient* etcd, SendQuota* quota)
+    : options_(std::move(options)), etcd_(etcd), quota_(quota) {}
+
+absl::Status QuotaLedger::Load(const etcd::KeyHold& hold) {
+  absl::MutexLock lock(&mu_);
+  hold_.reset();
+  etcd::gw::RangeRequest range;
+  range.set_key(options_.prefix);
+  range.set_range_end(PrefixEnd(options_.prefix));
+  MR_ASSIGN_OR_RETURN(etcd::gw::RangeResponse records, etcd_->Range(range));
+  for (const etcd::gw::KeyValue& kv : records.kvs()) {
+    ledger::LedgerRecord record;
+    if (!record.ParseFromString(kv.value())) {
+      return absl::DataLossError(absl::StrCat("quota ledger: unreadable record ", kv.key()));
+    }
+    const std::string mailbox = kv.key().substr(options_.prefix.size());
+    quota_->Restore(mailbox, record);
+    MR_LOG(kInfo, kLogBroker) << "quota ledger: continuing " << mailbox << " from "
+                              << record.entries_size() << " counted entr"
+                              << (record.entries_size() == 1 ? "y" : "ies");
+  }
+  hold_ = hold;
+  return absl::OkStatus();
+}
+
+absl::Status QuotaLedger::Persist(const std::string& mailbox) {
+  absl::MutexLock lock(&mu_);
+  if (!hold_.has_value()) return NotLeader("this broker has not loaded the ledger as leader");
+  // Taken under the lock: this write includes every grant answered before it.
+  const ledger::LedgerRecord record = quota_->Snapshot(mailbox);
+  etcd::gw::TxnRequest txn;
+  etcd::AddHoldCompares(options_.election_key, *hold_, &txn);
+  etcd::gw::PutRequest* put = txn.add_success()->mutable_request_put();
+  put->set_key(options_.prefix + mailbox);
+  put->set_value(record.SerializeAsString());
+  MR_ASSIGN_OR_RETURN(etcd::gw::TxnResponse response, etcd_->Txn(txn));
+  if (!response.succeeded()) {
+    hold_.reset();
+    return NotLeader("the election key is no longer this broker's");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mailroom::broker
