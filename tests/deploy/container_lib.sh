@@ -3,13 +3,14 @@
 # kubernetes_pods_test.sh); sourced, not run. Provides: where the runfiles are, say/check/die
 # with a FAILED flag, wait_for, free_port, the test image built from the binaries this Bazel
 # invocation built (build_test_image), and removal of the containers and pods a run made
-# (by name prefix: each test uses its own). Needs root and what tools/setup.sh installs.
+# (by name prefix: each test uses its own), and tests/testing/check_lib.sh's say / die / check /
+# wait_for. Needs root and what tools/setup.sh installs.
 #
 # The caller sets PREFIX (its containers' and pods' name prefix) and NAME (for messages) before
 # sourcing, and calls cleanup_containers from its EXIT trap.
 
 # Variables here are for the tests that source this file; NAME and PREFIX are theirs.
-# shellcheck disable=SC2034,SC2153
+# shellcheck disable=SC2034
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 if [[ -n "${TEST_SRCDIR:-}" ]]; then # under bazel test: everything is in the runfiles
@@ -31,33 +32,8 @@ APP_UID=10001
 STARTED=$SECONDS
 FAILED=0
 
-say() { printf '%s: [%3ds] %s\n' "$NAME" "$((SECONDS - STARTED))" "$*"; }
-die() {
-  say "FATAL: $*"
-  FAILED=1
-  exit 1
-}
-# check DESCRIPTION COMMAND...: a test assertion; the run goes on, the test fails at the end.
-check() {
-  local what="$1"
-  shift
-  if "$@"; then
-    say "  ok   $what"
-  else
-    say "  FAIL $what"
-    FAILED=1
-  fi
-}
-# wait_for SECONDS COMMAND...: poll every 0.2 s until COMMAND succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while ((SECONDS < deadline)); do
-    "$@" && return 0
-    sleep 0.2
-  done
-  return 1
-}
+# shellcheck source=tests/testing/check_lib.sh
+source "$ROOT/tests/testing/check_lib.sh"
 # A TCP port nobody listens on now (the kernel's choice).
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
