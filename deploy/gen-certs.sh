@@ -2,8 +2,10 @@
 # Creates a cluster CA and one certificate per node, the node's role carried in a URI SAN
 # (urn:mailroom:role:<role>) that every mailroom server checks. Keys are ECDSA P-256.
 #
-#   deploy/gen-certs.sh OUT_DIR [NODE:ROLE ...]
+#   deploy/gen-certs.sh OUT_DIR [NODE:ROLE[:DNS,...] ...]
 #
+# DNS names after a second colon are added to the node's subjectAltName (e.g. the names a
+# container or a Kubernetes Service gives it: mailroom-broker-0:broker:mailroom-broker.mailroom.svc).
 # Without NODE:ROLE arguments it makes the local cluster's set: broker, pan1, psn1, psn2,
 # mnt1, admin and portal. An existing CA in OUT_DIR is reused, so nodes can be added later.
 # Writes OUT_DIR/ca.pem, OUT_DIR/ca.key (keep it off the nodes), OUT_DIR/NODE.pem and
@@ -11,7 +13,7 @@
 set -euo pipefail
 
 if [[ $# -lt 1 || "$1" == -* ]]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 out="$1"
@@ -36,6 +38,16 @@ fi
 for spec in "${nodes[@]}"; do
   node="${spec%%:*}"
   role="${spec#*:}"
+  extra_dns=""
+  if [[ "$role" == *:* ]]; then
+    extra_dns="${role#*:}"
+    role="${role%%:*}"
+  fi
+  dns_sans=""
+  for name in ${extra_dns//,/ }; do
+    [[ "$name" =~ ^[A-Za-z0-9.-]+$ ]] || { echo "gen-certs: bad DNS name '$name' in '$spec'" >&2; exit 2; }
+    dns_sans+="DNS:${name},"
+  done
   case "$role" in
     broker | pan | psn | mnt | admin | portal) ;;
     *) echo "gen-certs: unknown role '$role' in '$spec' (broker, pan, psn, mnt, admin, portal)" >&2; exit 2 ;;
@@ -46,7 +58,7 @@ for spec in "${nodes[@]}"; do
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth,clientAuth
-subjectAltName=DNS:localhost,DNS:${node},IP:127.0.0.1,URI:urn:mailroom:role:${role}
+subjectAltName=DNS:localhost,DNS:${node},${dns_sans}IP:127.0.0.1,URI:urn:mailroom:role:${role}
 EXT
   openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
     -keyout "$out/$node.key" -out "$out/$node.csr" -subj "/O=mailroom/OU=${role}/CN=${node}" 2>/dev/null

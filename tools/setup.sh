@@ -22,6 +22,11 @@ debian_packages=(
   etcd-server etcd-client
   # offline checks of the deployment files (tests/deploy)
   yamllint systemd
+  # the container image and the tests that run it (tests/deploy): podman with runc (crun refuses
+  # this host's hybrid cgroups), catatonit as the pods' init, mmdebstrap to make the Debian base
+  # image locally (no image registry is reachable), python3-yaml to turn the Kubernetes
+  # manifests into pods
+  podman runc catatonit mmdebstrap python3-yaml
   # coverage-guided fuzzing (bench/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes,
   # which clang only recommends (and recommends are not installed here)
   clang libclang-rt-14-dev
@@ -46,6 +51,24 @@ if ((${#missing[@]})); then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# podman's system-wide settings for this kind of host (tests/deploy, deploy/container/build.sh):
+# runc, no default ulimits (they cannot be set here). Containers use host networking, given per
+# command. Written once; an admin's own file of this name is left alone.
+podman_conf=/etc/containers/containers.conf.d/50-mailroom.conf
+if [[ ! -f "$podman_conf" ]]; then
+  echo "setup: writing $podman_conf (runtime runc, no default ulimits)"
+  mkdir -p "$(dirname "$podman_conf")"
+  cat >"$podman_conf" <<'CONF'
+# Written by mailroom's tools/setup.sh: crun refuses this host's hybrid cgroups, and the
+# default ulimits cannot be set here.
+[engine]
+runtime = "runc"
+
+[containers]
+default_ulimits = []
+CONF
 fi
 
 if [[ -f tests/e2e/testbed/package-lock.json && ! -d tests/e2e/testbed/node_modules ]]; then

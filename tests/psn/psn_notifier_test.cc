@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/mutex.h"
+#include "tests/testing/capturing_log_sink.h"
 #include "tests/testing/fake_clock.h"
 #include "common/base/logging.h"
 #include "common/rpc/status_grpc.h"
@@ -32,22 +32,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kFrom[] = "no-reply@example.test";
-
-class CapturingSink : public LogSink {
- public:
-  void Write(absl::string_view line) override {
-    absl::MutexLock lock(&mu_);
-    text_ += std::string(line) + "\n";
-  }
-  std::string text() {
-    absl::MutexLock lock(&mu_);
-    return text_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::string text_;
-};
 
 v1::Guest Guest(const std::string& name, const std::string& password) {
   v1::Guest guest;
@@ -88,7 +72,7 @@ const MimeEntity* Part(const MimeEntity& entity, const std::string& type) {
 class PsnNotifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    sink_ = std::make_shared<CapturingSink>();
+    sink_ = std::make_shared<::mailroom::testing::CapturingLogSink>();
     Logging::SetSink(sink_);
     Logging::SetDefaultLevel(LogLevel::kTrace);
     dir_ = TestDir();
@@ -113,7 +97,7 @@ class PsnNotifierTest : public ::testing::Test {
 
   void TearDown() override {
     Logging::Reset();
-    const std::string log = sink_->text();
+    const std::string log = sink_->Text();
     for (const std::string& password : passwords_) {
       EXPECT_THAT(log, Not(HasSubstr(password))) << "a guest password reached the log";
     }
@@ -165,7 +149,7 @@ class PsnNotifierTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  std::shared_ptr<CapturingSink> sink_;
+  std::shared_ptr<::mailroom::testing::CapturingLogSink> sink_;
   std::vector<std::string> passwords_;
   std::string dir_;
   std::unique_ptr<Outbox> outbox_;

@@ -10,13 +10,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/base/clock.h"
 #include "common/base/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/capturing_log_sink.h"
 
 namespace mailroom {
 namespace {
@@ -66,22 +66,6 @@ class FakeMnt final : public mv1::Alarms::Service {
   std::vector<std::string> received_;
 };
 
-class CapturingSink final : public LogSink {
- public:
-  void Write(absl::string_view line) override {
-    absl::MutexLock lock(&mu_);
-    lines_.emplace_back(line);
-  }
-  std::string All() {
-    absl::MutexLock lock(&mu_);
-    return absl::StrJoin(lines_, "\n");
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> lines_;
-};
-
 mv1::RaiseAlarmRequest Alarm(const std::string& text) {
   mv1::RaiseAlarmRequest request;
   request.set_type(mv1::ALARM_TYPE_GENERIC);
@@ -97,7 +81,7 @@ class AlarmReporterTest : public ::testing::Test {
     builder.RegisterService(&mnt_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    sink_ = std::make_shared<CapturingSink>();
+    sink_ = std::make_shared<::mailroom::testing::CapturingLogSink>();
     Logging::SetSink(sink_);
   }
   void TearDown() override {
@@ -108,7 +92,7 @@ class AlarmReporterTest : public ::testing::Test {
 
   FakeMnt mnt_;
   std::unique_ptr<grpc::Server> server_;
-  std::shared_ptr<CapturingSink> sink_;
+  std::shared_ptr<::mailroom::testing::CapturingLogSink> sink_;
 };
 
 TEST_F(AlarmReporterTest, AlarmsArriveInOrder) {
@@ -145,7 +129,7 @@ TEST_F(AlarmReporterTest, AFullQueueDropsTheOldestWaitingAlarmNotTheOneBeingSent
   mnt_.Release();
   ASSERT_TRUE(reporter.Flush(absl::Seconds(10)));
   EXPECT_THAT(mnt_.received(), ElementsAre("hold: A", "C", "D"));
-  EXPECT_THAT(sink_->All(), HasSubstr("dropping the oldest alarm: B"));
+  EXPECT_THAT(sink_->Text(), HasSubstr("dropping the oldest alarm: B"));
 }
 
 }  // namespace

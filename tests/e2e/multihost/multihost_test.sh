@@ -70,6 +70,9 @@ BROKER_BIN="$BIN/pan/broker/mailroom-broker"
 CTL_BIN="$BIN/cli/mailroomctl"
 SENDER_BIN="$BIN/tests/e2e/tools/mail_sender"
 TESTBED="$ROOT/tests/e2e/testbed/testbed.sh"
+NAME=multihost
+# shellcheck source=tests/testing/check_lib.sh
+source "$ROOT/tests/testing/check_lib.sh"
 GEN_CERTS="$ROOT/deploy/gen-certs.sh"
 
 PREFIX=mrtest-
@@ -103,24 +106,6 @@ W=""
 BROKER_PID=""
 SENDER_PIDS=()
 FAILED=0
-
-say() { printf 'multihost: [%3ds] %s\n' "$((SECONDS - STARTED))" "$*"; }
-die() {
-  say "FATAL: $*"
-  FAILED=1
-  exit 1
-}
-# check DESCRIPTION COMMAND...: a test assertion; the run goes on, the test fails at the end.
-check() {
-  local what="$1"
-  shift
-  if "$@"; then
-    say "  ok   $what"
-  else
-    say "  FAIL $what"
-    FAILED=1
-  fi
-}
 
 in_ns() { # in_ns NS COMMAND...
   local ns="$1"
@@ -312,17 +297,6 @@ reap() {
   wait "$1" || rc=$?
   for i in "${!SENDER_PIDS[@]}"; do [[ "${SENDER_PIDS[$i]}" == "$1" ]] && unset "SENDER_PIDS[$i]"; done
   return $rc
-}
-
-# wait_for SECONDS COMMAND...: poll every 0.2 s until COMMAND succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while ((SECONDS < deadline)); do
-    "$@" && return 0
-    sleep 0.2
-  done
-  return 1
 }
 
 # watch_status FILE SECONDS REASONS [PATTERN]: poll a sender's status for SECONDS; sets WATCH_SENT

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tests/testing/capturing_log_sink.h"
 #include "tests/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -105,6 +106,26 @@ TEST_F(TokenClientTest, ParsesTokenAndTimes) {
   EXPECT_EQ(token->refresh_hint, clock_.Now() + absl::Seconds(2499));
   EXPECT_EQ(token->fingerprint, TokenFingerprint("abc.def"));
   EXPECT_EQ(token->fingerprint.size(), 64u);
+}
+
+// The broker logs a token it caches by its fingerprint: the SHA-256 of the token in hex, never
+// the token itself (nor a part of it).
+TEST_F(TokenClientTest, CachedTokenIsLoggedByItsSha256Only) {
+  constexpr char kToken[] = "eyJ0eXAiOiJKV1Qi.opaque-token_value";
+  // sha256("eyJ0eXAiOiJKV1Qi.opaque-token_value"), computed independently (Python hashlib).
+  constexpr char kSha256[] = "4826769297e2d4abefb45f0eacdaee3675f461a72aaf0f9de495af3da819304c";
+  EXPECT_EQ(TokenFingerprint(kToken), kSha256);
+
+  ::mailroom::testing::ScopedLogCapture capture;
+  transport_.EnqueueJson(200, absl::StrCat(R"({"token_type":"Bearer","expires_in":3599,)",
+                                           R"("access_token":")", kToken, R"("})"));
+  absl::StatusOr<AccessToken> token = MakeClient()->Fetch();
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->fingerprint, kSha256);
+  const std::string log = capture.sink().Text();
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("Putting value in OAuth cache (token ", kSha256, ",")));
+  EXPECT_THAT(log, Not(HasSubstr("opaque-token")));
+  EXPECT_THAT(log, Not(HasSubstr("eyJ0eXAiOiJKV1Qi")));
 }
 
 TEST_F(TokenClientTest, TokenEndpointIsDerivedFromAuthorityAndTenant) {

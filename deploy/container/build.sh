@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds the mailroom container image with podman (tools/setup.sh installs podman and configures
+# it for this kind of host). Makes the Debian base images first if they are missing: no image
+# registry is reachable, so debian:bookworm is made locally with mmdebstrap, without
+# documentation as Debian's -slim images, and tagged debian:bookworm-slim too: one base for
+# both stages. Runs are serialized with a lock (tests build the image too).
+#
+#   deploy/container/build.sh [--tag NAME:TAG] [--binaries DIR | --from-source]
+#
+#   (default)       bazel build -c opt of the five binaries, copied into the Containerfile's
+#                   `prebuilt` stage (the CI route: reuses Bazel's cache; minutes at most)
+#   --binaries DIR  the same stage with the binaries already in DIR (mailroom-broker,
+#                   mailroom-pan, mailroom-psn, mailroom-mnt, mailroomctl)
+#   --from-source   the multi-stage build as written: the toolchain installed and everything
+#                   compiled inside the image build, without Bazel's cache (tens of minutes)
+#   --tag           the image name (default mailroom:latest, as the Kubernetes manifests use)
+#
+# Prints the image's name, id and size at the end.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/../.."
+
+tag="mailroom:latest"
+binaries=""
+from_source=0
+while (($#)); do
+  case "$1" in
+    --tag) tag="$2"; shift 2 ;;
+    --tag=*) tag="${1#*=}"; shift ;;
+    --binaries) binaries="$2"; shift 2 ;;
+    --binaries=*) binaries="${1#*=}"; shift ;;
+    --from-source) from_source=1; shift ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+if ((from_source)) && [[ -n "$binaries" ]]; then
+  echo "build.sh: --binaries and --from-source exclude each other" >&2
+  exit 2
+fi
+
+programs=(mailroom-broker mailroom-pan mailroom-psn mailroom-mnt mailroomctl)
+containerfile="$PWD/deploy/container/Containerfile"
+
+work="$(mktemp -d /tmp/mailroom-image.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+exec 8>/run/lock/mailroom-image-build.lock
+flock -w 1800 8 || { echo "build.sh: another image build holds the lock" >&2; exit 1; }
+
+# The Debian base, made locally once (mmdebstrap from Debian's archive, then podman import).
+if ! podman image exists debian:bookworm; then
+  echo "build.sh: making the debian:bookworm base image (mmdebstrap --variant=minbase)"
+  # Without documentation, manual pages and translations, as Debian's own -slim images.
+  mmdebstrap --quiet --variant=minbase \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-exclude=/usr/share/info/*' bookworm "$work/rootfs.tar"
+  podman import --quiet "$work/rootfs.tar" debian:bookworm >/dev/null
+  rm -f "$work/rootfs.tar"
+fi
+podman image exists debian:bookworm-slim || podman tag debian:bookworm debian:bookworm-slim
+
+started=$SECONDS
+if ((from_source)); then
+  podman build --network host --target runtime -f "$containerfile" -t "$tag" .
+else
+  if [[ -z "$binaries" ]]; then
+    bazel build -c opt //pan/broker:mailroom-broker //pan:mailroom-pan //psn:mailroom-psn \
+      //mnt:mailroom-mnt //cli:mailroomctl
+    opt_bin="$(bazel info -c opt bazel-bin)"
+    binaries="$work/opt"
+    mkdir -p "$binaries"
+    cp "$opt_bin/pan/broker/mailroom-broker" "$opt_bin/pan/mailroom-pan" \
+      "$opt_bin/psn/mailroom-psn" "$opt_bin/mnt/mailroom-mnt" "$opt_bin/cli/mailroomctl" "$binaries/"
+  fi
+  # The build context: only bin/ (the Containerfile's prebuilt stage copies it to /usr/bin).
+  mkdir -p "$work/context/bin"
+  for program in "${programs[@]}"; do
+    [[ -x "$binaries/$program" ]] || { echo "build.sh: $binaries/$program is missing" >&2; exit 1; }
+    install -m 0755 "$binaries/$program" "$work/context/bin/$program"
+  done
+  podman build --network host --target prebuilt -f "$containerfile" -t "$tag" "$work/context"
+fi
+echo "build.sh: built $tag in $((SECONDS - started)) s:" \
+  "$(podman image inspect --format '{{.Id}} {{.Size}} bytes' "$tag")"
