@@ -83,11 +83,22 @@ absl::Status BrokerTokenSource::FetchLocked() {
   v1::GetAccessTokenRequest request;
   request.set_node(options_.node_name);
   v1::GetAccessTokenResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.rpc_timeout);
-  mu_.Unlock();
-  const grpc::Status status = stub_->GetAccessToken(&context, request, &response);
-  mu_.Lock();
+  grpc::Status status;
+  // Asks for the token of the mailbox's transport as last known; when the broker says the
+  // mailbox now uses another (its settings changed), asks once more for that one's token.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    request.set_transport(transport_);
+    grpc::ClientContext context;
+    SetDeadline(&context, options_.rpc_timeout);
+    mu_.Unlock();
+    status = stub_->GetAccessToken(&context, request, &response);
+    mu_.Lock();
+    const v1::MailTransport mailbox_transport =
+        response.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
+                                                         : v1::MAIL_TRANSPORT_SMTP;
+    if (!status.ok() || mailbox_transport == transport_) break;
+    transport_ = mailbox_transport;
+  }
   fetching_ = false;
   const absl::Time now = clock_->Now();
   if (!status.ok()) {
@@ -117,6 +128,8 @@ absl::Status BrokerTokenSource::FetchLocked() {
   grant.trust_pem = response.smtp_trust_store().ca_bundle_pem();
   grant.use_system_roots = !response.smtp_trust_store().exclude_system_roots();
   grant.settings_etag = response.settings_etag();
+  grant.transport = request.transport();
+  grant.graph_endpoint = response.graph_endpoint();
   if (response.has_smtp_proxy()) {
     const v1::SmtpProxy& proxy = response.smtp_proxy();
     grant.proxy.url = proxy.url();
