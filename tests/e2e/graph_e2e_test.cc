@@ -3,7 +3,9 @@
 // introspection and handing accepted mail to Postfix), the real mailroom-broker configured with
 // transport GRAPH, and a real mailroom-psn. A self-registered guest's credentials arrive in the
 // Maildir through Graph (the endpoint's log has the 202 with the Message-ID); a 429 with
-// Retry-After holds the message, which goes out once the throttling ends.
+// Retry-After holds the message, which goes out once the throttling ends; Test Connection
+// checks the Graph token and the mailbox through Graph and sends its test message there, and
+// names an application access policy that leaves the mailbox out.
 #include <fstream>
 #include <memory>
 #include <string>
@@ -84,10 +86,8 @@ class GraphE2eTest : public ::testing::Test {
         "send_limits { messages_per_minute: 100000 recipients_per_day: 100000 }");
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
-    bv1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
-    settings.set_transport(bv1::MAIL_TRANSPORT_GRAPH);
-    settings.set_graph_endpoint(testbed_->Env("GRAPH_URL_BASE"));
-    absl::Status configured = broker_->Configure(settings);
+    // Test Connection (through Graph) passes, then the settings are saved.
+    absl::Status configured = broker_->Configure(GraphSettings());
     ASSERT_TRUE(configured.ok()) << configured;
     NodeSpec spec;
     spec.binary = "psn/mailroom-psn";
@@ -97,7 +97,9 @@ class GraphE2eTest : public ::testing::Test {
     spec.certs = *certs_;
     spec.broker_target = broker_->target();
     spec.extra_config = absl::StrCat(
-        "delivery { backoff_initial { seconds: 1 } backoff_max { seconds: 2 } }\n"
+        // One connection: the mailbox keeps slots free for Test Connection (3 in all).
+        "delivery { smtp_connections: 1 backoff_initial { seconds: 1 } "
+        "backoff_max { seconds: 2 } }\n"
         "psn { guest_email_settings { notifications_enabled: true default_from { address: \"",
         testbed_->Env("MAILBOX"), "\" display_name: \"Guest Access\" } } }\n");
     absl::StatusOr<std::unique_ptr<NodeHarness>> node = NodeHarness::Start(spec);
@@ -109,6 +111,22 @@ class GraphE2eTest : public ::testing::Test {
     delete psn1_;
     delete broker_;
     delete testbed_;
+  }
+
+  static bv1::SmtpSettings GraphSettings() {
+    bv1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
+    settings.set_transport(bv1::MAIL_TRANSPORT_GRAPH);
+    settings.set_graph_endpoint(testbed_->Env("GRAPH_URL_BASE"));
+    return settings;
+  }
+
+  static std::vector<std::string> Steps(const bv1::TestConnectionReport& report) {
+    std::vector<std::string> out;
+    for (const bv1::TestStep& step : report.steps()) {
+      out.push_back(absl::StrCat(bv1::TestStepKind_Name(step.kind()), " ",
+                                 bv1::TestStepStatus_Name(step.status())));
+    }
+    return out;
   }
 
   static std::string Register(const std::string& username, const std::string& address) {
@@ -168,6 +186,34 @@ TEST_F(GraphE2eTest, ThrottlingWithRetryAfterHoldsTheMessageUntilItEnds) {
   const std::vector<std::string> delivered = testbed_->WaitForDelivered(to, 1, kDelivery);
   ASSERT_EQ(delivered.size(), 1u) << ReadAll(psn1_->log_path()) << GraphLog();
   EXPECT_EQ(MessageId(delivered[0]), "<" + message_id + ">");
+}
+
+TEST_F(GraphE2eTest, TestConnectionChecksTheTokenAndTheMailboxAndSendsThroughGraph) {
+  const std::string to = "graph-test-connection@example.test";
+  absl::StatusOr<bv1::TestConnectionReport> report = broker_->TestConnection(GraphSettings(), to);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->passed()) << report->DebugString();
+  EXPECT_THAT(Steps(*report),
+              ::testing::ElementsAre("TEST_STEP_KIND_TOKEN_REQUEST TEST_STEP_STATUS_PASSED",
+                                     "TEST_STEP_KIND_GRAPH_MAILBOX TEST_STEP_STATUS_PASSED",
+                                     "TEST_STEP_KIND_SEND_TEST_MESSAGE TEST_STEP_STATUS_PASSED"));
+  const std::vector<std::string> delivered = testbed_->WaitForDelivered(to, 1, kDelivery);
+  ASSERT_EQ(delivered.size(), 1u) << GraphLog();
+  EXPECT_EQ(MessageId(delivered[0]), "<" + report->test_message_id() + ">");
+}
+
+// The other app's token is for another mailbox: Graph refuses it as an application access
+// policy would, and Test Connection names that at the mailbox step.
+TEST_F(GraphE2eTest, TestConnectionNamesAnApplicationAccessPolicyRefusal) {
+  bv1::SmtpSettings settings = GraphSettings();
+  settings.set_client_id(testbed_->Env("OTHER_CLIENT_ID"));
+  settings.mutable_client_secret()->set_secret(testbed_->Env("OTHER_CLIENT_SECRET"));
+  absl::StatusOr<bv1::TestConnectionReport> report = broker_->TestConnection(settings);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->passed());
+  EXPECT_EQ(report->failed_step(), bv1::TEST_STEP_KIND_GRAPH_MAILBOX);
+  EXPECT_EQ(report->diagnosis().cause(),
+            ::mailroom::common::v1::FAILURE_CAUSE_GRAPH_APPLICATION_ACCESS_POLICY);
 }
 
 }  // namespace

@@ -33,18 +33,6 @@ class MarkerSubmitter final : public MailSubmitter {
   void Close() override {}
 };
 
-// Hands the submitter a transport that forwards to the test's fake (which it keeps).
-class ForwardingTransport final : public HttpTransport {
- public:
-  explicit ForwardingTransport(HttpTransport* target) : target_(target) {}
-  absl::StatusOr<HttpResponse> PostForm(const HttpRequest& request) override {
-    return target_->PostForm(request);
-  }
-
- private:
-  HttpTransport* target_;
-};
-
 class TransportSubmitterFactoryTest : public ::testing::Test {
  protected:
   SubmitterFactory Factory() {
@@ -56,7 +44,7 @@ class TransportSubmitterFactoryTest : public ::testing::Test {
         },
         [this](const SubmissionGrant& grant) -> std::unique_ptr<HttpTransport> {
           transport_grants_.push_back(grant.graph_endpoint);
-          return std::make_unique<ForwardingTransport>(&http_);
+          return std::make_unique<testing::ForwardingHttpTransport>(&http_);
         });
   }
 
