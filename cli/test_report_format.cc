@@ -35,6 +35,7 @@ std::string StepName(v1::TestStepKind kind) {
     case v1::TEST_STEP_KIND_STARTTLS: return "STARTTLS";
     case v1::TEST_STEP_KIND_AUTH_XOAUTH2: return "AUTH XOAUTH2";
     case v1::TEST_STEP_KIND_SEND_TEST_MESSAGE: return "Test message";
+    case v1::TEST_STEP_KIND_GRAPH_MAILBOX: return "Graph mailbox";
     default: return "Step";
   }
 }

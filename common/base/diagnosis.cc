@@ -175,6 +175,44 @@ constexpr CauseText kCauses[] = {
      "The server deferred the message; retried automatically.", true},
     {fc::FAILURE_CAUSE_SMTP_PERMANENT, "SMTP server refused the message",
      "See the server's reply below.", false},
+    {fc::FAILURE_CAUSE_GRAPH_MAIL_SEND_NOT_GRANTED, "Mail.Send not granted for Microsoft Graph",
+     "In the app registration: API permissions > Add > Microsoft Graph > Application "
+     "permissions > Mail.Send, then Grant admin consent (the Graph token's roles claim must "
+     "list Mail.Send).",
+     false},
+    {fc::FAILURE_CAUSE_GRAPH_APPLICATION_ACCESS_POLICY, "Blocked by an application access policy",
+     "An application access policy (or RBAC for Applications) limits the mailboxes this app may "
+     "use, and this mailbox is not among them: add the mailbox to the policy's mail-enabled "
+     "security group (Test-ApplicationAccessPolicy -Identity <mailbox> -AppId <client id> "
+     "shows the verdict).",
+     false},
+    {fc::FAILURE_CAUSE_GRAPH_SEND_AS_DENIED, "Send As denied (Graph)",
+     "The From address is not the sending mailbox: use the mailbox as the From address, or "
+     "grant Send As on that address (Add-RecipientPermission -AccessRights SendAs).",
+     false},
+    {fc::FAILURE_CAUSE_GRAPH_MAILBOX_NOT_ENABLED, "Mailbox not enabled for the Graph API",
+     "Graph answered MailboxNotEnabledForRESTAPI: the mailbox is inactive, soft-deleted, hosted "
+     "on-premises or has no Exchange Online licence. Use a licensed Exchange Online mailbox.",
+     false},
+    {fc::FAILURE_CAUSE_GRAPH_MAILBOX_NOT_FOUND, "Mailbox not found (Graph)",
+     "No user or mailbox of that address exists in the tenant: check the mailbox address (its "
+     "user principal name or primary SMTP address).",
+     false},
+    {fc::FAILURE_CAUSE_GRAPH_TOKEN_REJECTED, "Graph refused the access token",
+     "Graph answered 401: the token is expired or not for Microsoft Graph. A fresh token is "
+     "fetched and the message retried once; if it persists, check that the broker asks for "
+     "the scope https://graph.microsoft.com/.default.",
+     false},
+    {fc::FAILURE_CAUSE_GRAPH_THROTTLED, "Microsoft Graph throttled the request",
+     "Retried automatically after Retry-After. Persistent throttling means something else "
+     "sends through Graph for this mailbox (Graph allows 4 concurrent requests per mailbox).",
+     true},
+    {fc::FAILURE_CAUSE_GRAPH_SERVICE_ERROR, "Microsoft Graph service error",
+     "Graph failed or did not answer after the request was sent; retried automatically. The "
+     "message may already have gone: a duplicate carries the same Message-ID.",
+     true},
+    {fc::FAILURE_CAUSE_GRAPH_REQUEST_REJECTED, "Microsoft Graph refused the message",
+     "See Graph's error code and message below.", false},
     {fc::FAILURE_CAUSE_SETTINGS_NOT_CONFIGURED, "SMTP settings not configured",
      "Configure the SMTP server settings on the broker and run Test Connection.", false},
     {fc::FAILURE_CAUSE_BROKER_UNAVAILABLE, "Token broker unavailable",

@@ -154,6 +154,7 @@ DeliveryOutcome OutcomeOf(const Diagnosis& diagnosis) {
     case fc::FAILURE_CAUSE_UNSPECIFIED:
       return DeliveryOutcome::kDelivered;
     case fc::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED:
+    case fc::FAILURE_CAUSE_GRAPH_TOKEN_REJECTED:
       return DeliveryOutcome::kAuthRejected;
     case fc::FAILURE_CAUSE_SUBMISSION_QUOTA_EXCEEDED:
       return DeliveryOutcome::kQuotaExceeded;

@@ -79,7 +79,8 @@ enum class DeliveryOutcome {
   kQuotaExceeded,  // 554 5.2.0: pause the mailbox until its daily window rolls over
 };
 
-// The outcome a Diagnosis calls for: no cause → kDelivered; MAILBOX_AUTH_REJECTED, and
+// The outcome a Diagnosis calls for: no cause → kDelivered; MAILBOX_AUTH_REJECTED (and
+// Graph's 401, GRAPH_TOKEN_REJECTED), and
 // Exchange's 5.5.127 ("token will expire soon"), → kAuthRejected; SUBMISSION_QUOTA_EXCEEDED
 // → kQuotaExceeded; otherwise kTransient when retryable, else kPermanent.
 DeliveryOutcome OutcomeOf(const Diagnosis& diagnosis);

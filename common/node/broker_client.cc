@@ -85,10 +85,22 @@ absl::Status BrokerTokenSource::FetchLocked() {
   ++broker_calls_;
   v1::GetAccessTokenRequest request;
   request.set_node(options_.node_name);
-  mu_.Unlock();
-  absl::StatusOr<v1::GetAccessTokenResponse> answer = CallBroker(
-      brokers_, &v1::TokenBroker::StubInterface::GetAccessToken, request, options_.rpc_timeout);
-  mu_.Lock();
+  absl::StatusOr<v1::GetAccessTokenResponse> answer;
+  // Asks for the token of the mailbox's transport as last known; when the broker says the
+  // mailbox now uses another (its settings changed), asks once more for that one's token.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    request.set_transport(transport_);
+    mu_.Unlock();
+    answer = CallBroker(brokers_, &v1::TokenBroker::StubInterface::GetAccessToken, request,
+                        options_.rpc_timeout);
+    mu_.Lock();
+    if (!answer.ok()) break;
+    const v1::MailTransport mailbox_transport = answer->transport() == v1::MAIL_TRANSPORT_GRAPH
+                                                    ? v1::MAIL_TRANSPORT_GRAPH
+                                                    : v1::MAIL_TRANSPORT_SMTP;
+    if (mailbox_transport == transport_) break;
+    transport_ = mailbox_transport;
+  }
   fetching_ = false;
   const absl::Time now = clock_->Now();
   if (!answer.ok()) {
@@ -119,6 +131,8 @@ absl::Status BrokerTokenSource::FetchLocked() {
   grant.trust_pem = response.smtp_trust_store().ca_bundle_pem();
   grant.use_system_roots = !response.smtp_trust_store().exclude_system_roots();
   grant.settings_etag = response.settings_etag();
+  grant.transport = request.transport();
+  grant.graph_endpoint = response.graph_endpoint();
   if (response.has_smtp_proxy()) {
     const v1::SmtpProxy& proxy = response.smtp_proxy();
     grant.proxy.url = proxy.url();

@@ -37,9 +37,13 @@ struct SubmissionGrant {
   std::string trust_pem;
   bool use_system_roots = true;
   std::string settings_etag;
-  // The proxy SMTP goes through (empty url: directly). Its credentials are a secret: kept in
-  // memory only and registered with the redactor as they arrive.
+  // The proxy SMTP (and Graph) go through (empty url: directly). Its credentials are a
+  // secret: kept in memory only and registered with the redactor as they arrive.
   ProxyConfig proxy;
+  // The transport the token is for, and so the one to submit with (SMTP unless the broker's
+  // settings choose Graph for the mailbox); for Graph, its base URL.
+  mailroom::broker::v1::MailTransport transport = mailroom::broker::v1::MAIL_TRANSPORT_SMTP;
+  std::string graph_endpoint;
 };
 
 // The token a node holds, as status shows it: never the token itself.
@@ -117,6 +121,9 @@ class BrokerTokenSource {
   absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   int64_t broker_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  // The transport to ask the broker's token for: the mailbox's, as the broker last said.
+  mailroom::broker::v1::MailTransport transport_ ABSL_GUARDED_BY(mu_) =
+      mailroom::broker::v1::MAIL_TRANSPORT_SMTP;
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   // Woken whenever refresh_at_ changes.
   BackgroundLoop refresher_;

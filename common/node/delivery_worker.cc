@@ -559,8 +559,16 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
       break;
     }
     case DeliveryOutcome::kTransient: {
-      Record(message, "to retry", [this, message, diagnosis = sent.diagnosis, report] {
-        absl::StatusOr<RetryDecision> decision = outbox_->MarkRetry(message.id, diagnosis, report);
+      // A server-requested wait (Graph's 429/503 Retry-After) holds the message at least that
+      // long; the backoff still applies when it is longer.
+      const absl::optional<absl::Time> not_before =
+          sent.diagnosis.has_retry_after()
+              ? absl::optional<absl::Time>(clock_->Now() + FromProto(sent.diagnosis.retry_after()))
+              : absl::nullopt;
+      Record(message, "to retry",
+             [this, message, diagnosis = sent.diagnosis, report, not_before] {
+        absl::StatusOr<RetryDecision> decision =
+            outbox_->MarkRetry(message.id, diagnosis, report, not_before);
         if (decision.ok() && decision->state == cv1::NOTIFICATION_STATE_FAILED) {
           RaiseDeliveryAlarm(message, diagnosis);
         }

@@ -1,7 +1,8 @@
 // Provides DeliveryWorker, a role node's sender: it drains the node's durable outbox over up
 // to N SMTP connections (Exchange allows 3 per mailbox, cluster-wide), each message sent only
 // under a send permit from the broker and with the broker's access token, and records every
-// outcome in the outbox: 2xx → SENT; 4xx and network errors → retried with backoff; 5xx →
+// outcome in the outbox: 2xx → SENT; 4xx and network errors → retried with backoff (and not
+// before a server's Retry-After: Graph's 429/503); 5xx →
 // FAILED with an alarm; 535 → the token is reported, a fresh one fetched and the message
 // retried once, then FAILED with the named cause and an alarm; 5.2.0 quota exceeded → the
 // broker pauses the mailbox and the message waits until the window rolls over. While the

@@ -6,6 +6,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
+#include "common/node/graph_submitter.h"
 #include "common/rpc/grpc_server.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
@@ -77,7 +78,7 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();
   node->worker_ = std::make_unique<DeliveryWorker>(
       node->outbox_.get(), node->tokens_.get(), node->permits_.get(), node->alarms_.get(), clock,
-      delivery_options, SmtpSubmitterFactory());
+      delivery_options, TransportSubmitterFactory(clock, SmtpSubmitterFactory()));
   DeliveryWorker* worker = node->worker_.get();
   node->outbox_->SetWakeCallback([worker] { worker->Wake(); });
   node->outbox_admin_ = std::make_unique<OutboxAdminService>(node->outbox_.get());

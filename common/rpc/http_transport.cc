@@ -93,6 +93,25 @@ absl::Status WithTransportFailure(absl::Status status, TransportFailure failure)
   return status;
 }
 
+Diagnosis DiagnoseTransportFailure(const absl::Status& status) {
+  namespace fc = ::mailroom::common::v1;
+  if (absl::optional<Diagnosis> at_proxy = DiagnosisOf(status); at_proxy.has_value()) {
+    return *at_proxy;
+  }
+  FailureCause cause;
+  switch (TransportFailureOf(status)) {
+    case TransportFailure::kTimeout: cause = fc::FAILURE_CAUSE_CONNECT_TIMEOUT; break;
+    case TransportFailure::kDns: cause = fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED; break;
+    case TransportFailure::kConnectRefused: cause = fc::FAILURE_CAUSE_CONNECTION_REFUSED; break;
+    case TransportFailure::kTlsUntrusted: cause = fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN; break;
+    case TransportFailure::kTlsNameMismatch: cause = fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH; break;
+    case TransportFailure::kTlsHandshake: cause = fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED; break;
+    default: cause = fc::FAILURE_CAUSE_CONNECTION_LOST; break;
+  }
+  // The message carries the chain the server presented, if it did not verify.
+  return MakeDiagnosis(cause, status.message());
+}
+
 std::vector<CertificateSummary> PresentedChainOf(const absl::Status& status) {
   std::vector<CertificateSummary> chain;
   absl::optional<absl::Cord> payload = status.GetPayload(kPresentedChainUrl);

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/base/diagnosis.h"
 #include "common/rpc/curl_proxy.h"
 #include "common/rpc/curl_tls.h"
 
@@ -24,7 +25,7 @@ namespace mailroom {
 struct HttpRequest {
   std::string url;
   // The body of a POST: application/x-www-form-urlencoded unless `headers` names another
-  // Content-Type (etcd's gateway takes application/json).
+  // Content-Type (etcd's gateway takes application/json, Graph's MIME sendMail text/plain).
   std::string form_body;
   std::vector<std::pair<std::string, std::string>> headers;
   absl::Duration timeout = absl::Seconds(30);
@@ -55,6 +56,12 @@ enum class TransportFailure {
 TransportFailure TransportFailureOf(const absl::Status& status);
 // Returns `status` annotated with `failure`.
 absl::Status WithTransportFailure(absl::Status status, TransportFailure failure);
+
+// The Diagnosis of a transport failure (no HTTP answer): the proxy's own when the failure was
+// at the proxy; otherwise the cause its TransportFailure names (a timeout CONNECT_TIMEOUT, an
+// unclassified failure CONNECTION_LOST), with the error's text as the raw reply. Callers set
+// the endpoint, and the fix of an UNTRUSTED_CERTIFICATE_CHAIN naming their trust store.
+Diagnosis DiagnoseTransportFailure(const absl::Status& status);
 
 // The chain the server presented when its certificate did not verify (kTlsUntrusted), leaf
 // first; empty if the error carries none.

@@ -125,6 +125,26 @@ std::string TokenHealthAlarmText(const std::string& mailbox, const TokenHealth& 
 
 Broker::Active::~Active() {
   if (cache != nullptr) cache->Stop();
+  absl::MutexLock lock(&graph_mu);
+  if (graph_cache != nullptr) graph_cache->Stop();
+}
+
+absl::StatusOr<TokenCache*> Broker::CacheFor(Active& active, v1::MailTransport transport) {
+  if (transport != v1::MAIL_TRANSPORT_GRAPH) return active.cache.get();
+  absl::MutexLock lock(&active.graph_mu);
+  if (active.graph_cache != nullptr) return active.graph_cache.get();
+  v1::SmtpSettings graph = active.resolved;
+  graph.set_scope(kGraphScope);
+  MR_ASSIGN_OR_RETURN(active.graph_client, token_client_factory_(graph));
+  active.graph_cache = std::make_unique<TokenCache>(
+      active.graph_client.get(), clock_, options_.token_policy, random_unit_,
+      [this, generation = active.generation,
+       mailbox = active.resolved.username()](const TokenHealth& health) {
+        OnTokenHealth(generation, absl::StrCat(mailbox, " (Microsoft Graph)"), health,
+                      "token-acquisition-graph");
+      });
+  active.graph_cache->Start();
+  return active.graph_cache.get();
 }
 
 Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
@@ -274,6 +294,7 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
       absl::MutexLock lock(&mu_);
       generation = ++generation_;
     }
+    active->generation = generation;
     active->cache = std::make_unique<TokenCache>(
         active->client.get(), clock_, options_.token_policy, random_unit_,
         [this, generation, mailbox = active->resolved.username()](const TokenHealth& health) {
@@ -286,24 +307,23 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
 }
 
 void Broker::OnTokenHealth(uint64_t generation, const std::string& mailbox,
-                           const TokenHealth& health) {
+                           const TokenHealth& health, absl::string_view dedup_key) {
   {
     absl::MutexLock lock(&mu_);
     if (generation != generation_ || stopping_) return;
   }
-  constexpr absl::string_view kDedupKey = "token-acquisition";
   const absl::Time now = clock_->Now();
   if (health.state == TokenHealth::State::kHealthy) {
     // Sent once per activation even if nothing was raised: an alarm raised before a restart
     // or a new secret is cleared by the first token fetched after it.
-    alarms_->ClearOwn(options_.node_name, std::string(kDedupKey),
+    alarms_->ClearOwn(options_.node_name, std::string(dedup_key),
                       absl::StrCat("an access token for ", mailbox, " was fetched again"));
     return;
   }
   RaiseAlarmRequest alarm;
   alarm.set_type(mv1::ALARM_TYPE_TOKEN_ACQUISITION_FAILED);
   alarm.set_source_node(options_.node_name);
-  alarm.set_dedup_key(std::string(kDedupKey));
+  alarm.set_dedup_key(std::string(dedup_key));
   alarm.set_text(TokenHealthAlarmText(mailbox, health, now));
   alarm.set_severity(health.state == TokenHealth::State::kNoValidToken
                          ? mv1::ALARM_SEVERITY_CRITICAL
@@ -312,7 +332,7 @@ void Broker::OnTokenHealth(uint64_t generation, const std::string& mailbox,
     *alarm.mutable_diagnosis() = *diagnosis;
   }
   ToProto(now, alarm.mutable_occur_time());
-  alarm.set_idempotency_key(absl::StrCat(kDedupKey, "/", TokenHealthStateName(health.state), "/",
+  alarm.set_idempotency_key(absl::StrCat(dedup_key, "/", TokenHealthStateName(health.state), "/",
                                          absl::ToUnixMillis(now)));
   MR_LOG(kWarn, kLogToken) << alarm.text();
   alarms_->Raise(std::move(alarm));
@@ -395,6 +415,10 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   response.mutable_smtp_trust_store()->set_exclude_system_roots(
       a->resolved.smtp_trust_store().exclude_system_roots());
   response.set_settings_etag(a->etag);
+  response.set_transport(a->resolved.transport());
+  if (a->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH) {
+    response.set_graph_endpoint(a->resolved.graph_endpoint());
+  }
   const ProxyConfig proxy = ProxyConfigOf(a->resolved);
   if (!BypassesProxy(proxy, a->resolved.smtp_host())) {
     // The proxy's password goes to role nodes as their access tokens do: over mutual TLS, to
@@ -409,7 +433,8 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   }
   if (a->cache == nullptr) return response;
 
-  absl::StatusOr<AccessToken> token = a->cache->Get(min_validity);
+  MR_ASSIGN_OR_RETURN(TokenCache* const cache, CacheFor(*a, request.transport()));
+  absl::StatusOr<AccessToken> token = cache->Get(min_validity);
   if (!token.ok()) {
     absl::Status status(absl::StatusCode::kUnavailable,
                         absl::StrCat("no access token: ", token.status().message()));
@@ -426,7 +451,7 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   ToProto(token->expire_time, response.mutable_expire_time());
   ToProto(token->expire_time - now, response.mutable_expires_in());
   ToProto(now - token->issue_time, response.mutable_age());
-  ToProto(std::max(a->cache->NextRefreshTime() - now, absl::ZeroDuration()),
+  ToProto(std::max(cache->NextRefreshTime() - now, absl::ZeroDuration()),
               response.mutable_refresh_after());
   return response;
 }
@@ -449,7 +474,13 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
       return response;
     }
   }
-  if (a->cache->Invalidate(request.token_fingerprint())) {
+  bool invalidated = a->cache->Invalidate(request.token_fingerprint());
+  if (!invalidated) {
+    absl::MutexLock lock(&a->graph_mu);
+    invalidated = a->graph_cache != nullptr &&
+                  a->graph_cache->Invalidate(request.token_fingerprint());
+  }
+  if (invalidated) {
     absl::MutexLock lock(&mu_);
     last_forced_refresh_ = now;
     response.set_invalidated(true);

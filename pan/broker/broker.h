@@ -109,6 +109,12 @@ class Broker {
     std::string trust_pem;  // the SMTP trust store resolved to PEM for role nodes
     std::unique_ptr<TokenClient> client;
     std::unique_ptr<TokenCache> cache;
+    // Graph's tokens (scope https://graph.microsoft.com/.default, the same credential), made
+    // on the first request for one, so a cluster that never uses Graph never fetches them.
+    absl::Mutex graph_mu;
+    uint64_t generation = 0;
+    std::unique_ptr<TokenClient> graph_client ABSL_GUARDED_BY(graph_mu);
+    std::unique_ptr<TokenCache> graph_cache ABSL_GUARDED_BY(graph_mu);
     ~Active();
   };
   struct TestRecord {
@@ -135,7 +141,11 @@ class Broker {
   absl::StatusOr<std::shared_ptr<Active>> Activate(SavedSettings saved);
   // Raises, escalates or clears TOKEN_ACQUISITION_FAILED as the token cache of activation
   // `generation` reports; reports of a cache since replaced are ignored.
-  void OnTokenHealth(uint64_t generation, const std::string& mailbox, const TokenHealth& health);
+  // `dedup_key` tells the SMTP token's alarm ("token-acquisition") from Graph's.
+  void OnTokenHealth(uint64_t generation, const std::string& mailbox, const TokenHealth& health,
+                     absl::string_view dedup_key = "token-acquisition");
+  // The token cache for `transport` (Graph's made and started on first use).
+  absl::StatusOr<TokenCache*> CacheFor(Active& active, v1::MailTransport transport);
   // Starts without the saved settings (as if none were saved), with an ERROR log line and a
   // CRITICAL alarm saying `why`: a state file that fails authentication is never used.
   void RefuseSavedSettings(const absl::Status& why);

@@ -26,6 +26,7 @@
 #include "common/rpc/tls.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
+#include "pan/broker/graph_connection_tester.h"
 #include "pan/broker/leader_election.h"
 #include "pan/broker/quota_ledger.h"
 #include "pan/broker/smtp_connection_tester.h"
@@ -200,15 +201,25 @@ int Run(const RoleStart& start) {
   }
 
   const absl::Time start_time = clock.Now();
-  SmtpConnectionTester tester(&clock);
+  const TokenClientFactory token_clients =
+      MakeTokenClientFactory(&clock, FromProtoOr(refresh.request_timeout(), absl::Seconds(30)));
+  SmtpConnectionTester smtp_tester(&clock);
+  // A Graph mailbox is tested through Graph: its HTTPS trust is the mail endpoints' store.
+  GraphConnectionTester tester(
+      &smtp_tester, token_clients,
+      [](const v1::SmtpSettings& resolved) -> std::unique_ptr<HttpTransport> {
+        CurlHttpTransport::Options transport_options;
+        transport_options.ca_pem = TrustPem(resolved.smtp_trust_store()).value_or("");
+        transport_options.proxy = ProxyConfigOf(resolved);
+        return std::make_unique<CurlHttpTransport>(std::move(transport_options));
+      },
+      &clock);
   absl::BitGen bitgen;
   absl::Mutex bitgen_mu;
-  Broker broker(options, &store, &clock,
-                MakeTokenClientFactory(&clock, FromProtoOr(refresh.request_timeout(), absl::Seconds(30))),
-                &tester, alarms.get(), [&] {
-                  absl::MutexLock lock(&bitgen_mu);
-                  return absl::Uniform<double>(bitgen, 0.0, 1.0);
-                });
+  Broker broker(options, &store, &clock, token_clients, &tester, alarms.get(), [&] {
+    absl::MutexLock lock(&bitgen_mu);
+    return absl::Uniform<double>(bitgen, 0.0, 1.0);
+  });
   if (absl::Status status = broker.Start(); !status.ok()) {
     MR_LOG(kError, kLogBroker) << "cannot start: " << status.message();
     return 1;

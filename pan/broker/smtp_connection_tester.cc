@@ -16,6 +16,7 @@
 #include "common/rpc/http_transport.h"
 #include "common/rpc/tls.h"
 #include "pan/broker/smtp_settings.h"
+#include "pan/broker/test_steps.h"
 
 namespace mailroom::broker {
 namespace {
@@ -64,50 +65,6 @@ v1::TestStepKind StepOf(cv1::FailureCause cause) {
   }
 }
 
-class StepRunner {
- public:
-  StepRunner(const Clock* clock, const ConnectionTester::Progress& progress,
-             v1::TestConnectionReport* report)
-      : clock_(clock), progress_(progress), report_(report) {}
-
-  v1::TestStep* Begin(v1::TestStepKind kind) {
-    v1::TestStep* step = report_->add_steps();
-    step->set_kind(kind);
-    step->set_status(v1::TEST_STEP_STATUS_RUNNING);
-    ToProto(clock_->Now(), step->mutable_start_time());
-    progress_(*step);
-    return step;
-  }
-  void Pass(v1::TestStep* step, absl::Duration duration, const std::string& detail) {
-    step->set_status(v1::TEST_STEP_STATUS_PASSED);
-    ToProto(duration, step->mutable_duration());
-    step->set_detail(detail);
-    progress_(*step);
-  }
-  void Fail(v1::TestStep* step, absl::Duration duration, const Diagnosis& diagnosis,
-            const std::string& detail) {
-    step->set_status(v1::TEST_STEP_STATUS_FAILED);
-    ToProto(duration, step->mutable_duration());
-    step->set_detail(detail);
-    *step->mutable_diagnosis() = diagnosis;
-    progress_(*step);
-    report_->set_passed(false);
-    report_->set_failed_step(step->kind());
-    *report_->mutable_diagnosis() = diagnosis;
-  }
-  void Skip(v1::TestStepKind kind, const std::string& why) {
-    v1::TestStep* step = report_->add_steps();
-    step->set_kind(kind);
-    step->set_status(v1::TEST_STEP_STATUS_SKIPPED);
-    step->set_detail(why);
-    progress_(*step);
-  }
-
- private:
-  const Clock* clock_;
-  const ConnectionTester::Progress& progress_;
-  v1::TestConnectionReport* report_;
-};
 
 }  // namespace
 

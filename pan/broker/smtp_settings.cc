@@ -144,6 +144,9 @@ SmtpSettings ResolveDefaults(const SmtpSettings& settings, const std::string& de
                                                           : default_authority);
   }
   if (resolved.scope().empty()) resolved.set_scope(kDefaultScope);
+  if (resolved.transport() == v1::MAIL_TRANSPORT_GRAPH && resolved.graph_endpoint().empty()) {
+    resolved.set_graph_endpoint(kDefaultGraphEndpoint);
+  }
   resolved.set_token_endpoint(
       resolved.tenant_id().empty() ? ""
                                    : TokenEndpointFor(resolved.authority_host(),
@@ -156,6 +159,23 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
   auto bad = [&](absl::string_view field, absl::string_view problem) {
     errors.push_back(absl::StrCat(prefix, ".", field, ": ", problem));
   };
+  // An HTTPS base URL (scheme and host) that a token or message is sent to.
+  auto check_base_url = [&](absl::string_view field, const std::string& url,
+                            absl::string_view example) {
+    if (!absl::StartsWith(url, "https://") && !IsLoopbackHttpUrl(url)) {
+      bad(field, "must be an https:// URL (plain http only on loopback, for tests)");
+    } else if (HasControlOrSpace(url) || url.find('?') != std::string::npos) {
+      bad(field, absl::StrCat("must be a plain URL such as ", example));
+    }
+  };
+  if (s.transport() == v1::MAIL_TRANSPORT_GRAPH) {
+    if (!UsesAuthentication(s)) {
+      bad("transport", "GRAPH needs use_authentication: Graph accepts only OAuth tokens");
+    }
+    check_base_url("graph_endpoint", s.graph_endpoint(), kDefaultGraphEndpoint);
+  } else if (!v1::MailTransport_IsValid(s.transport())) {
+    bad("transport", "must be SMTP or GRAPH");
+  }
   if (s.smtp_host().empty() || s.smtp_host().size() > 253 || HasControlOrSpace(s.smtp_host())) {
     bad("smtp_host", "must be a host name or address (no spaces, at most 253 characters)");
   }
@@ -181,13 +201,7 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
     } else if (!std::regex_match(s.client_id(), GuidPattern())) {
       bad("client_id", "must be a GUID (the Application (client) ID)");
     }
-    const std::string& authority = s.authority_host();
-    const bool loopback_http = IsLoopbackHttpUrl(authority);
-    if (!absl::StartsWith(authority, "https://") && !loopback_http) {
-      bad("authority_host", "must be an https:// URL (plain http only on loopback, for tests)");
-    } else if (HasControlOrSpace(authority) || authority.find('?') != std::string::npos) {
-      bad("authority_host", "must be a plain URL such as https://login.microsoftonline.com");
-    }
+    check_base_url("authority_host", s.authority_host(), "https://login.microsoftonline.com");
     if (s.scope() != kDefaultScope && s.scope() != kSeedScope) {
       bad("scope", absl::StrCat("must be ", kDefaultScope, " (or ", kSeedScope, ")"));
     }

@@ -24,6 +24,10 @@ inline constexpr int kDefaultSmtpPort = 587;
 inline constexpr absl::Duration kDefaultConnectionTimeout = absl::Seconds(60);
 inline constexpr char kDefaultScope[] = "https://outlook.office365.com/.default";
 inline constexpr char kSeedScope[] = "https://outlook.office.com/.default";
+// The Graph transport: Graph's base URL when graph_endpoint is empty, and the scope of its
+// tokens (the same credential, another resource).
+inline constexpr char kDefaultGraphEndpoint[] = "https://graph.microsoft.com";
+inline constexpr char kGraphScope[] = "https://graph.microsoft.com/.default";
 inline constexpr char kDefaultAuthorityHost[] = "https://login.microsoftonline.com";
 
 // Fills every defaulted field and the derived token_endpoint. `default_authority` replaces

@@ -115,23 +115,10 @@ std::string TokenEndpointFor(absl::string_view authority_host, absl::string_view
 }
 
 Diagnosis ClassifyTransportFailure(const absl::Status& status) {
+  Diagnosis diagnosis = DiagnoseTransportFailure(status);
   // A failure at the proxy comes classified (common/rpc/curl_proxy.h).
-  if (absl::optional<Diagnosis> at_proxy = DiagnosisOf(status); at_proxy.has_value()) {
-    return *at_proxy;
-  }
-  FailureCause cause;
-  switch (TransportFailureOf(status)) {
-    case TransportFailure::kTimeout: cause = fc::FAILURE_CAUSE_CONNECT_TIMEOUT; break;
-    case TransportFailure::kDns: cause = fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED; break;
-    case TransportFailure::kConnectRefused: cause = fc::FAILURE_CAUSE_CONNECTION_REFUSED; break;
-    case TransportFailure::kTlsUntrusted: cause = fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN; break;
-    case TransportFailure::kTlsNameMismatch: cause = fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH; break;
-    case TransportFailure::kTlsHandshake: cause = fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED; break;
-    default: cause = fc::FAILURE_CAUSE_CONNECTION_LOST; break;
-  }
-  // The message carries the chain the endpoint presented, if it did not verify.
-  Diagnosis diagnosis = MakeDiagnosis(cause, status.message());
-  if (cause == fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN) {
+  if (DiagnosisOf(status).has_value()) return diagnosis;
+  if (diagnosis.cause() == fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN) {
     diagnosis.set_fix(UntrustedChainFix("authority_trust_store"));
   }
   // A token endpoint that can't be reached now may be reachable later.

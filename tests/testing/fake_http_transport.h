@@ -1,5 +1,6 @@
 // Provides FakeHttpTransport: answers PostForm from a script of responses or errors and
-// records every request, optionally holding each call until the test releases it.
+// records every request, optionally holding each call until the test releases it; and
+// ForwardingHttpTransport, an owned stand-in that forwards to it.
 // Thread-safe.
 #ifndef MAILROOM_TESTS_TESTING_FAKE_HTTP_TRANSPORT_H_
 #define MAILROOM_TESTS_TESTING_FAKE_HTTP_TRANSPORT_H_
@@ -66,6 +67,19 @@ class FakeHttpTransport : public HttpTransport {
       absl::InternalError("FakeHttpTransport: nothing scripted");
   std::vector<HttpRequest> requests_;
   bool held_ = false;
+};
+
+// Forwards every request to another transport (which the test keeps): for code that takes
+// ownership of its transport while the test inspects a FakeHttpTransport.
+class ForwardingHttpTransport final : public HttpTransport {
+ public:
+  explicit ForwardingHttpTransport(HttpTransport* target) : target_(target) {}
+  absl::StatusOr<HttpResponse> PostForm(const HttpRequest& request) override {
+    return target_->PostForm(request);
+  }
+
+ private:
+  HttpTransport* target_;
 };
 
 }  // namespace mailroom::testing

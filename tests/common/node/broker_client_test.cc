@@ -274,5 +274,30 @@ TEST(BrokerPermitsTest, AcquireSendsNodeConnectionAndCounts) {
   EXPECT_EQ(response->granted_messages(), 2);
 }
 
+// Issue 13: the node asks for the token of the mailbox's transport; when the broker says the
+// mailbox uses Graph, it asks again for a Graph token at once, and keeps asking for that.
+TEST_F(BrokerTokenSourceTest, FollowsTheMailboxsTransport) {
+  v1::GetAccessTokenResponse smtp_token = TokenResponse("smtp-1", 3600, 1800);
+  smtp_token.set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  smtp_token.set_graph_endpoint("https://graph.test");
+  v1::GetAccessTokenResponse graph_token = smtp_token;
+  graph_token.set_access_token("graph-1");
+  std::vector<v1::MailTransport> asked;
+  EXPECT_CALL(stub_, GetAccessToken(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const v1::GetAccessTokenRequest& request,
+                                 v1::GetAccessTokenResponse* response) {
+        asked.push_back(request.transport());
+        *response = request.transport() == v1::MAIL_TRANSPORT_GRAPH ? graph_token : smtp_token;
+        return grpc::Status::OK;
+      }));
+  absl::StatusOr<SubmissionGrant> grant = source_.Get();
+  ASSERT_TRUE(grant.ok());
+  EXPECT_EQ(grant->access_token, "graph-1");
+  EXPECT_EQ(grant->transport, v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(grant->graph_endpoint, "https://graph.test");
+  EXPECT_EQ(asked, (std::vector<v1::MailTransport>{v1::MAIL_TRANSPORT_SMTP,
+                                                   v1::MAIL_TRANSPORT_GRAPH}));
+}
+
 }  // namespace
 }  // namespace mailroom

@@ -74,6 +74,14 @@ class FakeSubmitter : public MailSubmitter {
       result.outcome = DeliveryOutcome::kTransient;
       return result;
     }
+    // Graph's 429 with "Retry-After: 600".
+    if (raw == "throttle") {
+      result.diagnosis = MakeDiagnosis(cv1::FAILURE_CAUSE_GRAPH_THROTTLED);
+      result.diagnosis.mutable_retry_after()->set_seconds(600);
+      result.reply.code = 429;
+      result.outcome = DeliveryOutcome::kTransient;
+      return result;
+    }
     result.reply = ParseSmtpReply(raw);
     result.ok = result.reply.code / 100 == 2;
     if (!result.ok) {
@@ -254,6 +262,24 @@ TEST_F(DeliveryWorkerTest, TheLastFailedAttemptIsKeptWithItsDiagnosis) {
   EXPECT_EQ(last_error_->reply_code, 550);
   EXPECT_EQ(last_error_->diagnosis.cause(), cv1::FAILURE_CAUSE_SEND_AS_DENIED);
   EXPECT_EQ(last_error_->time, clock_.Now());
+}
+
+// Issue 13: a server's Retry-After (Graph's 429/503) holds the message at least that long.
+TEST_F(DeliveryWorkerTest, AServersRetryAfterHoldsTheMessage) {
+  replies_ = {"throttle"};
+  const std::string id = Enqueue();
+  cv1::OutboxEntry entry;
+  RunWhileNot([&] {
+    absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
+    if (got.ok()) entry = *got;
+    return got.ok() && entry.attempts_size() == 1 &&
+           entry.notification().state() == cv1::NOTIFICATION_STATE_QUEUED;
+  });
+  ASSERT_EQ(entry.attempts_size(), 1);
+  EXPECT_EQ(FromProto(entry.notification().next_attempt_time()), clock_.Now() + absl::Seconds(600));
+  ASSERT_TRUE(last_error_.has_value());
+  EXPECT_EQ(last_error_->outcome, "retried");
+  EXPECT_EQ(last_error_->diagnosis.cause(), cv1::FAILURE_CAUSE_GRAPH_THROTTLED);
 }
 
 // L3: the outbox cannot record that a message was sent (here another process holds the

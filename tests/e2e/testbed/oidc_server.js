@@ -4,6 +4,10 @@
 // client-credentials flow that Exchange Online SMTP needs (see /work/shared/reference/testbed.md):
 //   POST /<tenant>/oauth2/v2.0/token   grant_type=client_credentials, scope=<exchange>/.default
 //   POST /introspect                   RFC 7662, used by Dovecot to validate XOAUTH2 bearer tokens
+//                                      and by graph_server.js to validate Graph bearer tokens
+// Tokens for Microsoft Graph (scope https://graph.microsoft.com/.default, the Graph transport)
+// come from the same app clients; they carry `roles` = OIDC_GRAPH_ROLES (Mail.Send: the app
+// permission with admin consent; "none" stands for consent not granted) and `aud` = Graph.
 // Access tokens are opaque. Each app client's tokens carry `email` = the mailbox it was granted
 // (the tenant-side Add-MailboxPermission step); Dovecot refuses a token whose email is not the
 // mailbox named in `user=`, which is how "token valid but no mailbox permission" becomes a 535.
@@ -24,6 +28,7 @@
 //   OIDC_CLIENT_SECRET_FILE  optional: when this file exists, its content is the good app's secret
 //                    from the next token request on (a secret rotated or revoked in the tenant:
 //                    the old one is refused with AADSTS7000215, tokens already issued stay valid)
+//   OIDC_GRAPH_ROLES   roles of Graph tokens, comma-separated (Mail.Send); "none" for no roles claim
 //   OIDC_TLS_HOST / OIDC_TLS_CERT / OIDC_TLS_KEY (PEM files)        optional: also serve the same
 //                    endpoints over HTTPS on OIDC_TLS_HOST, at the same port (for clients on other
 //                    network hosts, which require https: Entra is https-only)
@@ -70,7 +75,11 @@ const TLS_HOST = env('OIDC_TLS_HOST', '');
 
 // Exchange Online's resource, under both names: Microsoft documents outlook.office365.com, the
 // seed product sends outlook.office.com. Entra issues the same kind of token for either.
-const RESOURCES = ['https://outlook.office365.com', 'https://outlook.office.com'];
+// Microsoft Graph is a third resource of the same tenant (the Graph transport's tokens).
+const GRAPH_RESOURCE = 'https://graph.microsoft.com';
+const RESOURCES = ['https://outlook.office365.com', 'https://outlook.office.com', GRAPH_RESOURCE];
+const GRAPH_ROLES = env('OIDC_GRAPH_ROLES', 'Mail.Send') === 'none' ? []
+  : env('OIDC_GRAPH_ROLES', 'Mail.Send').split(',').map((r) => r.trim()).filter(Boolean);
 const SCOPES = RESOURCES.map((r) => `${r}/.default`);
 
 const TOKEN_PATH = `/${TENANT}/oauth2/v2.0/token`;
@@ -226,8 +235,14 @@ function providerConfiguration() {
         },
       },
     },
-    extraTokenClaims: (ctx, token) => (mailboxOf.has(token.clientId)
-      ? { email: mailboxOf.get(token.clientId) } : undefined),
+    // A Graph token's roles are the app permissions granted with admin consent (Mail.Send).
+    extraTokenClaims: (ctx, token) => {
+      if (!mailboxOf.has(token.clientId)) return undefined;
+      const claims = { email: mailboxOf.get(token.clientId) };
+      const graph = String(ctx.oidc?.params?.scope ?? '').split(' ').includes(`${GRAPH_RESOURCE}/.default`);
+      if (graph && GRAPH_ROLES.length > 0) claims.roles = GRAPH_ROLES;
+      return claims;
+    },
     // Entra's own checks on a certificate assertion: RSA signature, and the certificate named in
     // the header (x5t#S256, or the older x5t) must be the registered one.
     assertJwtClientAuthClaimsAndHeader: (ctx, claims, header) => {

@@ -6,8 +6,8 @@
 #                                    until every service answers, write DIR/testbed.env
 #   testbed.sh stop   DIR            stop whatever start (or sink) started in DIR, even half-started
 #   testbed.sh status DIR            say what is running; exit 0 only if all of it is
-#   testbed.sh svc-stop  DIR oidc|dovecot|postfix   stop one service (outage tests)
-#   testbed.sh svc-start DIR oidc|dovecot|postfix   start it again with the same config and port
+#   testbed.sh svc-stop  DIR oidc|dovecot|postfix|graph   stop one service (outage tests)
+#   testbed.sh svc-start DIR oidc|dovecot|postfix|graph   start it again with the same config and port
 #   testbed.sh sink   DIR PORT [smtp-sink options...]
 #                                    start Postfix's smtp-sink (fault injection, no TLS) on
 #                                    127.0.0.1:PORT (0 = pick a free one); prints "PORT PID"
@@ -170,6 +170,7 @@ set_paths() {
   DIR="$(readlink -f "$1")"
   PKI="$DIR/pki"
   OIDC="$DIR/oidc"
+  GRAPH="$DIR/graph" # the Microsoft Graph-shaped sendMail endpoint (graph_server.js)
   DC="$DIR/dovecot"
   DC_RUN="$DC/run" # Dovecot's base_dir: its sockets live here
   PF="$DIR/postfix"
@@ -246,6 +247,7 @@ make_conf() {
     env_line SMTP_UNTRUSTED_PORT "$smtp_untrusted_port"
     env_line SMTP_PLAIN_PORT "$smtp_plain_port"
     env_line OIDC_PORT 0 # chosen by the server at first start, then kept for restarts
+    env_line GRAPH_PORT 0 # likewise
     # Opt-in second address (see the header); empty: loopback only, as before.
     env_line LISTEN_ADDRESS "${TESTBED_LISTEN_ADDRESS:-}"
     env_line LISTEN_NAME "${TESTBED_LISTEN_NAME:-}"
@@ -459,6 +461,11 @@ write_env_file() {
     env_line POSTFIX_CONFIG_DIR "$PF_ETC"
     env_line POSTFIX_LOG "$PF/postfix.log"
     env_line POSTFIX_PID "$(pid_of "$PF/queue/pid/master.pid")"
+    env_line GRAPH_URL_BASE "https://127.0.0.1:$GRAPH_PORT"
+    env_line GRAPH_SCOPE "https://graph.microsoft.com/.default"
+    env_line GRAPH_LOG "$GRAPH/requests.log"
+    env_line GRAPH_FAULT_FILE "$GRAPH/fault"
+    env_line GRAPH_PID "$(pid_of "$GRAPH/pid")"
     if [[ -n "${LISTEN_ADDRESS:-}" ]]; then # TESTBED_LISTEN_ADDRESS: how other hosts reach it
       local remote="${LISTEN_NAME:-$LISTEN_ADDRESS}"
       env_line LISTEN_ADDRESS "$LISTEN_ADDRESS"
@@ -514,6 +521,38 @@ start_oidc() {
 }
 
 stop_oidc() { stop_pidfile "$OIDC/pid" node; }
+
+# The Graph-shaped endpoint: HTTPS with the trusted certificate, tokens checked by introspection
+# at the token server (as Dovecot does), accepted mail handed to Postfix's plaintext listener.
+start_graph() {
+  mkdir -p "$GRAPH"
+  pid_alive "$GRAPH/pid" node && { log "graph already running"; return 0; }
+  rm -f "$GRAPH/port"
+  GRAPH_HOST=127.0.0.1 GRAPH_PORT="$GRAPH_PORT" GRAPH_PORT_FILE="$GRAPH/port" \
+    GRAPH_TLS_CERT="$PKI/trusted-server.pem" GRAPH_TLS_KEY="$PKI/trusted-server.key" \
+    GRAPH_INTROSPECTION_URL="http://127.0.0.1:$OIDC_PORT/introspect" \
+    GRAPH_INTROSPECT_CLIENT_ID="$INTROSPECT_CLIENT_ID" GRAPH_INTROSPECT_CLIENT_SECRET="$INTROSPECT_CLIENT_SECRET" \
+    GRAPH_SMTP_PORT="$SMTP_PLAIN_PORT" GRAPH_MAILBOXES="$MAILBOX,$OTHER_MAILBOX" \
+    GRAPH_CONCURRENCY="${TESTBED_GRAPH_CONCURRENCY:-4}" GRAPH_WINDOW_LIMIT="${TESTBED_GRAPH_WINDOW_LIMIT:-10000}" \
+    GRAPH_DELAY_MS="${TESTBED_GRAPH_DELAY_MS:-0}" GRAPH_FAULT_FILE="$GRAPH/fault" GRAPH_LOG="$GRAPH/requests.log" \
+    node "$HERE/graph_server.js" </dev/null >>"$GRAPH/server.log" 2>&1 &
+  echo $! >"$GRAPH/pid"
+  graph_ready() {
+    pid_alive "$GRAPH/pid" || return 2
+    [[ -s "$GRAPH/port" ]]
+  }
+  if ! wait_until "the Graph endpoint" graph_ready; then
+    show_logs "$GRAPH/server.log"
+    return 1
+  fi
+  if [[ "$GRAPH_PORT" == 0 ]]; then
+    GRAPH_PORT="$(tr -dc 0-9 <"$GRAPH/port")"
+    sed -i "s/^GRAPH_PORT=.*/GRAPH_PORT=$GRAPH_PORT/" "$CONF_FILE"
+  fi
+  wait_until "the Graph endpoint port $GRAPH_PORT" tcp_open "$GRAPH_PORT" || { show_logs "$GRAPH/server.log"; return 1; }
+}
+
+stop_graph() { stop_pidfile "$GRAPH/pid" node; }
 
 start_dovecot() {
   pid_alive "$DC_RUN/master.pid" dovecot && { log "dovecot already running"; return 0; }
@@ -681,6 +720,8 @@ cmd_start() {
   write_postfix_conf
   start_dovecot
   start_postfix
+  start_graph
+  load_conf # GRAPH_PORT is known now
   write_env_file
   trap - ERR
   log "up in $((SECONDS - started))s: token endpoint :$OIDC_PORT, SMTP :$SMTP_PORT (untrusted :$SMTP_UNTRUSTED_PORT, plaintext :${SMTP_PLAIN_PORT:-none}); env in $ENV_FILE"
@@ -691,6 +732,7 @@ cmd_stop() {
   [[ -d "$DIR" ]] || return 0
   stop_proxies
   stop_sinks
+  stop_graph
   stop_postfix
   stop_dovecot
   stop_oidc
@@ -703,6 +745,7 @@ cmd_status() {
   report() { printf '%-9s %s\n' "$1" "$2"; }
   if pid_alive "$OIDC/pid" node; then report oidc "running pid $(cat "$OIDC/pid") port $OIDC_PORT"; else report oidc stopped; ok=1; fi
   if pid_alive "$DC_RUN/master.pid" dovecot; then report dovecot "running pid $(cat "$DC_RUN/master.pid")"; else report dovecot stopped; ok=1; fi
+  if pid_alive "$GRAPH/pid" node; then report graph "running pid $(cat "$GRAPH/pid") port $GRAPH_PORT"; else report graph stopped; ok=1; fi
   if postfix_running; then report postfix "running ports $SMTP_PORT $SMTP_UNTRUSTED_PORT${SMTP_PLAIN_PORT:+ $SMTP_PLAIN_PORT}"; else report postfix stopped; ok=1; fi
   local f
   for f in "$DIR"/sink/*.pid; do
@@ -725,7 +768,7 @@ cmd_svc() {
   set_paths "$2"
   load_conf
   case "$svc" in
-    oidc | dovecot | postfix) "${action}_${svc}" ;;
+    oidc | dovecot | postfix | graph) "${action}_${svc}" ;;
     *) usage ;;
   esac
   [[ "$action" == start && -s "$ENV_FILE" ]] && write_env_file # new pids

@@ -968,5 +968,66 @@ TEST_F(BrokerProxyTest, AProxyChangeNeedsTheSecretAgainAndTheSavedProxyPasswordS
   EXPECT_TRUE(Test(bypass).ok());
 }
 
+// Issue 13: the Graph transport's token comes from the same credential with Graph's scope,
+// from a cache of its own (the SMTP token is not replaced), made on the first request.
+TEST_F(BrokerTest, AGraphMailboxGetsAGraphTokenFromTheSameCredential) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  Configure(settings);
+  v1::GetAccessTokenRequest smtp_request;
+  smtp_request.set_node("psn1");
+  absl::StatusOr<v1::GetAccessTokenResponse> smtp = broker_->GetAccessToken(smtp_request);
+  ASSERT_TRUE(smtp.ok()) << smtp.status();
+  EXPECT_EQ(smtp->transport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(smtp->graph_endpoint(), "https://graph.microsoft.com");
+  // No Graph token is fetched before a node asks for one.
+  for (const HttpRequest& request : transport_.requests()) {
+    EXPECT_THAT(request.form_body, Not(HasSubstr("graph.microsoft.com")));
+  }
+  const int token_requests = transport_.request_count();
+
+  transport_.EnqueueJson(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"graph-1"})");
+  v1::GetAccessTokenRequest graph_request = smtp_request;
+  graph_request.set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  absl::StatusOr<v1::GetAccessTokenResponse> graph = broker_->GetAccessToken(graph_request);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ(graph->access_token(), "graph-1");
+  EXPECT_THAT(transport_.requests().back().form_body,
+              HasSubstr("scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"));
+  EXPECT_THAT(transport_.requests().back().form_body, HasSubstr("client_id=aaaaaaaa"));
+  // Both stay cached: asking again fetches nothing.
+  EXPECT_EQ(broker_->GetAccessToken(graph_request)->access_token(), "graph-1");
+  EXPECT_EQ(broker_->GetAccessToken(smtp_request)->access_token(), smtp->access_token());
+  EXPECT_EQ(transport_.request_count(), token_requests + 1);
+  // A Graph token refused by Graph (401) is invalidated like an SMTP one (forced refreshes
+  // are at least a minute apart).
+  clock_.Advance(absl::Minutes(2));
+  transport_.EnqueueJson(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"graph-2"})");
+  v1::InvalidateAccessTokenRequest invalidate;
+  invalidate.set_node("psn1");
+  invalidate.set_token_fingerprint(graph->token_fingerprint());
+  absl::StatusOr<v1::InvalidateAccessTokenResponse> invalidated =
+      broker_->InvalidateAccessToken(invalidate);
+  ASSERT_TRUE(invalidated.ok());
+  EXPECT_TRUE(invalidated->invalidated());
+  EXPECT_EQ(broker_->GetAccessToken(graph_request)->access_token(), "graph-2");
+}
+
+TEST_F(BrokerTest, GraphSettingsAreChecked) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  settings.set_graph_endpoint("http://graph.example.test");
+  EXPECT_THAT(std::string(Test(settings).status().message()),
+              HasSubstr("settings.graph_endpoint: must be an https:// URL"));
+  settings.set_graph_endpoint("https://graph.microsoft.us");
+  settings.set_use_authentication(false);
+  EXPECT_THAT(std::string(Test(settings).status().message()),
+              HasSubstr("settings.transport: GRAPH needs use_authentication"));
+  settings = Settings();
+  settings.set_transport(static_cast<v1::MailTransport>(7));
+  EXPECT_THAT(std::string(Test(settings).status().message()),
+              HasSubstr("settings.transport: must be SMTP or GRAPH"));
+}
+
 }  // namespace
 }  // namespace mailroom::broker
