@@ -108,8 +108,17 @@ grpc::ServerUnaryReactor* BrokerService::ReportSendResult(
     grpc::CallbackServerContext* context, const v1::ReportSendResultRequest* request,
     v1::ReportSendResultResponse* response) {
   return ServeCall(context, Check(__func__, Allowed::kRoleNodes, request->node()), response,
-                   [&](const PeerIdentity& peer) {
-                     return broker_->ReportSendResult(peer.node_name, *request, LeaseCap());
+                   [&](const PeerIdentity& peer)
+                       -> absl::StatusOr<v1::ReportSendResultResponse> {
+                     absl::StatusOr<v1::ReportSendResultResponse> reported =
+                         broker_->ReportSendResult(peer.node_name, *request, LeaseCap());
+                     // A pause (Exchange said the quota is exceeded) outlives this leader too.
+                     if (ledger_ != nullptr && reported.ok() &&
+                         reported->has_mailbox_paused_until()) {
+                       absl::Status written = ledger_->Persist(broker_->mailbox());
+                       if (!written.ok()) return written;
+                     }
+                     return reported;
                    });
 }
 

@@ -67,6 +67,13 @@ class BrokerHaE2eTest : public ::testing::Test {
     b_ = StartBroker("b");
     ASSERT_NE(b_, nullptr);
     ASSERT_TRUE(AwaitAnswer(*b_, Answer::kStandsBy, absl::Seconds(10)));
+    // Until its first round has read the key, a standby knows no leader to name.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    absl::Status status;
+    while (AnswerOf(*b_, &status) == Answer::kStandsBy && LeaderAddressOf(status).empty() &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
 
   std::unique_ptr<BrokerHarness> StartBroker(const std::string& name) {
@@ -174,7 +181,9 @@ TEST_F(BrokerHaE2eTest, KillNineOfTheLeaderHandsTheLeadOverWithinTheTtl) {
   const absl::Duration handover = AwaitHandover(*a_, *b_, killed, absl::Seconds(10));
   std::cout << "kill -9 of the leader: the standby led after " << handover << " (TTL " << kTtl
             << ")" << std::endl;
-  EXPECT_LT(handover, kTtl + kTtl / 6 + absl::Milliseconds(500));
+  // The lease lapses TTL after the last renewal (at most a round before the kill), etcd finds
+  // it expired within half a second, and the standby asks every TTL/6: issue 12 asks for 5 s.
+  EXPECT_LT(handover, kTtl + absl::Milliseconds(1500));
   EXPECT_EQ(HealthOf(*b_), HealthCheckResponse::SERVING);
   // The old leader, back, stands by and names the new one.
   ASSERT_TRUE(a_->Restart().ok());
