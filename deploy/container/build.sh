@@ -3,7 +3,7 @@
 # it for this kind of host). Makes the Debian base images first if they are missing: no image
 # registry is reachable, so debian:bookworm is made locally with mmdebstrap, without
 # documentation as Debian's -slim images, and tagged debian:bookworm-slim too: one base for
-# both stages. Runs are serialized with a lock (tests build the image too).
+# both stages. Making the base is serialized with a lock (tests build the image too).
 #
 #   deploy/container/build.sh [--tag NAME:TAG] [--binaries DIR | --from-source]
 #
@@ -43,10 +43,10 @@ containerfile="$PWD/deploy/container/Containerfile"
 
 work="$(mktemp -d /tmp/mailroom-image.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-exec 8>/run/lock/mailroom-image-build.lock
-flock -w 1800 8 || { echo "build.sh: another image build holds the lock" >&2; exit 1; }
-
-# The Debian base, made locally once (mmdebstrap from Debian's archive, then podman import).
+# The Debian base, made locally once (mmdebstrap from Debian's archive, then podman import),
+# under a lock: two builds must not both make it.
+exec 8>/run/lock/mailroom-base-image.lock
+flock -w 900 8 || { echo "build.sh: another build has been making the base image for 15 minutes" >&2; exit 1; }
 if ! podman image exists debian:bookworm; then
   echo "build.sh: making the debian:bookworm base image (mmdebstrap --variant=minbase)"
   # Without documentation, manual pages and translations, as Debian's own -slim images.
@@ -58,6 +58,7 @@ if ! podman image exists debian:bookworm; then
   rm -f "$work/rootfs.tar"
 fi
 podman image exists debian:bookworm-slim || podman tag debian:bookworm debian:bookworm-slim
+exec 8>&-
 
 started=$SECONDS
 if ((from_source)); then

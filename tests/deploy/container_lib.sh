@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Shared by the tests that run the mailroom image with podman (container_cluster_test.sh,
-# kubernetes_pods_test.sh); sourced, not run. Provides: where the runfiles are, say/check/die
-# with a FAILED flag, wait_for, free_port, the test image built from the binaries this Bazel
-# invocation built (build_test_image), and removal of the containers and pods a run made
-# (by name prefix: each test uses its own), and tests/testing/check_lib.sh's say / die / check /
-# wait_for. Needs root and what tools/setup.sh installs.
+# kubernetes_pods_test.sh); sourced, not run. Provides: where the runfiles are,
+# tests/testing/check_lib.sh's say / die / check / wait_for, free_port, ready_all (start-to-ready
+# times), the test image built from the binaries this Bazel invocation built
+# (build_test_image), and removal of the containers and pods a run made (by name prefix: each
+# test uses its own). Needs root and what tools/setup.sh installs.
 #
-# The caller sets PREFIX (its containers' and pods' name prefix) and NAME (for messages) before
-# sourcing, and calls cleanup_containers from its EXIT trap.
+# The caller sets PREFIX (its containers' and pods' name prefix, an extended regular
+# expression) and NAME (for messages) before sourcing, and calls cleanup_containers from its
+# EXIT trap.
 
 # Variables here are for the tests that source this file; NAME and PREFIX are theirs.
 # shellcheck disable=SC2034
@@ -89,12 +90,13 @@ finish() {
   exit 0
 }
 
-# Removes every container and pod whose name starts with $PREFIX (only this test makes them).
+# Removes every container and pod whose name starts with a match of $PREFIX (an extended
+# regular expression; only this test makes such names).
 cleanup_containers() {
   local pods containers
-  mapfile -t pods < <(podman pod ps --format '{{.Name}}' 2>/dev/null | grep "^$PREFIX" || true)
+  mapfile -t pods < <(podman pod ps --format '{{.Name}}' 2>/dev/null | grep -E "^$PREFIX" || true)
   ((${#pods[@]})) && podman pod rm --force --time 5 "${pods[@]}" >/dev/null 2>&1
-  mapfile -t containers < <(podman ps -a --format '{{.Names}}' 2>/dev/null | grep "^$PREFIX" || true)
+  mapfile -t containers < <(podman ps -a --format '{{.Names}}' 2>/dev/null | grep -E "^$PREFIX" || true)
   ((${#containers[@]})) && podman rm --force --time 5 "${containers[@]}" >/dev/null 2>&1
   return 0
 }

@@ -24,7 +24,8 @@
 set -Eeuo pipefail
 
 NAME=kubernetes_pods
-PREFIX=mailroom- # the pods are named as the StatefulSets' first pods
+# The pods are named as the StatefulSets' first pods, their containers <pod>-<container>.
+PREFIX='mailroom-(broker|pan|psn|mnt)-0\b'
 # shellcheck source=tests/deploy/container_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/container_lib.sh"
 PODS_FROM_STATEFULSETS="$ROOT/tests/deploy/pods_from_statefulsets.py"
