@@ -50,7 +50,9 @@ class GraphConnectionTesterTest : public ::testing::Test {
                                       resolved.scope()},
                   std::make_unique<ClientSecret>("s3cret-value"), &token_endpoint_, &clock_));
             },
-            [this](const v1::SmtpSettings&) { return std::make_unique<::mailroom::testing::ForwardingHttpTransport>(&graph_); },
+            [this](const v1::SmtpSettings&) {
+              return std::make_unique<::mailroom::testing::ForwardingHttpTransport>(&graph_);
+            },
             &clock_) {}
 
   v1::SmtpSettings Settings() {
