@@ -264,7 +264,10 @@ TEST_F(BrokerTest, TestConnectionWaitsForASlotThenNamesTheConnectionsInUse) {
   EXPECT_EQ(report->diagnosis().cause(), cv1::FAILURE_CAUSE_MAILBOX_CONNECTIONS_IN_USE);
   EXPECT_EQ(report->diagnosis().title(), "The mailbox's connections are all in use");
   EXPECT_THAT(report->steps(0).detail(), HasSubstr("(psn1: 1, psn2: 1)"));
-  EXPECT_THAT(report->steps(0).detail(), HasSubstr("waited 10s"));
+  // It gives up after 10 s; the fake clock is stepped in real time beside the broker, so on a
+  // loaded machine it may be a step or a few past that when the broker looks.
+  EXPECT_THAT(report->steps(0).detail(),
+              ::testing::ContainsRegex("waited 1[0-4](\\.[0-9]+)?s"));
   EXPECT_EQ(broker_->quota().Status("noreply@contoso.com")[0].open_connections(), 2);
 
   // A slot that comes free while it waits is taken.
