@@ -23,8 +23,6 @@ namespace mailroom {
 namespace {
 
 namespace v1 = ::mailroom::broker::v1;
-using ::grpc::health::v1::Health;
-using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::mailroom::testing::BrokerHarness;
 using ::mailroom::testing::EtcdCluster;
@@ -120,15 +118,6 @@ class BrokerHaE2eTest : public ::testing::Test {
     return false;
   }
 
-  static HealthCheckResponse::ServingStatus HealthOf(BrokerHarness& broker) {
-    HealthCheckResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-    const grpc::Status status =
-        Health::NewStub(broker.ChannelAs("psn1"))->Check(&context, HealthCheckRequest(), &response);
-    return status.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
-  }
-
   // Polls both brokers until `to` leads (up to `timeout`), failing if both ever answer as
   // leaders in the same round; returns how long it took from `since`.
   absl::Duration AwaitHandover(BrokerHarness& from, BrokerHarness& to, absl::Time since,
@@ -161,8 +150,8 @@ TEST_F(BrokerHaE2eTest, TheStandbyRefusesPermitsAndNamesTheLeader) {
   ASSERT_EQ(AnswerOf(*b_, &status), Answer::kStandsBy) << status;
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(LeaderAddressOf(status), absl::StrCat("localhost:", a_->port()));
-  EXPECT_EQ(HealthOf(*a_), HealthCheckResponse::SERVING);
-  EXPECT_EQ(HealthOf(*b_), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(a_->Health(), HealthCheckResponse::SERVING);
+  EXPECT_EQ(b_->Health(), HealthCheckResponse::NOT_SERVING);
   // Reads are answered by a standby too.
   v1::GetQuotaStatusResponse quota;
   grpc::ClientContext context;
@@ -184,7 +173,7 @@ TEST_F(BrokerHaE2eTest, KillNineOfTheLeaderHandsTheLeadOverWithinTheTtl) {
   // The lease lapses TTL after the last renewal (at most a round before the kill), etcd finds
   // it expired within half a second, and the standby asks every TTL/6: issue 12 asks for 5 s.
   EXPECT_LT(handover, kTtl + absl::Milliseconds(1500));
-  EXPECT_EQ(HealthOf(*b_), HealthCheckResponse::SERVING);
+  EXPECT_EQ(b_->Health(), HealthCheckResponse::SERVING);
   // The old leader, back, stands by and names the new one.
   ASSERT_TRUE(a_->Restart().ok());
   stubs_.erase(a_.get());  // a fresh channel, not one backing off from the dead process
@@ -222,10 +211,10 @@ TEST_F(BrokerHaE2eTest, ALeaderCutOffFromEtcdStopsGrantingBeforeItsLeaseCanExpir
   EXPECT_EQ(AnswerOf(*b_, &status), Answer::kStandsBy) << status;  // nobody leads without etcd
   // Health follows at the election's next round (the RPCs above check the term themselves).
   const absl::Time health_deadline = absl::Now() + kTtl / 3 + absl::Seconds(1);
-  while (HealthOf(*a_) != HealthCheckResponse::NOT_SERVING && absl::Now() < health_deadline) {
+  while (a_->Health() != HealthCheckResponse::NOT_SERVING && absl::Now() < health_deadline) {
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_EQ(HealthOf(*a_), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(a_->Health(), HealthCheckResponse::NOT_SERVING);
   // Quorum back: one of them leads again, and only one.
   ASSERT_TRUE(etcd_->Restart(0).ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -285,10 +274,7 @@ TEST(BrokerHaLedgerE2eTest, ANewLeaderContinuesFromTheLedgerAfterKillNine) {
   ASSERT_TRUE(configured.ok()) << configured;
   ASSERT_EQ(ask(**a, 20), 20);  // written to etcd before it was answered
   // The secondary: the same broker key and sealed settings.
-  ASSERT_EQ(system(absl::StrCat("mkdir -p '", dir, "-b/data' && cp '", dir, "-a/data/broker.key' '",
-                                dir, "-a/data/broker-settings.bin' '", dir, "-b/data/'")
-                       .c_str()),
-            0);
+  ASSERT_TRUE((*a)->ProvisionStandby(dir + "-b").ok());
   absl::StatusOr<std::unique_ptr<BrokerHarness>> b =
       BrokerHarness::Start(dir + "-b", certs, **testbed, section);
   ASSERT_TRUE(b.ok()) << b.status();

@@ -6,22 +6,18 @@
 // for. Every acknowledged registration arrives, and the MTA itself (tests/testing/mta_meter.h:
 // Postfix's policy service at the end of each message, and its connect / disconnect log) never
 // sees more than 20 messages in any rolling 60-second window nor more than 2 sessions at once.
-#include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/mailroom/psn/v1/psn.grpc.pb.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/guest_burst.h"
 #include "tests/testing/mta_meter.h"
 #include "tests/testing/node_harness.h"
 #include "tests/testing/rolling_window.h"
@@ -31,10 +27,13 @@
 namespace mailroom {
 namespace {
 
-namespace v1 = ::mailroom::psn::v1;
 namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
+using ::mailroom::testing::ArrivalsPerTenSeconds;
+using ::mailroom::testing::AwaitDelivered;
 using ::mailroom::testing::BrokerHarness;
+using ::mailroom::testing::GuestBurst;
+using ::mailroom::testing::GuestPsnSpec;
 using ::mailroom::testing::MostInWindow;
 using ::mailroom::testing::MtaMeter;
 using ::mailroom::testing::NodeHarness;
@@ -50,38 +49,6 @@ constexpr int kThreadsPerPsn = 2;
 // The portal's pace: a registration every 150 ms per thread, so the kill lands mid-burst while
 // both nodes are sending.
 constexpr absl::Duration kPace = absl::Milliseconds(150);
-
-v1::NotifySelfRegistrationRequest Registration(int index, const std::string& to) {
-  static const int64_t now = absl::ToUnixSeconds(absl::Now());  // identical when retried
-  v1::NotifySelfRegistrationRequest request;
-  v1::Guest* guest = request.mutable_guest();
-  guest->set_username(absl::StrCat("limits", index));
-  guest->set_password(absl::StrCat("Pw-limits", index, "-8kQ"));
-  guest->set_first_name("Guest");
-  guest->set_last_name(absl::StrCat("Number ", index));
-  guest->mutable_email()->set_address(to);
-  guest->mutable_valid_from()->set_seconds(now);
-  guest->mutable_valid_until()->set_seconds(now + 86400);
-  request.set_portal_id("lobby");
-  request.set_idempotency_key(absl::StrCat("limits-", index));
-  return request;
-}
-
-// "<id>" from a delivered message's Message-ID header.
-std::string MessageIdOf(const std::string& maildir_message) {
-  for (absl::string_view line : absl::StrSplit(maildir_message, '\n')) {
-    if (absl::StartsWithIgnoreCase(line, "Message-ID:")) {
-      return std::string(absl::StripAsciiWhitespace(line.substr(11)));
-    }
-  }
-  return "";
-}
-
-std::unique_ptr<grpc::ClientContext> Deadline(absl::Duration timeout) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
-}
 
 TEST(MtaLimitsE2eTest, TheMtaNeverSeesMoreThanTheLimitsThroughAKillNine) {
   const absl::Time began = absl::Now();
@@ -101,17 +68,8 @@ TEST(MtaLimitsE2eTest, TheMtaNeverSeesMoreThanTheLimitsThroughAKillNine) {
   const std::string mailbox = (*testbed)->Env("MAILBOX");
   std::map<std::string, std::unique_ptr<NodeHarness>> psns;
   for (const std::string name : {"psn1", "psn2"}) {
-    NodeSpec spec;
-    spec.binary = "psn/mailroom-psn";
-    spec.role = "ROLE_PSN";
-    spec.node_name = name;
-    spec.dir = absl::StrCat(tmp, "/", name);
-    spec.certs = certs;
+    NodeSpec spec = GuestPsnSpec(name, absl::StrCat(tmp, "/", name), certs, mailbox);
     spec.broker_target = (*broker)->target();
-    spec.extra_config = absl::StrCat(
-        "delivery { backoff_initial { seconds: 1 } backoff_max { seconds: 5 } }\n"
-        "psn { guest_email_settings { notifications_enabled: true default_from { address: \"",
-        mailbox, "\" } } }\n");
     absl::StatusOr<std::unique_ptr<NodeHarness>> node = NodeHarness::Start(spec);
     ASSERT_TRUE(node.ok()) << node.status();
     psns[name] = *std::move(node);
@@ -119,35 +77,9 @@ TEST(MtaLimitsE2eTest, TheMtaNeverSeesMoreThanTheLimitsThroughAKillNine) {
 
   // The burst: even requests through psn1, odd through psn2.
   const std::string to = "mta-limits@example.test";
-  std::mutex mu;
-  std::map<int, std::string> acked;  // request → Message-ID
-  std::vector<int> unacked;
-  int acked_by_psn2 = 0;
-  const absl::Time burst = absl::Now();
-  std::vector<std::thread> portals;
-  for (int psn = 0; psn < 2; ++psn) {
-    for (int thread = 0; thread < kThreadsPerPsn; ++thread) {
-      portals.emplace_back([&, psn, thread] {
-        auto stub = v1::GuestNotifications::NewStub(
-            psns.at(psn == 0 ? "psn1" : "psn2")->ChannelAs("portal"));
-        for (int i = psn + 2 * thread; i < kRequests; i += 2 * kThreadsPerPsn) {
-          v1::NotifySelfRegistrationResponse response;
-          const grpc::Status status = stub->NotifySelfRegistration(
-              Deadline(absl::Seconds(5)).get(), Registration(i, to), &response);
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            if (status.ok()) {
-              acked[i] = response.notification().message_id();
-              acked_by_psn2 += psn;
-            } else {
-              unacked.push_back(i);
-            }
-          }
-          absl::SleepFor(kPace);
-        }
-      });
-    }
-  }
+  const absl::Time burst_began = absl::Now();
+  GuestBurst burst({psns["psn1"].get(), psns["psn2"].get()}, "limits", to, kRequests,
+                   kThreadsPerPsn, kPace);
   // Test Connection with a test message once the nodes are sending: it counts against the
   // mailbox like any other connection and message.
   absl::StatusOr<bv1::TestConnectionReport> test_report;
@@ -160,56 +92,35 @@ TEST(MtaLimitsE2eTest, TheMtaNeverSeesMoreThanTheLimitsThroughAKillNine) {
                                             "mta-limits-test@example.test");
   });
   // kill -9 of psn2 once half of its share is acknowledged.
-  for (absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (acked_by_psn2 >= kRequests / 4) break;
-    }
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30);
+       burst.acked_by(1) < kRequests / 4 && absl::Now() < deadline;) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  const absl::Duration kill_time = absl::Now() - burst;
+  const absl::Duration kill_time = absl::Now() - burst_began;
   const size_t arrived_at_kill = (*meter)->Arrivals(mailbox).size();
   psns["psn2"]->Kill();
-  for (std::thread& portal : portals) portal.join();
-  ASSERT_FALSE(unacked.empty()) << "the kill came after the burst";
+  burst.Join();
+  const size_t retried = burst.unacked().size();
+  ASSERT_GT(retried, 0u) << "the kill came after the burst";
   ASSERT_TRUE(psns["psn2"]->Restart().ok());
-  auto stub = v1::GuestNotifications::NewStub(psns["psn2"]->ChannelAs("portal"));
-  for (int i : unacked) {
-    v1::NotifySelfRegistrationResponse response;
-    const grpc::Status status =
-        stub->NotifySelfRegistration(Deadline(absl::Seconds(20)).get(), Registration(i, to), &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    acked[i] = response.notification().message_id();
-  }
+  // The portal retries what it had no answer for, with the same idempotency keys.
+  ASSERT_TRUE(burst.RetryUnacked(absl::Seconds(20)).ok());
   admin.join();
+  const std::map<int, std::string> acked = burst.acked();
   ASSERT_EQ(acked.size(), static_cast<size_t>(kRequests));
 
   // Until every acknowledged registration has arrived.
   std::map<std::string, int> copies;
-  int lost = kRequests;
-  for (absl::Time deadline = absl::Now() + absl::Seconds(150);
-       lost > 0 && absl::Now() < deadline;) {
-    absl::SleepFor(absl::Milliseconds(500));
-    copies.clear();
-    for (const std::string& message : (*testbed)->DeliveredTo(to)) ++copies[MessageIdOf(message)];
-    lost = 0;
-    for (const auto& [index, message_id] : acked) lost += copies.count("<" + message_id + ">") == 0;
-  }
+  const int lost = AwaitDelivered(**testbed, to, acked, absl::Seconds(150), &copies);
   const std::vector<absl::Time> arrivals = (*meter)->Arrivals(mailbox);
   const int most_in_a_minute = MostInWindow(arrivals, absl::Seconds(60));
   const int most_sessions = (*meter)->MostConcurrentSessions();
 
   ASSERT_TRUE(test_report.ok()) << test_report.status();
-  std::string per_ten_seconds;
-  for (int bucket = 0; !arrivals.empty() && bucket * 10 <= absl::ToInt64Seconds(arrivals.back() - burst);
-       ++bucket) {
-    int n = 0;
-    for (absl::Time t : arrivals) n += absl::ToInt64Seconds(t - burst) / 10 == bucket;
-    absl::StrAppend(&per_ten_seconds, per_ten_seconds.empty() ? "" : " ", n);
-  }
+  const std::string per_ten_seconds = ArrivalsPerTenSeconds(arrivals, burst_began);
   std::cout << kRequests << " registrations via psn1 and psn2, psn2 killed with SIGKILL "
             << absl::FormatDuration(kill_time) << " into the burst (" << arrived_at_kill
-            << " at the MTA then), " << unacked.size() << " retried after its restart; "
+            << " at the MTA then), " << retried << " retried after its restart; "
             << arrivals.size() << " messages from " << mailbox << " at the MTA ("
             << copies.size() << " distinct guest messages, " << lost << " lost); at the MTA: "
             << "most in any rolling 60 s = " << most_in_a_minute << " (limit " << kPerMinute

@@ -86,6 +86,25 @@ std::unique_ptr<v1::TokenBroker::Stub> BrokerHarness::StubAs(const std::string& 
   return v1::TokenBroker::NewStub(ChannelAs(node));
 }
 
+grpc::health::v1::HealthCheckResponse::ServingStatus BrokerHarness::Health(
+    const std::string& node) const {
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  const grpc::Status status = grpc::health::v1::Health::NewStub(ChannelAs(node))->Check(
+      &context, grpc::health::v1::HealthCheckRequest(), &response);
+  return status.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+}
+
+absl::Status BrokerHarness::ProvisionStandby(const std::string& dir) const {
+  if (system(absl::StrCat("mkdir -p '", dir, "/data' && cp '", dir_, "/data/broker.key' '", dir_,
+                          "/data/broker-settings.bin' '", dir, "/data/'")
+                 .c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot copy the broker key and settings to ", dir));
+  }
+  return absl::OkStatus();
+}
+
 v1::SmtpSettings BrokerHarness::TestbedSettings(const Testbed& testbed) {
   v1::SmtpSettings settings;
   settings.set_smtp_host("localhost");

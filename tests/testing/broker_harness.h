@@ -14,6 +14,7 @@
 #include "proto/mailroom/broker/v1/broker.grpc.pb.h"
 #include "tests/testing/process.h"
 #include "tests/testing/testbed.h"
+#include "third_party/grpc_health/health.grpc.pb.h"
 
 namespace mailroom::testing {
 
@@ -44,6 +45,16 @@ class BrokerHarness {
   // A channel authenticated with `node`'s certificate from `certs` (e.g. "admin", "psn1").
   std::shared_ptr<grpc::Channel> ChannelAs(const std::string& node) const;
   std::unique_ptr<mailroom::broker::v1::TokenBroker::Stub> StubAs(const std::string& node) const;
+
+  // Its gRPC health as `node` sees it (an HA leader SERVING, a standby NOT_SERVING); UNKNOWN
+  // when it does not answer within 2 s.
+  grpc::health::v1::HealthCheckResponse::ServingStatus Health(
+      const std::string& node = "psn1") const;
+
+  // Gives the broker that will run in `dir` (the `dir` of its Start) this broker's key and
+  // sealed settings, as the admin provisions the secondary of an HA pair until the settings
+  // record moves to etcd.
+  absl::Status ProvisionStandby(const std::string& dir) const;
 
   // Settings that work against the testbed (the good app, the mailbox, the trusted CA).
   static mailroom::broker::v1::SmtpSettings TestbedSettings(const Testbed& testbed);

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "common/rpc/tls.h"
@@ -23,7 +24,10 @@ absl::StatusOr<std::unique_ptr<NodeHarness>> NodeHarness::Start(NodeSpec spec) {
       "node_name: \"", s.node_name, "\"\n", "role: ", s.role, "\n",
       "listen_address: \"127.0.0.1:", node->port_, "\"\n", "tls { ca_file: \"", s.certs,
       "/ca.pem\" cert_file: \"", s.certs, "/", s.node_name, ".pem\" key_file: \"", s.certs, "/",
-      s.node_name, ".key\" }\n", "broker_target: \"", s.broker_target, "\"\n",
+      s.node_name, ".key\" }\n", s.broker_targets.empty()
+          ? absl::StrCat("broker_target: \"", s.broker_target, "\"\n")
+          : absl::StrCat("broker_targets: [\"", absl::StrJoin(s.broker_targets, "\", \""),
+                         "\"]\n"),
       s.mnt_target.empty() ? "" : absl::StrCat("mnt_target: \"", s.mnt_target, "\"\n"),
       "data_dir: \"", s.dir, "/data\"\n", s.logging, "\n",
       s.extra_config, "\n");

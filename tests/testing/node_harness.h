@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -22,6 +23,9 @@ struct NodeSpec {
   std::string dir;        // config, data and log go here
   std::string certs;      // gen-certs.sh directory
   std::string broker_target;
+  // The brokers of an HA pair, in the order the node tries them; written as broker_targets
+  // in place of broker_target when not empty.
+  std::vector<std::string> broker_targets;
   std::string mnt_target;  // empty: alarms are only logged
   // Text-format fields added to the NodeConfig, e.g. "psn { ... }" or
   // "delivery { backoff_initial { seconds: 1 } }".
