@@ -7,12 +7,6 @@
 #include "common/rpc/status_grpc.h"
 
 namespace mailroom {
-namespace {
-
-constexpr char kNotLeaderReason[] = "NOT_LEADER";
-
-}  // namespace
-
 BrokerAnswer ClassifyBrokerAnswer(const absl::Status& status) {
   if (status.code() == absl::StatusCode::kDeadlineExceeded) return BrokerAnswer::kTimedOut;
   if (status.code() != absl::StatusCode::kUnavailable) return BrokerAnswer::kAnswered;
@@ -45,12 +39,14 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
   }
   absl::Status reported;  // what the caller sees if no broker answers
   bool have_reported = false;
+  bool any_not_leading = false;
   std::vector<bool> tried(count, false);
   size_t index = first;
   for (size_t attempt = 0; attempt < count; ++attempt) {
     tried[index] = true;
     absl::Status status = FromGrpcStatus(rpc(StubAt(index)));
     const BrokerAnswer answer = ClassifyBrokerAnswer(status);
+    any_not_leading = any_not_leading || answer == BrokerAnswer::kNotLeading;
     if (answer == BrokerAnswer::kAnswered) {
       if (index != first) {
         absl::MutexLock lock(&mu_);
@@ -97,6 +93,12 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
     }
     if (next == count) break;
     index = next;
+  }
+  if (any_not_leading && ReasonOf(reported) != kNotLeaderReason) {
+    // A standby answered while the leader did not: no broker leads yet.
+    return WithReason(absl::UnavailableError(absl::StrCat("no broker leads now (",
+                                                          reported.message(), ")")),
+                      kNotLeaderReason);
   }
   return reported;
 }

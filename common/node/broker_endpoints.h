@@ -26,6 +26,10 @@
 
 namespace mailroom {
 
+// ErrorDetails.reason of a standby broker's refusal, and of a Call no broker answered while
+// one said it does not lead (an election is under way).
+inline constexpr char kNotLeaderReason[] = "NOT_LEADER";
+
 class BrokerEndpoints {
  public:
   using Stub = mailroom::broker::v1::TokenBroker::StubInterface;
@@ -43,8 +47,8 @@ class BrokerEndpoints {
 
   // Makes one call with `rpc` (which builds its own ClientContext and deadline, and may be
   // called once per broker) and returns its status as absl::Status, with the broker's
-  // details. When every broker refused, the status of the first that did not merely say it
-  // does not lead.
+  // details. When no broker answered: the error of the first that did not merely say it does
+  // not lead, with reason NOT_LEADER if any broker said that (no leader yet: an election).
   absl::Status Call(absl::FunctionRef<grpc::Status(Stub*)> rpc);
 
   // The address of the broker calls go to now.

@@ -9,6 +9,8 @@
 #include "common/base/diagnosis.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
+#include "common/node/broker_endpoints.h"
+#include "common/rpc/status_grpc.h"
 
 namespace mailroom {
 namespace {
@@ -209,6 +211,17 @@ void DeliveryWorker::NoteFailure(const ClaimedNotification& message, const SendR
                                     sent.reply.code, sent.diagnosis};
 }
 
+bool DeliveryWorker::AwaitingNewLeader(const absl::Status& permit_status, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (permit_status.code() != absl::StatusCode::kUnavailable ||
+      ReasonOf(permit_status) != kNotLeaderReason) {
+    leaderless_since_ = absl::InfiniteFuture();
+    return false;
+  }
+  if (leaderless_since_ == absl::InfiniteFuture()) leaderless_since_ = now;
+  return now - leaderless_since_ < options_.leaderless_grace;
+}
+
 int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
   absl::MutexLock lock(&mu_);
   while (!offline_sends_.empty() && offline_sends_.front() + absl::Minutes(1) <= now) {
@@ -395,6 +408,11 @@ absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
     counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
   }
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
+  if (AwaitingNewLeader(permit.status(), clock_->Now())) {
+    MR_LOG(kInfo, kLogOutbox) << "waiting for the brokers to elect a leader: "
+                              << permit.status().message();
+    return permit;
+  }
   // The broker is unreachable (not refusing): send a small allowance on the cached token.
   const bool offline = !permit.ok() && connection.index == 0 &&
                        (permit.status().code() == absl::StatusCode::kUnavailable ||

@@ -94,6 +94,12 @@ struct DeliveryOptions {
   // 30/minute, so three nodes cut off together stay under the mailbox's limit. 0 stops
   // sending whenever the broker is away.
   int offline_messages_per_minute = 10;
+  // With several brokers, a standby that answers NOT_LEADER says an election is under way:
+  // the node waits this long for the new leader before it falls back on the offline
+  // allowance. A failover takes about the brokers' lease TTL (5 s by default), and the new
+  // leader continues the mailbox's count from the etcd ledger, which the allowance is
+  // outside of; past this (etcd without quorum, say) the allowance applies as without HA.
+  absl::Duration leaderless_grace = absl::Seconds(15);
   // While the mailbox is paused (5.2.0), waiting mail asks the broker again this often rather
   // than at the pause's end, so an admin's `quota resume` takes effect within it.
   absl::Duration pause_recheck = absl::Minutes(1);
@@ -181,6 +187,9 @@ class DeliveryWorker {
   // Writes the outcomes kept by Record; true when none is left.
   bool RecordKeptOutcomes();
   // Up to `wanted` sends from the offline allowance (sliding minute).
+  // Whether a failed permit request is part of an election still within leaderless_grace
+  // (then the allowance waits); also notes when a broker answers again.
+  bool AwaitingNewLeader(const absl::Status& permit_status, absl::Time now);
   int TakeOfflineAllowance(int wanted, absl::Time now);
 
   Outbox* outbox_;
@@ -198,6 +207,9 @@ class DeliveryWorker {
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   absl::optional<DeliveryErrorRecord> last_error_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
+  // When the brokers were first found without a leader (NOT_LEADER, none answering) in
+  // the present stretch; InfiniteFuture while a broker leads.
+  absl::Time leaderless_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   struct KeptOutcome {
     std::string id;
     const char* what;

@@ -71,10 +71,19 @@ TEST_F(BrokerEndpointsTest, WithNoLeaderTheCallFailsUnavailableNamingTheRealCaus
   EXPECT_CALL(*b_, GetAccessToken(_, _, _)).WillOnce(Return(NotLeader()));
   const absl::Status status = Token();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(status.message(), "failed to connect to all addresses")
-      << "the unreachable leader's error, not the standby's NOT_LEADER";
+  EXPECT_EQ(status.message(), "no broker leads now (failed to connect to all addresses)")
+      << "the unreachable leader's error, not the standby's words";
+  EXPECT_EQ(ReasonOf(status), "NOT_LEADER") << "a standby answered: an election is under way";
   EXPECT_EQ(brokers_->current_address(), "a:7100") << "unchanged when nobody answered";
   EXPECT_EQ(brokers_->switches(), 0);
+}
+
+TEST_F(BrokerEndpointsTest, WithEveryBrokerUnreachableTheCallIsPlainlyUnavailable) {
+  EXPECT_CALL(*a_, GetAccessToken(_, _, _)).WillOnce(Return(Unreachable()));
+  EXPECT_CALL(*b_, GetAccessToken(_, _, _)).WillOnce(Return(Unreachable()));
+  const absl::Status status = Token();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReasonOf(status), "") << "no standby spoke: the brokers are away, not electing";
 }
 
 TEST_F(BrokerEndpointsTest, WhenEveryBrokerIsAStandbyTheCallSaysNotLeader) {

@@ -19,6 +19,7 @@
 #include "tests/testing/fake_clock.h"
 #include "common/base/metrics.h"
 #include "common/mail/smtp_reply.h"
+#include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "tests/testing/capturing_alarms.h"
 #include "gtest/gtest.h"
@@ -469,6 +470,37 @@ TEST_F(DeliveryWorkerTest, NoPermitMeansTheMessageWaitsWithoutLosingAnAttempt) {
             absl::ToUnixSeconds(clock_.Now() + absl::Seconds(42)));
   EXPECT_THAT(entry.wait_reason(), ::testing::HasSubstr("messages-per-minute"));
   EXPECT_TRUE(tokens_used_.empty());
+}
+
+// With several brokers, a standby's NOT_LEADER means an election is under way: the offline
+// allowance (outside the brokers' ledger) waits for leaderless_grace, so a failover does not
+// add unledgered mail to a minute the old leader already filled; past the grace it applies.
+TEST_F(DeliveryWorkerTest, DuringAnElectionTheAllowanceWaitsOutTheGrace) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Return(ToGrpcStatus(WithReason(
+          absl::UnavailableError("no broker leads now (connection refused)"), "NOT_LEADER"))));
+  options_.leaderless_grace = absl::Seconds(15);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Enqueue());
+  int sends_within_grace = -1;
+  on_each_wait_ = [&] {
+    if (sends_within_grace >= 0) return;
+    // Once the worker has asked and put the first message back, nothing may have been sent.
+    absl::StatusOr<cv1::OutboxEntry> first = outbox_->Get(ids[0]);
+    if (!first.ok() || !absl::StrContains(first->wait_reason(), "no broker leads now")) return;
+    sends_within_grace = 0;
+    for (const std::string& event : events_.Get()) {
+      sends_within_grace += absl::StartsWith(event, "send ");
+    }
+    clock_.Advance(absl::Seconds(20));  // past the grace and the broker retry
+  };
+  RunUntil(ids[2], cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(sends_within_grace, 0);
+  int sent = 0;
+  for (const std::string& id : ids) {
+    sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+  }
+  EXPECT_EQ(sent, 3) << "after the grace the allowance carries them";
 }
 
 TEST_F(DeliveryWorkerTest, ABrokerOutageStillLetsASmallAllowanceThrough) {
