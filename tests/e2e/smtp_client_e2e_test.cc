@@ -621,7 +621,6 @@ TEST_F(SmtpClientE2eTest, AnAuthenticatingProxyTakesTheCredentialsAndNeverShowsT
         << FormatDiagnosis(diagnosis);
     EXPECT_THAT(diagnosis.codes(), Contains(given.empty() ? "PROXY 407" : "PROXY 401"));
     EXPECT_EQ(diagnosis.endpoint(), absl::StrCat("smtp://127.0.0.1:", endpoint.port));
-  EXPECT_EQ(diagnosis.title(), "Connection to 127.0.0.1 failed: connection refused");
     EXPECT_THAT(diagnosis.raw_reply(), HasSubstr(proxy->url));
     EXPECT_THAT(session.Transcript(), Not(Contains(HasSubstr("C: AUTH"))));
     const SendResult sent = session.Send(Mailbox(), {"x@example.test"}, Message("x@example.test", "x", "x\r\n"));
@@ -657,7 +656,6 @@ TEST_F(SmtpClientE2eTest, AProxyThatDeniesTheTunnelIsNamed) {
   EXPECT_EQ(diagnosis.title(), "Proxy denied the CONNECT tunnel");
   EXPECT_THAT(diagnosis.codes(), Contains("PROXY 403"));
   EXPECT_EQ(diagnosis.endpoint(), absl::StrCat("smtp://127.0.0.1:", endpoint.port));
-  EXPECT_EQ(diagnosis.title(), "Connection to 127.0.0.1 failed: connection refused");
   EXPECT_THAT(session.last_connect().proxy_reply, HasSubstr("403"));
 }
 
