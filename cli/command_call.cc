@@ -85,6 +85,19 @@ absl::StatusOr<Target> NodeTarget(const Admin& admin, const std::string& node) {
       absl::StrCat("unknown node \"", node, "\" (pan, mnt, psn1..psnN from the config)"));
 }
 
+std::vector<bool> StandbyBrokers(const std::vector<Target>& targets,
+                                 const std::vector<bool>& serving) {
+  bool a_broker_leads = false;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    a_broker_leads = a_broker_leads || (targets[i].role == Role::kBroker && serving[i]);
+  }
+  std::vector<bool> standby(targets.size(), false);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    standby[i] = a_broker_leads && targets[i].role == Role::kBroker && !serving[i];
+  }
+  return standby;
+}
+
 std::vector<Target> ConfiguredTargets(const Admin& admin) {
   std::vector<Target> targets;
   targets = BrokerTargets(admin);

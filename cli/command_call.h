@@ -38,6 +38,11 @@ absl::StatusOr<Target> MntTarget(const Admin& admin);
 std::vector<Target> PsnTargets(const Admin& admin);
 // A sending node by name: "pan", "mnt", or "psn" / "psnN" (1-based; "psn" is psn1).
 absl::StatusOr<Target> NodeTarget(const Admin& admin, const std::string& node);
+// Which of `targets` stand by: brokers that are not serving while another broker serves (with
+// several brokers one leads and the others are NOT_SERVING by design). `serving[i]` says
+// whether targets[i] answered SERVING.
+std::vector<bool> StandbyBrokers(const std::vector<Target>& targets,
+                                 const std::vector<bool>& serving);
 // Every node the admin configuration names: the broker(s), pan, psn1..psnN, mnt (those set).
 std::vector<Target> ConfiguredTargets(const Admin& admin);
 

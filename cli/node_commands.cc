@@ -34,25 +34,23 @@ using ::grpc::health::v1::HealthCheckResponse;
 int HealthAll(const Admin& admin, const Arguments&) {
   const std::vector<Target> targets = ConfiguredTargets(admin);
   std::vector<absl::StatusOr<HealthCheckResponse>> answers;
-  bool a_broker_leads = false;
+  std::vector<bool> serving;
   for (const Target& target : targets) {
     answers.push_back(Call(admin, target, &HealthStub::Check, {}, kProbeTimeout));
-    if (target.role == Role::kBroker && answers.back().ok() &&
-        answers.back()->status() == HealthCheckResponse::SERVING) {
-      a_broker_leads = true;
-    }
+    serving.push_back(answers.back().ok() &&
+                      answers.back()->status() == HealthCheckResponse::SERVING);
   }
+  const std::vector<bool> standby = StandbyBrokers(targets, serving);
   int failures = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     const absl::StatusOr<HealthCheckResponse>& response = answers[i];
-    const bool serving = response.ok() && response->status() == HealthCheckResponse::SERVING;
-    // With several brokers one leads and the others stand by (NOT_SERVING) by design.
-    const bool standby = !serving && response.ok() && targets[i].role == Role::kBroker &&
-                         a_broker_leads;
-    if (!serving && !standby) ++failures;
+    // A standby answered NOT_SERVING while another broker leads: as it should be. A broker
+    // that did not answer at all stays DOWN.
+    const bool standing_by = standby[i] && response.ok();
+    if (!serving[i] && !standing_by) ++failures;
     std::cout << targets[i].name << " " << targets[i].address << ": "
-              << (serving   ? std::string("SERVING")
-                  : standby ? std::string("STANDBY")
+              << (serving[i]    ? std::string("SERVING")
+                  : standing_by ? std::string("STANDBY")
                   : response.ok()
                       ? std::string("NOT_SERVING")
                       : absl::StrCat("DOWN (", response.status().message(), ")"))

@@ -57,19 +57,16 @@ sv1::NodeReport Probe(const Admin& admin, const Target& target) {
   return report;
 }
 
-// With several brokers one leads (SERVING) and the others stand by (NOT_SERVING) by design:
-// those are shown as STANDBY, which needs no admin, as long as one broker leads.
+// Brokers standing by while another leads are shown as STANDBY, which needs no admin.
 void MarkStandbyBrokers(const std::vector<Target>& targets, std::vector<sv1::NodeReport>* reports) {
-  bool a_broker_leads = false;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (targets[i].role == Role::kBroker && (*reports)[i].health() == sv1::NODE_HEALTH_SERVING) {
-      a_broker_leads = true;
-    }
+  std::vector<bool> serving;
+  for (const sv1::NodeReport& report : *reports) {
+    serving.push_back(report.health() == sv1::NODE_HEALTH_SERVING);
   }
-  if (!a_broker_leads) return;
+  const std::vector<bool> standby = StandbyBrokers(targets, serving);
   for (size_t i = 0; i < targets.size(); ++i) {
-    if (targets[i].role == Role::kBroker &&
-        (*reports)[i].health() == sv1::NODE_HEALTH_NOT_SERVING) {
+    // Only one that answered (NOT_SERVING): a broker that is DOWN stays DOWN.
+    if (standby[i] && (*reports)[i].health() == sv1::NODE_HEALTH_NOT_SERVING) {
       (*reports)[i].set_health(sv1::NODE_HEALTH_STANDBY);
     }
   }

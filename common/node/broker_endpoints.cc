@@ -17,34 +17,29 @@ BrokerAnswer ClassifyBrokerAnswer(const absl::Status& status) {
 }
 
 BrokerEndpoints::BrokerEndpoints(Stub* stub, std::string address)
-    : single_(stub), single_address_(std::move(address)) {}
+    : brokers_{{std::move(address), stub}} {}
 
-BrokerEndpoints::BrokerEndpoints(std::vector<Endpoint> endpoints)
-    : endpoints_(std::move(endpoints)) {}
-
-BrokerEndpoints::Stub* BrokerEndpoints::StubAt(size_t index) const {
-  return single_ != nullptr ? single_ : endpoints_[index].stub.get();
-}
-
-const std::string& BrokerEndpoints::AddressAt(size_t index) const {
-  return single_ != nullptr ? single_address_ : endpoints_[index].address;
+BrokerEndpoints::BrokerEndpoints(std::vector<Endpoint> endpoints) {
+  for (Endpoint& endpoint : endpoints) {
+    brokers_.push_back({std::move(endpoint.address), endpoint.stub.get()});
+    owned_stubs_.push_back(std::move(endpoint.stub));
+  }
 }
 
 absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
-  const size_t count = single_ != nullptr ? 1 : endpoints_.size();
+  const size_t count = brokers_.size();
   size_t first;
   {
     absl::MutexLock lock(&mu_);
     first = current_;
   }
-  absl::Status reported;  // what the caller sees if no broker answers
-  bool have_reported = false;
+  absl::Status reported;  // what the caller sees if no broker answers (OK until one fails)
   bool any_not_leading = false;
   std::vector<bool> tried(count, false);
   size_t index = first;
   for (size_t attempt = 0; attempt < count; ++attempt) {
     tried[index] = true;
-    absl::Status status = FromGrpcStatus(rpc(StubAt(index)));
+    absl::Status status = FromGrpcStatus(rpc(brokers_[index].stub));
     const BrokerAnswer answer = ClassifyBrokerAnswer(status);
     any_not_leading = any_not_leading || answer == BrokerAnswer::kNotLeading;
     if (answer == BrokerAnswer::kAnswered) {
@@ -53,17 +48,16 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
         if (current_ == first) {
           current_ = index;
           ++switches_;
-          MR_LOG(kInfo, kLogBroker) << "calling the broker at " << AddressAt(index)
-                                    << ": the one at " << AddressAt(first)
+          MR_LOG(kInfo, kLogBroker) << "calling the broker at " << brokers_[index].address
+                                    << ": the one at " << brokers_[first].address
                                     << " does not answer as leader";
         }
       }
       return status;
     }
-    if (!have_reported || (ClassifyBrokerAnswer(reported) == BrokerAnswer::kNotLeading &&
-                           answer != BrokerAnswer::kNotLeading)) {
+    if (reported.ok() || (ClassifyBrokerAnswer(reported) == BrokerAnswer::kNotLeading &&
+                          answer != BrokerAnswer::kNotLeading)) {
       reported = status;
-      have_reported = true;
     }
     if (answer == BrokerAnswer::kTimedOut) {
       // This call's time is spent; the next one starts with the next broker.
@@ -72,9 +66,9 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
         if (current_ == index) {
           current_ = (index + 1) % count;
           ++switches_;
-          MR_LOG(kWarn, kLogBroker) << "the broker at " << AddressAt(index)
+          MR_LOG(kWarn, kLogBroker) << "the broker at " << brokers_[index].address
                                     << " did not answer in time; trying "
-                                    << AddressAt(current_) << " next";
+                                    << brokers_[current_].address << " next";
         }
       }
       break;
@@ -85,7 +79,7 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
     if (answer == BrokerAnswer::kNotLeading) {
       const std::string leader = LeaderAddressOf(status);
       for (size_t i = 0; i < count && !leader.empty(); ++i) {
-        if (!tried[i] && AddressAt(i) == leader) next = i;
+        if (!tried[i] && brokers_[i].address == leader) next = i;
       }
     }
     for (size_t step = 1; next == count && step < count; ++step) {
@@ -105,7 +99,7 @@ absl::Status BrokerEndpoints::Call(absl::FunctionRef<grpc::Status(Stub*)> rpc) {
 
 std::string BrokerEndpoints::current_address() const {
   absl::MutexLock lock(&mu_);
-  return AddressAt(current_);
+  return brokers_[current_].address;
 }
 
 int64_t BrokerEndpoints::switches() const {

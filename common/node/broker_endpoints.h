@@ -55,15 +55,15 @@ class BrokerEndpoints {
   std::string current_address() const;
   // How many times calls moved on to another broker.
   int64_t switches() const;
-  size_t size() const { return endpoints_.size(); }
+  size_t size() const { return brokers_.size(); }
 
  private:
-  std::vector<Endpoint> endpoints_;
-  Stub* single_ = nullptr;  // when constructed from one unowned stub
-  std::string single_address_;
-
-  Stub* StubAt(size_t index) const;
-  const std::string& AddressAt(size_t index) const;
+  struct Broker {
+    std::string address;
+    Stub* stub;
+  };
+  std::vector<Broker> brokers_;
+  std::vector<std::unique_ptr<Stub>> owned_stubs_;
 
   mutable absl::Mutex mu_;
   size_t current_ ABSL_GUARDED_BY(mu_) = 0;

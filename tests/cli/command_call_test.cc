@@ -275,6 +275,17 @@ TEST_F(BrokerTargetTest, WithoutALeaderEachBrokersAnswerIsNamed) {
   EXPECT_EQ(ConfiguredTargets(admin_).front().name, "broker1");
 }
 
+TEST(StandbyBrokersTest, BrokersNotServingWhileAnotherServesStandBy) {
+  const std::vector<Target> targets = {{"broker1", "a:1", Role::kBroker},
+                                       {"broker2", "b:1", Role::kBroker},
+                                       {"psn1", "c:1", Role::kPsn}};
+  EXPECT_EQ(StandbyBrokers(targets, {true, false, false}),
+            std::vector<bool>({false, true, false}));
+  EXPECT_EQ(StandbyBrokers(targets, {false, false, true}),
+            std::vector<bool>({false, false, false}))
+      << "no broker leads: nobody stands by";
+}
+
 TEST_F(BrokerTargetTest, OneBrokerInTheListIsCalledBroker) {
   admin_.config.mutable_broker_targets()->DeleteSubrange(1, 1);
   ASSERT_EQ(BrokerTargets(admin_).size(), 1u);
