@@ -484,7 +484,11 @@ TEST_F(DeliveryWorkerTest, DuringAnElectionTheAllowanceWaitsOutTheGrace) {
   for (int i = 0; i < 3; ++i) ids.push_back(Enqueue());
   int sends_within_grace = -1;
   on_each_wait_ = [&] {
-    if (sends_within_grace >= 0) return;
+    if (sends_within_grace >= 0) {
+      // Past the grace: time keeps moving (a second a poll), as it would for a real worker.
+      clock_.Advance(absl::Seconds(1));
+      return;
+    }
     // Once the worker has asked and put the first message back, nothing may have been sent.
     absl::StatusOr<cv1::OutboxEntry> first = outbox_->Get(ids[0]);
     if (!first.ok() || !absl::StrContains(first->wait_reason(), "no broker leads now")) return;
