@@ -238,4 +238,16 @@ absl::StatusOr<bool> EtcdClient::DeleteIfHeld(absl::string_view key, const KeyHo
   return response.succeeded();
 }
 
+absl::StatusOr<bool> EtcdClient::PutWhileHeld(absl::string_view key, absl::string_view value,
+                                              absl::string_view guard_key,
+                                              const KeyHold& hold) {
+  gw::TxnRequest txn;
+  AddHoldCompares(guard_key, hold, &txn);
+  gw::PutRequest* put = txn.add_success()->mutable_request_put();
+  put->set_key(std::string(key));
+  put->set_value(std::string(value));
+  MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
+  return response.succeeded();
+}
+
 }  // namespace mailroom::etcd

@@ -74,6 +74,10 @@ class EtcdClient {
                                  const KeyHold& hold);
   // Deletes `key` only while `hold` still holds it; returns whether it did.
   absl::StatusOr<bool> DeleteIfHeld(absl::string_view key, const KeyHold& hold);
+  // Writes `key` = `value` (no lease) only while `hold` still holds `guard_key` (a leader's
+  // fenced write under its election key); returns whether it did.
+  absl::StatusOr<bool> PutWhileHeld(absl::string_view key, absl::string_view value,
+                                    absl::string_view guard_key, const KeyHold& hold);
 
   // The member the next request goes to first.
   std::string current_endpoint();

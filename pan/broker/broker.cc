@@ -22,6 +22,7 @@
 #include "common/node/node_status_service.h"
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "pan/broker/smtp_settings.h"
 
 namespace mailroom::broker {
@@ -209,6 +210,31 @@ absl::Status Broker::Start() {
   }
   CheckSecretExpiry();
   expiry_checker_.Start();
+  return absl::OkStatus();
+}
+
+absl::Status Broker::ReloadSettings() {
+  MR_ASSIGN_OR_RETURN(absl::optional<SavedSettings> loaded, store_->Load());
+  if (!loaded.has_value()) return absl::OkStatus();
+  std::shared_ptr<Active> current = active();
+  if (current != nullptr &&
+      google::protobuf::util::MessageDifferencer::Equals(current->saved.settings, loaded->settings)) {
+    absl::MutexLock lock(&mu_);
+    if (active_ == current) active_->saved.state = loaded->state;
+    return absl::OkStatus();
+  }
+  const std::string updated_by = loaded->state.updated_by();
+  MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> activated, Activate(*std::move(loaded)));
+  std::shared_ptr<Active> previous;
+  {
+    absl::MutexLock lock(&mu_);
+    previous = std::move(active_);
+    active_ = std::move(activated);
+    MR_LOG(kInfo, kLogBroker) << "took up the settings " << updated_by << " saved for mailbox "
+                              << active_->resolved.username() << " (etag "
+                              << active_->etag << ")";
+  }
+  previous.reset();  // stops the old token refresher outside the lock
   return absl::OkStatus();
 }
 
@@ -947,11 +973,21 @@ void Broker::CheckSecretExpiry() {
   alarm.set_idempotency_key(absl::StrCat("secret-expiry/", saved.settings.client_id(), "/",
                                          saved.state.credential_update_time().seconds(), "/",
                                          lead));
-  MR_LOG(kWarn, kLogBroker) << text;
-  alarms_->Raise(std::move(alarm));
   if (absl::Status status = store_->Save(saved); !status.ok()) {
+    if (ReasonOf(status) == "NOT_LEADER") {
+      // A standby: the leader raises the alarm and records its mark, which reaches this
+      // broker through etcd.
+      const int marks = static_cast<int>(due.size());
+      saved.state.mutable_fired_expiry_alarm_days()->Truncate(
+          saved.state.fired_expiry_alarm_days_size() - marks);
+      saved.state.mutable_fired_expiry_alarm_times()->DeleteSubrange(
+          saved.state.fired_expiry_alarm_times_size() - marks, marks);
+      return;
+    }
     MR_LOG(kError, kLogBroker) << "cannot record the fired expiry alarm: " << status;
   }
+  MR_LOG(kWarn, kLogBroker) << text;
+  alarms_->Raise(std::move(alarm));
 }
 
 v1::GetSecretStatusResponse Broker::GetSecretStatus() {

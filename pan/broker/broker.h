@@ -63,6 +63,10 @@ class Broker {
   // Loads saved settings and starts the token refresher and the expiry check.
   absl::Status Start();
   void Stop();
+  // Takes up the settings the store holds now when they differ from the active ones (another
+  // broker saved them: brokers elected through etcd, SettingsStore::Sync). Settings that
+  // differ only in their metadata (alarm marks) keep the token cache; others start anew.
+  absl::Status ReloadSettings();
 
   absl::StatusOr<v1::GetAccessTokenResponse> GetAccessToken(const v1::GetAccessTokenRequest& request);
   absl::StatusOr<v1::InvalidateAccessTokenResponse> InvalidateAccessToken(

@@ -12,6 +12,7 @@
 #include "common/base/proto_time.h"
 #include "common/node/alarm_reporter.h"
 #include "common/node/node_status_service.h"
+#include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/crypto/jwt_assertion.h"
@@ -29,6 +30,7 @@
 #include "pan/broker/graph_connection_tester.h"
 #include "pan/broker/leader_election.h"
 #include "pan/broker/quota_ledger.h"
+#include "pan/broker/settings_replica.h"
 #include "pan/broker/smtp_connection_tester.h"
 #include "pan/broker/smtp_settings.h"
 #include "pan/broker/token_client.h"
@@ -112,43 +114,80 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
   };
 }
 
-// Brokers elected through etcd (broker.ha): the client of etcd, the quota ledger kept there,
-// and the election, which loads the ledger when it wins and reports leadership to the gRPC
-// health service.
+// Brokers elected through etcd (broker.ha): the client of etcd, the sealed settings record
+// and the quota ledger kept there, and the election, which loads the ledger and takes up the
+// settings when it wins and reports leadership to the gRPC health service.
 struct Election {
   std::unique_ptr<CurlHttpTransport> transport;
   std::unique_ptr<etcd::EtcdClient> etcd;
+  std::unique_ptr<SettingsReplica> settings;
   std::unique_ptr<QuotaLedger> ledger;
   std::unique_ptr<LeaderElection> election;
+  // While this broker stands by: keeps its settings those the leader saved.
+  std::unique_ptr<BackgroundLoop> follower;
 };
 
-Election MakeElection(const cfg::BrokerHaConfig& ha, SendQuota* quota,
-                      std::function<void(bool)> on_change) {
+LeaderElectionOptions ElectionOptions(const cfg::BrokerHaConfig& ha) {
+  LeaderElectionOptions options;
+  if (!ha.election_key().empty()) options.election_key = ha.election_key();
+  options.advertised_address = ha.advertised_address();
+  options.ttl = FromProtoOr(ha.lease_ttl(), options.ttl);
+  return options;
+}
+
+// The etcd client and the settings record: the settings store writes through them.
+Election ConnectEtcd(const cfg::BrokerHaConfig& ha) {
   Election out;
   CurlHttpTransport::Options transport_options;
   transport_options.ca_file = ha.etcd_ca_file();
   transport_options.client_cert_file = ha.etcd_cert_file();
   transport_options.client_key_file = ha.etcd_key_file();
   out.transport = std::make_unique<CurlHttpTransport>(transport_options);
-  LeaderElectionOptions options;
-  if (!ha.election_key().empty()) options.election_key = ha.election_key();
-  options.advertised_address = ha.advertised_address();
-  options.ttl = FromProtoOr(ha.lease_ttl(), options.ttl);
-  options.on_change = std::move(on_change);
+  const LeaderElectionOptions options = ElectionOptions(ha);
   etcd::EtcdClientOptions etcd_options;
   etcd_options.endpoints.assign(ha.etcd_endpoints().begin(), ha.etcd_endpoints().end());
   // A renewal, failing over across the members, must fit well inside a round (ttl / 3).
   etcd_options.request_timeout = std::max(absl::Milliseconds(200), options.ttl / 12);
   out.etcd = std::make_unique<etcd::EtcdClient>(etcd_options, out.transport.get());
+  SettingsReplicaOptions settings_options;
+  settings_options.election_key = options.election_key;
+  out.settings = std::make_unique<SettingsReplica>(settings_options, out.etcd.get());
+  return out;
+}
+
+// Takes up the settings etcd holds if they differ from this broker's.
+absl::Status FollowSettings(SettingsStore& store, SettingsStore::SyncMode mode, Broker& broker) {
+  MR_ASSIGN_OR_RETURN(const bool changed, store.Sync(mode));
+  return changed ? broker.ReloadSettings() : absl::OkStatus();
+}
+
+void StartElection(const cfg::BrokerHaConfig& ha, SettingsStore& store, Broker& broker,
+                   std::function<void(bool)> on_change, Election& out) {
+  LeaderElectionOptions options = ElectionOptions(ha);
+  options.on_change = std::move(on_change);
   QuotaLedgerOptions ledger_options;
   ledger_options.election_key = options.election_key;
-  out.ledger = std::make_unique<QuotaLedger>(ledger_options, out.etcd.get(), quota);
-  options.on_elected = [ledger = out.ledger.get()](const etcd::KeyHold& hold) {
-    return ledger->Load(hold);
+  out.ledger = std::make_unique<QuotaLedger>(ledger_options, out.etcd.get(), &broker.quota());
+  options.on_elected = [&out, &store, &broker](const etcd::KeyHold& hold) {
+    MR_RETURN_IF_ERROR(out.ledger->Load(hold));
+    out.settings->Guard(hold);
+    return FollowSettings(store, SettingsStore::SyncMode::kElected, broker);
   };
   out.election = std::make_unique<LeaderElection>(options, out.etcd.get(),
                                                   &MonotonicClock::Get());
-  return out;
+  const absl::Duration follow_interval = options.ttl;
+  out.follower = std::make_unique<BackgroundLoop>(
+      &MonotonicClock::Get(), [&out, &store, &broker, follow_interval] {
+        if (!out.election->leading()) {
+          if (absl::Status status =
+                  FollowSettings(store, SettingsStore::SyncMode::kStandby, broker);
+              !status.ok()) {
+            MR_LOG(kWarn, kLogBroker) << "cannot take up the leader's settings from etcd: "
+                                      << status;
+          }
+        }
+        return MonotonicClock::Get().Now() + follow_interval;
+      });
 }
 
 int Run(const RoleStart& start) {
@@ -165,7 +204,10 @@ int Run(const RoleStart& start) {
     MR_LOG(kError, kLogBroker) << "broker.key_file: " << key.status().message();
     return 1;
   }
-  SettingsStore store(state_file, *std::move(key));
+  const bool elected = broker_config.ha().etcd_endpoints_size() > 0;
+  Election election;
+  if (elected) election = ConnectEtcd(broker_config.ha());
+  SettingsStore store(state_file, *std::move(key), election.settings.get());
   RealClock& clock = RealClock::Get();
 
   const cfg::TokenRefreshPolicy& refresh = broker_config.token_refresh();
@@ -226,14 +268,14 @@ int Run(const RoleStart& start) {
   }
   std::vector<std::string> admins(broker_config.admin_identities().begin(),
                                   broker_config.admin_identities().end());
-  const bool elected = broker_config.ha().etcd_endpoints_size() > 0;
   // The election reports to the server's health service; it starts only after the server.
   GrpcServer* health = nullptr;
-  Election election;
   if (elected) {
-    election = MakeElection(broker_config.ha(), &broker.quota(), [&health](bool leading) {
-      if (health != nullptr) health->SetServing(leading);
-    });
+    StartElection(broker_config.ha(), store, broker,
+                  [&health](bool leading) {
+                    if (health != nullptr) health->SetServing(leading);
+                  },
+                  election);
   }
   BrokerService service(&broker, admins, election.election.get(), election.ledger.get());
   NodeStatusService status_service(
@@ -259,6 +301,7 @@ int Run(const RoleStart& start) {
   if (elected) {
     health = &server;
     election.election->Start();
+    election.follower->Start();
     MR_LOG(kInfo, kLogBroker) << "standing for election as " << broker_config.ha().advertised_address()
                               << " (etcd: " << broker_config.ha().etcd_endpoints_size()
                               << " members)";
@@ -285,6 +328,11 @@ int Run(const RoleStart& start) {
                                         absl::Seconds(10), kLogBroker, [&] {
                                           if (elected) election.election->Resign();
                                         });
+  if (elected) {
+    // Both refer to the broker and its store, which go before `election` does.
+    election.follower->Stop();
+    election.election->Stop();
+  }
   if (code != 0) return code;
   broker.Stop();
   return 0;

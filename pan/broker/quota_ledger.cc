@@ -53,13 +53,10 @@ absl::Status QuotaLedger::Persist(const std::string& mailbox) {
   if (!hold_.has_value()) return NotLeader("this broker has not loaded the ledger as leader");
   // Taken under the lock: this write includes every grant answered before it.
   const ledger::LedgerRecord record = quota_->Snapshot(mailbox);
-  etcd::gw::TxnRequest txn;
-  etcd::AddHoldCompares(options_.election_key, *hold_, &txn);
-  etcd::gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(options_.prefix + mailbox);
-  put->set_value(record.SerializeAsString());
-  MR_ASSIGN_OR_RETURN(etcd::gw::TxnResponse response, etcd_->Txn(txn));
-  if (!response.succeeded()) {
+  MR_ASSIGN_OR_RETURN(const bool written,
+                      etcd_->PutWhileHeld(options_.prefix + mailbox, record.SerializeAsString(),
+                                          options_.election_key, *hold_));
+  if (!written) {
     hold_.reset();
     return NotLeader("the election key is no longer this broker's");
   }

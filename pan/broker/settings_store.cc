@@ -3,9 +3,11 @@
 #include <openssl/crypto.h>
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/base/atomic_file.h"
+#include "common/base/status_macros.h"
 #include "common/crypto/aes_gcm.h"
 #include "common/rpc/tls.h"
 
@@ -33,8 +35,8 @@ v1::SmtpSettings StripSecrets(const v1::SmtpSettings& settings) {
   return stripped;
 }
 
-SettingsStore::SettingsStore(std::string path, std::string key)
-    : path_(std::move(path)), key_(std::move(key)) {}
+SettingsStore::SettingsStore(std::string path, std::string key, SettingsReplica* replica)
+    : path_(std::move(path)), key_(std::move(key)), replica_(replica) {}
 
 SettingsStore::~SettingsStore() { OPENSSL_cleanse(key_.data(), key_.size()); }
 
@@ -45,20 +47,26 @@ absl::StatusOr<absl::optional<SavedSettings>> SettingsStore::Load() {
   if (!content.ok()) return content.status();
   absl::string_view body = *content;
   if (!absl::ConsumePrefix(&body, kSealedStateMagic)) return LoadFirstFormat(*content);
+  MR_ASSIGN_OR_RETURN(SavedSettings saved,
+                      Unseal(body, absl::StrCat("the broker state file ", path_)));
+  return absl::optional<SavedSettings>(std::move(saved));
+}
+
+absl::StatusOr<SavedSettings> SettingsStore::Unseal(absl::string_view body,
+                                                    absl::string_view origin) {
   absl::StatusOr<std::string> plaintext = crypto::Open(key_, body, kStateBinding);
   if (!plaintext.ok()) {
     return absl::DataLossError(absl::StrCat(
-        "the broker state file ", path_,
-        " fails authentication: it was altered, or sealed under another key file (",
+        origin, " fails authentication: it was altered, or sealed under another key file (",
         plaintext.status().message(), ")"));
   }
   SavedSettings saved;
   const bool parsed = saved.state.ParseFromString(*plaintext);
   OPENSSL_cleanse(plaintext->data(), plaintext->size());
-  if (!parsed) return absl::DataLossError(absl::StrCat("broker state file ", path_, " is corrupt"));
+  if (!parsed) return absl::DataLossError(absl::StrCat(origin, " is corrupt"));
   saved.settings = saved.state.settings();
   *saved.state.mutable_settings() = StripSecrets(saved.settings);
-  return absl::optional<SavedSettings>(std::move(saved));
+  return saved;
 }
 
 absl::StatusOr<absl::optional<SavedSettings>> SettingsStore::LoadFirstFormat(
@@ -103,7 +111,39 @@ absl::Status SettingsStore::Save(const SavedSettings& saved) {
   absl::StatusOr<std::string> sealed = crypto::Seal(key_, plaintext, kStateBinding);
   OPENSSL_cleanse(plaintext.data(), plaintext.size());
   if (!sealed.ok()) return sealed.status();
-  return WriteFileAtomically(path_, absl::StrCat(kSealedStateMagic, *sealed), 0600);
+  const std::string record = absl::StrCat(kSealedStateMagic, *sealed);
+  if (replica_ != nullptr) MR_RETURN_IF_ERROR(replica_->Publish(record));
+  return WriteFileAtomically(path_, record, 0600);
+}
+
+absl::StatusOr<bool> SettingsStore::Sync(SyncMode mode) {
+  if (replica_ == nullptr) return false;
+  MR_ASSIGN_OR_RETURN(absl::optional<std::string> record, replica_->Fetch());
+  absl::MutexLock lock(&mu_);
+  absl::optional<std::string> local;
+  if (access(path_.c_str(), F_OK) == 0) {
+    MR_ASSIGN_OR_RETURN(local, ReadFileToString(path_));
+  }
+  if (!record.has_value()) {
+    // A first-format file is rewritten sealed by Broker::Start before anyone is elected.
+    if (mode == SyncMode::kElected && local.has_value() &&
+        absl::StartsWith(*local, kSealedStateMagic)) {
+      MR_RETURN_IF_ERROR(replica_->Publish(*local));
+    }
+    return false;
+  }
+  if (record == local) return false;
+  absl::string_view body = *record;
+  if (!absl::ConsumePrefix(&body, kSealedStateMagic)) {
+    return absl::DataLossError(absl::StrCat("the settings record in etcd (", replica_->key(),
+                                            ") is not a sealed broker state"));
+  }
+  // Opened before it replaces anything: a record this broker cannot use is refused here.
+  MR_RETURN_IF_ERROR(
+      Unseal(body, absl::StrCat("the settings record in etcd (", replica_->key(), ")"))
+          .status());
+  MR_RETURN_IF_ERROR(WriteFileAtomically(path_, *record, 0600));
+  return true;
 }
 
 }  // namespace mailroom::broker

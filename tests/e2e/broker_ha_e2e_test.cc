@@ -5,12 +5,15 @@
 // node meets it: AcquireSendPermit answers the leader's FAILED_PRECONDITION (no settings yet:
 // the call got past the leadership check) or the standby's UNAVAILABLE / NOT_LEADER.
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/status_grpc.h"
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"
@@ -231,25 +234,52 @@ TEST_F(BrokerHaE2eTest, ALeaderCutOffFromEtcdStopsGrantingBeforeItsLeaseCanExpir
       << "a " << NameOf(first) << ", b " << NameOf(second);
 }
 
+// Two brokers' worth of real peers for the tests that send: the testbed, certificates, etcd,
+// and the brokers' ha section (plus `extra` broker config before it).
+struct HaPeers {
+  std::unique_ptr<mailroom::testing::Testbed> testbed;
+  std::string certs;
+  std::string dir;
+  std::unique_ptr<EtcdCluster> etcd;
+  std::string section;
+
+  static absl::StatusOr<HaPeers> Start(const std::string& name, const std::string& extra = "") {
+    HaPeers peers;
+    MR_ASSIGN_OR_RETURN(peers.testbed, mailroom::testing::Testbed::Start());
+    peers.certs = mailroom::testing::MakeTestCerts(
+        name + "-certs", "mailroom cluster CA", "broker:broker psn1:psn admin:admin");
+    peers.dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+    MR_ASSIGN_OR_RETURN(peers.etcd, EtcdCluster::Start(peers.dir + "-etcd"));
+    peers.section = absl::StrCat(extra, " ha { etcd_endpoints: [", peers.etcd->EndpointsForConfig(),
+                                 "] lease_ttl { seconds: 3 }",
+                                 " advertised_address: \"localhost:$PORT\" }");
+    return peers;
+  }
+
+  absl::StatusOr<std::unique_ptr<BrokerHarness>> StartBroker(const std::string& name) const {
+    return BrokerHarness::Start(absl::StrCat(dir, "-", name), certs, *testbed, section);
+  }
+
+  // Configures `broker` with the testbed's settings once it has won the election.
+  absl::Status Configure(BrokerHarness& broker,
+                         const v1::SmtpSettings& settings) const {
+    absl::Status configured;
+    for (int i = 0; i < 50; ++i) {
+      configured = broker.Configure(settings);
+      if (configured.ok()) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return configured;
+  }
+};
+
 // The quota ledger in etcd: what the leader granted counts on at the next one. Real settings
 // this time (the testbed's token server and MTA), sealed under one broker key that the admin
-// provisions on both nodes (the state file is copied to the secondary, as the README says until
-// the settings record moves to etcd).
+// provisions on both nodes; the secondary takes the settings from etcd.
 TEST(BrokerHaLedgerE2eTest, ANewLeaderContinuesFromTheLedgerAfterKillNine) {
-  absl::StatusOr<std::unique_ptr<mailroom::testing::Testbed>> testbed =
-      mailroom::testing::Testbed::Start();
-  ASSERT_TRUE(testbed.ok()) << testbed.status();
-  const std::string certs = mailroom::testing::MakeTestCerts(
-      "ledger-certs", "mailroom cluster CA", "broker:broker psn1:psn admin:admin");
-  const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/ledger");
-  absl::StatusOr<std::unique_ptr<EtcdCluster>> etcd = EtcdCluster::Start(dir + "-etcd");
-  ASSERT_TRUE(etcd.ok()) << etcd.status();
-  const std::string section =
-      absl::StrCat("send_limits { messages_per_minute: 30 } ha { etcd_endpoints: [",
-                   (*etcd)->EndpointsForConfig(), "] lease_ttl { seconds: 3 }",
-                   " advertised_address: \"localhost:$PORT\" }");
-  absl::StatusOr<std::unique_ptr<BrokerHarness>> a =
-      BrokerHarness::Start(dir + "-a", certs, **testbed, section);
+  absl::StatusOr<HaPeers> peers = HaPeers::Start("ledger", "send_limits { messages_per_minute: 30 }");
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  absl::StatusOr<std::unique_ptr<BrokerHarness>> a = peers->StartBroker("a");
   ASSERT_TRUE(a.ok()) << a.status();
   // Asks `broker` for `messages` single-recipient messages; the number granted, or -1 when it
   // does not lead (or is down).
@@ -265,18 +295,13 @@ TEST(BrokerHaLedgerE2eTest, ANewLeaderContinuesFromTheLedgerAfterKillNine) {
     return status.ok() ? response.granted_messages() : -1;
   };
   // Settings are changed on the leader only.
-  absl::Status configured;
-  for (int i = 0; i < 50; ++i) {
-    configured = (*a)->Configure(BrokerHarness::TestbedSettings(**testbed));
-    if (configured.ok()) break;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  const absl::Status configured =
+      peers->Configure(**a, BrokerHarness::TestbedSettings(*peers->testbed));
   ASSERT_TRUE(configured.ok()) << configured;
   ASSERT_EQ(ask(**a, 20), 20);  // written to etcd before it was answered
   // The secondary: the same broker key and sealed settings.
-  ASSERT_TRUE((*a)->ProvisionStandby(dir + "-b").ok());
-  absl::StatusOr<std::unique_ptr<BrokerHarness>> b =
-      BrokerHarness::Start(dir + "-b", certs, **testbed, section);
+  ASSERT_TRUE((*a)->ProvisionStandby(peers->dir + "-b").ok());
+  absl::StatusOr<std::unique_ptr<BrokerHarness>> b = peers->StartBroker("b");
   ASSERT_TRUE(b.ok()) << b.status();
   ASSERT_EQ(ask(**b, 1), -1);  // stands by
   (*a)->process().Kill();
@@ -295,6 +320,78 @@ TEST(BrokerHaLedgerE2eTest, ANewLeaderContinuesFromTheLedgerAfterKillNine) {
             << granted_by_b << " in the same minute (led after " << absl::Now() - killed << ")"
             << std::endl;
   EXPECT_EQ(granted_by_b, 10);
+}
+
+// The sealed settings record in etcd: the standby holds only the broker key; what the leader
+// saves is what the next leader sends with, through two failovers, and only the leader saves.
+TEST(BrokerHaSettingsE2eTest, WhatTheLeaderSavesIsWhatTheNextLeaderUses) {
+  absl::StatusOr<HaPeers> peers = HaPeers::Start("settings");
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  const std::string& dir = peers->dir;
+  absl::StatusOr<std::unique_ptr<BrokerHarness>> a = peers->StartBroker("a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  v1::SmtpSettings settings = BrokerHarness::TestbedSettings(*peers->testbed);
+  const absl::Status configured = peers->Configure(**a, settings);
+  ASSERT_TRUE(configured.ok()) << configured;
+  // The etag of the settings `broker` holds (a standby answers too: it follows the leader's).
+  auto etag_of = [](BrokerHarness& broker) {
+    v1::GetSettingsResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    const grpc::Status status =
+        broker.StubAs("admin")->GetSettings(&context, v1::GetSettingsRequest(), &response);
+    return status.ok() ? response.etag() : std::string();
+  };
+  auto token_from = [](BrokerHarness& broker) {
+    v1::GetAccessTokenRequest request;
+    request.set_node("psn1");
+    v1::GetAccessTokenResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    return FromGrpcStatus(broker.StubAs("psn1")->GetAccessToken(&context, request, &response));
+  };
+  // Waits until `broker` leads (issues a token to a role node); its settings' etag then.
+  auto await_leader = [&](BrokerHarness& broker) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    absl::Status token;
+    while (absl::Now() < deadline && !(token = token_from(broker)).ok()) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_TRUE(token.ok()) << "no token from the new leader: " << token;
+    return etag_of(broker);
+  };
+  const std::string first_etag = etag_of(**a);
+  ASSERT_FALSE(first_etag.empty());
+
+  // b has the key and nothing else.
+  ASSERT_TRUE((*a)->ProvisionStandby(dir + "-b").ok());
+  absl::StatusOr<std::unique_ptr<BrokerHarness>> b = peers->StartBroker("b");
+  ASSERT_TRUE(b.ok()) << b.status();
+  // A standby saves nothing: it names the leader instead.
+  const absl::Status on_standby = (*b)->Configure(settings);
+  EXPECT_EQ(ReasonOf(on_standby), "NOT_LEADER") << on_standby;
+
+  (*a)->process().Kill();
+  EXPECT_EQ(await_leader(**b), first_etag) << "b did not lead with a's settings";
+
+  // b saves new settings; a comes back as the standby and follows them.
+  settings.mutable_connection_timeout()->set_seconds(20);
+  ASSERT_TRUE((*b)->Configure(settings).ok());
+  const std::string second_etag = etag_of(**b);
+  ASSERT_FALSE(second_etag.empty());
+  ASSERT_NE(second_etag, first_etag);
+  ASSERT_TRUE((*a)->Restart().ok());
+  absl::SleepFor(absl::Seconds(4));  // a stands by for more than a follow round (one TTL)
+  EXPECT_EQ(ReasonOf(token_from(**a)), "NOT_LEADER");
+  EXPECT_EQ(etag_of(**a), second_etag);
+  auto state_file = [&dir](const std::string& broker) {
+    std::ifstream in(absl::StrCat(dir, "-", broker, "/data/broker-settings.bin"),
+                     std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(state_file("a"), state_file("b")) << "the standby did not follow the leader's record";
+  (*b)->process().Kill();
+  EXPECT_EQ(await_leader(**a), second_etag) << "a led with its own stale settings";
 }
 
 }  // namespace

@@ -97,10 +97,10 @@ grpc::health::v1::HealthCheckResponse::ServingStatus BrokerHarness::Health(
 }
 
 absl::Status BrokerHarness::ProvisionStandby(const std::string& dir) const {
-  if (system(absl::StrCat("mkdir -p '", dir, "/data' && cp '", dir_, "/data/broker.key' '", dir_,
-                          "/data/broker-settings.bin' '", dir, "/data/'")
+  if (system(absl::StrCat("mkdir -p '", dir, "/data' && cp '", dir_, "/data/broker.key' '", dir,
+                          "/data/'")
                  .c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot copy the broker key and settings to ", dir));
+    return absl::InternalError(absl::StrCat("cannot copy the broker key to ", dir));
   }
   return absl::OkStatus();
 }

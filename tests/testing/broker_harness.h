@@ -51,9 +51,8 @@ class BrokerHarness {
   grpc::health::v1::HealthCheckResponse::ServingStatus Health(
       const std::string& node = "psn1") const;
 
-  // Gives the broker that will run in `dir` (the `dir` of its Start) this broker's key and
-  // sealed settings, as the admin provisions the secondary of an HA pair until the settings
-  // record moves to etcd.
+  // Gives the broker that will run in `dir` (the `dir` of its Start) this broker's key, as the
+  // admin provisions the secondary of an HA pair: its settings come from etcd.
   absl::Status ProvisionStandby(const std::string& dir) const;
 
   // Settings that work against the testbed (the good app, the mailbox, the trusted CA).
