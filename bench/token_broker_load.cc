@@ -1,6 +1,9 @@
 // Load generator for the token broker: M concurrent clients, each on its own mutual-TLS
-// channel with a role node's certificate, make N GetAccessToken calls in total. Prints
-// calls/s and latency percentiles as one line of key=value pairs.
+// channel with a role node's certificate, make N calls in total: GetAccessToken (--rpc=token),
+// or a send permit for one message, released at once (--rpc=permit: AcquireSendPermit on the
+// client's own connection id, then ReleaseSendPermit closing it; the pair is timed as one
+// call, and the broker needs send_limits that leave room for M connections). Prints calls/s
+// and latency percentiles as one line of key=value pairs.
 //
 //   token_broker_load --target=localhost:7100 --certs=DIR --node=psn1 --clients=8 --calls=10000
 #include <algorithm>
@@ -24,10 +27,55 @@ ABSL_FLAG(std::string, certs, "", "gen-certs.sh directory");
 ABSL_FLAG(std::string, node, "psn1", "node certificate to call as");
 ABSL_FLAG(int, clients, 8, "concurrent clients (one channel each)");
 ABSL_FLAG(int, calls, 10000, "total calls");
+ABSL_FLAG(std::string, rpc, "token", "token (GetAccessToken) or permit (Acquire + Release)");
+
+namespace {
+
+namespace v1 = mailroom::broker::v1;
+
+// One GetAccessToken; true if a token came back.
+bool CallToken(v1::TokenBroker::Stub& stub, const std::string& node) {
+  v1::GetAccessTokenRequest request;
+  request.set_node(node);
+  grpc::ClientContext context;
+  v1::GetAccessTokenResponse response;
+  return stub.GetAccessToken(&context, request, &response).ok() &&
+         !response.access_token().empty();
+}
+
+// A permit for one message on `connection_id`, then its release; true if both succeeded.
+bool CallPermit(v1::TokenBroker::Stub& stub, const std::string& node,
+                const std::string& connection_id) {
+  v1::AcquireSendPermitRequest acquire;
+  acquire.set_node(node);
+  acquire.set_connection_id(connection_id);
+  acquire.add_message_recipient_counts(1);
+  v1::AcquireSendPermitResponse permit;
+  {
+    grpc::ClientContext context;
+    if (!stub.AcquireSendPermit(&context, acquire, &permit).ok() || !permit.granted()) {
+      return false;
+    }
+  }
+  v1::ReleaseSendPermitRequest release;
+  release.set_node(node);
+  release.set_permit_id(permit.permit_id());
+  release.set_connection_id(connection_id);
+  release.set_connection_closed(true);
+  v1::ReleaseSendPermitResponse released;
+  grpc::ClientContext context;
+  return stub.ReleaseSendPermit(&context, release, &released).ok();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  namespace v1 = mailroom::broker::v1;
+  const std::string rpc = absl::GetFlag(FLAGS_rpc);
+  if (rpc != "token" && rpc != "permit") {
+    std::cerr << "--rpc: token or permit\n";
+    return 2;
+  }
   const std::string certs = absl::GetFlag(FLAGS_certs);
   const std::string node = absl::GetFlag(FLAGS_node);
   const int clients = std::max(1, absl::GetFlag(FLAGS_clients));
@@ -56,15 +104,13 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, c] {
       const int mine = calls / clients + (c < calls % clients ? 1 : 0);
       latencies[c].reserve(mine);
-      v1::GetAccessTokenRequest request;
-      request.set_node(node);
+      const std::string connection_id = absl::StrCat("bench-", c);
       for (int i = 0; i < mine; ++i) {
-        grpc::ClientContext context;
-        v1::GetAccessTokenResponse response;
         const absl::Time t0 = absl::Now();
-        const grpc::Status status = stubs[c]->GetAccessToken(&context, request, &response);
+        const bool ok = rpc == "token" ? CallToken(*stubs[c], node)
+                                       : CallPermit(*stubs[c], node, connection_id);
         latencies[c].push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
-        if (!status.ok() || response.access_token().empty()) ++failures;
+        if (!ok) ++failures;
       }
     });
   }

@@ -50,17 +50,36 @@ absl::Status QuotaLedger::Load(const etcd::KeyHold& hold) {
 
 absl::Status QuotaLedger::Persist(const std::string& mailbox) {
   absl::MutexLock lock(&mu_);
+  Commits& commits = commits_[mailbox];
+  const int64_t ticket = ++commits.requested;
+  // Wait while another write is in flight; it, or the next one, covers this ticket.
+  mu_.Await(absl::Condition(
+      +[](Commits* c) { return !c->writing; }, &commits));
+  if (commits.written >= ticket) return absl::OkStatus();
+  if (commits.failed_through >= ticket) return commits.last_error;
   if (!hold_.has_value()) return NotLeader("this broker has not loaded the ledger as leader");
-  // Taken under the lock: this write includes every grant answered before it.
+  commits.writing = true;
+  const int64_t covered = commits.requested;
+  // Taken after every covered ticket's grant: this write includes all of them.
   const ledger::LedgerRecord record = quota_->Snapshot(mailbox);
-  MR_ASSIGN_OR_RETURN(const bool written,
-                      etcd_->PutWhileHeld(options_.prefix + mailbox, record.SerializeAsString(),
-                                          options_.election_key, *hold_));
-  if (!written) {
+  const etcd::KeyHold hold = *hold_;
+  mu_.Unlock();
+  absl::StatusOr<bool> written = etcd_->PutWhileHeld(
+      options_.prefix + mailbox, record.SerializeAsString(), options_.election_key, hold);
+  mu_.Lock();
+  commits.writing = false;
+  absl::Status status = written.status();
+  if (written.ok() && !*written) {
     hold_.reset();
-    return NotLeader("the election key is no longer this broker's");
+    status = NotLeader("the election key is no longer this broker's");
   }
-  return absl::OkStatus();
+  if (status.ok()) {
+    commits.written = covered;
+  } else {
+    commits.last_error = status;
+    commits.failed_through = covered;
+  }
+  return status;
 }
 
 }  // namespace mailroom::broker

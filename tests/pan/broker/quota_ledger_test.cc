@@ -1,6 +1,8 @@
 #include "pan/broker/quota_ledger.h"
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -81,6 +83,36 @@ TEST_F(QuotaLedgerTest, PersistWritesTheRecordOnlyWhileTheElectionKeyIsHeld) {
   EXPECT_EQ(ReasonOf(lost), "NOT_LEADER");
   EXPECT_EQ(ReasonOf(ledger_->Persist(kMailbox)), "NOT_LEADER");
   EXPECT_EQ(transport_.request_count(), 3);
+}
+
+TEST_F(QuotaLedgerTest, GrantsPersistedWhileAWriteIsInFlightShareTheNextWrite) {
+  transport_.EnqueueJson(200, R"({"kvs":[]})");
+  ASSERT_TRUE(ledger_->Load(etcd::KeyHold{5, 10}).ok());
+  transport_.EnqueueJson(200, R"({"header":{"revision":"12"},"succeeded":true})");
+  ASSERT_TRUE(quota_.Acquire(kMailbox, "psn1", "c1", {1}).ok());
+  transport_.Hold();
+  std::thread first([&] { EXPECT_TRUE(ledger_->Persist(kMailbox).ok()); });
+  while (transport_.request_count() < 2) absl::SleepFor(absl::Milliseconds(1));
+  // Five more grants while the first write is held in flight.
+  std::vector<std::thread> more;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(quota_.Acquire(kMailbox, "psn1", "c1", {1}).ok());
+    more.emplace_back([&] { EXPECT_TRUE(ledger_->Persist(kMailbox).ok()); });
+  }
+  absl::SleepFor(absl::Milliseconds(100));  // let them all reach the wait
+  EXPECT_EQ(transport_.request_count(), 2);
+  transport_.Release();
+  first.join();
+  for (std::thread& t : more) t.join();
+  // One write for the first grant, one for the five that waited; the last holds all six.
+  ASSERT_EQ(transport_.request_count(), 3);
+  // The clock has not moved: the record as of now is the record that write took.
+  EXPECT_NE(transport_.requests()[2].form_body.find(
+                absl::Base64Escape(quota_.Snapshot(kMailbox).SerializeAsString())),
+            std::string::npos);
+  EXPECT_EQ(transport_.requests()[1].form_body.find(
+                absl::Base64Escape(quota_.Snapshot(kMailbox).SerializeAsString())),
+            std::string::npos);
 }
 
 }  // namespace
