@@ -154,6 +154,11 @@ TEST_F(BrokerHaStatusE2eTest, StatusAndHealthNameTheLeaderAndEtcdsHealthThroughA
   health = ctl_->Run({"health"});
   EXPECT_EQ(health.exit_code, 1) << health.output;
   EXPECT_THAT(health.output, HasSubstr(absl::StrCat("  ", member, "  DOES NOT ANSWER: ")));
+  // A probe's --live asks for no election: both brokers answer, so it passes.
+  const CtlResult live = ctl_->Run({"--live", "health"});
+  EXPECT_EQ(live.exit_code, 0) << live.output;
+  EXPECT_THAT(live.output, HasSubstr(absl::StrCat("broker2 ", b, ": STANDBY\n")));
+  EXPECT_THAT(live.output, Not(HasSubstr("etcd")));
   ASSERT_TRUE(etcd_->Restart(2).ok());
   ASSERT_TRUE(etcd_->AwaitHealthy().ok());
 
