@@ -125,8 +125,9 @@ if ((ha)); then
   etcd_up || { echo "cluster: etcd did not start; see $state/logs/etcd*.log" >&2; exit 1; }
   echo "cluster: etcd members on 12379, 22379, 32379"
 
-  # Both brokers hold the same broker.key, provisioned by the admin on each broker node (the
-  # sealed settings can be read by whichever leads); made here once.
+  # Both brokers hold the same broker.key, provisioned by the admin on each broker node: the
+  # settings record the leader seals into etcd is then readable by whichever leads (the
+  # standby takes it up every lease TTL); made here once.
   mkdir -p "$state/broker2"
   [[ -f "$state/certs/broker2.pem" ]] || bash deploy/gen-certs.sh "$state/certs" broker2:broker
   if [[ ! -f "$state/broker/broker.key" ]]; then
@@ -214,23 +215,6 @@ CONF
     --client_secret_file="$state/testbed-client-secret" \
     --secret_expiry="$(date -u -d '+180 days' +%Y-%m-%d)" --to=admin@example.test
   echo "cluster: the testbed delivers mail for example.test into $MAILDIR"
-fi
-
-if ((ha)); then
-  # Until the sealed settings live in etcd, the admin copies them from the broker that saved
-  # them to the other (README, "Two brokers and etcd"), which reads them when it starts.
-  for pair in "broker broker2" "broker2 broker"; do
-    read -r from to <<<"$pair"
-    saved="$state/$from/broker-settings.bin"
-    [[ -f "$saved" && "$saved" -nt "$state/$to/broker-settings.bin" ]] || continue
-    echo "cluster: copying the sealed settings from $from to $to, and restarting $to"
-    kill "${pid_of[$to]}"
-    wait "${pid_of[$to]}" 2>/dev/null || true
-    cp -p "$saved" "$state/$to/broker-settings.bin"
-    start "$to" "$bin/pan/broker/mailroom-broker" --config="$config/$to.textproto"
-  done
-  for _ in $(seq 100); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
-  "${ctl[@]}" health || true
 fi
 
 cat <<MSG
