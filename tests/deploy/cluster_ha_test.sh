@@ -84,6 +84,9 @@ delivered() { grep -rqs -- "^To: .*$1@example.test" "$MAILDIR/new" "$MAILDIR/cur
 main() {
   [[ $EUID -eq 0 ]] || die "needs root (network namespaces)"
   command -v etcd >/dev/null || die "no etcd (run tools/setup.sh)"
+  # One run at a time on the machine (another worktree's too): the namespace has one name.
+  exec 9>/run/lock/mailroom-cluster-ha-test.lock
+  flock -w 900 9 || die "another cluster_ha_test has held the lock for 15 minutes"
   trap cleanup EXIT
   trap 'exit 1' INT TERM
   trap 'say "FATAL: line $LINENO: $BASH_COMMAND"' ERR
