@@ -16,18 +16,27 @@
 #include "absl/strings/str_split.h"
 #include "cli/command_call.h"
 #include "cli/role_commands.h"
+#include "cli/status_format.h"
+#include "proto/mailroom/status/v1/status.grpc.pb.h"
 #include "third_party/grpc_health/health.grpc.pb.h"
 
 ABSL_FLAG(std::string, url, "", "A node's metrics URL, e.g. http://127.0.0.1:9100/metrics.");
+ABSL_FLAG(bool, live, false,
+          "health: pass for every node that answers at all (SERVING or not), and ask no "
+          "broker for its election: a probe of a broker pod, which stands by NOT_SERVING "
+          "while another broker leads.");
 
 namespace mailroom::cli {
 
 const char kNodeUsageLines[] =
-    "  health                        health of every configured node\n"
+    "  health                        health of every configured node; with elected brokers,\n"
+    "                                which leads since when, and etcd's health;\n"
+    "                                --live: every node that answers passes (probes)\n"
     "  metrics --url=URL             a node's metrics (queue depth, sends, tokens)\n";
 
 namespace {
 
+namespace sv1 = ::mailroom::status::v1;
 using HealthStub = ::grpc::health::v1::Health::Stub;
 using ::grpc::health::v1::HealthCheckResponse;
 
@@ -41,20 +50,44 @@ int HealthAll(const Admin& admin, const Arguments&) {
                       answers.back()->status() == HealthCheckResponse::SERVING);
   }
   const std::vector<bool> standby = StandbyBrokers(targets, serving);
+  const bool live = absl::GetFlag(FLAGS_live);
   int failures = 0;
+  // Brokers elected through etcd that told their part (only to an admin certificate). A
+  // --live probe does not ask: it runs with the node's own certificate, and each refusal
+  // would be a warning in the broker's log every probe period.
+  std::vector<std::pair<std::string, sv1::BrokerElection>> elections;
   for (size_t i = 0; i < targets.size(); ++i) {
     const absl::StatusOr<HealthCheckResponse>& response = answers[i];
     // A standby answered NOT_SERVING while another broker leads: as it should be. A broker
     // that did not answer at all stays DOWN.
     const bool standing_by = standby[i] && response.ok();
-    if (!serving[i] && !standing_by) ++failures;
+    if (!serving[i] && !standing_by && !(live && response.ok())) ++failures;
+    std::string election;
+    if (!live && targets[i].role == Role::kBroker && response.ok()) {
+      absl::StatusOr<sv1::GetNodeStatusResponse> status = Call(
+          admin, targets[i], &sv1::NodeStatus::Stub::GetNodeStatus, {}, kProbeTimeout);
+      if (status.ok() && status->broker().has_election()) {
+        election = absl::StrCat(", ", ElectionText(status->broker().election(), status->time()));
+        elections.emplace_back(targets[i].name, status->broker().election());
+      }
+    }
     std::cout << targets[i].name << " " << targets[i].address << ": "
               << (serving[i]    ? std::string("SERVING")
                   : standing_by ? std::string("STANDBY")
                   : response.ok()
                       ? std::string("NOT_SERVING")
                       : absl::StrCat("DOWN (", response.status().message(), ")"))
-              << "\n";
+              << election << "\n";
+  }
+  // etcd member by member as the leader sees it (or the first broker, with none leading).
+  size_t detailed = 0;
+  for (size_t i = 0; i < elections.size(); ++i) {
+    if (elections[i].second.leading()) detailed = i;
+  }
+  for (size_t i = 0; i < elections.size(); ++i) {
+    const auto& [broker, election] = elections[i];
+    std::cout << FormatEtcdHealth(broker, election.etcd(), i == detailed);
+    failures += EtcdAttentionOf(broker, election.etcd()).size();
   }
   return failures == 0 ? kExitOk : kExitFailed;
 }

@@ -90,6 +90,38 @@ void AppendNodes(const sv1::ClusterStatus& status, std::string* out) {
   }
 }
 
+bool Elected(const sv1::NodeReport& node) {
+  return node.status().broker().has_election();
+}
+
+// Which broker leads, and etcd as each broker sees it: the leader's view (or, with no
+// leader, the first broker's) member by member, the others' only where they differ from
+// health (a member that broker cannot reach).
+void AppendElection(const sv1::ClusterStatus& status, std::string* out) {
+  const sv1::NodeReport* detailed = nullptr;
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (!Elected(node)) continue;
+    if (detailed == nullptr || node.status().broker().election().leading()) detailed = &node;
+  }
+  if (detailed == nullptr) return;
+  const sv1::BrokerElection& view = detailed->status().broker().election();
+  absl::StrAppend(out, "\nBrokers elected through etcd (key ", view.election_key(),
+                  ", lease TTL ", Span(view.lease_ttl()), "):\n");
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (!Elected(node)) continue;
+    absl::StrAppendFormat(out, "  %-8s %-7s %s  %s\n", node.name(),
+                          node.status().broker().election().leading() ? "LEADER" : "STANDBY",
+                          node.status().broker().election().advertised_address(),
+                          ElectionText(node.status().broker().election(), node.status().time()));
+  }
+  absl::StrAppend(out, FormatEtcdHealth(detailed->name(), view.etcd(), true));
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (!Elected(node) || &node == detailed) continue;
+    absl::StrAppend(out, FormatEtcdHealth(node.name(), node.status().broker().election().etcd(),
+                                          false));
+  }
+}
+
 void AppendBroker(const sv1::NodeReport& node, std::string* out) {
   const sv1::BrokerStatus& broker = node.status().broker();
   if (!broker.configured()) {
@@ -190,6 +222,88 @@ std::string FormatMailboxQuota(const bv1::MailboxQuota& q) {
   return out;
 }
 
+std::string ElectionText(const sv1::BrokerElection& election,
+                         const google::protobuf::Timestamp& node_time) {
+  if (election.leading()) {
+    return absl::StrCat("leads since ", Utc(election.leader_since()), " (",
+                        Span(FromProto(node_time) - FromProto(election.leader_since())),
+                        "), term ", election.term());
+  }
+  if (election.leader_address().empty()) return "stands by; no broker leads";
+  return absl::StrCat("stands by; the leader is ", election.leader_address(), " (term ",
+                      election.term(), ")");
+}
+
+std::string FormatEtcdHealth(const std::string& broker, const sv1::EtcdHealth& etcd,
+                             bool every_member) {
+  std::string out = absl::StrCat(
+      "etcd as ", broker, " sees it: ", etcd.healthy() ? "healthy" : "NOT HEALTHY", ", ",
+      etcd.reachable(), "/", etcd.members_size(), " members answer, ",
+      etcd.leader_id().empty()
+          ? std::string("NO etcd leader")
+          : absl::StrCat("leader ",
+                         etcd.leader_endpoint().empty() ? "(not reachable)"
+                                                        : etcd.leader_endpoint(),
+                         " (member ", etcd.leader_id(), ")"),
+      "\n");
+  for (const sv1::EtcdMemberHealth& member : etcd.members()) {
+    if (!every_member && member.reachable() && member.error().empty()) continue;
+    if (!member.reachable()) {
+      absl::StrAppend(&out, "  ", member.endpoint(), "  DOES NOT ANSWER: ",
+                      Shortened(member.error()), "\n");
+      continue;
+    }
+    absl::StrAppend(
+        &out, "  ", member.endpoint(), "  member ", member.member_id(), ", ",
+        member.leader_id().empty()           ? "knows no leader"
+        : member.leader_id() == member.member_id() ? "leader"
+                                             : "follower",
+        ", raft term ", member.raft_term(), ", etcd ", member.version(),
+        member.error().empty() ? "" : absl::StrCat("; ", Shortened(member.error())), "\n");
+  }
+  return out;
+}
+
+std::vector<std::string> EtcdAttentionOf(const std::string& broker, const sv1::EtcdHealth& etcd) {
+  std::vector<std::string> found;
+  if (!etcd.healthy()) {
+    found.push_back(absl::StrCat(
+        "etcd as ", broker, " sees it has ",
+        etcd.leader_id().empty() ? "no leader" : "no quorum", " (", etcd.reachable(), "/",
+        etcd.members_size(), " members answer): no broker can lead or renew its term"));
+  }
+  for (const sv1::EtcdMemberHealth& member : etcd.members()) {
+    if (member.reachable() && member.error().empty()) continue;
+    found.push_back(absl::StrCat("etcd member ", member.endpoint(),
+                                 member.reachable() ? " reports to " : " does not answer ",
+                                 broker, ": ", Shortened(member.error())));
+  }
+  return found;
+}
+
+namespace {
+
+// The election's findings: etcd as each broker sees it, and no broker leading.
+void AppendElectionAttention(const sv1::ClusterStatus& status, std::vector<std::string>* found) {
+  bool elected = false;
+  bool led = false;
+  for (const sv1::NodeReport& node : status.nodes()) {
+    if (!Elected(node)) continue;
+    elected = true;
+    led = led || node.status().broker().election().leading();
+    for (std::string& line : EtcdAttentionOf(node.name(), node.status().broker().election().etcd())) {
+      found->push_back(std::move(line));
+    }
+  }
+  if (elected && !led) {
+    found->push_back(
+        "no broker leads: role nodes wait for an election, then send within their offline "
+        "allowance");
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> AttentionOf(const sv1::ClusterStatus& status) {
   std::vector<std::string> found;
   for (const sv1::NodeReport& node : status.nodes()) {
@@ -246,6 +360,7 @@ std::vector<std::string> AttentionOf(const sv1::ClusterStatus& status) {
       }
     }
   }
+  AppendElectionAttention(status, &found);
   for (const mv1::Alarm& alarm : status.active_alarms()) {
     if (alarm.severity() != mv1::ALARM_SEVERITY_CRITICAL &&
         alarm.severity() != mv1::ALARM_SEVERITY_WARNING) {
@@ -265,6 +380,7 @@ std::vector<std::string> AttentionOf(const sv1::ClusterStatus& status) {
 std::string FormatClusterStatus(const sv1::ClusterStatus& status) {
   std::string out = absl::StrCat("mailroom cluster at ", Utc(status.time()), "\n\n");
   AppendNodes(status, &out);
+  AppendElection(status, &out);
   for (const sv1::NodeReport& node : status.nodes()) {
     if (node.status().has_broker()) AppendBroker(node, &out);
   }

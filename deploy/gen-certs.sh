@@ -8,12 +8,15 @@
 # container or a Kubernetes Service gives it: mailroom-broker-0:broker:mailroom-broker.mailroom.svc).
 # Without NODE:ROLE arguments it makes the local cluster's set: broker, pan1, psn1, psn2,
 # mnt1, admin and portal. An existing CA in OUT_DIR is reused, so nodes can be added later.
+# Role etcd is for the brokers' etcd cluster, made in a directory (a CA) of its own: the
+# members' certificates and the brokers' client certificates for etcd (no mailroom server
+# takes it for any of its roles).
 # Writes OUT_DIR/ca.pem, OUT_DIR/ca.key (keep it off the nodes), OUT_DIR/NODE.pem and
 # OUT_DIR/NODE.key (mode 0600). Set CA_NAME to name the CA (e.g. for a second, foreign CA).
 set -euo pipefail
 
 if [[ $# -lt 1 || "$1" == -* ]]; then
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 out="$1"
@@ -49,8 +52,8 @@ for spec in "${nodes[@]}"; do
     dns_sans+="DNS:${name},"
   done
   case "$role" in
-    broker | pan | psn | mnt | admin | portal) ;;
-    *) echo "gen-certs: unknown role '$role' in '$spec' (broker, pan, psn, mnt, admin, portal)" >&2; exit 2 ;;
+    broker | pan | psn | mnt | admin | portal | etcd) ;;
+    *) echo "gen-certs: unknown role '$role' in '$spec' (broker, pan, psn, mnt, admin, portal, etcd)" >&2; exit 2 ;;
   esac
   [[ "$node" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "gen-certs: bad node name '$node'" >&2; exit 2; }
   ext="$(mktemp)"

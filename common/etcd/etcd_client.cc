@@ -50,6 +50,17 @@ bool TryAnotherMember(const absl::Status& status) {
          status.code() == absl::StatusCode::kDeadlineExceeded;
 }
 
+// The JSON a request is sent as: etcd's own field names, as its gateway reads them.
+absl::StatusOr<std::string> EncodeRequest(const google::protobuf::Message& request) {
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  std::string body;
+  if (!google::protobuf::util::MessageToJsonString(request, &body, print).ok()) {
+    return absl::InternalError("etcd: cannot encode the request");
+  }
+  return body;
+}
+
 }  // namespace
 
 void AddHoldCompares(absl::string_view key, const KeyHold& hold, gw::TxnRequest* txn) {
@@ -73,25 +84,26 @@ std::string EtcdClient::current_endpoint() {
   return options_.endpoints.empty() ? "" : options_.endpoints[current_];
 }
 
-absl::StatusOr<HttpResponse> EtcdClient::Post(const std::string& endpoint, absl::string_view path,
-                                              const std::string& body) {
+absl::Status EtcdClient::CallMember(const std::string& endpoint, absl::string_view path,
+                                    const std::string& body, absl::Duration timeout,
+                                    google::protobuf::Message* response) {
   HttpRequest request;
   request.url = absl::StrCat(absl::StripSuffix(endpoint, "/"), path);
   request.form_body = body;
   request.headers.emplace_back("Content-Type", "application/json");
-  request.timeout = options_.request_timeout;
-  return transport_->PostForm(request);
+  request.timeout = timeout;
+  MR_ASSIGN_OR_RETURN(HttpResponse answer, transport_->PostForm(request));
+  if (answer.status != 200) return ErrorOf(answer);
+  // A streaming answer (LeaseKeepAlive) is one JSON object a line; the first is ours.
+  absl::string_view first_line = answer.body;
+  first_line = first_line.substr(0, first_line.find('\n'));
+  return ParseJson(first_line, response);
 }
 
 absl::Status EtcdClient::Call(absl::string_view path, const google::protobuf::Message& request,
                               google::protobuf::Message* response) {
   if (options_.endpoints.empty()) return absl::FailedPreconditionError("etcd: no endpoints");
-  google::protobuf::util::JsonPrintOptions print;
-  print.preserve_proto_field_names = true;
-  std::string body;
-  if (!google::protobuf::util::MessageToJsonString(request, &body, print).ok()) {
-    return absl::InternalError("etcd: cannot encode the request");
-  }
+  MR_ASSIGN_OR_RETURN(const std::string body, EncodeRequest(request));
   size_t first;
   {
     absl::MutexLock lock(&mu_);
@@ -101,23 +113,24 @@ absl::Status EtcdClient::Call(absl::string_view path, const google::protobuf::Me
   for (size_t i = 0; i < options_.endpoints.size(); ++i) {
     const size_t index = (first + i) % options_.endpoints.size();
     const std::string& endpoint = options_.endpoints[index];
-    absl::StatusOr<HttpResponse> answer = Post(endpoint, path, body);
-    if (answer.ok() && answer->status == 200) {
-      // A streaming answer (LeaseKeepAlive) is one JSON object a line; the first is ours.
-      absl::string_view first_line = answer->body;
-      first_line = first_line.substr(0, first_line.find('\n'));
-      absl::Status parsed = ParseJson(first_line, response);
-      if (parsed.ok()) {
-        absl::MutexLock lock(&mu_);
-        current_ = index;
-      }
-      return parsed;
+    last = CallMember(endpoint, path, body, options_.request_timeout, response);
+    if (last.ok()) {
+      absl::MutexLock lock(&mu_);
+      current_ = index;
+      return last;
     }
-    last = answer.ok() ? ErrorOf(*answer) : answer.status();
     if (!TryAnotherMember(last)) return last;
     last = absl::Status(last.code(), absl::StrCat(endpoint, path, ": ", last.message()));
   }
   return last;
+}
+
+absl::StatusOr<gw::StatusResponse> EtcdClient::MemberStatus(const std::string& endpoint,
+                                                            absl::Duration timeout) {
+  MR_ASSIGN_OR_RETURN(const std::string body, EncodeRequest(gw::StatusRequest()));
+  gw::StatusResponse response;
+  MR_RETURN_IF_ERROR(CallMember(endpoint, "/v3/maintenance/status", body, timeout, &response));
+  return response;
 }
 
 absl::StatusOr<gw::PutResponse> EtcdClient::Put(const gw::PutRequest& request) {

@@ -2,7 +2,7 @@
 // (POST /v3/kv/..., /v3/lease/...) over an injected HttpTransport (libcurl in `main`, with
 // TLS and a client certificate where etcd asks for one; a fake in tests). It speaks the
 // messages of common/etcd/etcd_gateway.proto: Put, Range, DeleteRange, Txn with compares,
-// LeaseGrant, LeaseKeepAlive, LeaseRevoke, and the helpers that leader election builds on
+// LeaseGrant, LeaseKeepAlive, LeaseRevoke, Maintenance.Status of one member, and the helpers that leader election builds on
 // (CreateIfAbsent, PutIfHeld, DeleteIfHeld: transactions that compare a key's lease and
 // create_revision). Requests go to one member at a time; a member that cannot be reached,
 // or that answers UNAVAILABLE (no leader, not ready), is left for the next in the list, and
@@ -79,17 +79,24 @@ class EtcdClient {
   absl::StatusOr<bool> PutWhileHeld(absl::string_view key, absl::string_view value,
                                     absl::string_view guard_key, const KeyHold& hold);
 
+  // One member's status, asked of `endpoint` only (no failover: the answer is about it),
+  // within `timeout`.
+  absl::StatusOr<gw::StatusResponse> MemberStatus(const std::string& endpoint,
+                                                  absl::Duration timeout);
+
   // The member the next request goes to first.
   std::string current_endpoint();
+  const std::vector<std::string>& endpoints() const { return options_.endpoints; }
 
  private:
   // POSTs `request` as JSON to `path` on the current member, failing over; parses the
   // answer into `response`.
   absl::Status Call(absl::string_view path, const google::protobuf::Message& request,
                     google::protobuf::Message* response);
-  // One attempt at one member: the HTTP answer, or a transport error.
-  absl::StatusOr<HttpResponse> Post(const std::string& endpoint, absl::string_view path,
-                                    const std::string& body);
+  // One attempt at one member: its answer parsed into `response`, or the error.
+  absl::Status CallMember(const std::string& endpoint, absl::string_view path,
+                          const std::string& body, absl::Duration timeout,
+                          google::protobuf::Message* response);
 
   const EtcdClientOptions options_;
   HttpTransport* transport_;

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/rpc/http_transport.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
@@ -284,6 +285,11 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path, cv1::Role rol
   if (const char* node_name = std::getenv("MAILROOM_NODE_NAME");
       node_name != nullptr && node_name[0] != '\0') {
     config.set_node_name(node_name);
+  }
+  // The same goes for elected brokers: each pod advertises its own address.
+  if (config.broker().has_ha()) {
+    std::string* advertised = config.mutable_broker()->mutable_ha()->mutable_advertised_address();
+    *advertised = absl::StrReplaceAll(*advertised, {{"{node_name}", config.node_name()}});
   }
   MR_RETURN_IF_ERROR(ValidateNodeConfig(config, role, &locator));
   return config;

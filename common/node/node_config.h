@@ -18,7 +18,9 @@ using ::mailroom::config::v1::NodeConfig;
 
 // Loads `path` and checks it for a process of `role`. Errors are INVALID_ARGUMENT naming
 // each bad field with its line, or NOT_FOUND naming an unreadable file. The environment
-// variable MAILROOM_NODE_NAME, when set, replaces node_name (one config for many pods).
+// variable MAILROOM_NODE_NAME, when set, replaces node_name (one config for many pods), and
+// "{node_name}" in broker.ha.advertised_address stands for the node name (each broker pod
+// advertises its own, e.g. "{node_name}.mailroom-broker-pods.mailroom.svc:7100").
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path,
                                           mailroom::common::v1::Role role);
 

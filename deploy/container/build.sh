@@ -13,15 +13,18 @@
 #                   mailroom-pan, mailroom-psn, mailroom-mnt, mailroomctl)
 #   --from-source   the multi-stage build as written: the toolchain installed and everything
 #                   compiled inside the image build, without Bazel's cache (tens of minutes)
+#   --etcd          the etcd members' image instead (the Containerfile's `etcd` stage: Debian's
+#                   etcd-server), default tag mailroom-etcd:latest as components/etcd uses
 #   --tag           the image name (default mailroom:latest, as the Kubernetes manifests use)
 #
 # Prints the image's name, id and size at the end.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 
-tag="mailroom:latest"
+tag=""
 binaries=""
 from_source=0
+etcd=0
 while (($#)); do
   case "$1" in
     --tag) tag="$2"; shift 2 ;;
@@ -29,10 +32,16 @@ while (($#)); do
     --binaries) binaries="$2"; shift 2 ;;
     --binaries=*) binaries="${1#*=}"; shift ;;
     --from-source) from_source=1; shift ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --etcd) etcd=1; shift ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+if ((etcd)); then
+  tag="${tag:-mailroom-etcd:latest}"
+else
+  tag="${tag:-mailroom:latest}"
+fi
 if ((from_source)) && [[ -n "$binaries" ]]; then
   echo "build.sh: --binaries and --from-source exclude each other" >&2
   exit 2
@@ -61,7 +70,11 @@ podman image exists debian:bookworm-slim || podman tag debian:bookworm debian:bo
 exec 8>&-
 
 started=$SECONDS
-if ((from_source)); then
+if ((etcd)); then
+  # Only the Containerfile is needed: the stage installs Debian's package.
+  mkdir -p "$work/etcd-context"
+  podman build --network host --target etcd -f "$containerfile" -t "$tag" "$work/etcd-context"
+elif ((from_source)); then
   podman build --network host --target runtime -f "$containerfile" -t "$tag" .
 else
   if [[ -z "$binaries" ]]; then

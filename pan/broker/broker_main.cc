@@ -27,6 +27,7 @@
 #include "common/rpc/tls.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/broker_service.h"
+#include "pan/broker/election_status.h"
 #include "pan/broker/graph_connection_tester.h"
 #include "pan/broker/leader_election.h"
 #include "pan/broker/quota_ledger.h"
@@ -280,8 +281,13 @@ int Run(const RoleStart& start) {
   BrokerService service(&broker, admins, election.election.get(), election.ledger.get());
   NodeStatusService status_service(
       {config.node_name(), config.role(), start_time}, &clock,
-      [&broker](status::v1::GetNodeStatusResponse* response) {
-        return broker.FillStatus(response);
+      [&](status::v1::GetNodeStatusResponse* response) {
+        MR_RETURN_IF_ERROR(broker.FillStatus(response));
+        if (elected) {
+          FillElectionStatus(*election.election, election.etcd.get(), clock.Now(),
+                             response->mutable_broker()->mutable_election());
+        }
+        return absl::OkStatus();
       },
       &admins);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials =

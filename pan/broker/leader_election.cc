@@ -122,6 +122,7 @@ absl::Time LeaderElection::Step() {
         holds_key_ = false;
         term_end_ = absl::InfinitePast();
         leader_address_ = key->has_value() ? (*key)->value() : "";
+        leader_term_ = key->has_value() ? (*key)->create_revision() : 0;
       }
       Report(false);
       return clock_->Now();
@@ -152,8 +153,10 @@ absl::Time LeaderElection::Step() {
         term_end_ = renewed_at_ + options_.ttl - margin_;
         leader_since_ = clock_->Now();
         leader_address_ = options_.advertised_address;
+        leader_term_ = won->create_revision;
       } else {
         leader_address_ = holder.value();
+        leader_term_ = holder.create_revision();
       }
     }
   }
@@ -202,6 +205,22 @@ std::string LeaderElection::leader_address() const {
 absl::Time LeaderElection::leader_since() const {
   absl::MutexLock lock(&mu_);
   return leader_since_;
+}
+
+ElectionState LeaderElection::State() const {
+  absl::MutexLock lock(&mu_);
+  ElectionState state;
+  const absl::Time now = clock_->Now();
+  state.leading = holds_key_ && term_end_ > now;
+  // A term of its own that ended: no leader known until the next round reads the key.
+  const bool stale = !state.leading && leader_address_ == options_.advertised_address;
+  state.leader_address = stale ? "" : leader_address_;
+  state.term = stale ? 0 : leader_term_;
+  if (state.leading) {
+    state.leading_for = now - leader_since_;
+    state.remaining_term = term_end_ - now;
+  }
+  return state;
 }
 
 }  // namespace mailroom::broker

@@ -51,6 +51,19 @@ struct LeaderElectionOptions {
   std::function<absl::Status(const etcd::KeyHold& hold)> on_elected;
 };
 
+// What a broker knows of the election at one moment (for NodeStatus), read under one lock.
+struct ElectionState {
+  bool leading = false;
+  // The leader's advertised address as last seen in etcd ("" if unknown).
+  std::string leader_address;
+  // The leader's term: the election key's create_revision, which etcd makes new each time a
+  // broker creates the key; 0 while no leader is known.
+  int64_t term = 0;
+  // The leader only: how long it has led, and how much of its term is left.
+  absl::Duration leading_for;
+  absl::Duration remaining_term;
+};
+
 // margin = max(ttl / 10, 500 ms): how long before its lease could expire a leader stops.
 absl::Duration FencingMargin(absl::Duration ttl);
 
@@ -78,6 +91,8 @@ class LeaderElection final : public Leadership {
   std::string leader_address() const;
   // When this broker's current term began (InfinitePast if it does not lead).
   absl::Time leader_since() const;
+  ElectionState State() const;
+  const LeaderElectionOptions& options() const { return options_; }
 
  private:
   // Ends the term (and forgets the hold) if `lost`; reports a change of leadership.
@@ -98,6 +113,8 @@ class LeaderElection final : public Leadership {
   absl::Time term_end_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time leader_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
+  // The create_revision of the election key as last seen (0: none known).
+  int64_t leader_term_ ABSL_GUARDED_BY(mu_) = 0;
   bool reported_leading_ ABSL_GUARDED_BY(mu_) = false;
   BackgroundLoop loop_;
 };

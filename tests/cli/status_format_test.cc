@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/base/diagnosis.h"
 #include "common/base/proto_time.h"
@@ -19,6 +20,7 @@ namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 namespace sv1 = ::mailroom::status::v1;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -227,6 +229,131 @@ TEST(StatusFormatTest, ASendingNodeWithoutAUsableTokenNeedsAnAdmin) {
   token->Clear();
   EXPECT_THAT(AttentionOf(status), IsEmpty());
   EXPECT_THAT(FormatClusterStatus(status), HasSubstr("not used (the settings use no "));
+}
+
+// Two brokers elected through etcd: `broker` leads (since 3 minutes, term 42), broker2
+// stands by; both reach all three etcd members.
+sv1::EtcdHealth ThreeMembers() {
+  sv1::EtcdHealth etcd;
+  const char* ids[] = {"a1", "b2", "c3"};
+  for (int i = 0; i < 3; ++i) {
+    sv1::EtcdMemberHealth* member = etcd.add_members();
+    member->set_endpoint(absl::StrCat("http://10.0.0.", i + 1, ":2379"));
+    member->set_reachable(true);
+    member->set_member_id(ids[i]);
+    member->set_leader_id("b2");
+    member->set_raft_term(4);
+    member->set_version("3.4.23");
+  }
+  etcd.set_reachable(3);
+  etcd.set_leader_id("b2");
+  etcd.set_leader_endpoint("http://10.0.0.2:2379");
+  etcd.set_healthy(true);
+  return etcd;
+}
+
+sv1::BrokerElection Election(bool leading, const std::string& self) {
+  sv1::BrokerElection election;
+  election.set_advertised_address(self);
+  election.set_leading(leading);
+  election.set_leader_address("pan1:7100");
+  election.set_term(42);
+  election.set_election_key("/mailroom/broker/leader");
+  ToProto(absl::Seconds(5), election.mutable_lease_ttl());
+  if (leading) {
+    ToProto(kNow - absl::Minutes(3), election.mutable_leader_since());
+    ToProto(absl::Seconds(4), election.mutable_remaining_term());
+  }
+  *election.mutable_etcd() = ThreeMembers();
+  return election;
+}
+
+sv1::ClusterStatus TwoElectedBrokers() {
+  sv1::ClusterStatus status = Healthy();
+  *BrokerOf(&status)->mutable_election() = Election(true, "pan1:7100");
+  sv1::NodeReport standby = Node("broker2", cv1::ROLE_BROKER);
+  standby.set_health(sv1::NODE_HEALTH_STANDBY);
+  *standby.mutable_status()->mutable_broker()->mutable_election() =
+      Election(false, "pan2:7100");
+  *status.mutable_nodes()->Add() = standby;
+  return status;
+}
+
+TEST(StatusFormatTest, ElectedBrokersShowWhoLeadsSinceWhenAndEtcdsHealth) {
+  const sv1::ClusterStatus status = TwoElectedBrokers();
+  EXPECT_THAT(AttentionOf(status), IsEmpty());
+  const std::string screen = FormatClusterStatus(status);
+  EXPECT_THAT(screen, HasSubstr("Brokers elected through etcd (key /mailroom/broker/leader, "
+                                "lease TTL 5s):\n"));
+  EXPECT_THAT(screen, HasSubstr("  broker   LEADER  pan1:7100  leads since 2027-01-15 07:57:00 UTC"
+                                " (3m), term 42\n"));
+  EXPECT_THAT(screen, HasSubstr("  broker2  STANDBY pan2:7100  stands by; the leader is "
+                                "pan1:7100 (term 42)\n"));
+  EXPECT_THAT(screen, HasSubstr("etcd as broker sees it: healthy, 3/3 members answer, leader "
+                                "http://10.0.0.2:2379 (member b2)\n"));
+  EXPECT_THAT(screen, HasSubstr("  http://10.0.0.1:2379  member a1, follower, raft term 4, "
+                                "etcd 3.4.23\n"));
+  EXPECT_THAT(screen, HasSubstr("  http://10.0.0.2:2379  member b2, leader, raft term 4"));
+  // The standby's view is summed up in a line when it sees what the leader sees.
+  EXPECT_THAT(screen, HasSubstr("etcd as broker2 sees it: healthy, 3/3 members answer"));
+  size_t member_lines = 0;
+  for (size_t at = screen.find("  http://10.0.0.1:2379"); at != std::string::npos;
+       at = screen.find("  http://10.0.0.1:2379", at + 1)) {
+    ++member_lines;
+  }
+  EXPECT_EQ(member_lines, 1u);
+  // Single-broker mode shows no election.
+  EXPECT_THAT(FormatClusterStatus(Healthy()), Not(HasSubstr("etcd")));
+}
+
+TEST(StatusFormatTest, AnEtcdMemberThatDoesNotAnswerNeedsAnAdmin) {
+  sv1::ClusterStatus status = TwoElectedBrokers();
+  sv1::EtcdHealth* etcd = BrokerOf(&status)->mutable_election()->mutable_etcd();
+  etcd->mutable_members(2)->set_reachable(false);
+  etcd->mutable_members(2)->set_error("Couldn't connect to server");
+  etcd->set_reachable(2);
+  EXPECT_THAT(AttentionOf(status),
+              ElementsAre("etcd member http://10.0.0.3:2379 does not answer broker: Couldn't "
+                          "connect to server"));
+  const std::string screen = FormatClusterStatus(status);
+  EXPECT_THAT(screen, HasSubstr("etcd as broker sees it: healthy, 2/3 members answer"));
+  EXPECT_THAT(screen, HasSubstr("  http://10.0.0.3:2379  DOES NOT ANSWER: Couldn't connect"));
+}
+
+TEST(StatusFormatTest, EtcdWithoutQuorumAndNoBrokerLeadingNeedAnAdmin) {
+  sv1::ClusterStatus status = TwoElectedBrokers();
+  sv1::EtcdHealth lost;
+  for (int i = 0; i < 3; ++i) {
+    sv1::EtcdMemberHealth* member = lost.add_members();
+    member->set_endpoint(absl::StrCat("http://10.0.0.", i + 1, ":2379"));
+    member->set_error("refused");
+  }
+  lost.mutable_members(2)->set_reachable(true);
+  lost.mutable_members(2)->set_member_id("c3");
+  lost.mutable_members(2)->set_error("etcdserver: no leader");
+  lost.set_reachable(1);
+  for (int i : {0, 4}) {
+    sv1::BrokerElection* election =
+        status.mutable_nodes(i)->mutable_status()->mutable_broker()->mutable_election();
+    election->set_leading(false);
+    election->clear_leader_address();
+    *election->mutable_etcd() = lost;
+  }
+  status.mutable_nodes(0)->set_health(sv1::NODE_HEALTH_NOT_SERVING);
+  status.mutable_nodes(4)->set_health(sv1::NODE_HEALTH_NOT_SERVING);
+  const std::vector<std::string> attention = AttentionOf(status);
+  EXPECT_THAT(attention, Contains("etcd as broker sees it has no leader (1/3 members answer): "
+                                  "no broker can lead or renew its term"));
+  EXPECT_THAT(attention, Contains("etcd member http://10.0.0.3:2379 reports to broker2: "
+                                  "etcdserver: no leader"));
+  EXPECT_THAT(attention, Contains("no broker leads: role nodes wait for an election, then send "
+                                  "within their offline allowance"));
+  const std::string screen = FormatClusterStatus(status);
+  EXPECT_THAT(screen, HasSubstr("  broker   STANDBY pan1:7100  stands by; no broker leads\n"));
+  EXPECT_THAT(screen, HasSubstr("etcd as broker sees it: NOT HEALTHY, 1/3 members answer, NO "
+                                "etcd leader\n"));
+  EXPECT_THAT(screen, HasSubstr("  http://10.0.0.3:2379  member c3, knows no leader, raft term 0"
+                                ", etcd ; etcdserver: no leader\n"));
 }
 
 TEST(StatusFormatTest, AMailboxQuotaLine) {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Kubernetes manifests, offline: the example overlay renders with kustomize (kubectl's
 # built-in), sources and output pass yamllint, and the render has what the deployment
-# promises: a single-replica broker StatefulSet with its key from a Secret, PAN and MnT as
-# single instances, PSNs scaled by an HPA, every role's data on a persistent volume, health
-# probes everywhere, and a NetworkPolicy that lets only role pods reach the broker.
+# promises: a two-replica broker StatefulSet with its key from a Secret, elected through the
+# three etcd members of components/etcd (issue 12), PAN and MnT as single instances naming both
+# brokers, PSNs scaled by an HPA, every role's data on a persistent volume, health probes
+# everywhere, and NetworkPolicies that let only role pods reach the broker and only brokers
+# reach etcd.
 set -euo pipefail
 root="$TEST_SRCDIR/$TEST_WORKSPACE/deploy/kubernetes"
 work="$(mktemp -d)"
@@ -26,8 +28,8 @@ yamllint -d "{extends: default, rules: {line-length: disable, indentation: {inde
 # Split the render into one file per object for the checks below.
 mkdir "$work/objects"
 awk -v dir="$work/objects" '/^---$/ {n++; next} {print > (dir "/" n ".yaml")}' "$work/rendered.yaml"
-object() {  # object KIND NAME -> path of that object's file
-  grep -l -x "kind: $1" "$work"/objects/*.yaml | xargs grep -l -x "  name: $2" | head -1
+object() {  # object KIND NAME -> path of that object's file (nothing when there is none)
+  grep -l -x "kind: $1" "$work"/objects/*.yaml | xargs -r grep -l -x "  name: $2" | head -1 || true
 }
 
 for role in broker pan psn mnt; do
@@ -42,10 +44,48 @@ for role in broker pan psn mnt; do
   grep -q 'readOnlyRootFilesystem: true' "$f" || fail "$role: root filesystem writable"
   [[ -n "$(object Service "mailroom-$role")" ]] || fail "$role: no Service"
 done
-for single in broker pan mnt; do
+for single in pan mnt; do
   grep -q '^  replicas: 1$' "$(object StatefulSet "mailroom-$single")" || fail "$single must be a single instance"
 done
 broker="$(object StatefulSet mailroom-broker)"
+grep -q '^  replicas: 2$' "$broker" || fail "broker: two replicas (primary and secondary PAN)"
+# A standby answers health NOT_SERVING by design: its probes must not restart it or hold a
+# rollout back.
+[[ "$(grep -c -- '- --live$' "$broker")" == 2 ]] || fail "broker: probes without --live"
+grep -q 'name: etcd-tls' "$broker" || fail "broker: no client certificate for etcd"
+pdb="$(object PodDisruptionBudget mailroom-broker)"
+[[ -n "$pdb" ]] && grep -q 'maxUnavailable: 1' "$pdb" || fail "broker: no PodDisruptionBudget of one"
+etcd="$(object StatefulSet mailroom-etcd)"
+if [[ -z "$etcd" ]]; then
+  fail "no StatefulSet mailroom-etcd (components/etcd)"
+else
+  grep -q '^  replicas: 3$' "$etcd" || fail "etcd: three members"
+  grep -q 'image: registry.example.internal/mailroom-etcd:0.1.0' "$etcd" || fail "etcd: overlay image not applied"
+  grep -q 'volumeClaimTemplates:' "$etcd" || fail "etcd: no persistent volume"
+  grep -q 'readOnlyRootFilesystem: true' "$etcd" || fail "etcd: root filesystem writable"
+  for setting in ETCD_CLIENT_CERT_AUTH ETCD_PEER_CLIENT_CERT_AUTH; do
+    grep -A1 "name: $setting" "$etcd" | grep -q 'value: "true"' || fail "etcd: $setting not true"
+  done
+  grep -q 'http://0.0.0.0' "$etcd" && fail "etcd: plain http beyond loopback"
+  for i in 0 1 2; do
+    grep -q "mailroom-etcd-$i=https://mailroom-etcd-$i.mailroom-etcd.mailroom.svc:2380" "$etcd" ||
+      fail "etcd: initial cluster lacks member $i"
+  done
+  grep -q 'publishNotReadyAddresses: true' "$(object Service mailroom-etcd)" ||
+    fail "etcd: members cannot find one another before they are ready"
+  policy="$(object NetworkPolicy mailroom-etcd-ingress)"
+  [[ -n "$policy" ]] || fail "no NetworkPolicy for etcd"
+  grep -q -- '- portal\|role: psn' "$policy" && fail "etcd reachable by others than brokers"
+fi
+config="$(object ConfigMap 'mailroom-config-[a-z0-9]*')"
+for i in 0 1 2; do
+  grep -q "https://mailroom-etcd-$i.mailroom-etcd.mailroom.svc:2379" "$config" ||
+    fail "broker.textproto does not name etcd member $i"
+done
+grep -q 'advertised_address: \"{node_name}.mailroom-broker-pods.mailroom.svc:7100\"' "$config" ||
+  fail "broker.textproto: each pod must advertise its own name"
+[[ "$(grep -c 'mailroom-broker-1.mailroom-broker-pods.mailroom.svc:7100' "$config")" == 3 ]] ||
+  fail "the PAN, PSN and MnT configs must name both brokers"
 grep -q 'secretName: mailroom-broker-key' "$broker" || fail "broker key not from a Secret"
 grep -q 'secretName: mailroom-broker-key' "$(object StatefulSet mailroom-psn)" && fail "a PSN mounts the broker key"
 # The kubelet mounts the key Secret 0440 root:<fsGroup>; the broker accepts group read only for

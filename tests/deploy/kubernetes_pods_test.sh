@@ -15,6 +15,12 @@
 #     network namespace of the test's own (`ip netns exec`), so the manifests' fixed ports do
 #     not meet the host's (podman refuses ns: networking for pods);
 #   - the image: the one built from this invocation's binaries.
+# The broker's StatefulSet has two replicas elected through etcd (components/etcd); only its
+# first pod is played, and no etcd: members and brokers listen on fixed ports, which pods of
+# one StatefulSet cannot share in one network namespace. So the broker stands by, as a broker
+# that cannot reach etcd must, and its probes (mailroomctl --live health) pass all the same.
+# What is checked of components/etcd here is its image (deploy/container/build.sh --etcd):
+# Debian's etcd runs in it as uid 10001 on a read-only root, writing only /var/lib/etcd.
 # Asserts that every pod runs, its readiness probe passes (run as podman exec of the probe's
 # own command), podman's health check made from the livenessProbe passes, the process runs as
 # 10001 with no capabilities, no new privileges and a read-only root, and the node took the
@@ -31,6 +37,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/container_lib.sh"
 PODS_FROM_STATEFULSETS="$ROOT/tests/deploy/pods_from_statefulsets.py"
 MANIFESTS="$ROOT/deploy/kubernetes/base"
 NETNS=mrkp-net
+ETCD_IMAGE=localhost/mailroom-etcd:test
 LOCK=/run/lock/mailroom-container-tests.lock
 
 W=""
@@ -111,8 +118,19 @@ main() {
   ip netns del "$NETNS" 2>/dev/null || true
   W="$(mktemp -d /tmp/mrkp.XXXXXX)"
   chmod 755 "$W"
+  mkdir -p "$W/etcd-data"
 
   build_test_image
+  local etcd_started=$SECONDS
+  bash "$BUILD_IMAGE" --etcd --tag "$ETCD_IMAGE" >"$W/etcd-image-build.log" 2>&1 ||
+    { tail -n 30 "$W/etcd-image-build.log"; die "building the etcd image failed"; }
+  say "image $ETCD_IMAGE built in $((SECONDS - etcd_started)) s"
+  check "the etcd image runs Debian's etcd as 10001 on a read-only root" \
+    bash -c "podman run --rm --network none --user 10001:10001 --read-only --cap-drop ALL \
+      '$ETCD_IMAGE' --version | grep -q '^etcd Version: 3\.'"
+  check "and writes its data under /var/lib/etcd (a volume in the pods)" \
+    podman run --rm --network none --user 10001:10001 --read-only --cap-drop ALL \
+      -v "$W/etcd-data:/var/lib/etcd:U" --entrypoint /bin/sh "$ETCD_IMAGE" -c 'touch /var/lib/etcd/x'
 
   # kustomize refuses symlinked inputs (the runfiles): render a real copy.
   cp -rL "$MANIFESTS" "$W/base"
@@ -147,6 +165,8 @@ main() {
   done
   ready_all 60 probe "podman kube play -> readiness probe passes" "${PODS[@]}"
 
+  check "the broker pod stands by without etcd (health NOT_SERVING; --live passes it)" \
+    grep -q 'localhost:7100: NOT_SERVING' "$W/probe-mailroom-broker-0.txt"
   local c pid port
   for port in 7100 7101 7102 7104; do # the manifests' containerPorts: broker, PAN, PSN, MnT
     check "port $port listens in the pods' network namespace" \

@@ -11,8 +11,9 @@ VOLUME_ROOT/<pod>/<volume> that the test fills as the cluster would:
   - configMap, secret, csi (cert-manager's certificates) volumes and the volumeClaimTemplates;
   - the containers' `ports` (names only, nothing published; podman would map them);
   - the image: IMAGE (the image under test, as an overlay's `images:` would set it);
-  - the Services' DNS names (<service>.<namespace>.svc), given to every pod as hostAliases
-    for 127.0.0.1, with hostNetwork (the pods share the network namespace podman runs in: one
+  - the Services' DNS names (<service>.<namespace>.svc) and the played pods' own
+    (<pod>.<serviceName>.<namespace>.svc, as role nodes name the brokers), given to every pod
+    as hostAliases for 127.0.0.1, with hostNetwork (the pods share the network namespace podman runs in: one
     of the test's own, see kubernetes_pods_test.sh).
 Prints one line per pod, "<pod> <container> <volume>=<kind> ...", so the test knows what to
 fill; writes OUT_DIR/<pod>.probe, the readiness probe's command (an argument a line), and
@@ -36,6 +37,14 @@ def main(rendered, out_dir, volume_root, image):
     statefulsets = [d for d in documents if d["kind"] == "StatefulSet"]
     if not statefulsets:
         sys.exit("no StatefulSet in " + rendered)
+    hostnames = sorted(
+        set(services)
+        | {
+            f"{s['metadata']['name']}-0.{s['spec']['serviceName']}."
+            f"{s['metadata'].get('namespace', 'default')}.svc"
+            for s in statefulsets
+        }
+    )
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "service-names"), "w") as f:
         f.write(",".join(sorted(set(services))) + "\n")
@@ -59,7 +68,7 @@ def main(rendered, out_dir, volume_root, image):
             kinds[name] = "persistentVolumeClaim"
             volumes.append(host_path(volume_root, pod_name, name))
         spec["volumes"] = volumes
-        spec["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": sorted(set(services))}]
+        spec["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": hostnames}]
         spec["restartPolicy"] = "Never"
         # The pods share the network namespace podman runs in (kubernetes_pods_test.sh runs it
         # in one of its own), as a cluster network would join them.

@@ -16,7 +16,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "proto/mailroom/mnt/v1/mnt.grpc.pb.h"
 #include "proto/mailroom/psn/v1/psn.grpc.pb.h"
@@ -62,16 +61,11 @@ std::unique_ptr<grpc::ClientContext> Context() {
   return context;
 }
 
-// The `--json` output of status as a message (the JSON is the whole of stdout).
+// The `--json` output of status as a message.
 sv1::ClusterStatus ParseStatus(const std::string& output) {
   sv1::ClusterStatus status;
-  const size_t begin = output.find('{');
-  const size_t end = output.rfind('}');
-  EXPECT_NE(begin, std::string::npos) << output;
-  if (begin == std::string::npos || end == std::string::npos) return status;
-  const auto parsed =
-      google::protobuf::util::JsonStringToMessage(output.substr(begin, end - begin + 1), &status);
-  EXPECT_TRUE(parsed.ok()) << parsed.ToString();
+  const absl::Status parsed = mailroom::testing::ParseJsonOutput(output, &status);
+  EXPECT_TRUE(parsed.ok()) << parsed;
   return status;
 }
 

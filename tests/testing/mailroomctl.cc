@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "google/protobuf/util/json_util.h"
 #include "tests/testing/testbed.h"
 
 namespace mailroom::testing {
@@ -53,6 +54,21 @@ CtlResult Mailroomctl::Run(const std::vector<std::string>& args,
   std::cout << "$ mailroomctl " << absl::StrJoin(args, " ") << "\n"
             << result.output << "(exit " << result.exit_code << ")\n";
   return result;
+}
+
+absl::Status ParseJsonOutput(const std::string& output, google::protobuf::Message* message) {
+  const size_t begin = output.find('{');
+  const size_t end = output.rfind('}');
+  if (begin == std::string::npos || end == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("no JSON object in: ", output));
+  }
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(output.substr(begin, end - begin + 1), message);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a ", message->GetTypeName(), ": ", parsed.ToString()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mailroom::testing

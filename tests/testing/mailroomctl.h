@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "google/protobuf/message.h"
+
 namespace mailroom::testing {
 
 struct CtlResult {
@@ -33,6 +36,10 @@ class Mailroomctl {
   std::string dir_;
   std::string config_;
 };
+
+// Parses the output of a `--json` command (its one JSON object, whatever surrounds it) into
+// `message`; an error says why not.
+absl::Status ParseJsonOutput(const std::string& output, google::protobuf::Message* message);
 
 }  // namespace mailroom::testing
 

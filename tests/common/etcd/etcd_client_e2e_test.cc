@@ -121,6 +121,23 @@ TEST_F(EtcdClientE2eTest, HeldOperationsNeedTheSameLeaseAndCreation) {
   EXPECT_TRUE(*deleted);
 }
 
+TEST_F(EtcdClientE2eTest, EveryMemberNamesTheSameLeaderAndAKilledOneIsUnreachable) {
+  uint64_t leader = 0;
+  int leaders = 0;
+  for (const std::string& endpoint : cluster_->endpoints()) {
+    absl::StatusOr<gw::StatusResponse> status = client_->MemberStatus(endpoint, absl::Seconds(2));
+    ASSERT_TRUE(status.ok()) << endpoint << ": " << status.status();
+    EXPECT_NE(status->leader(), 0u);
+    if (leader == 0) leader = status->leader();
+    EXPECT_EQ(status->leader(), leader) << endpoint;
+    if (status->header().member_id() == status->leader()) ++leaders;
+    EXPECT_FALSE(status->version().empty());
+  }
+  EXPECT_EQ(leaders, 1);
+  cluster_->Kill(2);
+  EXPECT_FALSE(client_->MemberStatus(cluster_->endpoints()[2], absl::Seconds(2)).ok());
+}
+
 TEST_F(EtcdClientE2eTest, FailsOverWhenAMemberDies) {
   gw::PutRequest put;
   put.set_key("/mailroom/test/failover");

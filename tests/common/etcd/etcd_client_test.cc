@@ -134,6 +134,29 @@ TEST_F(EtcdClientTest, KeepAliveOfAnExpiredLeaseIsNotFound) {
   EXPECT_EQ(*ttl, absl::Seconds(2));
 }
 
+TEST_F(EtcdClientTest, MemberStatusAsksThatMemberOnlyAndReadsItsLeader) {
+  EtcdClient client(Options(), &transport_);
+  transport_.EnqueueJson(200, R"({"header":{"member_id":"13668033151171901709","raft_term":"2"},)"
+                              R"("version":"3.4.23","dbSize":"20480","leader":"13668033151171901709",)"
+                              R"("raftIndex":"4","raftTerm":"2"})");
+  absl::StatusOr<gw::StatusResponse> status =
+      client.MemberStatus("http://127.0.0.1:2", absl::Seconds(1));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->header().member_id(), 13668033151171901709u);
+  EXPECT_EQ(status->leader(), 13668033151171901709u);
+  EXPECT_EQ(status->raft_term(), 2u);
+  EXPECT_EQ(status->version(), "3.4.23");
+  ASSERT_EQ(transport_.request_count(), 1);
+  EXPECT_EQ(transport_.requests()[0].url, "http://127.0.0.1:2/v3/maintenance/status");
+  EXPECT_EQ(transport_.requests()[0].timeout, absl::Seconds(1));
+  // A member that cannot be reached is reported as such, not passed over for another.
+  transport_.Enqueue(absl::UnavailableError("refused"));
+  EXPECT_EQ(client.MemberStatus("http://127.0.0.1:3", absl::Seconds(1)).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.request_count(), 2);
+  EXPECT_EQ(client.current_endpoint(), "http://127.0.0.1:1");
+}
+
 TEST_F(EtcdClientTest, RevokingALeaseAlreadyGoneIsFine) {
   EtcdClient client(Options(), &transport_);
   transport_.EnqueueJson(404, R"({"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"})");

@@ -50,6 +50,24 @@ TEST_F(NodeConfigTest, EnvironmentNamesThePod) {
   EXPECT_EQ(config->node_name(), "psn-7");
 }
 
+TEST_F(NodeConfigTest, EachBrokerPodAdvertisesItsOwnName) {
+  const std::string path = dir_ + "/broker.textproto";
+  std::ofstream(path) << R"(node_name: "broker"
+role: ROLE_BROKER
+listen_address: "[::]:7100"
+tls { ca_file: "ca.pem" cert_file: "node.pem" key_file: "node.key" }
+data_dir: "data"
+broker { ha { etcd_endpoints: ["https://etcd-0.etcd:2379"]
+              advertised_address: "{node_name}.broker-pods.mailroom.svc:7100" } }
+)";
+  setenv("MAILROOM_NODE_NAME", "mailroom-broker-1", 1);
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(path, cv1::ROLE_BROKER);
+  unsetenv("MAILROOM_NODE_NAME");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->broker().ha().advertised_address(),
+            "mailroom-broker-1.broker-pods.mailroom.svc:7100");
+}
+
 TEST_F(NodeConfigTest, WrongRoleAndBadFieldsAreAllNamed) {
   absl::StatusOr<NodeConfig> config = LoadNodeConfig(
       Write("mnt_target: \"no-port\"\n"

@@ -108,6 +108,36 @@ TEST_F(LeaderElectionTest, StandbyAnswersNotLeaderWithTheLeadersAddress) {
   EXPECT_TRUE(changes_.empty());
 }
 
+TEST_F(LeaderElectionTest, StateShowsTheLeadersTermAndHowLongItLed) {
+  Win();
+  clock_.Advance(absl::Seconds(2));
+  ElectionState state = election_->State();
+  EXPECT_TRUE(state.leading);
+  EXPECT_EQ(state.leader_address, kSelf);
+  EXPECT_EQ(state.term, 10);  // the key's create_revision
+  EXPECT_EQ(state.leading_for, absl::Seconds(2));
+  EXPECT_EQ(state.remaining_term, absl::Milliseconds(500));
+  // The term ran out without a renewal: no longer leading, and no leader known (not itself).
+  clock_.Advance(absl::Seconds(1));
+  state = election_->State();
+  EXPECT_FALSE(state.leading);
+  EXPECT_EQ(state.leader_address, "");
+  EXPECT_EQ(state.term, 0);
+  EXPECT_EQ(state.leading_for, absl::ZeroDuration());
+}
+
+TEST_F(LeaderElectionTest, AStandbysStateNamesTheLeaderAndItsTerm) {
+  script_.EnqueueJson(200, R"({"ID":"6","TTL":"3"})");
+  script_.EnqueueJson(200, absl::StrCat(R"({"header":{"revision":"11"},"responses":[{"response_range":{"kvs":[)",
+                                        KeyJson(kOther, 5, 7), "]}}]}"));
+  election_->Step();
+  const ElectionState state = election_->State();
+  EXPECT_FALSE(state.leading);
+  EXPECT_EQ(state.leader_address, kOther);
+  EXPECT_EQ(state.term, 7);
+  EXPECT_EQ(state.remaining_term, absl::ZeroDuration());
+}
+
 TEST_F(LeaderElectionTest, ALeaderThatCannotRenewStopsGrantingBeforeTheTtlRunsOut) {
   const absl::Time start = clock_.Now();
   Win();  // the lease was granted at `start`: etcd keeps it until start + 3 s at the earliest
