@@ -8,7 +8,8 @@
 // Maildir), the MnT lists MAIL_TRANSPORT_FALLBACK with the fix, and Test Connection names
 // 5.7.139; once SMTP AUTH is enabled again and Test Connection passes, the mailbox is back on
 // SMTP (the next mail arrives by authenticated SMTP: "with ESMTPSA" in its Received header,
-// not from graph.testbed) and the alarm is cleared.
+// not from graph.testbed) and the alarm is cleared. Likewise when the SMTP endpoint refuses
+// connections for long enough (`testbed.sh submission DIR off`) while Graph works.
 #include <iostream>
 #include <map>
 #include <memory>
@@ -81,7 +82,10 @@ class GraphFallbackE2eTest : public ::testing::Test {
     const std::string mnt_target = absl::StrCat("localhost:", mnt_port);
     absl::StatusOr<std::unique_ptr<BrokerHarness>> broker = BrokerHarness::Start(
         tmp + "/broker", *certs_, *testbed_,
-        "send_limits { messages_per_minute: 100000 recipients_per_day: 100000 }",
+        // An outage moves the mailbox after 3 connect failures over 10 s (5 over 2 minutes by
+        // default), so that the test need not wait minutes.
+        "send_limits { messages_per_minute: 100000 recipients_per_day: 100000 }\n"
+        "fallback_connect_failures: 3 fallback_connect_outage { seconds: 10 }",
         absl::StrCat("mnt_target: \"", mnt_target, "\""));
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
@@ -126,9 +130,11 @@ class GraphFallbackE2eTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    // SMTP AUTH back on for the next suite's testbed (each has its own, but a kept one is
-    // easier to look at this way).
-    if (testbed_ != nullptr) testbed_->RunScript({"smtp-auth", testbed_->dir(), "on"});
+    // SMTP back as it was (a kept testbed is easier to look at this way).
+    if (testbed_ != nullptr) {
+      testbed_->RunScript({"smtp-auth", testbed_->dir(), "on"});
+      testbed_->RunScript({"submission", testbed_->dir(), "on"});
+    }
     delete ctl_;
     delete psn_;
     delete mnt_;
@@ -171,13 +177,26 @@ class GraphFallbackE2eTest : public ::testing::Test {
     return {response.alarms().begin(), response.alarms().end()};
   }
 
-  static std::vector<mv1::Alarm> AwaitFallbackAlarms(mv1::AlarmState state) {
+  // Waits (up to a minute) until the MnT lists `count` MAIL_TRANSPORT_FALLBACK alarms in
+  // `state`; returns those it lists then.
+  static std::vector<mv1::Alarm> AwaitFallbackAlarms(mv1::AlarmState state, size_t count) {
     std::vector<mv1::Alarm> alarms;
     for (absl::Time deadline = absl::Now() + absl::Seconds(60);
-         absl::Now() < deadline && (alarms = FallbackAlarms(state)).empty();) {
+         absl::Now() < deadline && (alarms = FallbackAlarms(state)).size() != count;) {
       absl::SleepFor(absl::Milliseconds(250));
     }
     return alarms;
+  }
+
+  // SMTP is back: Test Connection of the mailbox's SMTP passes, the mailbox is on SMTP again
+  // and no fallback alarm is active.
+  static void ExpectBackOnSmtp(const std::string& test_recipient) {
+    absl::StatusOr<bv1::TestConnectionReport> passed =
+        broker_->TestConnection(FallbackSettings(), test_recipient);
+    ASSERT_TRUE(passed.ok()) << passed.status();
+    EXPECT_TRUE(passed->passed()) << passed->DebugString();
+    EXPECT_THAT(ctl_->Run({"quota"}).output, HasSubstr("transport SMTP since "));
+    EXPECT_THAT(AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE, 0), ::testing::IsEmpty());
   }
 
   // The copies delivered to `to`, by path ("graph", "smtp").
@@ -208,6 +227,32 @@ NodeHarness* GraphFallbackE2eTest::mnt_ = nullptr;
 NodeHarness* GraphFallbackE2eTest::psn_ = nullptr;
 Mailroomctl* GraphFallbackE2eTest::ctl_ = nullptr;
 
+// Runs first (gtest keeps the order of definition), while no node has an SMTP session open:
+// an established session would outlive the listener.
+TEST_F(GraphFallbackE2eTest, AnSmtpOutageThatLastsFallsBackToGraphLosingNothing) {
+  // The SMTP endpoint refuses connections; the Graph endpoint (and Postfix behind it) works.
+  ASSERT_EQ(testbed_->RunScript({"submission", testbed_->dir(), "off"}), 0);
+  const std::string to = "fallback-outage@example.test";
+  const std::map<int, std::string> acked = RegisterGuests("outage", to, 3);
+  ASSERT_EQ(acked.size(), 3u);
+  std::map<std::string, int> copies;
+  EXPECT_EQ(AwaitDelivered(*testbed_, to, acked, kDelivery, &copies), 0);
+  for (const auto& [message_id, count] : copies) EXPECT_EQ(count, 1) << message_id;
+  EXPECT_EQ(Paths(to), (std::map<std::string, int>{{"graph", 3}}));
+  std::cout << "Maildir, " << to << ": " << copies.size() << " of 3 delivered, by path: "
+            << PathsText(to) << "\n";
+  const std::vector<mv1::Alarm> raised = AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE, 1);
+  ASSERT_EQ(raised.size(), 1u);
+  EXPECT_THAT(raised[0].text(), HasSubstr("the SMTP endpoint was unreachable: "));
+  EXPECT_THAT(raised[0].text(), HasSubstr("connect failures in a row over "));
+  EXPECT_THAT(ctl_->Run({"quota"}).output, HasSubstr("transport GRAPH since "));
+
+  ASSERT_EQ(testbed_->RunScript({"submission", testbed_->dir(), "on"}), 0);
+  ExpectBackOnSmtp("fallback-outage-test@example.test");
+  EXPECT_EQ(Paths("fallback-outage-test@example.test"),
+            (std::map<std::string, int>{{"smtp", 1}}));
+}
+
 TEST_F(GraphFallbackE2eTest, SmtpAuthDisabledFallsBackToGraphLosingNothingAndComesBack) {
   // 1. The tenant disables SMTP AUTH for the mailbox (before the PSN has opened an SMTP
   // session: the switch applies to new sessions, as a table Postfix reads when an smtpd
@@ -230,7 +275,7 @@ TEST_F(GraphFallbackE2eTest, SmtpAuthDisabledFallsBackToGraphLosingNothingAndCom
   EXPECT_THAT(outbox.output, HasSubstr(", failed 0\n"));
 
   // The alarm says so, with the fix; the broker shows the transport, since when and why.
-  const std::vector<mv1::Alarm> raised = AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE);
+  const std::vector<mv1::Alarm> raised = AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE, 1);
   ASSERT_EQ(raised.size(), 1u);
   EXPECT_EQ(raised[0].source_node(), "broker");
   EXPECT_THAT(raised[0].text(), HasSubstr("now goes out through Microsoft Graph"));
@@ -255,14 +300,7 @@ TEST_F(GraphFallbackE2eTest, SmtpAuthDisabledFallsBackToGraphLosingNothingAndCom
 
   // 3. SMTP AUTH is enabled again; Test Connection passes, and the mailbox is back on SMTP.
   ASSERT_EQ(testbed_->RunScript({"smtp-auth", testbed_->dir(), "on"}), 0);
-  absl::StatusOr<bv1::TestConnectionReport> passed =
-      broker_->TestConnection(FallbackSettings(), "fallback-test-2@example.test");
-  ASSERT_TRUE(passed.ok()) << passed.status();
-  EXPECT_TRUE(passed->passed()) << passed->DebugString();
-  EXPECT_THAT(ctl_->Run({"quota"}).output, HasSubstr("transport SMTP since "));
-  const std::vector<mv1::Alarm> cleared = AwaitFallbackAlarms(mv1::ALARM_STATE_CLEARED);
-  ASSERT_EQ(cleared.size(), 1u);
-  EXPECT_TRUE(FallbackAlarms(mv1::ALARM_STATE_ACTIVE).empty());
+  ExpectBackOnSmtp("fallback-test-2@example.test");
 
   const std::string after = "fallback-after@example.test";
   acked = RegisterGuests("after", after, 2);

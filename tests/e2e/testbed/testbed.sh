@@ -32,6 +32,11 @@
 #                                    "535 5.7.8 Error: authentication failed: ..."). on (the state at
 #                                    start): submissions go through again. Graph is not affected.
 #                                    Applies to SMTP sessions opened afterwards.
+#   testbed.sh submission DIR on|off
+#                                    off: the trusted submission listener (SMTP_PORT) is taken out of
+#                                    the running Postfix (connection refused: the SMTP endpoint is
+#                                    unreachable) while the plaintext listener, and so the Graph
+#                                    endpoint's delivery, keeps working; on: it listens again
 #   testbed.sh postconf DIR NAME=VALUE...
 #                                    change main.cf settings of the running Postfix and reload it
 #                                    (e.g. a policy service that counts what the MTA accepts)
@@ -820,6 +825,21 @@ cmd_smtp_auth() {
   postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
 }
 
+cmd_submission() {
+  set_paths "$1"
+  load_conf
+  case "$2" in
+    off)
+      [[ -f "$PF_ETC/master.cf.on" ]] || cp "$PF_ETC/master.cf" "$PF_ETC/master.cf.on"
+      postconf -c "$PF_ETC" -M# "127.0.0.1:$SMTP_PORT/inet" >>"$PF/postfix-cmd.log" 2>&1
+      ;;
+    on) if [[ -f "$PF_ETC/master.cf.on" ]]; then mv "$PF_ETC/master.cf.on" "$PF_ETC/master.cf"; fi ;;
+    *) usage ;;
+  esac
+  # The master opens or closes the listener on reload.
+  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+}
+
 cmd_oidc_config() {
   set_paths "$1"
   load_conf
@@ -987,6 +1007,7 @@ main() {
     oidc-config) [[ $# -ge 3 ]] || usage; shift; cmd_oidc_config "$@" ;;
     quota-fault) [[ $# -eq 3 ]] || usage; cmd_quota_fault "$2" "$3" ;;
     smtp-auth) [[ $# -ge 3 && $# -le 4 ]] || usage; cmd_smtp_auth "${@:2}" ;;
+    submission) [[ $# -eq 3 ]] || usage; cmd_submission "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
     postconf) [[ $# -ge 3 ]] || usage; cmd_postconf "${@:2}" ;;
