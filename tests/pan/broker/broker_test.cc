@@ -1097,6 +1097,26 @@ TEST_F(BrokerTest, SmtpAuthDisabledMovesAFallbackMailboxToGraphUntilAnSmtpTestPa
   EXPECT_THAT(quota[0].transport().reason(), HasSubstr("SMTP Test Connection of the mailbox passed"));
 }
 
+// Brokers elected through etcd: the effective transport rides in the sealed record, so a
+// broker taking up what the leader saved (ReloadSettings) is on the same transport.
+TEST_F(BrokerTest, ABrokerTakingUpTheLeadersRecordTakesUpItsTransport) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  Configure(settings);
+  SettingsStore leader(dir_ + "/state.bin", key_);
+  absl::StatusOr<absl::optional<SavedSettings>> saved = leader.Load();
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  (*saved)->state.mutable_effective_transport()->set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  (*saved)->state.mutable_effective_transport()->set_reason("psn1 got 535 5.7.139");
+  ASSERT_TRUE(leader.Save(**saved).ok());
+  ASSERT_TRUE(broker_->ReloadSettings().ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  (*saved)->state.mutable_effective_transport()->set_transport(v1::MAIL_TRANSPORT_SMTP);
+  ASSERT_TRUE(leader.Save(**saved).ok());
+  ASSERT_TRUE(broker_->ReloadSettings().ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+}
+
 TEST_F(BrokerTest, AnSmtpOutageMovesAFallbackMailboxOnlyOnceItLasts) {
   v1::SmtpSettings settings = Settings();
   settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
