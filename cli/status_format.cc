@@ -214,6 +214,13 @@ std::string FormatMailboxQuota(const bv1::MailboxQuota& q) {
       " messages this minute, ", q.recipients_last_day(), "/", q.limits().recipients_per_day(),
       " recipients today, ", q.open_connections(), "/", q.limits().max_connections(),
       " connections\n");
+  if (q.has_transport()) {
+    const bv1::EffectiveTransport& t = q.transport();
+    absl::StrAppend(&out, "  transport ", WithoutPrefix(bv1::MailTransport_Name(t.transport()),
+                                                        "MAIL_TRANSPORT_"),
+                    t.has_since() ? absl::StrCat(" since ", Utc(t.since())) : "",
+                    t.reason().empty() ? "" : absl::StrCat(": ", t.reason()), "\n");
+  }
   if (q.has_paused_until()) {
     absl::StrAppend(&out, "  PAUSED until ", Utc(q.paused_until()),
                     " (quota exceeded; mailroomctl quota resume ", q.mailbox(),

@@ -22,6 +22,7 @@ absl::string_view AlarmTypeTitle(mv1::AlarmType type) {
     case mv1::ALARM_TYPE_CERTIFICATE_EXPIRY: return "Certificate expiry";
     case mv1::ALARM_TYPE_NODE_DOWN: return "Node down";
     case mv1::ALARM_TYPE_SEND_QUOTA_EXCEEDED: return "Send quota exceeded";
+    case mv1::ALARM_TYPE_MAIL_TRANSPORT_FALLBACK: return "Mail sent through Graph (SMTP fallback)";
     case mv1::ALARM_TYPE_GENERIC: return "Alarm";
     default: return "Alarm";
   }
@@ -88,6 +89,12 @@ absl::string_view AlarmTypeGuidance(mv1::AlarmType type) {
     case mv1::ALARM_TYPE_SEND_QUOTA_EXCEEDED:
       return "The mailbox reached Exchange Online's daily recipient limit; sending resumes when "
              "the 24-hour window rolls over. Spread large sends, or use another mailbox.";
+    case mv1::ALARM_TYPE_MAIL_TRANSPORT_FALLBACK:
+      return "Re-enable SMTP AUTH for the mailbox (Set-CASMailbox -Identity <mailbox> "
+             "-SmtpClientAuthenticationDisabled $false, or tenant-wide Set-TransportConfig "
+             "-SmtpClientAuthenticationDisabled $false) or restore the path to the SMTP "
+             "endpoint, then run Test Connection (mailroomctl settings test --to=ADDRESS): once "
+             "it passes, the mailbox goes back to SMTP and the alarm clears.";
     default: return "";
   }
 }

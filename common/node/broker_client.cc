@@ -133,6 +133,7 @@ absl::Status BrokerTokenSource::FetchLocked() {
   grant.settings_etag = response.settings_etag();
   grant.transport = request.transport();
   grant.graph_endpoint = response.graph_endpoint();
+  grant.graph_fallback = response.graph_fallback();
   if (response.has_smtp_proxy()) {
     const v1::SmtpProxy& proxy = response.smtp_proxy();
     grant.proxy.url = proxy.url();
@@ -233,6 +234,16 @@ void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_
   if (!status.ok()) {
     MR_LOG(kWarn, kLogToken) << "cannot report a refused token to the broker: "
                              << status.message();
+  }
+}
+
+void BrokerTokenSource::ExpectTransport(v1::MailTransport transport) {
+  if (transport != v1::MAIL_TRANSPORT_SMTP && transport != v1::MAIL_TRANSPORT_GRAPH) return;
+  absl::MutexLock lock(&mu_);
+  transport_ = transport;
+  if (grant_.has_value() && grant_->transport != transport) {
+    Redactor::Global().RemoveSecret(grant_->access_token);
+    grant_.reset();
   }
 }
 

@@ -44,6 +44,10 @@ struct SubmissionGrant {
   // settings choose Graph for the mailbox); for Graph, its base URL.
   mailroom::broker::v1::MailTransport transport = mailroom::broker::v1::MAIL_TRANSPORT_SMTP;
   std::string graph_endpoint;
+  // The settings choose SMTP with Graph fallback: a 535 5.7.139 on SMTP is reported to the
+  // broker (ReportRejected), which moves the mailbox to Graph, and the message is sent again
+  // through Graph rather than failed.
+  bool graph_fallback = false;
 };
 
 // The token a node holds, as status shows it: never the token itself.
@@ -92,6 +96,10 @@ class BrokerTokenSource {
   // The mailbox refused the token (535): tell the broker (it refetches, rate-limited) and
   // drop the cached one so the next Get() asks for a fresh token.
   void ReportRejected(const std::string& fingerprint, int smtp_code, const std::string& reply);
+
+  // The broker says the mailbox's mail now goes out by `transport` (with a send permit): a
+  // cached grant for the other transport is dropped, so the next Get() asks for this one.
+  void ExpectTransport(mailroom::broker::v1::MailTransport transport);
 
   // What this node holds now, for status; never asks the broker.
   HeldToken held() const;

@@ -122,6 +122,7 @@ struct DeliveryWorker::Connection {
   std::unique_ptr<MailSubmitter> submitter;
   std::string settings_etag;
   std::string proxy_credentials;  // those the submitter was made with
+  bv1::MailTransport transport = bv1::MAIL_TRANSPORT_UNSPECIFIED;  // likewise
   absl::Time last_used = absl::InfinitePast();
   bool holds_slot = false;
   // The end of the slot's lease as this node keeps to it (LeaseEnd of the last grant or report
@@ -384,6 +385,23 @@ bool DeliveryWorker::Round(Connection& connection) {
     return false;
   }
   connection.holds_slot = true;
+  if (permit->transport() != bv1::MAIL_TRANSPORT_UNSPECIFIED &&
+      permit->transport() != grant->transport) {
+    // The broker moved the mailbox to the other transport (a Graph fallback began or ended)
+    // since this node's token: the batch goes with a token for the one in use now.
+    tokens_->ExpectTransport(permit->transport());
+    grant = tokens_->Get();
+    if (!grant.ok()) {
+      for (const ClaimedNotification& message : batch) {
+        outbox_->Release(message.id, absl::StrCat("waiting for a token: ", grant.status().message()),
+                         clock_->Now() + options_.broker_retry)
+            .IgnoreError();
+      }
+      permits_->Release(permit->permit_id(), connection.id, connection.submitter == nullptr)
+          .IgnoreError();
+      return false;
+    }
+  }
   absl::Time permit_end = absl::InfiniteFuture();  // the offline allowance has no lease
   connection.lease_end = absl::InfiniteFuture();
   if (!permit->permit_id().empty()) {
@@ -467,12 +485,15 @@ void DeliveryWorker::HoldDenied(Connection& connection,
 void DeliveryWorker::UseGrant(Connection& connection, const SubmissionGrant& grant) {
   // New settings, or new proxy credentials under the same settings (the broker reads its
   // credentials file again at start): a new submitter for what the grant says.
+  // The same settings may also move the mailbox between SMTP and Graph (Graph fallback).
   if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag ||
-      connection.proxy_credentials != grant.proxy.credentials) {
+      connection.proxy_credentials != grant.proxy.credentials ||
+      connection.transport != grant.transport) {
     if (connection.submitter != nullptr) connection.submitter->Close();
     connection.submitter = submitters_(grant);
     connection.settings_etag = grant.settings_etag;
     connection.proxy_credentials = grant.proxy.credentials;
+    connection.transport = grant.transport;
   }
   connection.submitter->SetBearerToken(grant.access_token);
 }
@@ -547,6 +568,9 @@ SendResult DeliveryWorker::Submit(Connection& connection, const ClaimedNotificat
                                   SubmissionGrant& grant, absl::Time send_by, bool* retried_auth) {
   SendResult sent = connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message),
                                                message.message, send_by - clock_->Now());
+  if (grant.graph_fallback && sent.diagnosis.cause() == cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED) {
+    return FallBackToGraph(connection, message, grant, send_by, std::move(sent));
+  }
   if (sent.outcome != DeliveryOutcome::kAuthRejected || *retried_auth) return sent;
   // The token may have been revoked or be stale: report it, get a fresh one, retry once.
   *retried_auth = true;
@@ -554,6 +578,32 @@ SendResult DeliveryWorker::Submit(Connection& connection, const ClaimedNotificat
   tokens_->ReportRejected(grant.token_fingerprint, sent.reply.code, sent.reply.raw);
   absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
   if (!fresh.ok() || send_by - clock_->Now() < kLeastSendTime) return sent;
+  grant = *std::move(fresh);
+  UseGrant(connection, grant);
+  return connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message,
+                                    send_by - clock_->Now());
+}
+
+SendResult DeliveryWorker::FallBackToGraph(Connection& connection,
+                                           const ClaimedNotification& message,
+                                           SubmissionGrant& grant, absl::Time send_by,
+                                           SendResult refused) {
+  // The broker moves the mailbox to Graph on this report (every node's next grant is for
+  // Graph); this message goes through Graph at once. Should that not work out now, it is
+  // retried, never failed: the mailbox can send, only not by SMTP.
+  refused.outcome = DeliveryOutcome::kTransient;
+  refused.diagnosis.set_retryable(true);
+  CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
+  if (grant.transport == bv1::MAIL_TRANSPORT_SMTP) {
+    tokens_->ReportRejected(grant.token_fingerprint, refused.reply.code, refused.reply.raw);
+  }
+  absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
+  if (!fresh.ok() || fresh->transport != bv1::MAIL_TRANSPORT_GRAPH ||
+      send_by - clock_->Now() < kLeastSendTime) {
+    return refused;
+  }
+  MR_LOG(kWarn, kLogOutbox) << message.id << ": " << refused.reply.raw
+                            << "; sending it through Microsoft Graph (fallback)";
   grant = *std::move(fresh);
   UseGrant(connection, grant);
   return connection.submitter->Send(grant.mailbox, EnvelopeRecipients(message), message.message,

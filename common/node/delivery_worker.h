@@ -5,7 +5,9 @@
 // before a server's Retry-After: Graph's 429/503); 5xx →
 // FAILED with an alarm; 535 → the token is reported, a fresh one fetched and the message
 // retried once, then FAILED with the named cause and an alarm; 5.2.0 quota exceeded → the
-// broker pauses the mailbox and the message waits until the window rolls over. While the
+// broker pauses the mailbox and the message waits until the window rolls over; with Graph
+// fallback, 535 5.7.139 (SMTP AUTH disabled) → reported to the broker, which moves the mailbox
+// to Graph, and the message is sent again through Graph (retried, never failed). While the
 // broker cannot be reached, a small allowance keeps mail flowing on the cached token. It
 // keeps the last failed attempt and each delivery's end-to-end latency for status.
 // The broker counts each message until it is reported, or while unreported until its permit's
@@ -164,6 +166,11 @@ class DeliveryWorker {
   // retries once.
   SendResult Submit(Connection& connection, const ClaimedNotification& message,
                     SubmissionGrant& grant, absl::Time send_by, bool* retried_auth);
+  // With Graph fallback, SMTP refused with 535 5.7.139: reports it to the broker (which moves
+  // the mailbox to Graph) and sends the message again through Graph; `refused`, as a transient
+  // failure, if no Graph grant comes.
+  SendResult FallBackToGraph(Connection& connection, const ClaimedNotification& message,
+                             SubmissionGrant& grant, absl::Time send_by, SendResult refused);
   // SENT, retry or FAILED (with an alarm) in the outbox, and the counters; a delivery's
   // latency into kDeliveryLatencyMetric.
   void RecordOutcome(const ClaimedNotification& message, const SendResult& sent,

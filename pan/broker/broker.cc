@@ -19,6 +19,7 @@
 #include "common/base/redactor.h"
 #include "common/base/status_macros.h"
 #include "common/base/token_margins.h"
+#include "common/mail/smtp_reply.h"
 #include "common/node/node_status_service.h"
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
@@ -122,6 +123,42 @@ std::string TokenHealthAlarmText(const std::string& mailbox, const TokenHealth& 
   return text;
 }
 
+
+void ResetFallback(const SavedSettings& saved, TransportFallback& fallback) {
+  fallback.Reset(saved.settings.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK,
+                 saved.state.effective_transport(), FromProto(saved.state.update_time()));
+}
+
+// A node could not reach the SMTP endpoint at all (as opposed to an endpoint that answered).
+bool IsConnectFailure(const Diagnosis& diagnosis) {
+  switch (diagnosis.cause()) {
+    case cv1::FAILURE_CAUSE_CONNECT_TIMEOUT:
+    case cv1::FAILURE_CAUSE_CONNECTION_REFUSED:
+    case cv1::FAILURE_CAUSE_DNS_RESOLUTION_FAILED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Whether an SMTP reply is Exchange's "SMTP AUTH is disabled" (535 5.7.139).
+bool IsSmtpAuthDisabled(const std::string& reply_text) {
+  return ClassifySmtpReply(ParseSmtpReply(reply_text), SmtpStage::kAuth).cause() ==
+         cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED;
+}
+
+std::string FallbackAlarmText(const std::string& mailbox, const v1::EffectiveTransport& state) {
+  return absl::StrCat(
+      "Mail from ", mailbox, " now goes out through Microsoft Graph instead of SMTP, on every "
+      "node, because ", state.reason(), ". Mail keeps flowing (the app's Graph permission "
+      "Mail.Send is used); nothing is lost. Fix: re-enable SMTP AUTH for the mailbox in "
+      "Exchange Online PowerShell: Set-CASMailbox -Identity ", mailbox,
+      " -SmtpClientAuthenticationDisabled $false (if it is off for the whole tenant: "
+      "Set-TransportConfig -SmtpClientAuthenticationDisabled $false, and check security "
+      "defaults), or, if the SMTP endpoint was unreachable, the network path to it; then run "
+      "Test Connection with a test message (mailroomctl settings test --to=ADDRESS). Once it "
+      "passes the mailbox is moved back to SMTP and this alarm clears.");
+}
 }  // namespace
 
 Broker::Active::~Active() {
@@ -159,6 +196,7 @@ Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
       alarms_(alarms),
       random_unit_(std::move(random_unit)),
       quota_(clock, options_.send_limits),
+      fallback_(clock, options_.fallback),
       expiry_checker_(
           clock,
           [this] {
@@ -200,6 +238,7 @@ absl::Status Broker::Start() {
       }
       absl::MutexLock lock(&mu_);
       active_ = std::move(active);
+      ResetFallback(active_->saved, fallback_);
       MR_LOG(kInfo, kLogBroker) << "loaded saved settings for mailbox "
                                 << active_->resolved.username() << " (token endpoint "
                                 << active_->resolved.token_endpoint() << ")";
@@ -220,7 +259,14 @@ absl::Status Broker::ReloadSettings() {
   if (current != nullptr &&
       google::protobuf::util::MessageDifferencer::Equals(current->saved.settings, loaded->settings)) {
     absl::MutexLock lock(&mu_);
-    if (active_ == current) active_->saved.state = loaded->state;
+    if (active_ == current) {
+      active_->saved.state = loaded->state;
+      // The leader moved the mailbox between SMTP and Graph (a Graph fallback began or ended).
+      if (!google::protobuf::util::MessageDifferencer::Equals(
+              fallback_.state(), loaded->state.effective_transport())) {
+        ResetFallback(active_->saved, fallback_);
+      }
+    }
     return absl::OkStatus();
   }
   const std::string updated_by = loaded->state.updated_by();
@@ -230,6 +276,7 @@ absl::Status Broker::ReloadSettings() {
     absl::MutexLock lock(&mu_);
     previous = std::move(active_);
     active_ = std::move(activated);
+    ResetFallback(active_->saved, fallback_);
     MR_LOG(kInfo, kLogBroker) << "took up the settings " << updated_by << " saved for mailbox "
                               << active_->resolved.username() << " (etag "
                               << active_->etag << ")";
@@ -369,6 +416,87 @@ std::shared_ptr<Broker::Active> Broker::active() {
   return active_;
 }
 
+void Broker::FeedFallback(const std::function<bool(TransportFallback&)>& event,
+                          const Diagnosis& diagnosis) {
+  v1::EffectiveTransport state;
+  std::string box;
+  {
+    absl::MutexLock lock(&mu_);
+    if (active_ == nullptr || !fallback_.enabled() || !event(fallback_)) return;
+    state = fallback_.state();
+    box = active_->resolved.username();
+    *active_->saved.state.mutable_effective_transport() = state;
+    // Kept with the settings (sealed), so a restarted broker stays on Graph until SMTP is
+    // shown to work again rather than failing on SMTP first.
+    if (absl::Status saved = store_->Save(active_->saved); !saved.ok()) {
+      MR_LOG(kError, kLogBroker) << "cannot record the mailbox's transport: " << saved;
+    }
+  }
+  const std::string dedup_key = absl::StrCat("transport-fallback/", box);
+  if (state.transport() == v1::MAIL_TRANSPORT_SMTP) {
+    MR_LOG(kInfo, kLogBroker) << "mailbox " << box << " is back on SMTP: " << state.reason();
+    alarms_->ClearOwn(options_.node_name, dedup_key,
+                      absl::StrCat(box, " is back on SMTP: ", state.reason()));
+    return;
+  }
+  RaiseAlarmRequest alarm;
+  alarm.set_type(mv1::ALARM_TYPE_MAIL_TRANSPORT_FALLBACK);
+  alarm.set_severity(mv1::ALARM_SEVERITY_WARNING);
+  alarm.set_source_node(options_.node_name);
+  alarm.set_dedup_key(dedup_key);
+  alarm.set_text(FallbackAlarmText(box, state));
+  if (diagnosis.cause() != cv1::FAILURE_CAUSE_UNSPECIFIED) *alarm.mutable_diagnosis() = diagnosis;
+  *alarm.mutable_occur_time() = state.since();
+  alarm.set_idempotency_key(absl::StrCat(dedup_key, "/", state.since().seconds()));
+  MR_LOG(kWarn, kLogBroker) << alarm.text();
+  alarms_->Raise(std::move(alarm));
+}
+
+void Broker::NoteSendResults(const std::string& node, const std::vector<v1::SendResult>& results) {
+  for (const v1::SendResult& result : results) {
+    if (result.outcome() == v1::SEND_OUTCOME_DELIVERED) {
+      FeedFallback([](TransportFallback& f) {
+        f.OnSmtpDelivered();
+        return false;
+      });
+    } else if (IsSmtpAuthDisabled(result.reply_text())) {
+      FeedFallback(
+          [&](TransportFallback& f) { return f.OnSmtpAuthDisabled(node, result.reply_text()); },
+          result.diagnosis());
+    } else if (IsConnectFailure(result.diagnosis())) {
+      const std::string detail = result.diagnosis().title();
+      FeedFallback([&](TransportFallback& f) { return f.OnSmtpConnectFailure(node, detail); },
+                   result.diagnosis());
+    }
+  }
+}
+
+std::vector<v1::MailboxQuota> Broker::QuotaStatus(const std::string& mailbox) {
+  std::vector<v1::MailboxQuota> status = quota_.Status(mailbox);
+  absl::MutexLock lock(&mu_);
+  if (active_ == nullptr) return status;
+  for (v1::MailboxQuota& quota : status) {
+    if (quota.mailbox() != active_->resolved.username()) continue;
+    if (fallback_.enabled()) {
+      *quota.mutable_transport() = fallback_.state();
+    } else {
+      quota.mutable_transport()->set_transport(
+          active_->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
+                                                                   : v1::MAIL_TRANSPORT_SMTP);
+      *quota.mutable_transport()->mutable_since() = active_->saved.state.update_time();
+    }
+  }
+  return status;
+}
+
+v1::MailTransport Broker::EffectiveTransport() {
+  absl::MutexLock lock(&mu_);
+  if (active_ == nullptr) return v1::MAIL_TRANSPORT_UNSPECIFIED;
+  if (fallback_.enabled()) return fallback_.effective();
+  return active_->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
+                                                                   : v1::MAIL_TRANSPORT_SMTP;
+}
+
 std::string Broker::mailbox() {
   std::shared_ptr<Active> a = active();
   return a == nullptr ? "" : a->resolved.username();
@@ -412,7 +540,7 @@ absl::Status Broker::FillStatus(mailroom::status::v1::GetNodeStatusResponse* res
     status->set_token_fetches(stats.fetches);
     status->set_token_fetch_failures(stats.fetch_failures);
   }
-  for (v1::MailboxQuota& quota : quota_.Status("")) *status->add_mailboxes() = std::move(quota);
+  for (v1::MailboxQuota& quota : QuotaStatus("")) *status->add_mailboxes() = std::move(quota);
   *status->mutable_secret() = GetSecretStatus();
   return absl::OkStatus();
 }
@@ -441,8 +569,11 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   response.mutable_smtp_trust_store()->set_exclude_system_roots(
       a->resolved.smtp_trust_store().exclude_system_roots());
   response.set_settings_etag(a->etag);
-  response.set_transport(a->resolved.transport());
-  if (a->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH) {
+  const bool graph_fallback =
+      a->resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
+  response.set_transport(EffectiveTransport());
+  response.set_graph_fallback(graph_fallback);
+  if (a->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH || graph_fallback) {
     response.set_graph_endpoint(a->resolved.graph_endpoint());
   }
   const ProxyConfig proxy = ProxyConfigOf(a->resolved);
@@ -490,6 +621,19 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
   std::shared_ptr<Active> a = active();
   if (a == nullptr) return NotConfigured();
   v1::InvalidateAccessTokenResponse response;
+  if (a->resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK &&
+      IsSmtpAuthDisabled(request.reply_text())) {
+    // The token is good; the mailbox may not use SMTP AUTH. Not a forced refresh: the mailbox
+    // moves to Graph, and the node asks again for the token of that.
+    MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP AUTH disabled: "
+                              << request.reply_text();
+    FeedFallback(
+        [&](TransportFallback& f) { return f.OnSmtpAuthDisabled(request.node(), request.reply_text()); },
+        request.diagnosis().cause() != cv1::FAILURE_CAUSE_UNSPECIFIED
+            ? request.diagnosis()
+            : MakeDiagnosis(cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED, request.reply_text()));
+    return response;
+  }
   if (a->cache == nullptr) return response;
   const absl::Time now = clock_->Now();
   {
@@ -611,6 +755,20 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
         return TakeTestShare(with_message, &share);
       });
   ReturnTestShare(share, report);
+  if (a != nullptr && resolved.transport() != v1::MAIL_TRANSPORT_GRAPH &&
+      resolved.username() == a->resolved.username() &&
+      resolved.smtp_host() == a->resolved.smtp_host() && resolved.port() == a->resolved.port()) {
+    // The mailbox's own SMTP endpoint was tested: what it found is what the nodes would.
+    if (report.passed()) {
+      FeedFallback([](TransportFallback& f) { return f.OnSmtpTestPassed(); });
+    } else if (report.diagnosis().cause() == cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED) {
+      FeedFallback(
+          [&](TransportFallback& f) {
+            return f.OnSmtpAuthDisabled("Test Connection", report.diagnosis().raw_reply());
+          },
+          report.diagnosis());
+    }
+  }
   report.set_tested_saved_settings(!request.has_settings());
   report.set_token_endpoint(resolved.token_endpoint());
   if (!report.has_start_time()) ToProto(start, report.mutable_start_time());
@@ -799,7 +957,19 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     ToProto(now, saved.state.mutable_credential_update_time());
   }
   const bool new_credential = a == nullptr || !SameCredential(a->saved.settings, merged);
+  // Saved only after a passed Test Connection, which for a fallback mailbox tested SMTP.
+  saved.state.mutable_effective_transport()->set_transport(
+      merged.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
+                                                     : v1::MAIL_TRANSPORT_SMTP);
+  ToProto(now, saved.state.mutable_effective_transport()->mutable_since());
   MR_RETURN_IF_ERROR(store_->Save(saved));
+  if (a != nullptr &&
+      a->saved.state.effective_transport().transport() == v1::MAIL_TRANSPORT_GRAPH &&
+      a->saved.settings.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {
+    alarms_->ClearOwn(options_.node_name,
+                      absl::StrCat("transport-fallback/", a->resolved.username()),
+                      absl::StrCat("new settings were saved by ", updated_by));
+  }
   if (new_credential && a != nullptr) ClearExpiryAlarms(a->saved.settings, updated_by);
   MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> activated, Activate(saved));
   std::shared_ptr<Active> previous;
@@ -807,6 +977,7 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     absl::MutexLock lock(&mu_);
     previous = std::move(active_);
     active_ = std::move(activated);
+    ResetFallback(active_->saved, fallback_);
     tests_.erase(request.test_id());
   }
   previous.reset();  // stops the old token refresher outside the lock
@@ -829,6 +1000,7 @@ absl::StatusOr<v1::ReportSendResultResponse> Broker::ReportSendResult(
   MR_ASSIGN_OR_RETURN(v1::ReportSendResultResponse response,
                       quota_.Report(node, request.permit_id(), results,
                                     request.connection_closed(), lease_cap));
+  NoteSendResults(node, results);
   const v1::SendResult* exceeded = nullptr;
   for (const v1::SendResult& result : results) {
     if (result.outcome() == v1::SEND_OUTCOME_QUOTA_EXCEEDED) exceeded = &result;

@@ -1,8 +1,10 @@
 // Provides Broker, the token broker's logic behind its RPCs: it owns the SMTP / OAuth
 // settings and the only copy of the credential, keeps one access token fresh for the
 // cluster (TokenCache), hands out send permits (SendQuota), runs Test Connection, saves
-// settings only after a passed test of exactly those settings, and raises the
-// client-secret-expiry alarm at each configured lead time once. Roles and RPC plumbing
+// settings only after a passed test of exactly those settings, raises the
+// client-secret-expiry alarm at each configured lead time once, and, for a mailbox with SMTP
+// and Graph fallback, keeps its effective transport (TransportFallback, persisted with the
+// settings) from what the nodes report and Test Connection finds. Roles and RPC plumbing
 // live in BrokerService; nothing here knows about gRPC. Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_BROKER_H_
 #define MAILROOM_PAN_BROKER_BROKER_H_
@@ -18,11 +20,13 @@
 #include "common/node/alarm_reporter.h"
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
+#include "common/base/diagnosis.h"
 #include "pan/broker/connection_tester.h"
 #include "pan/broker/send_quota.h"
 #include "pan/broker/settings_store.h"
 #include "pan/broker/token_cache.h"
 #include "pan/broker/token_client.h"
+#include "pan/broker/transport_fallback.h"
 #include "proto/mailroom/broker/v1/broker.pb.h"
 #include "proto/mailroom/status/v1/status.pb.h"
 
@@ -46,6 +50,8 @@ struct BrokerOptions {
   // How long Test Connection waits for one of the mailbox's connection slots (and, with a
   // test message, a message permit) while the nodes hold them, before it says so.
   absl::Duration test_connection_wait = absl::Seconds(10);
+  // When a mailbox with SMTP and Graph fallback moves to Graph on connect failures.
+  FallbackPolicy fallback;
 };
 
 // Makes the token client for resolved settings (EntraTokenClient over libcurl in `main`).
@@ -97,6 +103,10 @@ class Broker {
   absl::Time CheckPauses();
 
   SendQuota& quota() { return quota_; }
+  // The send quota per mailbox (all if `mailbox` is empty), each with its effective transport.
+  std::vector<v1::MailboxQuota> QuotaStatus(const std::string& mailbox);
+  // The configured mailbox's transport now: SMTP or GRAPH (UNSPECIFIED if unconfigured).
+  v1::MailTransport EffectiveTransport();
   // The configured mailbox ("" if unconfigured), for permit requests naming none.
   std::string mailbox();
   // Token cache statistics of the active settings (zero if unconfigured).
@@ -154,6 +164,13 @@ class Broker {
   // CRITICAL alarm saying `why`: a state file that fails authentication is never used.
   void RefuseSavedSettings(const absl::Status& why);
   std::shared_ptr<Active> active();
+  // Feeds `event` to the fallback state machine of the active settings; when it moves the
+  // mailbox, persists the new state with the settings and raises or clears
+  // MAIL_TRANSPORT_FALLBACK (`diagnosis` says why it moved to Graph, if known).
+  void FeedFallback(const std::function<bool(TransportFallback&)>& event,
+                    const Diagnosis& diagnosis = Diagnosis());
+  // What the nodes' send results say about SMTP to the fallback state machine.
+  void NoteSendResults(const std::string& node, const std::vector<v1::SendResult>& results);
   void ClearPauseAlarm(const std::string& mailbox, const std::string& reason);
   // Clears the expiry alarms of a credential that a new one replaced.
   void ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by);
@@ -180,6 +197,8 @@ class Broker {
   std::map<std::string, absl::Time> alarmed_pauses_ ABSL_GUARDED_BY(mu_);
   // Counts activations: only the newest token cache speaks for the broker's token.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // The effective transport of the active settings' mailbox.
+  TransportFallback fallback_ ABSL_GUARDED_BY(mu_);
   // Runs CheckSecretExpiry every expiry_check_interval.
   BackgroundLoop expiry_checker_;
 };

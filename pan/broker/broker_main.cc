@@ -227,6 +227,11 @@ int Run(const RoleStart& start) {
                                      broker_config.secret_expiry_alarm_days().end());
   }
   options.send_limits = ResolveSendLimits(broker_config.send_limits());
+  if (broker_config.fallback_connect_failures() > 0) {
+    options.fallback.connect_failures = broker_config.fallback_connect_failures();
+  }
+  options.fallback.connect_outage =
+      FromProtoOr(broker_config.fallback_connect_outage(), options.fallback.connect_outage);
 
   const TlsFiles tls = TlsFilesOf(config);
   std::unique_ptr<AlarmReporter> alarms;

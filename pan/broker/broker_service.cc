@@ -76,6 +76,7 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
         if (cap <= absl::ZeroDuration()) return leadership_->CheckLeader();  // the term just ended
         absl::StatusOr<v1::AcquireSendPermitResponse> permit = broker_->quota().Acquire(
             configured, peer.node_name, request->connection_id(), counts, cap);
+        if (permit.ok() && permit->granted()) permit->set_transport(broker_->EffectiveTransport());
         if (ledger_ == nullptr || !permit.ok() || permit->granted_messages() == 0) return permit;
         // Write-ahead: in etcd before the node may send, or taken back.
         if (absl::Status written = ledger_->Persist(configured); !written.ok()) {
@@ -167,7 +168,7 @@ grpc::Status BrokerService::GetQuotaStatus(grpc::ServerContext* context,
                                            v1::GetQuotaStatusResponse* response) {
   return ServeCall(context, Check(__func__, Allowed::kAdminOrRoleNodes, "", /*reads_only=*/true),
                    response, [&] {
-    for (v1::MailboxQuota& quota : broker_->quota().Status(request->mailbox())) {
+    for (v1::MailboxQuota& quota : broker_->QuotaStatus(request->mailbox())) {
       *response->add_mailboxes() = std::move(quota);
     }
     return absl::OkStatus();

@@ -144,7 +144,9 @@ SmtpSettings ResolveDefaults(const SmtpSettings& settings, const std::string& de
                                                           : default_authority);
   }
   if (resolved.scope().empty()) resolved.set_scope(kDefaultScope);
-  if (resolved.transport() == v1::MAIL_TRANSPORT_GRAPH && resolved.graph_endpoint().empty()) {
+  if ((resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ||
+       resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) &&
+      resolved.graph_endpoint().empty()) {
     resolved.set_graph_endpoint(kDefaultGraphEndpoint);
   }
   resolved.set_token_endpoint(
@@ -168,13 +170,17 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
       bad(field, absl::StrCat("must be a plain URL such as ", example));
     }
   };
-  if (s.transport() == v1::MAIL_TRANSPORT_GRAPH) {
+  if (s.transport() == v1::MAIL_TRANSPORT_GRAPH ||
+      s.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {
     if (!UsesAuthentication(s)) {
-      bad("transport", "GRAPH needs use_authentication: Graph accepts only OAuth tokens");
+      bad("transport", absl::StrCat(s.transport() == v1::MAIL_TRANSPORT_GRAPH
+                                        ? "GRAPH"
+                                        : "SMTP_WITH_GRAPH_FALLBACK",
+                                    " needs use_authentication: Graph accepts only OAuth tokens"));
     }
     check_base_url("graph_endpoint", s.graph_endpoint(), kDefaultGraphEndpoint);
   } else if (!v1::MailTransport_IsValid(s.transport())) {
-    bad("transport", "must be SMTP or GRAPH");
+    bad("transport", "must be SMTP, GRAPH or SMTP_WITH_GRAPH_FALLBACK");
   }
   if (s.smtp_host().empty() || s.smtp_host().size() > 253 || HasControlOrSpace(s.smtp_host())) {
     bad("smtp_host", "must be a host name or address (no spaces, at most 253 characters)");

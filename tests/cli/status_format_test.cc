@@ -365,5 +365,16 @@ TEST(StatusFormatTest, AMailboxQuotaLine) {
             "a@b.test: 0/0 messages this minute, 12/10000 recipients today, 0/0 connections\n");
 }
 
+TEST(StatusFormatTest, MailboxQuotaShowsTheEffectiveTransportSinceWhenAndWhy) {
+  bv1::MailboxQuota quota;
+  quota.set_mailbox("a@b.test");
+  quota.mutable_transport()->set_transport(bv1::MAIL_TRANSPORT_GRAPH);
+  quota.mutable_transport()->mutable_since()->set_seconds(1800000000);
+  quota.mutable_transport()->set_reason("psn1 got \"535 5.7.139 ...\" from the SMTP server");
+  EXPECT_THAT(FormatMailboxQuota(quota),
+              ::testing::HasSubstr("\n  transport GRAPH since 2027-01-15 08:00:00 UTC: psn1 got "
+                                   "\"535 5.7.139 ...\" from the SMTP server\n"));
+}
+
 }  // namespace
 }  // namespace mailroom::cli

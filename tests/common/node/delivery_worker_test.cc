@@ -117,14 +117,18 @@ class DeliveryWorkerTest : public ::testing::Test {
     options.busy_timeout = absl::Milliseconds(50);
     outbox_ = *Outbox::Open(path_, &clock_, options);
     ON_CALL(stub_, GetAccessToken(_, _, _))
-        .WillByDefault(Invoke([this](grpc::ClientContext*, const bv1::GetAccessTokenRequest&,
+        .WillByDefault(Invoke([this](grpc::ClientContext*,
+                                     const bv1::GetAccessTokenRequest& request,
                                      bv1::GetAccessTokenResponse* response) {
+          transports_asked_.push_back(request.transport());
           response->set_access_token(absl::StrCat("token-", ++tokens_issued_));
           response->set_token_fingerprint(absl::StrCat("fp-", tokens_issued_));
           response->mutable_expires_in()->set_seconds(3600);
           response->mutable_refresh_after()->set_seconds(1800);
           response->set_mailbox("noreply@example.test");
           response->set_use_authentication(true);
+          response->set_transport(broker_transport_.load());
+          response->set_graph_fallback(graph_fallback_);
           return grpc::Status::OK;
         }));
     ON_CALL(stub_, AcquireSendPermit(_, _, _))
@@ -136,6 +140,7 @@ class DeliveryWorkerTest : public ::testing::Test {
           response->set_granted_messages(request.message_recipient_counts_size());
           ToProto(permit_lease_, response->mutable_lease());
           ToProto(connection_lease_, response->mutable_connection_lease());
+          if (permits_name_transport_) response->set_transport(broker_transport_.load());
           return grpc::Status::OK;
         }));
     EXPECT_CALL(stub_, ReportSendResult(_, _, _))
@@ -180,7 +185,8 @@ class DeliveryWorkerTest : public ::testing::Test {
     options.connections = connections;
     options.batch = batch;
     DeliveryWorker worker(outbox_.get(), &tokens, &permits, &alarms_, &clock_, options,
-                          [this](const SubmissionGrant&) {
+                          [this](const SubmissionGrant& grant) {
+                            submitters_made_.push_back(grant.transport);
                             auto submitter = std::make_unique<FakeSubmitter>(
                                 &replies_, &tokens_used_, &events_);
                             submitter->on_send = on_send_;
@@ -236,6 +242,14 @@ class DeliveryWorkerTest : public ::testing::Test {
   std::deque<std::string> replies_;
   std::vector<std::string> tokens_used_;
   int tokens_issued_ = 0;
+  // What the mock broker says of the mailbox's transport (Graph fallback).
+  std::atomic<bv1::MailTransport> broker_transport_{bv1::MAIL_TRANSPORT_UNSPECIFIED};
+  bool graph_fallback_ = false;
+  bool permits_name_transport_ = false;
+  // The transport of each token the worker asked for, in order.
+  std::vector<bv1::MailTransport> transports_asked_;
+  // The transport of each submitter the worker made, in order.
+  std::vector<bv1::MailTransport> submitters_made_;
   ::mailroom::testing::CapturingAlarms alarms_;
   std::string node_name_ = "psn1";
   // The worker's last_error() when RunUntil stopped it.
@@ -269,6 +283,77 @@ TEST_F(DeliveryWorkerTest, TheLastFailedAttemptIsKeptWithItsDiagnosis) {
   EXPECT_EQ(last_error_->reply_code, 550);
   EXPECT_EQ(last_error_->diagnosis.cause(), cv1::FAILURE_CAUSE_SEND_AS_DENIED);
   EXPECT_EQ(last_error_->time, clock_.Now());
+}
+
+constexpr char kSmtpAuthDisabled[] =
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+    "Mailbox.";
+
+// Issue 13, SMTP with Graph fallback: the 5.7.139 goes to the broker (which moves the mailbox
+// to Graph), and the same message goes out at once through Graph: not failed, not lost.
+TEST_F(DeliveryWorkerTest, WithGraphFallbackSmtpAuthDisabledSendsTheMessageThroughGraph) {
+  broker_transport_ = bv1::MAIL_TRANSPORT_SMTP;
+  graph_fallback_ = true;
+  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
+      .WillOnce(Invoke([this](grpc::ClientContext*,
+                              const bv1::InvalidateAccessTokenRequest& request,
+                              bv1::InvalidateAccessTokenResponse*) {
+        EXPECT_EQ(request.smtp_code(), 535);
+        EXPECT_THAT(request.reply_text(), HasSubstr("5.7.139"));
+        broker_transport_ = bv1::MAIL_TRANSPORT_GRAPH;  // as the broker does
+        return grpc::Status::OK;
+      }));
+  replies_ = {kSmtpAuthDisabled, "250 2.0.0 accepted by Graph"};
+  const std::string id = Enqueue();
+  const cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(submitters_made_, (std::vector<bv1::MailTransport>{bv1::MAIL_TRANSPORT_SMTP,
+                                                               bv1::MAIL_TRANSPORT_GRAPH}));
+  ASSERT_FALSE(transports_asked_.empty());
+  EXPECT_EQ(transports_asked_.back(), bv1::MAIL_TRANSPORT_GRAPH);
+  absl::MutexLock lock(&alarms_.mu);
+  EXPECT_TRUE(alarms_.raised.empty());
+}
+
+// Without fallback a 5.7.139 stays what it was: FAILED with the alarm, nothing reported.
+TEST_F(DeliveryWorkerTest, WithoutGraphFallbackSmtpAuthDisabledFailsTheMessage) {
+  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _)).Times(0);
+  replies_ = {kSmtpAuthDisabled};
+  const std::string id = Enqueue();
+  const cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_FAILED);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_FAILED);
+  EXPECT_EQ(entry.notification().diagnosis().cause(), cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED);
+  EXPECT_EQ(submitters_made_.size(), 1u);
+}
+
+// The broker moved the mailbox (a fallback ended) while this node held a token for the other
+// transport: the permit says so, and the batch goes with a token for the mailbox's transport.
+TEST_F(DeliveryWorkerTest, APermitNamingAnotherTransportGetsItsTokenBeforeSending) {
+  broker_transport_ = bv1::MAIL_TRANSPORT_GRAPH;
+  graph_fallback_ = true;
+  permits_name_transport_ = true;
+  const std::string first = Enqueue();
+  std::string second;
+  on_each_wait_ = [&] {
+    // The worker sleeps until the next due entry it knew of: the clock wakes it.
+    if (!second.empty()) clock_.Advance(absl::Milliseconds(100));
+    absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(first);
+    if (!second.empty() || !got.ok() ||
+        got->notification().state() != cv1::NOTIFICATION_STATE_SENT) {
+      return;
+    }
+    broker_transport_ = bv1::MAIL_TRANSPORT_SMTP;  // an SMTP Test Connection passed
+    second = Enqueue();
+  };
+  RunWhileNot([&] {
+    if (second.empty()) return false;
+    absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(second);
+    return got.ok() && got->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+  });
+  ASSERT_FALSE(second.empty());
+  EXPECT_EQ(outbox_->Get(second)->notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(submitters_made_, (std::vector<bv1::MailTransport>{bv1::MAIL_TRANSPORT_GRAPH,
+                                                               bv1::MAIL_TRANSPORT_SMTP}));
 }
 
 // Issue 13: a server's Retry-After (Graph's 429/503) holds the message at least that long.

@@ -22,6 +22,21 @@
 #                                    tokens of that lifetime (same port; issued tokens are lost).
 #                                    TOKEN_ENDPOINT=down: Entra's outage answer (503, AADSTS90033)
 #                                    to token requests until up (introspection keeps working)
+#   testbed.sh smtp-auth DIR on|off [MAILBOX]
+#                                    off: SMTP AUTH is disabled for MAILBOX (default: MAILBOX of
+#                                    testbed.env), as Set-CASMailbox -SmtpClientAuthenticationDisabled
+#                                    $true does in Exchange Online: its submissions get Exchange's
+#                                    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication
+#                                    is disabled for the Mailbox..." (Postfix answers it to MAIL FROM
+#                                    after the XOAUTH2 exchange: its failed-AUTH reply is fixed as
+#                                    "535 5.7.8 Error: authentication failed: ..."). on (the state at
+#                                    start): submissions go through again. Graph is not affected.
+#                                    Applies to SMTP sessions opened afterwards.
+#   testbed.sh submission DIR on|off
+#                                    off: the trusted submission listener (SMTP_PORT) is taken out of
+#                                    the running Postfix (connection refused: the SMTP endpoint is
+#                                    unreachable) while the plaintext listener, and so the Graph
+#                                    endpoint's delivery, keeps working; on: it listens again
 #   testbed.sh postconf DIR NAME=VALUE...
 #                                    change main.cf settings of the running Postfix and reload it
 #                                    (e.g. a policy service that counts what the MTA accepts)
@@ -60,6 +75,8 @@ HERE="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 MAILBOX_DOMAIN=example.test
 # The recipient rule that answers as Exchange does when the mailbox's daily quota is exceeded.
 QUOTA_FAULT_RULE='/^quota([+.-][^@]*)?@/     554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception (testbed)'
+# Exchange's answer to a mailbox (or tenant) with SMTP AUTH disabled (smtp-auth off).
+SMTP_AUTH_DISABLED_REPLY='535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. (testbed)'
 WAIT_SECONDS="${TESTBED_WAIT:-20}"
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
@@ -359,7 +376,9 @@ smtpd_delay_reject = no
 # Send-As: only the mailbox itself may be the sender (553 5.7.1 ... not owned by user;
 # Exchange: 550 5.7.60). Unauthenticated MAIL FROM gets Exchange's 530 5.7.57.
 smtpd_sender_login_maps = texthash:$PF_ETC/sender_login
-smtpd_sender_restrictions = reject_authenticated_sender_login_mismatch, permit_sasl_authenticated, check_client_access static:{530 5.7.57 Client not authenticated to send mail}
+# SMTP AUTH disabled for a mailbox (testbed.sh smtp-auth): its SASL login is refused at MAIL FROM
+# with Exchange's 535 5.7.139.
+smtpd_sender_restrictions = check_sasl_access texthash:$PF_ETC/smtp_auth_disabled, reject_authenticated_sender_login_mismatch, permit_sasl_authenticated, check_client_access static:{530 5.7.57 Client not authenticated to send mail}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 # Fault injection by recipient name: reject[+-.]*@ -> 550, tempfail[+-.]*@ -> 451,
 # quota[+-.]*@ -> Exchange's 554 5.2.0 (the mailbox's daily sending quota is exceeded).
@@ -371,6 +390,8 @@ EOF
 $MAILBOX $MAILBOX
 $OTHER_MAILBOX $OTHER_MAILBOX
 EOF
+
+  : >"$PF_ETC/smtp_auth_disabled" # SMTP AUTH enabled for every mailbox at start
 
   cat >"$PF_ETC/recipient_access" <<EOF
 /^reject([+.-][^@]*)?@/    550 5.1.1 mailbox unavailable (testbed)
@@ -788,6 +809,37 @@ cmd_quota_fault() {
   postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
 }
 
+cmd_smtp_auth() {
+  set_paths "$1"
+  load_conf
+  local mailbox="${3:-$MAILBOX}"
+  [[ "$mailbox" =~ ^[^[:space:]@]+@[^[:space:]@]+$ ]] || { log "smtp-auth: not a mailbox: $mailbox"; usage; }
+  awk -v m="$mailbox" '$1 != m' "$PF_ETC/smtp_auth_disabled" >"$PF_ETC/smtp_auth_disabled.new"
+  case "$2" in
+    off) printf '%s %s\n' "$mailbox" "$SMTP_AUTH_DISABLED_REPLY" >>"$PF_ETC/smtp_auth_disabled.new" ;;
+    on) ;;
+    *) usage ;;
+  esac
+  mv "$PF_ETC/smtp_auth_disabled.new" "$PF_ETC/smtp_auth_disabled"
+  # New smtpd processes read the table again.
+  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+}
+
+cmd_submission() {
+  set_paths "$1"
+  load_conf
+  case "$2" in
+    off)
+      [[ -f "$PF_ETC/master.cf.on" ]] || cp "$PF_ETC/master.cf" "$PF_ETC/master.cf.on"
+      postconf -c "$PF_ETC" -M# "127.0.0.1:$SMTP_PORT/inet" >>"$PF/postfix-cmd.log" 2>&1
+      ;;
+    on) if [[ -f "$PF_ETC/master.cf.on" ]]; then mv "$PF_ETC/master.cf.on" "$PF_ETC/master.cf"; fi ;;
+    *) usage ;;
+  esac
+  # The master opens or closes the listener on reload.
+  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+}
+
 cmd_oidc_config() {
   set_paths "$1"
   load_conf
@@ -954,6 +1006,8 @@ main() {
     svc-start | svc-stop) [[ $# -eq 3 ]] || usage; cmd_svc "${1#svc-}" "$2" "$3" ;;
     oidc-config) [[ $# -ge 3 ]] || usage; shift; cmd_oidc_config "$@" ;;
     quota-fault) [[ $# -eq 3 ]] || usage; cmd_quota_fault "$2" "$3" ;;
+    smtp-auth) [[ $# -ge 3 && $# -le 4 ]] || usage; cmd_smtp_auth "${@:2}" ;;
+    submission) [[ $# -eq 3 ]] || usage; cmd_submission "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
     postconf) [[ $# -ge 3 ]] || usage; cmd_postconf "${@:2}" ;;

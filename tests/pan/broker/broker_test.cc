@@ -176,6 +176,15 @@ class BrokerTest : public ::testing::Test {
     ASSERT_TRUE(saved.ok()) << saved.status();
   }
 
+  std::vector<RaiseAlarmRequest> FallbackAlarmsRaised() {
+    absl::MutexLock lock(&alarms_.mu);
+    std::vector<RaiseAlarmRequest> out;
+    for (const RaiseAlarmRequest& alarm : alarms_.raised) {
+      if (alarm.type() == mv1::ALARM_TYPE_MAIL_TRANSPORT_FALLBACK) out.push_back(alarm);
+    }
+    return out;
+  }
+
   std::string dir_;
   std::string key_;
   FakeClock clock_{absl::FromUnixSeconds(1800000000)};
@@ -1016,6 +1025,150 @@ TEST_F(BrokerTest, AGraphMailboxGetsAGraphTokenFromTheSameCredential) {
   EXPECT_EQ(broker_->GetAccessToken(graph_request)->access_token(), "graph-2");
 }
 
+// SMTP with Graph fallback: a node's 535 5.7.139 moves the mailbox to Graph for every node at
+// once (no token refresh: the token is good), raises the alarm with the fix, survives a broker
+// restart in the sealed state, and a passed SMTP Test Connection moves it back.
+TEST_F(BrokerTest, SmtpAuthDisabledMovesAFallbackMailboxToGraphUntilAnSmtpTestPasses) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  Configure(settings);
+  v1::GetAccessTokenRequest request;
+  request.set_node("psn1");
+  absl::StatusOr<v1::GetAccessTokenResponse> smtp = broker_->GetAccessToken(request);
+  ASSERT_TRUE(smtp.ok()) << smtp.status();
+  EXPECT_EQ(smtp->transport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(smtp->graph_fallback());
+  EXPECT_EQ(smtp->graph_endpoint(), "https://graph.microsoft.com");
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  const int token_requests = transport_.request_count();
+
+  clock_.Advance(absl::Minutes(5));
+  v1::InvalidateAccessTokenRequest report;
+  report.set_node("psn1");
+  report.set_token_fingerprint(smtp->token_fingerprint());
+  report.set_smtp_code(535);
+  report.set_reply_text(
+      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+      "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.");
+  absl::StatusOr<v1::InvalidateAccessTokenResponse> answer =
+      broker_->InvalidateAccessToken(report);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->invalidated());
+  EXPECT_EQ(transport_.request_count(), token_requests);
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->GetAccessToken(request)->transport(), v1::MAIL_TRANSPORT_GRAPH);
+  {
+    const std::vector<RaiseAlarmRequest> raised = FallbackAlarmsRaised();
+    ASSERT_EQ(raised.size(), 1u);
+    const RaiseAlarmRequest& alarm = raised[0];
+    EXPECT_EQ(alarm.dedup_key(), "transport-fallback/noreply@contoso.com");
+    EXPECT_EQ(alarm.diagnosis().cause(), cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED);
+    EXPECT_THAT(alarm.text(), HasSubstr("psn1 got \"535 5.7.139"));
+    EXPECT_THAT(alarm.text(), HasSubstr("Set-CASMailbox -Identity noreply@contoso.com "
+                                        "-SmtpClientAuthenticationDisabled $false"));
+  }
+  std::vector<v1::MailboxQuota> quota = broker_->QuotaStatus("");
+  ASSERT_EQ(quota.size(), 1u);
+  EXPECT_EQ(quota[0].transport().transport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(quota[0].transport().since().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  // Another node still on SMTP reports it too: nothing more happens.
+  report.set_node("pan");
+  ASSERT_TRUE(broker_->InvalidateAccessToken(report).ok());
+  EXPECT_EQ(FallbackAlarmsRaised().size(), 1u);
+
+  // A restarted broker stays on Graph (the state is sealed with the settings).
+  StartBroker();
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  ASSERT_TRUE(broker_->quota().Acquire("noreply@contoso.com", "psn1", "conn-0", {1})->granted());
+  quota = broker_->QuotaStatus("");
+  ASSERT_EQ(quota.size(), 1u);
+  EXPECT_EQ(quota[0].transport().since().seconds(), absl::ToUnixSeconds(clock_.Now()));
+
+  // The admin's Test Connection of the mailbox's SMTP passes: back to SMTP, the alarm cleared.
+  clock_.Advance(absl::Hours(1));
+  absl::StatusOr<v1::TestConnectionReport> tested = Test(settings);
+  ASSERT_TRUE(tested.ok() && tested->passed());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_EQ(broker_->GetAccessToken(request)->transport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_THAT(alarms_.Events(),
+              ::testing::Contains("clear transport-fallback/noreply@contoso.com"));
+  quota = broker_->QuotaStatus("");
+  ASSERT_EQ(quota.size(), 1u);
+  EXPECT_THAT(quota[0].transport().reason(), HasSubstr("SMTP Test Connection of the mailbox passed"));
+}
+
+// Brokers elected through etcd: the effective transport rides in the sealed record, so a
+// broker taking up what the leader saved (ReloadSettings) is on the same transport.
+TEST_F(BrokerTest, ABrokerTakingUpTheLeadersRecordTakesUpItsTransport) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  Configure(settings);
+  SettingsStore leader(dir_ + "/state.bin", key_);
+  absl::StatusOr<absl::optional<SavedSettings>> saved = leader.Load();
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  (*saved)->state.mutable_effective_transport()->set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  (*saved)->state.mutable_effective_transport()->set_reason("psn1 got 535 5.7.139");
+  ASSERT_TRUE(leader.Save(**saved).ok());
+  ASSERT_TRUE(broker_->ReloadSettings().ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  (*saved)->state.mutable_effective_transport()->set_transport(v1::MAIL_TRANSPORT_SMTP);
+  ASSERT_TRUE(leader.Save(**saved).ok());
+  ASSERT_TRUE(broker_->ReloadSettings().ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+}
+
+TEST_F(BrokerTest, AnSmtpOutageMovesAFallbackMailboxOnlyOnceItLasts) {
+  v1::SmtpSettings settings = Settings();
+  settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  Configure(settings);
+  auto report_refused = [&](const std::string& node) {
+    absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+        broker_->quota().Acquire("noreply@contoso.com", node, "conn-0", {1});
+    ASSERT_TRUE(permit.ok() && permit->granted());
+    v1::ReportSendResultRequest request;
+    request.set_permit_id(permit->permit_id());
+    request.set_connection_closed(true);
+    v1::SendResult* result = request.add_results();
+    result->set_outcome(v1::SEND_OUTCOME_TRANSIENT_FAILURE);
+    *result->mutable_diagnosis() = MakeDiagnosis(cv1::FAILURE_CAUSE_CONNECTION_REFUSED);
+    ASSERT_TRUE(broker_->ReportSendResult(node, request).ok());
+  };
+  // A blip: five refusals within seconds.
+  for (int i = 0; i < 5; ++i) {
+    report_refused("psn1");
+    clock_.Advance(absl::Seconds(2));
+  }
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  // It goes on for minutes, from several nodes: Graph.
+  for (int i = 0; i < 4 && broker_->EffectiveTransport() == v1::MAIL_TRANSPORT_SMTP; ++i) {
+    clock_.Advance(absl::Seconds(40));
+    report_refused(i % 2 ? "psn1" : "pan");
+  }
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  const std::vector<v1::MailboxQuota> quota = broker_->QuotaStatus("");
+  ASSERT_EQ(quota.size(), 1u);
+  EXPECT_THAT(quota[0].transport().reason(), HasSubstr("the SMTP endpoint was unreachable"));
+}
+
+TEST_F(BrokerTest, WithoutFallbackA5_7_139IsAnOrdinaryRefusedToken) {
+  Configure(Settings());
+  v1::GetAccessTokenRequest request;
+  request.set_node("psn1");
+  absl::StatusOr<v1::GetAccessTokenResponse> smtp = broker_->GetAccessToken(request);
+  ASSERT_TRUE(smtp.ok());
+  EXPECT_FALSE(smtp->graph_fallback());
+  transport_.EnqueueJson(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"tok-2"})");
+  v1::InvalidateAccessTokenRequest report;
+  report.set_node("psn1");
+  report.set_token_fingerprint(smtp->token_fingerprint());
+  report.set_reply_text("535 5.7.139 Authentication unsuccessful");
+  clock_.Advance(absl::Minutes(2));
+  ASSERT_TRUE(broker_->InvalidateAccessToken(report)->invalidated());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_EQ(broker_->GetAccessToken(request)->transport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(FallbackAlarmsRaised().empty());
+}
+
 TEST_F(BrokerTest, GraphSettingsAreChecked) {
   v1::SmtpSettings settings = Settings();
   settings.set_transport(v1::MAIL_TRANSPORT_GRAPH);
@@ -1029,7 +1182,7 @@ TEST_F(BrokerTest, GraphSettingsAreChecked) {
   settings = Settings();
   settings.set_transport(static_cast<v1::MailTransport>(7));
   EXPECT_THAT(std::string(Test(settings).status().message()),
-              HasSubstr("settings.transport: must be SMTP or GRAPH"));
+              HasSubstr("settings.transport: must be SMTP, GRAPH or SMTP_WITH_GRAPH_FALLBACK"));
 }
 
 }  // namespace
