@@ -58,8 +58,16 @@ absl::Status QuotaLedger::Persist(const std::string& mailbox) {
   etcd::gw::PutRequest* put = txn.add_success()->mutable_request_put();
   put->set_key(options_.prefix + mailbox);
   put->set_value(record.SerializeAsString());
-  MR_ASSIGN_OR_RETURN(etcd::gw::TxnResponse response, etcd_->Txn(txn));
-  if (!response.succeeded()) {
+  absl::StatusOr<etcd::gw::TxnResponse> response = etcd_->Txn(txn);
+  if (!response.ok()) {
+    // Cut off from etcd (a partition, no quorum): this broker cannot grant, and another may
+    // lead once its lease lapses. To the role nodes that is an election, which they wait out;
+    // etcd's own UNAVAILABLE or DEADLINE_EXCEEDED would look like a broker that is down, and
+    // they would send their offline allowance at once, outside the ledger. The hold stays: a
+    // write that gets through again within the term is still guarded by it.
+    return NotLeader(absl::StrCat("cannot write to etcd: ", response.status().message()));
+  }
+  if (!response->succeeded()) {
     hold_.reset();
     return NotLeader("the election key is no longer this broker's");
   }
