@@ -184,6 +184,9 @@ absl::StatusOr<std::unique_ptr<HaMailCluster>> HaMailCluster::Start(
   if (!remote.empty()) {
     settings.set_smtp_host(remote);
     settings.set_authority_host(bed.Env("LISTEN_TOKEN_URL_BASE"));
+    // Named by its listen name from another host: checked against the testbed's CA, as the
+    // multi-host test configures it.
+    settings.mutable_authority_trust_store()->set_ca_file(bed.Env("CA_FILE"));
   }
 
   for (int i = 0; i < 2; ++i) {
@@ -205,7 +208,9 @@ absl::StatusOr<std::unique_ptr<HaMailCluster>> HaMailCluster::Start(
     absl::StatusOr<std::unique_ptr<BrokerHarness>> broker = BrokerHarness::StartPlaced(
         placement, dir, certs,
         remote.empty() ? bed.Env("TOKEN_URL_BASE") : bed.Env("LISTEN_TOKEN_URL_BASE"), section,
-        absl::StrCat("metrics_listen_address: \"", metrics, "\""));
+        absl::StrCat("metrics_listen_address: \"", metrics, "\"",
+                     // The test reads the gauge from its own host.
+                     placement.netns.empty() ? "" : " metrics_allow_remote: true"));
     if (!broker.ok()) return broker.status();
     cluster->metrics_addresses_.push_back(metrics);
     cluster->brokers_.push_back(*std::move(broker));
