@@ -68,8 +68,15 @@ absl::Status QuotaLedger::Persist(const std::string& mailbox) {
       options_.prefix + mailbox, record.SerializeAsString(), options_.election_key, hold);
   mu_.Lock();
   commits.writing = false;
-  absl::Status status = written.status();
-  if (written.ok() && !*written) {
+  absl::Status status = absl::OkStatus();
+  if (!written.ok()) {
+    // Cut off from etcd (a partition, no quorum): this broker cannot grant, and another may
+    // lead once its lease lapses. To the role nodes that is an election, which they wait out;
+    // etcd's own UNAVAILABLE or DEADLINE_EXCEEDED would look like a broker that is down, and
+    // they would send their offline allowance at once, outside the ledger. The hold stays: a
+    // write that gets through again within the term is still guarded by it.
+    status = NotLeader(absl::StrCat("cannot write to etcd: ", written.status().message()));
+  } else if (!*written) {
     hold_.reset();
     status = NotLeader("the election key is no longer this broker's");
   }

@@ -50,7 +50,8 @@ class QuotaLedger {
   // election key as this broker just won it).
   absl::Status Load(const etcd::KeyHold& hold);
   // Writes `mailbox`'s record as the quota counts it now. UNAVAILABLE, with reason NOT_LEADER
-  // when the election key is no longer held as loaded (or nothing was loaded).
+  // when the election key is no longer held as loaded (or nothing was loaded), or when etcd
+  // cannot be reached.
   absl::Status Persist(const std::string& mailbox);
 
  private:

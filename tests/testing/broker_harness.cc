@@ -24,7 +24,15 @@ absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::Start(const std::s
 absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::StartWithAuthority(
     const std::string& dir, const std::string& certs, const std::string& authority_host,
     const std::string& broker_section, const std::string& top_level_config) {
+  return StartPlaced({}, dir, certs, authority_host, broker_section, top_level_config);
+}
+
+absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::StartPlaced(
+    const NetworkPlacement& placement, const std::string& dir, const std::string& certs,
+    const std::string& authority_host, const std::string& broker_section,
+    const std::string& top_level_config) {
   std::unique_ptr<BrokerHarness> harness(new BrokerHarness());
+  harness->placement_ = placement;
   harness->dir_ = dir;
   harness->certs_ = certs;
   harness->config_path_ = absl::StrCat(dir, "/broker.textproto");
@@ -33,12 +41,13 @@ absl::StatusOr<std::unique_ptr<BrokerHarness>> BrokerHarness::StartWithAuthority
   }
   harness->port_ = UnusedLoopbackPort();
   std::ofstream(harness->config_path_) << absl::StrCat(
-      "node_name: \"broker\"\n", "role: ROLE_BROKER\n", "listen_address: \"127.0.0.1:",
+      "node_name: \"broker\"\n", "role: ROLE_BROKER\n", "listen_address: \"", placement.listen_host, ":",
       harness->port_, "\"\n", "tls { ca_file: \"", certs, "/ca.pem\" cert_file: \"", certs,
       "/broker.pem\" key_file: \"", certs, "/broker.key\" }\n", "data_dir: \"", dir, "/data\"\n",
       "logging { default_level: LOG_LEVEL_TRACE }\n", "broker { default_authority_host: \"",
       authority_host, "\" ",
-      absl::StrReplaceAll(broker_section, {{"$PORT", absl::StrCat(harness->port_)}}), " }\n",
+      absl::StrReplaceAll(broker_section, {{"$PORT", absl::StrCat(harness->port_)},
+                                          {"$NAME", placement.name}}), " }\n",
       top_level_config, "\n");
   if (absl::Status status = harness->Launch(); !status.ok()) return status;
   return harness;
@@ -48,15 +57,15 @@ BrokerHarness::~BrokerHarness() {
   if (process_ != nullptr) process_->Terminate();
 }
 
-std::string BrokerHarness::target() const { return absl::StrCat("localhost:", port_); }
+std::string BrokerHarness::target() const { return absl::StrCat(placement_.name, ":", port_); }
 
 absl::Status BrokerHarness::Launch() {
   const std::string port_file = absl::StrCat(dir_, "/port");
   std::remove(port_file.c_str());
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{TestbedRunfile("pan/broker/mailroom-broker"),
-                               absl::StrCat("--config=", config_path_),
-                               absl::StrCat("--port_file=", port_file)},
+      PlacedCommand(placement_, {TestbedRunfile("pan/broker/mailroom-broker"),
+                                 absl::StrCat("--config=", config_path_),
+                                 absl::StrCat("--port_file=", port_file)}),
       absl::StrCat(dir_, "/broker.log"));
   if (WaitForFile(port_file, absl::Seconds(20)).empty()) {
     return absl::UnavailableError(absl::StrCat("mailroom-broker did not start; its log:\n",

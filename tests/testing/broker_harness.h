@@ -33,6 +33,12 @@ class BrokerHarness {
   static absl::StatusOr<std::unique_ptr<BrokerHarness>> StartWithAuthority(
       const std::string& dir, const std::string& certs, const std::string& authority_host,
       const std::string& broker_section = "", const std::string& top_level_config = "");
+  // The same placed on the network as `placement` says: listening on its listen_host, named
+  // by its name (target(), and "$NAME" in `broker_section`), run in its namespace.
+  static absl::StatusOr<std::unique_ptr<BrokerHarness>> StartPlaced(
+      const NetworkPlacement& placement, const std::string& dir, const std::string& certs,
+      const std::string& authority_host, const std::string& broker_section = "",
+      const std::string& top_level_config = "");
   ~BrokerHarness();
 
   int port() const { return port_; }
@@ -68,6 +74,7 @@ class BrokerHarness {
   BrokerHarness() = default;
   absl::Status Launch();
 
+  NetworkPlacement placement_;
   std::string dir_;
   std::string certs_;
   std::string config_path_;

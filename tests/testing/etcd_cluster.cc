@@ -1,7 +1,10 @@
 #include "tests/testing/etcd_cluster.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -14,13 +17,13 @@ namespace {
 
 constexpr char kEtcd[] = "/usr/bin/etcd";
 
-std::string ClientUrl(int port) { return absl::StrCat("http://127.0.0.1:", port); }
-
-// Whether the member at `port` answers a linearizable read (which needs a leader).
-bool Serves(int port) {
-  CurlHttpTransport transport({});
+// Whether the member at `url` answers a linearizable read (which needs a leader).
+bool Serves(const std::string& url, const std::string& ca_file) {
+  CurlHttpTransport::Options options;
+  options.ca_file = ca_file;
+  CurlHttpTransport transport(options);
   HttpRequest request;
-  request.url = ClientUrl(port) + "/v3/kv/range";
+  request.url = url + "/v3/kv/range";
   request.form_body = R"({"key":"L2hlYWx0aA=="})";  // "/health"
   request.headers.emplace_back("Content-Type", "application/json");
   request.timeout = absl::Seconds(1);
@@ -31,12 +34,16 @@ bool Serves(int port) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const std::string& dir,
-                                                                 int size) {
+                                                                 int size,
+                                                                 NetworkPlacement placement,
+                                                                 EtcdTls tls) {
   if (access(kEtcd, X_OK) != 0) {
     return absl::FailedPreconditionError("no /usr/bin/etcd: run tools/setup.sh (etcd-server)");
   }
   std::unique_ptr<EtcdCluster> cluster(new EtcdCluster());
   cluster->dir_ = dir;
+  cluster->placement_ = std::move(placement);
+  cluster->tls_ = std::move(tls);
   mkdir(dir.c_str(), 0700);
   std::vector<std::string> peers;
   for (int i = 0; i < size; ++i) {
@@ -44,7 +51,7 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(const std::strin
     member.name = absl::StrCat("etcd", i);
     member.client_port = UnusedLoopbackPort();
     member.peer_port = UnusedLoopbackPort();
-    peers.push_back(absl::StrCat(member.name, "=", ClientUrl(member.peer_port)));
+    peers.push_back(absl::StrCat(member.name, "=", cluster->ListenUrl(member.peer_port, false)));
     cluster->members_.push_back(std::move(member));
   }
   cluster->initial_cluster_ = absl::StrJoin(peers, ",");
@@ -62,17 +69,30 @@ EtcdCluster::~EtcdCluster() {
 
 void EtcdCluster::Launch(int i) {
   Member& member = members_[i];
-  const std::string peer = ClientUrl(member.peer_port);
-  const std::string client = ClientUrl(member.client_port);
-  member.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{
-          kEtcd, "--name", member.name, "--data-dir", absl::StrCat(dir_, "/", member.name),
-          "--listen-client-urls", client, "--advertise-client-urls", client,
-          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-          "--initial-cluster", initial_cluster_, "--initial-cluster-state", "new",
-          "--initial-cluster-token", "mailroom-test", "--heartbeat-interval", "100",
-          "--election-timeout", "1000", "--log-level", "warn"},
-      absl::StrCat(dir_, "/", member.name, ".log"));
+  const std::string peer = ListenUrl(member.peer_port, false);
+  std::vector<std::string> argv = {
+      kEtcd, "--name", member.name, "--data-dir", absl::StrCat(dir_, "/", member.name),
+      "--listen-client-urls", ListenUrl(member.client_port, true),
+      "--advertise-client-urls", ClientUrl(member.client_port),
+      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+      "--initial-cluster", initial_cluster_, "--initial-cluster-state", "new",
+      "--initial-cluster-token", "mailroom-test", "--heartbeat-interval", "100",
+      "--election-timeout", "1000", "--log-level", "warn"};
+  if (!tls_.cert_file.empty()) {
+    argv.insert(argv.end(), {"--cert-file", tls_.cert_file, "--key-file", tls_.key_file});
+  }
+  member.process = std::make_unique<ChildProcess>(PlacedCommand(placement_, std::move(argv)),
+                                                  absl::StrCat(dir_, "/", member.name, ".log"));
+}
+
+std::string EtcdCluster::ListenUrl(int port, bool client) const {
+  const bool tls = client && !tls_.cert_file.empty();
+  return absl::StrCat(tls ? "https://" : "http://", placement_.listen_host, ":", port);
+}
+
+std::string EtcdCluster::ClientUrl(int port) const {
+  if (tls_.cert_file.empty()) return ListenUrl(port, true);
+  return absl::StrCat("https://", placement_.name, ":", port);
 }
 
 std::vector<std::string> EtcdCluster::endpoints() const {
@@ -95,6 +115,14 @@ void EtcdCluster::Stop(int member) {
   if (members_[member].process != nullptr) members_[member].process->Terminate();
 }
 
+void EtcdCluster::Freeze(int member) {
+  if (members_[member].process != nullptr) kill(members_[member].process->pid(), SIGSTOP);
+}
+
+void EtcdCluster::Thaw(int member) {
+  if (members_[member].process != nullptr) kill(members_[member].process->pid(), SIGCONT);
+}
+
 absl::Status EtcdCluster::Restart(int member) {
   Launch(member);
   return AwaitHealthy();
@@ -104,7 +132,7 @@ absl::Status EtcdCluster::AwaitHealthy(absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
   for (const Member& member : members_) {
     if (member.process == nullptr || !member.process->running()) continue;
-    while (!Serves(member.client_port)) {
+    while (!Serves(ClientUrl(member.client_port), tls_.ca_file)) {
       if (absl::Now() > deadline) {
         return absl::DeadlineExceededError(
             absl::StrCat("etcd member ", member.name, " did not serve; see ", dir_, "/",

@@ -77,6 +77,13 @@ std::string ReadAll(const std::string& path) {
   return buffer.str();
 }
 
+std::vector<std::string> PlacedCommand(const NetworkPlacement& placement,
+                                       std::vector<std::string> argv) {
+  if (placement.netns.empty()) return argv;
+  argv.insert(argv.begin(), {"/usr/sbin/ip", "netns", "exec", placement.netns});
+  return argv;
+}
+
 std::string WaitForFile(const std::string& path, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

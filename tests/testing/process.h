@@ -37,6 +37,21 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// Where a process of a test runs on the network: by default in the test's own network namespace,
+// on loopback. With `netns` (a namespace the test's wrapper made, as
+// tests/e2e/broker_partition_e2e_test.sh does) the command runs through `ip netns exec`, which
+// execs it (the child's pid is the command's own) with that namespace's hosts file; it listens
+// on `listen_host`, and peers reach it as `name` (the hosts files and certificates carry it).
+struct NetworkPlacement {
+  std::string netns;
+  std::string listen_host = "127.0.0.1";
+  std::string name = "localhost";
+};
+
+// `argv`, run as `placement` says.
+std::vector<std::string> PlacedCommand(const NetworkPlacement& placement,
+                                       std::vector<std::string> argv);
+
 // Waits until `path` exists and is non-empty, up to `timeout`; returns its content.
 std::string WaitForFile(const std::string& path, absl::Duration timeout);
 

@@ -115,5 +115,23 @@ TEST_F(QuotaLedgerTest, GrantsPersistedWhileAWriteIsInFlightShareTheNextWrite) {
             std::string::npos);
 }
 
+// A leader cut off from etcd (a partition, etcd without quorum) cannot write the record: to the
+// role nodes that is an election (NOT_LEADER: they wait for the next leader), not a broker that
+// is down, whose offline allowance would send at once outside the ledger. The hold is kept: a
+// write that gets through again (etcd back within the term) is still guarded by it.
+TEST_F(QuotaLedgerTest, AWriteEtcdDoesNotAnswerIsNotLeaderAndKeepsTheHold) {
+  transport_.EnqueueJson(200, R"({"kvs":[]})");
+  ASSERT_TRUE(ledger_->Load(etcd::KeyHold{5, 10}).ok());
+  ASSERT_TRUE(quota_.Acquire(kMailbox, "psn1", "c1", {1}).ok());
+  transport_.Enqueue(absl::DeadlineExceededError("POST http://127.0.0.1:2379/v3/kv/txn: timeout"));
+  const absl::Status cut_off = ledger_->Persist(kMailbox);
+  EXPECT_EQ(cut_off.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReasonOf(cut_off), "NOT_LEADER");
+  EXPECT_NE(cut_off.message().find("timeout"), absl::string_view::npos) << cut_off;
+  transport_.EnqueueJson(200, R"({"header":{"revision":"12"},"succeeded":true})");
+  EXPECT_TRUE(ledger_->Persist(kMailbox).ok());
+  EXPECT_EQ(transport_.request_count(), 3);
+}
+
 }  // namespace
 }  // namespace mailroom::broker
