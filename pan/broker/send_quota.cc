@@ -198,7 +198,10 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     if (grant_level >= 0 && grant_level < kLevels) ++counted[grant_level];
   }
   // For connection slots: a class under its share goes before every class that is not.
-  auto rank = [&](int l) { return counted[l] < share ? l - kLevels : l; };
+  auto rank = [&](int l) {
+    if (l < 0 || l >= kLevels) return kLevels;  // not a class (kUnknownLevel): behind all
+    return counted[l] < share ? l - kLevels : l;
+  };
   std::array<int, kLevels> waiting{};
   int held_slots = 0;
   absl::Time ahead_retry = now;
