@@ -261,10 +261,12 @@ BrokerPermits::BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
     : brokers_(brokers), node_name_(std::move(node_name)), rpc_timeout_(rpc_timeout) {}
 
 absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
-    const std::string& connection_id, const std::vector<int>& recipient_counts) {
+    const std::string& connection_id, const std::vector<int>& recipient_counts,
+    mailroom::common::v1::SendPriority priority) {
   v1::AcquireSendPermitRequest request;
   request.set_node(node_name_);
   request.set_connection_id(connection_id);
+  request.set_priority(priority);
   for (int count : recipient_counts) request.add_message_recipient_counts(count);
   return CallBroker(brokers_, &v1::TokenBroker::StubInterface::AcquireSendPermit, request, rpc_timeout_);
 }

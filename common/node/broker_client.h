@@ -144,8 +144,11 @@ class BrokerPermits {
   BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
                 absl::Duration rpc_timeout = absl::Seconds(10));
 
+  // `priority`: the class of every message asked for (one class a request).
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> Acquire(
-      const std::string& connection_id, const std::vector<int>& recipient_counts);
+      const std::string& connection_id, const std::vector<int>& recipient_counts,
+      mailroom::common::v1::SendPriority priority =
+          mailroom::common::v1::SEND_PRIORITY_UNSPECIFIED);
   absl::StatusOr<mailroom::broker::v1::ReportSendResultResponse> Report(
       const std::string& permit_id, const std::vector<mailroom::broker::v1::SendResult>& results,
       bool connection_closed);

@@ -9,6 +9,7 @@
 #include "common/base/diagnosis.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
+#include "common/mail/send_priority.h"
 #include "common/node/broker_endpoints.h"
 #include "common/rpc/status_grpc.h"
 
@@ -47,6 +48,8 @@ std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
       return "waiting for send permit: connection limit reached";
     case bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED:
       return "waiting: mailbox paused after the submission quota was exceeded";
+    case bv1::PERMIT_DENIAL_REASON_PRIORITY:
+      return "waiting for send permit: more urgent mail goes first";
     default:
       return "waiting for send permit";
   }
@@ -337,6 +340,10 @@ void DeliveryWorker::CloseUnlessLeaseCovers(Connection& connection, absl::Durati
 
 void DeliveryWorker::CloseIfIdle(Connection& connection) {
   if (connection.submitter == nullptr || clock_->Now() < CloseBy(connection)) return;
+  CloseAndReleaseSlot(connection);
+}
+
+void DeliveryWorker::CloseAndReleaseSlot(Connection& connection) {
   CloseSubmitter(connection);
   if (connection.holds_slot) {
     permits_->Release("", connection.id, /*connection_closed=*/true).IgnoreError();
@@ -375,7 +382,7 @@ bool DeliveryWorker::Round(Connection& connection) {
     MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
     return false;
   }
-  absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimDue(options_.batch);
+  absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimBatch(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;
   const std::vector<ClaimedNotification>& batch = *claimed;
   const absl::Time asked = clock_->Now();
@@ -425,7 +432,8 @@ absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
   for (const ClaimedNotification& message : batch) {
     counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
   }
-  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = permits_->Acquire(connection.id, counts);
+  absl::StatusOr<bv1::AcquireSendPermitResponse> permit =
+      permits_->Acquire(connection.id, counts, PriorityOf(batch.front().kind));
   if (AwaitingNewLeader(permit.status(), clock_->Now())) {
     MR_LOG(kInfo, kLogOutbox) << "waiting for the brokers to elect a leader: "
                               << permit.status().message();
@@ -459,6 +467,8 @@ void DeliveryWorker::HoldDenied(Connection& connection,
   if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED) {
     not_before = std::min(not_before, now + options_.pause_recheck);
   }
+  // More urgent mail elsewhere waits for a connection slot: this one gives its slot up.
+  if (permit.ok() && permit->yield_connection()) CloseAndReleaseSlot(connection);
   if (permit.ok() && permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_CONNECTIONS) {
     // The cluster's connection slots are taken: this connection waits for one, and the
     // messages go back at once for a connection that holds a slot.

@@ -132,6 +132,8 @@ class DeliveryWorker {
   // The connection's loop step: closes it if idle, runs a round; returns when to run again.
   absl::Time Step(Connection& connection);
   void CloseIfIdle(Connection& connection);
+  // Closes the SMTP connection and gives its broker slot back.
+  void CloseAndReleaseSlot(Connection& connection);
   // After a round that sent nothing: the next due entry, idle close or the end of a wait
   // for a connection slot, at most a minute away.
   absl::Time NextRoundTime(const Connection& connection);

@@ -292,8 +292,8 @@ absl::StatusOr<EnqueueResult> Outbox::EnqueueLocked(const NewNotification& n,
         db_->Prepare(
             "INSERT INTO entries (id, idempotency_key, fingerprint, kind, state, node, "
             "from_address, from_name, recipients, subject, message_id, size_bytes, create_us, "
-            "update_us, next_attempt_us, expire_us) "
-            "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13)"));
+            "update_us, next_attempt_us, expire_us, rank_us) "
+            "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12, ?13, ?14)"));
     insert.Bind(1, result.notification_id);
     if (n.idempotency_key.empty()) {
       insert.BindNull(2).BindNull(3);
@@ -310,6 +310,7 @@ absl::StatusOr<EnqueueResult> Outbox::EnqueueLocked(const NewNotification& n,
                            .Bind(11, static_cast<int64_t>(n.message.size()))
                            .Bind(12, now)
                            .Bind(13, Micros(now_time + options_.retry_lifetime))
+                           .Bind(14, outbox_schema::RankMicros(n.kind, now))
                            .Run());
   }
   {

@@ -118,10 +118,19 @@ class Outbox {
 
   // --- The delivery loop ---
 
-  // Moves up to `max` due QUEUED entries (next_attempt_time <= now) to SENDING, oldest due
-  // first, in one transaction: each one's attempt count goes up by one and the attempt's start
-  // is recorded. Returns them with their message and envelope.
+  // Moves up to `max` due QUEUED entries (next_attempt_time <= now) to SENDING in one
+  // transaction: each one's attempt count goes up by one and the attempt's start is recorded.
+  // Returns them with their message and envelope, in priority order: lowest rank first, an
+  // entry's rank being its queue time plus kPriorityAgingStep (10 minutes) for each class its
+  // kind is below URGENT (common/mail/send_priority.h), so a password reset goes before the
+  // reminders queued up to 20 minutes earlier, and a reminder that has waited longer than
+  // that goes before newer urgent mail (no class starves).
   absl::StatusOr<std::vector<ClaimedNotification>> ClaimDue(size_t max);
+  // ClaimDue for one send-permit request, which carries one class: the first-ranked due
+  // entry and those ranked right after it while they are of its class, up to `max`. A batch
+  // never puts more urgent mail behind less urgent mail, nor lets less urgent mail ride on a
+  // more urgent class's priority at the broker.
+  absl::StatusOr<std::vector<ClaimedNotification>> ClaimBatch(size_t max);
   // SENDING → SENT: records the attempt, and erases the message body (its size is kept).
   absl::Status MarkSent(absl::string_view id, const AttemptReport& report);
   // SENDING → QUEUED after a transient failure, due at max(now + backoff, not_before) where
@@ -181,6 +190,7 @@ class Outbox {
          std::unique_ptr<sqlite::Database> db, std::unique_ptr<sqlite::Database> ckpt_db);
 
   absl::Status Recover();
+  absl::StatusOr<std::vector<ClaimedNotification>> Claim(size_t max, bool one_class);
   absl::StatusOr<std::vector<EnqueueResult>> CommitInGroup(
       outbox_internal::PendingEnqueue* request);
   // Runs a group of enqueue requests in one transaction; true if any queued a new entry.

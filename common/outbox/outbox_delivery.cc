@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
+#include "common/mail/send_priority.h"
 #include "common/outbox/outbox.h"
 #include "common/outbox/outbox_schema.h"
 #include "common/sqlite/database.h"
@@ -52,6 +53,14 @@ absl::Status NotSending(absl::string_view id, int state) {
 }  // namespace
 
 absl::StatusOr<std::vector<ClaimedNotification>> Outbox::ClaimDue(size_t max) {
+  return Claim(max, /*one_class=*/false);
+}
+
+absl::StatusOr<std::vector<ClaimedNotification>> Outbox::ClaimBatch(size_t max) {
+  return Claim(max, /*one_class=*/true);
+}
+
+absl::StatusOr<std::vector<ClaimedNotification>> Outbox::Claim(size_t max, bool one_class) {
   std::vector<ClaimedNotification> claimed;
   if (max == 0) return claimed;
   absl::MutexLock lock(&mu_);
@@ -65,15 +74,19 @@ absl::StatusOr<std::vector<ClaimedNotification>> Outbox::ClaimDue(size_t max) {
                      "e.recipients, e.attempts, e.create_us, e.expire_us, m.message "
                      "FROM entries e JOIN messages m ON m.entry_id = e.id "
                      "WHERE e.state = 1 AND e.next_attempt_us <= ?1 "
-                     "ORDER BY e.next_attempt_us, e.create_us, e.id LIMIT ?2"));
+                     "ORDER BY e.rank_us, e.id LIMIT ?2"));
     select.Bind(1, now).Bind(2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
     while (true) {
       MR_ASSIGN_OR_RETURN(const bool row, select.Step());
       if (!row) break;
+      const auto kind = static_cast<NotificationKind>(select.Int(2));
+      if (one_class && !claimed.empty() && PriorityOf(kind) != PriorityOf(claimed[0].kind)) {
+        break;
+      }
       ClaimedNotification c;
       c.id = select.Text(0);
       c.message_id = select.Text(1);
-      c.kind = static_cast<NotificationKind>(select.Int(2));
+      c.kind = kind;
       c.from.set_address(select.Text(3));
       c.from.set_display_name(select.Text(4));
       outbox_schema::ParseRecipients(select.Text(5), &c.recipients);

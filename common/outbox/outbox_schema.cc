@@ -3,6 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/base/status_macros.h"
+#include "common/mail/send_priority.h"
+#include "google/protobuf/descriptor.h"
 
 namespace mailroom::outbox_schema {
 namespace {
@@ -12,6 +14,7 @@ namespace cv1 = ::mailroom::common::v1;
 // Times are stored as integer microseconds since the Unix epoch (UTC).
 //
 // entries: one row per notification (envelope and status; never the body).
+// (Version 2 adds entries.rank_us and its index: see AddRanks.)
 // messages: the rendered message of each entry not yet SENT (kept apart so that scans of
 //   entries never touch large blobs, and deleted on MarkSent).
 // attempts: the last kMaxAttemptsKept delivery attempts of each entry.
@@ -61,19 +64,48 @@ CREATE TABLE attempts (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2: each entry's rank (RankMicros), the order in which due entries are claimed.
+absl::Status AddRanks(sqlite::Database* db) {
+  MR_RETURN_IF_ERROR(db->Exec(
+      "ALTER TABLE entries ADD COLUMN rank_us INTEGER;"
+      "CREATE INDEX entries_by_state_rank ON entries(state, rank_us, id);"));
+  const google::protobuf::EnumDescriptor* kinds = cv1::NotificationKind_descriptor();
+  for (int i = 0; i < kinds->value_count(); ++i) {
+    const auto kind = static_cast<cv1::NotificationKind>(kinds->value(i)->number());
+    MR_ASSIGN_OR_RETURN(sqlite::Statement q,
+                        db->Prepare("UPDATE entries SET rank_us = create_us + ?1 WHERE kind = ?2"));
+    MR_RETURN_IF_ERROR(q.Bind(1, RankMicros(kind, 0)).Bind(2, static_cast<int64_t>(kind)).Run());
+  }
+  // A kind this build does not know ranks as RankMicros ranks it.
+  MR_ASSIGN_OR_RETURN(
+      sqlite::Statement rest,
+      db->Prepare("UPDATE entries SET rank_us = create_us + ?1 WHERE rank_us IS NULL"));
+  return rest.Bind(1, RankMicros(cv1::NOTIFICATION_KIND_UNSPECIFIED, 0)).Run();
+}
+
 }  // namespace
+
+int64_t RankMicros(cv1::NotificationKind kind, int64_t create_us) {
+  return create_us +
+         PriorityLevel(PriorityOf(kind)) * absl::ToInt64Microseconds(kPriorityAgingStep);
+}
 
 absl::Status Migrate(sqlite::Database* db) {
   sqlite::Transaction txn(db);
   MR_RETURN_IF_ERROR(txn.Begin());
-  MR_ASSIGN_OR_RETURN(const int64_t version, db->UserVersion());
+  MR_ASSIGN_OR_RETURN(int64_t version, db->UserVersion());
   if (version > kOutboxSchemaVersion) {
     return db->NewerSchemaError(absl::StrCat(version), kOutboxSchemaVersion);
   }
   if (version == 0) {
     MR_RETURN_IF_ERROR(db->Exec(kSchema));
-    MR_RETURN_IF_ERROR(db->SetUserVersion(kOutboxSchemaVersion));
+    version = 1;
   }
+  if (version == 1) {
+    MR_RETURN_IF_ERROR(AddRanks(db));
+    version = 2;
+  }
+  MR_RETURN_IF_ERROR(db->SetUserVersion(version));
   return txn.Commit();
 }
 

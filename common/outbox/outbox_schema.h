@@ -20,11 +20,15 @@
 
 namespace mailroom::outbox_schema {
 
-inline constexpr int kOutboxSchemaVersion = 1;
+inline constexpr int kOutboxSchemaVersion = 2;
 
-// Creates the schema in a new file; FAILED_PRECONDITION for a file whose schema is newer than
-// this build's. In one transaction.
+// Creates the schema in a new file, or brings an older file's up to date; FAILED_PRECONDITION
+// for a file whose schema is newer than this build's. In one transaction.
 absl::Status Migrate(sqlite::Database* db);
+
+// An entry's rank (stored as rank_us; due entries are claimed lowest first): its queue time
+// plus kPriorityAgingStep for each class its kind is below URGENT (common/mail/send_priority.h).
+int64_t RankMicros(::mailroom::common::v1::NotificationKind kind, int64_t create_us);
 
 // The columns RowToEntry reads, in order ("SELECT <kEntryColumns> FROM entries ...").
 extern const char kEntryColumns[];

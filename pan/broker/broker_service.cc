@@ -75,7 +75,8 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
         const absl::Duration cap = LeaseCap();
         if (cap <= absl::ZeroDuration()) return leadership_->CheckLeader();  // the term just ended
         absl::StatusOr<v1::AcquireSendPermitResponse> permit = broker_->quota().Acquire(
-            configured, peer.node_name, request->connection_id(), counts, cap);
+            configured, peer.node_name, request->connection_id(), counts, request->priority(),
+            cap);
         if (permit.ok() && permit->granted()) permit->set_transport(broker_->EffectiveTransport());
         if (ledger_ == nullptr || !permit.ok() || permit->granted_messages() == 0) return permit;
         // Write-ahead: in etcd before the node may send, or taken back.

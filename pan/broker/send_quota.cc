@@ -1,6 +1,7 @@
 #include "pan/broker/send_quota.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,16 @@ constexpr size_t kMaxConnectionIdLength = 64;
 // A message whose window end is t counts at t + window too (windows are closed): room comes
 // back just after.
 constexpr absl::Duration kAfterWindow = absl::Milliseconds(1);
+// While more urgent mail waits, a request is told to come back this much later than the room
+// frees, so that the more urgent one usually asks for it first.
+constexpr absl::Duration kPriorityLag = absl::Seconds(1);
+// Waiting demand is forgotten this long after the retry_after it was given: a node under load
+// comes back a little late, and a node that stopped asking holds nothing back for longer.
+constexpr absl::Duration kDemandGrace = absl::Seconds(5);
+// A request waiting for a connection slot that lower-ranked holders will yield asks again
+// this soon rather than at the end of their leases.
+constexpr absl::Duration kSlotRecheck = absl::Seconds(2);
+constexpr int kLevels = 3;
 
 std::string ConnectionKey(const std::string& node, const std::string& connection_id) {
   return absl::StrCat(node, "/", connection_id);
@@ -81,6 +92,9 @@ void SendQuota::ExpireLocked(Mailbox& mailbox, absl::Time now) {
   for (auto it = mailbox.connections.begin(); it != mailbox.connections.end();) {
     it = it->second.lease_end <= now ? mailbox.connections.erase(it) : std::next(it);
   }
+  for (auto it = mailbox.waiting.begin(); it != mailbox.waiting.end();) {
+    it = it->second.until <= now ? mailbox.waiting.erase(it) : std::next(it);
+  }
 }
 
 SendQuota::Permit* SendQuota::FindPermitLocked(const std::string& node,
@@ -108,13 +122,13 @@ void SendQuota::RefundLocked(const Permit& permit, size_t from) {
 
 absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
     const std::string& mailbox_name, const std::string& node, const std::string& connection_id,
-    const std::vector<int>& recipient_counts, absl::Duration lease_cap) {
+    const std::vector<int>& recipient_counts, SendPriority priority, absl::Duration lease_cap) {
   absl::MutexLock lock(&mu_);
   if (recipient_counts.empty() || recipient_counts.size() > kMaxMessagesPerRequest) {
     return absl::InvalidArgumentError("message_recipient_counts: 1 to 30 entries required");
   }
   return AcquireLocked(mailbox_name, node, connection_id, recipient_counts,
-                       std::min(limits_.permit_lease, lease_cap),
+                       PriorityLevel(priority), std::min(limits_.permit_lease, lease_cap),
                        std::min(limits_.connection_idle_lease, lease_cap));
 }
 
@@ -124,12 +138,13 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireUnleased(
   absl::MutexLock lock(&mu_);
   return AcquireLocked(mailbox_name, holder, connection_id,
                        with_message ? std::vector<int>{1} : std::vector<int>{},
+                       PriorityLevel(::mailroom::common::v1::SEND_PRIORITY_URGENT),
                        absl::InfiniteDuration(), absl::InfiniteDuration());
 }
 
 absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     const std::string& mailbox_name, const std::string& node, const std::string& connection_id,
-    const std::vector<int>& recipient_counts, absl::Duration permit_lease,
+    const std::vector<int>& recipient_counts, int level, absl::Duration permit_lease,
     absl::Duration connection_lease) {
   if (connection_id.empty() || connection_id.size() > kMaxConnectionIdLength) {
     return absl::InvalidArgumentError("connection_id: required, at most 64 characters");
@@ -146,10 +161,21 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
   Mailbox& mailbox = mailboxes_[mailbox_name];
   ExpireLocked(mailbox, now);
   v1::AcquireSendPermitResponse response;
+  const std::string key = ConnectionKey(node, connection_id);
+  const bool holds_slot = mailbox.connections.count(key) > 0;
   auto deny = [&](v1::PermitDenialReason reason, absl::Duration wait) {
     response.set_granted(false);
     response.set_denial_reason(reason);
     ToProto(std::max(wait, absl::Milliseconds(100)), response.mutable_retry_after());
+    return response;
+  };
+  // A refusal for want of room: remembered, so that freed room goes to it if it ranks first.
+  auto wait_for_room = [&](v1::PermitDenialReason reason, absl::Duration wait,
+                           bool needs_slot) {
+    deny(reason, wait);
+    const absl::Time retry_at = now + FromProto(response.retry_after());
+    mailbox.waiting[key] = Demand{node, level, static_cast<int>(recipient_counts.size()),
+                                  needs_slot, retry_at, retry_at + kDemandGrace};
     return response;
   };
   // When a counted message leaves a window at the soonest: just after `end` + window, and
@@ -162,14 +188,60 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     ToProto(mailbox.paused_until, response.mutable_paused_until());
     return deny(v1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED, mailbox.paused_until - now);
   }
-  const std::string key = ConnectionKey(node, connection_id);
-  if (mailbox.connections.count(key) == 0 &&
-      static_cast<int>(mailbox.connections.size()) >= limits_.max_connections) {
+  // What waiting demand of others holds (see "Priorities" in the header): per class, the
+  // messages counted in the minute and those asked for by refused requests.
+  const int share =
+      std::max(1, limits_.messages_per_minute * limits_.guaranteed_share_percent / 100);
+  std::array<int, kLevels> counted{};
+  for (int64_t id : mailbox.minute) {
+    const int grant_level = mailbox.grants.at(id).level;
+    if (grant_level >= 0 && grant_level < kLevels) ++counted[grant_level];
+  }
+  // For connection slots: a class under its share goes before every class that is not.
+  auto rank = [&](int l) {
+    if (l < 0 || l >= kLevels) return kLevels;  // not a class (kUnknownLevel): behind all
+    return counted[l] < share ? l - kLevels : l;
+  };
+  std::array<int, kLevels> waiting{};
+  int held_slots = 0;
+  absl::Time ahead_retry = now;
+  for (const auto& [other, demand] : mailbox.waiting) {
+    if (other == key) continue;
+    waiting[demand.level] += demand.messages;
+    if (demand.level < level || rank(demand.level) < rank(level)) {
+      ahead_retry = std::max(ahead_retry, demand.retry_at);
+    }
+    if (rank(demand.level) < rank(level)) held_slots += demand.needs_slot;
+  }
+  // Messages: room is claimed first by each class for what is left of its share, most urgent
+  // first, then by each class for the rest it waits for, most urgent first. This request's
+  // class may take what the claims ahead of its own leave.
+  int held = 0;           // ahead of the rest this class asks for
+  int reserved_ahead = 0;  // ahead of what is left of its share
+  int more_urgent = held_slots;
+  for (int l = 0; l < kLevels; ++l) {
+    if (l == level) continue;
+    const int reserved = std::min(waiting[l], std::max(0, share - counted[l]));
+    if (l < level) {
+      held += waiting[l];
+      reserved_ahead += reserved;
+      more_urgent += waiting[l];
+    } else {
+      held += reserved;
+    }
+  }
+  const int own_share = std::max(0, share - counted[level]);
+  const absl::Duration lag = more_urgent > 0 ? kPriorityLag : absl::ZeroDuration();
+  if (!holds_slot && static_cast<int>(mailbox.connections.size()) >= limits_.max_connections) {
     absl::Time soonest = absl::InfiniteFuture();
+    bool lower_holder = false;
     for (const auto& [unused, connection] : mailbox.connections) {
       soonest = std::min(soonest, connection.lease_end);
+      lower_holder |= rank(connection.level) > rank(level);
     }
-    return deny(v1::PERMIT_DENIAL_REASON_CONNECTIONS, soonest - now);
+    // A lower-ranked holder is told to yield its slot when it next asks.
+    if (lower_holder) soonest = std::min(soonest, now + kSlotRecheck);
+    return wait_for_room(v1::PERMIT_DENIAL_REASON_CONNECTIONS, soonest - now + lag, true);
   }
   const int rate_room = limits_.messages_per_minute - static_cast<int>(mailbox.minute.size());
   if (!recipient_counts.empty() && rate_room <= 0) {
@@ -177,7 +249,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     for (int64_t id : mailbox.minute) {
       soonest = std::min(soonest, leaves(mailbox.grants.at(id), kMinute));
     }
-    return deny(v1::PERMIT_DENIAL_REASON_MESSAGE_RATE, soonest - now);
+    return wait_for_room(v1::PERMIT_DENIAL_REASON_MESSAGE_RATE, soonest - now + lag, !holds_slot);
   }
   int64_t day_room = limits_.recipients_per_day - DayRecipients(mailbox);
   if (!recipient_counts.empty() && recipient_counts[0] > day_room) {
@@ -198,17 +270,29 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     }
     return deny(v1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS, when - now);
   }
+  const int free_slots = limits_.max_connections - static_cast<int>(mailbox.connections.size());
+  const bool yield = holds_slot && held_slots > free_slots;
+  const int allowed =
+      std::max(rate_room - held, std::min(own_share, rate_room - reserved_ahead));
+  if (yield || (!holds_slot && held_slots >= free_slots) ||
+      (!recipient_counts.empty() && allowed <= 0)) {
+    response.set_yield_connection(yield);
+    // Back soon after the demand ahead was told to come: it may not need all it holds.
+    return wait_for_room(v1::PERMIT_DENIAL_REASON_PRIORITY,
+                         std::min(ahead_retry - now, kSlotRecheck) + lag, !holds_slot || yield);
+  }
+  mailbox.waiting.erase(key);
 
   Permit permit{mailbox_name, node, key, {}, 0, now + permit_lease};
-  for (size_t i = 0; i < recipient_counts.size() && static_cast<int>(i) < rate_room; ++i) {
+  for (size_t i = 0; i < recipient_counts.size() && static_cast<int>(i) < allowed; ++i) {
     if (recipient_counts[i] > day_room) break;
     day_room -= recipient_counts[i];
     const int64_t id = next_id_++;
-    mailbox.grants[id] = Grant{now, permit.lease_end, recipient_counts[i], node};
+    mailbox.grants[id] = Grant{now, permit.lease_end, recipient_counts[i], node, level};
     mailbox.minute.push_back(id);
     permit.grants.push_back(id);
   }
-  mailbox.connections[key] = Connection{node, now + connection_lease};
+  mailbox.connections[key] = Connection{node, now + connection_lease, level};
   response.set_granted(true);
   response.set_granted_messages(static_cast<int>(permit.grants.size()));
   if (connection_lease != absl::InfiniteDuration()) {
@@ -335,6 +419,9 @@ int SendQuota::EndNodeRun(const std::string& node) {
   for (auto& [name, mailbox] : mailboxes_) {
     for (auto it = mailbox.connections.begin(); it != mailbox.connections.end();) {
       it = it->second.node == node ? mailbox.connections.erase(it) : std::next(it);
+    }
+    for (auto it = mailbox.waiting.begin(); it != mailbox.waiting.end();) {
+      it = it->second.node == node ? mailbox.waiting.erase(it) : std::next(it);
     }
   }
   if (ended > 0) {

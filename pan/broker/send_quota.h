@@ -36,6 +36,25 @@
 // broker restart forgets it, except where brokers are elected through etcd: then the leader
 // writes it to etcd before answering each grant (Snapshot, quota_ledger.h) and the next leader
 // continues from it (Restore).
+//
+// Priorities (README "Priorities"). Each request carries its messages' class (URGENT, NORMAL,
+// BULK). Priority decides only which request gets room that the counting above allows, never
+// how much room there is. A request refused for the rate, a connection slot or priority is
+// remembered per mailbox as waiting demand until kDemandGrace after the retry_after it was
+// given (so a node that stops asking holds nothing back for long), and is forgotten once it is
+// granted. Each class has a share of the minute: guaranteed_share_percent of
+// messages_per_minute, at least 1. Free message room is claimed in this order: by each class
+// for what it waits for up to what is left of its share in the last minute, most urgent class
+// first; then by each class for the rest it waits for, most urgent first. A request takes what
+// the claims of other requests ahead of its class's leave. So a password reset gets the next
+// free room ahead of any number of reminders, and a class that keeps asking gets at least its
+// share of every minute, however much more urgent mail waits: none starves. Connection slots:
+// a waiting request ranks by class, except that a class under
+// its share ranks above every class that is not; a slot is kept free for each waiting
+// request of a higher rank that holds none, and when they are short a lower-ranked holder is
+// refused with yield_connection (it closes its connection and releases the slot). While more
+// urgent mail waits, a refused request is told to come back kPriorityLag later, so that room
+// freed at one moment is usually asked for by the most urgent first.
 #ifndef MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 #define MAILROOM_PAN_BROKER_SEND_QUOTA_H_
 
@@ -48,6 +67,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/base/clock.h"
+#include "common/mail/send_priority.h"
 #include "pan/broker/quota_ledger.pb.h"
 #include "proto/mailroom/broker/v1/broker.pb.h"
 
@@ -60,6 +80,9 @@ struct SendLimitValues {
   int max_recipients_per_message = 500;
   absl::Duration permit_lease = absl::Seconds(120);
   absl::Duration connection_idle_lease = absl::Seconds(60);
+  // A class with fewer than this share of messages_per_minute (at least 1 message) in the
+  // last minute is served before every other waiting class (the starvation guard).
+  int guaranteed_share_percent = 10;
 };
 
 // The configured limits with zeros replaced by Exchange's defaults.
@@ -75,15 +98,18 @@ class SendQuota {
   // response with granted = false. `lease_cap` shortens the permit's and the connection
   // slot's leases: an elected broker passes what is left of its term (leader_election.h), so
   // nothing it grants is in use once another broker may lead.
+  // `priority` is the class of every message asked for (see "Priorities" above).
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> Acquire(
       const std::string& mailbox, const std::string& node, const std::string& connection_id,
       const std::vector<int>& recipient_counts,
+      SendPriority priority = ::mailroom::common::v1::SEND_PRIORITY_NORMAL,
       absl::Duration lease_cap = absl::InfiniteDuration());
 
   // For the broker's own sessions (Test Connection): a connection slot under `connection_id`
   // and, if `with_message`, a permit for one single-recipient message, both without a lease:
   // they count until the caller reports the message (Report with connection_closed) or gives
-  // them back (Release), which it must do once its session is closed. Denials as Acquire's.
+  // them back (Release), which it must do once its session is closed. Denials as Acquire's;
+  // URGENT (an admin is waiting for the test).
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireUnleased(
       const std::string& mailbox, const std::string& holder, const std::string& connection_id,
       bool with_message);
@@ -123,6 +149,9 @@ class SendQuota {
   void Restore(const std::string& mailbox, const mailroom::broker::ledger::LedgerRecord& record);
 
  private:
+  // The level of grants whose class is not known (restored from a previous leader's ledger):
+  // counted against the limits, not towards any class's share.
+  static constexpr int kUnknownLevel = -1;
   // One granted message, while it may still count against the day.
   struct Grant {
     absl::Time time;  // granted
@@ -130,6 +159,7 @@ class SendQuota {
     absl::Time end;
     int recipients;  // counted against the day (the accepted ones, once reported)
     std::string node;
+    int level = kUnknownLevel;  // PriorityLevel of its class
   };
   struct Permit {
     std::string mailbox;
@@ -142,6 +172,17 @@ class SendQuota {
   struct Connection {
     std::string node;
     absl::Time lease_end;
+    int level = kUnknownLevel;  // of its last grant
+  };
+  // A refused request (by node/connection_id), remembered so that room goes to it first
+  // when it ranks above the others.
+  struct Demand {
+    std::string node;
+    int level = 0;
+    int messages = 0;
+    bool needs_slot = false;  // it holds no connection slot (or was told to yield it)
+    absl::Time retry_at;      // when it was told to ask again
+    absl::Time until;         // forgotten after this: the node stopped asking
   };
   struct Mailbox {
     // Every grant that may still count against the day (end >= now - 24 h), by id: in grant
@@ -151,11 +192,12 @@ class SendQuota {
     std::vector<int64_t> minute;
     std::map<std::string, Connection> connections;
     absl::Time paused_until = absl::InfinitePast();
+    std::map<std::string, Demand> waiting;
   };
 
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireLocked(
       const std::string& mailbox, const std::string& node, const std::string& connection_id,
-      const std::vector<int>& recipient_counts, absl::Duration permit_lease,
+      const std::vector<int>& recipient_counts, int level, absl::Duration permit_lease,
       absl::Duration connection_lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked(Mailbox& mailbox, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The node's open permit `permit_id`, or null if there is none (or its lease has ended).

@@ -163,9 +163,9 @@ class DeliveryWorkerTest : public ::testing::Test {
         }));
   }
 
-  std::string Enqueue() {
+  std::string Enqueue(cv1::NotificationKind kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL) {
     NewNotification n;
-    n.kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL;
+    n.kind = kind;
     n.from.set_address("noreply@example.test");
     cv1::Recipient recipient;
     recipient.mutable_address()->set_address("guest@example.test");
@@ -535,6 +535,70 @@ TEST_F(DeliveryWorkerTest, WhileTheMailboxIsPausedMailAsksAgainEveryMinute) {
   EXPECT_EQ(entry.notification().attempts(), 0);
   EXPECT_EQ(entry.notification().next_attempt_time().seconds(),
             absl::ToUnixSeconds(clock_.Now() + absl::Minutes(1)));
+}
+
+// Priorities: the outbox hands the worker one class a batch, most urgent first, and the
+// permit request says which.
+TEST_F(DeliveryWorkerTest, EachPermitRequestCarriesItsBatchsClassMostUrgentFirst) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([this](grpc::ClientContext*,
+                                    const bv1::AcquireSendPermitRequest& request,
+                                    bv1::AcquireSendPermitResponse* response) {
+        events_.Add(absl::StrCat("permit ", cv1::SendPriority_Name(request.priority()), " x",
+                                 request.message_recipient_counts_size()));
+        response->set_granted(true);
+        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
+        response->set_granted_messages(request.message_recipient_counts_size());
+        ToProto(permit_lease_, response->mutable_lease());
+        ToProto(connection_lease_, response->mutable_connection_lease());
+        return grpc::Status::OK;
+      }));
+  for (int i = 0; i < 3; ++i) Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
+  Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_RESET);
+  RunWhileNot([this] { return outbox_->Counts()->sent() == 4; });
+  std::vector<std::string> permits;
+  for (const std::string& event : events_.Get()) {
+    if (absl::StartsWith(event, "permit ")) permits.push_back(event);
+  }
+  EXPECT_THAT(permits, ::testing::ElementsAre("permit SEND_PRIORITY_URGENT x1",
+                                              "permit SEND_PRIORITY_BULK x3"));
+}
+
+// More urgent mail on another node waits for a connection slot that this one holds: the
+// broker says to yield it, and the worker closes the connection and gives the slot back at
+// once instead of keeping it until it has been idle for idle_close.
+TEST_F(DeliveryWorkerTest, APriorityDenialWithYieldClosesTheConnectionAndFreesTheSlot) {
+  int asked = 0;
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([this, &asked](grpc::ClientContext*,
+                                            const bv1::AcquireSendPermitRequest& request,
+                                            bv1::AcquireSendPermitResponse* response) {
+        if (++asked == 2) {
+          events_.Add("yield");
+          response->set_granted(false);
+          response->set_denial_reason(bv1::PERMIT_DENIAL_REASON_PRIORITY);
+          response->set_yield_connection(true);
+          response->mutable_retry_after()->set_seconds(1);
+          return grpc::Status::OK;
+        }
+        response->set_granted(true);
+        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
+        response->set_granted_messages(request.message_recipient_counts_size());
+        ToProto(permit_lease_, response->mutable_lease());
+        ToProto(connection_lease_, response->mutable_connection_lease());
+        return grpc::Status::OK;
+      }));
+  Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
+  const std::string second = Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
+  on_each_wait_ = [this] { clock_.Advance(absl::Milliseconds(20)); };
+  const cv1::OutboxEntry entry =
+      RunUntil(second, cv1::NOTIFICATION_STATE_SENT, /*connections=*/1, /*batch=*/1);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  const std::vector<std::string> events = events_.Get();
+  const auto yield = std::find(events.begin(), events.end(), "yield");
+  ASSERT_GE(std::distance(yield, events.end()), 3);
+  EXPECT_EQ(*(yield + 1), "close");
+  EXPECT_EQ(*(yield + 2), "release  closed");
 }
 
 TEST_F(DeliveryWorkerTest, NoPermitMeansTheMessageWaitsWithoutLosingAnAttempt) {

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/diagnosis.h"
 #include "tests/testing/fake_clock.h"
@@ -686,8 +687,11 @@ TEST_F(OutboxTest, ListPagesNewestFirstWithFilters) {
     ids.push_back(outbox->Enqueue(Guest(absl::StrCat("l", i), "x", kind))->notification_id);
     clock_.Advance(absl::Minutes(1));
   }
-  // ids[0] sent, ids[1] failed, the rest queued.
-  ASSERT_THAT(*outbox->ClaimDue(2), SizeIs(2));
+  // ids[0] sent, ids[1] failed, the rest queued. The resets (URGENT) are claimed before the
+  // credentials (NORMAL, ranked 10 minutes later) queued before them; ids[3] and ids[5] go back.
+  ASSERT_THAT(*outbox->ClaimDue(4), SizeIs(4));
+  ASSERT_OK(outbox->Release(ids[3]));
+  ASSERT_OK(outbox->Release(ids[5]));
   ASSERT_OK(outbox->MarkSent(ids[0], {250, "OK"}));
   ASSERT_OK(outbox->MarkFailed(ids[1], MakeDiagnosis(cv1::FAILURE_CAUSE_RECIPIENT_REJECTED),
                                {550, "5.1.1"}));
@@ -860,13 +864,14 @@ TEST_F(OutboxTest, InterruptedSendsAreRequeuedOnOpen) {
   }
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox->ClaimDue(10);
   ASSERT_THAT(*claimed, SizeIs(3));
-  // Oldest due first: c has been due since it was queued; a and b since the restart.
-  EXPECT_EQ((*claimed)[0].id, c);
-  EXPECT_EQ((*claimed)[0].attempt, 1);
-  EXPECT_EQ((*claimed)[1].id, a);
+  // In queue order (one class): a and b, re-queued at the restart, keep their places.
+  EXPECT_EQ((*claimed)[0].id, a);
+  EXPECT_EQ((*claimed)[0].attempt, 2);
+  EXPECT_EQ((*claimed)[0].message, Guest("a").message);
+  EXPECT_EQ((*claimed)[1].id, b);
   EXPECT_EQ((*claimed)[1].attempt, 2);
-  EXPECT_EQ((*claimed)[1].message, Guest("a").message);
-  EXPECT_EQ((*claimed)[2].attempt, 2);
+  EXPECT_EQ((*claimed)[2].id, c);
+  EXPECT_EQ((*claimed)[2].attempt, 1);
 }
 
 TEST_F(OutboxTest, ASecondOpenOfTheSameFileIsRefused) {
@@ -1167,6 +1172,59 @@ TEST_F(OutboxTest, ConcurrentRequestsWithOneKey) {
   EXPECT_EQ(originals, 1);
   EXPECT_EQ(winners, 1);
   EXPECT_EQ(outbox->Counts()->queued(), 2);
+}
+
+
+// --- Priorities --------------------------------------------------------------------------------
+
+std::vector<std::string> Keys(const std::vector<ClaimedNotification>& claimed) {
+  std::vector<std::string> keys;
+  for (const ClaimedNotification& c : claimed) {
+    keys.push_back(std::string(absl::StripSuffix(absl::StripPrefix(c.message_id, "psn-1.test-"),
+                                                 "@mailroom")));
+  }
+  return keys;
+}
+
+TEST_F(OutboxTest, DueMailIsClaimedMostUrgentFirstAndOldMailAgesPastNewerUrgentMail) {
+  std::unique_ptr<Outbox> outbox = OpenOutbox();
+  ASSERT_TRUE(outbox->Enqueue(Guest("reminder-old", "r", cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER)).ok());
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(outbox->Enqueue(Guest("reminder", "r", cv1::NOTIFICATION_KIND_GUEST_EXPIRY_WARNING)).ok());
+  ASSERT_TRUE(outbox->Enqueue(Guest("credentials", "c", cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS)).ok());
+  ASSERT_TRUE(outbox->Enqueue(Guest("reset", "p", cv1::NOTIFICATION_KIND_PASSWORD_RESET)).ok());
+  // 20.5 minutes after the first reminder, which has waited longer than two aging steps, but
+  // less than that after the second one.
+  clock_.Advance(absl::Minutes(19) + absl::Seconds(30));
+  ASSERT_TRUE(outbox->Enqueue(Guest("alarm", "a", cv1::NOTIFICATION_KIND_ALARM)).ok());
+
+  absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox->ClaimDue(10);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_THAT(Keys(*claimed),
+              ElementsAre("reset", "credentials", "reminder-old", "alarm", "reminder"));
+}
+
+TEST_F(OutboxTest, ABatchIsOneClassAndNeverPutsAResetBehindReminders) {
+  std::unique_ptr<Outbox> outbox = OpenOutbox();
+  for (const char* key : {"r1", "r2", "r3"}) {
+    ASSERT_TRUE(outbox->Enqueue(Guest(key, "r", cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER)).ok());
+  }
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(outbox->Enqueue(Guest("reset", "p", cv1::NOTIFICATION_KIND_PASSWORD_RESET)).ok());
+  ASSERT_TRUE(outbox->Enqueue(Guest("r4", "r", cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER)).ok());
+
+  absl::StatusOr<std::vector<ClaimedNotification>> first = outbox->ClaimBatch(10);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(Keys(*first), ElementsAre("reset"));
+  absl::StatusOr<std::vector<ClaimedNotification>> second = outbox->ClaimBatch(2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT(Keys(*second), ElementsAre("r1", "r2"));
+  // A reminder sent back to wait (no permit) keeps its place once it is due again.
+  ASSERT_OK(outbox->Release((*second)[0].id, "waiting for send permit", clock_.Now() + absl::Seconds(3)));
+  ASSERT_OK(outbox->Release((*second)[1].id));
+  EXPECT_THAT(Keys(*outbox->ClaimBatch(10)), ElementsAre("r2", "r3", "r4"));
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_THAT(Keys(*outbox->ClaimBatch(10)), ElementsAre("r1"));
 }
 
 }  // namespace

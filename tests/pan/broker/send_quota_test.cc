@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
@@ -16,6 +17,9 @@ namespace mailroom::broker {
 namespace {
 
 namespace v1 = ::mailroom::broker::v1;
+namespace cv1 = ::mailroom::common::v1;
+constexpr SendPriority kUrgent = cv1::SEND_PRIORITY_URGENT;
+constexpr SendPriority kBulk = cv1::SEND_PRIORITY_BULK;
 using ::testing::HasSubstr;
 
 constexpr char kMailbox[] = "noreply@example.test";
@@ -23,9 +27,10 @@ constexpr char kMailbox[] = "noreply@example.test";
 class SendQuotaTest : public ::testing::Test {
  protected:
   v1::AcquireSendPermitResponse Acquire(const std::string& node, const std::string& connection,
-                                        std::vector<int> counts) {
+                                        std::vector<int> counts,
+                                        SendPriority priority = cv1::SEND_PRIORITY_NORMAL) {
     absl::StatusOr<v1::AcquireSendPermitResponse> response =
-        quota_.Acquire(kMailbox, node, connection, counts);
+        quota_.Acquire(kMailbox, node, connection, counts, priority);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.value_or(v1::AcquireSendPermitResponse());
   }
@@ -48,9 +53,10 @@ class SendQuotaTest : public ::testing::Test {
         .status();
   }
   // Acquires, sends and reports at once what was granted, as a node does; returns how many.
-  int Sent(const std::string& node, const std::string& connection, int messages) {
+  int Sent(const std::string& node, const std::string& connection, int messages,
+           SendPriority priority = cv1::SEND_PRIORITY_NORMAL) {
     v1::AcquireSendPermitResponse permit =
-        Acquire(node, connection, std::vector<int>(messages, 1));
+        Acquire(node, connection, std::vector<int>(messages, 1), priority);
     if (!permit.granted()) return 0;
     EXPECT_TRUE(ReportDelivered(node, permit.permit_id(), permit.granted_messages()).ok());
     return permit.granted_messages();
@@ -441,7 +447,7 @@ TEST_F(SendQuotaTest, StatusShowsPerNodeUsage) {
 TEST_F(SendQuotaTest, AnElectedBrokerCapsLeasesToItsTerm) {
   // 2 s left of the leader's term: neither the permit nor the slot may outlast it.
   absl::StatusOr<v1::AcquireSendPermitResponse> permit =
-      quota_.Acquire(kMailbox, "psn1", "c1", {1, 1}, absl::Seconds(2));
+      quota_.Acquire(kMailbox, "psn1", "c1", {1, 1}, cv1::SEND_PRIORITY_NORMAL, absl::Seconds(2));
   ASSERT_TRUE(permit.ok()) << permit.status();
   ASSERT_TRUE(permit->granted());
   EXPECT_EQ(FromProto(permit->lease()), absl::Seconds(2));
@@ -501,6 +507,112 @@ TEST_F(SendQuotaTest, TheDaysRecipientsTravelPerMinuteAndCountNoShorter) {
       next.Acquire(kMailbox, "psn1", "c2", {24, 24, 1});
   ASSERT_TRUE(more.ok()) << more.status();
   EXPECT_EQ(more->granted_messages(), 2);  // 48 of the day's 50 left
+}
+
+// --- Priorities ------------------------------------------------------------------------------
+
+// 20 reminders a minute fill the window one a second; a password reset waits for room.
+class SendQuotaPriorityTest : public SendQuotaTest {
+ protected:
+  void SetUp() override {
+    quota_.SetLimits(SendLimitValues{20, 10000, 3, 500});
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_EQ(Sent("pan1", "c1", 1, kBulk), 1);
+      clock_.Advance(absl::Seconds(1));
+    }
+  }
+};
+
+TEST_F(SendQuotaPriorityTest, APasswordResetGetsTheNextFreeRoomAheadOfReminders) {
+  const v1::AcquireSendPermitResponse reset = Acquire("psn1", "c1", {1}, kUrgent);
+  ASSERT_FALSE(reset.granted());
+  EXPECT_EQ(reset.denial_reason(), v1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
+  const v1::AcquireSendPermitResponse reminders = Acquire("pan1", "c1", {1, 1}, kBulk);
+  ASSERT_FALSE(reminders.granted());
+  // Told to come back later than the reset, which then usually finds the room first.
+  EXPECT_GT(FromProto(reminders.retry_after()), FromProto(reset.retry_after()));
+
+  // The first reminder leaves the minute: one message of room, and the reminders ask first.
+  clock_.Advance(FromProto(reset.retry_after()));
+  const v1::AcquireSendPermitResponse held = Acquire("pan1", "c1", {1, 1}, kBulk);
+  EXPECT_FALSE(held.granted());
+  EXPECT_EQ(held.denial_reason(), v1::PERMIT_DENIAL_REASON_PRIORITY);
+  EXPECT_FALSE(held.yield_connection());  // room is short, not slots
+  EXPECT_LE(FromProto(held.retry_after()), absl::Seconds(3));
+  EXPECT_EQ(Sent("psn1", "c1", 1, kUrgent), 1);
+
+  // Served: the next room goes to the reminders again, and the limit holds throughout.
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(Sent("pan1", "c1", 2, kBulk), 1);
+  EXPECT_FALSE(Acquire("pan1", "c1", {1}, kBulk).granted());
+}
+
+TEST_F(SendQuotaPriorityTest, OnlyWhatTheWaitingRequestAskedForIsHeldBack) {
+  ASSERT_FALSE(Acquire("psn1", "c1", {1}, kUrgent).granted());
+  clock_.Advance(absl::Seconds(43));  // 3 of the 20 reminders have left the minute
+  EXPECT_EQ(Sent("pan1", "c1", 20, kBulk), 2);
+  EXPECT_EQ(Sent("psn1", "c1", 1, kUrgent), 1);
+}
+
+TEST_F(SendQuotaPriorityTest, ARequestWithoutAClassIsNormalAndGoesBeforeReminders) {
+  ASSERT_FALSE(Acquire("psn1", "c1", {1}, cv1::SEND_PRIORITY_UNSPECIFIED).granted());
+  clock_.Advance(absl::Seconds(40) + absl::Milliseconds(1));
+  EXPECT_EQ(Acquire("pan1", "c1", {1}, kBulk).denial_reason(),
+            v1::PERMIT_DENIAL_REASON_PRIORITY);
+  EXPECT_EQ(Sent("psn1", "c1", 1, cv1::SEND_PRIORITY_UNSPECIFIED), 1);
+}
+
+TEST_F(SendQuotaPriorityTest, ANodeThatStopsAskingIsForgottenAfterAFewSeconds) {
+  const v1::AcquireSendPermitResponse reset = Acquire("psn1", "c1", {1}, kUrgent);
+  ASSERT_FALSE(reset.granted());
+  clock_.Advance(FromProto(reset.retry_after()));  // room, but psn1 does not come back
+  EXPECT_EQ(Acquire("pan1", "c1", {1}, kBulk).denial_reason(),
+            v1::PERMIT_DENIAL_REASON_PRIORITY);
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_EQ(Sent("pan1", "c1", 1, kBulk), 1);
+}
+
+TEST_F(SendQuotaPriorityTest, ALowerClassHoldingTheLastSlotYieldsItToAWaitingReset) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 1, 500});  // pan1/c1 holds the only slot
+  clock_.Advance(absl::Seconds(41));                      // and there is room for messages
+  const v1::AcquireSendPermitResponse reset = Acquire("psn1", "c1", {1}, kUrgent);
+  ASSERT_FALSE(reset.granted());
+  EXPECT_EQ(reset.denial_reason(), v1::PERMIT_DENIAL_REASON_CONNECTIONS);
+  // Not the slot lease's end (a minute away): the holder is asked to yield it first.
+  EXPECT_LE(FromProto(reset.retry_after()), absl::Seconds(2));
+  const v1::AcquireSendPermitResponse holder = Acquire("pan1", "c1", {1}, kBulk);
+  EXPECT_EQ(holder.denial_reason(), v1::PERMIT_DENIAL_REASON_PRIORITY);
+  EXPECT_TRUE(holder.yield_connection());
+  ASSERT_TRUE(quota_.Release("pan1", "", "c1", /*connection_closed=*/true).ok());
+  // The freed slot is kept for the reset, not taken by another reminder connection.
+  EXPECT_EQ(Acquire("pan1", "c2", {1}, kBulk).denial_reason(),
+            v1::PERMIT_DENIAL_REASON_PRIORITY);
+  EXPECT_EQ(Sent("psn1", "c1", 1, kUrgent), 1);
+}
+
+// The starvation guard: under a flood of urgent mail that alone would take every message of
+// every minute, reminders still get their share (a tenth of 20: 2 a minute), and the limit
+// holds. The urgent node asks first every time, for as much as a request may hold.
+TEST_F(SendQuotaTest, RemindersStillGetTheirShareOfEveryMinuteUnderAnUrgentFlood) {
+  quota_.SetLimits(SendLimitValues{20, 10000, 3, 500});
+  std::vector<absl::Time> all;
+  std::map<int64_t, std::map<SendPriority, int>> per_minute;
+  const absl::Time start = clock_.Now();
+  for (; clock_.Now() < start + absl::Minutes(6); clock_.Advance(absl::Milliseconds(500))) {
+    const absl::Time t = clock_.Now();
+    for (const auto& [node, priority, asked] :
+         {std::make_tuple("psn1", kUrgent, 30), std::make_tuple("pan1", kBulk, 10)}) {
+      const int sent = Sent(node, "c1", asked, priority);
+      per_minute[absl::ToInt64Minutes(t - start)][priority] += sent;
+      all.insert(all.end(), sent, t);
+    }
+  }
+  EXPECT_LE(mailroom::testing::MostInWindow(all, absl::Seconds(60)), 20);
+  for (int64_t minute = 1; minute < 6; ++minute) {
+    SCOPED_TRACE(absl::StrCat("minute ", minute));
+    EXPECT_GE(per_minute[minute][kBulk], 2);
+    EXPECT_GE(per_minute[minute][kUrgent], 15);
+  }
 }
 
 }  // namespace
