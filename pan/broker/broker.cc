@@ -24,6 +24,7 @@
 #include "common/rpc/status_grpc.h"
 #include "common/rpc/tls.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "pan/broker/leadership.h"
 #include "pan/broker/smtp_settings.h"
 
 namespace mailroom::broker {
@@ -1146,7 +1147,7 @@ void Broker::CheckSecretExpiry() {
                                          saved.state.credential_update_time().seconds(), "/",
                                          lead));
   if (absl::Status status = store_->Save(saved); !status.ok()) {
-    if (ReasonOf(status) == "NOT_LEADER") {
+    if (ReasonOf(status) == kNotLeaderReason) {
       // A standby: the leader raises the alarm and records its mark, which reaches this
       // broker through etcd.
       const int marks = static_cast<int>(due.size());

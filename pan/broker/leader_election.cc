@@ -183,11 +183,9 @@ absl::Status LeaderElection::CheckLeader() const {
   const std::string leader = leader_address();
   const bool self = leader == options_.advertised_address;
   return WithLeaderAddress(
-      WithReason(absl::UnavailableError(
-                     leader.empty() || self
+      NotLeaderError(leader.empty() || self
                          ? "this broker is a standby and no broker leads now"
                          : absl::StrCat("this broker is a standby; the leader is ", leader)),
-                 "NOT_LEADER"),
       self ? "" : leader);
 }
 

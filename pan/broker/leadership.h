@@ -7,9 +7,20 @@
 #define MAILROOM_PAN_BROKER_LEADERSHIP_H_
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/rpc/status_grpc.h"
 
 namespace mailroom::broker {
+
+// The reason every refusal for want of leadership carries (the election, the quota ledger's
+// and the settings record's fenced writes): role nodes wait for the next leader on it.
+inline constexpr char kNotLeaderReason[] = "NOT_LEADER";
+
+// UNAVAILABLE with reason NOT_LEADER and `message`.
+inline absl::Status NotLeaderError(absl::string_view message) {
+  return WithReason(absl::UnavailableError(message), kNotLeaderReason);
+}
 
 class Leadership {
  public:

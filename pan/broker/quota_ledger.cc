@@ -5,13 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
-#include "common/rpc/status_grpc.h"
+#include "pan/broker/leadership.h"
 
 namespace mailroom::broker {
 namespace {
 
 absl::Status NotLeader(absl::string_view why) {
-  return WithReason(absl::UnavailableError(absl::StrCat("quota ledger: ", why)), "NOT_LEADER");
+  return NotLeaderError(absl::StrCat("quota ledger: ", why));
 }
 
 // The end of the key range of every key starting with `prefix` (etcd's range_end).

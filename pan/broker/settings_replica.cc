@@ -4,14 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
-#include "common/rpc/status_grpc.h"
+#include "pan/broker/leadership.h"
 
 namespace mailroom::broker {
 namespace {
 
 absl::Status NotLeader(absl::string_view why) {
-  return WithReason(absl::UnavailableError(absl::StrCat("settings in etcd: ", why)),
-                    "NOT_LEADER");
+  return NotLeaderError(absl::StrCat("settings in etcd: ", why));
 }
 
 }  // namespace
