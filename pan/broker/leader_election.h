@@ -41,7 +41,7 @@ struct LeaderElectionOptions {
   std::string election_key = "/mailroom/broker/leader";
   // host:port at which role nodes reach this broker.
   std::string advertised_address;
-  absl::Duration ttl = absl::Seconds(5);
+  absl::Duration ttl = absl::Seconds(3);
   // Called on the loop's thread whenever this broker starts or stops leading (e.g. to set
   // the gRPC health status); may be empty.
   std::function<void(bool leading)> on_change;
