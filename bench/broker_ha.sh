@@ -13,7 +13,7 @@
 #   bash bench/broker_ha.sh          (as root, after tools/setup.sh)
 #
 # Knobs (environment): BENCH_CALLS (permit calls per run, default 3000), BENCH_ROUNDS (default
-# 3), BENCH_KILLS (default 5), BENCH_TTL (the brokers' lease_ttl in seconds, default 5, the
+# 3), BENCH_KILLS (default 5), BENCH_TTL (the brokers' lease_ttl in seconds, default 3, the
 # broker's default: after a SIGKILL the lease must expire before another broker can lead).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -23,7 +23,7 @@ source bench/lib.sh
 CALLS="${BENCH_CALLS:-3000}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 KILLS="${BENCH_KILLS:-5}"
-TTL="${BENCH_TTL:-5}"
+TTL="${BENCH_TTL:-3}"
 LIMITS="send_limits { messages_per_minute: 1000000 recipients_per_day: 1000000 max_connections: 64 }"
 
 [[ "$(id -u)" == 0 ]] || { echo "broker_ha bench: must run as root (the testbed runs Postfix)" >&2; exit 1; }

@@ -262,12 +262,14 @@ BrokerPermits::BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
 
 absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
     const std::string& connection_id, const std::vector<int>& recipient_counts,
-    mailroom::common::v1::SendPriority priority) {
+    mailroom::common::v1::SendPriority priority,
+    const std::vector<v1::OfflineSend>& offline_sends) {
   v1::AcquireSendPermitRequest request;
   request.set_node(node_name_);
   request.set_connection_id(connection_id);
   request.set_priority(priority);
   for (int count : recipient_counts) request.add_message_recipient_counts(count);
+  for (const v1::OfflineSend& send : offline_sends) *request.add_offline_sends() = send;
   return CallBroker(brokers_, &v1::TokenBroker::StubInterface::AcquireSendPermit, request, rpc_timeout_);
 }
 

@@ -144,11 +144,14 @@ class BrokerPermits {
   BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
                 absl::Duration rpc_timeout = absl::Seconds(10));
 
-  // `priority`: the class of every message asked for (one class a request).
+  // `priority`: the class of every message asked for (one class a request). `offline_sends`:
+  // messages sent on the offline allowance that no broker has counted yet; with them,
+  // `recipient_counts` may be empty (a report only).
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> Acquire(
       const std::string& connection_id, const std::vector<int>& recipient_counts,
       mailroom::common::v1::SendPriority priority =
-          mailroom::common::v1::SEND_PRIORITY_UNSPECIFIED);
+          mailroom::common::v1::SEND_PRIORITY_UNSPECIFIED,
+      const std::vector<mailroom::broker::v1::OfflineSend>& offline_sends = {});
   absl::StatusOr<mailroom::broker::v1::ReportSendResultResponse> Report(
       const std::string& permit_id, const std::vector<mailroom::broker::v1::SendResult>& results,
       bool connection_closed);

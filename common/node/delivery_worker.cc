@@ -38,6 +38,9 @@ class SmtpSubmitter final : public MailSubmitter {
   SmtpSession session_;
 };
 
+// AcquireSendPermitRequest.offline_sends' limit.
+constexpr size_t kMaxOfflineSendsReported = 100;
+
 std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
   switch (response.denial_reason()) {
     case bv1::PERMIT_DENIAL_REASON_MESSAGE_RATE:
@@ -50,6 +53,8 @@ std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
       return "waiting: mailbox paused after the submission quota was exceeded";
     case bv1::PERMIT_DENIAL_REASON_PRIORITY:
       return "waiting for send permit: more urgent mail goes first";
+    case bv1::PERMIT_DENIAL_REASON_OFFLINE_RECOVERY:
+      return "waiting for send permit: the broker is counting mail sent while no broker led";
     default:
       return "waiting for send permit";
   }
@@ -162,6 +167,7 @@ void DeliveryWorker::Start() {
   }
   absl::MutexLock lock(&mu_);
   stopping_ = false;
+  leader_answered_at_ = clock_->Now();
   for (int i = 0; i < std::max(1, options_.connections); ++i) {
     auto connection = std::make_unique<Connection>();
     connection->index = i;
@@ -215,19 +221,9 @@ void DeliveryWorker::NoteFailure(const ClaimedNotification& message, const SendR
                                     sent.reply.code, sent.diagnosis};
 }
 
-bool DeliveryWorker::AwaitingNewLeader(const absl::Status& permit_status, absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  if (permit_status.code() != absl::StatusCode::kUnavailable ||
-      ReasonOf(permit_status) != kNotLeaderReason) {
-    leaderless_since_ = absl::InfiniteFuture();
-    return false;
-  }
-  if (leaderless_since_ == absl::InfiniteFuture()) leaderless_since_ = now;
-  return now - leaderless_since_ < options_.leaderless_grace;
-}
-
 int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
   absl::MutexLock lock(&mu_);
+  if (now - leader_answered_at_ < options_.offline_grace) return 0;
   while (!offline_sends_.empty() && offline_sends_.front() + absl::Minutes(1) <= now) {
     offline_sends_.pop_front();
   }
@@ -235,6 +231,52 @@ int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
   const int granted = std::max(0, std::min(room, wanted));
   for (int i = 0; i < granted; ++i) offline_sends_.push_back(now);
   return granted;
+}
+
+absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquireReporting(
+    const Connection& connection, const std::vector<int>& recipient_counts,
+    cv1::SendPriority priority) {
+  // Connection 0 alone sends on the allowance and reports it: its own thread, so what it
+  // reports is still at the front when the answer comes.
+  std::vector<bv1::OfflineSend> reported;
+  if (connection.index == 0) {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (size_t i = 0; i < uncounted_offline_.size(); ++i) {
+      bv1::OfflineSend send = uncounted_offline_[i];
+      ToProto(now - uncounted_offline_times_[i], send.mutable_sent_ago());
+      reported.push_back(std::move(send));
+    }
+  }
+  absl::StatusOr<bv1::AcquireSendPermitResponse> permit =
+      permits_->Acquire(connection.id, recipient_counts, priority, reported);
+  if (!permit.ok()) return permit;
+  absl::MutexLock lock(&mu_);
+  leader_answered_at_ = std::max(leader_answered_at_, clock_->Now());
+  if (!reported.empty()) {
+    MR_LOG(kInfo, kLogOutbox) << "the broker counted " << reported.size()
+                              << " message(s) sent on the offline allowance";
+    uncounted_offline_.erase(uncounted_offline_.begin(),
+                             uncounted_offline_.begin() + reported.size());
+    uncounted_offline_times_.erase(uncounted_offline_times_.begin(),
+                                   uncounted_offline_times_.begin() + reported.size());
+  }
+  return permit;
+}
+
+void DeliveryWorker::ReportOfflineSendsIfDue(Connection& connection) {
+  if (connection.index != 0 || WorkIsDue(connection)) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (uncounted_offline_.empty() || clock_->Now() < next_offline_report_) return;
+    next_offline_report_ = clock_->Now() + options_.offline_report_interval;
+  }
+  absl::StatusOr<bv1::AcquireSendPermitResponse> reported =
+      AcquireReporting(connection, {}, cv1::SEND_PRIORITY_NORMAL);
+  if (!reported.ok()) {
+    MR_LOG(kDebug, kLogOutbox) << "cannot report offline sends yet: "
+                               << reported.status().message();
+  }
 }
 
 void DeliveryWorker::RaiseDeliveryAlarm(const ClaimedNotification& message,
@@ -315,6 +357,7 @@ absl::Time DeliveryWorker::Step(Connection& connection) {
   CloseIfIdle(connection);
   // Outcomes the outbox could not take come first; no new work until they are written.
   if (!RecordKeptOutcomes()) return clock_->Now() + absl::Seconds(1);
+  ReportOfflineSendsIfDue(connection);
   if (Round(connection)) return absl::InfinitePast();  // there may be more due right away
   return NextRoundTime(connection);
 }
@@ -360,6 +403,10 @@ absl::Time DeliveryWorker::NextRoundTime(const Connection& connection) {
   // Waiting for a slot: no round before then; an open connection still closes on time.
   if (connection.idle_until > now) deadline = connection.idle_until;
   if (connection.submitter != nullptr) deadline = std::min(deadline, CloseBy(connection));
+  if (connection.index == 0) {
+    absl::MutexLock lock(&mu_);
+    if (!uncounted_offline_.empty()) deadline = std::min(deadline, next_offline_report_);
+  }
   if (deadline <= now) {
     // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
     deadline = now + absl::Milliseconds(200);
@@ -433,22 +480,38 @@ absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
     counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
   }
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit =
-      permits_->Acquire(connection.id, counts, PriorityOf(batch.front().kind));
-  if (AwaitingNewLeader(permit.status(), clock_->Now())) {
-    MR_LOG(kInfo, kLogOutbox) << "waiting for the brokers to elect a leader: "
-                              << permit.status().message();
-    return permit;
-  }
-  // The broker is unreachable (not refusing): send a small allowance on the cached token.
+      AcquireReporting(connection, counts, PriorityOf(batch.front().kind));
+  // No broker leads (none reachable, or an election under way): after offline_grace, send a
+  // small allowance on the cached token.
   const bool offline = !permit.ok() && connection.index == 0 &&
                        (permit.status().code() == absl::StatusCode::kUnavailable ||
                         permit.status().code() == absl::StatusCode::kDeadlineExceeded);
   if (!offline) return permit;
-  const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), clock_->Now());
-  if (allowance == 0) return permit;
-  MR_LOG(kWarn, kLogOutbox) << "broker unreachable (" << permit.status().message()
-                            << "): sending " << allowance
+  const absl::Time now = clock_->Now();
+  const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), now);
+  if (allowance == 0) {
+    MR_LOG(kInfo, kLogOutbox) << "no broker leads (" << permit.status().message()
+                              << "); waiting for one";
+    return permit;
+  }
+  MR_LOG(kWarn, kLogOutbox) << "no broker has led for " << options_.offline_grace << " or more ("
+                            << permit.status().message() << "): sending " << allowance
                             << " message(s) on the cached token without a permit";
+  {
+    absl::MutexLock lock(&mu_);
+    for (int i = 0; i < allowance; ++i) {
+      // The request carries at most 100 (10 minutes of the default allowance); older ones
+      // count only against the day, and are dropped rather than block the report.
+      if (uncounted_offline_.size() >= kMaxOfflineSendsReported) {
+        uncounted_offline_.erase(uncounted_offline_.begin());
+        uncounted_offline_times_.erase(uncounted_offline_times_.begin());
+      }
+      bv1::OfflineSend send;
+      send.set_recipients(counts[i]);
+      uncounted_offline_.push_back(std::move(send));
+      uncounted_offline_times_.push_back(now);
+    }
+  }
   bv1::AcquireSendPermitResponse local;
   local.set_granted(true);
   local.set_granted_messages(allowance);

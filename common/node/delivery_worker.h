@@ -91,17 +91,21 @@ struct DeliveryOptions {
   // differences between node and broker, and the last bytes still in flight.
   double lease_margin_fraction = 0.05;
   absl::Duration lease_margin_min = absl::Seconds(1);
-  // While the broker cannot be reached, this node still sends up to this many messages a
-  // minute on its cached token, on one connection, without permits: a third of Exchange's
-  // 30/minute, so three nodes cut off together stay under the mailbox's limit. 0 stops
-  // sending whenever the broker is away.
+  // When no leading broker has answered this node for offline_grace (none reachable, or
+  // standbys saying NOT_LEADER), it still sends up to this many messages a minute on its cached
+  // token, on one connection, without permits: a third of Exchange's 30/minute, so three nodes
+  // cut off together stay under the mailbox's limit (the sum over the nodes must not exceed
+  // messages_per_minute). 0 stops sending whenever no broker leads.
   int offline_messages_per_minute = 10;
-  // With several brokers, a standby that answers NOT_LEADER says an election is under way:
-  // the node waits this long for the new leader before it falls back on the offline
-  // allowance. A failover takes about the brokers' lease TTL (5 s by default), and the new
-  // leader continues the mailbox's count from the etcd ledger, which the allowance is
-  // outside of; past this (etcd without quorum, say) the allowance applies as without HA.
-  absl::Duration leaderless_grace = absl::Seconds(15);
+  // How long without an answer from a leading broker before the offline allowance begins:
+  // longer than the rolling minute plus the sends still running on earlier permits, so that
+  // nothing the brokers granted shares a minute at the MTA with offline sends. A failover
+  // (about the brokers' lease TTL) never reaches it.
+  absl::Duration offline_grace = absl::Seconds(75);
+  // Each offline send is reported to the next leading broker (AcquireSendPermitRequest
+  // .offline_sends), which counts it; with no mail to ask a permit for, the node tries to
+  // report this often (below the broker's kOfflineReportHold, 4 s).
+  absl::Duration offline_report_interval = absl::Seconds(2);
   // While the mailbox is paused (5.2.0), waiting mail asks the broker again this often rather
   // than at the pause's end, so an admin's `quota resume` takes effect within it.
   absl::Duration pause_recheck = absl::Minutes(1);
@@ -195,11 +199,17 @@ class DeliveryWorker {
               std::function<absl::Status()> write);
   // Writes the outcomes kept by Record; true when none is left.
   bool RecordKeptOutcomes();
-  // Up to `wanted` sends from the offline allowance (sliding minute).
-  // Whether a failed permit request is part of an election still within leaderless_grace
-  // (then the allowance waits); also notes when a broker answers again.
-  bool AwaitingNewLeader(const absl::Status& permit_status, absl::Time now);
+  // Up to `wanted` sends from the offline allowance (sliding minute), if offline_grace has
+  // passed since a leading broker last answered.
   int TakeOfflineAllowance(int wanted, absl::Time now);
+  // Asks for a permit, with the offline sends no broker has counted yet; once a broker has
+  // answered (whatever it said) they are counted and forgotten here.
+  absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireReporting(
+      const Connection& connection, const std::vector<int>& recipient_counts,
+      mailroom::common::v1::SendPriority priority);
+  // With no mail to ask a permit for, reports uncounted offline sends every
+  // offline_report_interval (connection 0 only).
+  void ReportOfflineSendsIfDue(Connection& connection);
 
   Outbox* outbox_;
   BrokerTokenSource* tokens_;
@@ -215,10 +225,15 @@ class DeliveryWorker {
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   absl::optional<DeliveryErrorRecord> last_error_ ABSL_GUARDED_BY(mu_);
+  // Offline sends in the last minute (the allowance's window), and those no broker has
+  // counted yet, with their recipient counts.
   std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
-  // When the brokers were first found without a leader (NOT_LEADER, none answering) in
-  // the present stretch; InfiniteFuture while a broker leads.
-  absl::Time leaderless_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  std::vector<mailroom::broker::v1::OfflineSend> uncounted_offline_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> uncounted_offline_times_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_offline_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When a leading broker last answered a permit request (granted or not); Start counts as
+  // one, since the node cannot know what the cluster sent before it ran.
+  absl::Time leader_answered_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   struct KeptOutcome {
     std::string id;
     const char* what;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/rpc/http_transport.h"
 #include "common/base/logging.h"
+#include "common/base/proto_time.h"
 #include "common/base/status_macros.h"
 #include "common/base/text_config.h"
 
@@ -270,6 +271,14 @@ absl::Status ValidateNodeConfig(const NodeConfig& config, cv1::Role role,
     if (config.delivery().backlog_alarm_age().seconds() < 0 ||
         config.delivery().backlog_alarm_age().nanos() < 0) {
       errors.Add("delivery.backlog_alarm_age", "must not be negative");
+    }
+    const absl::Duration grace = FromProto(config.delivery().offline_grace());
+    if (grace < absl::ZeroDuration() || grace > absl::Hours(1)) {
+      errors.Add("delivery.offline_grace", "must be 0 to 1 hour");
+    }
+    if (config.delivery().offline_messages_per_minute() < 0 ||
+        config.delivery().offline_messages_per_minute() > 10000) {
+      errors.Add("delivery.offline_messages_per_minute", "must be 0 to 10000");
     }
   }
   return errors.ToStatus();

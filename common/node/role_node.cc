@@ -85,6 +85,12 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
   DeliveryOptions delivery_options;
   delivery_options.node_name = config.node_name();
   if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();
+  if (delivery.has_offline_grace()) {
+    delivery_options.offline_grace = FromProto(delivery.offline_grace());
+  }
+  if (delivery.has_offline_messages_per_minute()) {
+    delivery_options.offline_messages_per_minute = delivery.offline_messages_per_minute();
+  }
   node->worker_ = std::make_unique<DeliveryWorker>(
       node->outbox_.get(), node->tokens_.get(), node->permits_.get(), node->alarms_.get(), clock,
       delivery_options, TransportSubmitterFactory(clock, SmtpSubmitterFactory()));

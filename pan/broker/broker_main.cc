@@ -41,6 +41,10 @@ namespace {
 
 namespace cfg = ::mailroom::config::v1;
 
+// A term that starts after no broker led for this long holds grants for the nodes' reports of
+// offline sends: well under DeliveryOptions::offline_grace (75 s), by more than a lease TTL.
+constexpr absl::Duration kOfflineSendersPossibleAfter = absl::Seconds(30);
+
 constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
 
 // A token client that owns its HTTP transport.
@@ -173,6 +177,16 @@ void StartElection(const cfg::BrokerHaConfig& ha, SettingsStore& store, Broker& 
     MR_RETURN_IF_ERROR(out.ledger->Load(hold));
     out.settings->Guard(hold);
     return FollowSettings(store, SettingsStore::SyncMode::kElected, broker);
+  };
+  options.on_term_start = [&broker](absl::Duration leaderless_for) {
+    // Role nodes go offline only after DeliveryOptions::offline_grace (75 s) without a leader;
+    // this broker's view of the outage can be short of theirs by about a lease TTL.
+    if (leaderless_for < kOfflineSendersPossibleAfter) return;
+    MR_LOG(kWarn, kLogBroker) << "no broker led for " << leaderless_for
+                              << " as this one saw it: role nodes may have sent on their offline "
+                              << "allowance; grants wait " << kOfflineReportHold
+                              << " for their reports";
+    broker.quota().HoldForOfflineReports(kOfflineReportHold);
   };
   out.election = std::make_unique<LeaderElection>(options, out.etcd.get(),
                                                   &MonotonicClock::Get());

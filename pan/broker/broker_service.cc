@@ -74,6 +74,14 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
                                 request->message_recipient_counts().end());
         const absl::Duration cap = LeaseCap();
         if (cap <= absl::ZeroDuration()) return leadership_->CheckLeader();  // the term just ended
+        if (!request->offline_sends().empty()) {
+          // Counted (and in etcd) before anything is granted on top of them.
+          MR_RETURN_IF_ERROR(broker_->quota().CountOfflineSends(
+              configured, peer.node_name,
+              {request->offline_sends().begin(), request->offline_sends().end()}));
+          if (ledger_ != nullptr) MR_RETURN_IF_ERROR(ledger_->Persist(configured));
+          if (counts.empty()) return v1::AcquireSendPermitResponse();  // a report only
+        }
         absl::StatusOr<v1::AcquireSendPermitResponse> permit = broker_->quota().Acquire(
             configured, peer.node_name, request->connection_id(), counts, request->priority(),
             cap);

@@ -99,9 +99,18 @@ absl::Time LeaderElection::Step() {
       const absl::Time next = sent + round;
       return holds_key_ && term_end_ > sent ? std::min(next, term_end_) : next;
     }
+    bool resumed;
+    {
+      absl::MutexLock lock(&mu_);
+      resumed = holds_key_ && term_end_ <= sent;
+    }
+    if (resumed) StartTerm(sent);
     absl::MutexLock lock(&mu_);
     renewed_at_ = sent;
-    if (holds_key_) term_end_ = sent + options_.ttl - margin_;
+    if (holds_key_) {
+      term_end_ = sent + options_.ttl - margin_;
+      leader_seen_at_ = sent;
+    }
   }
 
   bool held;
@@ -146,6 +155,7 @@ absl::Time LeaderElection::Step() {
           return sent + round / 2;
         }
       }
+      if (won.has_value()) StartTerm(sent);
       absl::MutexLock lock(&mu_);
       if (won.has_value()) {
         holds_key_ = true;
@@ -154,9 +164,11 @@ absl::Time LeaderElection::Step() {
         leader_since_ = clock_->Now();
         leader_address_ = options_.advertised_address;
         leader_term_ = won->create_revision;
+        leader_seen_at_ = sent;
       } else {
         leader_address_ = holder.value();
         leader_term_ = holder.create_revision();
+        leader_seen_at_ = sent;
       }
     }
   }
@@ -164,6 +176,16 @@ absl::Time LeaderElection::Step() {
   Report(now_leading);
   // A standby asks twice as often, to take over soon after a leader resigns or lapses.
   return sent + (now_leading ? round : round / 2);
+}
+
+void LeaderElection::StartTerm(absl::Time now) {
+  if (!options_.on_term_start) return;
+  absl::Time seen;
+  {
+    absl::MutexLock lock(&mu_);
+    seen = leader_seen_at_;
+  }
+  options_.on_term_start(seen == absl::InfinitePast() ? absl::InfiniteDuration() : now - seen);
 }
 
 void LeaderElection::Report(bool now_leading) {

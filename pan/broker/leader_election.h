@@ -41,7 +41,7 @@ struct LeaderElectionOptions {
   std::string election_key = "/mailroom/broker/leader";
   // host:port at which role nodes reach this broker.
   std::string advertised_address;
-  absl::Duration ttl = absl::Seconds(5);
+  absl::Duration ttl = absl::Seconds(3);
   // Called on the loop's thread whenever this broker starts or stops leading (e.g. to set
   // the gRPC health status); may be empty.
   std::function<void(bool leading)> on_change;
@@ -49,6 +49,11 @@ struct LeaderElectionOptions {
   // (the quota ledger loads here, with the hold that guards its writes); an error gives the
   // key up again. May be empty.
   std::function<absl::Status(const etcd::KeyHold& hold)> on_elected;
+  // Called on the loop's thread just before each term starts (won, or resumed after renewals
+  // failed for a while with the key still ours), with how long this broker had seen no broker
+  // lead before (InfiniteDuration if it never saw one): long enough, and role nodes may have
+  // sent on their offline allowance (send_quota.h). May be empty.
+  std::function<void(absl::Duration leaderless_for)> on_term_start;
 };
 
 // What a broker knows of the election at one moment (for NodeStatus), read under one lock.
@@ -97,6 +102,8 @@ class LeaderElection final : public Leadership {
  private:
   // Ends the term (and forgets the hold) if `lost`; reports a change of leadership.
   void Report(bool now_leading);
+  // Calls on_term_start for a term starting at `now`.
+  void StartTerm(absl::Time now);
 
   const LeaderElectionOptions options_;
   const absl::Duration margin_;
@@ -116,6 +123,9 @@ class LeaderElection final : public Leadership {
   // The create_revision of the election key as last seen (0: none known).
   int64_t leader_term_ ABSL_GUARDED_BY(mu_) = 0;
   bool reported_leading_ ABSL_GUARDED_BY(mu_) = false;
+  // When a round last found a broker leading (this one renewing its term, or another holding
+  // the key).
+  absl::Time leader_seen_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   BackgroundLoop loop_;
 };
 

@@ -17,6 +17,7 @@ constexpr absl::Duration kMinute = absl::Minutes(1);
 constexpr absl::Duration kDay = absl::Hours(24);
 constexpr size_t kMaxMessagesPerRequest = 30;
 constexpr size_t kMaxConnectionIdLength = 64;
+constexpr size_t kMaxOfflineSendsPerReport = 100;
 // A message whose window end is t counts at t + window too (windows are closed): room comes
 // back just after.
 constexpr absl::Duration kAfterWindow = absl::Milliseconds(1);
@@ -187,6 +188,9 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
   if (mailbox.paused_until > now) {
     ToProto(mailbox.paused_until, response.mutable_paused_until());
     return deny(v1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED, mailbox.paused_until - now);
+  }
+  if (const absl::Time held = std::max(mailbox.offline_hold_until, hold_all_until_); held > now) {
+    return deny(v1::PERMIT_DENIAL_REASON_OFFLINE_RECOVERY, held - now);
   }
   // What waiting demand of others holds (see "Priorities" in the header): per class, the
   // messages counted in the minute and those asked for by refused requests.
@@ -537,18 +541,66 @@ ledger::LedgerRecord SendQuota::Snapshot(const std::string& mailbox_name) {
 
 void SendQuota::Restore(const std::string& mailbox_name, const ledger::LedgerRecord& record) {
   absl::MutexLock lock(&mu_);
+  RestoreLocked(mailboxes_[mailbox_name], record, "(previous leader)");
+}
+
+void SendQuota::RestoreLocked(Mailbox& mailbox, const ledger::LedgerRecord& record,
+                              const std::string& source) {
   const absl::Time now = clock_->Now();
-  Mailbox& mailbox = mailboxes_[mailbox_name];
   for (const ledger::LedgerEntry& entry : record.entries()) {
     const absl::Time end = now - std::max(absl::ZeroDuration(), FromProto(entry.ended_ago()));
     const int64_t id = next_id_++;
-    mailbox.grants[id] = Grant{now, end, static_cast<int>(entry.recipients()), "(previous leader)"};
+    mailbox.grants[id] = Grant{now, end, static_cast<int>(entry.recipients()), source};
     if (entry.messages() > 0) mailbox.minute.push_back(id);
   }
   if (record.has_paused_for()) {
     mailbox.paused_until = std::max(mailbox.paused_until, now + FromProto(record.paused_for()));
   }
   ExpireLocked(mailbox, now);
+}
+
+absl::Status SendQuota::CountOfflineSends(const std::string& mailbox_name,
+                                          const std::string& node,
+                                          const std::vector<v1::OfflineSend>& sends) {
+  if (sends.size() > kMaxOfflineSendsPerReport) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("offline_sends: at most ", kMaxOfflineSendsPerReport, " entries"));
+  }
+  ledger::LedgerRecord record;
+  for (size_t i = 0; i < sends.size(); ++i) {
+    const absl::Duration ago = FromProto(sends[i].sent_ago());
+    if (ago < absl::ZeroDuration() || ago > kDay) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("offline_sends[", i, "].sent_ago: must be 0 to 24 hours"));
+    }
+    if (sends[i].recipients() < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("offline_sends[", i, "].recipients: must be at least 1"));
+    }
+    ledger::LedgerEntry* entry = record.add_entries();
+    *entry->mutable_ended_ago() = sends[i].sent_ago();
+    entry->set_messages(ago <= kMinute ? 1 : 0);
+    entry->set_recipients(sends[i].recipients());
+  }
+  if (sends.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  Mailbox& mailbox = mailboxes_[mailbox_name];
+  RestoreLocked(mailbox, record, absl::StrCat(node, " (offline)"));
+  if (mailbox.offline_reported_at < now - kMinute) {
+    mailbox.offline_hold_until = now + kOfflineReportHold;
+    MR_LOG(kWarn, kLogBroker) << node << " reports " << sends.size() << " message(s) sent on "
+                              << mailbox_name << " without a permit while no broker led; "
+                              << "grants wait " << kOfflineReportHold
+                              << " for the other nodes' reports";
+  }
+  mailbox.offline_reported_at = now;
+  return absl::OkStatus();
+}
+
+void SendQuota::HoldForOfflineReports(absl::Duration hold) {
+  absl::MutexLock lock(&mu_);
+  hold_all_until_ = std::max(hold_all_until_, clock_->Now() + hold);
 }
 
 }  // namespace mailroom::broker

@@ -30,6 +30,14 @@
 // A node killed with kill -9 cannot report: its messages count until a window after their lease
 // ends and its slots until their leases end, unless the node's next run says that the previous
 // one is over (EndNodeRun): a dead process sends nothing more, and its connections died with it.
+// Offline allowance (README "Offline allowance"): a node that has heard from no leading broker
+// for DeliveryOptions::offline_grace (longer than the minute plus the sends still running on
+// earlier permits) sends a few messages a minute without permits, and reports each one with its
+// next request (CountOfflineSends): they count from then on like any other, as long before now
+// as they were sent. The first report of an outage holds the mailbox's grants for
+// kOfflineReportHold, long enough for every other node that sent offline to report too (they
+// ask at least every DeliveryOptions::offline_report_interval); so does a leader elected after
+// no broker led for long enough that nodes may have gone offline (HoldForOfflineReports).
 // Assumptions: one process runs per node name at a time (a node's outbox holds an exclusive
 // flock on its data directory, released only when the process is gone, so a restarted run
 // cannot overlap the one it ends); times are the broker's clock; the ledger is in memory, so a
@@ -130,6 +138,16 @@ class SendQuota {
   // connection slots are freed. Returns how many permits ended.
   int EndNodeRun(const std::string& node);
 
+  // Counts messages that `node` sent on its offline allowance (see "Offline allowance" above),
+  // each as if sent `sent_ago` before now; the first report on `mailbox` in a minute holds its
+  // grants for kOfflineReportHold. INVALID_ARGUMENT naming the field for a bad entry (nothing
+  // is counted then).
+  absl::Status CountOfflineSends(const std::string& mailbox, const std::string& node,
+                                 const std::vector<mailroom::broker::v1::OfflineSend>& sends);
+  // Grants nothing on any mailbox for `hold` (answers PERMIT_DENIAL_REASON_OFFLINE_RECOVERY):
+  // nodes may have sent offline and will report it within the hold.
+  void HoldForOfflineReports(absl::Duration hold);
+
   // Pauses a mailbox (e.g. on a quota-exceeded reply) until `until`.
   void Pause(const std::string& mailbox, absl::Time until);
   // Ends a pause early; returns whether the mailbox was paused.
@@ -193,6 +211,9 @@ class SendQuota {
     std::map<std::string, Connection> connections;
     absl::Time paused_until = absl::InfinitePast();
     std::map<std::string, Demand> waiting;
+    // The last report of offline sends, and how long grants wait for the rest of them.
+    absl::Time offline_reported_at = absl::InfinitePast();
+    absl::Time offline_hold_until = absl::InfinitePast();
   };
 
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireLocked(
@@ -204,6 +225,9 @@ class SendQuota {
   Permit* FindPermitLocked(const std::string& node, const std::string& permit_id, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefundLocked(const Permit& permit, size_t from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Restore's work, each message attributed to `source`.
+  void RestoreLocked(Mailbox& mailbox, const mailroom::broker::ledger::LedgerRecord& record,
+                     const std::string& source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static int64_t DayRecipients(const Mailbox& mailbox);
 
   const Clock* clock_;
@@ -212,7 +236,13 @@ class SendQuota {
   std::map<std::string, Mailbox> mailboxes_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Permit> permits_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // HoldForOfflineReports: every mailbox's grants wait until then.
+  absl::Time hold_all_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
+
+// How long the first report of an outage's offline sends holds a mailbox's grants: above
+// DeliveryOptions::offline_report_interval (2 s) and a request's round trip.
+inline constexpr absl::Duration kOfflineReportHold = absl::Seconds(4);
 
 }  // namespace mailroom::broker
 

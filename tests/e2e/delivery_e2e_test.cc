@@ -75,6 +75,7 @@ class DeliveryE2eTest : public ::testing::Test {
     if (!deliver) argv.push_back("--deliver=false");
     argv.push_back(absl::StrCat("--lifetime_s=", lifetime_s));
     argv.push_back(absl::StrCat("--enqueue_delay_ms=", enqueue_delay_ms));
+    argv.push_back(absl::StrCat("--offline_grace_s=", offline_grace_s_));
     return std::make_unique<ChildProcess>(argv, absl::StrCat(dir_, "/sender.log"));
   }
 
@@ -112,6 +113,8 @@ class DeliveryE2eTest : public ::testing::Test {
   static std::string* certs_;
   static BrokerHarness* broker_;
   std::string dir_;
+  // DeliveryOptions::offline_grace of the senders (the default unless a test shortens it).
+  int offline_grace_s_ = 75;
 };
 
 Testbed* DeliveryE2eTest::testbed_ = nullptr;
@@ -174,10 +177,12 @@ TEST_F(DeliveryE2eTest, PermanentAndTransientRepliesEndInTheRightState) {
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("attempts=1 reply=451"))) << log;
 }
 
-// The broker stops: the node keeps sending a small allowance (10 a minute) on its cached
-// token, the rest waits in the outbox, and everything drains once the broker is back.
+// The broker stops: once offline_grace has passed (shortened here to 3 s) the node keeps
+// sending a small allowance (10 a minute) on its cached token, the rest waits in the outbox,
+// and everything drains once the broker is back, which first counts what was sent without it.
 TEST_F(DeliveryE2eTest, ABrokerOutageSlowsButDoesNotStopOrLoseMail) {
   const std::string to = "broker-outage@example.test";
+  offline_grace_s_ = 3;
   auto sender = Sender(to, 15, 0, true, true, 86400, /*enqueue_delay_ms=*/2500);
   absl::SleepFor(absl::Seconds(1));  // the sender has its token and settings by now
   broker_->process().Terminate();
@@ -193,7 +198,11 @@ TEST_F(DeliveryE2eTest, ABrokerOutageSlowsButDoesNotStopOrLoseMail) {
   ASSERT_TRUE(broker_->Restart().ok());
   ASSERT_EQ(WaitExit(*sender, absl::Seconds(90)), 0) << ReadAll(sender->log_path());
   EXPECT_EQ(DeliveredMessageIds(to).size(), 15u);
-  std::cout << "broker stopped: " << during_outage << " of 15 sent on the cached token; "
+  // The node told the restarted broker what it had sent without a permit.
+  EXPECT_THAT(ReadAll(broker_->log_path()),
+              ::testing::HasSubstr("without a permit while no broker led"))
+      << "the offline sends were not reported to the broker";
+  std::cout << "broker stopped: " << during_outage << during_outage << " of 15 sent on the cached token; "
             << DeliveredMessageIds(to).size() << " after it returned" << std::endl;
 }
 

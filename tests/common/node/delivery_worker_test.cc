@@ -219,6 +219,39 @@ class DeliveryWorkerTest : public ::testing::Test {
     return entry;
   }
 
+  // The broker refuses every permit with `refusal_text` in its answer: nothing is sent within
+  // offline_grace of Start, and afterwards the allowance carries the messages.
+  void ExpectAllowanceWaitsForTheGrace(const std::string& refusal_text) {
+    options_.offline_grace = absl::Seconds(75);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) ids.push_back(Enqueue());
+    int sends_within_grace = -1;
+    on_each_wait_ = [&] {
+      if (sends_within_grace >= 0) {
+        // Past the grace: time keeps moving (a second a poll), as it would for a real worker.
+        clock_.Advance(absl::Seconds(1));
+        return;
+      }
+      // Once the worker has asked and put the first message back, nothing may have been sent.
+      absl::StatusOr<cv1::OutboxEntry> first = outbox_->Get(ids[0]);
+      if (!first.ok() || !absl::StrContains(first->wait_reason(), refusal_text)) return;
+      clock_.Advance(absl::Seconds(70));  // still within the grace
+      absl::SleepFor(absl::Milliseconds(300));  // the worker's next rounds
+      sends_within_grace = 0;
+      for (const std::string& event : events_.Get()) {
+        sends_within_grace += absl::StartsWith(event, "send ");
+      }
+      clock_.Advance(absl::Seconds(10));  // past the grace and the broker retry
+    };
+    RunUntil(ids[2], cv1::NOTIFICATION_STATE_SENT);
+    EXPECT_EQ(sends_within_grace, 0);
+    int sent = 0;
+    for (const std::string& id : ids) {
+      sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+    }
+    EXPECT_EQ(sent, 3) << "after the grace the allowance carries them";
+  }
+
   // Whether `event` has happened.
   bool Saw(const std::string& event) const {
     const std::vector<std::string> events = events_.Get();
@@ -621,44 +654,120 @@ TEST_F(DeliveryWorkerTest, NoPermitMeansTheMessageWaitsWithoutLosingAnAttempt) {
   EXPECT_TRUE(tokens_used_.empty());
 }
 
-// With several brokers, a standby's NOT_LEADER means an election is under way: the offline
-// allowance (outside the brokers' ledger) waits for leaderless_grace, so a failover does not
-// add unledgered mail to a minute the old leader already filled; past the grace it applies.
+// No leading broker (a standby's NOT_LEADER during an election, or no broker answering): the
+// offline allowance (outside the brokers' ledger) waits for offline_grace since a leader last
+// answered, so a failover never adds unledgered mail to a minute the old leader already
+// filled; past the grace it applies.
 TEST_F(DeliveryWorkerTest, DuringAnElectionTheAllowanceWaitsOutTheGrace) {
   EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
       .WillRepeatedly(Return(ToGrpcStatus(WithReason(
           absl::UnavailableError("no broker leads now (connection refused)"), "NOT_LEADER"))));
-  options_.leaderless_grace = absl::Seconds(15);
-  std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(Enqueue());
-  int sends_within_grace = -1;
-  on_each_wait_ = [&] {
-    if (sends_within_grace >= 0) {
-      // Past the grace: time keeps moving (a second a poll), as it would for a real worker.
-      clock_.Advance(absl::Seconds(1));
-      return;
-    }
-    // Once the worker has asked and put the first message back, nothing may have been sent.
-    absl::StatusOr<cv1::OutboxEntry> first = outbox_->Get(ids[0]);
-    if (!first.ok() || !absl::StrContains(first->wait_reason(), "no broker leads now")) return;
-    sends_within_grace = 0;
-    for (const std::string& event : events_.Get()) {
-      sends_within_grace += absl::StartsWith(event, "send ");
-    }
-    clock_.Advance(absl::Seconds(20));  // past the grace and the broker retry
-  };
-  RunUntil(ids[2], cv1::NOTIFICATION_STATE_SENT);
-  EXPECT_EQ(sends_within_grace, 0);
-  int sent = 0;
-  for (const std::string& id : ids) {
-    sent += outbox_->Get(id)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+  ExpectAllowanceWaitsForTheGrace("no broker leads now");
+}
+
+TEST_F(DeliveryWorkerTest, WithNoBrokerAnsweringTheAllowanceWaitsOutTheGrace) {
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  ExpectAllowanceWaitsForTheGrace("connection refused");
+}
+
+// The messages sent on the allowance are reported with the next request a leader answers, as
+// how long ago each was sent, and only once.
+TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedToTheNextLeaderOnce) {
+  std::atomic<bool> broker_up{false};
+  std::vector<bv1::AcquireSendPermitRequest> answered;
+  absl::Mutex answered_mu;
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
+                                 const bv1::AcquireSendPermitRequest& request,
+                                 bv1::AcquireSendPermitResponse* response) {
+        if (!broker_up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+        absl::MutexLock lock(&answered_mu);
+        answered.push_back(request);
+        response->set_granted(true);
+        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
+        response->set_granted_messages(request.message_recipient_counts_size());
+        ToProto(permit_lease_, response->mutable_lease());
+        ToProto(connection_lease_, response->mutable_connection_lease());
+        return grpc::Status::OK;
+      }));
+  options_.offline_grace = absl::Seconds(75);
+  std::vector<std::string> offline;
+  for (int i = 0; i < 3; ++i) offline.push_back(Enqueue());
+  std::string first;
+  std::string second;
+  bool past_grace = false;
+  RunWhileNot(
+      [&] {
+        if (!past_grace) {
+          past_grace = true;
+          clock_.Advance(absl::Seconds(80));  // past the grace since Start
+        }
+        if (first.empty()) {
+          if (outbox_->Get(offline[2])->notification().state() !=
+              cv1::NOTIFICATION_STATE_SENT) {
+            return false;
+          }
+          clock_.Advance(absl::Seconds(7));
+          broker_up = true;
+          first = Enqueue();
+          return false;
+        }
+        if (outbox_->Get(first)->notification().state() != cv1::NOTIFICATION_STATE_SENT) {
+          return false;
+        }
+        if (second.empty()) {
+          second = Enqueue();
+          clock_.Advance(absl::Minutes(1));  // the worker sleeps until then at most
+        }
+        return outbox_->Get(second)->notification().state() == cv1::NOTIFICATION_STATE_SENT;
+      },
+      1, 10);
+  absl::MutexLock lock(&answered_mu);
+  ASSERT_GE(answered.size(), 2u);
+  ASSERT_EQ(answered[0].offline_sends_size(), 3);
+  for (const bv1::OfflineSend& send : answered[0].offline_sends()) {
+    EXPECT_EQ(FromProto(send.sent_ago()), absl::Seconds(7));
+    EXPECT_EQ(send.recipients(), 1);
   }
-  EXPECT_EQ(sent, 3) << "after the grace the allowance carries them";
+  EXPECT_EQ(answered[1].offline_sends_size(), 0) << "reported twice";
+}
+
+// With no mail waiting, the node still reports its offline sends once a leader answers: a
+// request with no messages, every offline_report_interval until one gets through.
+TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedWithNoMailWaiting) {
+  std::atomic<bool> broker_up{false};
+  std::atomic<int> report_only{0};
+  std::atomic<int> reported_sends{0};
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
+                                 const bv1::AcquireSendPermitRequest& request,
+                                 bv1::AcquireSendPermitResponse*) {
+        if (!broker_up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+        if (request.message_recipient_counts_size() == 0) ++report_only;
+        reported_sends += request.offline_sends_size();
+        return grpc::Status::OK;
+      }));
+  options_.offline_grace = absl::ZeroDuration();
+  const std::string id = Enqueue();
+  RunWhileNot(
+      [&] {
+        absl::StatusOr<cv1::OutboxEntry> got = outbox_->Get(id);
+        if (got.ok() && got->notification().state() == cv1::NOTIFICATION_STATE_SENT) {
+          broker_up = true;
+          clock_.Advance(absl::Seconds(1));  // the next report is due within the interval
+        }
+        return reported_sends.load() > 0;
+      },
+      1, 10);
+  EXPECT_EQ(report_only.load(), 1);
+  EXPECT_EQ(reported_sends.load(), 1);
 }
 
 TEST_F(DeliveryWorkerTest, ABrokerOutageStillLetsASmallAllowanceThrough) {
   EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
       .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  options_.offline_grace = absl::ZeroDuration();  // the grace has its own tests
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) ids.push_back(Enqueue());
   RunUntil(ids[9], cv1::NOTIFICATION_STATE_SENT);
@@ -676,6 +785,7 @@ TEST_F(DeliveryWorkerTest, ABrokerOutageStillLetsASmallAllowanceThrough) {
 TEST_F(DeliveryWorkerTest, ABrokerOutageAllowanceIsNotHeldBackByTheOtherConnections) {
   EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
       .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  options_.offline_grace = absl::ZeroDuration();
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) ids.push_back(Enqueue());
   // A send takes a while, as a real one does, so the other connections claim meanwhile.

@@ -37,7 +37,8 @@
 # broker (DeliveryWorker::Round: Acquire before each batch of up to 10 messages per SMTP
 # connection). Cut off from the broker, a node (a) finishes the batches it already holds permits
 # for (at most connections x batch = 3 x 10), then (b) once an Acquire fails as unreachable
-# (UNAVAILABLE / DEADLINE_EXCEEDED) sends on its offline allowance: up to 10 messages a minute on
+# (UNAVAILABLE / DEADLINE_EXCEEDED) and no broker has answered for offline_grace (75 s by default,
+# 15 s here: OFFLINE_GRACE_S) sends on its offline allowance: up to 10 messages a minute on
 # its cached token without permits (DeliveryOptions.offline_messages_per_minute, one connection;
 # a third of Exchange's 30/minute so three nodes cut off together stay under it); (c) the rest
 # waits in the outbox ("waiting for the token broker") and drains after the heal. Over a silent
@@ -100,6 +101,8 @@ CUT1_SECONDS=35
 # (DeliveryOptions.offline_messages_per_minute: 10, on one connection).
 OFFLINE_LOG="on the cached token without a permit"
 OFFLINE_PER_MINUTE=10
+# DeliveryOptions.offline_grace, shortened from its 75 s so that the 35 s cut shows the allowance.
+OFFLINE_GRACE_S=15
 
 STARTED=$SECONDS
 W=""
@@ -343,7 +346,8 @@ start_sender() { # start_sender N TO COUNT FIRST: a sending process on the psn h
   ip netns exec "$NS_PSN" "$SENDER_BIN" --outbox="$W/psn/outbox$n.db" --broker="broker:$BROKER_PORT" \
     --certs="$W/certs" --node=psn1 --from="$MAILBOX" --to="$to" --enqueue="$count" \
     --first="$first" --ack_file="$W/psn/acks$n" --status_file="$W/psn/status$n" \
-    --backoff_ms=500 --exit_when_drained >"$W/psn/sender$n.log" 2>&1 9>&- &
+    --backoff_ms=500 --offline_grace_s="$OFFLINE_GRACE_S" --exit_when_drained \
+    >"$W/psn/sender$n.log" 2>&1 9>&- &
   SENDER_PIDS+=($!)
 }
 

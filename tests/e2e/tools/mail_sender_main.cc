@@ -44,6 +44,8 @@ ABSL_FLAG(bool, exit_when_drained, false, "exit 0 once nothing is QUEUED or SEND
 ABSL_FLAG(int, connections, 3, "SMTP connections");
 ABSL_FLAG(int, backoff_ms, 1000, "first retry delay");
 ABSL_FLAG(int, lifetime_s, 86400, "retry lifetime in seconds");
+ABSL_FLAG(int, offline_grace_s, 75,
+          "seconds without a leading broker before the offline allowance (DeliveryOptions)");
 ABSL_FLAG(int, enqueue_delay_ms, 0,
           "wait this long after starting delivery before queuing (tokens are cached by then)");
 ABSL_FLAG(bool, deliver, true, "run the delivery worker (false: only queue, then exit)");
@@ -126,6 +128,7 @@ int Run() {
   DeliveryOptions delivery;
   delivery.node_name = node;
   delivery.connections = absl::GetFlag(FLAGS_connections);
+  delivery.offline_grace = absl::Seconds(absl::GetFlag(FLAGS_offline_grace_s));
   DeliveryWorker worker(outbox->get(), &tokens, &permits, &alarms, &clock, delivery,
                         SmtpSubmitterFactory());
   (*outbox)->SetWakeCallback([&worker] { worker.Wake(); });

@@ -249,5 +249,67 @@ TEST_F(LeaderElectionTest, TheLedgerLoadsBeforeTheTermAndAFailedLoadGivesTheKeyU
   EXPECT_EQ(loaded, (std::vector<int64_t>{10, 12}));
 }
 
+// Each term start says how long this broker saw no broker lead before it: infinite for the
+// first ever, about the wait for the lapsed leader's key on a takeover, and the whole outage
+// when a leader's renewals failed for a while and then succeeded with the key still its own
+// (role nodes may have sent offline meanwhile: the broker then holds grants for their reports).
+TEST_F(LeaderElectionTest, EachTermStartSaysHowLongNoBrokerWasSeenLeading) {
+  std::vector<absl::Duration> starts;
+  LeaderElectionOptions options;
+  options.advertised_address = kSelf;
+  options.ttl = absl::Seconds(3);
+  LeaderElection* self = nullptr;
+  options.on_term_start = [&](absl::Duration leaderless_for) {
+    EXPECT_FALSE(self->leading());  // before the term, so a hold is in place for its grants
+    starts.push_back(leaderless_for);
+  };
+  {
+    LeaderElection fresh(options, etcd_.get(), &clock_);
+    self = &fresh;
+    script_.EnqueueJson(200, R"({"ID":"5","TTL":"3"})");
+    script_.EnqueueJson(200, R"({"header":{"revision":"10"},"succeeded":true})");
+    fresh.Step();
+    ASSERT_TRUE(fresh.leading());
+  }
+  ASSERT_EQ(starts, (std::vector<absl::Duration>{absl::InfiniteDuration()}));
+
+  LeaderElection election(options, etcd_.get(), &clock_);
+  self = &election;
+  // A standby sees broker-a lead, then takes over 4 s later.
+  script_.EnqueueJson(200, R"({"ID":"6","TTL":"3"})");
+  script_.EnqueueJson(200, absl::StrCat(R"({"header":{"revision":"11"},"responses":[{"response_range":{"kvs":[)",
+                                        KeyJson(kOther, 5, 10), "]}}]}"));
+  election.Step();
+  clock_.Advance(absl::Seconds(4));
+  script_.EnqueueJson(200, R"({"result":{"ID":"6","TTL":"3"}})");
+  script_.EnqueueJson(200, R"({"header":{"revision":"12"},"succeeded":true})");
+  election.Step();
+  ASSERT_TRUE(election.leading());
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[1], absl::Seconds(4));
+  // etcd loses quorum for 40 s: renewals fail, the term lapses; then a renewal gets through
+  // and the key is still ours.
+  for (int i = 0; i < 40; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    script_.Enqueue(absl::UnavailableError("etcd has no quorum"));
+    election.Step();
+  }
+  ASSERT_FALSE(election.leading());
+  ASSERT_EQ(starts.size(), 2u);
+  clock_.Advance(absl::Seconds(1));
+  script_.EnqueueJson(200, R"({"result":{"ID":"6","TTL":"3"}})");
+  script_.EnqueueJson(200, absl::StrCat(R"({"kvs":[)", KeyJson(kSelf, 6, 12), "]}"));
+  election.Step();
+  EXPECT_TRUE(election.leading());
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_EQ(starts[2], absl::Seconds(41));
+  // An ordinary renewal starts no term.
+  clock_.Advance(absl::Seconds(1));
+  script_.EnqueueJson(200, R"({"result":{"ID":"6","TTL":"3"}})");
+  script_.EnqueueJson(200, absl::StrCat(R"({"kvs":[)", KeyJson(kSelf, 6, 12), "]}"));
+  election.Step();
+  EXPECT_EQ(starts.size(), 3u);
+}
+
 }  // namespace
 }  // namespace mailroom::broker

@@ -509,6 +509,79 @@ TEST_F(SendQuotaTest, TheDaysRecipientsTravelPerMinuteAndCountNoShorter) {
   EXPECT_EQ(more->granted_messages(), 2);  // 48 of the day's 50 left
 }
 
+// --- Offline allowance -------------------------------------------------------------------------
+
+v1::OfflineSend OfflineSend(absl::Duration ago, int recipients = 1) {
+  v1::OfflineSend send;
+  ToProto(ago, send.mutable_sent_ago());
+  send.set_recipients(recipients);
+  return send;
+}
+
+// A node reports 10 messages it sent 20 s ago without a permit: they count against the minute
+// until a minute after they were sent, and the first report of an outage holds grants for the
+// other nodes' reports.
+TEST_F(SendQuotaTest, OfflineSendsCountFromWhenTheyWereSentAndHoldGrantsBriefly) {
+  ASSERT_TRUE(quota_
+                  .CountOfflineSends(kMailbox, "psn1",
+                                     std::vector<v1::OfflineSend>(10, OfflineSend(absl::Seconds(20))))
+                  .ok());
+  v1::AcquireSendPermitResponse held = Acquire("psn2", "c1", {1});
+  EXPECT_FALSE(held.granted());
+  EXPECT_EQ(held.denial_reason(), v1::PERMIT_DENIAL_REASON_OFFLINE_RECOVERY);
+  EXPECT_LE(FromProto(held.retry_after()), kOfflineReportHold);
+  // psn2's report within the hold does not extend it.
+  clock_.Advance(kOfflineReportHold / 2);
+  ASSERT_TRUE(quota_
+                  .CountOfflineSends(kMailbox, "psn2",
+                                     std::vector<v1::OfflineSend>(5, OfflineSend(absl::Seconds(10))))
+                  .ok());
+  clock_.Advance(kOfflineReportHold / 2);
+  EXPECT_EQ(Granted("psn3", "c1", 30), 15);  // 30 - 10 - 5
+  // psn1's ten leave the minute a minute after they were sent, psn2's five later.
+  clock_.Advance(absl::Seconds(60) - absl::Seconds(20) - kOfflineReportHold + absl::Seconds(1));
+  EXPECT_EQ(Granted("psn3", "c2", 30), 10);
+  v1::MailboxQuota status = quota_.Status(kMailbox).front();
+  bool attributed = false;
+  for (const v1::NodeQuotaUsage& node : status.nodes()) {
+    attributed |= node.node() == "psn2 (offline)";
+  }
+  EXPECT_TRUE(attributed) << status.DebugString();
+}
+
+TEST_F(SendQuotaTest, OfflineSendsOlderThanAMinuteCountOnlyTheirRecipientsForTheDay) {
+  SendLimitValues limits;
+  limits.recipients_per_day = 50;
+  quota_.SetLimits(limits);
+  ASSERT_TRUE(quota_.CountOfflineSends(kMailbox, "psn1", {OfflineSend(absl::Minutes(5), 40)}).ok());
+  clock_.Advance(kOfflineReportHold);
+  absl::StatusOr<v1::AcquireSendPermitResponse> more =
+      quota_.Acquire(kMailbox, "psn1", "c1", {5, 5, 5});
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(more->granted_messages(), 2);  // 10 of the day's 50 left; the minute is free
+}
+
+TEST_F(SendQuotaTest, BadOfflineReportsNameTheFieldAndCountNothing) {
+  absl::Status status = quota_.CountOfflineSends(
+      kMailbox, "psn1", {OfflineSend(absl::Seconds(1)), OfflineSend(-absl::Seconds(1))});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), ::testing::HasSubstr("offline_sends[1].sent_ago"));
+  status = quota_.CountOfflineSends(kMailbox, "psn1", {OfflineSend(absl::Seconds(1), 0)});
+  EXPECT_THAT(status.message(), ::testing::HasSubstr("offline_sends[0].recipients"));
+  status = quota_.CountOfflineSends(
+      kMailbox, "psn1", std::vector<v1::OfflineSend>(101, OfflineSend(absl::Seconds(1))));
+  EXPECT_THAT(status.message(), ::testing::HasSubstr("offline_sends: at most 100"));
+  EXPECT_EQ(Granted("psn1", "c1", 30), 30);  // nothing counted, no hold
+}
+
+TEST_F(SendQuotaTest, ATermAfterALongOutageHoldsGrantsForTheReports) {
+  quota_.HoldForOfflineReports(absl::Seconds(4));
+  EXPECT_EQ(Acquire("psn1", "c1", {1}).denial_reason(),
+            v1::PERMIT_DENIAL_REASON_OFFLINE_RECOVERY);
+  clock_.Advance(absl::Seconds(4));
+  EXPECT_EQ(Granted("psn1", "c1", 1), 1);
+}
+
 // --- Priorities ------------------------------------------------------------------------------
 
 // 20 reminders a minute fill the window one a second; a password reset waits for room.
