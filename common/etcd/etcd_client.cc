@@ -125,6 +125,14 @@ absl::Status EtcdClient::Call(absl::string_view path, const google::protobuf::Me
   return last;
 }
 
+template <typename Response>
+absl::StatusOr<Response> EtcdClient::Call(absl::string_view path,
+                                          const google::protobuf::Message& request) {
+  Response response;
+  MR_RETURN_IF_ERROR(Call(path, request, &response));
+  return response;
+}
+
 absl::StatusOr<gw::StatusResponse> EtcdClient::MemberStatus(const std::string& endpoint,
                                                             absl::Duration timeout) {
   MR_ASSIGN_OR_RETURN(const std::string body, EncodeRequest(gw::StatusRequest()));
@@ -134,35 +142,27 @@ absl::StatusOr<gw::StatusResponse> EtcdClient::MemberStatus(const std::string& e
 }
 
 absl::StatusOr<gw::PutResponse> EtcdClient::Put(const gw::PutRequest& request) {
-  gw::PutResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/put", request, &response));
-  return response;
+  return Call<gw::PutResponse>("/v3/kv/put", request);
 }
 
 absl::StatusOr<gw::RangeResponse> EtcdClient::Range(const gw::RangeRequest& request) {
-  gw::RangeResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/range", request, &response));
-  return response;
+  return Call<gw::RangeResponse>("/v3/kv/range", request);
 }
 
 absl::StatusOr<gw::DeleteRangeResponse> EtcdClient::DeleteRange(
     const gw::DeleteRangeRequest& request) {
-  gw::DeleteRangeResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/deleterange", request, &response));
-  return response;
+  return Call<gw::DeleteRangeResponse>("/v3/kv/deleterange", request);
 }
 
 absl::StatusOr<gw::TxnResponse> EtcdClient::Txn(const gw::TxnRequest& request) {
-  gw::TxnResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/txn", request, &response));
-  return response;
+  return Call<gw::TxnResponse>("/v3/kv/txn", request);
 }
 
 absl::StatusOr<gw::LeaseGrantResponse> EtcdClient::LeaseGrant(absl::Duration ttl) {
   gw::LeaseGrantRequest request;
   request.set_ttl(std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1)))));
-  gw::LeaseGrantResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/lease/grant", request, &response));
+  MR_ASSIGN_OR_RETURN(gw::LeaseGrantResponse response,
+                      Call<gw::LeaseGrantResponse>("/v3/lease/grant", request));
   if (!response.error().empty()) {
     return absl::UnavailableError(absl::StrCat("etcd: lease grant: ", response.error()));
   }
@@ -172,8 +172,8 @@ absl::StatusOr<gw::LeaseGrantResponse> EtcdClient::LeaseGrant(absl::Duration ttl
 absl::StatusOr<absl::Duration> EtcdClient::LeaseKeepAlive(int64_t lease) {
   gw::LeaseKeepAliveRequest request;
   request.set_id(lease);
-  gw::LeaseKeepAliveStreamMessage message;
-  MR_RETURN_IF_ERROR(Call("/v3/lease/keepalive", request, &message));
+  MR_ASSIGN_OR_RETURN(gw::LeaseKeepAliveStreamMessage message,
+                      Call<gw::LeaseKeepAliveStreamMessage>("/v3/lease/keepalive", request));
   if (message.has_error()) {
     return absl::Status(CodeOf(message.error().code()),
                         absl::StrCat("etcd: keepalive: ", message.error().message()));
@@ -187,8 +187,7 @@ absl::StatusOr<absl::Duration> EtcdClient::LeaseKeepAlive(int64_t lease) {
 absl::Status EtcdClient::LeaseRevoke(int64_t lease) {
   gw::LeaseRevokeRequest request;
   request.set_id(lease);
-  gw::LeaseRevokeResponse response;
-  absl::Status status = Call("/v3/lease/revoke", request, &response);
+  absl::Status status = Call<gw::LeaseRevokeResponse>("/v3/lease/revoke", request).status();
   if (status.code() == absl::StatusCode::kNotFound) return absl::OkStatus();
   return status;
 }

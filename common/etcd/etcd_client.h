@@ -93,6 +93,9 @@ class EtcdClient {
   // answer into `response`.
   absl::Status Call(absl::string_view path, const google::protobuf::Message& request,
                     google::protobuf::Message* response);
+  // Call() for an answer of type `Response` (defined in etcd_client.cc, its only user).
+  template <typename Response>
+  absl::StatusOr<Response> Call(absl::string_view path, const google::protobuf::Message& request);
   // One attempt at one member: its answer parsed into `response`, or the error.
   absl::Status CallMember(const std::string& endpoint, absl::string_view path,
                           const std::string& body, absl::Duration timeout,
