@@ -76,6 +76,24 @@ void AddHoldCompares(absl::string_view key, const KeyHold& hold, gw::TxnRequest*
   created->set_create_revision(hold.create_revision);
 }
 
+// Adds a put of `key` = `value`, attached to `lease` (0: none), to `txn`'s success branch.
+void AddPut(absl::string_view key, absl::string_view value, int64_t lease, gw::TxnRequest* txn) {
+  gw::PutRequest* put = txn->add_success()->mutable_request_put();
+  put->set_key(std::string(key));
+  put->set_value(std::string(value));
+  put->set_lease(lease);
+}
+
+// The transaction that puts `key` = `value` (attached to `lease`, 0: none) only while `hold`
+// still holds `guard_key`.
+gw::TxnRequest GuardedPut(absl::string_view guard_key, const KeyHold& hold,
+                          absl::string_view key, absl::string_view value, int64_t lease) {
+  gw::TxnRequest txn;
+  AddHoldCompares(guard_key, hold, &txn);
+  AddPut(key, value, lease, &txn);
+  return txn;
+}
+
 EtcdClient::EtcdClient(EtcdClientOptions options, HttpTransport* transport)
     : options_(std::move(options)), transport_(transport) {}
 
@@ -210,10 +228,7 @@ absl::StatusOr<absl::optional<KeyHold>> EtcdClient::CreateIfAbsent(absl::string_
   absent->set_target(gw::Compare::CREATE);
   absent->set_result(gw::Compare::EQUAL);
   absent->set_create_revision(0);
-  gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::string(key));
-  put->set_value(std::string(value));
-  put->set_lease(lease);
+  AddPut(key, value, lease, &txn);
   txn.add_failure()->mutable_request_range()->set_key(std::string(key));
   MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
   if (response.succeeded()) {
@@ -232,13 +247,8 @@ absl::StatusOr<absl::optional<KeyHold>> EtcdClient::CreateIfAbsent(absl::string_
 
 absl::StatusOr<bool> EtcdClient::PutIfHeld(absl::string_view key, absl::string_view value,
                                            const KeyHold& hold) {
-  gw::TxnRequest txn;
-  AddHoldCompares(key, hold, &txn);
-  gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::string(key));
-  put->set_value(std::string(value));
-  put->set_lease(hold.lease);
-  MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
+  MR_ASSIGN_OR_RETURN(gw::TxnResponse response,
+                      Txn(GuardedPut(key, hold, key, value, hold.lease)));
   return response.succeeded();
 }
 
@@ -253,12 +263,8 @@ absl::StatusOr<bool> EtcdClient::DeleteIfHeld(absl::string_view key, const KeyHo
 absl::StatusOr<bool> EtcdClient::PutWhileHeld(absl::string_view key, absl::string_view value,
                                               absl::string_view guard_key,
                                               const KeyHold& hold) {
-  gw::TxnRequest txn;
-  AddHoldCompares(guard_key, hold, &txn);
-  gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::string(key));
-  put->set_value(std::string(value));
-  MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
+  MR_ASSIGN_OR_RETURN(gw::TxnResponse response,
+                      Txn(GuardedPut(guard_key, hold, key, value, /*lease=*/0)));
   return response.succeeded();
 }
 
