@@ -7,20 +7,13 @@
 namespace mailroom::pan {
 
 ReminderScheduler::ReminderScheduler(Reminders* reminders, const Clock* clock, Options options)
-    : reminders_(reminders),
+    : BackgroundLoop(clock, [this] { return Scan(); }),
+      reminders_(reminders),
       clock_(clock),
-      options_(options),
-      loop_(clock, [this] { return Scan(); }) {}
+      options_(options) {}
 
+// The loop's thread runs Scan(), which uses the members: it must end before they go.
 ReminderScheduler::~ReminderScheduler() { Stop(); }
-
-void ReminderScheduler::Start() { loop_.Start(); }
-
-void ReminderScheduler::Stop() { loop_.Stop(); }
-
-void ReminderScheduler::Wake() { loop_.Wake(); }
-
-int64_t ReminderScheduler::scans() const { return loop_.steps(); }
 
 absl::Time ReminderScheduler::Scan() {
   const absl::Time scan_time = clock_->Now();
