@@ -7,16 +7,13 @@
 namespace mailroom::pan {
 
 ReminderScheduler::ReminderScheduler(Reminders* reminders, const Clock* clock, Options options)
-    : BackgroundLoop(clock, [this] { return Scan(); }),
-      reminders_(reminders),
-      clock_(clock),
-      options_(options) {}
+    : BackgroundLoop(clock, [this] { return Scan(); }), reminders_(reminders), options_(options) {}
 
 // The loop's thread runs Scan(), which uses the members: it must end before they go.
 ReminderScheduler::~ReminderScheduler() { Stop(); }
 
 absl::Time ReminderScheduler::Scan() {
-  const absl::Time scan_time = clock_->Now();
+  const absl::Time scan_time = clock()->Now();
   absl::StatusOr<Reminders::DispatchReport> report = reminders_->DispatchDue();
   if (!report.ok()) {
     MR_LOG(kError, kLogPan) << "reminder scan failed (retried at the next scan): "
@@ -26,7 +23,7 @@ absl::Time ReminderScheduler::Scan() {
                             << report->skipped << " skipped, " << report->waiting
                             << " waiting for a From address";
   }
-  const absl::Time now = clock_->Now();
+  const absl::Time now = clock()->Now();
   if (now >= next_purge_) {
     absl::StatusOr<int64_t> purged = reminders_->Purge();
     if (purged.ok() && *purged > 0) {

@@ -39,7 +39,6 @@ class ReminderScheduler : public BackgroundLoop {
   absl::Time Scan();
 
   Reminders* const reminders_;
-  const Clock* const clock_;
   const Options options_;
 
   // Only the loop's thread touches it.
