@@ -1,4 +1,7 @@
-"""Compiles .proto files with Debian's protoc and grpc_cpp_plugin into one C++ library.
+"""Compiles .proto files with Debian's protoc and grpc_cpp_plugin into C++ libraries.
+
+mailroom_cc_proto makes one library of a proto package; cc_proto_messages, the message-only
+library of one .proto that a package keeps for itself.
 
 Bazel 4.2.3 offline has no usable rules_proto, so a genrule runs the system compilers. Every
 import is resolved from the workspace root (`import "proto/mailroom/common/v1/common.proto";`)
@@ -51,5 +54,25 @@ def mailroom_cc_proto(name, srcs, deps = [], grpc = True, visibility = None):
             "@mailroom//third_party:grpc",
             "@mailroom//third_party:protobuf",
         ],
+        visibility = visibility,
+    )
+
+def cc_proto_messages(name, deps = [], visibility = None):
+    """`name`_cc_proto: the message classes (no gRPC) of `name`.proto in this package.
+
+    For a package's own stored formats (the broker's state, the PSN's, the quota ledger's
+    records) and the wire formats only it parses, the way cc_pair makes a .h/.cc pair's
+    library.
+
+    Args:
+      name: the .proto file's base name.
+      deps: mailroom_cc_proto targets whose .proto files it imports.
+      visibility: passed to the generated targets (the package's default otherwise).
+    """
+    mailroom_cc_proto(
+        name = name + "_cc_proto",
+        srcs = [name + ".proto"],
+        deps = deps,
+        grpc = False,
         visibility = visibility,
     )

@@ -6,34 +6,19 @@ namespace mailroom::mnt {
 
 SummaryScheduler::SummaryScheduler(AlarmManager* manager, const Clock* clock,
                                    SummarySchedulerOptions options)
-    : manager_(manager),
-      clock_(clock),
-      options_(options),
-      loop_(clock, [this] { return Round(); }) {
+    : BackgroundLoop(clock, [this] { return Round(); }), manager_(manager), options_(options) {
   manager_->SetWakeCallback([this] { Wake(); });
 }
 
+// The loop's thread runs Round(), which uses the members: it must end before they go.
 SummaryScheduler::~SummaryScheduler() {
   Stop();
   manager_->SetWakeCallback(nullptr);
 }
 
-void SummaryScheduler::Start() {
-  if (!stopped_) loop_.Start();
-}
-
-void SummaryScheduler::Stop() {
-  stopped_ = true;
-  loop_.Stop();
-}
-
-void SummaryScheduler::Wake() { loop_.Wake(); }
-
-int64_t SummaryScheduler::rounds() const { return loop_.steps(); }
-
 absl::Time SummaryScheduler::Round() {
   const AlarmManager::SummaryRound round = manager_->SendDueSummaries();
-  const absl::Time now = clock_->Now();
+  const absl::Time now = clock()->Now();
   if (now >= next_housekeeping_) {
     manager_->Purge();
     next_housekeeping_ = now + options_.housekeeping_interval;

@@ -6,7 +6,6 @@
 #ifndef MAILROOM_MNT_SUMMARY_SCHEDULER_H_
 #define MAILROOM_MNT_SUMMARY_SCHEDULER_H_
 
-#include <atomic>
 #include <cstdint>
 
 #include "absl/time/time.h"
@@ -23,37 +22,28 @@ struct SummarySchedulerOptions {
   absl::Duration retry_delay = absl::Seconds(30);
 };
 
-class SummaryScheduler {
+// A BackgroundLoop whose step is a round: Start, Stop (returns once the current round is
+// done; idempotent) and Wake (recompute the deadline now) are the loop's.
+class SummaryScheduler : public BackgroundLoop {
  public:
   // `manager` and `clock` must outlive the scheduler. Registers itself as the manager's wake
   // callback.
   SummaryScheduler(AlarmManager* manager, const Clock* clock,
                    SummarySchedulerOptions options = SummarySchedulerOptions());
   ~SummaryScheduler();  // stops
-  SummaryScheduler(const SummaryScheduler&) = delete;
-  SummaryScheduler& operator=(const SummaryScheduler&) = delete;
 
-  void Start();
-  // Returns once the thread has finished its current round. Idempotent; the scheduler does
-  // not start again.
-  void Stop();
-  // Makes the thread recompute its deadline now.
-  void Wake();
   // Rounds run so far (for tests to wait on).
-  int64_t rounds() const;
+  int64_t rounds() const { return steps(); }
 
  private:
   // One round: sends due summaries, does the housekeeping if due; returns when to wake.
   absl::Time Round();
 
   AlarmManager* const manager_;
-  const Clock* const clock_;
   const SummarySchedulerOptions options_;
 
   // Only the loop's thread touches it.
   absl::Time next_housekeeping_ = absl::InfinitePast();
-  std::atomic<bool> stopped_{false};
-  BackgroundLoop loop_;
 };
 
 }  // namespace mailroom::mnt

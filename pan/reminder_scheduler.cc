@@ -7,23 +7,13 @@
 namespace mailroom::pan {
 
 ReminderScheduler::ReminderScheduler(Reminders* reminders, const Clock* clock, Options options)
-    : reminders_(reminders),
-      clock_(clock),
-      options_(options),
-      loop_(clock, [this] { return Scan(); }) {}
+    : BackgroundLoop(clock, [this] { return Scan(); }), reminders_(reminders), options_(options) {}
 
+// The loop's thread runs Scan(), which uses the members: it must end before they go.
 ReminderScheduler::~ReminderScheduler() { Stop(); }
 
-void ReminderScheduler::Start() { loop_.Start(); }
-
-void ReminderScheduler::Stop() { loop_.Stop(); }
-
-void ReminderScheduler::Wake() { loop_.Wake(); }
-
-int64_t ReminderScheduler::scans() const { return loop_.steps(); }
-
 absl::Time ReminderScheduler::Scan() {
-  const absl::Time scan_time = clock_->Now();
+  const absl::Time scan_time = clock()->Now();
   absl::StatusOr<Reminders::DispatchReport> report = reminders_->DispatchDue();
   if (!report.ok()) {
     MR_LOG(kError, kLogPan) << "reminder scan failed (retried at the next scan): "
@@ -33,7 +23,7 @@ absl::Time ReminderScheduler::Scan() {
                             << report->skipped << " skipped, " << report->waiting
                             << " waiting for a From address";
   }
-  const absl::Time now = clock_->Now();
+  const absl::Time now = clock()->Now();
   if (now >= next_purge_) {
     absl::StatusOr<int64_t> purged = reminders_->Purge();
     if (purged.ok() && *purged > 0) {

@@ -16,7 +16,9 @@
 
 namespace mailroom::pan {
 
-class ReminderScheduler {
+// A BackgroundLoop whose step is a scan: Start, Stop, and Wake (scan again now: the plan
+// changed) are the loop's.
+class ReminderScheduler : public BackgroundLoop {
  public:
   struct Options {
     // PanConfig.scan_interval: the longest sleep between two scans.
@@ -29,25 +31,18 @@ class ReminderScheduler {
   ReminderScheduler(Reminders* reminders, const Clock* clock, Options options);
   ~ReminderScheduler();  // stops
 
-  void Start();
-  void Stop();
-  // Scan again now (the plan changed).
-  void Wake();
-
   // Completed scans, for tests that wait for the scheduler to catch up with a fake clock.
-  int64_t scans() const;
+  int64_t scans() const { return steps(); }
 
  private:
   // One scan: dispatches due reminders, purges if due; returns when to scan next.
   absl::Time Scan();
 
   Reminders* const reminders_;
-  const Clock* const clock_;
   const Options options_;
 
   // Only the loop's thread touches it.
   absl::Time next_purge_ = absl::InfinitePast();
-  BackgroundLoop loop_;
 };
 
 }  // namespace mailroom::pan

@@ -30,6 +30,7 @@
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
 #include "common/outbox/outbox.h"
+#include "common/rpc/rpc_method.h"
 #include "pan/account_registry.h"
 #include "proto/mailroom/pan/v1/pan.pb.h"
 
@@ -57,23 +58,15 @@ class Reminders {
 
   // --- The Reminders RPCs (INVALID_ARGUMENT naming the field, nothing stored) ---
 
-  absl::StatusOr<v1::UpsertGuestAccountResponse> UpsertGuestAccount(
-      const v1::UpsertGuestAccountRequest& request);
-  absl::StatusOr<v1::DeleteGuestAccountResponse> DeleteGuestAccount(
-      const v1::DeleteGuestAccountRequest& request);
-  absl::StatusOr<v1::UpsertUserAccountResponse> UpsertUserAccount(
-      const v1::UpsertUserAccountRequest& request);
-  absl::StatusOr<v1::DeleteUserAccountResponse> DeleteUserAccount(
-      const v1::DeleteUserAccountRequest& request);
-  absl::StatusOr<v1::ListAccountsResponse> ListAccounts(const v1::ListAccountsRequest& request);
-  absl::StatusOr<v1::GetReminderSettingsResponse> GetReminderSettings(
-      const v1::GetReminderSettingsRequest& request);
-  absl::StatusOr<v1::SetReminderSettingsResponse> SetReminderSettings(
-      const v1::SetReminderSettingsRequest& request);
-  absl::StatusOr<v1::ListPlannedRemindersResponse> ListPlannedReminders(
-      const v1::ListPlannedRemindersRequest& request);
-  absl::StatusOr<v1::GetNotificationStatusResponse> GetNotificationStatus(
-      const v1::GetNotificationStatusRequest& request);
+  MAILROOM_RPC_METHOD(v1, UpsertGuestAccount);
+  MAILROOM_RPC_METHOD(v1, DeleteGuestAccount);
+  MAILROOM_RPC_METHOD(v1, UpsertUserAccount);
+  MAILROOM_RPC_METHOD(v1, DeleteUserAccount);
+  MAILROOM_RPC_METHOD(v1, ListAccounts);
+  MAILROOM_RPC_METHOD(v1, GetReminderSettings);
+  MAILROOM_RPC_METHOD(v1, SetReminderSettings);
+  MAILROOM_RPC_METHOD(v1, ListPlannedReminders);
+  MAILROOM_RPC_METHOD(v1, GetNotificationStatus);
 
   // --- The scheduler's side ---
 

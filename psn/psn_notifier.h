@@ -19,6 +19,7 @@
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
 #include "common/outbox/outbox.h"
+#include "common/rpc/rpc_method.h"
 #include "proto/mailroom/psn/v1/psn.pb.h"
 #include "psn/settings_store.h"
 #include "psn/template_store.h"
@@ -39,27 +40,21 @@ class PsnNotifier {
   PsnNotifier(Outbox* outbox, GuestEmailSettingsStore* settings, TemplateStore* templates,
               const Clock* clock, NotifierOptions options);
 
-  absl::StatusOr<v1::NotifySelfRegistrationResponse> NotifySelfRegistration(
-      const v1::NotifySelfRegistrationRequest& request);
-  absl::StatusOr<v1::NotifySponsorCreatedAccountsResponse> NotifySponsorCreatedAccounts(
-      const v1::NotifySponsorCreatedAccountsRequest& request);
-  absl::StatusOr<v1::ResendResponse> Resend(const v1::ResendRequest& request);
-  absl::StatusOr<v1::SendPasswordResetResponse> SendPasswordReset(
-      const v1::SendPasswordResetRequest& request);
-  absl::StatusOr<v1::SendTestEmailResponse> SendTestEmail(const v1::SendTestEmailRequest& request);
+  MAILROOM_RPC_METHOD(v1, NotifySelfRegistration);
+  MAILROOM_RPC_METHOD(v1, NotifySponsorCreatedAccounts);
+  MAILROOM_RPC_METHOD(v1, Resend);
+  MAILROOM_RPC_METHOD(v1, SendPasswordReset);
+  MAILROOM_RPC_METHOD(v1, SendTestEmail);
 
-  absl::StatusOr<v1::GetNotificationStatusResponse> GetNotificationStatus(
-      const v1::GetNotificationStatusRequest& request);
-  absl::StatusOr<v1::ListNotificationsResponse> ListNotifications(
-      const v1::ListNotificationsRequest& request);
+  MAILROOM_RPC_METHOD(v1, GetNotificationStatus);
+  MAILROOM_RPC_METHOD(v1, ListNotifications);
 
   v1::GetGuestEmailSettingsResponse GetGuestEmailSettings();
-  absl::StatusOr<v1::SetGuestEmailSettingsResponse> SetGuestEmailSettings(
-      const v1::SetGuestEmailSettingsRequest& request);
+  MAILROOM_RPC_METHOD(v1, SetGuestEmailSettings);
 
-  absl::StatusOr<v1::PutTemplateResponse> PutTemplate(const v1::PutTemplateRequest& request);
-  absl::StatusOr<v1::GetTemplateResponse> GetTemplate(const v1::GetTemplateRequest& request);
-  absl::StatusOr<v1::ListTemplatesResponse> ListTemplates(const v1::ListTemplatesRequest& request);
+  MAILROOM_RPC_METHOD(v1, PutTemplate);
+  MAILROOM_RPC_METHOD(v1, GetTemplate);
+  MAILROOM_RPC_METHOD(v1, ListTemplates);
   absl::Status DeleteTemplate(const v1::DeleteTemplateRequest& request);
 
   // The outbox idempotency key of notification `index` of a request with key `key`.

@@ -110,6 +110,14 @@ void CheckTemplateKey(FieldErrors* errors, absl::string_view portal_id,
   }
 }
 
+// A request that names one template (Get, Delete): its key is all there is to check.
+template <typename TemplateKeyRequest>
+absl::Status ValidateTemplateKey(const TemplateKeyRequest& request) {
+  FieldErrors errors;
+  CheckTemplateKey(&errors, request.portal_id(), request.language(), request.kind());
+  return errors.ToStatus();
+}
+
 void CheckPageSize(FieldErrors* errors, const cv1::PageRequest& page) {
   if (page.page_size() < 0) errors->Add("page.page_size", "must not be negative");
 }
@@ -234,9 +242,7 @@ absl::Status ValidateRequest(const v1::ListNotificationsRequest& request) {
 }
 
 absl::Status ValidateRequest(const v1::GetTemplateRequest& request) {
-  FieldErrors errors;
-  CheckTemplateKey(&errors, request.portal_id(), request.language(), request.kind());
-  return errors.ToStatus();
+  return ValidateTemplateKey(request);
 }
 
 absl::Status ValidateRequest(const v1::ListTemplatesRequest& request) {
@@ -247,9 +253,7 @@ absl::Status ValidateRequest(const v1::ListTemplatesRequest& request) {
 }
 
 absl::Status ValidateRequest(const v1::DeleteTemplateRequest& request) {
-  FieldErrors errors;
-  CheckTemplateKey(&errors, request.portal_id(), request.language(), request.kind());
-  return errors.ToStatus();
+  return ValidateTemplateKey(request);
 }
 
 }  // namespace mailroom::psn

@@ -49,6 +49,10 @@ class BackgroundLoop {
   // returns whether they have. For tests that wait on the loop instead of sleeping.
   bool AwaitSteps(int64_t n, absl::Duration timeout) const;
 
+ protected:
+  // The clock the loop waits on, for a step that reads the time.
+  const Clock* clock() const { return clock_; }
+
  private:
   void Run();
 

@@ -21,31 +21,25 @@
 namespace mailroom::crypto {
 
 namespace openssl_internal {
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
+// Frees a T with OpenSSL's own function for it (BIO_free, X509_free, ...).
+template <typename T, auto kFree>
+struct FreeWith {
+  void operator()(T* object) const { kFree(object); }
 };
-struct X509Free {
-  void operator()(X509* certificate) const { X509_free(certificate); }
-};
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct EvpMdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct EvpCipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
+// OPENSSL_free is a macro (it passes the call site), not a function to name above.
 struct OpenSslFree {
   void operator()(void* memory) const { OPENSSL_free(memory); }
 };
 }  // namespace openssl_internal
 
-using BioPtr = std::unique_ptr<BIO, openssl_internal::BioFree>;
-using X509Ptr = std::unique_ptr<X509, openssl_internal::X509Free>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, openssl_internal::EvpPkeyFree>;
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, openssl_internal::EvpMdCtxFree>;
-using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, openssl_internal::EvpCipherCtxFree>;
+// An owning handle that frees its T with `kFree`.
+template <typename T, auto kFree>
+using OpenSslPtr = std::unique_ptr<T, openssl_internal::FreeWith<T, kFree>>;
+using BioPtr = OpenSslPtr<BIO, &BIO_free>;
+using X509Ptr = OpenSslPtr<X509, &X509_free>;
+using EvpPkeyPtr = OpenSslPtr<EVP_PKEY, &EVP_PKEY_free>;
+using EvpMdCtxPtr = OpenSslPtr<EVP_MD_CTX, &EVP_MD_CTX_free>;
+using EvpCipherCtxPtr = OpenSslPtr<EVP_CIPHER_CTX, &EVP_CIPHER_CTX_free>;
 // Memory OpenSSL allocated for the caller (X509_NAME_oneline, i2d_*, PEM_read_bio's outputs).
 template <typename T>
 using OpenSslBuffer = std::unique_ptr<T, openssl_internal::OpenSslFree>;

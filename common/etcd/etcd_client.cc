@@ -76,6 +76,24 @@ void AddHoldCompares(absl::string_view key, const KeyHold& hold, gw::TxnRequest*
   created->set_create_revision(hold.create_revision);
 }
 
+// Adds a put of `key` = `value`, attached to `lease` (0: none), to `txn`'s success branch.
+void AddPut(absl::string_view key, absl::string_view value, int64_t lease, gw::TxnRequest* txn) {
+  gw::PutRequest* put = txn->add_success()->mutable_request_put();
+  put->set_key(std::string(key));
+  put->set_value(std::string(value));
+  put->set_lease(lease);
+}
+
+// The transaction that puts `key` = `value` (attached to `lease`, 0: none) only while `hold`
+// still holds `guard_key`.
+gw::TxnRequest GuardedPut(absl::string_view guard_key, const KeyHold& hold,
+                          absl::string_view key, absl::string_view value, int64_t lease) {
+  gw::TxnRequest txn;
+  AddHoldCompares(guard_key, hold, &txn);
+  AddPut(key, value, lease, &txn);
+  return txn;
+}
+
 EtcdClient::EtcdClient(EtcdClientOptions options, HttpTransport* transport)
     : options_(std::move(options)), transport_(transport) {}
 
@@ -125,6 +143,14 @@ absl::Status EtcdClient::Call(absl::string_view path, const google::protobuf::Me
   return last;
 }
 
+template <typename Response>
+absl::StatusOr<Response> EtcdClient::Call(absl::string_view path,
+                                          const google::protobuf::Message& request) {
+  Response response;
+  MR_RETURN_IF_ERROR(Call(path, request, &response));
+  return response;
+}
+
 absl::StatusOr<gw::StatusResponse> EtcdClient::MemberStatus(const std::string& endpoint,
                                                             absl::Duration timeout) {
   MR_ASSIGN_OR_RETURN(const std::string body, EncodeRequest(gw::StatusRequest()));
@@ -134,35 +160,27 @@ absl::StatusOr<gw::StatusResponse> EtcdClient::MemberStatus(const std::string& e
 }
 
 absl::StatusOr<gw::PutResponse> EtcdClient::Put(const gw::PutRequest& request) {
-  gw::PutResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/put", request, &response));
-  return response;
+  return Call<gw::PutResponse>("/v3/kv/put", request);
 }
 
 absl::StatusOr<gw::RangeResponse> EtcdClient::Range(const gw::RangeRequest& request) {
-  gw::RangeResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/range", request, &response));
-  return response;
+  return Call<gw::RangeResponse>("/v3/kv/range", request);
 }
 
 absl::StatusOr<gw::DeleteRangeResponse> EtcdClient::DeleteRange(
     const gw::DeleteRangeRequest& request) {
-  gw::DeleteRangeResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/deleterange", request, &response));
-  return response;
+  return Call<gw::DeleteRangeResponse>("/v3/kv/deleterange", request);
 }
 
 absl::StatusOr<gw::TxnResponse> EtcdClient::Txn(const gw::TxnRequest& request) {
-  gw::TxnResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/kv/txn", request, &response));
-  return response;
+  return Call<gw::TxnResponse>("/v3/kv/txn", request);
 }
 
 absl::StatusOr<gw::LeaseGrantResponse> EtcdClient::LeaseGrant(absl::Duration ttl) {
   gw::LeaseGrantRequest request;
   request.set_ttl(std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1)))));
-  gw::LeaseGrantResponse response;
-  MR_RETURN_IF_ERROR(Call("/v3/lease/grant", request, &response));
+  MR_ASSIGN_OR_RETURN(gw::LeaseGrantResponse response,
+                      Call<gw::LeaseGrantResponse>("/v3/lease/grant", request));
   if (!response.error().empty()) {
     return absl::UnavailableError(absl::StrCat("etcd: lease grant: ", response.error()));
   }
@@ -172,8 +190,8 @@ absl::StatusOr<gw::LeaseGrantResponse> EtcdClient::LeaseGrant(absl::Duration ttl
 absl::StatusOr<absl::Duration> EtcdClient::LeaseKeepAlive(int64_t lease) {
   gw::LeaseKeepAliveRequest request;
   request.set_id(lease);
-  gw::LeaseKeepAliveStreamMessage message;
-  MR_RETURN_IF_ERROR(Call("/v3/lease/keepalive", request, &message));
+  MR_ASSIGN_OR_RETURN(gw::LeaseKeepAliveStreamMessage message,
+                      Call<gw::LeaseKeepAliveStreamMessage>("/v3/lease/keepalive", request));
   if (message.has_error()) {
     return absl::Status(CodeOf(message.error().code()),
                         absl::StrCat("etcd: keepalive: ", message.error().message()));
@@ -187,8 +205,7 @@ absl::StatusOr<absl::Duration> EtcdClient::LeaseKeepAlive(int64_t lease) {
 absl::Status EtcdClient::LeaseRevoke(int64_t lease) {
   gw::LeaseRevokeRequest request;
   request.set_id(lease);
-  gw::LeaseRevokeResponse response;
-  absl::Status status = Call("/v3/lease/revoke", request, &response);
+  absl::Status status = Call<gw::LeaseRevokeResponse>("/v3/lease/revoke", request).status();
   if (status.code() == absl::StatusCode::kNotFound) return absl::OkStatus();
   return status;
 }
@@ -211,10 +228,7 @@ absl::StatusOr<absl::optional<KeyHold>> EtcdClient::CreateIfAbsent(absl::string_
   absent->set_target(gw::Compare::CREATE);
   absent->set_result(gw::Compare::EQUAL);
   absent->set_create_revision(0);
-  gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::string(key));
-  put->set_value(std::string(value));
-  put->set_lease(lease);
+  AddPut(key, value, lease, &txn);
   txn.add_failure()->mutable_request_range()->set_key(std::string(key));
   MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
   if (response.succeeded()) {
@@ -233,13 +247,8 @@ absl::StatusOr<absl::optional<KeyHold>> EtcdClient::CreateIfAbsent(absl::string_
 
 absl::StatusOr<bool> EtcdClient::PutIfHeld(absl::string_view key, absl::string_view value,
                                            const KeyHold& hold) {
-  gw::TxnRequest txn;
-  AddHoldCompares(key, hold, &txn);
-  gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::string(key));
-  put->set_value(std::string(value));
-  put->set_lease(hold.lease);
-  MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
+  MR_ASSIGN_OR_RETURN(gw::TxnResponse response,
+                      Txn(GuardedPut(key, hold, key, value, hold.lease)));
   return response.succeeded();
 }
 
@@ -254,12 +263,8 @@ absl::StatusOr<bool> EtcdClient::DeleteIfHeld(absl::string_view key, const KeyHo
 absl::StatusOr<bool> EtcdClient::PutWhileHeld(absl::string_view key, absl::string_view value,
                                               absl::string_view guard_key,
                                               const KeyHold& hold) {
-  gw::TxnRequest txn;
-  AddHoldCompares(guard_key, hold, &txn);
-  gw::PutRequest* put = txn.add_success()->mutable_request_put();
-  put->set_key(std::string(key));
-  put->set_value(std::string(value));
-  MR_ASSIGN_OR_RETURN(gw::TxnResponse response, Txn(txn));
+  MR_ASSIGN_OR_RETURN(gw::TxnResponse response,
+                      Txn(GuardedPut(guard_key, hold, key, value, /*lease=*/0)));
   return response.succeeded();
 }
 

@@ -1,13 +1,13 @@
-// Provides EtcdClient, mailroom's client of etcd's v3 API through etcd's JSON gRPC gateway
-// (POST /v3/kv/..., /v3/lease/...) over an injected HttpTransport (libcurl in `main`, with
-// TLS and a client certificate where etcd asks for one; a fake in tests). It speaks the
-// messages of common/etcd/etcd_gateway.proto: Put, Range, DeleteRange, Txn with compares,
-// LeaseGrant, LeaseKeepAlive, LeaseRevoke, Maintenance.Status of one member, and the helpers that leader election builds on
-// (CreateIfAbsent, PutIfHeld, DeleteIfHeld: transactions that compare a key's lease and
-// create_revision). Requests go to one member at a time; a member that cannot be reached,
-// or that answers UNAVAILABLE (no leader, not ready), is left for the next in the list, and
-// the client stays on the member that answered. Errors are absl::Status with the gRPC code
-// etcd returned (NOT_FOUND for a lease that is gone). Thread-safe.
+// Provides EtcdClient, mailroom's client of etcd's v3 API through etcd's JSON gRPC gateway (POST
+// /v3/kv/..., /v3/lease/...) over an injected HttpTransport (libcurl in `main`, with TLS and a
+// client certificate where etcd asks for one; a fake in tests). It speaks the messages of
+// proto/mailroom/etcd/gateway/etcd_gateway.proto: Put, Range, DeleteRange, Txn with compares,
+// LeaseGrant, LeaseKeepAlive, LeaseRevoke, Maintenance.Status of one member, and the helpers that
+// leader election builds on (CreateIfAbsent, PutIfHeld, DeleteIfHeld: transactions that compare a
+// key's lease and create_revision). Requests go to one member at a time; a member that cannot be
+// reached, or that answers UNAVAILABLE (no leader, not ready), is left for the next in the list,
+// and the client stays on the member that answered. Errors are absl::Status with the gRPC code etcd
+// returned (NOT_FOUND for a lease that is gone). Thread-safe.
 #ifndef MAILROOM_COMMON_ETCD_ETCD_CLIENT_H_
 #define MAILROOM_COMMON_ETCD_ETCD_CLIENT_H_
 
@@ -21,8 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "common/etcd/etcd_gateway.pb.h"
 #include "common/rpc/http_transport.h"
+#include "proto/mailroom/etcd/gateway/etcd_gateway.pb.h"
 
 namespace mailroom::etcd {
 
@@ -93,6 +93,9 @@ class EtcdClient {
   // answer into `response`.
   absl::Status Call(absl::string_view path, const google::protobuf::Message& request,
                     google::protobuf::Message* response);
+  // Call() for an answer of type `Response` (defined in etcd_client.cc, its only user).
+  template <typename Response>
+  absl::StatusOr<Response> Call(absl::string_view path, const google::protobuf::Message& request);
   // One attempt at one member: its answer parsed into `response`, or the error.
   absl::Status CallMember(const std::string& endpoint, absl::string_view path,
                           const std::string& body, absl::Duration timeout,

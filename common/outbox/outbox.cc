@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "common/base/logging.h"
 #include "common/base/proto_hash.h"
 #include "common/base/status_macros.h"
@@ -79,6 +80,17 @@ absl::StatusOr<std::unique_ptr<Database>> OpenConnection(const std::string& path
   return Database::Open(path, std::move(db_options));
 }
 
+// Runs each statement of `sqls` in turn with ?1 bound to `value`; returns how many rows the
+// last one changed.
+absl::StatusOr<int64_t> RunEach(Database* db, absl::Span<const char* const> sqls,
+                                int64_t value) {
+  for (const char* sql : sqls) {
+    MR_ASSIGN_OR_RETURN(Statement q, db->Prepare(sql));
+    MR_RETURN_IF_ERROR(q.Bind(1, value).Run());
+  }
+  return db->Changes();
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -141,26 +153,18 @@ absl::Status Outbox::Recover() {
   const int64_t now = Micros(clock_->Now());
   Transaction txn(db_.get());
   MR_RETURN_IF_ERROR(txn.Begin());
-  {
-    // The interrupted attempt stays counted (it may have reached the server) and is recorded.
-    MR_ASSIGN_OR_RETURN(
-        Statement q,
-        db_->Prepare(
-            "INSERT OR REPLACE INTO attempts (entry_id, number, start_us, end_us, reply_code, "
-            "reply_text, diagnosis, permit_id) "
-            "SELECT id, attempts, COALESCE(attempt_start_us, ?1), ?1, 0, "
-            "'interrupted: the process stopped during this attempt; re-queued on restart', "
-            "NULL, '' FROM entries WHERE state = 2 AND attempts > 0"));
-    MR_RETURN_IF_ERROR(q.Bind(1, now).Run());
-  }
-  {
-    MR_ASSIGN_OR_RETURN(
-        Statement q,
-        db_->Prepare("UPDATE entries SET state = 1, next_attempt_us = ?1, "
-                     "attempt_start_us = NULL, wait_reason = '', update_us = ?1 WHERE state = 2"));
-    MR_RETURN_IF_ERROR(q.Bind(1, now).Run());
-  }
-  requeued_on_open_ = db_->Changes();
+  static constexpr const char* kRequeue[] = {
+      // The interrupted attempt stays counted (it may have reached the server) and is
+      // recorded.
+      "INSERT OR REPLACE INTO attempts (entry_id, number, start_us, end_us, reply_code, "
+      "reply_text, diagnosis, permit_id) "
+      "SELECT id, attempts, COALESCE(attempt_start_us, ?1), ?1, 0, "
+      "'interrupted: the process stopped during this attempt; re-queued on restart', "
+      "NULL, '' FROM entries WHERE state = 2 AND attempts > 0",
+      "UPDATE entries SET state = 1, next_attempt_us = ?1, "
+      "attempt_start_us = NULL, wait_reason = '', update_us = ?1 WHERE state = 2",
+  };
+  MR_ASSIGN_OR_RETURN(requeued_on_open_, RunEach(db_.get(), kRequeue, now));
   MR_RETURN_IF_ERROR(txn.Commit());
   if (requeued_on_open_ > 0) {
     MR_LOG(kWarn, kLogOutbox) << "re-queued " << requeued_on_open_
@@ -343,12 +347,7 @@ absl::StatusOr<int64_t> Outbox::Purge() {
       "(SELECT id FROM entries WHERE state IN (3, 4) AND update_us < ?)",
       "DELETE FROM entries WHERE state IN (3, 4) AND update_us < ?",
   };
-  int64_t purged = 0;
-  for (const char* sql : kDeletes) {
-    MR_ASSIGN_OR_RETURN(Statement q, db_->Prepare(sql));
-    MR_RETURN_IF_ERROR(q.Bind(1, cutoff).Run());
-    purged = db_->Changes();
-  }
+  MR_ASSIGN_OR_RETURN(const int64_t purged, RunEach(db_.get(), kDeletes, cutoff));
   MR_RETURN_IF_ERROR(txn.Commit());
   if (purged > 0) {
     MR_LOG(kInfo, kLogOutbox) << "purged " << purged

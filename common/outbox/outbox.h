@@ -206,6 +206,14 @@ class Outbox {
   absl::StatusOr<int> FinishAttemptLocked(absl::string_view id, const Diagnosis* diagnosis,
                                           const AttemptReport& report, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a failed attempt, moves entry `id` to `state`: QUEUED for another attempt at
+  // `next_attempt` (with `wait_reason`), or FAILED (no next attempt); records the attempt's
+  // reply, `diagnosis` and sending mailbox.
+  absl::Status UpdateAfterFailureLocked(absl::string_view id, common::v1::NotificationState state,
+                                        absl::optional<absl::Time> next_attempt,
+                                        absl::string_view wait_reason, const Diagnosis& diagnosis,
+                                        const AttemptReport& report, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wake();
 
   const Clock* const clock_;

@@ -7,6 +7,20 @@ namespace mailroom {
 
 namespace cv1 = ::mailroom::common::v1;
 
+namespace {
+
+// An admin call whose answer is the one entry `entry` returns (absl::StatusOr<OutboxEntry>).
+template <typename Response, typename EntryFn>
+grpc::Status ServeEntry(grpc::ServerContext* context, const char* method, Response* response,
+                        EntryFn entry) {
+  return ServeCall(context, {method, kAdminOnly}, response, [&]() -> absl::Status {
+    MR_ASSIGN_OR_RETURN(*response->mutable_entry(), entry());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace
+
 grpc::Status OutboxAdminService::ListOutbox(grpc::ServerContext* context,
                                             const cv1::ListOutboxRequest* request,
                                             cv1::ListOutboxResponse* response) {
@@ -17,19 +31,13 @@ grpc::Status OutboxAdminService::ListOutbox(grpc::ServerContext* context,
 grpc::Status OutboxAdminService::GetOutboxEntry(grpc::ServerContext* context,
                                                 const cv1::GetOutboxEntryRequest* request,
                                                 cv1::GetOutboxEntryResponse* response) {
-  return ServeCall(context, {__func__, kAdminOnly}, response, [&]() -> absl::Status {
-    MR_ASSIGN_OR_RETURN(*response->mutable_entry(), outbox_->Get(request->id()));
-    return absl::OkStatus();
-  });
+  return ServeEntry(context, __func__, response, [&] { return outbox_->Get(request->id()); });
 }
 
 grpc::Status OutboxAdminService::RetryOutboxEntry(grpc::ServerContext* context,
                                                   const cv1::RetryOutboxEntryRequest* request,
                                                   cv1::RetryOutboxEntryResponse* response) {
-  return ServeCall(context, {__func__, kAdminOnly}, response, [&]() -> absl::Status {
-    MR_ASSIGN_OR_RETURN(*response->mutable_entry(), outbox_->Retry(request->id()));
-    return absl::OkStatus();
-  });
+  return ServeEntry(context, __func__, response, [&] { return outbox_->Retry(request->id()); });
 }
 
 }  // namespace mailroom

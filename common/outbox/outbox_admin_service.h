@@ -5,6 +5,7 @@
 #define MAILROOM_COMMON_OUTBOX_ADMIN_SERVICE_H_
 
 #include "common/outbox/outbox.h"
+#include "common/rpc/service_call.h"
 #include "proto/mailroom/common/v1/outbox.grpc.pb.h"
 
 namespace mailroom {
@@ -13,14 +14,9 @@ class OutboxAdminService final : public common::v1::OutboxAdmin::Service {
  public:
   explicit OutboxAdminService(Outbox* outbox) : outbox_(outbox) {}
 
-  grpc::Status ListOutbox(grpc::ServerContext* context, const common::v1::ListOutboxRequest* request,
-                          common::v1::ListOutboxResponse* response) override;
-  grpc::Status GetOutboxEntry(grpc::ServerContext* context,
-                              const common::v1::GetOutboxEntryRequest* request,
-                              common::v1::GetOutboxEntryResponse* response) override;
-  grpc::Status RetryOutboxEntry(grpc::ServerContext* context,
-                                const common::v1::RetryOutboxEntryRequest* request,
-                                common::v1::RetryOutboxEntryResponse* response) override;
+  MAILROOM_UNARY_RPC(common::v1, ListOutbox);
+  MAILROOM_UNARY_RPC(common::v1, GetOutboxEntry);
+  MAILROOM_UNARY_RPC(common::v1, RetryOutboxEntry);
 
  private:
   Outbox* outbox_;

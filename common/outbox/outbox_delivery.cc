@@ -225,28 +225,9 @@ absl::StatusOr<RetryDecision> Outbox::MarkRetry(absl::string_view id, const Diag
     const bool expired = next > expire;
     decision.state = expired ? cv1::NOTIFICATION_STATE_FAILED : cv1::NOTIFICATION_STATE_QUEUED;
     decision.next_attempt_time = expired ? absl::InfinitePast() : next;
-    {
-      MR_ASSIGN_OR_RETURN(
-          Statement update,
-          db_->Prepare("UPDATE entries SET state = ?1, next_attempt_us = ?2, wait_reason = ?3, "
-                       "last_reply_code = ?4, last_reply_text = ?5, diagnosis = ?6, "
-                       "attempt_start_us = NULL, update_us = ?7, "
-                       "sending_mailbox = CASE WHEN ?8 = '' THEN sending_mailbox ELSE ?8 END "
-                       "WHERE id = ?9"));
-      update.Bind(1, static_cast<int64_t>(decision.state));
-      if (expired) {
-        update.BindNull(2).Bind(3, "");
-      } else {
-        update.Bind(2, Micros(next)).Bind(3, wait_reason);
-      }
-      MR_RETURN_IF_ERROR(update.Bind(4, report.reply_code)
-                             .Bind(5, report.reply_text)
-                             .BindBlob(6, diagnosis.SerializeAsString())
-                             .Bind(7, Micros(now))
-                             .Bind(8, report.sending_mailbox)
-                             .Bind(9, id)
-                             .Run());
-    }
+    MR_RETURN_IF_ERROR(UpdateAfterFailureLocked(
+        id, decision.state, expired ? absl::nullopt : absl::make_optional(next),
+        expired ? "" : wait_reason, diagnosis, report, now));
     MR_RETURN_IF_ERROR(txn.Commit());
     if (expired) {
       MR_LOG(kWarn, kLogOutbox) << "failed " << id << " after " << attempts
@@ -267,26 +248,41 @@ absl::Status Outbox::MarkFailed(absl::string_view id, const Diagnosis& diagnosis
   Transaction txn(db_.get());
   MR_RETURN_IF_ERROR(txn.Begin());
   MR_ASSIGN_OR_RETURN(const int attempts, FinishAttemptLocked(id, &diagnosis, report, now));
-  {
-    MR_ASSIGN_OR_RETURN(
-        Statement q,
-        db_->Prepare("UPDATE entries SET state = 4, next_attempt_us = NULL, wait_reason = '', "
-                     "last_reply_code = ?1, last_reply_text = ?2, diagnosis = ?3, "
-                     "attempt_start_us = NULL, update_us = ?4, "
-                     "sending_mailbox = CASE WHEN ?5 = '' THEN sending_mailbox ELSE ?5 END "
-                     "WHERE id = ?6"));
-    MR_RETURN_IF_ERROR(q.Bind(1, report.reply_code)
-                           .Bind(2, report.reply_text)
-                           .BindBlob(3, diagnosis.SerializeAsString())
-                           .Bind(4, Micros(now))
-                           .Bind(5, report.sending_mailbox)
-                           .Bind(6, id)
-                           .Run());
-  }
+  MR_RETURN_IF_ERROR(UpdateAfterFailureLocked(id, cv1::NOTIFICATION_STATE_FAILED, absl::nullopt,
+                                              "", diagnosis, report, now));
   MR_RETURN_IF_ERROR(txn.Commit());
   MR_LOG(kInfo, kLogOutbox) << "failed " << id << " (attempt " << attempts
                             << "): " << WhatFailed(report.reply_code, report.reply_text, diagnosis);
   return absl::OkStatus();
+}
+
+absl::Status Outbox::UpdateAfterFailureLocked(absl::string_view id,
+                                              cv1::NotificationState state,
+                                              absl::optional<absl::Time> next_attempt,
+                                              absl::string_view wait_reason,
+                                              const Diagnosis& diagnosis,
+                                              const AttemptReport& report, absl::Time now) {
+  MR_ASSIGN_OR_RETURN(
+      Statement update,
+      db_->Prepare("UPDATE entries SET state = ?1, next_attempt_us = ?2, wait_reason = ?3, "
+                   "last_reply_code = ?4, last_reply_text = ?5, diagnosis = ?6, "
+                   "attempt_start_us = NULL, update_us = ?7, "
+                   "sending_mailbox = CASE WHEN ?8 = '' THEN sending_mailbox ELSE ?8 END "
+                   "WHERE id = ?9"));
+  update.Bind(1, static_cast<int64_t>(state));
+  if (next_attempt.has_value()) {
+    update.Bind(2, Micros(*next_attempt));
+  } else {
+    update.BindNull(2);
+  }
+  return update.Bind(3, wait_reason)
+      .Bind(4, report.reply_code)
+      .Bind(5, report.reply_text)
+      .BindBlob(6, diagnosis.SerializeAsString())
+      .Bind(7, Micros(now))
+      .Bind(8, report.sending_mailbox)
+      .Bind(9, id)
+      .Run();
 }
 
 absl::Status Outbox::Release(absl::string_view id, absl::string_view wait_reason,

@@ -47,6 +47,17 @@
   grpc::Status Method(grpc::ServerContext* context, const ns::Method##Request* request, \
                       ns::Method##Response* response) override
 
+// The same for a unary RPC served on gRPC's callback API (WithCallbackMethod_<Method>):
+//   MAILROOM_CALLBACK_UNARY_RPC(v1, GetAccessToken);
+// declares  grpc::ServerUnaryReactor* GetAccessToken(grpc::CallbackServerContext* context,
+//                                                    const v1::GetAccessTokenRequest* request,
+//                                                    v1::GetAccessTokenResponse* response)
+//               override;
+#define MAILROOM_CALLBACK_UNARY_RPC(ns, Method)                          \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, \
+                                   const ns::Method##Request* request,   \
+                                   ns::Method##Response* response) override
+
 // Defines, in a service's .cc, a sync-API unary handler whose whole body is the usual one:
 // authorize the caller against `roles` (e.g. kAdminOnly), then forward the request to
 // `impl->Method(*request)` and fill the response with its result. With it a service's .cc

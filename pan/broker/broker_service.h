@@ -15,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "common/rpc/rpc_auth.h"
+#include "common/rpc/service_call.h"
 #include "pan/broker/broker.h"
 #include "pan/broker/leadership.h"
 #include "pan/broker/quota_ledger.h"
@@ -38,34 +39,19 @@ class BrokerService final : public BrokerServiceBase {
   BrokerService(Broker* broker, std::vector<std::string> admin_identities,
                 const Leadership* leadership = nullptr, QuotaLedger* ledger = nullptr);
 
-  grpc::ServerUnaryReactor* GetAccessToken(grpc::CallbackServerContext* context,
-                                       const v1::GetAccessTokenRequest* request,
-                                       v1::GetAccessTokenResponse* response) override;
-  grpc::Status InvalidateAccessToken(grpc::ServerContext* context,
-                                     const v1::InvalidateAccessTokenRequest* request,
-                                     v1::InvalidateAccessTokenResponse* response) override;
-  grpc::ServerUnaryReactor* AcquireSendPermit(grpc::CallbackServerContext* context,
-                                       const v1::AcquireSendPermitRequest* request,
-                                       v1::AcquireSendPermitResponse* response) override;
-  grpc::ServerUnaryReactor* ReleaseSendPermit(grpc::CallbackServerContext* context,
-                                       const v1::ReleaseSendPermitRequest* request,
-                                       v1::ReleaseSendPermitResponse* response) override;
-  grpc::ServerUnaryReactor* ReportSendResult(grpc::CallbackServerContext* context,
-                                       const v1::ReportSendResultRequest* request,
-                                       v1::ReportSendResultResponse* response) override;
-  grpc::Status GetSettings(grpc::ServerContext* context, const v1::GetSettingsRequest* request,
-                           v1::GetSettingsResponse* response) override;
-  grpc::Status UpdateSettings(grpc::ServerContext* context, const v1::UpdateSettingsRequest* request,
-                              v1::UpdateSettingsResponse* response) override;
-  grpc::Status TestConnection(grpc::ServerContext* context, const v1::TestConnectionRequest* request,
+  MAILROOM_CALLBACK_UNARY_RPC(v1, GetAccessToken);
+  MAILROOM_UNARY_RPC(v1, InvalidateAccessToken);
+  MAILROOM_CALLBACK_UNARY_RPC(v1, AcquireSendPermit);
+  MAILROOM_CALLBACK_UNARY_RPC(v1, ReleaseSendPermit);
+  MAILROOM_CALLBACK_UNARY_RPC(v1, ReportSendResult);
+  MAILROOM_UNARY_RPC(v1, GetSettings);
+  MAILROOM_UNARY_RPC(v1, UpdateSettings);
+  grpc::Status TestConnection(grpc::ServerContext* context,
+                              const v1::TestConnectionRequest* request,
                               grpc::ServerWriter<v1::TestConnectionResponse>* writer) override;
-  grpc::Status GetSecretStatus(grpc::ServerContext* context,
-                               const v1::GetSecretStatusRequest* request,
-                               v1::GetSecretStatusResponse* response) override;
-  grpc::Status GetQuotaStatus(grpc::ServerContext* context, const v1::GetQuotaStatusRequest* request,
-                              v1::GetQuotaStatusResponse* response) override;
-  grpc::Status ResumeMailbox(grpc::ServerContext* context, const v1::ResumeMailboxRequest* request,
-                             v1::ResumeMailboxResponse* response) override;
+  MAILROOM_UNARY_RPC(v1, GetSecretStatus);
+  MAILROOM_UNARY_RPC(v1, GetQuotaStatus);
+  MAILROOM_UNARY_RPC(v1, ResumeMailbox);
 
  private:
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };

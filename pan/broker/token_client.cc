@@ -11,8 +11,8 @@
 #include "common/base/redactor.h"
 #include "common/base/url_encode.h"
 #include "google/protobuf/duration.pb.h"
-#include "pan/broker/entra_token_response.pb.h"
 #include "pan/broker/token_response.h"
+#include "proto/mailroom/broker/internal/entra_token_response.pb.h"
 
 namespace mailroom::broker {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "pan/broker/access_token.h"
-#include "pan/broker/entra_token_response.pb.h"
+#include "proto/mailroom/broker/internal/entra_token_response.pb.h"
 
 namespace mailroom::broker {
 
