@@ -66,6 +66,9 @@ class BrokerService final : public BrokerServiceBase {
                               v1::GetQuotaStatusResponse* response) override;
   grpc::Status ResumeMailbox(grpc::ServerContext* context, const v1::ResumeMailboxRequest* request,
                              v1::ResumeMailboxResponse* response) override;
+  grpc::Status ResolveMailRoute(grpc::ServerContext* context,
+                                const v1::ResolveMailRouteRequest* request,
+                                v1::ResolveMailRouteResponse* response) override;
 
  private:
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };
