@@ -32,7 +32,8 @@ ABSL_FLAG(std::string, to, "", "Send a test message to this address during Test 
 namespace mailroom::cli {
 
 const char kBrokerUsageLines[] =
-    "  settings show                 the saved SMTP / OAuth settings (no secret)\n"
+    "  settings show                 the saved SMTP / OAuth settings (no secret), the mailbox\n"
+    "                                pool (transport, limits, send as) and its routes\n"
     "  settings test [--file=F] [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
     "                                Test Connection on saved or given settings\n"
     "  settings set --file=F [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
@@ -106,7 +107,7 @@ void PrintSettings(const v1::GetSettingsResponse& response) {
     std::cout << ", expires " << Date(c.expire_time())
               << (c.expired() ? " (EXPIRED)" : absl::StrCat(" (", c.days_left(), " days left)"));
   }
-  std::cout << "\nSaved:              "
+  std::cout << "\n" << FormatMailboxPool(s) << "Saved:              "
             << absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", FromProto(response.update_time()),
                                 absl::UTCTimeZone())
             << " by " << response.updated_by() << "\n";
