@@ -1419,5 +1419,45 @@ TEST_F(BrokerPoolTest, RoutesAndTheFromCheck) {
   EXPECT_THAT(resolved->mailboxes(), ::testing::ElementsAre("noreply@contoso.com"));
 }
 
+// Only the default mailbox has SMTP with Graph fallback: SMTP AUTH disabled for a pool mailbox,
+// reported with its token or with a send result, never moves the default mailbox to Graph.
+TEST_F(BrokerPoolTest, SmtpAuthDisabledOnAPoolMailboxLeavesTheDefaultOnSmtp) {
+  v1::SmtpSettings settings = PoolSettings();
+  settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  Configure(settings);
+  const std::string disabled =
+      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+      "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.";
+  v1::GetAccessTokenRequest request;
+  request.set_mailbox("alerts@contoso.com");
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken(request);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_FALSE(token->graph_fallback());
+  v1::InvalidateAccessTokenRequest invalidate;
+  invalidate.set_node("psn1");
+  invalidate.set_mailbox("alerts@contoso.com");
+  invalidate.set_token_fingerprint(token->token_fingerprint());
+  invalidate.set_smtp_code(535);
+  invalidate.set_reply_text(disabled);
+  ASSERT_TRUE(broker_->InvalidateAccessToken(invalidate).ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("alerts@contoso.com", "c1", 1);
+  ASSERT_TRUE(permit.ok() && permit->granted());
+  v1::ReportSendResultRequest report;
+  report.set_permit_id(permit->permit_id());
+  report.add_results()->set_reply_text(disabled);
+  report.mutable_results(0)->set_outcome(v1::SEND_OUTCOME_PERMANENT_FAILURE);
+  ASSERT_TRUE(broker_->ReportSendResult("psn1", report).ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(FallbackAlarmsRaised().empty());
+
+  // The same from the default mailbox moves it.
+  invalidate.clear_mailbox();
+  ASSERT_TRUE(broker_->InvalidateAccessToken(invalidate).ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_SMTP);
+}
+
 }  // namespace
 }  // namespace mailroom::broker
