@@ -255,7 +255,7 @@ std::string FormatMailboxPool(const bv1::SmtpSettings& settings) {
     absl::StrAppend(&out, "  ", mailbox.address(), ": ", transport(mailbox.transport()), ", ",
                     limit(l.messages_per_minute(), "messages/minute"), ", ",
                     limit(l.recipients_per_day(), "recipients/day"), ", ",
-                    limit(l.max_connections(), "connections"), "; sends as ", mailbox.address(),
+                    limit(l.max_connections(), "connection(s)"), "; sends as ", mailbox.address(),
                     also(mailbox.send_as()), "\n");
   }
   absl::StrAppend(&out, "Routes:\n");

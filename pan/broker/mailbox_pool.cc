@@ -275,8 +275,9 @@ absl::StatusOr<const PoolMember*> MailboxPool::CheckFrom(MailPurpose purpose,
       field, ": ", Quoted(from), " is not an address that ",
       names.size() == 1 ? "the mailbox" : "any of the mailboxes", " carrying ",
       PurposeName(purpose), " (", absl::StrJoin(names, ", "),
-      ") may send as: use one of their addresses, or add it (or its @domain) to a mailbox's "
-      "send_as in the broker's settings and grant that mailbox Send As on it in Exchange"));
+      ") may send as: use another From, or add it (or its @domain) to the send_as of a mailbox "
+      "carrying ", PurposeName(purpose), " in the broker's settings and grant that mailbox Send "
+      "As on it in Exchange"));
 }
 
 std::map<std::string, SendLimitValues> MailboxPool::Limits() const {

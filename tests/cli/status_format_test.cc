@@ -393,7 +393,7 @@ TEST(StatusFormatTest, MailboxPoolShowsEachMailboxAndWhichMailGoesWhere) {
             "  noreply@contoso.com (default): SMTP, the broker's limits; sends as "
             "noreply@contoso.com (others not checked)\n"
             "  alerts@contoso.com: GRAPH, 10 messages/minute, the broker's recipients/day, the "
-            "broker's connections; sends as alerts@contoso.com, @alerts.contoso.com\n"
+            "broker's connection(s); sends as alerts@contoso.com, @alerts.contoso.com\n"
             "Routes:\n"
             "  ALARMS -> alerts@contoso.com, noreply@contoso.com\n"
             "  GUEST_CREDENTIALS, SPONSOR_MAIL, REMINDERS, TEST_MAIL -> noreply@contoso.com "

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/mailroomctl.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_certs.h"
 #include "tests/testing/testbed.h"
@@ -23,6 +24,8 @@ namespace {
 namespace v1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 using ::mailroom::testing::BrokerHarness;
+using ::mailroom::testing::CtlResult;
+using ::mailroom::testing::Mailroomctl;
 using ::mailroom::testing::Testbed;
 using ::mailroom::testing::ReadAll;
 using ::testing::ElementsAre;
@@ -481,6 +484,32 @@ TEST_F(MailboxPoolE2eTest, RoutesAndTheFromCheckOverGrpc) {
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.message(), HasSubstr("from: \"someone@fabrikam.test\""));
   EXPECT_THAT(refused.message(), HasSubstr("alerts@example.test"));
+}
+
+TEST_F(MailboxPoolE2eTest, MailroomctlShowsThePoolTheRoutesAndEachMailboxsQuota) {
+  const Mailroomctl ctl(absl::StrCat(getenv("TEST_TMPDIR"), "/pool-ctl"), *certs_,
+                        absl::StrCat("broker_target: \"", broker_->target(),
+                                     "\"\nrpc_timeout { seconds: 10 }"));
+  const CtlResult shown = ctl.Run({"settings", "show"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_THAT(shown.output, HasSubstr("Mailboxes:          3 (tokens of the one credential"));
+  EXPECT_THAT(shown.output, HasSubstr("  alerts@example.test: SMTP, 3 messages/minute, the "
+                                      "broker's recipients/day, 1 connection(s); sends as "
+                                      "alerts@example.test, ise-alarms@example.test\n"));
+  EXPECT_THAT(shown.output, HasSubstr("  ALARMS -> alerts@example.test\n"));
+  const CtlResult route =
+      ctl.Run({"route", "guest-credentials", "from=lobby@guests.example.test"});
+  EXPECT_EQ(route.exit_code, 0) << route.output;
+  EXPECT_THAT(route.output, HasSubstr("GUEST_CREDENTIALS -> guests@example.test, "));
+  EXPECT_THAT(route.output, HasSubstr("From lobby@guests.example.test: sent by guests@example.test"));
+  const CtlResult refused = ctl.Run({"route", "alarms", "from=x@fabrikam.test"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("from: \"x@fabrikam.test\""));
+  const CtlResult quota = ctl.Run({"quota"});
+  EXPECT_EQ(quota.exit_code, 0) << quota.output;
+  EXPECT_THAT(quota.output, HasSubstr("alerts@example.test: "));
+  EXPECT_THAT(quota.output, HasSubstr("/3 messages this minute"));
+  EXPECT_THAT(quota.output, HasSubstr("guests@example.test: "));
 }
 
 TEST_F(MailboxPoolE2eTest, ThePoolSurvivesARestart) {
