@@ -675,6 +675,13 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
             : MakeDiagnosis(cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED, request.reply_text()));
     return response;
   }
+  if (!default_mailbox && IsSmtpAuthDisabled(request.reply_text())) {
+    // A pool mailbox with SMTP AUTH disabled: the token is good, a fresh one would be refused
+    // the same way (pool mailboxes have no Graph fallback: the message fails with its alarm).
+    MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP AUTH disabled for "
+                              << request.mailbox() << ": " << request.reply_text();
+    return response;
+  }
   if (a->cache == nullptr) return response;
   const absl::Time now = clock_->Now();
   {

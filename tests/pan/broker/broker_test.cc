@@ -1439,7 +1439,12 @@ TEST_F(BrokerPoolTest, SmtpAuthDisabledOnAPoolMailboxLeavesTheDefaultOnSmtp) {
   invalidate.set_token_fingerprint(token->token_fingerprint());
   invalidate.set_smtp_code(535);
   invalidate.set_reply_text(disabled);
-  ASSERT_TRUE(broker_->InvalidateAccessToken(invalidate).ok());
+  const int token_requests = transport_.request_count();
+  absl::StatusOr<v1::InvalidateAccessTokenResponse> answer =
+      broker_->InvalidateAccessToken(invalidate);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->invalidated());  // the token is good: no refresh
+  EXPECT_EQ(transport_.request_count(), token_requests);
   EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
 
   absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("alerts@contoso.com", "c1", 1);
