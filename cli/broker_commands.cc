@@ -32,18 +32,23 @@ ABSL_FLAG(std::string, to, "", "Send a test message to this address during Test 
 namespace mailroom::cli {
 
 const char kBrokerUsageLines[] =
-    "  settings show                 the saved SMTP / OAuth settings (no secret)\n"
+    "  settings show                 the saved SMTP / OAuth settings (no secret), the mailbox\n"
+    "                                pool (transport, limits, send as) and its routes\n"
     "  settings test [--file=F] [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
     "                                Test Connection on saved or given settings\n"
     "  settings set --file=F [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
     "                                test, then save if the test passes\n"
     "  secret status                 the credential's expiry and alarms\n"
     "  quota                         send quota use per mailbox and node\n"
-    "  quota resume MAILBOX [reason=R]  end a 5.2.0 pause early, once the cause is fixed\n";
+    "  quota resume MAILBOX [reason=R]  end a 5.2.0 pause early, once the cause is fixed\n"
+    "  route PURPOSE [from=ADDRESS]  which mailboxes carry ALARMS, GUEST_CREDENTIALS,\n"
+    "                                SPONSOR_MAIL, REMINDERS or TEST_MAIL, and which of them\n"
+    "                                may send as ADDRESS\n";
 
 namespace {
 
 namespace v1 = ::mailroom::broker::v1;
+namespace cv1 = ::mailroom::common::v1;
 using Stub = v1::TokenBroker::Stub;
 
 absl::StatusOr<v1::SmtpSettings> SettingsFromFlags() {
@@ -106,7 +111,7 @@ void PrintSettings(const v1::GetSettingsResponse& response) {
     std::cout << ", expires " << Date(c.expire_time())
               << (c.expired() ? " (EXPIRED)" : absl::StrCat(" (", c.days_left(), " days left)"));
   }
-  std::cout << "\nSaved:              "
+  std::cout << "\n" << FormatMailboxPool(s) << "Saved:              "
             << absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", FromProto(response.update_time()),
                                 absl::UTCTimeZone())
             << " by " << response.updated_by() << "\n";
@@ -236,11 +241,34 @@ int QuotaResume(const Admin& admin, const Arguments& args) {
                 });
 }
 
+int Route(const Admin& admin, const Arguments& args) {
+  absl::optional<cv1::MailPurpose> purpose = ParseEnumWord<cv1::MailPurpose>(
+      args.positional()[0], "MAIL_PURPOSE_", cv1::MailPurpose_Parse);
+  if (!purpose.has_value()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("PURPOSE: \"", args.positional()[0],
+                     "\" is not ALARMS, GUEST_CREDENTIALS, SPONSOR_MAIL, REMINDERS or TEST_MAIL")));
+  }
+  v1::ResolveMailRouteRequest request;
+  request.set_purpose(*purpose);
+  request.set_from(args.Get("from"));
+  return Report(Call(admin, BrokerTarget(admin), &Stub::ResolveMailRoute, request),
+                [&](const v1::ResolveMailRouteResponse& response) {
+                  std::cout << WithoutPrefix(cv1::MailPurpose_Name(*purpose), "MAIL_PURPOSE_")
+                            << " -> " << absl::StrJoin(response.mailboxes(), ", ")
+                            << (response.routed() ? "" : " (default: no route)") << "\n";
+                  if (!request.from().empty()) {
+                    std::cout << "From " << request.from() << ": sent by "
+                              << response.from_mailbox() << "\n";
+                  }
+                });
+}
+
 }  // namespace
 
 const CommandGroup& BrokerCommands() {
   static const CommandGroup* const group = new CommandGroup{
-      {"settings", "secret", "quota"},
+      {"settings", "secret", "quota", "route"},
       absl::StrCat("usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n", kBrokerUsageLines),
       {
           {"settings show", {}, SettingsShow},
@@ -249,6 +277,7 @@ const CommandGroup& BrokerCommands() {
           {"secret status", {}, SecretStatus},
           {"quota", {}, Quota},
           {"quota resume", {{"reason"}, {}, {"MAILBOX"}, 1}, QuotaResume},
+          {"route", {{"from"}, {}, {"PURPOSE"}, 1}, Route},
       }};
   return *group;
 }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/proto_words.h"
 #include "common/base/proto_time.h"
@@ -10,6 +11,7 @@ namespace mailroom::cli {
 namespace {
 
 namespace bv1 = ::mailroom::broker::v1;
+namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 namespace sv1 = ::mailroom::status::v1;
 
@@ -225,6 +227,55 @@ std::string FormatMailboxQuota(const bv1::MailboxQuota& q) {
     absl::StrAppend(&out, "  PAUSED until ", Utc(q.paused_until()),
                     " (quota exceeded; mailroomctl quota resume ", q.mailbox(),
                     " once the cause is fixed)\n");
+  }
+  return out;
+}
+
+std::string FormatMailboxPool(const bv1::SmtpSettings& settings) {
+  auto transport = [](bv1::MailTransport t) {
+    return t == bv1::MAIL_TRANSPORT_UNSPECIFIED
+               ? std::string("SMTP")
+               : WithoutPrefix(bv1::MailTransport_Name(t), "MAIL_TRANSPORT_");
+  };
+  // ", a@b, @domain" for send_as entries beyond the mailbox's own address.
+  auto also = [](const google::protobuf::RepeatedPtrField<std::string>& entries) {
+    return entries.empty() ? std::string() : absl::StrCat(", ", absl::StrJoin(entries, ", "));
+  };
+  std::string out = absl::StrCat(
+      "Mailboxes:          ", 1 + settings.mailboxes_size(),
+      " (tokens of the one credential for each)\n  ", settings.username(), " (default): ",
+      transport(settings.transport()), ", the broker's limits; sends as ", settings.username(),
+      settings.send_as().empty() ? " (others not checked)" : also(settings.send_as()),
+      "\n");
+  for (const bv1::PoolMailbox& mailbox : settings.mailboxes()) {
+    const bv1::SendLimits& l = mailbox.limits();
+    auto limit = [](int64_t value, absl::string_view unit) {
+      return value > 0 ? absl::StrCat(value, " ", unit) : absl::StrCat("the broker's ", unit);
+    };
+    absl::StrAppend(&out, "  ", mailbox.address(), ": ", transport(mailbox.transport()), ", ",
+                    limit(l.messages_per_minute(), "messages/minute"), ", ",
+                    limit(l.recipients_per_day(), "recipients/day"), ", ",
+                    limit(l.max_connections(), "connection(s)"), "; sends as ", mailbox.address(),
+                    also(mailbox.send_as()), "\n");
+  }
+  absl::StrAppend(&out, "Routes:\n");
+  std::vector<std::string> unrouted;
+  for (int p = cv1::MailPurpose_MIN + 1; p <= cv1::MailPurpose_MAX; ++p) {
+    if (!cv1::MailPurpose_IsValid(p)) continue;
+    const std::string name = WithoutPrefix(cv1::MailPurpose_Name(p), "MAIL_PURPOSE_");
+    const bv1::MailRoute* found = nullptr;
+    for (const bv1::MailRoute& route : settings.routes()) {
+      if (route.purpose() == p) found = &route;
+    }
+    if (found == nullptr) {
+      unrouted.push_back(name);
+    } else {
+      absl::StrAppend(&out, "  ", name, " -> ", absl::StrJoin(found->mailboxes(), ", "), "\n");
+    }
+  }
+  if (!unrouted.empty()) {
+    absl::StrAppend(&out, "  ", absl::StrJoin(unrouted, ", "), " -> ", settings.username(),
+                    " (default: no route)\n");
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // Provides what `mailroomctl status` makes of a ClusterStatus (proto/mailroom/status/v1): the
 // findings that need an administrator (AttentionOf; status exits 1 when there are any) and
 // the one screen people read (FormatClusterStatus); also a mailbox's quota line, shared with
-// `mailroomctl quota`, and the election among brokers and etcd's health as a broker sees it,
+// `mailroomctl quota`, the mailbox pool as `mailroomctl settings show` prints it, and the election among brokers and etcd's health as a broker sees it,
 // shared with `mailroomctl health`. Pure functions of the message: stateless and thread-safe.
 #ifndef MAILROOM_CLI_STATUS_FORMAT_H_
 #define MAILROOM_CLI_STATUS_FORMAT_H_
@@ -35,6 +35,12 @@ std::string FormatClusterStatus(const mailroom::status::v1::ClusterStatus& statu
 // "MAILBOX: 3/30 messages this minute, 12/10000 recipients today, 1/3 connections", and a
 // second line "  PAUSED until ..." while it is paused; newline-terminated.
 std::string FormatMailboxQuota(const mailroom::broker::v1::MailboxQuota& quota);
+
+// The mailbox pool of saved settings (README "Mailbox pool"): a line per mailbox, the default
+// first, with its transport, its own limits (the broker's where it sets none) and what it may
+// send as; then which mailboxes carry each purpose, unrouted purposes going to the default
+// mailbox. Newline-terminated.
+std::string FormatMailboxPool(const mailroom::broker::v1::SmtpSettings& settings);
 
 // A broker's part in the election, as of its clock `node_time`: "leads since 2027-01-15
 // 07:57:00 UTC (3m), term 42" or "stands by; the leader is pan1:7100 (term 42)" or "stands

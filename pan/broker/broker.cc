@@ -361,6 +361,7 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
         "credentials that can be read)"));
   }
   active->trust_pem = active->resolved.smtp_trust_store().ca_bundle_pem();
+  active->pool = std::make_unique<MailboxPool>(active->resolved, options_.send_limits);
   if (UsesAuthentication(active->resolved)) {
     MR_ASSIGN_OR_RETURN(active->client, token_client_factory_(active->resolved));
     uint64_t generation;
@@ -377,6 +378,8 @@ absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings s
     active->cache->Start();
   }
   active->saved = std::move(saved);
+  // Each mailbox of the pool counts against its own limits.
+  quota_.SetMailboxLimits(active->pool->Limits());
   return active;
 }
 
@@ -477,8 +480,12 @@ std::vector<v1::MailboxQuota> Broker::QuotaStatus(const std::string& mailbox) {
   absl::MutexLock lock(&mu_);
   if (active_ == nullptr) return status;
   for (v1::MailboxQuota& quota : status) {
-    if (quota.mailbox() != active_->resolved.username()) continue;
-    if (fallback_.enabled()) {
+    const PoolMember* member = active_->pool->Find(quota.mailbox());
+    if (member == nullptr) continue;
+    if (!member->is_default) {
+      quota.mutable_transport()->set_transport(member->transport);
+      *quota.mutable_transport()->mutable_since() = active_->saved.state.update_time();
+    } else if (fallback_.enabled()) {
       *quota.mutable_transport() = fallback_.state();
     } else {
       quota.mutable_transport()->set_transport(
@@ -490,9 +497,12 @@ std::vector<v1::MailboxQuota> Broker::QuotaStatus(const std::string& mailbox) {
   return status;
 }
 
-v1::MailTransport Broker::EffectiveTransport() {
+v1::MailTransport Broker::EffectiveTransport(const std::string& mailbox) {
   absl::MutexLock lock(&mu_);
   if (active_ == nullptr) return v1::MAIL_TRANSPORT_UNSPECIFIED;
+  absl::StatusOr<const PoolMember*> member = active_->pool->Resolve(mailbox, "mailbox");
+  if (!member.ok()) return v1::MAIL_TRANSPORT_UNSPECIFIED;
+  if (!(*member)->is_default) return (*member)->transport;
   if (fallback_.enabled()) return fallback_.effective();
   return active_->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
                                                                    : v1::MAIL_TRANSPORT_SMTP;
@@ -501,6 +511,34 @@ v1::MailTransport Broker::EffectiveTransport() {
 std::string Broker::mailbox() {
   std::shared_ptr<Active> a = active();
   return a == nullptr ? "" : a->resolved.username();
+}
+
+absl::StatusOr<std::string> Broker::SendingMailbox(const std::string& requested) {
+  std::shared_ptr<Active> a = active();
+  if (a == nullptr) return NotConfigured();
+  MR_ASSIGN_OR_RETURN(const PoolMember* member, a->pool->Resolve(requested, "mailbox"));
+  return member->address;
+}
+
+absl::StatusOr<v1::ResolveMailRouteResponse> Broker::ResolveMailRoute(
+    const v1::ResolveMailRouteRequest& request) {
+  std::shared_ptr<Active> a = active();
+  if (a == nullptr) return NotConfigured();
+  if (!cv1::MailPurpose_IsValid(request.purpose())) {
+    return absl::InvalidArgumentError("purpose: not a known purpose");
+  }
+  v1::ResolveMailRouteResponse response;
+  for (const PoolMember* member : a->pool->Route(request.purpose())) {
+    response.add_mailboxes(member->address);
+  }
+  response.set_routed(a->pool->IsRouted(request.purpose()));
+  response.set_settings_etag(a->etag);
+  if (!request.from().empty()) {
+    MR_ASSIGN_OR_RETURN(const PoolMember* sender,
+                        a->pool->CheckFrom(request.purpose(), request.from(), "from"));
+    response.set_from_mailbox(sender->address);
+  }
+  return response;
 }
 
 TokenCacheStats Broker::token_stats() {
@@ -550,10 +588,7 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
     const v1::GetAccessTokenRequest& request) {
   std::shared_ptr<Active> a = active();
   if (a == nullptr) return NotConfigured();
-  if (!request.mailbox().empty() && request.mailbox() != a->resolved.username()) {
-    return absl::NotFoundError(absl::StrCat("mailbox: \"", request.mailbox(),
-                                            "\" is not the configured mailbox"));
-  }
+  MR_ASSIGN_OR_RETURN(const PoolMember* member, a->pool->Resolve(request.mailbox(), "mailbox"));
   absl::Duration min_validity = request.has_min_validity()
                                     ? FromProto(request.min_validity())
                                     : kDefaultMinValidity;
@@ -561,7 +596,9 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
     return absl::InvalidArgumentError("min_validity: must be 0 to 15 minutes");
   }
   v1::GetAccessTokenResponse response;
-  response.set_mailbox(a->resolved.username());
+  // Every mailbox of the pool gets a token of the one credential: the XOAUTH2 user (or Graph's
+  // users/{mailbox}) names the mailbox, not the token.
+  response.set_mailbox(member->address);
   response.set_smtp_host(a->resolved.smtp_host());
   response.set_smtp_port(a->resolved.port());
   *response.mutable_connection_timeout() = a->resolved.connection_timeout();
@@ -570,11 +607,11 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   response.mutable_smtp_trust_store()->set_exclude_system_roots(
       a->resolved.smtp_trust_store().exclude_system_roots());
   response.set_settings_etag(a->etag);
-  const bool graph_fallback =
-      a->resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
-  response.set_transport(EffectiveTransport());
+  const bool graph_fallback = member->is_default && a->resolved.transport() ==
+                                                        v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
+  response.set_transport(EffectiveTransport(member->address));
   response.set_graph_fallback(graph_fallback);
-  if (a->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH || graph_fallback) {
+  if (member->transport == v1::MAIL_TRANSPORT_GRAPH || graph_fallback) {
     response.set_graph_endpoint(a->resolved.graph_endpoint());
   }
   const ProxyConfig proxy = ProxyConfigOf(a->resolved);
@@ -622,7 +659,10 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
   std::shared_ptr<Active> a = active();
   if (a == nullptr) return NotConfigured();
   v1::InvalidateAccessTokenResponse response;
-  if (a->resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK &&
+  const PoolMember* reported = a->pool->Find(request.mailbox());
+  const bool default_mailbox = request.mailbox().empty() || (reported && reported->is_default);
+  if (default_mailbox &&
+      a->resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK &&
       IsSmtpAuthDisabled(request.reply_text())) {
     // The token is good; the mailbox may not use SMTP AUTH. Not a forced refresh: the mailbox
     // moves to Graph, and the node asks again for the token of that.
@@ -633,6 +673,13 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
         request.diagnosis().cause() != cv1::FAILURE_CAUSE_UNSPECIFIED
             ? request.diagnosis()
             : MakeDiagnosis(cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED, request.reply_text()));
+    return response;
+  }
+  if (!default_mailbox && IsSmtpAuthDisabled(request.reply_text())) {
+    // A pool mailbox with SMTP AUTH disabled: the token is good, a fresh one would be refused
+    // the same way (pool mailboxes have no Graph fallback: the message fails with its alarm).
+    MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP AUTH disabled for "
+                              << request.mailbox() << ": " << request.reply_text();
     return response;
   }
   if (a->cache == nullptr) return response;
@@ -998,16 +1045,19 @@ absl::StatusOr<v1::ReportSendResultResponse> Broker::ReportSendResult(
     const std::string& node, const v1::ReportSendResultRequest& request,
     absl::Duration lease_cap) {
   std::vector<v1::SendResult> results(request.results().begin(), request.results().end());
+  // The permit's mailbox: a pool mailbox's 5.2.0 pauses that mailbox only, and only the
+  // default mailbox's SMTP results feed its Graph fallback.
+  std::string box = quota_.PermitMailbox(request.permit_id());
   MR_ASSIGN_OR_RETURN(v1::ReportSendResultResponse response,
                       quota_.Report(node, request.permit_id(), results,
                                     request.connection_closed(), lease_cap));
-  NoteSendResults(node, results);
+  if (box.empty()) box = mailbox();
+  if (box == mailbox()) NoteSendResults(node, results);
   const v1::SendResult* exceeded = nullptr;
   for (const v1::SendResult& result : results) {
     if (result.outcome() == v1::SEND_OUTCOME_QUOTA_EXCEEDED) exceeded = &result;
   }
   if (exceeded == nullptr || !response.has_mailbox_paused_until()) return response;
-  const std::string box = mailbox();
   const absl::Time until = FromProto(response.mailbox_paused_until());
   {
     absl::MutexLock lock(&mu_);
@@ -1045,11 +1095,7 @@ absl::StatusOr<v1::ResumeMailboxResponse> Broker::ResumeMailbox(
   if (request.reason().size() > 1024) {
     return absl::InvalidArgumentError("reason: at most 1024 bytes");
   }
-  const std::string box = mailbox();
-  if (request.mailbox() != box) {
-    return absl::NotFoundError(absl::StrCat("mailbox: \"", request.mailbox(),
-                                            "\" is not the configured mailbox"));
-  }
+  MR_ASSIGN_OR_RETURN(const std::string box, SendingMailbox(request.mailbox()));
   v1::ResumeMailboxResponse response;
   response.set_was_paused(quota_.Resume(box));
   ClearPauseAlarm(box, absl::StrCat("resumed by ", admin,

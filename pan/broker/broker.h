@@ -4,7 +4,10 @@
 // settings only after a passed test of exactly those settings, raises the
 // client-secret-expiry alarm at each configured lead time once, and, for a mailbox with SMTP
 // and Graph fallback, keeps its effective transport (TransportFallback, persisted with the
-// settings) from what the nodes report and Test Connection finds. Roles and RPC plumbing
+// settings) from what the nodes report and Test Connection finds. It sends through a pool of
+// mailboxes (mailbox_pool.h): the default one and any pool mailboxes of the settings, each
+// with its own limits in the send quota and its own transport, all with tokens of the one
+// credential, and answers which mailboxes carry a purpose's mail. Roles and RPC plumbing
 // live in BrokerService; nothing here knows about gRPC. Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_BROKER_H_
 #define MAILROOM_PAN_BROKER_BROKER_H_
@@ -22,6 +25,7 @@
 #include "common/base/clock.h"
 #include "common/base/diagnosis.h"
 #include "pan/broker/connection_tester.h"
+#include "pan/broker/mailbox_pool.h"
 #include "pan/broker/send_quota.h"
 #include "pan/broker/settings_store.h"
 #include "pan/broker/token_cache.h"
@@ -102,13 +106,23 @@ class Broker {
   // (InfiniteFuture if none is alarmed).
   absl::Time CheckPauses();
 
+  // Which mailboxes carry a purpose's mail and, with a From address, which of them may send
+  // as it (INVALID_ARGUMENT naming "from" when none may).
+  absl::StatusOr<v1::ResolveMailRouteResponse> ResolveMailRoute(
+      const v1::ResolveMailRouteRequest& request);
+
   SendQuota& quota() { return quota_; }
   // The send quota per mailbox (all if `mailbox` is empty), each with its effective transport.
   std::vector<v1::MailboxQuota> QuotaStatus(const std::string& mailbox);
-  // The configured mailbox's transport now: SMTP or GRAPH (UNSPECIFIED if unconfigured).
-  v1::MailTransport EffectiveTransport();
-  // The configured mailbox ("" if unconfigured), for permit requests naming none.
+  // The transport a mailbox of the pool sends by now: SMTP or GRAPH (UNSPECIFIED if
+  // unconfigured or not in the pool); "" is the default mailbox.
+  v1::MailTransport EffectiveTransport(const std::string& mailbox = "");
+  // The configured (default) mailbox ("" if unconfigured), for permit requests naming none.
   std::string mailbox();
+  // The mailbox a node's request names, as configured: "" is the default mailbox, any other
+  // name a pool mailbox (without regard to case). NOT_FOUND naming "mailbox" for a name not in
+  // the pool; FAILED_PRECONDITION "SETTINGS_NOT_CONFIGURED" before settings are saved.
+  absl::StatusOr<std::string> SendingMailbox(const std::string& requested);
   // Token cache statistics of the active settings (zero if unconfigured).
   TokenCacheStats token_stats();
   // The broker's part of NodeStatus: the token as the cache holds it (never the token), its
@@ -121,6 +135,7 @@ class Broker {
     v1::SmtpSettings resolved;
     std::string etag;
     std::string trust_pem;  // the SMTP trust store resolved to PEM for role nodes
+    std::unique_ptr<MailboxPool> pool;  // the default mailbox and the pool mailboxes
     std::unique_ptr<TokenClient> client;
     std::unique_ptr<TokenCache> cache;
     // Graph's tokens (scope https://graph.microsoft.com/.default, the same credential), made

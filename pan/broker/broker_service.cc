@@ -61,15 +61,9 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
   return ServeCall(
       context, Check(__func__, Allowed::kRoleNodes, request->node()), response,
       [&](const PeerIdentity& peer) -> absl::StatusOr<v1::AcquireSendPermitResponse> {
-        const std::string configured = broker_->mailbox();
-        if (configured.empty()) {
-          return WithReason(absl::FailedPreconditionError("SMTP settings not configured"),
-                            "SETTINGS_NOT_CONFIGURED");
-        }
-        if (!request->mailbox().empty() && request->mailbox() != configured) {
-          return absl::NotFoundError(absl::StrCat("mailbox: \"", request->mailbox(),
-                                                  "\" is not the configured mailbox"));
-        }
+        // The default mailbox or a pool mailbox, each with its own limits.
+        MR_ASSIGN_OR_RETURN(const std::string configured,
+                            broker_->SendingMailbox(request->mailbox()));
         std::vector<int> counts(request->message_recipient_counts().begin(),
                                 request->message_recipient_counts().end());
         const absl::Duration cap = LeaseCap();
@@ -85,7 +79,9 @@ grpc::ServerUnaryReactor* BrokerService::AcquireSendPermit(
         absl::StatusOr<v1::AcquireSendPermitResponse> permit = broker_->quota().Acquire(
             configured, peer.node_name, request->connection_id(), counts, request->priority(),
             cap);
-        if (permit.ok() && permit->granted()) permit->set_transport(broker_->EffectiveTransport());
+        if (permit.ok() && permit->granted()) {
+          permit->set_transport(broker_->EffectiveTransport(configured));
+        }
         if (ledger_ == nullptr || !permit.ok() || permit->granted_messages() == 0) return permit;
         // Write-ahead: in etcd before the node may send, or taken back.
         if (absl::Status written = ledger_->Persist(configured); !written.ok()) {
@@ -120,12 +116,14 @@ grpc::ServerUnaryReactor* BrokerService::ReportSendResult(
   return ServeCall(context, Check(__func__, Allowed::kRoleNodes, request->node()), response,
                    [&](const PeerIdentity& peer)
                        -> absl::StatusOr<v1::ReportSendResultResponse> {
+                     std::string box = broker_->quota().PermitMailbox(request->permit_id());
+                     if (box.empty()) box = broker_->mailbox();
                      absl::StatusOr<v1::ReportSendResultResponse> reported =
                          broker_->ReportSendResult(peer.node_name, *request, LeaseCap());
                      // A pause (Exchange said the quota is exceeded) outlives this leader too.
                      if (ledger_ != nullptr && reported.ok() &&
                          reported->has_mailbox_paused_until()) {
-                       absl::Status written = ledger_->Persist(broker_->mailbox());
+                       absl::Status written = ledger_->Persist(box);
                        if (!written.ok()) return written;
                      }
                      return reported;
@@ -191,6 +189,13 @@ grpc::Status BrokerService::ResumeMailbox(grpc::ServerContext* context,
                    [&](const PeerIdentity& peer) {
                      return broker_->ResumeMailbox(*request, peer.node_name);
                    });
+}
+
+grpc::Status BrokerService::ResolveMailRoute(grpc::ServerContext* context,
+                                             const v1::ResolveMailRouteRequest* request,
+                                             v1::ResolveMailRouteResponse* response) {
+  return ServeCall(context, Check(__func__, Allowed::kAdminOrRoleNodes, "", /*reads_only=*/true),
+                   response, [&] { return broker_->ResolveMailRoute(*request); });
 }
 
 }  // namespace mailroom::broker

@@ -52,6 +52,7 @@ class BrokerService final : public BrokerServiceBase {
   MAILROOM_UNARY_RPC(v1, GetSecretStatus);
   MAILROOM_UNARY_RPC(v1, GetQuotaStatus);
   MAILROOM_UNARY_RPC(v1, ResumeMailbox);
+  MAILROOM_UNARY_RPC(v1, ResolveMailRoute);
 
  private:
   enum class Allowed { kRoleNodes, kAdmin, kAdminOrRoleNodes };

@@ -38,8 +38,8 @@ std::string ConnectionKey(const std::string& node, const std::string& connection
 
 }  // namespace
 
-SendLimitValues ResolveSendLimits(const v1::SendLimits& limits) {
-  SendLimitValues values;
+SendLimitValues ResolveSendLimits(const v1::SendLimits& limits, const SendLimitValues& defaults) {
+  SendLimitValues values = defaults;
   if (limits.messages_per_minute() > 0) values.messages_per_minute = limits.messages_per_minute();
   if (limits.recipients_per_day() > 0) values.recipients_per_day = limits.recipients_per_day();
   if (limits.max_connections() > 0) values.max_connections = limits.max_connections();
@@ -58,6 +58,23 @@ SendQuota::SendQuota(const Clock* clock, SendLimitValues limits)
 void SendQuota::SetLimits(SendLimitValues limits) {
   absl::MutexLock lock(&mu_);
   limits_ = limits;
+}
+
+void SendQuota::SetMailboxLimits(std::map<std::string, SendLimitValues> limits) {
+  absl::MutexLock lock(&mu_);
+  mailbox_limits_ = std::move(limits);
+  for (const auto& [name, values] : mailbox_limits_) mailboxes_[name];
+}
+
+const SendLimitValues& SendQuota::LimitsLocked(const std::string& mailbox) const {
+  auto it = mailbox_limits_.find(mailbox);
+  return it == mailbox_limits_.end() ? limits_ : it->second;
+}
+
+std::string SendQuota::PermitMailbox(const std::string& permit_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = permits_.find(permit_id);
+  return it == permits_.end() ? std::string() : it->second.mailbox;
 }
 
 int64_t SendQuota::DayRecipients(const Mailbox& mailbox) {
@@ -128,9 +145,10 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::Acquire(
   if (recipient_counts.empty() || recipient_counts.size() > kMaxMessagesPerRequest) {
     return absl::InvalidArgumentError("message_recipient_counts: 1 to 30 entries required");
   }
+  const SendLimitValues& limits = LimitsLocked(mailbox_name);
   return AcquireLocked(mailbox_name, node, connection_id, recipient_counts,
-                       PriorityLevel(priority), std::min(limits_.permit_lease, lease_cap),
-                       std::min(limits_.connection_idle_lease, lease_cap));
+                       PriorityLevel(priority), std::min(limits.permit_lease, lease_cap),
+                       std::min(limits.connection_idle_lease, lease_cap));
 }
 
 absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireUnleased(
@@ -150,11 +168,12 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
   if (connection_id.empty() || connection_id.size() > kMaxConnectionIdLength) {
     return absl::InvalidArgumentError("connection_id: required, at most 64 characters");
   }
+  const SendLimitValues& limits = LimitsLocked(mailbox_name);
   for (size_t i = 0; i < recipient_counts.size(); ++i) {
-    if (recipient_counts[i] < 1 || recipient_counts[i] > limits_.max_recipients_per_message) {
+    if (recipient_counts[i] < 1 || recipient_counts[i] > limits.max_recipients_per_message) {
       return absl::InvalidArgumentError(
           absl::StrCat("message_recipient_counts[", i, "]: must be 1 to ",
-                       limits_.max_recipients_per_message));
+                       limits.max_recipients_per_message));
     }
   }
 
@@ -195,7 +214,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
   // What waiting demand of others holds (see "Priorities" in the header): per class, the
   // messages counted in the minute and those asked for by refused requests.
   const int share =
-      std::max(1, limits_.messages_per_minute * limits_.guaranteed_share_percent / 100);
+      std::max(1, limits.messages_per_minute * limits.guaranteed_share_percent / 100);
   std::array<int, kLevels> counted{};
   for (int64_t id : mailbox.minute) {
     const int grant_level = mailbox.grants.at(id).level;
@@ -236,7 +255,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
   }
   const int own_share = std::max(0, share - counted[level]);
   const absl::Duration lag = more_urgent > 0 ? kPriorityLag : absl::ZeroDuration();
-  if (!holds_slot && static_cast<int>(mailbox.connections.size()) >= limits_.max_connections) {
+  if (!holds_slot && static_cast<int>(mailbox.connections.size()) >= limits.max_connections) {
     absl::Time soonest = absl::InfiniteFuture();
     bool lower_holder = false;
     for (const auto& [unused, connection] : mailbox.connections) {
@@ -247,7 +266,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     if (lower_holder) soonest = std::min(soonest, now + kSlotRecheck);
     return wait_for_room(v1::PERMIT_DENIAL_REASON_CONNECTIONS, soonest - now + lag, true);
   }
-  const int rate_room = limits_.messages_per_minute - static_cast<int>(mailbox.minute.size());
+  const int rate_room = limits.messages_per_minute - static_cast<int>(mailbox.minute.size());
   if (!recipient_counts.empty() && rate_room <= 0) {
     absl::Time soonest = now + kMinute + kAfterWindow;
     for (int64_t id : mailbox.minute) {
@@ -255,7 +274,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     }
     return wait_for_room(v1::PERMIT_DENIAL_REASON_MESSAGE_RATE, soonest - now + lag, !holds_slot);
   }
-  int64_t day_room = limits_.recipients_per_day - DayRecipients(mailbox);
+  int64_t day_room = limits.recipients_per_day - DayRecipients(mailbox);
   if (!recipient_counts.empty() && recipient_counts[0] > day_room) {
     // Wait until enough counted recipients have left the day.
     std::vector<std::pair<absl::Time, int>> leaving;
@@ -274,7 +293,7 @@ absl::StatusOr<v1::AcquireSendPermitResponse> SendQuota::AcquireLocked(
     }
     return deny(v1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS, when - now);
   }
-  const int free_slots = limits_.max_connections - static_cast<int>(mailbox.connections.size());
+  const int free_slots = limits.max_connections - static_cast<int>(mailbox.connections.size());
   const bool yield = holds_slot && held_slots > free_slots;
   const int allowed =
       std::max(rate_room - held, std::min(own_share, rate_room - reserved_ahead));
@@ -364,7 +383,8 @@ absl::StatusOr<v1::ReportSendResultResponse> SendQuota::Report(
     if (connection_closed) {
       mailbox.connections.erase(connection);
     } else {
-      const absl::Duration renewal = std::min(limits_.connection_idle_lease, lease_cap);
+      const absl::Duration renewal =
+          std::min(LimitsLocked(permit->mailbox).connection_idle_lease, lease_cap);
       connection->second.lease_end = std::max(connection->second.lease_end, now + renewal);
       ToProto(renewal, response.mutable_connection_lease());
     }
@@ -467,13 +487,14 @@ std::vector<v1::MailboxQuota> SendQuota::Status(const std::string& mailbox_filte
     ExpireLocked(mailbox, now);
     v1::MailboxQuota quota;
     quota.set_mailbox(name);
+    const SendLimitValues& values = LimitsLocked(name);
     v1::SendLimits* limits = quota.mutable_limits();
-    limits->set_messages_per_minute(limits_.messages_per_minute);
-    limits->set_recipients_per_day(limits_.recipients_per_day);
-    limits->set_max_connections(limits_.max_connections);
-    limits->set_max_recipients_per_message(limits_.max_recipients_per_message);
-    ToProto(limits_.permit_lease, limits->mutable_permit_lease());
-    ToProto(limits_.connection_idle_lease, limits->mutable_connection_idle_lease());
+    limits->set_messages_per_minute(values.messages_per_minute);
+    limits->set_recipients_per_day(values.recipients_per_day);
+    limits->set_max_connections(values.max_connections);
+    limits->set_max_recipients_per_message(values.max_recipients_per_message);
+    ToProto(values.permit_lease, limits->mutable_permit_lease());
+    ToProto(values.connection_idle_lease, limits->mutable_connection_idle_lease());
     quota.set_messages_last_minute(static_cast<int>(mailbox.minute.size()));
     quota.set_recipients_last_day(DayRecipients(mailbox));
     quota.set_open_connections(static_cast<int>(mailbox.connections.size()));

@@ -93,14 +93,20 @@ struct SendLimitValues {
   int guaranteed_share_percent = 10;
 };
 
-// The configured limits with zeros replaced by Exchange's defaults.
-SendLimitValues ResolveSendLimits(const mailroom::broker::v1::SendLimits& limits);
+// The configured limits with zeros replaced by `defaults` (Exchange's unless given).
+SendLimitValues ResolveSendLimits(const mailroom::broker::v1::SendLimits& limits,
+                                  const SendLimitValues& defaults = SendLimitValues());
 
 class SendQuota {
  public:
   SendQuota(const Clock* clock, SendLimitValues limits);
 
   void SetLimits(SendLimitValues limits);
+  // Each named mailbox's own limits (the broker's mailbox pool, mailbox_pool.h), replacing the
+  // previous ones; other mailboxes keep SetLimits' limits. Status lists every named mailbox.
+  void SetMailboxLimits(std::map<std::string, SendLimitValues> limits);
+  // The mailbox of the open permit `permit_id`; empty if there is none.
+  std::string PermitMailbox(const std::string& permit_id);
 
   // Requests are validated here (INVALID_ARGUMENT naming the field); a denial is an OK
   // response with granted = false. `lease_cap` shortens the permit's and the connection
@@ -229,10 +235,13 @@ class SendQuota {
   void RestoreLocked(Mailbox& mailbox, const mailroom::broker::ledger::LedgerRecord& record,
                      const std::string& source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static int64_t DayRecipients(const Mailbox& mailbox);
+  const SendLimitValues& LimitsLocked(const std::string& mailbox) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const Clock* clock_;
   absl::Mutex mu_;
   SendLimitValues limits_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SendLimitValues> mailbox_limits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Mailbox> mailboxes_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Permit> permits_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -25,6 +25,7 @@
 #include "common/crypto/aes_gcm.h"
 #include "common/crypto/ca_bundle.h"
 #include "common/rpc/http_transport.h"
+#include "pan/broker/mailbox_pool.h"
 #include "pan/broker/token_client.h"
 
 namespace mailroom::broker {
@@ -144,9 +145,7 @@ SmtpSettings ResolveDefaults(const SmtpSettings& settings, const std::string& de
                                                           : default_authority);
   }
   if (resolved.scope().empty()) resolved.set_scope(kDefaultScope);
-  if ((resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ||
-       resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) &&
-      resolved.graph_endpoint().empty()) {
+  if (PoolUsesGraph(resolved) && resolved.graph_endpoint().empty()) {
     resolved.set_graph_endpoint(kDefaultGraphEndpoint);
   }
   resolved.set_token_endpoint(
@@ -178,9 +177,11 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
                                         : "SMTP_WITH_GRAPH_FALLBACK",
                                     " needs use_authentication: Graph accepts only OAuth tokens"));
     }
-    check_base_url("graph_endpoint", s.graph_endpoint(), kDefaultGraphEndpoint);
   } else if (!v1::MailTransport_IsValid(s.transport())) {
     bad("transport", "must be SMTP, GRAPH or SMTP_WITH_GRAPH_FALLBACK");
+  }
+  if (PoolUsesGraph(s)) {
+    check_base_url("graph_endpoint", s.graph_endpoint(), kDefaultGraphEndpoint);
   }
   if (s.smtp_host().empty() || s.smtp_host().size() > 253 || HasControlOrSpace(s.smtp_host())) {
     bad("smtp_host", "must be a host name or address (no spaces, at most 253 characters)");
@@ -258,6 +259,9 @@ absl::Status ValidateSmtpSettings(const SmtpSettings& s, const std::string& pref
   }
   if (proxy.has_trust_store() && !absl::StartsWith(proxy.url(), "https://")) {
     bad("proxy.trust_store", "is only for an https:// proxy");
+  }
+  if (absl::Status pool = ValidateMailboxPool(s, prefix); !pool.ok()) {
+    errors.emplace_back(pool.message());
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));

@@ -376,5 +376,29 @@ TEST(StatusFormatTest, MailboxQuotaShowsTheEffectiveTransportSinceWhenAndWhy) {
                                    "\"535 5.7.139 ...\" from the SMTP server\n"));
 }
 
+TEST(StatusFormatTest, MailboxPoolShowsEachMailboxAndWhichMailGoesWhere) {
+  bv1::SmtpSettings settings;
+  settings.set_username("noreply@contoso.com");
+  bv1::PoolMailbox* alerts = settings.add_mailboxes();
+  alerts->set_address("alerts@contoso.com");
+  alerts->set_transport(bv1::MAIL_TRANSPORT_GRAPH);
+  alerts->mutable_limits()->set_messages_per_minute(10);
+  alerts->add_send_as("@alerts.contoso.com");
+  bv1::MailRoute* route = settings.add_routes();
+  route->set_purpose(::mailroom::common::v1::MAIL_PURPOSE_ALARMS);
+  route->add_mailboxes("alerts@contoso.com");
+  route->add_mailboxes("noreply@contoso.com");
+  EXPECT_EQ(FormatMailboxPool(settings),
+            "Mailboxes:          2 (tokens of the one credential for each)\n"
+            "  noreply@contoso.com (default): SMTP, the broker's limits; sends as "
+            "noreply@contoso.com (others not checked)\n"
+            "  alerts@contoso.com: GRAPH, 10 messages/minute, the broker's recipients/day, the "
+            "broker's connection(s); sends as alerts@contoso.com, @alerts.contoso.com\n"
+            "Routes:\n"
+            "  ALARMS -> alerts@contoso.com, noreply@contoso.com\n"
+            "  GUEST_CREDENTIALS, SPONSOR_MAIL, REMINDERS, TEST_MAIL -> noreply@contoso.com "
+            "(default: no route)\n");
+}
+
 }  // namespace
 }  // namespace mailroom::cli

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
 #include "absl/time/clock.h"
 #include "common/base/diagnosis.h"
 #include "common/mail/smtp_client.h"
@@ -12,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/broker_harness.h"
+#include "tests/testing/mailroomctl.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_certs.h"
 #include "tests/testing/testbed.h"
@@ -22,27 +24,37 @@ namespace {
 namespace v1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 using ::mailroom::testing::BrokerHarness;
+using ::mailroom::testing::CtlResult;
+using ::mailroom::testing::Mailroomctl;
 using ::mailroom::testing::Testbed;
 using ::mailroom::testing::ReadAll;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 class BrokerE2eTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static void SetUpTestSuite() { StartTestbedAndBroker("broker", "certs"); }
+  // A testbed, and a broker in $TEST_TMPDIR/`dir` with certificates made in `certs`: each
+  // suite its own.
+  static void StartTestbedAndBroker(const std::string& dir, const std::string& certs) {
     absl::StatusOr<std::unique_ptr<Testbed>> testbed = Testbed::Start();
     ASSERT_TRUE(testbed.ok()) << testbed.status();
     testbed_ = testbed->release();
     certs_ = new std::string(mailroom::testing::MakeTestCerts(
-        "certs", "mailroom cluster CA", "broker:broker psn1:psn pan1:pan mnt1:mnt admin:admin"));
+        certs, "mailroom cluster CA", "broker:broker psn1:psn pan1:pan mnt1:mnt admin:admin"));
     absl::StatusOr<std::unique_ptr<BrokerHarness>> broker = BrokerHarness::Start(
-        absl::StrCat(getenv("TEST_TMPDIR"), "/broker"), *certs_, *testbed_);
+        absl::StrCat(getenv("TEST_TMPDIR"), "/", dir), *certs_, *testbed_);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
   }
   static void TearDownTestSuite() {
     delete broker_;
     delete testbed_;
+    delete certs_;
+    broker_ = nullptr;
+    testbed_ = nullptr;
+    certs_ = nullptr;
   }
 
   static v1::TestConnectionReport Test(const v1::SmtpSettings& settings,
@@ -266,6 +278,258 @@ TEST_F(BrokerE2eTest, SavedOnlyAfterAPassedTestThenRoleNodesGetWorkingTokens) {
   v1::GetAccessTokenResponse again;
   ASSERT_TRUE(broker_->StubAs("psn1")->GetAccessToken(&again_context, request, &again).ok());
   EXPECT_FALSE(again.access_token().empty());
+}
+
+// The mailbox pool (issue 13, README "Mailbox pool") through the real broker: saved with two
+// pool mailboxes and routes after a Test Connection against the testbed; each pool mailbox
+// gets the one credential's token (a real one from the token endpoint) and permits under its
+// own limits; a 5.2.0 on one pauses it alone while the others keep granting; a mailbox outside
+// the pool is NOT_FOUND; the routes and the From check answer over gRPC; the pool survives a
+// broker restart. A suite of its own (its own testbed and broker).
+grpc::ClientContext* WithDeadline(grpc::ClientContext* context) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  return context;
+}
+
+class MailboxPoolE2eTest : public BrokerE2eTest {
+ protected:
+  // Issue 13's pool in the settings file's text format (README "Mailbox pool"): alerts@ (3
+  // messages a minute, 1 connection) carries alarms, guests@ (5 a minute) guest credentials
+  // before the default mailbox; the default mailbox at the broker's 30 a minute.
+  static void SetUpTestSuite() {
+    StartTestbedAndBroker("pool-broker", "pool-certs");
+    if (broker_ == nullptr) return;
+    v1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
+    ASSERT_TRUE(google::protobuf::TextFormat::MergeFromString(
+        absl::StrCat(R"pb(
+          mailboxes {
+            address: "alerts@example.test"
+            limits { messages_per_minute: 3 max_connections: 1 }
+            send_as: "ise-alarms@example.test"
+          }
+          mailboxes {
+            address: "guests@example.test"
+            limits { messages_per_minute: 5 }
+            send_as: "@guests.example.test"
+          }
+          routes { purpose: MAIL_PURPOSE_ALARMS mailboxes: "alerts@example.test" }
+          routes {
+            purpose: MAIL_PURPOSE_GUEST_CREDENTIALS
+            mailboxes: [ "guests@example.test", ")pb",
+                     testbed_->Env("MAILBOX"), R"pb(" ]
+          })pb"),
+        &settings));
+    const absl::Status configured = broker_->Configure(settings);
+    ASSERT_TRUE(configured.ok()) << configured;
+  }
+
+  static absl::StatusOr<v1::GetAccessTokenResponse> Token(const std::string& mailbox) {
+    v1::GetAccessTokenRequest request;
+    request.set_node("psn1");
+    request.set_mailbox(mailbox);
+    v1::GetAccessTokenResponse response;
+    grpc::ClientContext context;
+    absl::Status status = FromGrpcStatus(
+        broker_->StubAs("psn1")->GetAccessToken(WithDeadline(&context), request, &response));
+    if (!status.ok()) return status;
+    return response;
+  }
+
+  static absl::StatusOr<v1::AcquireSendPermitResponse> Acquire(const std::string& mailbox,
+                                                               const std::string& connection_id,
+                                                               int messages) {
+    v1::AcquireSendPermitRequest request;
+    request.set_node("psn1");
+    request.set_mailbox(mailbox);
+    request.set_connection_id(connection_id);
+    for (int i = 0; i < messages; ++i) request.add_message_recipient_counts(1);
+    v1::AcquireSendPermitResponse response;
+    grpc::ClientContext context;
+    absl::Status status = FromGrpcStatus(
+        broker_->StubAs("psn1")->AcquireSendPermit(WithDeadline(&context), request, &response));
+    if (!status.ok()) return status;
+    return response;
+  }
+
+  // Ends a permit, refunding its messages, and frees its connection slot.
+  static void Release(const v1::AcquireSendPermitResponse& permit,
+                      const std::string& connection_id) {
+    v1::ReleaseSendPermitRequest request;
+    request.set_node("psn1");
+    request.set_permit_id(permit.permit_id());
+    request.set_connection_id(connection_id);
+    request.set_connection_closed(true);
+    v1::ReleaseSendPermitResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(broker_->StubAs("psn1")
+                    ->ReleaseSendPermit(WithDeadline(&context), request, &response)
+                    .ok());
+  }
+
+  static v1::MailboxQuota Quota(const std::string& mailbox) {
+    v1::GetQuotaStatusRequest request;
+    request.set_mailbox(mailbox);
+    v1::GetQuotaStatusResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(
+        broker_->StubAs("admin")->GetQuotaStatus(WithDeadline(&context), request, &response).ok());
+    return response.mailboxes().empty() ? v1::MailboxQuota() : response.mailboxes(0);
+  }
+
+};
+
+TEST_F(MailboxPoolE2eTest, EachPoolMailboxGetsTheCredentialsTokenAndItsOwnLimits) {
+  absl::StatusOr<v1::GetAccessTokenResponse> fallback = Token("");
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  EXPECT_EQ(fallback->mailbox(), testbed_->Env("MAILBOX"));
+  absl::StatusOr<v1::GetAccessTokenResponse> alerts = Token("ALERTS@example.test");
+  ASSERT_TRUE(alerts.ok()) << alerts.status();
+  EXPECT_EQ(alerts->mailbox(), "alerts@example.test");
+  EXPECT_FALSE(alerts->access_token().empty());
+  // One credential, one token: the XOAUTH2 user names the mailbox.
+  EXPECT_EQ(alerts->token_fingerprint(), fallback->token_fingerprint());
+  EXPECT_EQ(alerts->transport(), v1::MAIL_TRANSPORT_SMTP);
+
+  absl::StatusOr<v1::AcquireSendPermitResponse> a1 = Acquire("alerts@example.test", "a1", 5);
+  ASSERT_TRUE(a1.ok()) << a1.status();
+  EXPECT_EQ(a1->granted_messages(), 3);  // alerts@: 3 a minute
+  absl::StatusOr<v1::AcquireSendPermitResponse> denied = Acquire("alerts@example.test", "a2", 1);
+  ASSERT_TRUE(denied.ok());
+  EXPECT_FALSE(denied->granted());
+  absl::StatusOr<v1::AcquireSendPermitResponse> g1 = Acquire("guests@example.test", "g1", 10);
+  ASSERT_TRUE(g1.ok());
+  EXPECT_EQ(g1->granted_messages(), 5);  // guests@: 5 a minute
+  absl::StatusOr<v1::AcquireSendPermitResponse> d1 = Acquire("", "d1", 10);
+  ASSERT_TRUE(d1.ok());
+  EXPECT_EQ(d1->granted_messages(), 10);  // the default: the broker's 30
+
+  const v1::MailboxQuota quota = Quota("alerts@example.test");
+  EXPECT_EQ(quota.limits().messages_per_minute(), 3);
+  EXPECT_EQ(quota.limits().max_connections(), 1);
+  EXPECT_EQ(quota.messages_last_minute(), 3);
+  EXPECT_EQ(Quota("guests@example.test").limits().messages_per_minute(), 5);
+  EXPECT_EQ(Quota(testbed_->Env("MAILBOX")).limits().messages_per_minute(), 30);
+  // Nothing was sent: the room goes back for the tests that follow.
+  Release(*a1, "a1");
+  Release(*g1, "g1");
+  Release(*d1, "d1");
+}
+
+TEST_F(MailboxPoolE2eTest, AMailboxOutsideThePoolIsNotFound) {
+  absl::StatusOr<v1::GetAccessTokenResponse> token = Token("ghost@example.test");
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(token.status().message(), HasSubstr("mailbox: \"ghost@example.test\""));
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("ghost@example.test", "x1", 1);
+  EXPECT_EQ(permit.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(MailboxPoolE2eTest, QuotaExceededPausesOneMailboxWhileTheOthersKeepGranting) {
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("guests@example.test", "q1", 1);
+  ASSERT_TRUE(permit.ok() && permit->granted()) << permit.status();
+  // Exchange's answer when the mailbox's daily quota is exceeded.
+  v1::ReportSendResultRequest report;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(node: "psn1"
+           connection_closed: true
+           results {
+             outcome: SEND_OUTCOME_QUOTA_EXCEEDED
+             reply_code: 554
+             reply_text: "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
+           })pb",
+      &report));
+  report.set_permit_id(permit->permit_id());
+  v1::ReportSendResultResponse reported;
+  grpc::ClientContext context;
+  ASSERT_TRUE(
+      broker_->StubAs("psn1")->ReportSendResult(WithDeadline(&context), report, &reported).ok());
+  EXPECT_TRUE(reported.has_mailbox_paused_until());
+
+  permit = Acquire("guests@example.test", "q2", 1);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_FALSE(permit->granted());
+  EXPECT_EQ(permit->denial_reason(), v1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED);
+  EXPECT_TRUE(Quota("guests@example.test").has_paused_until());
+  permit = Acquire("", "q3", 1);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_TRUE(permit->granted());
+  EXPECT_FALSE(Quota(testbed_->Env("MAILBOX")).has_paused_until());
+
+  v1::ResumeMailboxRequest resume;
+  resume.set_mailbox("guests@example.test");
+  v1::ResumeMailboxResponse resumed;
+  grpc::ClientContext resume_context;
+  ASSERT_TRUE(broker_->StubAs("admin")
+                  ->ResumeMailbox(WithDeadline(&resume_context), resume, &resumed)
+                  .ok());
+  EXPECT_TRUE(resumed.was_paused());
+}
+
+TEST_F(MailboxPoolE2eTest, RoutesAndTheFromCheckOverGrpc) {
+  v1::ResolveMailRouteRequest request;
+  request.set_purpose(cv1::MAIL_PURPOSE_GUEST_CREDENTIALS);
+  request.set_from("lobby@guests.example.test");
+  v1::ResolveMailRouteResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(broker_->StubAs("psn1")
+                  ->ResolveMailRoute(WithDeadline(&context), request, &response)
+                  .ok());
+  EXPECT_THAT(response.mailboxes(), ElementsAre("guests@example.test", testbed_->Env("MAILBOX")));
+  EXPECT_EQ(response.from_mailbox(), "guests@example.test");
+
+  request.set_purpose(cv1::MAIL_PURPOSE_ALARMS);
+  request.set_from("someone@fabrikam.test");
+  grpc::ClientContext refused_context;
+  const absl::Status refused = FromGrpcStatus(broker_->StubAs("mnt1")->ResolveMailRoute(
+      WithDeadline(&refused_context), request, &response));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("from: \"someone@fabrikam.test\""));
+  EXPECT_THAT(refused.message(), HasSubstr("alerts@example.test"));
+}
+
+TEST_F(MailboxPoolE2eTest, MailroomctlShowsThePoolTheRoutesAndEachMailboxsQuota) {
+  const Mailroomctl ctl(absl::StrCat(getenv("TEST_TMPDIR"), "/pool-ctl"), *certs_,
+                        absl::StrCat("broker_target: \"", broker_->target(),
+                                     "\"\nrpc_timeout { seconds: 10 }"));
+  const CtlResult shown = ctl.Run({"settings", "show"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_THAT(shown.output, HasSubstr("Mailboxes:          3 (tokens of the one credential"));
+  EXPECT_THAT(shown.output, HasSubstr("  alerts@example.test: SMTP, 3 messages/minute, the "
+                                      "broker's recipients/day, 1 connection(s); sends as "
+                                      "alerts@example.test, ise-alarms@example.test\n"));
+  EXPECT_THAT(shown.output, HasSubstr("  ALARMS -> alerts@example.test\n"));
+  const CtlResult route =
+      ctl.Run({"route", "guest-credentials", "from=lobby@guests.example.test"});
+  EXPECT_EQ(route.exit_code, 0) << route.output;
+  EXPECT_THAT(route.output, HasSubstr("GUEST_CREDENTIALS -> guests@example.test, "));
+  EXPECT_THAT(route.output, HasSubstr("From lobby@guests.example.test: sent by guests@example.test"));
+  const CtlResult refused = ctl.Run({"route", "alarms", "from=x@fabrikam.test"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("from: \"x@fabrikam.test\""));
+  const CtlResult quota = ctl.Run({"quota"});
+  EXPECT_EQ(quota.exit_code, 0) << quota.output;
+  EXPECT_THAT(quota.output, HasSubstr("alerts@example.test: "));
+  EXPECT_THAT(quota.output, HasSubstr("/3 messages this minute"));
+  EXPECT_THAT(quota.output, HasSubstr("guests@example.test: "));
+}
+
+TEST_F(MailboxPoolE2eTest, ThePoolSurvivesARestart) {
+  v1::GetSettingsResponse before;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(broker_->StubAs("admin")->GetSettings(WithDeadline(&context), {}, &before).ok());
+  }
+  EXPECT_EQ(before.settings().mailboxes_size(), 2);
+  ASSERT_TRUE(broker_->Restart().ok());
+  v1::GetSettingsResponse after;
+  for (int i = 0; i < 100; ++i) {
+    grpc::ClientContext context;
+    if (broker_->StubAs("admin")->GetSettings(WithDeadline(&context), {}, &after).ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(after.settings().mailboxes_size(), 2);
+  EXPECT_EQ(after.settings().routes_size(), 2);
+  EXPECT_EQ(after.etag(), before.etag());
+  EXPECT_EQ(Quota("alerts@example.test").limits().messages_per_minute(), 3);
 }
 
 }  // namespace

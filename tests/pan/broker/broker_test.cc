@@ -1186,5 +1186,283 @@ TEST_F(BrokerTest, GraphSettingsAreChecked) {
               HasSubstr("settings.transport: must be SMTP, GRAPH or SMTP_WITH_GRAPH_FALLBACK"));
 }
 
+// Issue 13, the mailbox pool: the default mailbox plus alerts@ (2 messages a minute, 1
+// connection) and guests@ (Graph, its own limits), alarms routed to alerts@ then the default.
+class BrokerPoolTest : public BrokerTest {
+ protected:
+  v1::SmtpSettings PoolSettings() {
+    v1::SmtpSettings settings = Settings();
+    v1::PoolMailbox* alerts = settings.add_mailboxes();
+    alerts->set_address("alerts@contoso.com");
+    alerts->mutable_limits()->set_messages_per_minute(2);
+    alerts->mutable_limits()->set_max_connections(1);
+    alerts->add_send_as("ise-alarms@contoso.com");
+    v1::PoolMailbox* guests = settings.add_mailboxes();
+    guests->set_address("guests@contoso.com");
+    guests->set_transport(v1::MAIL_TRANSPORT_GRAPH);
+    guests->mutable_limits()->set_messages_per_minute(5);
+    guests->add_send_as("@guests.contoso.com");
+    for (const auto& [purpose, mailboxes] :
+         std::vector<std::pair<cv1::MailPurpose, std::vector<std::string>>>{
+             {cv1::MAIL_PURPOSE_ALARMS, {"alerts@contoso.com", "noreply@contoso.com"}},
+             {cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@contoso.com"}}}) {
+      v1::MailRoute* route = settings.add_routes();
+      route->set_purpose(purpose);
+      for (const std::string& mailbox : mailboxes) route->add_mailboxes(mailbox);
+    }
+    return settings;
+  }
+
+  // What BrokerService.AcquireSendPermit does: the mailbox named, then its ledger.
+  absl::StatusOr<v1::AcquireSendPermitResponse> Acquire(const std::string& mailbox,
+                                                        const std::string& connection_id,
+                                                        int messages) {
+    absl::StatusOr<std::string> box = broker_->SendingMailbox(mailbox);
+    if (!box.ok()) return box.status();
+    return broker_->quota().Acquire(*box, "psn1", connection_id, std::vector<int>(messages, 1));
+  }
+
+  v1::MailboxQuota QuotaOf(const std::string& mailbox) {
+    std::vector<v1::MailboxQuota> status = broker_->QuotaStatus(mailbox);
+    return status.empty() ? v1::MailboxQuota() : status.front();
+  }
+};
+
+TEST_F(BrokerPoolTest, APoolMailboxGetsTokensAndPermitsUnderItsOwnLimits) {
+  Configure(PoolSettings());
+  v1::GetAccessTokenRequest request;
+  request.set_mailbox("Alerts@Contoso.com");
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken(request);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->mailbox(), "alerts@contoso.com");
+  EXPECT_EQ(token->access_token(), "tok-1");  // the one credential's token
+  EXPECT_EQ(token->transport(), v1::MAIL_TRANSPORT_SMTP);
+  request.set_mailbox("guests@contoso.com");
+  token = broker_->GetAccessToken(request);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->mailbox(), "guests@contoso.com");
+  EXPECT_EQ(token->transport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(token->graph_endpoint(), "https://graph.microsoft.com");
+  EXPECT_FALSE(token->graph_fallback());
+  request.clear_mailbox();
+  token = broker_->GetAccessToken(request);
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(token->transport(), v1::MAIL_TRANSPORT_SMTP);
+
+  // alerts@: 2 messages a minute and 1 connection, whatever the default mailbox allows.
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("alerts@contoso.com", "c1", 3);
+  ASSERT_TRUE(permit.ok()) << permit.status();
+  EXPECT_TRUE(permit->granted());
+  EXPECT_EQ(permit->granted_messages(), 2);
+  permit = Acquire("alerts@contoso.com", "c1", 1);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_FALSE(permit->granted());
+  EXPECT_EQ(permit->denial_reason(), v1::PERMIT_DENIAL_REASON_MESSAGE_RATE);
+  permit = Acquire("alerts@contoso.com", "c2", 1);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_FALSE(permit->granted());
+  // The default mailbox and guests@ are counted apart.
+  permit = Acquire("", "c1", 3);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_EQ(permit->granted_messages(), 3);
+  permit = Acquire("guests@contoso.com", "c9", 10);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_EQ(permit->granted_messages(), 5);
+  EXPECT_EQ(broker_->EffectiveTransport("guests@contoso.com"), v1::MAIL_TRANSPORT_GRAPH);
+
+  v1::MailboxQuota alerts = QuotaOf("alerts@contoso.com");
+  EXPECT_EQ(alerts.limits().messages_per_minute(), 2);
+  EXPECT_EQ(alerts.limits().max_connections(), 1);
+  EXPECT_EQ(alerts.messages_last_minute(), 2);
+  EXPECT_EQ(alerts.transport().transport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_EQ(QuotaOf("noreply@contoso.com").limits().messages_per_minute(), 30);
+  EXPECT_EQ(QuotaOf("guests@contoso.com").transport().transport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->QuotaStatus("").size(), 3u);
+}
+
+TEST_F(BrokerPoolTest, AQuotaExceededOnOneMailboxPausesItAloneWhileAnotherKeepsGranting) {
+  Configure(PoolSettings());
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("alerts@contoso.com", "c1", 1);
+  ASSERT_TRUE(permit.ok() && permit->granted());
+  v1::ReportSendResultRequest report;
+  report.set_permit_id(permit->permit_id());
+  v1::SendResult* result = report.add_results();
+  result->set_outcome(v1::SEND_OUTCOME_QUOTA_EXCEEDED);
+  result->set_reply_code(554);
+  result->set_reply_text("5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException");
+  report.set_connection_closed(true);
+  absl::StatusOr<v1::ReportSendResultResponse> reported = broker_->ReportSendResult("psn1", report);
+  ASSERT_TRUE(reported.ok()) << reported.status();
+  EXPECT_TRUE(reported->has_mailbox_paused_until());
+
+  permit = Acquire("alerts@contoso.com", "c2", 1);
+  ASSERT_TRUE(permit.ok());
+  EXPECT_FALSE(permit->granted());
+  EXPECT_EQ(permit->denial_reason(), v1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED);
+  for (const char* other : {"", "noreply@contoso.com", "guests@contoso.com"}) {
+    permit = Acquire(other, "c3", 1);
+    ASSERT_TRUE(permit.ok());
+    EXPECT_TRUE(permit->granted()) << other;
+  }
+  EXPECT_TRUE(QuotaOf("alerts@contoso.com").has_paused_until());
+  EXPECT_FALSE(QuotaOf("noreply@contoso.com").has_paused_until());
+  EXPECT_FALSE(QuotaOf("guests@contoso.com").has_paused_until());
+  // The alarm names the paused mailbox, not the default one.
+  std::vector<std::string> quota_alarms;
+  {
+    absl::MutexLock lock(&alarms_.mu);
+    for (const RaiseAlarmRequest& alarm : alarms_.raised) {
+      if (alarm.type() == mv1::ALARM_TYPE_SEND_QUOTA_EXCEEDED) {
+        quota_alarms.push_back(alarm.dedup_key());
+      }
+    }
+  }
+  EXPECT_THAT(quota_alarms, ::testing::ElementsAre("send-quota/alerts@contoso.com"));
+
+  v1::ResumeMailboxRequest resume;
+  resume.set_mailbox("ALERTS@contoso.com");
+  absl::StatusOr<v1::ResumeMailboxResponse> resumed = broker_->ResumeMailbox(resume, "admin");
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->was_paused());
+  EXPECT_EQ(resumed->quota().mailbox(), "alerts@contoso.com");
+  EXPECT_TRUE(Acquire("alerts@contoso.com", "c4", 1)->granted());
+}
+
+TEST_F(BrokerPoolTest, AMailboxOutsideThePoolIsNotFoundNamingTheField) {
+  Configure(PoolSettings());
+  v1::GetAccessTokenRequest request;
+  request.set_mailbox("ghost@contoso.com");
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken(request);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(token.status().message(), HasSubstr("mailbox: \"ghost@contoso.com\""));
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("ghost@contoso.com", "c1", 1);
+  EXPECT_EQ(permit.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(permit.status().message(), HasSubstr("mailbox: "));
+  v1::ResumeMailboxRequest resume;
+  resume.set_mailbox("ghost@contoso.com");
+  EXPECT_EQ(broker_->ResumeMailbox(resume, "admin").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(broker_->EffectiveTransport("ghost@contoso.com"), v1::MAIL_TRANSPORT_UNSPECIFIED);
+}
+
+TEST_F(BrokerPoolTest, SettingsSavedBeforeThePoolAreAPoolOfOne) {
+  Configure(Settings());
+  absl::StatusOr<std::string> box = broker_->SendingMailbox("");
+  ASSERT_TRUE(box.ok());
+  EXPECT_EQ(*box, "noreply@contoso.com");
+  EXPECT_EQ(broker_->SendingMailbox("alerts@contoso.com").status().code(),
+            absl::StatusCode::kNotFound);
+  v1::ResolveMailRouteRequest route;
+  route.set_purpose(cv1::MAIL_PURPOSE_ALARMS);
+  route.set_from("anything@fabrikam.com");  // nothing declared: not checked
+  absl::StatusOr<v1::ResolveMailRouteResponse> resolved = broker_->ResolveMailRoute(route);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_THAT(resolved->mailboxes(), ::testing::ElementsAre("noreply@contoso.com"));
+  EXPECT_FALSE(resolved->routed());
+  EXPECT_EQ(resolved->from_mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(broker_->QuotaStatus("").size(), 1u);
+}
+
+TEST_F(BrokerPoolTest, ThePoolIsSavedSealedReturnedAndKeptAcrossARestart) {
+  Configure(PoolSettings());
+  v1::GetSettingsResponse view = broker_->GetSettings();
+  ASSERT_EQ(view.settings().mailboxes_size(), 2);
+  EXPECT_EQ(view.settings().mailboxes(1).address(), "guests@contoso.com");
+  EXPECT_EQ(view.settings().routes_size(), 2);
+  StartBroker();
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("alerts@contoso.com", "c1", 5);
+  ASSERT_TRUE(permit.ok()) << permit.status();
+  EXPECT_EQ(permit->granted_messages(), 2);
+}
+
+TEST_F(BrokerPoolTest, AnInvalidPoolIsRefusedBeforeAnyTestStepNamingTheField) {
+  v1::SmtpSettings settings = PoolSettings();
+  settings.mutable_mailboxes(1)->set_send_as(0, "x");
+  settings.mutable_routes(0)->add_mailboxes("ghost@contoso.com");
+  absl::StatusOr<v1::TestConnectionReport> report = Test(settings);
+  ASSERT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(report.status().message(),
+              HasSubstr("settings.mailboxes[1].send_as[0]: \"x\" is not an address or @domain"));
+  EXPECT_THAT(report.status().message(), HasSubstr("settings.routes[0].mailboxes[2]"));
+  EXPECT_EQ(tester_.runs, 0);
+}
+
+TEST_F(BrokerPoolTest, RoutesAndTheFromCheck) {
+  Configure(PoolSettings());
+  v1::ResolveMailRouteRequest route;
+  route.set_purpose(cv1::MAIL_PURPOSE_ALARMS);
+  route.set_from("ise-alarms@contoso.com");
+  absl::StatusOr<v1::ResolveMailRouteResponse> resolved = broker_->ResolveMailRoute(route);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_TRUE(resolved->routed());
+  EXPECT_THAT(resolved->mailboxes(),
+              ::testing::ElementsAre("alerts@contoso.com", "noreply@contoso.com"));
+  EXPECT_EQ(resolved->from_mailbox(), "alerts@contoso.com");
+  EXPECT_FALSE(resolved->settings_etag().empty());
+
+  route.set_purpose(cv1::MAIL_PURPOSE_GUEST_CREDENTIALS);
+  route.set_from("lobby@guests.contoso.com");
+  resolved = broker_->ResolveMailRoute(route);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->from_mailbox(), "guests@contoso.com");
+  route.set_from("ise-alarms@contoso.com");  // alerts@ may send as it, but carries no guest mail
+  resolved = broker_->ResolveMailRoute(route);
+  EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(resolved.status().message(), HasSubstr("from: \"ise-alarms@contoso.com\""));
+  EXPECT_THAT(resolved.status().message(), HasSubstr("guests@contoso.com"));
+
+  route.set_purpose(cv1::MAIL_PURPOSE_REMINDERS);  // unrouted: the default mailbox
+  route.clear_from();
+  resolved = broker_->ResolveMailRoute(route);
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_FALSE(resolved->routed());
+  EXPECT_THAT(resolved->mailboxes(), ::testing::ElementsAre("noreply@contoso.com"));
+}
+
+// Only the default mailbox has SMTP with Graph fallback: SMTP AUTH disabled for a pool mailbox,
+// reported with its token or with a send result, never moves the default mailbox to Graph.
+TEST_F(BrokerPoolTest, SmtpAuthDisabledOnAPoolMailboxLeavesTheDefaultOnSmtp) {
+  v1::SmtpSettings settings = PoolSettings();
+  settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  Configure(settings);
+  const std::string disabled =
+      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+      "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.";
+  v1::GetAccessTokenRequest request;
+  request.set_mailbox("alerts@contoso.com");
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken(request);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_FALSE(token->graph_fallback());
+  v1::InvalidateAccessTokenRequest invalidate;
+  invalidate.set_node("psn1");
+  invalidate.set_mailbox("alerts@contoso.com");
+  invalidate.set_token_fingerprint(token->token_fingerprint());
+  invalidate.set_smtp_code(535);
+  invalidate.set_reply_text(disabled);
+  const int token_requests = transport_.request_count();
+  absl::StatusOr<v1::InvalidateAccessTokenResponse> answer =
+      broker_->InvalidateAccessToken(invalidate);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->invalidated());  // the token is good: no refresh
+  EXPECT_EQ(transport_.request_count(), token_requests);
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit = Acquire("alerts@contoso.com", "c1", 1);
+  ASSERT_TRUE(permit.ok() && permit->granted());
+  v1::ReportSendResultRequest report;
+  report.set_permit_id(permit->permit_id());
+  report.add_results()->set_reply_text(disabled);
+  report.mutable_results(0)->set_outcome(v1::SEND_OUTCOME_PERMANENT_FAILURE);
+  ASSERT_TRUE(broker_->ReportSendResult("psn1", report).ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(FallbackAlarmsRaised().empty());
+
+  // The same from the default mailbox moves it.
+  invalidate.clear_mailbox();
+  ASSERT_TRUE(broker_->InvalidateAccessToken(invalidate).ok());
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_SMTP);
+}
+
 }  // namespace
 }  // namespace mailroom::broker

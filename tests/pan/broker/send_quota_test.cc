@@ -688,5 +688,33 @@ TEST_F(SendQuotaTest, RemindersStillGetTheirShareOfEveryMinuteUnderAnUrgentFlood
   }
 }
 
+// The mailbox pool (issue 13): each named mailbox counts against its own limits, others against
+// SetLimits'; every named mailbox is listed, and a permit tells which mailbox it is for.
+TEST_F(SendQuotaTest, EachPoolMailboxHasItsOwnLimits) {
+  SendLimitValues alerts;
+  alerts.messages_per_minute = 2;
+  alerts.max_connections = 1;
+  alerts.max_recipients_per_message = 5;
+  quota_.SetMailboxLimits({{"alerts@b.test", alerts}, {kMailbox, SendLimitValues{}}});
+  absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+      quota_.Acquire("alerts@b.test", "psn1", "c1", {1, 1, 1});
+  ASSERT_TRUE(permit.ok());
+  EXPECT_EQ(permit->granted_messages(), 2);
+  EXPECT_EQ(quota_.PermitMailbox(permit->permit_id()), "alerts@b.test");
+  EXPECT_FALSE(quota_.Acquire("alerts@b.test", "psn1", "c2", {1})->granted());  // 1 connection
+  EXPECT_EQ(quota_.Acquire("alerts@b.test", "psn1", "c1", {6}).status().code(),
+            absl::StatusCode::kInvalidArgument);  // 5 recipients a message
+  EXPECT_EQ(Granted("psn1", "c1", 30), 30);  // kMailbox: Exchange's 30
+  EXPECT_EQ(quota_.PermitMailbox("no-such-permit"), "");
+  std::vector<v1::MailboxQuota> status = quota_.Status("");
+  ASSERT_EQ(status.size(), 2u);
+  for (const v1::MailboxQuota& q : status) {
+    EXPECT_EQ(q.limits().messages_per_minute(), q.mailbox() == "alerts@b.test" ? 2 : 30);
+  }
+  // A named mailbox is listed before it sends anything.
+  quota_.SetMailboxLimits({{"idle@b.test", alerts}});
+  EXPECT_EQ(quota_.Status("idle@b.test").size(), 1u);
+}
+
 }  // namespace
 }  // namespace mailroom::broker
