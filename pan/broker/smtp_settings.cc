@@ -300,6 +300,12 @@ std::vector<std::string> ChangedDestinations(const SmtpSettings& update,
   if (!MessageDifferencer::Equals(update.smtp_trust_store(), stored.smtp_trust_store())) {
     changed.push_back("smtp_trust_store");
   }
+  // Graph tokens go there, for the default mailbox or any pool mailbox on Graph: whatever the
+  // transport now, since switching one to Graph later needs no secret.
+  const auto graph_endpoint = [](const SmtpSettings& s) {
+    return s.graph_endpoint().empty() ? std::string(kDefaultGraphEndpoint) : s.graph_endpoint();
+  };
+  if (graph_endpoint(update) != graph_endpoint(stored)) changed.push_back("graph_endpoint");
   // The token goes end to end over TLS through a proxy's tunnel, but where the secret's
   // requests travel is still its holder's decision (and a plain-http test authority would
   // cross the proxy in clear).

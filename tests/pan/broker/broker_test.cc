@@ -387,6 +387,10 @@ TEST_F(BrokerTest, TheStoredCredentialIsNotSentToAChangedDestination) {
       {"port", [](v1::SmtpSettings* s) { s->set_port(2525); }},
       {"smtp_trust_store",
        [](v1::SmtpSettings* s) { s->mutable_smtp_trust_store()->set_exclude_system_roots(true); }},
+      // Graph tokens would go there, even if the mailbox is on SMTP now (a later switch to
+      // Graph needs no secret).
+      {"graph_endpoint",
+       [](v1::SmtpSettings* s) { s->set_graph_endpoint("https://graph.attacker.example"); }},
   };
   for (const Change& change : changes) {
     for (bool omit_whole_credential : {true, false}) {
