@@ -7,6 +7,7 @@
 #include "common/base/proto_time.h"
 #include "common/base/text_checks.h"
 #include "common/mail/address_checks.h"
+#include "common/mail/notification_kinds.h"
 #include "psn/template_text.h"
 
 namespace mailroom::psn {
@@ -137,17 +138,8 @@ void CheckSponsorRequest(FieldErrors* errors, const SponsorRequest& request,
 }  // namespace
 
 bool IsPsnNotificationKind(int kind) {
-  switch (kind) {
-    case cv1::NOTIFICATION_KIND_GUEST_SELF_REGISTRATION:
-    case cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS:
-    case cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS_RESEND:
-    case cv1::NOTIFICATION_KIND_SPONSOR_SUMMARY:
-    case cv1::NOTIFICATION_KIND_PASSWORD_RESET:
-    case cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL:
-      return true;
-    default:
-      return false;
-  }
+  return cv1::NotificationKind_IsValid(kind) &&
+         TraitsOf(static_cast<cv1::NotificationKind>(kind)).sender == cv1::ROLE_PSN;
 }
 
 absl::Status ValidateGuest(const v1::Guest& guest, absl::string_view prefix,

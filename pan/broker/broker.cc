@@ -346,6 +346,25 @@ absl::Status LoadAndRegisterProxyCredentials(v1::SmtpSettings* resolved, Kept ke
   return absl::OkStatus();
 }
 
+// Settings an admin gave (merged with the stored credential), made ready to test or save: the
+// credential registered among the short-lived secrets, defaults resolved, the result validated,
+// its trust stores inlined and its proxy credentials read (again each time: a file changed
+// since a test no longer matches the tested fingerprint). A certificate credential gets its
+// output fields (DescribeCertificate) in `settings` and in the result.
+absl::StatusOr<v1::SmtpSettings> ResolveGivenSettings(v1::SmtpSettings* settings,
+                                                      const std::string& default_authority) {
+  RegisterCredential(*settings, Kept::kShortLived);
+  v1::SmtpSettings resolved = ResolveDefaults(*settings, default_authority);
+  MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
+  MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
+  MR_RETURN_IF_ERROR(LoadAndRegisterProxyCredentials(&resolved, Kept::kShortLived));
+  if (settings->has_certificate()) {
+    MR_RETURN_IF_ERROR(DescribeCertificate(settings->mutable_certificate()));
+    *resolved.mutable_certificate() = settings->certificate();
+  }
+  return resolved;
+}
+
 absl::StatusOr<std::shared_ptr<Broker::Active>> Broker::Activate(SavedSettings saved) {
   RegisterCredential(saved.settings, Kept::kForever);
   auto active = std::make_shared<Active>();
@@ -764,14 +783,8 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   } else {
     return NotConfigured();
   }
-  RegisterCredential(settings, Kept::kShortLived);
-  v1::SmtpSettings resolved = ResolveDefaults(settings, options_.default_authority_host);
-  MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
-  MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
-  MR_RETURN_IF_ERROR(LoadAndRegisterProxyCredentials(&resolved, Kept::kShortLived));
-  if (resolved.has_certificate()) {
-    MR_RETURN_IF_ERROR(DescribeCertificate(resolved.mutable_certificate()));
-  }
+  MR_ASSIGN_OR_RETURN(const v1::SmtpSettings resolved,
+                      ResolveGivenSettings(&settings, options_.default_authority_host));
   const cv1::EmailAddress* recipient = nullptr;
   if (request.has_test_recipient()) {
     const std::string& address = request.test_recipient().address();
@@ -929,16 +942,8 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
       v1::SmtpSettings merged,
       MergeStoredCredential(request.settings(), a ? &a->saved.settings : nullptr,
                             options_.default_authority_host));
-  RegisterCredential(merged, Kept::kShortLived);
-  v1::SmtpSettings resolved = ResolveDefaults(merged, options_.default_authority_host);
-  MR_RETURN_IF_ERROR(ValidateSmtpSettings(resolved, "settings"));
-  MR_RETURN_IF_ERROR(InlineTrustStores(&resolved));
-  // Read again: a file changed since the test no longer matches the tested fingerprint.
-  MR_RETURN_IF_ERROR(LoadAndRegisterProxyCredentials(&resolved, Kept::kShortLived));
-  if (merged.has_certificate()) {
-    MR_RETURN_IF_ERROR(DescribeCertificate(merged.mutable_certificate()));
-    *resolved.mutable_certificate() = merged.certificate();
-  }
+  MR_ASSIGN_OR_RETURN(const v1::SmtpSettings resolved,
+                      ResolveGivenSettings(&merged, options_.default_authority_host));
   if (!request.etag().empty() && (a == nullptr || a->etag != request.etag())) {
     return WithReason(absl::AbortedError("etag: the settings changed since they were read; "
                                          "read them again"),

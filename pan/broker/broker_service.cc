@@ -37,6 +37,18 @@ CallerCheck BrokerService::Check(const char* method, Allowed allowed, absl::stri
   return check;
 }
 
+// An admin's change: only an admin, only on the leader, forwarded to
+// `broker_->Method(*request, <the admin's node name>)` (who made it, for the record).
+#define MAILROOM_BROKER_ADMIN_CHANGE_RPC(Method)                                         \
+  grpc::Status BrokerService::Method(grpc::ServerContext* context,                       \
+                                     const v1::Method##Request* request,                 \
+                                     v1::Method##Response* response) {                   \
+    return ServeCall(context, Check(#Method, Allowed::kAdmin), response,                 \
+                     [&](const PeerIdentity& peer) {                                     \
+                       return broker_->Method(*request, peer.node_name);                 \
+                     });                                                                 \
+  }
+
 absl::Duration BrokerService::LeaseCap() const {
   return leadership_ == nullptr ? absl::InfiniteDuration() : leadership_->RemainingTerm();
 }
@@ -137,14 +149,7 @@ grpc::Status BrokerService::GetSettings(grpc::ServerContext* context,
                    [&] { return broker_->GetSettings(); });
 }
 
-grpc::Status BrokerService::UpdateSettings(grpc::ServerContext* context,
-                                           const v1::UpdateSettingsRequest* request,
-                                           v1::UpdateSettingsResponse* response) {
-  return ServeCall(context, Check(__func__, Allowed::kAdmin), response,
-                   [&](const PeerIdentity& peer) {
-                     return broker_->UpdateSettings(*request, peer.node_name);
-                   });
-}
+MAILROOM_BROKER_ADMIN_CHANGE_RPC(UpdateSettings)
 
 grpc::Status BrokerService::TestConnection(grpc::ServerContext* context,
                                            const v1::TestConnectionRequest* request,
@@ -182,14 +187,7 @@ grpc::Status BrokerService::GetQuotaStatus(grpc::ServerContext* context,
   });
 }
 
-grpc::Status BrokerService::ResumeMailbox(grpc::ServerContext* context,
-                                          const v1::ResumeMailboxRequest* request,
-                                          v1::ResumeMailboxResponse* response) {
-  return ServeCall(context, Check(__func__, Allowed::kAdmin), response,
-                   [&](const PeerIdentity& peer) {
-                     return broker_->ResumeMailbox(*request, peer.node_name);
-                   });
-}
+MAILROOM_BROKER_ADMIN_CHANGE_RPC(ResumeMailbox)
 
 grpc::Status BrokerService::ResolveMailRoute(grpc::ServerContext* context,
                                              const v1::ResolveMailRouteRequest* request,
