@@ -11,6 +11,8 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -62,9 +64,14 @@ class FakeSubmitter : public MailSubmitter {
   // Runs during each Send, as the server takes the message.
   std::function<void()> on_send;
   // A reply of "drop" is a transfer cut off with no final reply (code 0).
-  SendResult Send(const std::string&, const std::vector<std::string>& recipients,
+  // When set, hears "<envelope sender> -> <first recipient>" for each send.
+  Events* senders = nullptr;
+  SendResult Send(const std::string& envelope_from, const std::vector<std::string>& recipients,
                   const std::string&, absl::Duration time_limit) override {
     events_->Add(absl::StrCat("send ", absl::FormatDuration(time_limit)));
+    if (senders != nullptr) {
+      senders->Add(absl::StrCat(envelope_from, " -> ", recipients.empty() ? "" : recipients[0]));
+    }
     if (on_send) on_send();
     tokens_->push_back(token_);
     const std::string raw = replies_->empty() ? "250 2.0.0 OK" : replies_->front();
@@ -121,11 +128,13 @@ class DeliveryWorkerTest : public ::testing::Test {
                                      const bv1::GetAccessTokenRequest& request,
                                      bv1::GetAccessTokenResponse* response) {
           transports_asked_.push_back(request.transport());
+          pool_events_.Add(absl::StrCat("token ", request.mailbox()));
           response->set_access_token(absl::StrCat("token-", ++tokens_issued_));
           response->set_token_fingerprint(absl::StrCat("fp-", tokens_issued_));
           response->mutable_expires_in()->set_seconds(3600);
           response->mutable_refresh_after()->set_seconds(1800);
-          response->set_mailbox("noreply@example.test");
+          response->set_mailbox(request.mailbox().empty() ? "noreply@example.test"
+                                                          : request.mailbox());
           response->set_use_authentication(true);
           response->set_transport(broker_transport_.load());
           response->set_graph_fallback(graph_fallback_);
@@ -135,6 +144,13 @@ class DeliveryWorkerTest : public ::testing::Test {
         .WillByDefault(Invoke([this](grpc::ClientContext*,
                                      const bv1::AcquireSendPermitRequest& request,
                                      bv1::AcquireSendPermitResponse* response) {
+          pool_events_.Add(absl::StrCat("permit ", request.mailbox()));
+          if (paused_mailboxes_.count(request.mailbox()) > 0) {
+            response->set_granted(false);
+            response->set_denial_reason(bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED);
+            response->mutable_retry_after()->set_seconds(3600);
+            return grpc::Status::OK;
+          }
           response->set_granted(true);
           response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
           response->set_granted_messages(request.message_recipient_counts_size());
@@ -163,12 +179,13 @@ class DeliveryWorkerTest : public ::testing::Test {
         }));
   }
 
-  std::string Enqueue(cv1::NotificationKind kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL) {
+  std::string Enqueue(cv1::NotificationKind kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL,
+                      const std::string& to = "guest@example.test") {
     NewNotification n;
     n.kind = kind;
     n.from.set_address("noreply@example.test");
     cv1::Recipient recipient;
-    recipient.mutable_address()->set_address("guest@example.test");
+    recipient.mutable_address()->set_address(to);
     n.recipients.push_back(recipient);
     n.message_id = outbox_->NewMessageId();
     n.message = "Subject: x\r\n\r\nbody\r\n";
@@ -190,6 +207,8 @@ class DeliveryWorkerTest : public ::testing::Test {
                             auto submitter = std::make_unique<FakeSubmitter>(
                                 &replies_, &tokens_used_, &events_);
                             submitter->on_send = on_send_;
+                            submitter->senders = &senders_;
+                            pool_events_.Add(absl::StrCat("submitter ", grant.mailbox));
                             return submitter;
                           });
     worker.Start();
@@ -258,8 +277,41 @@ class DeliveryWorkerTest : public ::testing::Test {
     return std::find(events.begin(), events.end(), event) != events.end();
   }
 
+  // The mock broker's routes (ResolveMailRoute): purpose → mailboxes; a purpose not here has
+  // none (the default mailbox). route_status_ other than OK answers every request.
+  void SetRoutes(std::map<cv1::MailPurpose, std::vector<std::string>> routes,
+                 grpc::Status route_status = grpc::Status::OK) {
+    ON_CALL(stub_, ResolveMailRoute(_, _, _))
+        .WillByDefault(Invoke([routes, route_status](grpc::ClientContext*,
+                                                     const bv1::ResolveMailRouteRequest& request,
+                                                     bv1::ResolveMailRouteResponse* response) {
+          if (!route_status.ok()) return route_status;
+          response->set_settings_etag("etag-1");
+          auto it = routes.find(request.purpose());
+          if (it == routes.end()) {
+            response->add_mailboxes("noreply@example.test");
+            return grpc::Status::OK;
+          }
+          response->set_routed(true);
+          for (const std::string& mailbox : it->second) response->add_mailboxes(mailbox);
+          return grpc::Status::OK;
+        }));
+  }
+
+  // Whether pool_events_ has `event`.
+  bool SawInPool(const std::string& event) const {
+    const std::vector<std::string> events = pool_events_.Get();
+    return std::find(events.begin(), events.end(), event) != events.end();
+  }
+
   FakeClock clock_;
   DeliveryOptions options_;
+  // "token <mailbox>", "permit <mailbox>" (the mailbox asked for; empty: the default one) and
+  // "submitter <grant mailbox>", in order; what each send's envelope went from and to.
+  Events pool_events_;
+  Events senders_;
+  // Mailboxes the mock broker refuses permits for as paused (5.2.0).
+  std::set<std::string> paused_mailboxes_;
   // How long (real time) RunWhileNot gives the worker; tests that expect `done` never to hold
   // shorten it.
   absl::Duration run_limit_ = absl::Seconds(30);
@@ -873,6 +925,90 @@ TEST_F(DeliveryWorkerTest, ASendWithoutAFinalReplyClosesTheConnectionBeforeTheRe
   ASSERT_GE(events.size(), 4u);
   EXPECT_THAT(std::vector<std::string>(events.begin(), events.begin() + 4),
               ::testing::ElementsAre("end previous run", "send 57s", "close", "report 1 closed"));
+}
+
+// The mailbox pool (README "Mailbox pool"): each message goes through the mailbox its purpose's
+// route names, with that mailbox's token and permit, and as its envelope sender.
+TEST_F(DeliveryWorkerTest, EachPurposeGoesThroughItsRoutesMailbox) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}},
+             {cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@example.test"}}});
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  const std::string guest = Enqueue(cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS, "guest@example.test");
+  const std::string test = Enqueue(cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL, "tester@example.test");
+  RunWhileNot([&] {
+    for (const std::string& id : {alarm, guest, test}) {
+      if (outbox_->Get(id)->notification().state() != cv1::NOTIFICATION_STATE_SENT) return false;
+    }
+    return true;
+  });
+  EXPECT_THAT(senders_.Get(), ::testing::UnorderedElementsAre(
+                                  "alerts@example.test -> admin@example.test",
+                                  "guests@example.test -> guest@example.test",
+                                  "noreply@example.test -> tester@example.test"));
+  EXPECT_TRUE(SawInPool("permit alerts@example.test"));
+  EXPECT_TRUE(SawInPool("permit guests@example.test"));
+  EXPECT_TRUE(SawInPool("permit "));  // the unrouted test mail: the default mailbox
+  EXPECT_TRUE(SawInPool("token alerts@example.test"));
+  EXPECT_TRUE(SawInPool("token guests@example.test"));
+  // One mailbox a connection: a submitter (XOAUTH2 user) for each.
+  EXPECT_TRUE(SawInPool("submitter alerts@example.test"));
+  EXPECT_TRUE(SawInPool("submitter guests@example.test"));
+  EXPECT_TRUE(SawInPool("submitter noreply@example.test"));
+  for (const std::string& id : {alarm, guest, test}) {
+    EXPECT_EQ(outbox_->Get(id)->notification().attempts(), 1) << "a split batch spends nothing";
+  }
+}
+
+TEST_F(DeliveryWorkerTest, APausedMailboxPassesItsMailToTheRoutesNext) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
+  paused_mailboxes_ = {"alerts@example.test"};
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  cv1::OutboxEntry entry = RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("backup@example.test -> admin@example.test"));
+  std::vector<std::string> permits;
+  for (const std::string& event : pool_events_.Get()) {
+    if (absl::StartsWith(event, "permit ")) permits.push_back(event);
+  }
+  ASSERT_GE(permits.size(), 2u);
+  EXPECT_EQ(permits[0], "permit alerts@example.test");
+  EXPECT_EQ(permits[1], "permit backup@example.test");
+}
+
+TEST_F(DeliveryWorkerTest, WhenEveryMailboxOfTheRouteIsPausedMailWaits) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
+  paused_mailboxes_ = {"alerts@example.test", "backup@example.test"};
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  run_limit_ = absl::Seconds(3);
+  cv1::OutboxEntry entry = RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT);  // never gets there
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_QUEUED);
+  EXPECT_EQ(entry.notification().attempts(), 0);
+  EXPECT_THAT(entry.wait_reason(), HasSubstr("paused"));
+  EXPECT_TRUE(senders_.Get().empty());
+}
+
+TEST_F(DeliveryWorkerTest, UnroutedMailGoesThroughTheDefaultMailbox) {
+  SetRoutes({{cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@example.test"}}});
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  EXPECT_EQ(RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT).notification().state(),
+            cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("noreply@example.test -> admin@example.test"));
+  EXPECT_TRUE(SawInPool("permit "));
+  EXPECT_FALSE(SawInPool("permit noreply@example.test"));
+}
+
+TEST_F(DeliveryWorkerTest, ABrokerWithoutRoutesGetsEverythingThroughTheDefaultMailbox) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}}},
+            grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method ResolveMailRoute"));
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  EXPECT_EQ(RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT).notification().state(),
+            cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("noreply@example.test -> admin@example.test"));
+  for (const std::string& event : pool_events_.Get()) {
+    EXPECT_TRUE(event == "permit " || event == "token " ||
+                event == "submitter noreply@example.test")
+        << event;
+  }
 }
 
 }  // namespace
