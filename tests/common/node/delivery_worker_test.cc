@@ -975,6 +975,36 @@ TEST_F(DeliveryWorkerTest, APausedMailboxPassesItsMailToTheRoutesNext) {
   EXPECT_EQ(permits[1], "permit backup@example.test");
 }
 
+// A 5.2.0 from the route's first mailbox: the broker pauses it, and the message goes through the
+// route's next (after the retry backoff) rather than waiting out the pause.
+TEST_F(DeliveryWorkerTest, AQuotaExceededMailboxPassesTheMessageToTheRoutesNext) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
+  EXPECT_CALL(stub_, ReportSendResult(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const bv1::ReportSendResultRequest& request,
+                                 bv1::ReportSendResultResponse* response) {
+        if (request.results_size() > 0 &&
+            request.results(0).outcome() == bv1::SEND_OUTCOME_QUOTA_EXCEEDED) {
+          paused_mailboxes_.insert("alerts@example.test");  // as the broker does
+          response->mutable_mailbox_paused_until()->set_seconds(
+              absl::ToUnixSeconds(clock_.Now() + absl::Hours(20)));
+        }
+        return grpc::Status::OK;
+      }));
+  replies_ = {"554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"};
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  // Time moves on once the 5.2.0 is in, past the retry backoff but not the pause's recheck.
+  on_each_wait_ = [&] {
+    if (!senders_.Get().empty()) clock_.Advance(absl::Milliseconds(100));
+  };
+  const absl::Time start = clock_.Now();
+  cv1::OutboxEntry entry = RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("alerts@example.test -> admin@example.test",
+                                                     "backup@example.test -> admin@example.test"));
+  EXPECT_EQ(entry.notification().attempts(), 2);
+  EXPECT_LT(clock_.Now() - start, absl::Minutes(1)) << "not held until the pause's recheck";
+}
+
 TEST_F(DeliveryWorkerTest, WhenEveryMailboxOfTheRouteIsPausedMailWaits) {
   SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
   paused_mailboxes_ = {"alerts@example.test", "backup@example.test"};
