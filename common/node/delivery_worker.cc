@@ -21,6 +21,10 @@ namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 
+// Cached routes are asked for again this often, so a route changed without a grant naming the
+// new settings (pool mailboxes' tokens are refreshed only as they are needed) still takes effect.
+constexpr absl::Duration kRouteTtl = absl::Minutes(5);
+
 // A message is not started with less time than this left on its permit or connection slot.
 constexpr absl::Duration kLeastSendTime = absl::Seconds(1);
 
@@ -432,6 +436,7 @@ std::vector<std::string> DeliveryWorker::RouteOf(MailPurpose purpose) {
   if (purpose == cv1::MAIL_PURPOSE_UNSPECIFIED) return {""};
   {
     absl::MutexLock lock(&mu_);
+    if (clock_->Now() >= routes_expire_at_) routes_.clear();
     auto it = routes_.find(purpose);
     if (it != routes_.end()) return it->second;
     if (clock_->Now() < routes_retry_at_) return {""};
@@ -453,9 +458,10 @@ std::vector<std::string> DeliveryWorker::RouteOf(MailPurpose purpose) {
     route.assign(resolved->mailboxes().begin(), resolved->mailboxes().end());
   }
   if (route.empty()) route.push_back("");
-  if (resolved->settings_etag() != routes_etag_) {
+  if (resolved->settings_etag() != routes_etag_ || routes_.empty()) {
     routes_.clear();
     routes_etag_ = resolved->settings_etag();
+    routes_expire_at_ = clock_->Now() + kRouteTtl;
   }
   routes_[purpose] = route;
   return route;

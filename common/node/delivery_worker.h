@@ -171,6 +171,8 @@ class DeliveryWorker {
   // The mailboxes that carry `purpose`'s mail, most preferred first ("" is the default
   // mailbox): the broker's route, cached until the settings etag changes; the default mailbox
   // for unrouted mail, and while the broker cannot say (UNIMPLEMENTED: an older broker).
+  // Routes are asked for again after five minutes, on a grant with other settings, and on
+  // NOT_FOUND for a mailbox.
   std::vector<std::string> RouteOf(MailPurpose purpose);
   // The claimed batch's first message's route, with the messages of the same route; the others
   // go back to the outbox untouched (no attempt spent).
@@ -273,6 +275,8 @@ class DeliveryWorker {
   std::string routes_etag_ ABSL_GUARDED_BY(mu_);
   std::string routes_refreshed_for_ ABSL_GUARDED_BY(mu_);
   absl::Time routes_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When the cached routes are asked for again regardless (kRouteTtl after the first of them).
+  absl::Time routes_expire_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Token sources of the pool mailboxes other than the default one.
   std::map<std::string, std::unique_ptr<BrokerTokenSource>> mailbox_tokens_ ABSL_GUARDED_BY(mu_);
   // Each with its own thread; a connection's state is touched only by that thread (and by
