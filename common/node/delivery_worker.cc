@@ -432,15 +432,18 @@ bool DeliveryWorker::WorkIsDue(const Connection& connection) {
   return next.ok() && next->has_value() && **next <= clock_->Now();
 }
 
+absl::optional<std::vector<std::string>> DeliveryWorker::CachedRouteOf(MailPurpose purpose) {
+  if (purpose == cv1::MAIL_PURPOSE_UNSPECIFIED) return std::vector<std::string>{""};
+  absl::MutexLock lock(&mu_);
+  if (clock_->Now() >= routes_expire_at_) routes_.clear();
+  auto it = routes_.find(purpose);
+  if (it != routes_.end()) return it->second;
+  if (clock_->Now() < routes_retry_at_) return std::vector<std::string>{""};
+  return absl::nullopt;
+}
+
 std::vector<std::string> DeliveryWorker::RouteOf(MailPurpose purpose) {
-  if (purpose == cv1::MAIL_PURPOSE_UNSPECIFIED) return {""};
-  {
-    absl::MutexLock lock(&mu_);
-    if (clock_->Now() >= routes_expire_at_) routes_.clear();
-    auto it = routes_.find(purpose);
-    if (it != routes_.end()) return it->second;
-    if (clock_->Now() < routes_retry_at_) return {""};
-  }
+  if (absl::optional<std::vector<std::string>> cached = CachedRouteOf(purpose)) return *cached;
   absl::StatusOr<bv1::ResolveMailRouteResponse> resolved = permits_->ResolveMailRoute(purpose);
   absl::MutexLock lock(&mu_);
   if (!resolved.ok()) {
@@ -497,7 +500,9 @@ std::vector<ClaimedNotification> DeliveryWorker::KeepOneRoute(
   *route = RouteOf(PurposeOf(claimed.front().kind));
   std::vector<ClaimedNotification> kept;
   for (ClaimedNotification& message : claimed) {
-    if (kept.empty() || RouteOf(PurposeOf(message.kind)) == *route) {
+    // Only known routes here (one broker call a round): a message whose route is not known yet
+    // waits for a round of its own.
+    if (kept.empty() || CachedRouteOf(PurposeOf(message.kind)) == *route) {
       kept.push_back(std::move(message));
     } else {
       outbox_->Release(message.id).IgnoreError();  // for the next round, through its own route
@@ -508,7 +513,8 @@ std::vector<ClaimedNotification> DeliveryWorker::KeepOneRoute(
 
 bool DeliveryWorker::Round(Connection& connection) {
   if (!WorkIsDue(connection)) return false;
-  // A token and a permit may take two broker calls (a route is asked for once per settings).
+  // A token and a permit may take two broker calls. A route not known yet takes a third (once
+  // per purpose every five minutes), which this does not allow for yet.
   CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimBatch(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;

@@ -174,6 +174,8 @@ class DeliveryWorker {
   // Routes are asked for again after five minutes, on a grant with other settings, and on
   // NOT_FOUND for a mailbox.
   std::vector<std::string> RouteOf(MailPurpose purpose);
+  // RouteOf without asking the broker: nullopt when it would ask.
+  absl::optional<std::vector<std::string>> CachedRouteOf(MailPurpose purpose);
   // The claimed batch's first message's route, with the messages of the same route; the others
   // go back to the outbox untouched (no attempt spent).
   std::vector<ClaimedNotification> KeepOneRoute(std::vector<ClaimedNotification> claimed,
