@@ -1017,6 +1017,65 @@ TEST_F(DeliveryWorkerTest, WhenEveryMailboxOfTheRouteIsPausedMailWaits) {
   EXPECT_TRUE(senders_.Get().empty());
 }
 
+// The offline allowance is the default mailbox's: what it sent is reported in the default
+// mailbox's requests only, never counted against a pool mailbox.
+TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedForTheDefaultMailboxOnly) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}}});
+  std::atomic<bool> broker_up{false};
+  absl::Mutex answered_mu;
+  std::vector<std::pair<std::string, int>> answered;  // mailbox, offline sends reported
+  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
+                                 const bv1::AcquireSendPermitRequest& request,
+                                 bv1::AcquireSendPermitResponse* response) {
+        if (!broker_up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+        absl::MutexLock lock(&answered_mu);
+        answered.emplace_back(request.mailbox(), request.offline_sends_size());
+        response->set_granted(true);
+        response->set_permit_id(absl::StrCat("permit-", answered.size()));
+        response->set_granted_messages(request.message_recipient_counts_size());
+        ToProto(permit_lease_, response->mutable_lease());
+        ToProto(connection_lease_, response->mutable_connection_lease());
+        return grpc::Status::OK;
+      }));
+  options_.offline_grace = absl::Seconds(75);
+  const std::vector<std::string> offline = {Enqueue(), Enqueue()};
+  std::string alarm;
+  bool past_grace = false;
+  RunWhileNot([&] {
+    if (!past_grace) {
+      past_grace = true;
+      clock_.Advance(absl::Seconds(80));
+    }
+    if (alarm.empty()) {
+      for (const std::string& id : offline) {
+        if (outbox_->Get(id)->notification().state() != cv1::NOTIFICATION_STATE_SENT) return false;
+      }
+      clock_.Advance(absl::Seconds(7));
+      broker_up = true;
+      alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+      return false;
+    }
+    clock_.Advance(absl::Milliseconds(100));  // on to the next offline report
+    if (outbox_->Get(alarm)->notification().state() != cv1::NOTIFICATION_STATE_SENT) return false;
+    absl::MutexLock lock(&answered_mu);
+    int reported = 0;
+    for (const auto& [mailbox, sends] : answered) reported += sends;
+    return reported >= 2;
+  });
+  absl::MutexLock lock(&answered_mu);
+  int reported = 0;
+  bool alarm_permit = false;
+  for (const auto& [mailbox, sends] : answered) {
+    reported += sends;
+    if (sends > 0) EXPECT_EQ(mailbox, "") << "offline sends counted against a pool mailbox";
+    alarm_permit |= mailbox == "alerts@example.test";
+  }
+  EXPECT_EQ(reported, 2);
+  EXPECT_TRUE(alarm_permit);
+  EXPECT_THAT(senders_.Get(), ::testing::Contains("alerts@example.test -> admin@example.test"));
+}
+
 TEST_F(DeliveryWorkerTest, UnroutedMailGoesThroughTheDefaultMailbox) {
   SetRoutes({{cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@example.test"}}});
   const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
