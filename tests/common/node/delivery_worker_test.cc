@@ -298,6 +298,31 @@ class DeliveryWorkerTest : public ::testing::Test {
         }));
   }
 
+  // The mock broker's grant of every message asked for.
+  grpc::Status GrantAll(const bv1::AcquireSendPermitRequest& request,
+                        bv1::AcquireSendPermitResponse* response) {
+    response->set_granted(true);
+    response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
+    response->set_granted_messages(request.message_recipient_counts_size());
+    ToProto(permit_lease_, response->mutable_lease());
+    ToProto(connection_lease_, response->mutable_connection_lease());
+    return grpc::Status::OK;
+  }
+
+  // The broker is unreachable (UNAVAILABLE) until *up; then it grants every permit request,
+  // which `answered` hears first.
+  void GrantOnlyWhileUp(std::atomic<bool>* up,
+                        std::function<void(const bv1::AcquireSendPermitRequest&)> answered) {
+    EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+        .WillRepeatedly(Invoke([this, up, answered](grpc::ClientContext*,
+                                                    const bv1::AcquireSendPermitRequest& request,
+                                                    bv1::AcquireSendPermitResponse* response) {
+          if (!*up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+          answered(request);
+          return GrantAll(request, response);
+        }));
+  }
+
   // Whether pool_events_ has `event`.
   bool SawInPool(const std::string& event) const {
     const std::vector<std::string> events = pool_events_.Get();
@@ -625,19 +650,11 @@ TEST_F(DeliveryWorkerTest, WhileTheMailboxIsPausedMailAsksAgainEveryMinute) {
 // Priorities: the outbox hands the worker one class a batch, most urgent first, and the
 // permit request says which.
 TEST_F(DeliveryWorkerTest, EachPermitRequestCarriesItsBatchsClassMostUrgentFirst) {
-  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
-      .WillRepeatedly(Invoke([this](grpc::ClientContext*,
-                                    const bv1::AcquireSendPermitRequest& request,
-                                    bv1::AcquireSendPermitResponse* response) {
-        events_.Add(absl::StrCat("permit ", cv1::SendPriority_Name(request.priority()), " x",
-                                 request.message_recipient_counts_size()));
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
-      }));
+  std::atomic<bool> up{true};
+  GrantOnlyWhileUp(&up, [this](const bv1::AcquireSendPermitRequest& request) {
+    events_.Add(absl::StrCat("permit ", cv1::SendPriority_Name(request.priority()), " x",
+                             request.message_recipient_counts_size()));
+  });
   for (int i = 0; i < 3; ++i) Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
   Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_RESET);
   RunWhileNot([this] { return outbox_->Counts()->sent() == 4; });
@@ -666,12 +683,7 @@ TEST_F(DeliveryWorkerTest, APriorityDenialWithYieldClosesTheConnectionAndFreesTh
           response->mutable_retry_after()->set_seconds(1);
           return grpc::Status::OK;
         }
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
+        return GrantAll(request, response);
       }));
   Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
   const std::string second = Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
@@ -729,20 +741,10 @@ TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedToTheNextLeaderOnce) {
   std::atomic<bool> broker_up{false};
   std::vector<bv1::AcquireSendPermitRequest> answered;
   absl::Mutex answered_mu;
-  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
-      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
-                                 const bv1::AcquireSendPermitRequest& request,
-                                 bv1::AcquireSendPermitResponse* response) {
-        if (!broker_up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
-        absl::MutexLock lock(&answered_mu);
-        answered.push_back(request);
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
-      }));
+  GrantOnlyWhileUp(&broker_up, [&](const bv1::AcquireSendPermitRequest& request) {
+    absl::MutexLock lock(&answered_mu);
+    answered.push_back(request);
+  });
   options_.offline_grace = absl::Seconds(75);
   std::vector<std::string> offline;
   for (int i = 0; i < 3; ++i) offline.push_back(Enqueue());
@@ -1024,20 +1026,10 @@ TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedForTheDefaultMailboxOnly) {
   std::atomic<bool> broker_up{false};
   absl::Mutex answered_mu;
   std::vector<std::pair<std::string, int>> answered;  // mailbox, offline sends reported
-  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
-      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
-                                 const bv1::AcquireSendPermitRequest& request,
-                                 bv1::AcquireSendPermitResponse* response) {
-        if (!broker_up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
-        absl::MutexLock lock(&answered_mu);
-        answered.emplace_back(request.mailbox(), request.offline_sends_size());
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", answered.size()));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
-      }));
+  GrantOnlyWhileUp(&broker_up, [&](const bv1::AcquireSendPermitRequest& request) {
+    absl::MutexLock lock(&answered_mu);
+    answered.emplace_back(request.mailbox(), request.offline_sends_size());
+  });
   options_.offline_grace = absl::Seconds(75);
   const std::vector<std::string> offline = {Enqueue(), Enqueue()};
   std::string alarm;
