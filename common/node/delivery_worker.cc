@@ -513,8 +513,8 @@ std::vector<ClaimedNotification> DeliveryWorker::KeepOneRoute(
 
 bool DeliveryWorker::Round(Connection& connection) {
   if (!WorkIsDue(connection)) return false;
-  // A token and a permit may take two broker calls. A route not known yet takes a third (once
-  // per purpose every five minutes), which this does not allow for yet.
+  // A route not known yet takes a broker call (once per purpose every five minutes); each
+  // mailbox tried then takes two more (token and permit), checked before each below.
   CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimBatch(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;
@@ -529,6 +529,7 @@ bool DeliveryWorker::Round(Connection& connection) {
   for (size_t i = 0; i < route.size(); ++i) {
     const std::string& mailbox = route[i];
     const bool last = i + 1 == route.size();
+    CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
     tokens = TokensFor(mailbox);
     grant = tokens->Get();
     if (!grant.ok()) {
