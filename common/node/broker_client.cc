@@ -55,6 +55,12 @@ void BrokerTokenSource::Start() { refresher_.Start(); }
 
 void BrokerTokenSource::Stop() { refresher_.Stop(); }
 
+std::unique_ptr<BrokerTokenSource> BrokerTokenSource::ForMailbox(std::string mailbox) const {
+  Options options = options_;
+  options.mailbox = std::move(mailbox);
+  return std::make_unique<BrokerTokenSource>(brokers_, clock_, std::move(options));
+}
+
 int64_t BrokerTokenSource::broker_calls() const {
   absl::MutexLock lock(&mu_);
   return broker_calls_;
@@ -85,6 +91,7 @@ absl::Status BrokerTokenSource::FetchLocked() {
   ++broker_calls_;
   v1::GetAccessTokenRequest request;
   request.set_node(options_.node_name);
+  request.set_mailbox(options_.mailbox);
   absl::StatusOr<v1::GetAccessTokenResponse> answer;
   // Asks for the token of the mailbox's transport as last known; when the broker says the
   // mailbox now uses another (its settings changed), asks once more for that one's token.
@@ -263,9 +270,10 @@ BrokerPermits::BrokerPermits(BrokerEndpoints* brokers, std::string node_name,
 absl::StatusOr<v1::AcquireSendPermitResponse> BrokerPermits::Acquire(
     const std::string& connection_id, const std::vector<int>& recipient_counts,
     mailroom::common::v1::SendPriority priority,
-    const std::vector<v1::OfflineSend>& offline_sends) {
+    const std::vector<v1::OfflineSend>& offline_sends, const std::string& mailbox) {
   v1::AcquireSendPermitRequest request;
   request.set_node(node_name_);
+  request.set_mailbox(mailbox);
   request.set_connection_id(connection_id);
   request.set_priority(priority);
   for (int count : recipient_counts) request.add_message_recipient_counts(count);
@@ -291,6 +299,14 @@ absl::Status BrokerPermits::Release(const std::string& permit_id,
   request.set_connection_id(connection_id);
   request.set_connection_closed(connection_closed);
   return CallRelease(std::move(request));
+}
+
+absl::StatusOr<v1::ResolveMailRouteResponse> BrokerPermits::ResolveMailRoute(
+    mailroom::common::v1::MailPurpose purpose) {
+  v1::ResolveMailRouteRequest request;
+  request.set_purpose(purpose);
+  return CallBroker(brokers_, &v1::TokenBroker::StubInterface::ResolveMailRoute, request,
+                    rpc_timeout_);
 }
 
 absl::Status BrokerPermits::EndPreviousRun() {

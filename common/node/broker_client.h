@@ -4,7 +4,8 @@
 // send waits for the broker in steady state, and a broker outage is invisible while the
 // cached token is still valid; BrokerPermits wraps the send-permit RPCs. Both call through
 // BrokerEndpoints (one broker, or the leader of several), which takes the generated stub
-// interface, so tests can inject a fake broker. Thread-safe.
+// interface, so tests can inject a fake broker. A token source serves one mailbox of the pool
+// (the default one unless Options.mailbox names another); BrokerPermits asks for any. Thread-safe.
 #ifndef MAILROOM_COMMON_BROKER_CLIENT_H_
 #define MAILROOM_COMMON_BROKER_CLIENT_H_
 
@@ -76,6 +77,9 @@ class BrokerTokenSource {
     // Retry interval while the broker cannot be reached.
     absl::Duration retry_interval = absl::Seconds(5);
     absl::Duration rpc_timeout = absl::Seconds(10);
+    // The mailbox of the pool to get tokens for (GetAccessTokenRequest.mailbox); empty: the
+    // default mailbox (the settings' Username).
+    std::string mailbox;
   };
 
   // `brokers`, `clock` and `alarms` must outlive this object. `alarms` (may be null) hears
@@ -103,6 +107,11 @@ class BrokerTokenSource {
 
   // What this node holds now, for status; never asks the broker.
   HeldToken held() const;
+
+  // A source of tokens for another mailbox of the pool (README "Mailbox pool"), with these
+  // options otherwise and no alarm reporter (the default mailbox's source reports the node's
+  // token alarm). Not started: its Get() asks the broker when its grant is not usable.
+  std::unique_ptr<BrokerTokenSource> ForMailbox(std::string mailbox) const;
 
   // For tests and metrics.
   int64_t broker_calls() const;
@@ -151,12 +160,17 @@ class BrokerPermits {
       const std::string& connection_id, const std::vector<int>& recipient_counts,
       mailroom::common::v1::SendPriority priority =
           mailroom::common::v1::SEND_PRIORITY_UNSPECIFIED,
-      const std::vector<mailroom::broker::v1::OfflineSend>& offline_sends = {});
+      const std::vector<mailroom::broker::v1::OfflineSend>& offline_sends = {},
+      const std::string& mailbox = "");
   absl::StatusOr<mailroom::broker::v1::ReportSendResultResponse> Report(
       const std::string& permit_id, const std::vector<mailroom::broker::v1::SendResult>& results,
       bool connection_closed);
   absl::Status Release(const std::string& permit_id, const std::string& connection_id,
                        bool connection_closed);
+  // Which mailboxes carry `purpose`'s mail, most preferred first (TokenBroker.ResolveMailRoute);
+  // UNIMPLEMENTED from a broker older than the mailbox pool.
+  absl::StatusOr<mailroom::broker::v1::ResolveMailRouteResponse> ResolveMailRoute(
+      mailroom::common::v1::MailPurpose purpose);
   // Tells the broker that this node has just started: the permits and connection slots of its
   // previous run end now.
   absl::Status EndPreviousRun();

@@ -9,6 +9,7 @@
 #include "common/base/diagnosis.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
+#include "common/mail/mail_purpose.h"
 #include "common/mail/send_priority.h"
 #include "common/node/broker_endpoints.h"
 #include "common/rpc/status_grpc.h"
@@ -19,6 +20,10 @@ namespace {
 namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
+
+// Cached routes are asked for again this often, so a route changed without a grant naming the
+// new settings (pool mailboxes' tokens are refreshed only as they are needed) still takes effect.
+constexpr absl::Duration kRouteTtl = absl::Minutes(5);
 
 // A message is not started with less time than this left on its permit or connection slot.
 constexpr absl::Duration kLeastSendTime = absl::Seconds(1);
@@ -131,6 +136,12 @@ struct DeliveryWorker::Connection {
   std::string settings_etag;
   std::string proxy_credentials;  // those the submitter was made with
   bv1::MailTransport transport = bv1::MAIL_TRANSPORT_UNSPECIFIED;  // likewise
+  std::string submitter_mailbox;  // likewise: the XOAUTH2 user
+  // The pool mailbox ("" the default one) its slot and submitter are for, with its token
+  // source; whether the batch in hand has another mailbox on its route.
+  std::string mailbox;
+  BrokerTokenSource* tokens = nullptr;
+  bool route_elsewhere = false;
   absl::Time last_used = absl::InfinitePast();
   bool holds_slot = false;
   // The end of the slot's lease as this node keeps to it (LeaseEnd of the last grant or report
@@ -235,11 +246,12 @@ int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
 
 absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquireReporting(
     const Connection& connection, const std::vector<int>& recipient_counts,
-    cv1::SendPriority priority) {
+    cv1::SendPriority priority, const std::string& mailbox) {
   // Connection 0 alone sends on the allowance and reports it: its own thread, so what it
   // reports is still at the front when the answer comes.
+  // They were the default mailbox's, and are counted there.
   std::vector<bv1::OfflineSend> reported;
-  if (connection.index == 0) {
+  if (connection.index == 0 && mailbox.empty()) {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
     for (size_t i = 0; i < uncounted_offline_.size(); ++i) {
@@ -249,7 +261,7 @@ absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquireReporting(
     }
   }
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit =
-      permits_->Acquire(connection.id, recipient_counts, priority, reported);
+      permits_->Acquire(connection.id, recipient_counts, priority, reported, mailbox);
   if (!permit.ok()) return permit;
   absl::MutexLock lock(&mu_);
   leader_answered_at_ = std::max(leader_answered_at_, clock_->Now());
@@ -420,31 +432,146 @@ bool DeliveryWorker::WorkIsDue(const Connection& connection) {
   return next.ok() && next->has_value() && **next <= clock_->Now();
 }
 
+absl::optional<std::vector<std::string>> DeliveryWorker::CachedRouteOf(MailPurpose purpose) {
+  if (purpose == cv1::MAIL_PURPOSE_UNSPECIFIED) return std::vector<std::string>{""};
+  absl::MutexLock lock(&mu_);
+  if (clock_->Now() >= routes_expire_at_) routes_.clear();
+  auto it = routes_.find(purpose);
+  if (it != routes_.end()) return it->second;
+  if (clock_->Now() < routes_retry_at_) return std::vector<std::string>{""};
+  return absl::nullopt;
+}
+
+std::vector<std::string> DeliveryWorker::RouteOf(MailPurpose purpose) {
+  if (absl::optional<std::vector<std::string>> cached = CachedRouteOf(purpose)) return *cached;
+  absl::StatusOr<bv1::ResolveMailRouteResponse> resolved = permits_->ResolveMailRoute(purpose);
+  absl::MutexLock lock(&mu_);
+  if (!resolved.ok()) {
+    // An older broker has no routes: everything goes through the default mailbox, and it is
+    // asked again now and then (it may be upgraded). Otherwise the broker is away for now.
+    const bool old_broker = absl::IsUnimplemented(resolved.status());
+    MR_LOG(kInfo, kLogOutbox) << "cannot route " << PurposeName(purpose) << " ("
+                              << resolved.status().message()
+                              << "): the default mailbox carries it";
+    routes_retry_at_ = clock_->Now() + (old_broker ? absl::Minutes(10) : options_.broker_retry);
+    return {""};
+  }
+  std::vector<std::string> route;
+  if (resolved->routed()) {
+    route.assign(resolved->mailboxes().begin(), resolved->mailboxes().end());
+  }
+  if (route.empty()) route.push_back("");
+  if (resolved->settings_etag() != routes_etag_ || routes_.empty()) {
+    routes_.clear();
+    routes_etag_ = resolved->settings_etag();
+    routes_expire_at_ = clock_->Now() + kRouteTtl;
+  }
+  routes_[purpose] = route;
+  return route;
+}
+
+void DeliveryWorker::NoteSettingsEtag(const std::string& etag) {
+  absl::MutexLock lock(&mu_);
+  if (etag.empty() || routes_etag_.empty() || etag == routes_etag_ ||
+      etag == routes_refreshed_for_) {
+    return;
+  }
+  routes_refreshed_for_ = etag;
+  routes_.clear();
+  routes_retry_at_ = absl::InfinitePast();
+}
+
+void DeliveryWorker::ForgetRoutes() {
+  absl::MutexLock lock(&mu_);
+  routes_.clear();
+  routes_retry_at_ = absl::InfinitePast();
+}
+
+BrokerTokenSource* DeliveryWorker::TokensFor(const std::string& mailbox) {
+  if (mailbox.empty()) return tokens_;
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<BrokerTokenSource>& tokens = mailbox_tokens_[mailbox];
+  if (tokens == nullptr) tokens = tokens_->ForMailbox(mailbox);
+  return tokens.get();
+}
+
+std::vector<ClaimedNotification> DeliveryWorker::KeepOneRoute(
+    std::vector<ClaimedNotification> claimed, std::vector<std::string>* route) {
+  *route = RouteOf(PurposeOf(claimed.front().kind));
+  std::vector<ClaimedNotification> kept;
+  for (ClaimedNotification& message : claimed) {
+    // Only known routes here (one broker call a round): a message whose route is not known yet
+    // waits for a round of its own.
+    if (kept.empty() || CachedRouteOf(PurposeOf(message.kind)) == *route) {
+      kept.push_back(std::move(message));
+    } else {
+      outbox_->Release(message.id).IgnoreError();  // for the next round, through its own route
+    }
+  }
+  return kept;
+}
+
 bool DeliveryWorker::Round(Connection& connection) {
   if (!WorkIsDue(connection)) return false;
-  // A token and a permit may take two broker calls.
+  // A route not known yet takes a broker call (once per purpose every five minutes); each
+  // mailbox tried then takes two more (token and permit), checked before each below.
   CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
-  absl::StatusOr<SubmissionGrant> grant = tokens_->Get();
-  if (!grant.ok()) {
-    MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
-    return false;
-  }
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimBatch(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;
-  const std::vector<ClaimedNotification>& batch = *claimed;
-  const absl::Time asked = clock_->Now();
-  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = AcquirePermit(connection, batch);
+  std::vector<std::string> route;
+  const std::vector<ClaimedNotification> batch = KeepOneRoute(*std::move(claimed), &route);
+  // The route's first mailbox that grants a permit; one paused after a 5.2.0 passes the batch
+  // to the next.
+  absl::StatusOr<SubmissionGrant> grant = absl::UnavailableError("no mailbox");
+  absl::StatusOr<bv1::AcquireSendPermitResponse> permit = absl::UnavailableError("no mailbox");
+  BrokerTokenSource* tokens = nullptr;
+  absl::Time asked;
+  for (size_t i = 0; i < route.size(); ++i) {
+    const std::string& mailbox = route[i];
+    const bool last = i + 1 == route.size();
+    CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
+    tokens = TokensFor(mailbox);
+    grant = tokens->Get();
+    if (!grant.ok()) {
+      if (absl::IsNotFound(grant.status())) ForgetRoutes();  // the pool changed
+      if (!last) continue;
+      MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
+      for (const ClaimedNotification& message : batch) {
+        outbox_->Release(message.id, absl::StrCat("waiting for a token: ",
+                                                  grant.status().message()))
+            .IgnoreError();
+      }
+      return false;
+    }
+    NoteSettingsEtag(grant->settings_etag);
+    if (mailbox != connection.mailbox) {
+      // One mailbox a connection (its XOAUTH2 user, its slot at the broker).
+      CloseAndReleaseSlot(connection);
+      connection.mailbox = mailbox;
+    }
+    asked = clock_->Now();
+    permit = AcquirePermit(connection, batch, mailbox);
+    if (!permit.ok() && absl::IsNotFound(permit.status())) ForgetRoutes();
+    const bool paused = permit.ok() && !permit->granted() &&
+                        permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED;
+    if (!paused || last) break;
+    MR_LOG(kDebug, kLogOutbox) << "mailbox " << mailbox << " is paused; "
+                               << PurposeName(PurposeOf(batch.front().kind)) << " go through "
+                               << route[i + 1];
+  }
   if (!permit.ok() || !permit->granted()) {
     HoldDenied(connection, batch, permit);
     return false;
   }
   connection.holds_slot = true;
+  connection.tokens = tokens;
+  connection.route_elsewhere = route.size() > 1;
   if (permit->transport() != bv1::MAIL_TRANSPORT_UNSPECIFIED &&
       permit->transport() != grant->transport) {
     // The broker moved the mailbox to the other transport (a Graph fallback began or ended)
     // since this node's token: the batch goes with a token for the one in use now.
-    tokens_->ExpectTransport(permit->transport());
-    grant = tokens_->Get();
+    tokens->ExpectTransport(permit->transport());
+    grant = tokens->Get();
     if (!grant.ok()) {
       for (const ClaimedNotification& message : batch) {
         outbox_->Release(message.id, absl::StrCat("waiting for a token: ", grant.status().message()),
@@ -474,16 +601,17 @@ bool DeliveryWorker::Round(Connection& connection) {
 }
 
 absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
-    const Connection& connection, const std::vector<ClaimedNotification>& batch) {
+    const Connection& connection, const std::vector<ClaimedNotification>& batch,
+    const std::string& mailbox) {
   std::vector<int> counts;
   for (const ClaimedNotification& message : batch) {
     counts.push_back(std::max<int>(1, static_cast<int>(message.recipients.size())));
   }
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit =
-      AcquireReporting(connection, counts, PriorityOf(batch.front().kind));
+      AcquireReporting(connection, counts, PriorityOf(batch.front().kind), mailbox);
   // No broker leads (none reachable, or an election under way): after offline_grace, send a
-  // small allowance on the cached token.
-  const bool offline = !permit.ok() && connection.index == 0 &&
+  // small allowance on the cached token (the default mailbox's: the allowance is its own).
+  const bool offline = !permit.ok() && connection.index == 0 && mailbox.empty() &&
                        (permit.status().code() == absl::StatusCode::kUnavailable ||
                         permit.status().code() == absl::StatusCode::kDeadlineExceeded);
   if (!offline) return permit;
@@ -561,12 +689,13 @@ void DeliveryWorker::UseGrant(Connection& connection, const SubmissionGrant& gra
   // The same settings may also move the mailbox between SMTP and Graph (Graph fallback).
   if (connection.submitter == nullptr || connection.settings_etag != grant.settings_etag ||
       connection.proxy_credentials != grant.proxy.credentials ||
-      connection.transport != grant.transport) {
+      connection.transport != grant.transport || connection.submitter_mailbox != grant.mailbox) {
     if (connection.submitter != nullptr) connection.submitter->Close();
     connection.submitter = submitters_(grant);
     connection.settings_etag = grant.settings_etag;
     connection.proxy_credentials = grant.proxy.credentials;
     connection.transport = grant.transport;
+    connection.submitter_mailbox = grant.mailbox;
   }
   connection.submitter->SetBearerToken(grant.access_token);
 }
@@ -607,7 +736,8 @@ void DeliveryWorker::SendBatch(Connection& connection,
                                grant.mailbox};
     results.push_back(ResultOf(message, sent));
     if (sent.outcome == DeliveryOutcome::kQuotaExceeded) {
-      paused_until = PauseForQuota(message, sent, report, permit, &results);
+      paused_until =
+          PauseForQuota(message, sent, report, permit, connection.route_elsewhere, &results);
     } else {
       RecordOutcome(message, sent, report);
     }
@@ -648,8 +778,8 @@ SendResult DeliveryWorker::Submit(Connection& connection, const ClaimedNotificat
   // The token may have been revoked or be stale: report it, get a fresh one, retry once.
   *retried_auth = true;
   CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
-  tokens_->ReportRejected(grant.token_fingerprint, sent.reply.code, sent.reply.raw);
-  absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
+  connection.tokens->ReportRejected(grant.token_fingerprint, sent.reply.code, sent.reply.raw);
+  absl::StatusOr<SubmissionGrant> fresh = connection.tokens->Get();
   if (!fresh.ok() || send_by - clock_->Now() < kLeastSendTime) return sent;
   grant = *std::move(fresh);
   UseGrant(connection, grant);
@@ -668,9 +798,9 @@ SendResult DeliveryWorker::FallBackToGraph(Connection& connection,
   refused.diagnosis.set_retryable(true);
   CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
   if (grant.transport == bv1::MAIL_TRANSPORT_SMTP) {
-    tokens_->ReportRejected(grant.token_fingerprint, refused.reply.code, refused.reply.raw);
+    connection.tokens->ReportRejected(grant.token_fingerprint, refused.reply.code, refused.reply.raw);
   }
-  absl::StatusOr<SubmissionGrant> fresh = tokens_->Get();
+  absl::StatusOr<SubmissionGrant> fresh = connection.tokens->Get();
   if (!fresh.ok() || fresh->transport != bv1::MAIL_TRANSPORT_GRAPH ||
       send_by - clock_->Now() < kLeastSendTime) {
     return refused;
@@ -740,7 +870,7 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
 absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
                                          const SendResult& sent, const AttemptReport& report,
                                          const bv1::AcquireSendPermitResponse& permit,
-                                         std::vector<bv1::SendResult>* results) {
+                                         bool elsewhere, std::vector<bv1::SendResult>* results) {
   // The broker pauses the mailbox and says until when; the results so far go with it.
   absl::StatusOr<bv1::ReportSendResultResponse> reported =
       permit.permit_id().empty()
@@ -748,7 +878,7 @@ absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
                 absl::UnavailableError("sent without a permit"))
           : permits_->Report(permit.permit_id(), *results, false);
   results->clear();
-  const absl::Time paused_until =
+  const absl::Time paused_until = elsewhere ? clock_->Now() :
       std::min(reported.ok() && reported->has_mailbox_paused_until()
                    ? FromProto(reported->mailbox_paused_until())
                    : clock_->Now() + absl::Hours(1),

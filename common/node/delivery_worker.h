@@ -10,6 +10,13 @@
 // to Graph, and the message is sent again through Graph (retried, never failed). While the
 // broker cannot be reached, a small allowance keeps mail flowing on the cached token. It
 // keeps the last failed attempt and each delivery's end-to-end latency for status.
+// Mail goes through the broker's mailbox pool by purpose (README "Mailbox pool"): each
+// message's kind → MailPurpose → the route's mailboxes (TokenBroker.ResolveMailRoute, cached
+// per settings etag); a batch holds one route's messages and goes through one mailbox, the
+// first of the route whose permit is not refused for a 5.2.0 pause, with that mailbox's token
+// and permit; an SMTP connection serves one mailbox at a time (its XOAUTH2 user), and closes
+// to change. Unrouted mail, and all mail against a broker without ResolveMailRoute, goes
+// through the default mailbox. The offline allowance is the default mailbox's only.
 // The broker counts each message until it is reported, or while unreported until its permit's
 // lease ends, and each connection slot until the node says it closed the connection or its
 // lease ends (pan/broker/send_quota.h), so the worker keeps to the leases as it reckons them
@@ -23,6 +30,7 @@
 #define MAILROOM_COMMON_DELIVERY_WORKER_H_
 
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,6 +46,7 @@
 #include "common/base/clock.h"
 #include "common/base/diagnosis.h"
 #include "common/outbox/outbox.h"
+#include "common/mail/mail_purpose.h"
 #include "common/mail/smtp_client.h"
 
 namespace mailroom {
@@ -157,7 +166,26 @@ class DeliveryWorker {
   // The broker's permit for the batch, or the offline allowance when the broker cannot be
   // reached (connection 0 only).
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquirePermit(
-      const Connection& connection, const std::vector<ClaimedNotification>& batch);
+      const Connection& connection, const std::vector<ClaimedNotification>& batch,
+      const std::string& mailbox);
+  // The mailboxes that carry `purpose`'s mail, most preferred first ("" is the default
+  // mailbox): the broker's route, cached until the settings etag changes; the default mailbox
+  // for unrouted mail, and while the broker cannot say (UNIMPLEMENTED: an older broker).
+  // Routes are asked for again after five minutes, on a grant with other settings, and on
+  // NOT_FOUND for a mailbox.
+  std::vector<std::string> RouteOf(MailPurpose purpose);
+  // RouteOf without asking the broker: nullopt when it would ask.
+  absl::optional<std::vector<std::string>> CachedRouteOf(MailPurpose purpose);
+  // The claimed batch's first message's route, with the messages of the same route; the others
+  // go back to the outbox untouched (no attempt spent).
+  std::vector<ClaimedNotification> KeepOneRoute(std::vector<ClaimedNotification> claimed,
+                                                std::vector<std::string>* route);
+  // Settings the cached routes may predate (a grant's etag): they are asked for again.
+  void NoteSettingsEtag(const std::string& etag);
+  // Forgets the cached routes (a mailbox the broker no longer knows).
+  void ForgetRoutes();
+  // The token source for `mailbox` ("" the default one, given at construction).
+  BrokerTokenSource* TokensFor(const std::string& mailbox);
   // No permit: the batch goes back to the outbox, to wait as the broker said.
   void HoldDenied(Connection& connection, const std::vector<ClaimedNotification>& batch,
                   const absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse>& permit);
@@ -186,10 +214,12 @@ class DeliveryWorker {
                    absl::string_view outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // 5.2.0 quota exceeded: reports `results` (emptied) so the broker pauses the mailbox, and
   // holds the message until the pause ends, which it returns.
+  // With `elsewhere` (the route has another mailbox), the message is due again at once, to go
+  // through it.
   absl::Time PauseForQuota(const ClaimedNotification& message, const SendResult& sent,
                            const AttemptReport& report,
                            const mailroom::broker::v1::AcquireSendPermitResponse& permit,
-                           std::vector<mailroom::broker::v1::SendResult>* results);
+                           bool elsewhere, std::vector<mailroom::broker::v1::SendResult>* results);
   void RaiseDeliveryAlarm(const ClaimedNotification& message, const Diagnosis& diagnosis);
   // Writes an outcome to the outbox; if the outbox cannot take it (disk full, database
   // locked), says so (ERROR line, mailroom_outbox_record_failures_total, an alarm) and keeps
@@ -206,7 +236,7 @@ class DeliveryWorker {
   // answered (whatever it said) they are counted and forgotten here.
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireReporting(
       const Connection& connection, const std::vector<int>& recipient_counts,
-      mailroom::common::v1::SendPriority priority);
+      mailroom::common::v1::SendPriority priority, const std::string& mailbox = "");
   // With no mail to ask a permit for, reports uncounted offline sends every
   // offline_report_interval (connection 0 only).
   void ReportOfflineSendsIfDue(Connection& connection);
@@ -240,6 +270,17 @@ class DeliveryWorker {
     std::function<absl::Status()> write;
   };
   std::deque<KeptOutcome> kept_outcomes_ ABSL_GUARDED_BY(mu_);
+  // The routes the broker answered, by purpose, as of settings routes_etag_; none are asked for
+  // before routes_retry_at_ (after a failure). routes_refreshed_for_: the last grant etag that
+  // made them be asked again (so a grant older than the routes cannot make them asked each round).
+  std::map<int, std::vector<std::string>> routes_ ABSL_GUARDED_BY(mu_);
+  std::string routes_etag_ ABSL_GUARDED_BY(mu_);
+  std::string routes_refreshed_for_ ABSL_GUARDED_BY(mu_);
+  absl::Time routes_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When the cached routes are asked for again regardless (kRouteTtl after the first of them).
+  absl::Time routes_expire_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Token sources of the pool mailboxes other than the default one.
+  std::map<std::string, std::unique_ptr<BrokerTokenSource>> mailbox_tokens_ ABSL_GUARDED_BY(mu_);
   // Each with its own thread; a connection's state is touched only by that thread (and by
   // Stop once the thread has ended).
   std::vector<std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);

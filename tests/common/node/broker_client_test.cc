@@ -274,6 +274,57 @@ TEST(BrokerPermitsTest, AcquireSendsNodeConnectionAndCounts) {
   EXPECT_EQ(response->granted_messages(), 2);
 }
 
+// The mailbox pool: a source made for a pool mailbox asks for that mailbox's token (the default
+// source names none), permits name the mailbox, and routes are asked for by purpose.
+TEST_F(BrokerTokenSourceTest, APoolMailboxsSourceAsksForItsMailbox) {
+  std::vector<std::string> asked;
+  EXPECT_CALL(stub_, GetAccessToken(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const v1::GetAccessTokenRequest& request,
+                                 v1::GetAccessTokenResponse* response) {
+        asked.push_back(request.mailbox());
+        *response = TokenResponse("t1", 3600, 1800);
+        response->set_mailbox(request.mailbox().empty() ? "noreply@example.test"
+                                                        : request.mailbox());
+        return grpc::Status::OK;
+      }));
+  std::unique_ptr<BrokerTokenSource> alerts = source_.ForMailbox("alerts@example.test");
+  ASSERT_TRUE(source_.Get().ok());
+  absl::StatusOr<SubmissionGrant> grant = alerts->Get();
+  ASSERT_TRUE(grant.ok());
+  EXPECT_EQ(grant->mailbox, "alerts@example.test");
+  EXPECT_EQ(source_.Get()->mailbox, "noreply@example.test");  // each keeps its own grant
+  EXPECT_THAT(asked, ::testing::ElementsAre("", "alerts@example.test"));
+}
+
+TEST(BrokerPermitsTest, PermitsNameTheMailboxAndRoutesAreAskedByPurpose) {
+  v1::MockTokenBrokerStub stub;
+  EXPECT_CALL(stub, AcquireSendPermit(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const v1::AcquireSendPermitRequest& request,
+                          v1::AcquireSendPermitResponse* response) {
+        EXPECT_EQ(request.mailbox(), "alerts@example.test");
+        response->set_granted(true);
+        return grpc::Status::OK;
+      }));
+  EXPECT_CALL(stub, ResolveMailRoute(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const v1::ResolveMailRouteRequest& request,
+                          v1::ResolveMailRouteResponse* response) {
+        EXPECT_EQ(request.purpose(), ::mailroom::common::v1::MAIL_PURPOSE_ALARMS);
+        response->add_mailboxes("alerts@example.test");
+        response->set_routed(true);
+        return grpc::Status::OK;
+      }));
+  BrokerEndpoints brokers(&stub);
+  BrokerPermits permits(&brokers, "psn1");
+  EXPECT_TRUE(permits
+                  .Acquire("conn-1", {1}, ::mailroom::common::v1::SEND_PRIORITY_URGENT, {},
+                           "alerts@example.test")
+                  .ok());
+  absl::StatusOr<v1::ResolveMailRouteResponse> route =
+      permits.ResolveMailRoute(::mailroom::common::v1::MAIL_PURPOSE_ALARMS);
+  ASSERT_TRUE(route.ok());
+  EXPECT_THAT(route->mailboxes(), ::testing::ElementsAre("alerts@example.test"));
+}
+
 // Issue 13: the node asks for the token of the mailbox's transport; when the broker says the
 // mailbox uses Graph, it asks again for a Graph token at once, and keeps asking for that.
 TEST_F(BrokerTokenSourceTest, FollowsTheMailboxsTransport) {

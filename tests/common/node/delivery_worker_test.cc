@@ -11,6 +11,8 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -62,9 +64,14 @@ class FakeSubmitter : public MailSubmitter {
   // Runs during each Send, as the server takes the message.
   std::function<void()> on_send;
   // A reply of "drop" is a transfer cut off with no final reply (code 0).
-  SendResult Send(const std::string&, const std::vector<std::string>& recipients,
+  // When set, hears "<envelope sender> -> <first recipient>" for each send.
+  Events* senders = nullptr;
+  SendResult Send(const std::string& envelope_from, const std::vector<std::string>& recipients,
                   const std::string&, absl::Duration time_limit) override {
     events_->Add(absl::StrCat("send ", absl::FormatDuration(time_limit)));
+    if (senders != nullptr) {
+      senders->Add(absl::StrCat(envelope_from, " -> ", recipients.empty() ? "" : recipients[0]));
+    }
     if (on_send) on_send();
     tokens_->push_back(token_);
     const std::string raw = replies_->empty() ? "250 2.0.0 OK" : replies_->front();
@@ -121,11 +128,13 @@ class DeliveryWorkerTest : public ::testing::Test {
                                      const bv1::GetAccessTokenRequest& request,
                                      bv1::GetAccessTokenResponse* response) {
           transports_asked_.push_back(request.transport());
+          pool_events_.Add(absl::StrCat("token ", request.mailbox()));
           response->set_access_token(absl::StrCat("token-", ++tokens_issued_));
           response->set_token_fingerprint(absl::StrCat("fp-", tokens_issued_));
           response->mutable_expires_in()->set_seconds(3600);
           response->mutable_refresh_after()->set_seconds(1800);
-          response->set_mailbox("noreply@example.test");
+          response->set_mailbox(request.mailbox().empty() ? "noreply@example.test"
+                                                          : request.mailbox());
           response->set_use_authentication(true);
           response->set_transport(broker_transport_.load());
           response->set_graph_fallback(graph_fallback_);
@@ -135,6 +144,13 @@ class DeliveryWorkerTest : public ::testing::Test {
         .WillByDefault(Invoke([this](grpc::ClientContext*,
                                      const bv1::AcquireSendPermitRequest& request,
                                      bv1::AcquireSendPermitResponse* response) {
+          pool_events_.Add(absl::StrCat("permit ", request.mailbox()));
+          if (paused_mailboxes_.count(request.mailbox()) > 0) {
+            response->set_granted(false);
+            response->set_denial_reason(bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED);
+            response->mutable_retry_after()->set_seconds(3600);
+            return grpc::Status::OK;
+          }
           response->set_granted(true);
           response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
           response->set_granted_messages(request.message_recipient_counts_size());
@@ -163,12 +179,13 @@ class DeliveryWorkerTest : public ::testing::Test {
         }));
   }
 
-  std::string Enqueue(cv1::NotificationKind kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL) {
+  std::string Enqueue(cv1::NotificationKind kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL,
+                      const std::string& to = "guest@example.test") {
     NewNotification n;
     n.kind = kind;
     n.from.set_address("noreply@example.test");
     cv1::Recipient recipient;
-    recipient.mutable_address()->set_address("guest@example.test");
+    recipient.mutable_address()->set_address(to);
     n.recipients.push_back(recipient);
     n.message_id = outbox_->NewMessageId();
     n.message = "Subject: x\r\n\r\nbody\r\n";
@@ -190,6 +207,8 @@ class DeliveryWorkerTest : public ::testing::Test {
                             auto submitter = std::make_unique<FakeSubmitter>(
                                 &replies_, &tokens_used_, &events_);
                             submitter->on_send = on_send_;
+                            submitter->senders = &senders_;
+                            pool_events_.Add(absl::StrCat("submitter ", grant.mailbox));
                             return submitter;
                           });
     worker.Start();
@@ -258,8 +277,66 @@ class DeliveryWorkerTest : public ::testing::Test {
     return std::find(events.begin(), events.end(), event) != events.end();
   }
 
+  // The mock broker's routes (ResolveMailRoute): purpose → mailboxes; a purpose not here has
+  // none (the default mailbox). route_status_ other than OK answers every request.
+  void SetRoutes(std::map<cv1::MailPurpose, std::vector<std::string>> routes,
+                 grpc::Status route_status = grpc::Status::OK) {
+    ON_CALL(stub_, ResolveMailRoute(_, _, _))
+        .WillByDefault(Invoke([routes, route_status](grpc::ClientContext*,
+                                                     const bv1::ResolveMailRouteRequest& request,
+                                                     bv1::ResolveMailRouteResponse* response) {
+          if (!route_status.ok()) return route_status;
+          response->set_settings_etag("etag-1");
+          auto it = routes.find(request.purpose());
+          if (it == routes.end()) {
+            response->add_mailboxes("noreply@example.test");
+            return grpc::Status::OK;
+          }
+          response->set_routed(true);
+          for (const std::string& mailbox : it->second) response->add_mailboxes(mailbox);
+          return grpc::Status::OK;
+        }));
+  }
+
+  // The mock broker's grant of every message asked for.
+  grpc::Status GrantAll(const bv1::AcquireSendPermitRequest& request,
+                        bv1::AcquireSendPermitResponse* response) {
+    response->set_granted(true);
+    response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
+    response->set_granted_messages(request.message_recipient_counts_size());
+    ToProto(permit_lease_, response->mutable_lease());
+    ToProto(connection_lease_, response->mutable_connection_lease());
+    return grpc::Status::OK;
+  }
+
+  // The broker is unreachable (UNAVAILABLE) until *up; then it grants every permit request,
+  // which `answered` hears first.
+  void GrantOnlyWhileUp(std::atomic<bool>* up,
+                        std::function<void(const bv1::AcquireSendPermitRequest&)> answered) {
+    EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
+        .WillRepeatedly(Invoke([this, up, answered](grpc::ClientContext*,
+                                                    const bv1::AcquireSendPermitRequest& request,
+                                                    bv1::AcquireSendPermitResponse* response) {
+          if (!*up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+          answered(request);
+          return GrantAll(request, response);
+        }));
+  }
+
+  // Whether pool_events_ has `event`.
+  bool SawInPool(const std::string& event) const {
+    const std::vector<std::string> events = pool_events_.Get();
+    return std::find(events.begin(), events.end(), event) != events.end();
+  }
+
   FakeClock clock_;
   DeliveryOptions options_;
+  // "token <mailbox>", "permit <mailbox>" (the mailbox asked for; empty: the default one) and
+  // "submitter <grant mailbox>", in order; what each send's envelope went from and to.
+  Events pool_events_;
+  Events senders_;
+  // Mailboxes the mock broker refuses permits for as paused (5.2.0).
+  std::set<std::string> paused_mailboxes_;
   // How long (real time) RunWhileNot gives the worker; tests that expect `done` never to hold
   // shorten it.
   absl::Duration run_limit_ = absl::Seconds(30);
@@ -573,19 +650,11 @@ TEST_F(DeliveryWorkerTest, WhileTheMailboxIsPausedMailAsksAgainEveryMinute) {
 // Priorities: the outbox hands the worker one class a batch, most urgent first, and the
 // permit request says which.
 TEST_F(DeliveryWorkerTest, EachPermitRequestCarriesItsBatchsClassMostUrgentFirst) {
-  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
-      .WillRepeatedly(Invoke([this](grpc::ClientContext*,
-                                    const bv1::AcquireSendPermitRequest& request,
-                                    bv1::AcquireSendPermitResponse* response) {
-        events_.Add(absl::StrCat("permit ", cv1::SendPriority_Name(request.priority()), " x",
-                                 request.message_recipient_counts_size()));
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
-      }));
+  std::atomic<bool> up{true};
+  GrantOnlyWhileUp(&up, [this](const bv1::AcquireSendPermitRequest& request) {
+    events_.Add(absl::StrCat("permit ", cv1::SendPriority_Name(request.priority()), " x",
+                             request.message_recipient_counts_size()));
+  });
   for (int i = 0; i < 3; ++i) Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
   Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_RESET);
   RunWhileNot([this] { return outbox_->Counts()->sent() == 4; });
@@ -614,12 +683,7 @@ TEST_F(DeliveryWorkerTest, APriorityDenialWithYieldClosesTheConnectionAndFreesTh
           response->mutable_retry_after()->set_seconds(1);
           return grpc::Status::OK;
         }
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
+        return GrantAll(request, response);
       }));
   Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
   const std::string second = Enqueue(cv1::NOTIFICATION_KIND_PASSWORD_EXPIRY_REMINDER);
@@ -677,20 +741,10 @@ TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedToTheNextLeaderOnce) {
   std::atomic<bool> broker_up{false};
   std::vector<bv1::AcquireSendPermitRequest> answered;
   absl::Mutex answered_mu;
-  EXPECT_CALL(stub_, AcquireSendPermit(_, _, _))
-      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
-                                 const bv1::AcquireSendPermitRequest& request,
-                                 bv1::AcquireSendPermitResponse* response) {
-        if (!broker_up) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
-        absl::MutexLock lock(&answered_mu);
-        answered.push_back(request);
-        response->set_granted(true);
-        response->set_permit_id(absl::StrCat("permit-", ++permits_issued_));
-        response->set_granted_messages(request.message_recipient_counts_size());
-        ToProto(permit_lease_, response->mutable_lease());
-        ToProto(connection_lease_, response->mutable_connection_lease());
-        return grpc::Status::OK;
-      }));
+  GrantOnlyWhileUp(&broker_up, [&](const bv1::AcquireSendPermitRequest& request) {
+    absl::MutexLock lock(&answered_mu);
+    answered.push_back(request);
+  });
   options_.offline_grace = absl::Seconds(75);
   std::vector<std::string> offline;
   for (int i = 0; i < 3; ++i) offline.push_back(Enqueue());
@@ -873,6 +927,169 @@ TEST_F(DeliveryWorkerTest, ASendWithoutAFinalReplyClosesTheConnectionBeforeTheRe
   ASSERT_GE(events.size(), 4u);
   EXPECT_THAT(std::vector<std::string>(events.begin(), events.begin() + 4),
               ::testing::ElementsAre("end previous run", "send 57s", "close", "report 1 closed"));
+}
+
+// The mailbox pool (README "Mailbox pool"): each message goes through the mailbox its purpose's
+// route names, with that mailbox's token and permit, and as its envelope sender.
+TEST_F(DeliveryWorkerTest, EachPurposeGoesThroughItsRoutesMailbox) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}},
+             {cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@example.test"}}});
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  const std::string guest = Enqueue(cv1::NOTIFICATION_KIND_GUEST_CREDENTIALS, "guest@example.test");
+  const std::string test = Enqueue(cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL, "tester@example.test");
+  RunWhileNot([&] {
+    for (const std::string& id : {alarm, guest, test}) {
+      if (outbox_->Get(id)->notification().state() != cv1::NOTIFICATION_STATE_SENT) return false;
+    }
+    return true;
+  });
+  EXPECT_THAT(senders_.Get(), ::testing::UnorderedElementsAre(
+                                  "alerts@example.test -> admin@example.test",
+                                  "guests@example.test -> guest@example.test",
+                                  "noreply@example.test -> tester@example.test"));
+  EXPECT_TRUE(SawInPool("permit alerts@example.test"));
+  EXPECT_TRUE(SawInPool("permit guests@example.test"));
+  EXPECT_TRUE(SawInPool("permit "));  // the unrouted test mail: the default mailbox
+  EXPECT_TRUE(SawInPool("token alerts@example.test"));
+  EXPECT_TRUE(SawInPool("token guests@example.test"));
+  // One mailbox a connection: a submitter (XOAUTH2 user) for each.
+  EXPECT_TRUE(SawInPool("submitter alerts@example.test"));
+  EXPECT_TRUE(SawInPool("submitter guests@example.test"));
+  EXPECT_TRUE(SawInPool("submitter noreply@example.test"));
+  for (const std::string& id : {alarm, guest, test}) {
+    EXPECT_EQ(outbox_->Get(id)->notification().attempts(), 1) << "a split batch spends nothing";
+  }
+}
+
+TEST_F(DeliveryWorkerTest, APausedMailboxPassesItsMailToTheRoutesNext) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
+  paused_mailboxes_ = {"alerts@example.test"};
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  cv1::OutboxEntry entry = RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("backup@example.test -> admin@example.test"));
+  std::vector<std::string> permits;
+  for (const std::string& event : pool_events_.Get()) {
+    if (absl::StartsWith(event, "permit ")) permits.push_back(event);
+  }
+  ASSERT_GE(permits.size(), 2u);
+  EXPECT_EQ(permits[0], "permit alerts@example.test");
+  EXPECT_EQ(permits[1], "permit backup@example.test");
+}
+
+// A 5.2.0 from the route's first mailbox: the broker pauses it, and the message goes through the
+// route's next (after the retry backoff) rather than waiting out the pause.
+TEST_F(DeliveryWorkerTest, AQuotaExceededMailboxPassesTheMessageToTheRoutesNext) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
+  EXPECT_CALL(stub_, ReportSendResult(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const bv1::ReportSendResultRequest& request,
+                                 bv1::ReportSendResultResponse* response) {
+        if (request.results_size() > 0 &&
+            request.results(0).outcome() == bv1::SEND_OUTCOME_QUOTA_EXCEEDED) {
+          paused_mailboxes_.insert("alerts@example.test");  // as the broker does
+          response->mutable_mailbox_paused_until()->set_seconds(
+              absl::ToUnixSeconds(clock_.Now() + absl::Hours(20)));
+        }
+        return grpc::Status::OK;
+      }));
+  replies_ = {"554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"};
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  // Time moves on once the 5.2.0 is in, past the retry backoff but not the pause's recheck.
+  on_each_wait_ = [&] {
+    if (!senders_.Get().empty()) clock_.Advance(absl::Milliseconds(100));
+  };
+  const absl::Time start = clock_.Now();
+  cv1::OutboxEntry entry = RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("alerts@example.test -> admin@example.test",
+                                                     "backup@example.test -> admin@example.test"));
+  EXPECT_EQ(entry.notification().attempts(), 2);
+  EXPECT_LT(clock_.Now() - start, absl::Minutes(1)) << "not held until the pause's recheck";
+}
+
+TEST_F(DeliveryWorkerTest, WhenEveryMailboxOfTheRouteIsPausedMailWaits) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test", "backup@example.test"}}});
+  paused_mailboxes_ = {"alerts@example.test", "backup@example.test"};
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  run_limit_ = absl::Seconds(3);
+  cv1::OutboxEntry entry = RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT);  // never gets there
+  EXPECT_EQ(entry.notification().state(), cv1::NOTIFICATION_STATE_QUEUED);
+  EXPECT_EQ(entry.notification().attempts(), 0);
+  EXPECT_THAT(entry.wait_reason(), HasSubstr("paused"));
+  EXPECT_TRUE(senders_.Get().empty());
+}
+
+// The offline allowance is the default mailbox's: what it sent is reported in the default
+// mailbox's requests only, never counted against a pool mailbox.
+TEST_F(DeliveryWorkerTest, OfflineSendsAreReportedForTheDefaultMailboxOnly) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}}});
+  std::atomic<bool> broker_up{false};
+  absl::Mutex answered_mu;
+  std::vector<std::pair<std::string, int>> answered;  // mailbox, offline sends reported
+  GrantOnlyWhileUp(&broker_up, [&](const bv1::AcquireSendPermitRequest& request) {
+    absl::MutexLock lock(&answered_mu);
+    answered.emplace_back(request.mailbox(), request.offline_sends_size());
+  });
+  options_.offline_grace = absl::Seconds(75);
+  const std::vector<std::string> offline = {Enqueue(), Enqueue()};
+  std::string alarm;
+  bool past_grace = false;
+  RunWhileNot([&] {
+    if (!past_grace) {
+      past_grace = true;
+      clock_.Advance(absl::Seconds(80));
+    }
+    if (alarm.empty()) {
+      for (const std::string& id : offline) {
+        if (outbox_->Get(id)->notification().state() != cv1::NOTIFICATION_STATE_SENT) return false;
+      }
+      clock_.Advance(absl::Seconds(7));
+      broker_up = true;
+      alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+      return false;
+    }
+    clock_.Advance(absl::Milliseconds(100));  // on to the next offline report
+    if (outbox_->Get(alarm)->notification().state() != cv1::NOTIFICATION_STATE_SENT) return false;
+    absl::MutexLock lock(&answered_mu);
+    int reported = 0;
+    for (const auto& [mailbox, sends] : answered) reported += sends;
+    return reported >= 2;
+  });
+  absl::MutexLock lock(&answered_mu);
+  int reported = 0;
+  bool alarm_permit = false;
+  for (const auto& [mailbox, sends] : answered) {
+    reported += sends;
+    if (sends > 0) EXPECT_EQ(mailbox, "") << "offline sends counted against a pool mailbox";
+    alarm_permit |= mailbox == "alerts@example.test";
+  }
+  EXPECT_EQ(reported, 2);
+  EXPECT_TRUE(alarm_permit);
+  EXPECT_THAT(senders_.Get(), ::testing::Contains("alerts@example.test -> admin@example.test"));
+}
+
+TEST_F(DeliveryWorkerTest, UnroutedMailGoesThroughTheDefaultMailbox) {
+  SetRoutes({{cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@example.test"}}});
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  EXPECT_EQ(RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT).notification().state(),
+            cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("noreply@example.test -> admin@example.test"));
+  EXPECT_TRUE(SawInPool("permit "));
+  EXPECT_FALSE(SawInPool("permit noreply@example.test"));
+}
+
+TEST_F(DeliveryWorkerTest, ABrokerWithoutRoutesGetsEverythingThroughTheDefaultMailbox) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}}},
+            grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method ResolveMailRoute"));
+  const std::string alarm = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  EXPECT_EQ(RunUntil(alarm, cv1::NOTIFICATION_STATE_SENT).notification().state(),
+            cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_THAT(senders_.Get(), ::testing::ElementsAre("noreply@example.test -> admin@example.test"));
+  for (const std::string& event : pool_events_.Get()) {
+    EXPECT_TRUE(event == "permit " || event == "token " ||
+                event == "submitter noreply@example.test")
+        << event;
+  }
 }
 
 }  // namespace
