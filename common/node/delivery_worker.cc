@@ -516,6 +516,13 @@ bool DeliveryWorker::Round(Connection& connection) {
   // A route not known yet takes a broker call (once per purpose every five minutes); each
   // mailbox tried then takes two more (token and permit), checked before each below.
   CloseUnlessLeaseCovers(connection, 2 * permits_->rpc_timeout());
+  // Nothing is claimed without a token from the broker: with none (the broker away since this
+  // node started), mail stays QUEUED rather than SENDING while a call waits on the broker.
+  // Every mailbox's token comes from the one credential, so the default's stands for them.
+  if (absl::StatusOr<SubmissionGrant> any = tokens_->Get(); !any.ok()) {
+    MR_LOG(kDebug, kLogOutbox) << "not sending: " << any.status().message();
+    return false;
+  }
   absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox_->ClaimBatch(options_.batch);
   if (!claimed.ok() || claimed->empty()) return false;
   std::vector<std::string> route;
