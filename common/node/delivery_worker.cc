@@ -21,10 +21,6 @@ namespace bv1 = ::mailroom::broker::v1;
 namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 
-// Cached routes are asked for again this often, so a route changed without a grant naming the
-// new settings (pool mailboxes' tokens are refreshed only as they are needed) still takes effect.
-constexpr absl::Duration kRouteTtl = absl::Minutes(5);
-
 // A message is not started with less time than this left on its permit or connection slot.
 constexpr absl::Duration kLeastSendTime = absl::Seconds(1);
 
@@ -42,9 +38,6 @@ class SmtpSubmitter final : public MailSubmitter {
  private:
   SmtpSession session_;
 };
-
-// AcquireSendPermitRequest.offline_sends' limit.
-constexpr size_t kMaxOfflineSendsReported = 100;
 
 std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
   switch (response.denial_reason()) {
@@ -164,7 +157,10 @@ DeliveryWorker::DeliveryWorker(Outbox* outbox, BrokerTokenSource* tokens, Broker
       alarms_(alarms),
       clock_(clock),
       options_(std::move(options)),
-      submitters_(std::move(submitters)) {}
+      submitters_(std::move(submitters)),
+      routes_(permits, clock, options_.broker_retry),
+      offline_(clock, options_.offline_grace, options_.offline_messages_per_minute,
+               options_.offline_report_interval) {}
 
 DeliveryWorker::~DeliveryWorker() { Stop(); }
 
@@ -178,7 +174,7 @@ void DeliveryWorker::Start() {
   }
   absl::MutexLock lock(&mu_);
   stopping_ = false;
-  leader_answered_at_ = clock_->Now();
+  offline_.NoteLeaderAnswered();
   for (int i = 0; i < std::max(1, options_.connections); ++i) {
     auto connection = std::make_unique<Connection>();
     connection->index = i;
@@ -232,57 +228,27 @@ void DeliveryWorker::NoteFailure(const ClaimedNotification& message, const SendR
                                     sent.reply.code, sent.diagnosis};
 }
 
-int DeliveryWorker::TakeOfflineAllowance(int wanted, absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  if (now - leader_answered_at_ < options_.offline_grace) return 0;
-  while (!offline_sends_.empty() && offline_sends_.front() + absl::Minutes(1) <= now) {
-    offline_sends_.pop_front();
-  }
-  const int room = options_.offline_messages_per_minute - static_cast<int>(offline_sends_.size());
-  const int granted = std::max(0, std::min(room, wanted));
-  for (int i = 0; i < granted; ++i) offline_sends_.push_back(now);
-  return granted;
-}
-
 absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquireReporting(
     const Connection& connection, const std::vector<int>& recipient_counts,
     cv1::SendPriority priority, const std::string& mailbox) {
-  // Connection 0 alone sends on the allowance and reports it: its own thread, so what it
-  // reports is still at the front when the answer comes.
+  // Connection 0 alone sends on the allowance and reports it (OfflineAllowance's order).
   // They were the default mailbox's, and are counted there.
   std::vector<bv1::OfflineSend> reported;
-  if (connection.index == 0 && mailbox.empty()) {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = clock_->Now();
-    for (size_t i = 0; i < uncounted_offline_.size(); ++i) {
-      bv1::OfflineSend send = uncounted_offline_[i];
-      ToProto(now - uncounted_offline_times_[i], send.mutable_sent_ago());
-      reported.push_back(std::move(send));
-    }
-  }
+  if (connection.index == 0 && mailbox.empty()) reported = offline_.Uncounted();
   absl::StatusOr<bv1::AcquireSendPermitResponse> permit =
       permits_->Acquire(connection.id, recipient_counts, priority, reported, mailbox);
   if (!permit.ok()) return permit;
-  absl::MutexLock lock(&mu_);
-  leader_answered_at_ = std::max(leader_answered_at_, clock_->Now());
+  offline_.NoteLeaderAnswered();
   if (!reported.empty()) {
     MR_LOG(kInfo, kLogOutbox) << "the broker counted " << reported.size()
                               << " message(s) sent on the offline allowance";
-    uncounted_offline_.erase(uncounted_offline_.begin(),
-                             uncounted_offline_.begin() + reported.size());
-    uncounted_offline_times_.erase(uncounted_offline_times_.begin(),
-                                   uncounted_offline_times_.begin() + reported.size());
+    offline_.Counted(reported.size());
   }
   return permit;
 }
 
 void DeliveryWorker::ReportOfflineSendsIfDue(Connection& connection) {
-  if (connection.index != 0 || WorkIsDue(connection)) return;
-  {
-    absl::MutexLock lock(&mu_);
-    if (uncounted_offline_.empty() || clock_->Now() < next_offline_report_) return;
-    next_offline_report_ = clock_->Now() + options_.offline_report_interval;
-  }
+  if (connection.index != 0 || WorkIsDue(connection) || !offline_.ReportDue()) return;
   absl::StatusOr<bv1::AcquireSendPermitResponse> reported =
       AcquireReporting(connection, {}, cv1::SEND_PRIORITY_NORMAL);
   if (!reported.ok()) {
@@ -415,10 +381,7 @@ absl::Time DeliveryWorker::NextRoundTime(const Connection& connection) {
   // Waiting for a slot: no round before then; an open connection still closes on time.
   if (connection.idle_until > now) deadline = connection.idle_until;
   if (connection.submitter != nullptr) deadline = std::min(deadline, CloseBy(connection));
-  if (connection.index == 0) {
-    absl::MutexLock lock(&mu_);
-    if (!uncounted_offline_.empty()) deadline = std::min(deadline, next_offline_report_);
-  }
+  if (connection.index == 0) deadline = std::min(deadline, offline_.NextReportTime());
   if (deadline <= now) {
     // Due now but nothing was sent (no token, broker away, permits denied): pace retries.
     deadline = now + absl::Milliseconds(200);
@@ -432,61 +395,6 @@ bool DeliveryWorker::WorkIsDue(const Connection& connection) {
   return next.ok() && next->has_value() && **next <= clock_->Now();
 }
 
-absl::optional<std::vector<std::string>> DeliveryWorker::CachedRouteOf(MailPurpose purpose) {
-  if (purpose == cv1::MAIL_PURPOSE_UNSPECIFIED) return std::vector<std::string>{""};
-  absl::MutexLock lock(&mu_);
-  if (clock_->Now() >= routes_expire_at_) routes_.clear();
-  auto it = routes_.find(purpose);
-  if (it != routes_.end()) return it->second;
-  if (clock_->Now() < routes_retry_at_) return std::vector<std::string>{""};
-  return absl::nullopt;
-}
-
-std::vector<std::string> DeliveryWorker::RouteOf(MailPurpose purpose) {
-  if (absl::optional<std::vector<std::string>> cached = CachedRouteOf(purpose)) return *cached;
-  absl::StatusOr<bv1::ResolveMailRouteResponse> resolved = permits_->ResolveMailRoute(purpose);
-  absl::MutexLock lock(&mu_);
-  if (!resolved.ok()) {
-    // An older broker has no routes: everything goes through the default mailbox, and it is
-    // asked again now and then (it may be upgraded). Otherwise the broker is away for now.
-    const bool old_broker = absl::IsUnimplemented(resolved.status());
-    MR_LOG(kInfo, kLogOutbox) << "cannot route " << PurposeName(purpose) << " ("
-                              << resolved.status().message()
-                              << "): the default mailbox carries it";
-    routes_retry_at_ = clock_->Now() + (old_broker ? absl::Minutes(10) : options_.broker_retry);
-    return {""};
-  }
-  std::vector<std::string> route;
-  if (resolved->routed()) {
-    route.assign(resolved->mailboxes().begin(), resolved->mailboxes().end());
-  }
-  if (route.empty()) route.push_back("");
-  if (resolved->settings_etag() != routes_etag_ || routes_.empty()) {
-    routes_.clear();
-    routes_etag_ = resolved->settings_etag();
-    routes_expire_at_ = clock_->Now() + kRouteTtl;
-  }
-  routes_[purpose] = route;
-  return route;
-}
-
-void DeliveryWorker::NoteSettingsEtag(const std::string& etag) {
-  absl::MutexLock lock(&mu_);
-  if (etag.empty() || routes_etag_.empty() || etag == routes_etag_ ||
-      etag == routes_refreshed_for_) {
-    return;
-  }
-  routes_refreshed_for_ = etag;
-  routes_.clear();
-  routes_retry_at_ = absl::InfinitePast();
-}
-
-void DeliveryWorker::ForgetRoutes() {
-  absl::MutexLock lock(&mu_);
-  routes_.clear();
-  routes_retry_at_ = absl::InfinitePast();
-}
-
 BrokerTokenSource* DeliveryWorker::TokensFor(const std::string& mailbox) {
   if (mailbox.empty()) return tokens_;
   absl::MutexLock lock(&mu_);
@@ -497,12 +405,12 @@ BrokerTokenSource* DeliveryWorker::TokensFor(const std::string& mailbox) {
 
 std::vector<ClaimedNotification> DeliveryWorker::KeepOneRoute(
     std::vector<ClaimedNotification> claimed, std::vector<std::string>* route) {
-  *route = RouteOf(PurposeOf(claimed.front().kind));
+  *route = routes_.Of(PurposeOf(claimed.front().kind));
   std::vector<ClaimedNotification> kept;
   for (ClaimedNotification& message : claimed) {
     // Only known routes here (one broker call a round): a message whose route is not known yet
     // waits for a round of its own.
-    if (kept.empty() || CachedRouteOf(PurposeOf(message.kind)) == *route) {
+    if (kept.empty() || routes_.Cached(PurposeOf(message.kind)) == *route) {
       kept.push_back(std::move(message));
     } else {
       outbox_->Release(message.id).IgnoreError();  // for the next round, through its own route
@@ -540,7 +448,7 @@ bool DeliveryWorker::Round(Connection& connection) {
     tokens = TokensFor(mailbox);
     grant = tokens->Get();
     if (!grant.ok()) {
-      if (absl::IsNotFound(grant.status())) ForgetRoutes();  // the pool changed
+      if (absl::IsNotFound(grant.status())) routes_.Forget();  // the pool changed
       if (!last) continue;
       MR_LOG(kDebug, kLogOutbox) << "not sending: " << grant.status().message();
       for (const ClaimedNotification& message : batch) {
@@ -550,7 +458,7 @@ bool DeliveryWorker::Round(Connection& connection) {
       }
       return false;
     }
-    NoteSettingsEtag(grant->settings_etag);
+    routes_.NoteSettingsEtag(grant->settings_etag);
     if (mailbox != connection.mailbox) {
       // One mailbox a connection (its XOAUTH2 user, its slot at the broker).
       CloseAndReleaseSlot(connection);
@@ -558,7 +466,7 @@ bool DeliveryWorker::Round(Connection& connection) {
     }
     asked = clock_->Now();
     permit = AcquirePermit(connection, batch, mailbox);
-    if (!permit.ok() && absl::IsNotFound(permit.status())) ForgetRoutes();
+    if (!permit.ok() && absl::IsNotFound(permit.status())) routes_.Forget();
     const bool paused = permit.ok() && !permit->granted() &&
                         permit->denial_reason() == bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED;
     if (!paused || last) break;
@@ -622,8 +530,7 @@ absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
                        (permit.status().code() == absl::StatusCode::kUnavailable ||
                         permit.status().code() == absl::StatusCode::kDeadlineExceeded);
   if (!offline) return permit;
-  const absl::Time now = clock_->Now();
-  const int allowance = TakeOfflineAllowance(static_cast<int>(batch.size()), now);
+  const int allowance = offline_.Take(counts);
   if (allowance == 0) {
     MR_LOG(kInfo, kLogOutbox) << "no broker leads (" << permit.status().message()
                               << "); waiting for one";
@@ -632,21 +539,6 @@ absl::StatusOr<bv1::AcquireSendPermitResponse> DeliveryWorker::AcquirePermit(
   MR_LOG(kWarn, kLogOutbox) << "no broker has led for " << options_.offline_grace << " or more ("
                             << permit.status().message() << "): sending " << allowance
                             << " message(s) on the cached token without a permit";
-  {
-    absl::MutexLock lock(&mu_);
-    for (int i = 0; i < allowance; ++i) {
-      // The request carries at most 100 (10 minutes of the default allowance); older ones
-      // count only against the day, and are dropped rather than block the report.
-      if (uncounted_offline_.size() >= kMaxOfflineSendsReported) {
-        uncounted_offline_.erase(uncounted_offline_.begin());
-        uncounted_offline_times_.erase(uncounted_offline_times_.begin());
-      }
-      bv1::OfflineSend send;
-      send.set_recipients(counts[i]);
-      uncounted_offline_.push_back(std::move(send));
-      uncounted_offline_times_.push_back(now);
-    }
-  }
   bv1::AcquireSendPermitResponse local;
   local.set_granted(true);
   local.set_granted_messages(allowance);

@@ -42,6 +42,8 @@
 #include "absl/types/optional.h"
 #include "common/node/alarm_reporter.h"
 #include "common/node/broker_client.h"
+#include "common/node/mail_routes.h"
+#include "common/node/offline_allowance.h"
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/base/diagnosis.h"
@@ -168,22 +170,10 @@ class DeliveryWorker {
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquirePermit(
       const Connection& connection, const std::vector<ClaimedNotification>& batch,
       const std::string& mailbox);
-  // The mailboxes that carry `purpose`'s mail, most preferred first ("" is the default
-  // mailbox): the broker's route, cached until the settings etag changes; the default mailbox
-  // for unrouted mail, and while the broker cannot say (UNIMPLEMENTED: an older broker).
-  // Routes are asked for again after five minutes, on a grant with other settings, and on
-  // NOT_FOUND for a mailbox.
-  std::vector<std::string> RouteOf(MailPurpose purpose);
-  // RouteOf without asking the broker: nullopt when it would ask.
-  absl::optional<std::vector<std::string>> CachedRouteOf(MailPurpose purpose);
   // The claimed batch's first message's route, with the messages of the same route; the others
   // go back to the outbox untouched (no attempt spent).
   std::vector<ClaimedNotification> KeepOneRoute(std::vector<ClaimedNotification> claimed,
                                                 std::vector<std::string>* route);
-  // Settings the cached routes may predate (a grant's etag): they are asked for again.
-  void NoteSettingsEtag(const std::string& etag);
-  // Forgets the cached routes (a mailbox the broker no longer knows).
-  void ForgetRoutes();
   // The token source for `mailbox` ("" the default one, given at construction).
   BrokerTokenSource* TokensFor(const std::string& mailbox);
   // No permit: the batch goes back to the outbox, to wait as the broker said.
@@ -229,9 +219,6 @@ class DeliveryWorker {
               std::function<absl::Status()> write);
   // Writes the outcomes kept by Record; true when none is left.
   bool RecordKeptOutcomes();
-  // Up to `wanted` sends from the offline allowance (sliding minute), if offline_grace has
-  // passed since a leading broker last answered.
-  int TakeOfflineAllowance(int wanted, absl::Time now);
   // Asks for a permit, with the offline sends no broker has counted yet; once a broker has
   // answered (whatever it said) they are counted and forgotten here.
   absl::StatusOr<mailroom::broker::v1::AcquireSendPermitResponse> AcquireReporting(
@@ -248,6 +235,8 @@ class DeliveryWorker {
   const Clock* clock_;
   const DeliveryOptions options_;
   SubmitterFactory submitters_;
+  MailRoutes routes_;
+  OfflineAllowance offline_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -255,30 +244,12 @@ class DeliveryWorker {
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   absl::optional<DeliveryErrorRecord> last_error_ ABSL_GUARDED_BY(mu_);
-  // Offline sends in the last minute (the allowance's window), and those no broker has
-  // counted yet, with their recipient counts.
-  std::deque<absl::Time> offline_sends_ ABSL_GUARDED_BY(mu_);
-  std::vector<mailroom::broker::v1::OfflineSend> uncounted_offline_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Time> uncounted_offline_times_ ABSL_GUARDED_BY(mu_);
-  absl::Time next_offline_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // When a leading broker last answered a permit request (granted or not); Start counts as
-  // one, since the node cannot know what the cluster sent before it ran.
-  absl::Time leader_answered_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   struct KeptOutcome {
     std::string id;
     const char* what;
     std::function<absl::Status()> write;
   };
   std::deque<KeptOutcome> kept_outcomes_ ABSL_GUARDED_BY(mu_);
-  // The routes the broker answered, by purpose, as of settings routes_etag_; none are asked for
-  // before routes_retry_at_ (after a failure). routes_refreshed_for_: the last grant etag that
-  // made them be asked again (so a grant older than the routes cannot make them asked each round).
-  std::map<int, std::vector<std::string>> routes_ ABSL_GUARDED_BY(mu_);
-  std::string routes_etag_ ABSL_GUARDED_BY(mu_);
-  std::string routes_refreshed_for_ ABSL_GUARDED_BY(mu_);
-  absl::Time routes_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // When the cached routes are asked for again regardless (kRouteTtl after the first of them).
-  absl::Time routes_expire_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Token sources of the pool mailboxes other than the default one.
   std::map<std::string, std::unique_ptr<BrokerTokenSource>> mailbox_tokens_ ABSL_GUARDED_BY(mu_);
   // Each with its own thread; a connection's state is touched only by that thread (and by

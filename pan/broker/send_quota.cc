@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/proto_time.h"
 #include "common/base/logging.h"
+#include "common/node/offline_allowance.h"  // kMaxOfflineSendsPerReport, the nodes' limit too
 
 namespace mailroom::broker {
 namespace {
@@ -17,7 +18,6 @@ constexpr absl::Duration kMinute = absl::Minutes(1);
 constexpr absl::Duration kDay = absl::Hours(24);
 constexpr size_t kMaxMessagesPerRequest = 30;
 constexpr size_t kMaxConnectionIdLength = 64;
-constexpr size_t kMaxOfflineSendsPerReport = 100;
 // A message whose window end is t counts at t + window too (windows are closed): room comes
 // back just after.
 constexpr absl::Duration kAfterWindow = absl::Milliseconds(1);
