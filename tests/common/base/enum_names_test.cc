@@ -23,5 +23,11 @@ TEST(EnumNameTest, AValueOutsideTheTableGetsTheFallback) {
   EXPECT_EQ(EnumName(static_cast<Color>(-1), kColorNames, "?"), "?");
 }
 
+TEST(EnumLookupTest, MapsEachEnumeratorToItsEntry) {
+  static constexpr int kWavelengths[] = {700, 530, 470};
+  EXPECT_EQ(EnumLookup(Color::kGreen, kWavelengths, 0), 530);
+  EXPECT_EQ(EnumLookup(static_cast<Color>(7), kWavelengths, 0), 0);
+}
+
 }  // namespace
 }  // namespace mailroom
