@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/enum_names.h"
 #include "common/base/utf8.h"
 #include "common/crypto/openssl_util.h"
 
@@ -64,13 +66,9 @@ absl::Status CheckText(absl::string_view field, absl::string_view value) {
 }  // namespace
 
 absl::string_view JwtAlgorithmName(JwtAlgorithm algorithm) {
-  switch (algorithm) {
-    case JwtAlgorithm::kPs256:
-      return "PS256";
-    case JwtAlgorithm::kRs256:
-      return "RS256";
-  }
-  return "PS256";
+  static constexpr absl::string_view kNames[] = {"PS256", "RS256"};
+  static_assert(std::size(kNames) == EnumCount(JwtAlgorithm::kRs256), "a name per JwtAlgorithm");
+  return EnumName(algorithm, kNames, "PS256");
 }
 
 absl::StatusOr<ClientAssertionSigner> ClientAssertionSigner::Create(

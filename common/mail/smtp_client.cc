@@ -252,6 +252,43 @@ Failure Classified(fc::FailureCause cause, std::string raw, std::string detail) 
   return failure;
 }
 
+// The cause libcurl's result tells when the server said nothing that does (UNKNOWN for the
+// rest); sets `verify_result` to OpenSSL's verdict on the server's certificate when it was
+// refused.
+fc::FailureCause CurlFailureCause(CURLcode code, CURL* curl, long* verify_result) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED;
+    case CURLE_COULDNT_CONNECT:
+      return fc::FAILURE_CAUSE_CONNECTION_REFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+      // A timeout once the TCP connection stood is a lost connection, not a connect timeout.
+      return InfoDuration(curl, CURLINFO_CONNECT_TIME_T) > absl::ZeroDuration()
+                 ? fc::FAILURE_CAUSE_CONNECTION_LOST
+                 : fc::FAILURE_CAUSE_CONNECT_TIMEOUT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return HostNameMismatch(curl, verify_result) ? fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH
+                                                   : fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
+    case CURLE_SSL_CACERT_BADFILE:
+      return fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
+    case CURLE_USE_SSL_FAILED:
+      return fc::FAILURE_CAUSE_STARTTLS_UNAVAILABLE;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+      return fc::FAILURE_CAUSE_CONNECTION_LOST;
+    default:
+      return fc::FAILURE_CAUSE_UNKNOWN;
+  }
+}
+
 // Classifies a failed transfer from the dialogue first (the server's reply codes), then
 // from libcurl's result.
 Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, bool token_set,
@@ -302,49 +339,8 @@ Failure ClassifyFailure(CURLcode code, CURL* curl, const Recorder& recorder, boo
       failure = Classified(fc::FAILURE_CAUSE_MAILBOX_AUTH_REJECTED, curl_error, curl_error);
     }
   } else {
-    fc::FailureCause cause = fc::FAILURE_CAUSE_UNKNOWN;
     long verify_result = 0;
-    switch (code) {
-      case CURLE_COULDNT_RESOLVE_HOST:
-        cause = fc::FAILURE_CAUSE_DNS_RESOLUTION_FAILED;
-        break;
-      case CURLE_COULDNT_CONNECT:
-        cause = fc::FAILURE_CAUSE_CONNECTION_REFUSED;
-        break;
-      case CURLE_OPERATION_TIMEDOUT: {
-        const bool tcp_connected =
-            InfoDuration(curl, CURLINFO_CONNECT_TIME_T) > absl::ZeroDuration();
-        cause =
-            tcp_connected ? fc::FAILURE_CAUSE_CONNECTION_LOST : fc::FAILURE_CAUSE_CONNECT_TIMEOUT;
-        break;
-      }
-      case CURLE_PEER_FAILED_VERIFICATION:
-        cause = HostNameMismatch(curl, &verify_result)
-                    ? fc::FAILURE_CAUSE_CERTIFICATE_NAME_MISMATCH
-                    : fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
-        break;
-      case CURLE_SSL_CACERT_BADFILE:
-        cause = fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN;
-        break;
-      case CURLE_USE_SSL_FAILED:
-        cause = fc::FAILURE_CAUSE_STARTTLS_UNAVAILABLE;
-        break;
-      case CURLE_SSL_CONNECT_ERROR:
-      case CURLE_SSL_CERTPROBLEM:
-      case CURLE_SSL_CIPHER:
-      case CURLE_SSL_ISSUER_ERROR:
-      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        cause = fc::FAILURE_CAUSE_TLS_HANDSHAKE_FAILED;
-        break;
-      case CURLE_GOT_NOTHING:
-      case CURLE_RECV_ERROR:
-      case CURLE_SEND_ERROR:
-      case CURLE_PARTIAL_FILE:
-        cause = fc::FAILURE_CAUSE_CONNECTION_LOST;
-        break;
-      default:
-        break;
-    }
+    const fc::FailureCause cause = CurlFailureCause(code, curl, &verify_result);
     failure = Classified(cause, curl_error, curl_error);
     NameConnectHost(host, &failure.diagnosis);
     if (cause == fc::FAILURE_CAUSE_UNTRUSTED_CERTIFICATE_CHAIN) {

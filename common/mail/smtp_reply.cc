@@ -1,11 +1,13 @@
 #include "common/mail/smtp_reply.h"
 
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/base/enum_names.h"
 
 namespace mailroom {
 namespace {
@@ -80,27 +82,10 @@ SmtpReply ParseSmtpReply(absl::string_view lines) {
 }
 
 absl::string_view SmtpStageName(SmtpStage stage) {
-  switch (stage) {
-    case SmtpStage::kConnect:
-      return "connect";
-    case SmtpStage::kGreeting:
-      return "greeting";
-    case SmtpStage::kEhlo:
-      return "EHLO";
-    case SmtpStage::kStartTls:
-      return "STARTTLS";
-    case SmtpStage::kAuth:
-      return "AUTH";
-    case SmtpStage::kMailFrom:
-      return "MAIL FROM";
-    case SmtpStage::kRcptTo:
-      return "RCPT TO";
-    case SmtpStage::kData:
-      return "DATA";
-    case SmtpStage::kQuit:
-      return "QUIT";
-  }
-  return "unknown";
+  static constexpr absl::string_view kNames[] = {
+      "connect", "greeting", "EHLO", "STARTTLS", "AUTH", "MAIL FROM", "RCPT TO", "DATA", "QUIT"};
+  static_assert(std::size(kNames) == EnumCount(SmtpStage::kQuit), "a name per SmtpStage");
+  return EnumName(stage, kNames, "unknown");
 }
 
 Diagnosis ClassifySmtpReply(const SmtpReply& reply, SmtpStage stage) {
@@ -169,19 +154,11 @@ DeliveryOutcome OutcomeOf(const Diagnosis& diagnosis) {
 }
 
 absl::string_view DeliveryOutcomeName(DeliveryOutcome outcome) {
-  switch (outcome) {
-    case DeliveryOutcome::kDelivered:
-      return "delivered";
-    case DeliveryOutcome::kTransient:
-      return "transient";
-    case DeliveryOutcome::kPermanent:
-      return "permanent";
-    case DeliveryOutcome::kAuthRejected:
-      return "auth-rejected";
-    case DeliveryOutcome::kQuotaExceeded:
-      return "quota-exceeded";
-  }
-  return "unknown";
+  static constexpr absl::string_view kNames[] = {"delivered", "transient", "permanent",
+                                                 "auth-rejected", "quota-exceeded"};
+  static_assert(std::size(kNames) == EnumCount(DeliveryOutcome::kQuotaExceeded),
+                "a name per DeliveryOutcome");
+  return EnumName(outcome, kNames, "unknown");
 }
 
 }  // namespace mailroom

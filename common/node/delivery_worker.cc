@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/base/proto_time.h"
 #include "common/base/diagnosis.h"
+#include "common/base/enum_names.h"
 #include "common/base/logging.h"
 #include "common/base/metrics.h"
 #include "common/mail/mail_purpose.h"
@@ -40,22 +41,18 @@ class SmtpSubmitter final : public MailSubmitter {
 };
 
 std::string DenialText(const bv1::AcquireSendPermitResponse& response) {
-  switch (response.denial_reason()) {
-    case bv1::PERMIT_DENIAL_REASON_MESSAGE_RATE:
-      return "waiting for send permit: messages-per-minute limit reached";
-    case bv1::PERMIT_DENIAL_REASON_DAILY_RECIPIENTS:
-      return "waiting for send permit: daily recipient limit reached";
-    case bv1::PERMIT_DENIAL_REASON_CONNECTIONS:
-      return "waiting for send permit: connection limit reached";
-    case bv1::PERMIT_DENIAL_REASON_MAILBOX_PAUSED:
-      return "waiting: mailbox paused after the submission quota was exceeded";
-    case bv1::PERMIT_DENIAL_REASON_PRIORITY:
-      return "waiting for send permit: more urgent mail goes first";
-    case bv1::PERMIT_DENIAL_REASON_OFFLINE_RECOVERY:
-      return "waiting for send permit: the broker is counting mail sent while no broker led";
-    default:
-      return "waiting for send permit";
-  }
+  static constexpr absl::string_view kTexts[] = {
+      "waiting for send permit",
+      "waiting for send permit: messages-per-minute limit reached",
+      "waiting for send permit: daily recipient limit reached",
+      "waiting for send permit: connection limit reached",
+      "waiting: mailbox paused after the submission quota was exceeded",
+      "waiting for send permit: more urgent mail goes first",
+      "waiting for send permit: the broker is counting mail sent while no broker led",
+  };
+  static_assert(std::size(kTexts) == bv1::PermitDenialReason_ARRAYSIZE,
+                "a text per PermitDenialReason");
+  return std::string(EnumName(response.denial_reason(), kTexts, kTexts[0]));
 }
 
 std::vector<std::string> EnvelopeRecipients(const ClaimedNotification& message) {

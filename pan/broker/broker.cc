@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,7 @@
 #include "common/crypto/jwt_assertion.h"
 #include "common/crypto/openssl_util.h"
 #include "common/base/diagnosis.h"
+#include "common/base/enum_names.h"
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
 #include "common/base/status_macros.h"
@@ -581,20 +583,14 @@ absl::Status Broker::FillStatus(mailroom::status::v1::GetNodeStatusResponse* res
     token->set_held(health.expire_time != absl::InfinitePast());
     token->set_usable(token->held());
     FillTokenTimes(health.expire_time, health.lifetime, health.error, clock_->Now(), token);
-    switch (health.state) {
-      case TokenHealth::State::kHealthy:
-        status->set_token_health(sv1::TOKEN_HEALTH_STATE_HEALTHY);
-        break;
-      case TokenHealth::State::kShortLived:
-        status->set_token_health(sv1::TOKEN_HEALTH_STATE_SHORT_LIVED);
-        break;
-      case TokenHealth::State::kRefreshFailing:
-        status->set_token_health(sv1::TOKEN_HEALTH_STATE_REFRESH_FAILING);
-        break;
-      case TokenHealth::State::kNoValidToken:
-        status->set_token_health(sv1::TOKEN_HEALTH_STATE_NO_VALID_TOKEN);
-        break;
-    }
+    // What the status view calls each TokenHealth::State.
+    static constexpr sv1::TokenHealthState kReported[] = {
+        sv1::TOKEN_HEALTH_STATE_HEALTHY, sv1::TOKEN_HEALTH_STATE_SHORT_LIVED,
+        sv1::TOKEN_HEALTH_STATE_REFRESH_FAILING, sv1::TOKEN_HEALTH_STATE_NO_VALID_TOKEN};
+    static_assert(std::size(kReported) == EnumCount(TokenHealth::State::kNoValidToken),
+                  "a reported state per TokenHealth::State");
+    status->set_token_health(
+        EnumLookup(health.state, kReported, sv1::TOKEN_HEALTH_STATE_UNSPECIFIED));
     status->set_token_fetches(stats.fetches);
     status->set_token_fetch_failures(stats.fetch_failures);
   }

@@ -29,6 +29,7 @@
 #include "pan/broker/broker_service.h"
 #include "pan/broker/election_status.h"
 #include "pan/broker/graph_connection_tester.h"
+#include "pan/broker/leader_fence.h"
 #include "pan/broker/leader_election.h"
 #include "pan/broker/quota_ledger.h"
 #include "pan/broker/settings_replica.h"
@@ -125,6 +126,8 @@ TokenClientFactory MakeTokenClientFactory(const Clock* clock, absl::Duration req
 struct Election {
   std::unique_ptr<CurlHttpTransport> transport;
   std::unique_ptr<etcd::EtcdClient> etcd;
+  // Guards the settings record's and the ledger's writes with the term this broker won.
+  std::unique_ptr<LeaderFence> fence;
   std::unique_ptr<SettingsReplica> settings;
   std::unique_ptr<QuotaLedger> ledger;
   std::unique_ptr<LeaderElection> election;
@@ -154,9 +157,10 @@ Election ConnectEtcd(const cfg::BrokerHaConfig& ha) {
   // A renewal, failing over across the members, must fit well inside a round (ttl / 3).
   etcd_options.request_timeout = std::max(absl::Milliseconds(200), options.ttl / 12);
   out.etcd = std::make_unique<etcd::EtcdClient>(etcd_options, out.transport.get());
-  SettingsReplicaOptions settings_options;
-  settings_options.election_key = options.election_key;
-  out.settings = std::make_unique<SettingsReplica>(settings_options, out.etcd.get());
+  LeaderFenceOptions fence_options;
+  fence_options.election_key = options.election_key;
+  out.fence = std::make_unique<LeaderFence>(fence_options, out.etcd.get());
+  out.settings = std::make_unique<SettingsReplica>(SettingsReplicaOptions(), out.fence.get());
   return out;
 }
 
@@ -170,9 +174,8 @@ void StartElection(const cfg::BrokerHaConfig& ha, SettingsStore& store, Broker& 
                    std::function<void(bool)> on_change, Election& out) {
   LeaderElectionOptions options = ElectionOptions(ha);
   options.on_change = std::move(on_change);
-  QuotaLedgerOptions ledger_options;
-  ledger_options.election_key = options.election_key;
-  out.ledger = std::make_unique<QuotaLedger>(ledger_options, out.etcd.get(), &broker.quota());
+  out.ledger =
+      std::make_unique<QuotaLedger>(QuotaLedgerOptions(), out.fence.get(), &broker.quota());
   options.on_elected = [&out, &store, &broker](const etcd::KeyHold& hold) {
     MR_RETURN_IF_ERROR(out.ledger->Load(hold));
     out.settings->Guard(hold);

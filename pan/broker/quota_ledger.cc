@@ -3,15 +3,19 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
+#include "common/rpc/status_grpc.h"
 #include "pan/broker/leadership.h"
 
 namespace mailroom::broker {
 namespace {
 
+constexpr char kWriter[] = "quota ledger";
+
 absl::Status NotLeader(absl::string_view why) {
-  return NotLeaderError(absl::StrCat("quota ledger: ", why));
+  return NotLeaderError(absl::StrCat(kWriter, ": ", why));
 }
 
 // The end of the key range of every key starting with `prefix` (etcd's range_end).
@@ -23,16 +27,16 @@ std::string PrefixEnd(std::string prefix) {
 
 }  // namespace
 
-QuotaLedger::QuotaLedger(QuotaLedgerOptions options, etcd::EtcdClient* etcd, SendQuota* quota)
-    : options_(std::move(options)), etcd_(etcd), quota_(quota) {}
+QuotaLedger::QuotaLedger(QuotaLedgerOptions options, LeaderFence* fence, SendQuota* quota)
+    : options_(std::move(options)), fence_(fence), quota_(quota) {}
 
 absl::Status QuotaLedger::Load(const etcd::KeyHold& hold) {
   absl::MutexLock lock(&mu_);
-  hold_.reset();
+  fence_->Drop();
   etcd::gw::RangeRequest range;
   range.set_key(options_.prefix);
   range.set_range_end(PrefixEnd(options_.prefix));
-  MR_ASSIGN_OR_RETURN(etcd::gw::RangeResponse records, etcd_->Range(range));
+  MR_ASSIGN_OR_RETURN(etcd::gw::RangeResponse records, fence_->etcd()->Range(range));
   for (const etcd::gw::KeyValue& kv : records.kvs()) {
     ledger::LedgerRecord record;
     if (!record.ParseFromString(kv.value())) {
@@ -44,7 +48,7 @@ absl::Status QuotaLedger::Load(const etcd::KeyHold& hold) {
                               << record.entries_size() << " counted entr"
                               << (record.entries_size() == 1 ? "y" : "ies");
   }
-  hold_ = hold;
+  fence_->Guard(hold);
   return absl::OkStatus();
 }
 
@@ -57,28 +61,24 @@ absl::Status QuotaLedger::Persist(const std::string& mailbox) {
       +[](Commits* c) { return !c->writing; }, &commits));
   if (commits.written >= ticket) return absl::OkStatus();
   if (commits.failed_through >= ticket) return commits.last_error;
-  if (!hold_.has_value()) return NotLeader("this broker has not loaded the ledger as leader");
+  const absl::optional<etcd::KeyHold> hold = fence_->term();
+  if (!hold.has_value()) return NotLeader("this broker has not loaded the ledger as leader");
   commits.writing = true;
   const int64_t covered = commits.requested;
   // Taken after every covered ticket's grant: this write includes all of them.
   const ledger::LedgerRecord record = quota_->Snapshot(mailbox);
-  const etcd::KeyHold hold = *hold_;
   mu_.Unlock();
-  absl::StatusOr<bool> written = etcd_->PutWhileHeld(
-      options_.prefix + mailbox, record.SerializeAsString(), options_.election_key, hold);
+  absl::Status status =
+      fence_->Put(kWriter, options_.prefix + mailbox, record.SerializeAsString(), *hold);
   mu_.Lock();
   commits.writing = false;
-  absl::Status status = absl::OkStatus();
-  if (!written.ok()) {
+  if (!status.ok() && ReasonOf(status) != kNotLeaderReason) {
     // Cut off from etcd (a partition, no quorum): this broker cannot grant, and another may
     // lead once its lease lapses. To the role nodes that is an election, which they wait out;
     // etcd's own UNAVAILABLE or DEADLINE_EXCEEDED would look like a broker that is down, and
-    // they would send their offline allowance at once, outside the ledger. The hold stays: a
-    // write that gets through again within the term is still guarded by it.
-    status = NotLeader(absl::StrCat("cannot write to etcd: ", written.status().message()));
-  } else if (!*written) {
-    hold_.reset();
-    status = NotLeader("the election key is no longer this broker's");
+    // they would send their offline allowance at once, outside the ledger. The fence keeps
+    // the term: a write that gets through again within the term is still guarded by it.
+    status = NotLeader(absl::StrCat("cannot write to etcd: ", status.message()));
   }
   if (status.ok()) {
     commits.written = covered;

@@ -6,10 +6,10 @@
 // - Write-ahead: the leader writes the mailbox's record (SendQuota::Snapshot) before it answers
 //   a grant (Persist); a grant whose record could not be written is taken back and refused. So
 //   every message a leader let a node send is in etcd before the node can send it.
-// - Fenced: each write is a transaction that succeeds only while the election key is still held
-//   with the lease and create_revision of the term in which this broker loaded the ledger;
-//   otherwise it fails with NOT_LEADER. A broker that lost the lead cannot overwrite its
-//   successor's record.
+// - Fenced (leader_fence.h): each write is a transaction that succeeds only while the election
+//   key is still held with the lease and create_revision of the term in which this broker
+//   loaded the ledger; otherwise it fails with NOT_LEADER. A broker that lost the lead cannot
+//   overwrite its successor's record.
 // - Load: a newly elected leader reads every record (before its term starts: the election's
 //   on_elected hook) and counts them (SendQuota::Restore), each message ending as long before
 //   its own "now" as it had ended before the record was written: it counts at least as long as
@@ -28,8 +28,8 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/types/optional.h"
 #include "common/etcd/etcd_client.h"
+#include "pan/broker/leader_fence.h"
 #include "pan/broker/send_quota.h"
 
 namespace mailroom::broker {
@@ -37,17 +37,16 @@ namespace mailroom::broker {
 struct QuotaLedgerOptions {
   // Records are at prefix + mailbox.
   std::string prefix = "/mailroom/broker/ledger/";
-  // The election key whose hold guards every write (LeaderElectionOptions::election_key).
-  std::string election_key = "/mailroom/broker/leader";
 };
 
 class QuotaLedger {
  public:
-  // `etcd` and `quota` must outlive the ledger.
-  QuotaLedger(QuotaLedgerOptions options, etcd::EtcdClient* etcd, SendQuota* quota);
+  // `fence` (and its etcd client) and `quota` must outlive the ledger.
+  QuotaLedger(QuotaLedgerOptions options, LeaderFence* fence, SendQuota* quota);
 
   // Reads every mailbox's record into the quota; later writes are guarded by `hold` (the
-  // election key as this broker just won it).
+  // election key as this broker just won it). The fence guards no write while it reads
+  // (LeaderFence::Drop, then Guard once every record is counted).
   absl::Status Load(const etcd::KeyHold& hold);
   // Writes `mailbox`'s record as the quota counts it now. UNAVAILABLE, with reason NOT_LEADER
   // when the election key is no longer held as loaded (or nothing was loaded), or when etcd
@@ -67,10 +66,9 @@ class QuotaLedger {
   };
 
   const QuotaLedgerOptions options_;
-  etcd::EtcdClient* etcd_;
-  SendQuota* quota_;
+  LeaderFence* const fence_;
+  SendQuota* const quota_;
   absl::Mutex mu_;
-  absl::optional<etcd::KeyHold> hold_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Commits> commits_ ABSL_GUARDED_BY(mu_);
 };
 

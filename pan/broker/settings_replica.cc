@@ -9,36 +9,29 @@
 namespace mailroom::broker {
 namespace {
 
+constexpr char kWriter[] = "settings in etcd";
+
 absl::Status NotLeader(absl::string_view why) {
-  return NotLeaderError(absl::StrCat("settings in etcd: ", why));
+  return NotLeaderError(absl::StrCat(kWriter, ": ", why));
 }
 
 }  // namespace
 
-SettingsReplica::SettingsReplica(SettingsReplicaOptions options, etcd::EtcdClient* etcd)
-    : options_(std::move(options)), etcd_(etcd) {}
+SettingsReplica::SettingsReplica(SettingsReplicaOptions options, LeaderFence* fence)
+    : options_(std::move(options)), fence_(fence) {}
 
-void SettingsReplica::Guard(const etcd::KeyHold& hold) {
-  absl::MutexLock lock(&mu_);
-  hold_ = hold;
-}
+void SettingsReplica::Guard(const etcd::KeyHold& hold) { fence_->Guard(hold); }
 
 absl::Status SettingsReplica::Publish(absl::string_view record) {
-  absl::MutexLock lock(&mu_);
-  if (!hold_.has_value()) {
+  const absl::optional<etcd::KeyHold> term = fence_->term();
+  if (!term.has_value()) {
     return NotLeader("only the leading broker saves settings; this one stands by");
   }
-  MR_ASSIGN_OR_RETURN(const bool written,
-                      etcd_->PutWhileHeld(options_.key, record, options_.election_key, *hold_));
-  if (!written) {
-    hold_.reset();
-    return NotLeader("the election key is no longer this broker's");
-  }
-  return absl::OkStatus();
+  return fence_->Put(kWriter, options_.key, record, *term);
 }
 
 absl::StatusOr<absl::optional<std::string>> SettingsReplica::Fetch() {
-  MR_ASSIGN_OR_RETURN(absl::optional<etcd::gw::KeyValue> kv, etcd_->Get(options_.key));
+  MR_ASSIGN_OR_RETURN(absl::optional<etcd::gw::KeyValue> kv, fence_->etcd()->Get(options_.key));
   if (!kv.has_value()) return absl::optional<std::string>();
   return absl::optional<std::string>(std::move(*kv->mutable_value()));
 }

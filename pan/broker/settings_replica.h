@@ -7,9 +7,10 @@
 // - Only ciphertext enters etcd. The broker key is provisioned on each broker's node and
 //   never leaves it: whoever reads etcd learns nothing of the secret, and a record altered
 //   or sealed under another key fails authentication when a broker opens it (DATA_LOSS).
-// - Fenced like the quota ledger: a write succeeds only while the election key is held with
-//   the lease and create_revision of the term in which this broker was elected (Guard), so a
-//   broker that lost the lead cannot overwrite its successor's settings.
+// - Fenced (leader_fence.h), with the same fence as the quota ledger: a write succeeds only
+//   while the election key is held with the lease and create_revision of the term in which
+//   this broker was elected (Guard), so a broker that lost the lead cannot overwrite its
+//   successor's settings.
 // Thread-safe.
 #ifndef MAILROOM_PAN_BROKER_SETTINGS_REPLICA_H_
 #define MAILROOM_PAN_BROKER_SETTINGS_REPLICA_H_
@@ -19,25 +20,24 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/optional.h"
 #include "common/etcd/etcd_client.h"
+#include "pan/broker/leader_fence.h"
 
 namespace mailroom::broker {
 
 struct SettingsReplicaOptions {
   // Where the sealed record lives.
   std::string key = "/mailroom/broker/settings";
-  // The election key whose hold guards every write (LeaderElectionOptions::election_key).
-  std::string election_key = "/mailroom/broker/leader";
 };
 
 class SettingsReplica {
  public:
-  // `etcd` must outlive the replica.
-  SettingsReplica(SettingsReplicaOptions options, etcd::EtcdClient* etcd);
+  // `fence` (and its etcd client) must outlive the replica.
+  SettingsReplica(SettingsReplicaOptions options, LeaderFence* fence);
 
-  // Guards later writes with `hold`: the election key as this broker just won it.
+  // Guards later writes with `hold`, the election key as this broker just won it
+  // (LeaderFence::Guard: the quota ledger's writes too, as they share the fence).
   void Guard(const etcd::KeyHold& hold);
   // Writes `record` (a sealed settings record, as SettingsStore writes its file).
   // UNAVAILABLE with reason NOT_LEADER when no term guards the write or the election key is
@@ -50,9 +50,7 @@ class SettingsReplica {
 
  private:
   const SettingsReplicaOptions options_;
-  etcd::EtcdClient* etcd_;
-  absl::Mutex mu_;
-  absl::optional<etcd::KeyHold> hold_ ABSL_GUARDED_BY(mu_);
+  LeaderFence* const fence_;
 };
 
 }  // namespace mailroom::broker

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_grpc.h"
 #include "gtest/gtest.h"
+#include "pan/broker/leader_fence.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_http_transport.h"
 
@@ -24,13 +25,15 @@ class QuotaLedgerTest : public ::testing::Test {
     etcd::EtcdClientOptions options;
     options.endpoints = {"http://127.0.0.1:2379"};
     etcd_ = std::make_unique<etcd::EtcdClient>(options, &transport_);
-    ledger_ = std::make_unique<QuotaLedger>(QuotaLedgerOptions{}, etcd_.get(), &quota_);
+    fence_ = std::make_unique<LeaderFence>(LeaderFenceOptions{}, etcd_.get());
+    ledger_ = std::make_unique<QuotaLedger>(QuotaLedgerOptions{}, fence_.get(), &quota_);
   }
 
   FakeClock clock_;
   SendQuota quota_{&clock_, SendLimitValues{}};
   FakeHttpTransport transport_;
   std::unique_ptr<etcd::EtcdClient> etcd_;
+  std::unique_ptr<LeaderFence> fence_;
   std::unique_ptr<QuotaLedger> ledger_;
 };
 

@@ -20,6 +20,7 @@
 #include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "pan/broker/leader_fence.h"
 #include "pan/broker/settings_store.h"
 #include "tests/testing/etcd_cluster.h"
 
@@ -51,9 +52,10 @@ SavedSettings Saved(const std::string& etag) {
   return saved;
 }
 
-// One broker: its own directory, key file, state file, and replica.
+// One broker: its own directory, key file, state file, fence and replica.
 struct TestBroker {
   std::string dir;
+  std::unique_ptr<LeaderFence> fence;
   std::unique_ptr<SettingsReplica> replica;
   std::unique_ptr<SettingsStore> store;
   std::string state_path() const { return dir + "/state.bin"; }
@@ -78,7 +80,9 @@ class SettingsReplicaTest : public ::testing::Test {
     TestBroker broker;
     broker.dir = absl::StrCat(root_, "/", name);
     EXPECT_EQ(system(absl::StrCat("mkdir -p ", broker.dir).c_str()), 0);
-    broker.replica = std::make_unique<SettingsReplica>(SettingsReplicaOptions{}, etcd_.get());
+    broker.fence = std::make_unique<LeaderFence>(LeaderFenceOptions{}, etcd_.get());
+    broker.replica =
+        std::make_unique<SettingsReplica>(SettingsReplicaOptions{}, broker.fence.get());
     broker.store = std::make_unique<SettingsStore>(broker.state_path(), key, broker.replica.get());
     return broker;
   }
