@@ -13,7 +13,7 @@ MailRoutes::MailRoutes(BrokerPermits* permits, const Clock* clock, absl::Duratio
 absl::optional<std::vector<std::string>> MailRoutes::Cached(MailPurpose purpose) {
   if (purpose == cv1::MAIL_PURPOSE_UNSPECIFIED) return std::vector<std::string>{""};
   absl::MutexLock lock(&mu_);
-  if (clock_->Now() > expire_at_) routes_.clear();
+  if (clock_->Now() >= expire_at_) routes_.clear();
   auto it = routes_.find(purpose);
   if (it != routes_.end()) return it->second;
   if (clock_->Now() < retry_at_) return std::vector<std::string>{""};

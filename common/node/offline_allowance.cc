@@ -23,7 +23,7 @@ void OfflineAllowance::NoteLeaderAnswered() {
 int OfflineAllowance::Take(const std::vector<int>& recipient_counts) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  if (now - leader_answered_at_ <= grace_) return 0;
+  if (now - leader_answered_at_ < grace_) return 0;
   while (!window_.empty() && window_.front() + absl::Minutes(1) <= now) window_.pop_front();
   const int room = messages_per_minute_ - static_cast<int>(window_.size());
   const int taken = std::max(0, std::min(room, static_cast<int>(recipient_counts.size())));
