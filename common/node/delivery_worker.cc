@@ -202,18 +202,6 @@ void DeliveryWorker::Wake() {
   for (std::unique_ptr<Connection>& connection : connections_) connection->loop->Wake();
 }
 
-int64_t DeliveryWorker::delivered() const {
-  absl::MutexLock lock(&mu_);
-  return delivered_;
-}
-int64_t DeliveryWorker::failed() const {
-  absl::MutexLock lock(&mu_);
-  return failed_;
-}
-int64_t DeliveryWorker::retried() const {
-  absl::MutexLock lock(&mu_);
-  return retried_;
-}
 absl::optional<DeliveryErrorRecord> DeliveryWorker::last_error() const {
   absl::MutexLock lock(&mu_);
   return last_error_;
@@ -721,8 +709,6 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
                                 "End-to-end delivery latency: enqueue to the server's 250.",
                                 {{"node", options_.node_name}},
                                 clock_->Now() - message.create_time, kLongLatencyBuckets);
-      absl::MutexLock lock(&mu_);
-      ++delivered_;
       break;
     }
     case DeliveryOutcome::kTransient: {
@@ -743,7 +729,6 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
       });
       CountOutcome(options_.node_name, "retried", sent.reply.code);
       absl::MutexLock lock(&mu_);
-      ++retried_;
       NoteFailure(message, sent, "retried");
       break;
     }
@@ -756,7 +741,6 @@ void DeliveryWorker::RecordOutcome(const ClaimedNotification& message, const Sen
       RaiseDeliveryAlarm(message, sent.diagnosis);
       CountOutcome(options_.node_name, "failed", sent.reply.code);
       absl::MutexLock lock(&mu_);
-      ++failed_;
       NoteFailure(message, sent, "failed");
       break;
     }
@@ -785,7 +769,6 @@ absl::Time DeliveryWorker::PauseForQuota(const ClaimedNotification& message,
          });
   CountOutcome(options_.node_name, "paused", sent.reply.code);
   absl::MutexLock lock(&mu_);
-  ++retried_;
   NoteFailure(message, sent, "paused");
   return paused_until;
 }

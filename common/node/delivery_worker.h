@@ -136,9 +136,6 @@ class DeliveryWorker {
   // Wakes the connections (new work was queued).
   void Wake();
 
-  int64_t delivered() const;
-  int64_t failed() const;
-  int64_t retried() const;
   // The last attempt that did not end in the server's acceptance; nullopt if none yet.
   absl::optional<DeliveryErrorRecord> last_error() const;
 
@@ -240,9 +237,6 @@ class DeliveryWorker {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   absl::optional<DeliveryErrorRecord> last_error_ ABSL_GUARDED_BY(mu_);
   struct KeptOutcome {
     std::string id;
