@@ -302,9 +302,10 @@ absl::Status BrokerPermits::Release(const std::string& permit_id,
 }
 
 absl::StatusOr<v1::ResolveMailRouteResponse> BrokerPermits::ResolveMailRoute(
-    mailroom::common::v1::MailPurpose purpose) {
+    mailroom::common::v1::MailPurpose purpose, const std::string& from) {
   v1::ResolveMailRouteRequest request;
   request.set_purpose(purpose);
+  request.set_from(from);
   return CallBroker(brokers_, &v1::TokenBroker::StubInterface::ResolveMailRoute, request,
                     rpc_timeout_);
 }

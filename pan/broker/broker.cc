@@ -783,8 +783,13 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   } else {
     return NotConfigured();
   }
-  MR_ASSIGN_OR_RETURN(const v1::SmtpSettings resolved,
+  MR_ASSIGN_OR_RETURN(const v1::SmtpSettings pool_settings,
                       ResolveGivenSettings(&settings, options_.default_authority_host));
+  // The tested mailbox of the tested settings' pool; the tester sees it as the settings'
+  // username, with its own transport.
+  const MailboxPool pool(pool_settings, options_.send_limits);
+  MR_ASSIGN_OR_RETURN(const PoolMember* tested, pool.Resolve(request.mailbox(), "mailbox"));
+  const v1::SmtpSettings resolved = SettingsOfMailbox(pool_settings, *tested);
   const cv1::EmailAddress* recipient = nullptr;
   if (request.has_test_recipient()) {
     const std::string& address = request.test_recipient().address();
@@ -831,6 +836,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
     }
   }
   report.set_tested_saved_settings(!request.has_settings());
+  report.set_mailbox(tested->address);
   report.set_token_endpoint(resolved.token_endpoint());
   if (!report.has_start_time()) ToProto(start, report.mutable_start_time());
   absl::MutexLock lock(&mu_);
@@ -841,7 +847,10 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   const std::string test_id =
       absl::StrFormat("test-%d-%08x", next_test_++, static_cast<uint32_t>(random_unit_() * 4e9));
   report.set_test_id(test_id);
-  tests_[test_id] = TestRecord{SettingsFingerprint(resolved), now, report.passed(), report};
+  // Settings are saved on a test of their default mailbox only: a pool mailbox's test is
+  // recorded without a fingerprint, which no settings match.
+  tests_[test_id] = TestRecord{tested->is_default ? SettingsFingerprint(resolved) : "", now,
+                               report.passed(), report};
   MR_LOG(kInfo, kLogBroker) << "Test Connection " << test_id
                             << (report.passed() ? " passed" : " failed: ")
                             << (report.passed() ? "" : report.diagnosis().title());

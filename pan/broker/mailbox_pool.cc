@@ -91,6 +91,16 @@ std::vector<std::string> SendAsKeys(const google::protobuf::RepeatedPtrField<std
 
 }  // namespace
 
+v1::SmtpSettings SettingsOfMailbox(const v1::SmtpSettings& resolved, const PoolMember& member) {
+  // The default mailbox's are the settings themselves, as saved (what a test's fingerprint is
+  // of).
+  if (member.is_default) return resolved;
+  v1::SmtpSettings settings = resolved;
+  settings.set_username(member.address);
+  settings.set_transport(member.transport);
+  return settings;
+}
+
 bool PoolUsesGraph(const v1::SmtpSettings& settings) {
   if (settings.transport() == v1::MAIL_TRANSPORT_GRAPH ||
       settings.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {

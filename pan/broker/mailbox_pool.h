@@ -60,6 +60,12 @@ struct PoolMember {
 absl::Status ValidateMailboxPool(const ::mailroom::broker::v1::SmtpSettings& settings,
                                  const std::string& prefix);
 
+// `resolved` (the pool's settings) as `member` sends with them: username its address (the
+// XOAUTH2 user, the envelope sender and Graph's users/{mailbox}) and transport its own. What
+// Test Connection of a pool mailbox tests.
+::mailroom::broker::v1::SmtpSettings SettingsOfMailbox(
+    const ::mailroom::broker::v1::SmtpSettings& resolved, const PoolMember& member);
+
 // Whether the default mailbox or any pool mailbox sends through Microsoft Graph (then
 // graph_endpoint is needed).
 bool PoolUsesGraph(const ::mailroom::broker::v1::SmtpSettings& settings);

@@ -1423,6 +1423,61 @@ TEST_F(BrokerPoolTest, RoutesAndTheFromCheck) {
   EXPECT_THAT(resolved->mailboxes(), ::testing::ElementsAre("noreply@contoso.com"));
 }
 
+TEST_F(BrokerPoolTest, TestConnectionOfAPoolMailboxRunsAsThatMailboxByItsTransport) {
+  Configure(PoolSettings());
+  const int runs = tester_.runs;
+  v1::TestConnectionRequest request;  // the saved settings
+  request.set_mailbox("ALERTS@contoso.com");
+  request.mutable_test_recipient()->set_address("admin@contoso.com");
+  absl::StatusOr<v1::TestConnectionReport> report =
+      broker_->TestConnection(request, [](const v1::TestStep&) {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->passed());
+  EXPECT_EQ(report->mailbox(), "alerts@contoso.com");
+  // The XOAUTH2 user and the envelope sender are the settings' username to the tester.
+  EXPECT_EQ(tester_.last_settings.username(), "alerts@contoso.com");
+  EXPECT_EQ(tester_.last_settings.transport(), v1::MAIL_TRANSPORT_SMTP);
+  // Its connection and test message are counted in that mailbox's ledger.
+  EXPECT_EQ(QuotaOf("alerts@contoso.com").messages_last_minute(), 1);
+  EXPECT_EQ(QuotaOf("noreply@contoso.com").messages_last_minute(), 0);
+  // A pool mailbox's test saves no settings: they are saved on their default mailbox's test.
+  absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(PoolSettings(), report->test_id());
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  request.set_mailbox("guests@contoso.com");  // Graph: users/guests@contoso.com
+  request.clear_test_recipient();
+  report = broker_->TestConnection(request, [](const v1::TestStep&) {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->mailbox(), "guests@contoso.com");
+  EXPECT_EQ(tester_.last_settings.username(), "guests@contoso.com");
+  EXPECT_EQ(tester_.last_settings.transport(), v1::MAIL_TRANSPORT_GRAPH);
+
+  request.clear_mailbox();
+  report = broker_->TestConnection(request, [](const v1::TestStep&) {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(tester_.last_settings.username(), "noreply@contoso.com");
+  EXPECT_EQ(tester_.runs, runs + 3);
+}
+
+TEST_F(BrokerPoolTest, TestConnectionOfAMailboxOutsideThePoolIsNotFoundNamingTheField) {
+  Configure(PoolSettings());
+  const int runs = tester_.runs;
+  v1::TestConnectionRequest request;
+  request.set_mailbox("ghost@contoso.com");
+  absl::StatusOr<v1::TestConnectionReport> report =
+      broker_->TestConnection(request, [](const v1::TestStep&) {});
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(report.status().message(), HasSubstr("mailbox: \"ghost@contoso.com\""));
+  // Given settings: their pool, not the saved one's.
+  v1::SmtpSettings without_alerts = Settings();
+  request.set_mailbox("alerts@contoso.com");
+  *request.mutable_settings() = without_alerts;
+  report = broker_->TestConnection(request, [](const v1::TestStep&) {});
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(tester_.runs, runs);
+}
+
 // Only the default mailbox has SMTP with Graph fallback: SMTP AUTH disabled for a pool mailbox,
 // reported with its token or with a send result, never moves the default mailbox to Graph.
 TEST_F(BrokerPoolTest, SmtpAuthDisabledOnAPoolMailboxLeavesTheDefaultOnSmtp) {
