@@ -44,8 +44,8 @@ inline constexpr int kMaxRouteMailboxes = 8;
 // One mailbox of the pool.
 struct PoolMember {
   std::string address;  // as configured
-  // How its mail goes out as configured (UNSPECIFIED is SMTP); only the default mailbox may
-  // be SMTP_WITH_GRAPH_FALLBACK.
+  // How its mail goes out as configured: SMTP (for UNSPECIFIED too), GRAPH or
+  // SMTP_WITH_GRAPH_FALLBACK (its state then in the broker's MailboxFallbacks).
   ::mailroom::broker::v1::MailTransport transport = ::mailroom::broker::v1::MAIL_TRANSPORT_SMTP;
   SendLimitValues limits;
   bool is_default = false;
