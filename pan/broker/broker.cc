@@ -1016,6 +1016,12 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     }
     record = it->second;
   }
+  if (record.fingerprint.empty()) {
+    return WithReason(absl::FailedPreconditionError(
+                          "test_id: that Test Connection tested a pool mailbox; settings are "
+                          "saved after a passed test of their default mailbox (no mailbox)"),
+                      "TEST_CONNECTION_REQUIRED");
+  }
   if (record.fingerprint != fingerprint) {
     return WithReason(absl::FailedPreconditionError(
                           "test_id: that Test Connection tested different settings; test "

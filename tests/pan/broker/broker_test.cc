@@ -1462,6 +1462,7 @@ TEST_F(BrokerPoolTest, TestConnectionOfAPoolMailboxRunsAsThatMailboxByItsTranspo
   // A pool mailbox's test saves no settings: they are saved on their default mailbox's test.
   absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(PoolSettings(), report->test_id());
   EXPECT_EQ(saved.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(saved.status().message(), HasSubstr("that Test Connection tested a pool mailbox"));
 
   request.set_mailbox("guests@contoso.com");  // Graph: users/guests@contoso.com
   request.clear_test_recipient();
