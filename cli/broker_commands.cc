@@ -35,7 +35,8 @@ const char kBrokerUsageLines[] =
     "  settings show                 the saved SMTP / OAuth settings (no secret), the mailbox\n"
     "                                pool (transport, limits, send as) and its routes\n"
     "  settings test [--file=F] [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
-    "                                Test Connection on saved or given settings\n"
+    "                [mailbox=ADDRESS]  Test Connection on saved or given settings, of the\n"
+    "                                default mailbox or of the pool mailbox ADDRESS\n"
     "  settings set --file=F [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
     "                                test, then save if the test passes\n"
     "  secret status                 the credential's expiry and alarms\n"
@@ -121,12 +122,15 @@ int SettingsShow(const Admin& admin, const Arguments&) {
   return Report(Call(admin, BrokerTarget(admin), &Stub::GetSettings, {}), PrintSettings);
 }
 
-// Runs Test Connection, printing each step as it finishes. Returns the report.
+// Runs Test Connection of `mailbox` ("": the default one), printing each step as it
+// finishes. Returns the report.
 absl::StatusOr<v1::TestConnectionReport> RunTest(const Admin& admin,
-                                                 const v1::SmtpSettings* settings) {
+                                                 const v1::SmtpSettings* settings,
+                                                 const std::string& mailbox = "") {
   MR_ASSIGN_OR_RETURN(const Target target, BrokerTarget(admin));
   v1::TestConnectionRequest request;
   if (settings != nullptr) *request.mutable_settings() = *settings;
+  request.set_mailbox(mailbox);
   const std::string to = absl::GetFlag(FLAGS_to);
   if (!to.empty()) request.mutable_test_recipient()->set_address(to);
   grpc::ClientContext context;
@@ -157,12 +161,13 @@ absl::StatusOr<v1::TestConnectionReport> RunTest(const Admin& admin,
   return report;
 }
 
-int SettingsTest(const Admin& admin, const Arguments&) {
+int SettingsTest(const Admin& admin, const Arguments& args) {
   absl::StatusOr<v1::SmtpSettings> settings = SettingsFromFlags();
   if (!settings.ok()) return Fail(settings.status());
   const bool saved =
       absl::GetFlag(FLAGS_file).empty() && absl::GetFlag(FLAGS_client_secret_file).empty();
-  absl::StatusOr<v1::TestConnectionReport> report = RunTest(admin, saved ? nullptr : &*settings);
+  absl::StatusOr<v1::TestConnectionReport> report =
+      RunTest(admin, saved ? nullptr : &*settings, args.Get("mailbox"));
   if (!report.ok()) return Fail(report.status());
   if (JsonOutput()) PrintJson(*report);
   return report->passed() ? kExitOk : kExitFailed;
@@ -272,7 +277,7 @@ const CommandGroup& BrokerCommands() {
       absl::StrCat("usage: mailroomctl --config=ADMIN_CONFIG COMMAND\n", kBrokerUsageLines),
       {
           {"settings show", {}, SettingsShow},
-          {"settings test", {}, SettingsTest},
+          {"settings test", {{"mailbox"}}, SettingsTest},
           {"settings set", {}, SettingsSet},
           {"secret status", {}, SecretStatus},
           {"quota", {}, Quota},

@@ -81,6 +81,7 @@ std::string FormatReportSummary(const v1::TestConnectionReport& report) {
     absl::StrAppend(&out, "Result: FAILED at ", StepName(report.failed_step()), ": ",
                     report.diagnosis().title(), "\n");
   }
+  if (!report.mailbox().empty()) absl::StrAppend(&out, "Mailbox: ", report.mailbox(), "\n");
   if (!report.token_endpoint().empty()) {
     absl::StrAppend(&out, "Token endpoint: ", report.token_endpoint(), "\n");
   }

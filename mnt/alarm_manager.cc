@@ -363,6 +363,10 @@ mv1::AlarmSettings AlarmManager::GetSettings() const {
 absl::StatusOr<mv1::AlarmSettings> AlarmManager::SetSettings(
     const mv1::SetAlarmSettingsRequest& request, const Caller& caller) {
   if (absl::Status s = ValidateAlarmSettings(request.settings(), "settings."); !s.ok()) return s;
+  // Outside the lock: it may wait for the broker. Alarm summaries are ALARMS mail too.
+  MR_RETURN_IF_ERROR(FromAddressCheck(options_.mail_routes)
+                         .Check("settings.sender", request.settings().sender().address(),
+                                {::mailroom::common::v1::MAIL_PURPOSE_ALARMS}));
   absl::MutexLock lock(&mu_);
   if (!request.etag().empty() && request.etag() != settings_.etag()) {
     return WithReason(absl::AbortedError(absl::StrCat(

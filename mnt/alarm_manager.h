@@ -37,6 +37,7 @@
 #include "common/base/callback_slot.h"
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
+#include "common/node/from_address_check.h"
 #include "common/outbox/outbox.h"
 #include "common/rpc/role.h"
 #include "mnt/alarm_store.h"
@@ -54,6 +55,9 @@ struct AlarmManagerOptions {
   absl::Duration retention = absl::Hours(24 * 7);
   // Most summaries queued per SendDueSummaries() call.
   int summaries_per_round = 100;
+  // The broker's mailbox pool, asked whether the settings' sender may send alarms when an
+  // admin saves it (common/node/from_address_check.h); null: not checked.
+  MailRouteResolver* mail_routes = nullptr;
 };
 
 // The verified identity of an RPC's caller (from its certificate).

@@ -100,6 +100,7 @@ absl::StatusOr<int> Run(const RoleStart& start) {
   AlarmManagerOptions options;
   options.node_name = config.node_name();
   options.max_message_bytes = node->max_message_bytes();
+  options.mail_routes = node->route_resolver();
   if (config.delivery().has_retention()) {
     options.retention = absl::Seconds(config.delivery().retention().seconds());
   }

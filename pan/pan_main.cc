@@ -47,6 +47,7 @@ absl::StatusOr<int> Run(const RoleStart& start) {
   RemindersOptions options;
   options.default_from = [node = role_node.get()] { return node->mailbox(); };
   options.max_message_bytes = role_node->max_message_bytes();
+  options.mail_routes = role_node->route_resolver();
   Reminders reminders(registry.get(), role_node->outbox(), &clock, options);
   if (absl::StatusOr<int> recovered = reminders.Recover(); !recovered.ok()) {
     return absl::Status(recovered.status().code(),

@@ -280,6 +280,10 @@ absl::StatusOr<v1::GetReminderSettingsResponse> Reminders::GetReminderSettings(
 absl::StatusOr<v1::SetReminderSettingsResponse> Reminders::SetReminderSettings(
     const v1::SetReminderSettingsRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+  // Outside the lock: it may wait for the broker.
+  MR_RETURN_IF_ERROR(FromAddressCheck(options_.mail_routes)
+                         .Check("settings.from", request.settings().from().address(),
+                                {::mailroom::common::v1::MAIL_PURPOSE_REMINDERS}));
   v1::SetReminderSettingsResponse response;
   {
     absl::MutexLock lock(&mu_);

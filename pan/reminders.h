@@ -29,6 +29,7 @@
 #include "common/base/callback_slot.h"
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
+#include "common/node/from_address_check.h"
 #include "common/outbox/outbox.h"
 #include "common/rpc/rpc_method.h"
 #include "pan/account_registry.h"
@@ -44,6 +45,9 @@ struct RemindersOptions {
   size_t max_message_bytes = kDefaultMaxMessageBytes;
   // Final reminders are forgotten this long after the expiry they warned about.
   absl::Duration retention = absl::Hours(24 * 30);
+  // The broker's mailbox pool, asked whether the settings' from may send reminders when an
+  // admin saves it (common/node/from_address_check.h); null: not checked.
+  MailRouteResolver* mail_routes = nullptr;
 };
 
 class Reminders {

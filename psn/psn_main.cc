@@ -36,6 +36,7 @@ absl::StatusOr<int> Run(const RoleStart& start) {
   NotifierOptions options;
   options.max_message_bytes = role_node->max_message_bytes();
   options.sending_mailbox = [node = role_node.get()] { return node->mailbox(); };
+  options.mail_routes = role_node->route_resolver();
   PsnNotifier notifier(role_node->outbox(), settings.get(), templates.get(), &clock,
                        std::move(options));
   PsnService service(&notifier);

@@ -610,6 +610,13 @@ v1::GetGuestEmailSettingsResponse PsnNotifier::GetGuestEmailSettings() {
 
 absl::StatusOr<v1::SetGuestEmailSettingsResponse> PsnNotifier::SetGuestEmailSettings(
     const v1::SetGuestEmailSettingsRequest& request) {
+  MR_RETURN_IF_ERROR(ValidateGuestEmailSettings(request.settings(), "settings."));
+  // default_from is the From of every PSN mail: each of their purposes' routes must carry it.
+  MR_RETURN_IF_ERROR(FromAddressCheck(options_.mail_routes)
+                         .Check("settings.default_from",
+                                request.settings().default_from().address(),
+                                {cv1::MAIL_PURPOSE_GUEST_CREDENTIALS,
+                                 cv1::MAIL_PURPOSE_SPONSOR_MAIL, cv1::MAIL_PURPOSE_TEST_MAIL}));
   v1::SetGuestEmailSettingsResponse response;
   MR_ASSIGN_OR_RETURN(*response.mutable_settings(),
                       settings_->Set(request.settings(), request.etag()));

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/base/clock.h"
 #include "common/mail/mime_message.h"
+#include "common/node/from_address_check.h"
 #include "common/outbox/outbox.h"
 #include "common/rpc/rpc_method.h"
 #include "proto/mailroom/psn/v1/psn.pb.h"
@@ -32,6 +33,9 @@ struct NotifierOptions {
   // The broker's sending mailbox, for "Send Test Email" while the settings name no From
   // address; may be empty (unknown). May block briefly (it asks the broker).
   std::function<std::string()> sending_mailbox;
+  // The broker's mailbox pool, asked whether default_from may be used when an admin saves it
+  // (common/node/from_address_check.h); null: not checked.
+  MailRouteResolver* mail_routes = nullptr;
 };
 
 class PsnNotifier {

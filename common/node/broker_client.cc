@@ -226,6 +226,8 @@ void BrokerTokenSource::ReportRejected(const std::string& fingerprint, int smtp_
                                        const std::string& reply) {
   v1::InvalidateAccessTokenRequest request;
   request.set_node(options_.node_name);
+  // The mailbox refused: a 535 5.7.139 moves that mailbox (with fallback) to Graph, no other.
+  request.set_mailbox(options_.mailbox);
   request.set_token_fingerprint(fingerprint);
   request.set_smtp_code(smtp_code);
   request.set_reply_text(reply);
@@ -302,9 +304,10 @@ absl::Status BrokerPermits::Release(const std::string& permit_id,
 }
 
 absl::StatusOr<v1::ResolveMailRouteResponse> BrokerPermits::ResolveMailRoute(
-    mailroom::common::v1::MailPurpose purpose) {
+    mailroom::common::v1::MailPurpose purpose, const std::string& from) {
   v1::ResolveMailRouteRequest request;
   request.set_purpose(purpose);
+  request.set_from(from);
   return CallBroker(brokers_, &v1::TokenBroker::StubInterface::ResolveMailRoute, request,
                     rpc_timeout_);
 }

@@ -168,9 +168,10 @@ class BrokerPermits {
   absl::Status Release(const std::string& permit_id, const std::string& connection_id,
                        bool connection_closed);
   // Which mailboxes carry `purpose`'s mail, most preferred first (TokenBroker.ResolveMailRoute);
-  // UNIMPLEMENTED from a broker older than the mailbox pool.
+  // UNIMPLEMENTED from a broker older than the mailbox pool. With `from`, also which of them
+  // may send as it (INVALID_ARGUMENT naming `from` when none may).
   absl::StatusOr<mailroom::broker::v1::ResolveMailRouteResponse> ResolveMailRoute(
-      mailroom::common::v1::MailPurpose purpose);
+      mailroom::common::v1::MailPurpose purpose, const std::string& from = "");
   // Tells the broker that this node has just started: the permits and connection slots of its
   // previous run end now.
   absl::Status EndPreviousRun();

@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<RoleNode>> RoleNode::Create(const NodeConfig& con
       node->brokers_.get(), clock, BrokerTokenSource::Options{config.node_name()},
       node->alarms_.get());
   node->permits_ = std::make_unique<BrokerPermits>(node->brokers_.get(), config.node_name());
+  node->route_resolver_ = std::make_unique<BrokerMailRouteResolver>(node->permits_.get());
   DeliveryOptions delivery_options;
   delivery_options.node_name = config.node_name();
   if (delivery.smtp_connections() > 0) delivery_options.connections = delivery.smtp_connections();

@@ -22,6 +22,7 @@
 #include "common/base/background_loop.h"
 #include "common/base/clock.h"
 #include "common/node/delivery_worker.h"
+#include "common/node/from_address_check.h"
 #include "common/node/node_config.h"
 #include "common/node/node_status_service.h"
 #include "common/outbox/outbox.h"
@@ -43,6 +44,9 @@ class RoleNode {
   AlarmReporter* alarms() { return alarms_.get(); }
   // The configured sending mailbox as the broker last said (empty until it answered once).
   std::string mailbox();
+  // The broker's answer to "may the mail of a purpose be sent as this From?", for the role
+  // services' save-time check (common/node/from_address_check.h).
+  MailRouteResolver* route_resolver() { return route_resolver_.get(); }
   // Largest rendered message this node accepts (DeliveryConfig.max_message_size_bytes).
   size_t max_message_bytes() const;
 
@@ -70,6 +74,7 @@ class RoleNode {
   std::unique_ptr<AlarmReporter> alarms_;
   std::unique_ptr<BrokerTokenSource> tokens_;
   std::unique_ptr<BrokerPermits> permits_;
+  std::unique_ptr<BrokerMailRouteResolver> route_resolver_;
   std::unique_ptr<DeliveryWorker> worker_;
   std::unique_ptr<OutboxAdminService> outbox_admin_;
   std::unique_ptr<BacklogMonitor> backlog_;

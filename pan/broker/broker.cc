@@ -127,9 +127,45 @@ std::string TokenHealthAlarmText(const std::string& mailbox, const TokenHealth& 
 }
 
 
-void ResetFallback(const SavedSettings& saved, TransportFallback& fallback) {
-  fallback.Reset(saved.settings.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK,
-                 saved.state.effective_transport(), FromProto(saved.state.update_time()));
+// The persisted effective transport of each mailbox with fallback, by configured address:
+// the default mailbox's in BrokerState.effective_transport (where brokers before per-mailbox
+// fallback kept it), the pool mailboxes' in pool_effective_transports.
+std::map<std::string, v1::EffectiveTransport> SavedTransports(const internal::BrokerState& state,
+                                                              const MailboxPool& pool) {
+  std::map<std::string, v1::EffectiveTransport> saved(state.pool_effective_transports().begin(),
+                                                      state.pool_effective_transports().end());
+  saved[pool.default_mailbox().address] = state.effective_transport();
+  return saved;
+}
+
+bool SameTransports(const std::map<std::string, v1::EffectiveTransport>& a,
+                    const std::map<std::string, v1::EffectiveTransport>& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+           return x.first == y.first &&
+                  google::protobuf::util::MessageDifferencer::Equals(x.second, y.second);
+         });
+}
+
+void RecordTransport(const PoolMember& mailbox, const v1::EffectiveTransport& transport,
+                     internal::BrokerState* state) {
+  if (mailbox.is_default) {
+    *state->mutable_effective_transport() = transport;
+  } else {
+    (*state->mutable_pool_effective_transports())[mailbox.address] = transport;
+  }
+}
+
+void ResetFallbacks(const SavedSettings& saved, const MailboxPool& pool,
+                    MailboxFallbacks& fallbacks) {
+  std::vector<std::string> enabled;
+  for (const PoolMember& member : pool.members()) {
+    if (member.transport == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {
+      enabled.push_back(member.address);
+    }
+  }
+  fallbacks.Reset(enabled, SavedTransports(saved.state, pool),
+                  FromProto(saved.state.update_time()));
 }
 
 // A node could not reach the SMTP endpoint at all (as opposed to an endpoint that answered).
@@ -159,7 +195,8 @@ std::string FallbackAlarmText(const std::string& mailbox, const v1::EffectiveTra
       " -SmtpClientAuthenticationDisabled $false (if it is off for the whole tenant: "
       "Set-TransportConfig -SmtpClientAuthenticationDisabled $false, and check security "
       "defaults), or, if the SMTP endpoint was unreachable, the network path to it; then run "
-      "Test Connection with a test message (mailroomctl settings test --to=ADDRESS). Once it "
+      "Test Connection of the mailbox with a test message (mailroomctl settings test mailbox=",
+      mailbox, " --to=ADDRESS). Once it "
       "passes the mailbox is moved back to SMTP and this alarm clears.");
 }
 }  // namespace
@@ -199,7 +236,7 @@ Broker::Broker(BrokerOptions options, SettingsStore* store, const Clock* clock,
       alarms_(alarms),
       random_unit_(std::move(random_unit)),
       quota_(clock, options_.send_limits),
-      fallback_(clock, options_.fallback),
+      fallbacks_(clock, options_.fallback),
       expiry_checker_(
           clock,
           [this] {
@@ -241,7 +278,7 @@ absl::Status Broker::Start() {
       }
       absl::MutexLock lock(&mu_);
       active_ = std::move(active);
-      ResetFallback(active_->saved, fallback_);
+      ResetFallbacks(active_->saved, *active_->pool, fallbacks_);
       MR_LOG(kInfo, kLogBroker) << "loaded saved settings for mailbox "
                                 << active_->resolved.username() << " (token endpoint "
                                 << active_->resolved.token_endpoint() << ")";
@@ -263,12 +300,11 @@ absl::Status Broker::ReloadSettings() {
       google::protobuf::util::MessageDifferencer::Equals(current->saved.settings, loaded->settings)) {
     absl::MutexLock lock(&mu_);
     if (active_ == current) {
+      // The leader moved a mailbox between SMTP and Graph (a Graph fallback began or ended).
+      const bool moved = !SameTransports(SavedTransports(active_->saved.state, *active_->pool),
+                                         SavedTransports(loaded->state, *active_->pool));
       active_->saved.state = loaded->state;
-      // The leader moved the mailbox between SMTP and Graph (a Graph fallback began or ended).
-      if (!google::protobuf::util::MessageDifferencer::Equals(
-              fallback_.state(), loaded->state.effective_transport())) {
-        ResetFallback(active_->saved, fallback_);
-      }
+      if (moved) ResetFallbacks(active_->saved, *active_->pool, fallbacks_);
     }
     return absl::OkStatus();
   }
@@ -279,7 +315,7 @@ absl::Status Broker::ReloadSettings() {
     absl::MutexLock lock(&mu_);
     previous = std::move(active_);
     active_ = std::move(activated);
-    ResetFallback(active_->saved, fallback_);
+    ResetFallbacks(active_->saved, *active_->pool, fallbacks_);
     MR_LOG(kInfo, kLogBroker) << "took up the settings " << updated_by << " saved for mailbox "
                               << active_->resolved.username() << " (etag "
                               << active_->etag << ")";
@@ -441,16 +477,21 @@ std::shared_ptr<Broker::Active> Broker::active() {
   return active_;
 }
 
-void Broker::FeedFallback(const std::function<bool(TransportFallback&)>& event,
+void Broker::FeedFallback(const std::string& mailbox,
+                          const std::function<bool(TransportFallback&)>& event,
                           const Diagnosis& diagnosis) {
   v1::EffectiveTransport state;
   std::string box;
   {
     absl::MutexLock lock(&mu_);
-    if (active_ == nullptr || !fallback_.enabled() || !event(fallback_)) return;
-    state = fallback_.state();
-    box = active_->resolved.username();
-    *active_->saved.state.mutable_effective_transport() = state;
+    if (active_ == nullptr) return;
+    const PoolMember* member = active_->pool->Find(mailbox);
+    TransportFallback* fallback =
+        member == nullptr ? nullptr : fallbacks_.Find(member->address);
+    if (fallback == nullptr || !event(*fallback)) return;
+    state = fallback->state();
+    box = member->address;
+    RecordTransport(*member, state, &active_->saved.state);
     // Kept with the settings (sealed), so a restarted broker stays on Graph until SMTP is
     // shown to work again rather than failing on SMTP first.
     if (absl::Status saved = store_->Save(active_->saved); !saved.ok()) {
@@ -477,20 +518,23 @@ void Broker::FeedFallback(const std::function<bool(TransportFallback&)>& event,
   alarms_->Raise(std::move(alarm));
 }
 
-void Broker::NoteSendResults(const std::string& node, const std::vector<v1::SendResult>& results) {
+void Broker::NoteSendResults(const std::string& mailbox, const std::string& node,
+                             const std::vector<v1::SendResult>& results) {
   for (const v1::SendResult& result : results) {
     if (result.outcome() == v1::SEND_OUTCOME_DELIVERED) {
-      FeedFallback([](TransportFallback& f) {
+      FeedFallback(mailbox, [](TransportFallback& f) {
         f.OnSmtpDelivered();
         return false;
       });
     } else if (IsSmtpAuthDisabled(result.reply_text())) {
       FeedFallback(
+          mailbox,
           [&](TransportFallback& f) { return f.OnSmtpAuthDisabled(node, result.reply_text()); },
           result.diagnosis());
     } else if (IsConnectFailure(result.diagnosis())) {
       const std::string detail = result.diagnosis().title();
-      FeedFallback([&](TransportFallback& f) { return f.OnSmtpConnectFailure(node, detail); },
+      FeedFallback(mailbox,
+                   [&](TransportFallback& f) { return f.OnSmtpConnectFailure(node, detail); },
                    result.diagnosis());
     }
   }
@@ -503,15 +547,10 @@ std::vector<v1::MailboxQuota> Broker::QuotaStatus(const std::string& mailbox) {
   for (v1::MailboxQuota& quota : status) {
     const PoolMember* member = active_->pool->Find(quota.mailbox());
     if (member == nullptr) continue;
-    if (!member->is_default) {
-      quota.mutable_transport()->set_transport(member->transport);
-      *quota.mutable_transport()->mutable_since() = active_->saved.state.update_time();
-    } else if (fallback_.enabled()) {
-      *quota.mutable_transport() = fallback_.state();
+    if (const TransportFallback* fallback = fallbacks_.Find(member->address)) {
+      *quota.mutable_transport() = fallback->state();
     } else {
-      quota.mutable_transport()->set_transport(
-          active_->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
-                                                                   : v1::MAIL_TRANSPORT_SMTP);
+      quota.mutable_transport()->set_transport(member->transport);
       *quota.mutable_transport()->mutable_since() = active_->saved.state.update_time();
     }
   }
@@ -523,10 +562,10 @@ v1::MailTransport Broker::EffectiveTransport(const std::string& mailbox) {
   if (active_ == nullptr) return v1::MAIL_TRANSPORT_UNSPECIFIED;
   absl::StatusOr<const PoolMember*> member = active_->pool->Resolve(mailbox, "mailbox");
   if (!member.ok()) return v1::MAIL_TRANSPORT_UNSPECIFIED;
-  if (!(*member)->is_default) return (*member)->transport;
-  if (fallback_.enabled()) return fallback_.effective();
-  return active_->resolved.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
-                                                                   : v1::MAIL_TRANSPORT_SMTP;
+  if (const TransportFallback* fallback = fallbacks_.Find((*member)->address)) {
+    return fallback->effective();
+  }
+  return (*member)->transport;
 }
 
 std::string Broker::mailbox() {
@@ -622,8 +661,7 @@ absl::StatusOr<v1::GetAccessTokenResponse> Broker::GetAccessToken(
   response.mutable_smtp_trust_store()->set_exclude_system_roots(
       a->resolved.smtp_trust_store().exclude_system_roots());
   response.set_settings_etag(a->etag);
-  const bool graph_fallback = member->is_default && a->resolved.transport() ==
-                                                        v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
+  const bool graph_fallback = member->transport == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
   response.set_transport(EffectiveTransport(member->address));
   response.set_graph_fallback(graph_fallback);
   if (member->transport == v1::MAIL_TRANSPORT_GRAPH || graph_fallback) {
@@ -674,25 +712,28 @@ absl::StatusOr<v1::InvalidateAccessTokenResponse> Broker::InvalidateAccessToken(
   std::shared_ptr<Active> a = active();
   if (a == nullptr) return NotConfigured();
   v1::InvalidateAccessTokenResponse response;
-  const PoolMember* reported = a->pool->Find(request.mailbox());
-  const bool default_mailbox = request.mailbox().empty() || (reported && reported->is_default);
-  if (default_mailbox &&
-      a->resolved.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK &&
+  const PoolMember* reported =
+      request.mailbox().empty() ? &a->pool->default_mailbox() : a->pool->Find(request.mailbox());
+  if (reported != nullptr &&
+      reported->transport == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK &&
       IsSmtpAuthDisabled(request.reply_text())) {
     // The token is good; the mailbox may not use SMTP AUTH. Not a forced refresh: the mailbox
     // moves to Graph, and the node asks again for the token of that.
-    MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP AUTH disabled: "
-                              << request.reply_text();
+    MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP AUTH disabled for "
+                              << reported->address << ": " << request.reply_text();
     FeedFallback(
-        [&](TransportFallback& f) { return f.OnSmtpAuthDisabled(request.node(), request.reply_text()); },
+        reported->address,
+        [&](TransportFallback& f) {
+          return f.OnSmtpAuthDisabled(request.node(), request.reply_text());
+        },
         request.diagnosis().cause() != cv1::FAILURE_CAUSE_UNSPECIFIED
             ? request.diagnosis()
             : MakeDiagnosis(cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED, request.reply_text()));
     return response;
   }
-  if (!default_mailbox && IsSmtpAuthDisabled(request.reply_text())) {
-    // A pool mailbox with SMTP AUTH disabled: the token is good, a fresh one would be refused
-    // the same way (pool mailboxes have no Graph fallback: the message fails with its alarm).
+  if ((reported == nullptr || !reported->is_default) && IsSmtpAuthDisabled(request.reply_text())) {
+    // A pool mailbox without fallback with SMTP AUTH disabled: the token is good, a fresh one
+    // would be refused the same way (the message fails with its alarm).
     MR_LOG(kWarn, kLogBroker) << "node " << request.node() << " reported SMTP AUTH disabled for "
                               << request.mailbox() << ": " << request.reply_text();
     return response;
@@ -779,8 +820,13 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   } else {
     return NotConfigured();
   }
-  MR_ASSIGN_OR_RETURN(const v1::SmtpSettings resolved,
+  MR_ASSIGN_OR_RETURN(const v1::SmtpSettings pool_settings,
                       ResolveGivenSettings(&settings, options_.default_authority_host));
+  // The tested mailbox of the tested settings' pool; the tester sees it as the settings'
+  // username, with its own transport.
+  const MailboxPool pool(pool_settings, options_.send_limits);
+  MR_ASSIGN_OR_RETURN(const PoolMember* tested, pool.Resolve(request.mailbox(), "mailbox"));
+  const v1::SmtpSettings resolved = SettingsOfMailbox(pool_settings, *tested);
   const cv1::EmailAddress* recipient = nullptr;
   if (request.has_test_recipient()) {
     const std::string& address = request.test_recipient().address();
@@ -813,13 +859,16 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
       });
   ReturnTestShare(share, report);
   if (a != nullptr && resolved.transport() != v1::MAIL_TRANSPORT_GRAPH &&
-      resolved.username() == a->resolved.username() &&
+      a->pool->Find(resolved.username()) != nullptr &&
       resolved.smtp_host() == a->resolved.smtp_host() && resolved.port() == a->resolved.port()) {
-    // The mailbox's own SMTP endpoint was tested: what it found is what the nodes would.
+    // A mailbox of the active pool was tested on its own SMTP endpoint: what it found is what
+    // the nodes would, for that mailbox (FeedFallback ignores a mailbox without fallback).
+    const std::string& box = a->pool->Find(resolved.username())->address;
     if (report.passed()) {
-      FeedFallback([](TransportFallback& f) { return f.OnSmtpTestPassed(); });
+      FeedFallback(box, [](TransportFallback& f) { return f.OnSmtpTestPassed(); });
     } else if (report.diagnosis().cause() == cv1::FAILURE_CAUSE_SMTP_AUTH_DISABLED) {
       FeedFallback(
+          box,
           [&](TransportFallback& f) {
             return f.OnSmtpAuthDisabled("Test Connection", report.diagnosis().raw_reply());
           },
@@ -827,6 +876,7 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
     }
   }
   report.set_tested_saved_settings(!request.has_settings());
+  report.set_mailbox(tested->address);
   report.set_token_endpoint(resolved.token_endpoint());
   if (!report.has_start_time()) ToProto(start, report.mutable_start_time());
   absl::MutexLock lock(&mu_);
@@ -837,7 +887,10 @@ absl::StatusOr<v1::TestConnectionReport> Broker::TestConnection(
   const std::string test_id =
       absl::StrFormat("test-%d-%08x", next_test_++, static_cast<uint32_t>(random_unit_() * 4e9));
   report.set_test_id(test_id);
-  tests_[test_id] = TestRecord{SettingsFingerprint(resolved), now, report.passed(), report};
+  // Settings are saved on a test of their default mailbox only: a pool mailbox's test is
+  // recorded without a fingerprint, which no settings match.
+  tests_[test_id] = TestRecord{tested->is_default ? SettingsFingerprint(resolved) : "", now,
+                               report.passed(), report};
   MR_LOG(kInfo, kLogBroker) << "Test Connection " << test_id
                             << (report.passed() ? " passed" : " failed: ")
                             << (report.passed() ? "" : report.diagnosis().title());
@@ -959,6 +1012,12 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     }
     record = it->second;
   }
+  if (record.fingerprint.empty()) {
+    return WithReason(absl::FailedPreconditionError(
+                          "test_id: that Test Connection tested a pool mailbox; settings are "
+                          "saved after a passed test of their default mailbox (no mailbox)"),
+                      "TEST_CONNECTION_REQUIRED");
+  }
   if (record.fingerprint != fingerprint) {
     return WithReason(absl::FailedPreconditionError(
                           "test_id: that Test Connection tested different settings; test "
@@ -1012,12 +1071,20 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
                                                      : v1::MAIL_TRANSPORT_SMTP);
   ToProto(now, saved.state.mutable_effective_transport()->mutable_since());
   MR_RETURN_IF_ERROR(store_->Save(saved));
-  if (a != nullptr &&
-      a->saved.state.effective_transport().transport() == v1::MAIL_TRANSPORT_GRAPH &&
-      a->saved.settings.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {
-    alarms_->ClearOwn(options_.node_name,
-                      absl::StrCat("transport-fallback/", a->resolved.username()),
-                      absl::StrCat("new settings were saved by ", updated_by));
+  if (a != nullptr) {
+    // Every mailbox of the new settings starts on SMTP: no fallback alarm of the old ones holds.
+    std::map<std::string, v1::EffectiveTransport> replaced;
+    {
+      absl::MutexLock lock(&mu_);
+      replaced = SavedTransports(a->saved.state, *a->pool);
+    }
+    for (const PoolMember& member : a->pool->members()) {
+      if (member.transport == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK &&
+          replaced[member.address].transport() == v1::MAIL_TRANSPORT_GRAPH) {
+        alarms_->ClearOwn(options_.node_name, absl::StrCat("transport-fallback/", member.address),
+                          absl::StrCat("new settings were saved by ", updated_by));
+      }
+    }
   }
   if (new_credential && a != nullptr) ClearExpiryAlarms(a->saved.settings, updated_by);
   MR_ASSIGN_OR_RETURN(std::shared_ptr<Active> activated, Activate(saved));
@@ -1026,7 +1093,7 @@ absl::StatusOr<v1::UpdateSettingsResponse> Broker::UpdateSettings(
     absl::MutexLock lock(&mu_);
     previous = std::move(active_);
     active_ = std::move(activated);
-    ResetFallback(active_->saved, fallback_);
+    ResetFallbacks(active_->saved, *active_->pool, fallbacks_);
     tests_.erase(request.test_id());
   }
   previous.reset();  // stops the old token refresher outside the lock
@@ -1046,14 +1113,14 @@ absl::StatusOr<v1::ReportSendResultResponse> Broker::ReportSendResult(
     const std::string& node, const v1::ReportSendResultRequest& request,
     absl::Duration lease_cap) {
   std::vector<v1::SendResult> results(request.results().begin(), request.results().end());
-  // The permit's mailbox: a pool mailbox's 5.2.0 pauses that mailbox only, and only the
-  // default mailbox's SMTP results feed its Graph fallback.
+  // The permit's mailbox: a pool mailbox's 5.2.0 pauses that mailbox only, and a mailbox's SMTP
+  // results feed its own Graph fallback, if it has one.
   std::string box = quota_.PermitMailbox(request.permit_id());
   MR_ASSIGN_OR_RETURN(v1::ReportSendResultResponse response,
                       quota_.Report(node, request.permit_id(), results,
                                     request.connection_closed(), lease_cap));
   if (box.empty()) box = mailbox();
-  if (box == mailbox()) NoteSendResults(node, results);
+  NoteSendResults(box, node, results);
   const v1::SendResult* exceeded = nullptr;
   for (const v1::SendResult& result : results) {
     if (result.outcome() == v1::SEND_OUTCOME_QUOTA_EXCEEDED) exceeded = &result;

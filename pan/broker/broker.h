@@ -2,9 +2,10 @@
 // settings and the only copy of the credential, keeps one access token fresh for the
 // cluster (TokenCache), hands out send permits (SendQuota), runs Test Connection, saves
 // settings only after a passed test of exactly those settings, raises the
-// client-secret-expiry alarm at each configured lead time once, and, for a mailbox with SMTP
-// and Graph fallback, keeps its effective transport (TransportFallback, persisted with the
-// settings) from what the nodes report and Test Connection finds. It sends through a pool of
+// client-secret-expiry alarm at each configured lead time once, and, for each mailbox with SMTP
+// and Graph fallback (the default one or a pool mailbox), keeps its effective transport
+// (MailboxFallbacks, persisted with the settings) from what the nodes report for that mailbox
+// and what Test Connection of that mailbox finds. It sends through a pool of
 // mailboxes (mailbox_pool.h): the default one and any pool mailboxes of the settings, each
 // with its own limits in the send quota and its own transport, all with tokens of the one
 // credential, and answers which mailboxes carry a purpose's mail. Roles and RPC plumbing
@@ -179,13 +180,16 @@ class Broker {
   // CRITICAL alarm saying `why`: a state file that fails authentication is never used.
   void RefuseSavedSettings(const absl::Status& why);
   std::shared_ptr<Active> active();
-  // Feeds `event` to the fallback state machine of the active settings; when it moves the
-  // mailbox, persists the new state with the settings and raises or clears
-  // MAIL_TRANSPORT_FALLBACK (`diagnosis` says why it moved to Graph, if known).
-  void FeedFallback(const std::function<bool(TransportFallback&)>& event,
+  // Feeds `event` to the fallback state machine of `mailbox` (its configured address; nothing
+  // when it has no fallback); when it moves the mailbox, persists the new state with the
+  // settings and raises or clears that mailbox's MAIL_TRANSPORT_FALLBACK (`diagnosis` says why
+  // it moved to Graph, if known).
+  void FeedFallback(const std::string& mailbox,
+                    const std::function<bool(TransportFallback&)>& event,
                     const Diagnosis& diagnosis = Diagnosis());
-  // What the nodes' send results say about SMTP to the fallback state machine.
-  void NoteSendResults(const std::string& node, const std::vector<v1::SendResult>& results);
+  // What the nodes' send results for `mailbox` say about SMTP to its fallback state machine.
+  void NoteSendResults(const std::string& mailbox, const std::string& node,
+                       const std::vector<v1::SendResult>& results);
   void ClearPauseAlarm(const std::string& mailbox, const std::string& reason);
   // Clears the expiry alarms of a credential that a new one replaced.
   void ClearExpiryAlarms(const v1::SmtpSettings& replaced, const std::string& updated_by);
@@ -212,8 +216,8 @@ class Broker {
   std::map<std::string, absl::Time> alarmed_pauses_ ABSL_GUARDED_BY(mu_);
   // Counts activations: only the newest token cache speaks for the broker's token.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  // The effective transport of the active settings' mailbox.
-  TransportFallback fallback_ ABSL_GUARDED_BY(mu_);
+  // The effective transport of each mailbox of the active settings with fallback.
+  MailboxFallbacks fallbacks_ ABSL_GUARDED_BY(mu_);
   // Runs CheckSecretExpiry every expiry_check_interval.
   BackgroundLoop expiry_checker_;
 };

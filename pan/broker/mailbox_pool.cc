@@ -37,7 +37,15 @@ std::string SendAsKey(absl::string_view entry) {
 
 bool IsPoolTransport(v1::MailTransport transport) {
   return transport == v1::MAIL_TRANSPORT_UNSPECIFIED || transport == v1::MAIL_TRANSPORT_SMTP ||
-         transport == v1::MAIL_TRANSPORT_GRAPH;
+         transport == v1::MAIL_TRANSPORT_GRAPH ||
+         transport == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
+}
+
+// Whether mail of a mailbox with `transport` may go out through Graph (then graph_endpoint and
+// OAuth are needed).
+bool MayUseGraph(v1::MailTransport transport) {
+  return transport == v1::MAIL_TRANSPORT_GRAPH ||
+         transport == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK;
 }
 
 std::string Quoted(absl::string_view text) { return absl::StrCat("\"", text, "\""); }
@@ -91,13 +99,20 @@ std::vector<std::string> SendAsKeys(const google::protobuf::RepeatedPtrField<std
 
 }  // namespace
 
+v1::SmtpSettings SettingsOfMailbox(const v1::SmtpSettings& resolved, const PoolMember& member) {
+  // The default mailbox's are the settings themselves, as saved (what a test's fingerprint is
+  // of).
+  if (member.is_default) return resolved;
+  v1::SmtpSettings settings = resolved;
+  settings.set_username(member.address);
+  settings.set_transport(member.transport);
+  return settings;
+}
+
 bool PoolUsesGraph(const v1::SmtpSettings& settings) {
-  if (settings.transport() == v1::MAIL_TRANSPORT_GRAPH ||
-      settings.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {
-    return true;
-  }
+  if (MayUseGraph(settings.transport())) return true;
   for (const v1::PoolMailbox& mailbox : settings.mailboxes()) {
-    if (mailbox.transport() == v1::MAIL_TRANSPORT_GRAPH) return true;
+    if (MayUseGraph(mailbox.transport())) return true;
   }
   return false;
 }
@@ -138,14 +153,12 @@ absl::Status ValidateMailboxPool(const v1::SmtpSettings& s, const std::string& p
                              " names no credential: the broker holds one (the settings' "
                              "client_secret or certificate); leave it empty or \"default\""));
     }
-    if (mailbox.transport() == v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK) {
+    if (!IsPoolTransport(mailbox.transport())) {
+      bad_field("transport", "must be SMTP, GRAPH or SMTP_WITH_GRAPH_FALLBACK");
+    } else if (MayUseGraph(mailbox.transport()) && !authenticates) {
       bad_field("transport",
-                "SMTP_WITH_GRAPH_FALLBACK is only for the default mailbox in this version; "
-                "choose SMTP or GRAPH");
-    } else if (!IsPoolTransport(mailbox.transport())) {
-      bad_field("transport", "must be SMTP or GRAPH");
-    } else if (mailbox.transport() == v1::MAIL_TRANSPORT_GRAPH && !authenticates) {
-      bad_field("transport", "GRAPH needs use_authentication: Graph accepts only OAuth tokens");
+                absl::StrCat(v1::MailTransport_Name(mailbox.transport()).substr(15),
+                             " needs use_authentication: Graph accepts only OAuth tokens"));
     }
     CheckLimits(mailbox.limits(), [&](absl::string_view name, absl::string_view problem) {
       bad_field(absl::StrCat("limits.", name), problem);
@@ -200,8 +213,9 @@ MailboxPool::MailboxPool(const v1::SmtpSettings& settings, const SendLimitValues
   for (const v1::PoolMailbox& mailbox : settings.mailboxes()) {
     PoolMember& member = members_.emplace_back();
     member.address = mailbox.address();
-    member.transport = mailbox.transport() == v1::MAIL_TRANSPORT_GRAPH ? v1::MAIL_TRANSPORT_GRAPH
-                                                                      : v1::MAIL_TRANSPORT_SMTP;
+    member.transport = mailbox.transport() == v1::MAIL_TRANSPORT_UNSPECIFIED
+                           ? v1::MAIL_TRANSPORT_SMTP
+                           : mailbox.transport();
     // Zero fields are the broker's limits, not Exchange's defaults.
     member.limits = ResolveSendLimits(mailbox.limits(), defaults);
     member.send_as = SendAsKeys(mailbox.send_as());

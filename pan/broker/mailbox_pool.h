@@ -44,8 +44,8 @@ inline constexpr int kMaxRouteMailboxes = 8;
 // One mailbox of the pool.
 struct PoolMember {
   std::string address;  // as configured
-  // How its mail goes out as configured (UNSPECIFIED is SMTP); only the default mailbox may
-  // be SMTP_WITH_GRAPH_FALLBACK.
+  // How its mail goes out as configured: SMTP (for UNSPECIFIED too), GRAPH or
+  // SMTP_WITH_GRAPH_FALLBACK (its state then in the broker's MailboxFallbacks).
   ::mailroom::broker::v1::MailTransport transport = ::mailroom::broker::v1::MAIL_TRANSPORT_SMTP;
   SendLimitValues limits;
   bool is_default = false;
@@ -59,6 +59,12 @@ struct PoolMember {
 // (ResolveDefaults). INVALID_ARGUMENT naming each bad field as "<prefix>.<field>".
 absl::Status ValidateMailboxPool(const ::mailroom::broker::v1::SmtpSettings& settings,
                                  const std::string& prefix);
+
+// `resolved` (the pool's settings) as `member` sends with them: username its address (the
+// XOAUTH2 user, the envelope sender and Graph's users/{mailbox}) and transport its own. What
+// Test Connection of a pool mailbox tests.
+::mailroom::broker::v1::SmtpSettings SettingsOfMailbox(
+    const ::mailroom::broker::v1::SmtpSettings& resolved, const PoolMember& member);
 
 // Whether the default mailbox or any pool mailbox sends through Microsoft Graph (then
 // graph_endpoint is needed).

@@ -74,4 +74,30 @@ bool TransportFallback::OnSmtpTestPassed() {
   return MoveTo(v1::MAIL_TRANSPORT_SMTP, "an SMTP Test Connection of the mailbox passed");
 }
 
+MailboxFallbacks::MailboxFallbacks(const Clock* clock, FallbackPolicy policy)
+    : clock_(clock), policy_(policy) {}
+
+void MailboxFallbacks::Reset(const std::vector<std::string>& enabled,
+                             const std::map<std::string, v1::EffectiveTransport>& saved,
+                             absl::Time saved_since) {
+  by_mailbox_.clear();
+  for (const std::string& address : enabled) {
+    auto [it, inserted] = by_mailbox_.try_emplace(address, clock_, policy_);
+    auto state = saved.find(address);
+    it->second.Reset(/*enabled=*/true,
+                     state == saved.end() ? v1::EffectiveTransport() : state->second,
+                     saved_since);
+  }
+}
+
+TransportFallback* MailboxFallbacks::Find(const std::string& address) {
+  auto it = by_mailbox_.find(address);
+  return it == by_mailbox_.end() ? nullptr : &it->second;
+}
+
+const TransportFallback* MailboxFallbacks::Find(const std::string& address) const {
+  auto it = by_mailbox_.find(address);
+  return it == by_mailbox_.end() ? nullptr : &it->second;
+}
+
 }  // namespace mailroom::broker

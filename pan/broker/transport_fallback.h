@@ -2,12 +2,16 @@
 // MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK: which transport its mail goes out by (SMTP or
 // Graph), when it moves to Graph (a 535 5.7.139 at once; an unreachable SMTP endpoint only after
 // a run of connect failures that lasts, so one blip never moves it) and back (an SMTP Test
-// Connection passed). The broker feeds it what the nodes report and persists state() in its
-// sealed BrokerState. Not thread-safe: the broker calls it under its own lock.
+// Connection passed); and MailboxFallbacks, one such state machine per mailbox of the pool that
+// has fallback, so what is reported for one mailbox moves that mailbox only. The broker feeds
+// them what the nodes report and persists their states in its sealed BrokerState. Not
+// thread-safe: the broker calls them under its own lock.
 #ifndef MAILROOM_PAN_BROKER_TRANSPORT_FALLBACK_H_
 #define MAILROOM_PAN_BROKER_TRANSPORT_FALLBACK_H_
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/base/clock.h"
@@ -58,6 +62,30 @@ class TransportFallback {
   // new run, which at worst delays a fallback by one run).
   int connect_failures_ = 0;
   absl::Time first_connect_failure_ = absl::InfiniteFuture();
+};
+
+// The fallback state machine of each mailbox with SMTP and Graph fallback, by its configured
+// address (the default mailbox's included when it has fallback).
+class MailboxFallbacks {
+ public:
+  // `clock` must outlive this object.
+  MailboxFallbacks(const Clock* clock, FallbackPolicy policy);
+
+  // Starts over for newly active settings: one state machine for each of `enabled` (the
+  // mailboxes with fallback), from its state in `saved` (persisted with the settings; a
+  // mailbox missing there is on SMTP since `saved_since`).
+  void Reset(const std::vector<std::string>& enabled,
+             const std::map<std::string, v1::EffectiveTransport>& saved, absl::Time saved_since);
+
+  // The state machine of the mailbox with fallback named `address` (as configured), or null
+  // when it has none.
+  TransportFallback* Find(const std::string& address);
+  const TransportFallback* Find(const std::string& address) const;
+
+ private:
+  const Clock* clock_;
+  const FallbackPolicy policy_;
+  std::map<std::string, TransportFallback> by_mailbox_;
 };
 
 }  // namespace mailroom::broker

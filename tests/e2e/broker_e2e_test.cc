@@ -4,6 +4,7 @@
 // them wrong produces its own named result.
 #include <memory>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "absl/time/clock.h"
@@ -510,6 +511,31 @@ TEST_F(MailboxPoolE2eTest, MailroomctlShowsThePoolTheRoutesAndEachMailboxsQuota)
   EXPECT_THAT(quota.output, HasSubstr("alerts@example.test: "));
   EXPECT_THAT(quota.output, HasSubstr("/3 messages this minute"));
   EXPECT_THAT(quota.output, HasSubstr("guests@example.test: "));
+}
+
+// Test Connection of one mailbox of the pool, through the real mailroomctl, broker, token
+// endpoint and Dovecot. The testbed grants the good app's token to MAILBOX only: a pool
+// mailbox's AUTH XOAUTH2 (as that mailbox) is refused, and the report names the mailbox.
+TEST_F(MailboxPoolE2eTest, TestConnectionOfAPoolMailboxAuthenticatesAsThatMailbox) {
+  const Mailroomctl ctl(absl::StrCat(getenv("TEST_TMPDIR"), "/pool-test-ctl"), *certs_,
+                        absl::StrCat("broker_target: \"", broker_->target(),
+                                     "\"\nrpc_timeout { seconds: 10 }"));
+  const std::string mailbox = testbed_->Env("MAILBOX");
+  const CtlResult by_name =
+      ctl.Run({"settings", "test", absl::StrCat("mailbox=", absl::AsciiStrToUpper(mailbox))});
+  EXPECT_EQ(by_name.exit_code, 0) << by_name.output;
+  EXPECT_THAT(by_name.output, HasSubstr(absl::StrCat("Mailbox: ", mailbox, "\n")));
+
+  const CtlResult alerts = ctl.Run({"settings", "test", "mailbox=alerts@example.test"});
+  EXPECT_NE(alerts.exit_code, 0) << alerts.output;
+  EXPECT_THAT(alerts.output, HasSubstr("Mailbox: alerts@example.test\n"));
+  EXPECT_THAT(alerts.output, HasSubstr("AUTH XOAUTH2 as alerts@example.test refused"));
+  EXPECT_THAT(alerts.output, HasSubstr("Result: FAILED at "));
+
+  const CtlResult ghost = ctl.Run({"settings", "test", "mailbox=ghost@example.test"});
+  EXPECT_NE(ghost.exit_code, 0);
+  EXPECT_THAT(ghost.output, HasSubstr("mailbox: \"ghost@example.test\""));
+  EXPECT_THAT(ghost.output, HasSubstr("is not a mailbox of the pool"));
 }
 
 TEST_F(MailboxPoolE2eTest, ThePoolSurvivesARestart) {

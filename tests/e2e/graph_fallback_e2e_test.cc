@@ -312,5 +312,82 @@ TEST_F(GraphFallbackE2eTest, SmtpAuthDisabledFallsBackToGraphLosingNothingAndCom
   EXPECT_TRUE(testbed_->DeliveredTo("fallback-test-1@example.test").empty());
 }
 
+// Per-mailbox fallback (a pool mailbox with SMTP and Graph fallback) through the real broker,
+// MnT and mailroomctl. Runs last: it saves settings with a pool, and saves the fallback settings
+// back at its end. The testbed grants the good app's token to MAILBOX only, so a pool mailbox can
+// pass neither SMTP nor Graph here yet: psn1's report of Exchange's 5.7.139 for the pool mailbox
+// is sent over gRPC as psn1's delivery worker sends it (InvalidateAccessToken naming the mailbox).
+TEST_F(GraphFallbackE2eTest, APoolMailboxFallsBackAloneAndOnlyItsOwnPassedTestMovesItBack) {
+  const std::string alerts = "alerts@example.test";
+  bv1::SmtpSettings settings = FallbackSettings();
+  bv1::PoolMailbox* pool_mailbox = settings.add_mailboxes();
+  pool_mailbox->set_address(alerts);
+  pool_mailbox->set_transport(bv1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  ASSERT_TRUE(broker_->Configure(settings).ok());
+  // psn1's token for `mailbox`; transport UNSPECIFIED when the broker does not answer.
+  auto token = [](const std::string& mailbox) {
+    bv1::GetAccessTokenRequest request;
+    request.set_node("psn1");
+    request.set_mailbox(mailbox);
+    bv1::GetAccessTokenResponse response;
+    if (!broker_->StubAs("psn1")->GetAccessToken(Context().get(), request, &response).ok()) {
+      response.Clear();
+    }
+    return response;
+  };
+  const bv1::GetAccessTokenResponse before = token(alerts);
+  EXPECT_EQ(before.transport(), bv1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(before.graph_fallback());
+
+  bv1::InvalidateAccessTokenRequest report;
+  report.set_node("psn1");
+  report.set_mailbox(alerts);
+  report.set_token_fingerprint(before.token_fingerprint());
+  report.set_smtp_code(535);
+  report.set_reply_text(
+      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+      "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.");
+  bv1::InvalidateAccessTokenResponse reported;
+  ASSERT_TRUE(broker_->StubAs("psn1")
+                  ->InvalidateAccessToken(Context().get(), report, &reported)
+                  .ok());
+  EXPECT_EQ(token(alerts).transport(), bv1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(token("").transport(), bv1::MAIL_TRANSPORT_SMTP);  // the default mailbox stays
+  const std::vector<mv1::Alarm> raised = AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE, 1);
+  ASSERT_EQ(raised.size(), 1u);
+  EXPECT_EQ(raised[0].dedup_key(), absl::StrCat("transport-fallback/", alerts));
+  EXPECT_THAT(raised[0].text(), HasSubstr(absl::StrCat("Mail from ", alerts, " now goes out")));
+  EXPECT_THAT(raised[0].text(), HasSubstr(absl::StrCat("mailroomctl settings test mailbox=",
+                                                       alerts, " --to=ADDRESS")));
+
+  // The default mailbox's mail still goes out by SMTP.
+  const std::string to = "pool-fallback-default@example.test";
+  const std::map<int, std::string> acked = RegisterGuests("pool", to, 2);
+  std::map<std::string, int> copies;
+  EXPECT_EQ(AwaitDelivered(*testbed_, to, acked, kDelivery, &copies), 0);
+  EXPECT_EQ(Paths(to), (std::map<std::string, int>{{"smtp", 2}}));
+
+  // A restarted broker keeps alerts@ on Graph (the sealed state file).
+  ASSERT_TRUE(broker_->Restart().ok());
+  bv1::MailTransport after_restart = bv1::MAIL_TRANSPORT_UNSPECIFIED;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(20);
+       absl::Now() < deadline &&
+       (after_restart = token(alerts).transport()) == bv1::MAIL_TRANSPORT_UNSPECIFIED;) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(after_restart, bv1::MAIL_TRANSPORT_GRAPH);
+
+  // Test Connection of alerts@ fails (the testbed refuses its AUTH): it stays on Graph.
+  const CtlResult test = ctl_->Run({"settings", "test", absl::StrCat("mailbox=", alerts)});
+  EXPECT_NE(test.exit_code, 0) << test.output;
+  EXPECT_THAT(test.output, HasSubstr(absl::StrCat("Mailbox: ", alerts)));
+  EXPECT_EQ(token(alerts).transport(), bv1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(FallbackAlarms(mv1::ALARM_STATE_ACTIVE).size(), 1u);
+
+  // Saving settings puts every mailbox on SMTP and clears the alarm.
+  ASSERT_TRUE(broker_->Configure(FallbackSettings()).ok());
+  EXPECT_THAT(AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE, 0), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace mailroom

@@ -125,7 +125,11 @@ class PsnE2eTest : public ::testing::Test {
         "send_limits { messages_per_minute: 100000 recipients_per_day: 100000 }");
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
-    absl::Status configured = broker_->Configure(BrokerHarness::TestbedSettings(*testbed_));
+    // The default mailbox may send as every address of example.test, and as nothing else: a
+    // From outside it is refused when a PSN's admin saves it (README "Mailbox pool").
+    mailroom::broker::v1::SmtpSettings settings = BrokerHarness::TestbedSettings(*testbed_);
+    settings.add_send_as("@example.test");
+    absl::Status configured = broker_->Configure(settings);
     ASSERT_TRUE(configured.ok()) << configured;
     for (const char* name : {"psn1", "psn2"}) {
       NodeSpec spec;
@@ -446,6 +450,35 @@ TEST_F(PsnE2eTest, TestEmailArrivesWhileNotificationsAreOff) {
   ASSERT_TRUE(admin->SetGuestEmailSettings(Context().get(), on, &saved).ok());
   EXPECT_EQ(saved.settings().etag(), current.settings().etag()) << "etags are content hashes";
   EXPECT_TRUE(testbed_->DeliveredTo("off@example.test").empty());
+}
+
+TEST_F(PsnE2eTest, RefusesADefaultFromNoMailboxOfTheRouteMaySendAs) {
+  auto admin = Psn(psn1_, "admin");
+  v1::GetGuestEmailSettingsResponse current;
+  ASSERT_TRUE(admin->GetGuestEmailSettings(Context().get(), {}, &current).ok());
+  v1::SetGuestEmailSettingsRequest request;
+  *request.mutable_settings() = current.settings();
+  request.mutable_settings()->mutable_default_from()->set_address("x@fabrikam.test");
+  request.set_etag(current.settings().etag());
+  v1::SetGuestEmailSettingsResponse saved;
+  const grpc::Status refused = admin->SetGuestEmailSettings(Context().get(), request, &saved);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr(absl::StrCat("settings.default_from: \"x@fabrikam.test\" is not an "
+                                     "address that the mailbox carrying guest credentials (",
+                                     testbed_->Env("MAILBOX"), ") may send as")));
+  v1::GetGuestEmailSettingsResponse after;
+  ASSERT_TRUE(admin->GetGuestEmailSettings(Context().get(), {}, &after).ok());
+  EXPECT_EQ(after.settings().etag(), current.settings().etag()) << "nothing is saved";
+
+  // An address of the mailbox's @domain is saved; then the settings go back as they were.
+  request.mutable_settings()->mutable_default_from()->set_address("lobby@example.test");
+  ASSERT_TRUE(admin->SetGuestEmailSettings(Context().get(), request, &saved).ok());
+  EXPECT_EQ(saved.settings().default_from().address(), "lobby@example.test");
+  request.mutable_settings()->mutable_default_from()->set_address(
+      current.settings().default_from().address());
+  request.set_etag(saved.settings().etag());
+  ASSERT_TRUE(admin->SetGuestEmailSettings(Context().get(), request, &saved).ok());
 }
 
 TEST_F(PsnE2eTest, AdminCliDrivesEveryPsn) {

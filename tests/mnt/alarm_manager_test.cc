@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/mnt/alarm_test_env.h"
+#include "tests/testing/fake_mail_route_resolver.h"
 #include "tests/testing/mime_parse.h"
 
 namespace mailroom::mnt {
@@ -668,6 +669,36 @@ TEST(AlarmManagerTest, InvalidInitialSettingsStopTheStartNamingTheConfigField) {
   const absl::Status status = manager.Start(initial);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), StartsWith("mnt.alarm_settings.sender.address: "));
+}
+
+TEST(AlarmManagerTest, ASenderNoAlarmMailboxMaySendAsIsRefusedAndNotSaved) {
+  AlarmTestEnv env;
+  absl::StatusOr<std::unique_ptr<AlarmStore>> store =
+      AlarmStore::Open(absl::StrCat(env.dir(), "/checked-alarms.db"));
+  ASSERT_TRUE(store.ok());
+  ::mailroom::testing::FakeMailRouteResolver routes;
+  routes.Route(cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}, {kSender});
+  AlarmManagerOptions options{"mnt1"};
+  options.mail_routes = &routes;
+  AlarmManager manager(store->get(), &env.outbox(), &env.clock(), options);
+  ASSERT_TRUE(manager.Start(EmailingSettings()).ok());
+  const std::string etag = manager.GetSettings().etag();
+
+  mv1::SetAlarmSettingsRequest set;
+  *set.mutable_settings() = EmailingSettings();
+  set.mutable_settings()->mutable_sender()->set_address("x@fabrikam.test");
+  absl::StatusOr<mv1::AlarmSettings> saved = manager.SetSettings(set, Admin());
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(saved.status().message()),
+              StartsWith("settings.sender: \"x@fabrikam.test\" is not an address that any of "
+                         "the mailboxes carrying alarms (alerts@example.test)"));
+  EXPECT_EQ(manager.GetSettings().etag(), etag);
+
+  // While the broker cannot answer, the same save goes through (unchecked, logged).
+  routes.SetUnanswered(absl::UnavailableError("no broker leads"));
+  saved = manager.SetSettings(set, Admin());
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(manager.GetSettings().sender().address(), "x@fabrikam.test");
 }
 
 TEST(AlarmManagerTest, NotificationStatusByIdAndByRaiseKey) {

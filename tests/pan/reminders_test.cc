@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "pan/reminder_mail.h"
 #include "tests/pan/pan_fixtures.h"
+#include "tests/testing/fake_mail_route_resolver.h"
 
 namespace mailroom::pan {
 namespace {
@@ -63,6 +64,7 @@ class RemindersTest : public ::testing::Test {
     outbox_ = *std::move(outbox);
     RemindersOptions reminder_options;
     reminder_options.default_from = [this] { return mailbox_; };
+    reminder_options.mail_routes = &mail_routes_;
     reminders_ =
         std::make_unique<Reminders>(registry_.get(), outbox_.get(), &clock_, reminder_options);
   }
@@ -134,6 +136,8 @@ class RemindersTest : public ::testing::Test {
   FakeClock clock_;
   std::string dir_;
   std::string mailbox_ = "mailbox@example.test";
+  // No route of its own for any purpose until a test sets one: every From passes.
+  ::mailroom::testing::FakeMailRouteResolver mail_routes_;
   std::unique_ptr<AccountRegistry> registry_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<Reminders> reminders_;
@@ -397,6 +401,40 @@ TEST_F(RemindersTest, NewLeadTimesReplanEveryAccount) {
             (States{{1, kCanceled}, {3, kCanceled}, {7, kCanceled}}));
   clock_.SetTime(expire - absl::Hours(1));
   EXPECT_EQ(Dispatch().queued, 0);
+}
+
+TEST_F(RemindersTest, AFromNoReminderMailboxMaySendAsIsRefusedAndNotSaved) {
+  mail_routes_.Route(::mailroom::common::v1::MAIL_PURPOSE_REMINDERS, {"reminders@example.test"},
+                     {"it-reminders@example.test"});
+  const std::string etag =
+      reminders_->GetReminderSettings(v1::GetReminderSettingsRequest())->settings().etag();
+  v1::SetReminderSettingsRequest request;
+  *request.mutable_settings() = SettingsWithLeads({7, 1}, {14});
+  request.mutable_settings()->mutable_from()->set_address("x@fabrikam.test");
+  absl::StatusOr<v1::SetReminderSettingsResponse> saved = reminders_->SetReminderSettings(request);
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(saved.status().message()),
+              StartsWith("settings.from: \"x@fabrikam.test\" is not an address that any of the "
+                         "mailboxes carrying reminders (reminders@example.test)"));
+  EXPECT_EQ(reminders_->GetReminderSettings(v1::GetReminderSettingsRequest())->settings().etag(),
+            etag);
+
+  request.mutable_settings()->mutable_from()->set_address("it-reminders@example.test");
+  saved = reminders_->SetReminderSettings(request);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->settings().from().address(), "it-reminders@example.test");
+}
+
+TEST_F(RemindersTest, AFromIsSavedUncheckedWhileTheBrokerCannotAnswer) {
+  mail_routes_.Route(::mailroom::common::v1::MAIL_PURPOSE_REMINDERS, {"reminders@example.test"},
+                     {"it-reminders@example.test"});
+  mail_routes_.SetUnanswered(absl::UnimplementedError("ResolveMailRoute"));
+  v1::SetReminderSettingsRequest request;
+  *request.mutable_settings() = SettingsWithLeads({7, 1}, {14});
+  request.mutable_settings()->mutable_from()->set_address("x@fabrikam.test");
+  absl::StatusOr<v1::SetReminderSettingsResponse> saved = reminders_->SetReminderSettings(request);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->settings().from().address(), "x@fabrikam.test");
 }
 
 TEST_F(RemindersTest, BadRequestsAreNamedAndStoreNothing) {

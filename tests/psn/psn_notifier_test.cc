@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/psn/test_util.h"
+#include "tests/testing/fake_mail_route_resolver.h"
 #include "tests/testing/mime_parse.h"
 
 namespace mailroom::psn {
@@ -107,6 +108,7 @@ class PsnNotifierTest : public ::testing::Test {
     NotifierOptions options;
     options.max_message_bytes = max_bytes;
     options.sending_mailbox = [] { return std::string("mailbox@example.test"); };
+    options.mail_routes = &mail_routes_;
     notifier_ = std::make_unique<PsnNotifier>(outbox_.get(), settings_.get(), templates_.get(),
                                               &clock_, options);
   }
@@ -149,6 +151,8 @@ class PsnNotifierTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  // No route of its own for any purpose until a test sets one: every From passes.
+  ::mailroom::testing::FakeMailRouteResolver mail_routes_;
   std::shared_ptr<::mailroom::testing::CapturingLogSink> sink_;
   std::vector<std::string> passwords_;
   std::string dir_;
@@ -473,6 +477,52 @@ TEST_F(PsnNotifierTest, UnknownStatusIsNotFound) {
   request.set_notification_id("psn1/nothing");
   EXPECT_EQ(notifier_->GetNotificationStatus(request).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(PsnNotifierTest, ADefaultFromNoMailboxOfAPsnRouteMaySendAsIsRefusedAndNotSaved) {
+  mail_routes_.Route(cv1::MAIL_PURPOSE_GUEST_CREDENTIALS,
+                     {"guests@example.test", "noreply@example.test"},
+                     {kFrom, "lobby@example.test"});
+  mail_routes_.Route(cv1::MAIL_PURPOSE_SPONSOR_MAIL, {"noreply@example.test"}, {kFrom});
+  const GuestEmailSettings before = settings_->Get();
+  v1::SetGuestEmailSettingsRequest request;
+  *request.mutable_settings() = before;
+  request.mutable_settings()->mutable_default_from()->set_address("x@fabrikam.test");
+  absl::StatusOr<v1::SetGuestEmailSettingsResponse> saved =
+      notifier_->SetGuestEmailSettings(request);
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(saved.status().message()),
+              HasSubstr("settings.default_from: \"x@fabrikam.test\" is not an address that any "
+                        "of the mailboxes carrying guest credentials (guests@example.test, "
+                        "noreply@example.test)"));
+  EXPECT_EQ(settings_->Get().etag(), before.etag());
+
+  // Guest credentials may use it, sponsor summaries (the same From) may not.
+  request.mutable_settings()->mutable_default_from()->set_address("lobby@example.test");
+  saved = notifier_->SetGuestEmailSettings(request);
+  EXPECT_THAT(std::string(saved.status().message()),
+              HasSubstr("carrying sponsor mail (noreply@example.test)"));
+  EXPECT_EQ(settings_->Get().default_from().address(), kFrom);
+
+  request.mutable_settings()->mutable_default_from()->set_address(kFrom);
+  request.mutable_settings()->mutable_default_from()->set_display_name("Guests");
+  saved = notifier_->SetGuestEmailSettings(request);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(settings_->Get().default_from().display_name(), "Guests");
+}
+
+TEST_F(PsnNotifierTest, ADefaultFromIsSavedUncheckedWhileTheBrokerCannotAnswer) {
+  mail_routes_.Route(cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, {"guests@example.test"}, {kFrom});
+  mail_routes_.SetUnanswered(absl::UnavailableError("no broker leads"));
+  v1::SetGuestEmailSettingsRequest request;
+  *request.mutable_settings() = settings_->Get();
+  request.mutable_settings()->mutable_default_from()->set_address("x@fabrikam.test");
+  absl::StatusOr<v1::SetGuestEmailSettingsResponse> saved =
+      notifier_->SetGuestEmailSettings(request);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(settings_->Get().default_from().address(), "x@fabrikam.test");
+  EXPECT_THAT(sink_->Text(), HasSubstr("settings.default_from \"x@fabrikam.test\" saved without "
+                                       "checking it"));
 }
 
 TEST(NotificationKeyTest, DerivedKeysNeverCollide) {

@@ -294,6 +294,14 @@ TEST_F(BrokerTokenSourceTest, APoolMailboxsSourceAsksForItsMailbox) {
   EXPECT_EQ(grant->mailbox, "alerts@example.test");
   EXPECT_EQ(source_.Get()->mailbox, "noreply@example.test");  // each keeps its own grant
   EXPECT_THAT(asked, ::testing::ElementsAre("", "alerts@example.test"));
+  // A refusal names the mailbox: a 535 5.7.139 moves that mailbox (and only it) to Graph.
+  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const v1::InvalidateAccessTokenRequest& request,
+                          v1::InvalidateAccessTokenResponse*) {
+        EXPECT_EQ(request.mailbox(), "alerts@example.test");
+        return grpc::Status::OK;
+      }));
+  alerts->ReportRejected(grant->token_fingerprint, 535, "535 5.7.139 Authentication unsuccessful");
 }
 
 TEST(BrokerPermitsTest, PermitsNameTheMailboxAndRoutesAreAskedByPurpose) {
@@ -306,11 +314,13 @@ TEST(BrokerPermitsTest, PermitsNameTheMailboxAndRoutesAreAskedByPurpose) {
         return grpc::Status::OK;
       }));
   EXPECT_CALL(stub, ResolveMailRoute(_, _, _))
-      .WillOnce(Invoke([](grpc::ClientContext*, const v1::ResolveMailRouteRequest& request,
-                          v1::ResolveMailRouteResponse* response) {
+      .Times(2)
+      .WillRepeatedly(Invoke([](grpc::ClientContext*, const v1::ResolveMailRouteRequest& request,
+                                v1::ResolveMailRouteResponse* response) {
         EXPECT_EQ(request.purpose(), ::mailroom::common::v1::MAIL_PURPOSE_ALARMS);
         response->add_mailboxes("alerts@example.test");
         response->set_routed(true);
+        response->set_from_mailbox(request.from().empty() ? "" : "alerts@example.test");
         return grpc::Status::OK;
       }));
   BrokerEndpoints brokers(&stub);
@@ -323,6 +333,12 @@ TEST(BrokerPermitsTest, PermitsNameTheMailboxAndRoutesAreAskedByPurpose) {
       permits.ResolveMailRoute(::mailroom::common::v1::MAIL_PURPOSE_ALARMS);
   ASSERT_TRUE(route.ok());
   EXPECT_THAT(route->mailboxes(), ::testing::ElementsAre("alerts@example.test"));
+  EXPECT_EQ(route->from_mailbox(), "");
+  // With a From (a role node's save-time check): the broker is asked about it.
+  route = permits.ResolveMailRoute(::mailroom::common::v1::MAIL_PURPOSE_ALARMS,
+                                   "ise-alarms@example.test");
+  ASSERT_TRUE(route.ok());
+  EXPECT_EQ(route->from_mailbox(), "alerts@example.test");
 }
 
 // Issue 13: the node asks for the token of the mailbox's transport; when the broker says the

@@ -277,6 +277,23 @@ class DeliveryWorkerTest : public ::testing::Test {
     return std::find(events.begin(), events.end(), event) != events.end();
   }
 
+  // The mailbox's settings have SMTP with Graph fallback: on SMTP until one report of a 5.7.139
+  // for `mailbox` ("": the default one), which moves it to Graph, as the broker does.
+  void FallBackOnceReportedFor(const std::string& mailbox) {
+    broker_transport_ = bv1::MAIL_TRANSPORT_SMTP;
+    graph_fallback_ = true;
+    EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
+        .WillOnce(Invoke([this, mailbox](grpc::ClientContext*,
+                                         const bv1::InvalidateAccessTokenRequest& request,
+                                         bv1::InvalidateAccessTokenResponse*) {
+          EXPECT_EQ(request.mailbox(), mailbox);
+          EXPECT_EQ(request.smtp_code(), 535);
+          EXPECT_THAT(request.reply_text(), HasSubstr("5.7.139"));
+          broker_transport_ = bv1::MAIL_TRANSPORT_GRAPH;
+          return grpc::Status::OK;
+        }));
+  }
+
   // The mock broker's routes (ResolveMailRoute): purpose → mailboxes; a purpose not here has
   // none (the default mailbox). route_status_ other than OK answers every request.
   void SetRoutes(std::map<cv1::MailPurpose, std::vector<std::string>> routes,
@@ -402,17 +419,7 @@ constexpr char kSmtpAuthDisabled[] =
 // Issue 13, SMTP with Graph fallback: the 5.7.139 goes to the broker (which moves the mailbox
 // to Graph), and the same message goes out at once through Graph: not failed, not lost.
 TEST_F(DeliveryWorkerTest, WithGraphFallbackSmtpAuthDisabledSendsTheMessageThroughGraph) {
-  broker_transport_ = bv1::MAIL_TRANSPORT_SMTP;
-  graph_fallback_ = true;
-  EXPECT_CALL(stub_, InvalidateAccessToken(_, _, _))
-      .WillOnce(Invoke([this](grpc::ClientContext*,
-                              const bv1::InvalidateAccessTokenRequest& request,
-                              bv1::InvalidateAccessTokenResponse*) {
-        EXPECT_EQ(request.smtp_code(), 535);
-        EXPECT_THAT(request.reply_text(), HasSubstr("5.7.139"));
-        broker_transport_ = bv1::MAIL_TRANSPORT_GRAPH;  // as the broker does
-        return grpc::Status::OK;
-      }));
+  FallBackOnceReportedFor("");
   replies_ = {kSmtpAuthDisabled, "250 2.0.0 accepted by Graph"};
   const std::string id = Enqueue();
   const cv1::OutboxEntry entry = RunUntil(id, cv1::NOTIFICATION_STATE_SENT);
@@ -423,6 +430,20 @@ TEST_F(DeliveryWorkerTest, WithGraphFallbackSmtpAuthDisabledSendsTheMessageThrou
   EXPECT_EQ(transports_asked_.back(), bv1::MAIL_TRANSPORT_GRAPH);
   absl::MutexLock lock(&alarms_.mu);
   EXPECT_TRUE(alarms_.raised.empty());
+}
+
+// Per-mailbox fallback: a pool mailbox's 5.7.139 is reported for that mailbox (the broker moves
+// it alone) and its message goes out through Graph as that mailbox.
+TEST_F(DeliveryWorkerTest, APoolMailboxsSmtpAuthDisabledIsReportedForItAndGoesThroughGraph) {
+  SetRoutes({{cv1::MAIL_PURPOSE_ALARMS, {"alerts@example.test"}}});
+  FallBackOnceReportedFor("alerts@example.test");
+  replies_ = {kSmtpAuthDisabled, "250 2.0.0 accepted by Graph"};
+  const std::string id = Enqueue(cv1::NOTIFICATION_KIND_ALARM, "admin@example.test");
+  EXPECT_EQ(RunUntil(id, cv1::NOTIFICATION_STATE_SENT).notification().state(),
+            cv1::NOTIFICATION_STATE_SENT);
+  EXPECT_EQ(submitters_made_, (std::vector<bv1::MailTransport>{bv1::MAIL_TRANSPORT_SMTP,
+                                                               bv1::MAIL_TRANSPORT_GRAPH}));
+  EXPECT_THAT(senders_.Get(), ::testing::Each("alerts@example.test -> admin@example.test"));
 }
 
 // Without fallback a 5.7.139 stays what it was: FAILED with the alarm, nothing reported.

@@ -36,6 +36,23 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kSecret[] = "Zx9~super.SECRET-value_1234";
+// Exchange's answer to AUTH when SMTP AUTH is disabled for the mailbox.
+constexpr char kSmtpAuthDisabled[] =
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+    "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.";
+
+// What psn1 reports when `mailbox` ("": the default one) got kSmtpAuthDisabled with the token
+// `fingerprint`.
+v1::InvalidateAccessTokenRequest SmtpAuthDisabledReport(const std::string& fingerprint,
+                                                        const std::string& mailbox = "") {
+  v1::InvalidateAccessTokenRequest report;
+  report.set_node("psn1");
+  report.set_mailbox(mailbox);
+  report.set_token_fingerprint(fingerprint);
+  report.set_smtp_code(535);
+  report.set_reply_text(kSmtpAuthDisabled);
+  return report;
+}
 
 // Runs the token step for real, takes the mailbox's share before "connecting" as the real
 // tester does, and passes or fails the SMTP part as told.
@@ -1048,13 +1065,7 @@ TEST_F(BrokerTest, SmtpAuthDisabledMovesAFallbackMailboxToGraphUntilAnSmtpTestPa
   const int token_requests = transport_.request_count();
 
   clock_.Advance(absl::Minutes(5));
-  v1::InvalidateAccessTokenRequest report;
-  report.set_node("psn1");
-  report.set_token_fingerprint(smtp->token_fingerprint());
-  report.set_smtp_code(535);
-  report.set_reply_text(
-      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
-      "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.");
+  v1::InvalidateAccessTokenRequest report = SmtpAuthDisabledReport(smtp->token_fingerprint());
   absl::StatusOr<v1::InvalidateAccessTokenResponse> answer =
       broker_->InvalidateAccessToken(report);
   ASSERT_TRUE(answer.ok()) << answer.status();
@@ -1224,6 +1235,14 @@ class BrokerPoolTest : public BrokerTest {
     absl::StatusOr<std::string> box = broker_->SendingMailbox(mailbox);
     if (!box.ok()) return box.status();
     return broker_->quota().Acquire(*box, "psn1", connection_id, std::vector<int>(messages, 1));
+  }
+
+  // PoolSettings() with SMTP and Graph fallback for the default mailbox and alerts@, saved.
+  void ConfigureFallbackPool() {
+    v1::SmtpSettings settings = PoolSettings();
+    settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+    settings.mutable_mailboxes(0)->set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+    Configure(settings);
   }
 
   v1::MailboxQuota QuotaOf(const std::string& mailbox) {
@@ -1423,26 +1442,189 @@ TEST_F(BrokerPoolTest, RoutesAndTheFromCheck) {
   EXPECT_THAT(resolved->mailboxes(), ::testing::ElementsAre("noreply@contoso.com"));
 }
 
-// Only the default mailbox has SMTP with Graph fallback: SMTP AUTH disabled for a pool mailbox,
-// reported with its token or with a send result, never moves the default mailbox to Graph.
+TEST_F(BrokerPoolTest, TestConnectionOfAPoolMailboxRunsAsThatMailboxByItsTransport) {
+  Configure(PoolSettings());
+  const int runs = tester_.runs;
+  v1::TestConnectionRequest request;  // the saved settings
+  request.set_mailbox("ALERTS@contoso.com");
+  request.mutable_test_recipient()->set_address("admin@contoso.com");
+  absl::StatusOr<v1::TestConnectionReport> report =
+      broker_->TestConnection(request, [](const v1::TestStep&) {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->passed());
+  EXPECT_EQ(report->mailbox(), "alerts@contoso.com");
+  // The XOAUTH2 user and the envelope sender are the settings' username to the tester.
+  EXPECT_EQ(tester_.last_settings.username(), "alerts@contoso.com");
+  EXPECT_EQ(tester_.last_settings.transport(), v1::MAIL_TRANSPORT_SMTP);
+  // Its connection and test message are counted in that mailbox's ledger.
+  EXPECT_EQ(QuotaOf("alerts@contoso.com").messages_last_minute(), 1);
+  EXPECT_EQ(QuotaOf("noreply@contoso.com").messages_last_minute(), 0);
+  // A pool mailbox's test saves no settings: they are saved on their default mailbox's test.
+  absl::StatusOr<v1::UpdateSettingsResponse> saved = Save(PoolSettings(), report->test_id());
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(saved.status().message(), HasSubstr("that Test Connection tested a pool mailbox"));
+
+  request.set_mailbox("guests@contoso.com");  // Graph: users/guests@contoso.com
+  request.clear_test_recipient();
+  report = broker_->TestConnection(request, [](const v1::TestStep&) {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->mailbox(), "guests@contoso.com");
+  EXPECT_EQ(tester_.last_settings.username(), "guests@contoso.com");
+  EXPECT_EQ(tester_.last_settings.transport(), v1::MAIL_TRANSPORT_GRAPH);
+
+  request.clear_mailbox();
+  report = broker_->TestConnection(request, [](const v1::TestStep&) {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->mailbox(), "noreply@contoso.com");
+  EXPECT_EQ(tester_.last_settings.username(), "noreply@contoso.com");
+  EXPECT_EQ(tester_.runs, runs + 3);
+}
+
+TEST_F(BrokerPoolTest, TestConnectionOfAMailboxOutsideThePoolIsNotFoundNamingTheField) {
+  Configure(PoolSettings());
+  const int runs = tester_.runs;
+  v1::TestConnectionRequest request;
+  request.set_mailbox("ghost@contoso.com");
+  absl::StatusOr<v1::TestConnectionReport> report =
+      broker_->TestConnection(request, [](const v1::TestStep&) {});
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(report.status().message(), HasSubstr("mailbox: \"ghost@contoso.com\""));
+  // Given settings: their pool, not the saved one's.
+  v1::SmtpSettings without_alerts = Settings();
+  request.set_mailbox("alerts@contoso.com");
+  *request.mutable_settings() = without_alerts;
+  report = broker_->TestConnection(request, [](const v1::TestStep&) {});
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(tester_.runs, runs);
+}
+
+// SMTP with Graph fallback per mailbox: what is reported for a pool mailbox moves that mailbox
+// only, raises its own alarm, and its own Test Connection moves it back.
+TEST_F(BrokerPoolTest, SmtpAuthDisabledMovesOnlyThatPoolMailboxToGraphUntilItsSmtpTestPasses) {
+  ConfigureFallbackPool();
+  v1::GetAccessTokenRequest request;
+  request.set_node("psn1");
+  request.set_mailbox("alerts@contoso.com");
+  absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken(request);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->transport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(token->graph_fallback());
+  EXPECT_EQ(token->graph_endpoint(), "https://graph.microsoft.com");
+
+  clock_.Advance(absl::Minutes(5));
+  absl::StatusOr<v1::InvalidateAccessTokenResponse> answer =
+      broker_->InvalidateAccessToken(
+          SmtpAuthDisabledReport(token->token_fingerprint(), "Alerts@contoso.com"));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->invalidated());
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_EQ(broker_->GetAccessToken(request)->transport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(QuotaOf("alerts@contoso.com").transport().transport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(QuotaOf("noreply@contoso.com").transport().transport(), v1::MAIL_TRANSPORT_SMTP);
+  {
+    const std::vector<RaiseAlarmRequest> raised = FallbackAlarmsRaised();
+    ASSERT_EQ(raised.size(), 1u);
+    EXPECT_EQ(raised[0].dedup_key(), "transport-fallback/alerts@contoso.com");
+    EXPECT_THAT(raised[0].text(), HasSubstr("Mail from alerts@contoso.com now goes out through "
+                                            "Microsoft Graph"));
+    EXPECT_THAT(raised[0].text(), HasSubstr("Set-CASMailbox -Identity alerts@contoso.com "
+                                            "-SmtpClientAuthenticationDisabled $false"));
+    EXPECT_THAT(raised[0].text(),
+                HasSubstr("mailroomctl settings test mailbox=alerts@contoso.com --to=ADDRESS"));
+  }
+
+  // A restarted broker keeps alerts@ on Graph and the default mailbox on SMTP.
+  StartBroker();
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+
+  // A passed test of another mailbox does not move it back; its own does.
+  clock_.Advance(absl::Hours(1));
+  v1::TestConnectionRequest test;
+  absl::StatusOr<v1::TestConnectionReport> tested =
+      broker_->TestConnection(test, [](const v1::TestStep&) {});
+  ASSERT_TRUE(tested.ok() && tested->passed());
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_GRAPH);
+  test.set_mailbox("alerts@contoso.com");
+  tested = broker_->TestConnection(test, [](const v1::TestStep&) {});
+  ASSERT_TRUE(tested.ok() && tested->passed());
+  EXPECT_EQ(tester_.last_settings.username(), "alerts@contoso.com");
+  EXPECT_EQ(tester_.last_settings.transport(), v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_EQ(broker_->GetAccessToken(request)->transport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_THAT(alarms_.Events(),
+              ::testing::Contains("clear transport-fallback/alerts@contoso.com"));
+  EXPECT_THAT(QuotaOf("alerts@contoso.com").transport().reason(),
+              HasSubstr("SMTP Test Connection of the mailbox passed"));
+}
+
+TEST_F(BrokerPoolTest, AnSmtpOutageReportedForAPoolMailboxMovesThatMailboxOnly) {
+  ConfigureFallbackPool();
+  for (int i = 0; i < 6 && broker_->EffectiveTransport("alerts@contoso.com") ==
+                               v1::MAIL_TRANSPORT_SMTP; ++i) {
+    absl::StatusOr<v1::AcquireSendPermitResponse> permit =
+        Acquire("alerts@contoso.com", absl::StrCat("c", i), 1);
+    ASSERT_TRUE(permit.ok() && permit->granted()) << permit.status();
+    v1::ReportSendResultRequest report;
+    report.set_permit_id(permit->permit_id());
+    report.set_connection_closed(true);
+    v1::SendResult* result = report.add_results();
+    result->set_outcome(v1::SEND_OUTCOME_TRANSIENT_FAILURE);
+    *result->mutable_diagnosis() = MakeDiagnosis(cv1::FAILURE_CAUSE_CONNECTION_REFUSED);
+    ASSERT_TRUE(broker_->ReportSendResult("psn1", report).ok());
+    clock_.Advance(absl::Seconds(40));
+  }
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_THAT(QuotaOf("alerts@contoso.com").transport().reason(),
+              HasSubstr("the SMTP endpoint was unreachable"));
+}
+
+// The default mailbox's state where the broker before per-mailbox fallback kept it (a record
+// without pool_effective_transports) loads as before; a pool mailbox's rides in the same sealed
+// record to a broker taking it up (ReloadSettings, as from etcd).
+TEST_F(BrokerPoolTest, TheOldRecordLoadsAndPoolMailboxStatesRideInTheRecord) {
+  ConfigureFallbackPool();
+  SettingsStore leader(dir_ + "/state.bin", key_);
+  absl::StatusOr<absl::optional<SavedSettings>> saved = leader.Load();
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  internal::BrokerState& state = (*saved)->state;
+  EXPECT_EQ(state.pool_effective_transports_size(), 0);  // all on SMTP since the save
+  state.mutable_effective_transport()->set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  state.mutable_effective_transport()->set_reason("psn1 got 535 5.7.139");
+  ASSERT_TRUE(leader.Save(**saved).ok());
+  StartBroker();
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(QuotaOf("noreply@contoso.com").transport().reason(), "psn1 got 535 5.7.139");
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_SMTP);
+
+  v1::EffectiveTransport graph;
+  graph.set_transport(v1::MAIL_TRANSPORT_GRAPH);
+  graph.set_reason("pan got 535 5.7.139");
+  (*state.mutable_pool_effective_transports())["alerts@contoso.com"] = graph;
+  state.mutable_effective_transport()->set_transport(v1::MAIL_TRANSPORT_SMTP);
+  ASSERT_TRUE(leader.Save(**saved).ok());
+  ASSERT_TRUE(broker_->ReloadSettings().ok());
+  EXPECT_EQ(broker_->EffectiveTransport("alerts@contoso.com"), v1::MAIL_TRANSPORT_GRAPH);
+  EXPECT_EQ(QuotaOf("alerts@contoso.com").transport().reason(), "pan got 535 5.7.139");
+  EXPECT_EQ(broker_->EffectiveTransport(), v1::MAIL_TRANSPORT_SMTP);
+}
+
+// SMTP AUTH disabled for a pool mailbox without fallback, reported with its token or with a send
+// result, never moves the default mailbox to Graph.
 TEST_F(BrokerPoolTest, SmtpAuthDisabledOnAPoolMailboxLeavesTheDefaultOnSmtp) {
   v1::SmtpSettings settings = PoolSettings();
   settings.set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
   Configure(settings);
-  const std::string disabled =
-      "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
-      "Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.";
+  const std::string disabled = kSmtpAuthDisabled;
   v1::GetAccessTokenRequest request;
   request.set_mailbox("alerts@contoso.com");
   absl::StatusOr<v1::GetAccessTokenResponse> token = broker_->GetAccessToken(request);
   ASSERT_TRUE(token.ok()) << token.status();
   EXPECT_FALSE(token->graph_fallback());
-  v1::InvalidateAccessTokenRequest invalidate;
-  invalidate.set_node("psn1");
-  invalidate.set_mailbox("alerts@contoso.com");
-  invalidate.set_token_fingerprint(token->token_fingerprint());
-  invalidate.set_smtp_code(535);
-  invalidate.set_reply_text(disabled);
+  v1::InvalidateAccessTokenRequest invalidate =
+      SmtpAuthDisabledReport(token->token_fingerprint(), "alerts@contoso.com");
   const int token_requests = transport_.request_count();
   absl::StatusOr<v1::InvalidateAccessTokenResponse> answer =
       broker_->InvalidateAccessToken(invalidate);

@@ -173,6 +173,21 @@ TEST(MailboxPoolTest, ValidPoolPasses) {
       << ValidateMailboxPool(Pool(), "settings");
 }
 
+TEST(MailboxPoolTest, APoolMailboxMayHaveSmtpWithGraphFallback) {
+  v1::SmtpSettings settings = Pool();
+  settings.mutable_mailboxes(1)->set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  settings.mutable_mailboxes(0)->set_transport(v1::MAIL_TRANSPORT_SMTP);
+  EXPECT_TRUE(ValidateMailboxPool(settings, "settings").ok());
+  EXPECT_TRUE(PoolUsesGraph(settings));  // graph_endpoint is needed for its fallback
+  const MailboxPool pool(settings, SendLimitValues());
+  const PoolMember* guests = pool.Find("guests@contoso.com");
+  ASSERT_NE(guests, nullptr);
+  EXPECT_EQ(guests->transport, v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+  const v1::SmtpSettings tested = SettingsOfMailbox(settings, *guests);
+  EXPECT_EQ(tested.username(), "Guests@Contoso.com");
+  EXPECT_EQ(tested.transport(), v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
+}
+
 std::string ErrorOf(const v1::SmtpSettings& settings) {
   return std::string(ValidateMailboxPool(settings, "settings").message());
 }
@@ -209,9 +224,14 @@ TEST(MailboxPoolTest, ValidationNamesEachBadField) {
   EXPECT_THAT(ErrorOf(settings), HasSubstr("settings.mailboxes[0].credential: \"second-app\" "
                                            "names no credential"));
   settings = Pool();
+  settings.mutable_mailboxes(0)->set_transport(static_cast<v1::MailTransport>(99));
+  EXPECT_THAT(ErrorOf(settings), HasSubstr("settings.mailboxes[0].transport: must be SMTP, "
+                                           "GRAPH or SMTP_WITH_GRAPH_FALLBACK"));
+  settings = Pool();
+  settings.set_use_authentication(false);
   settings.mutable_mailboxes(0)->set_transport(v1::MAIL_TRANSPORT_SMTP_WITH_GRAPH_FALLBACK);
   EXPECT_THAT(ErrorOf(settings), HasSubstr("settings.mailboxes[0].transport: "
-                                           "SMTP_WITH_GRAPH_FALLBACK is only for the default"));
+                                           "SMTP_WITH_GRAPH_FALLBACK needs use_authentication"));
   settings = Pool();
   settings.set_use_authentication(false);
   EXPECT_THAT(ErrorOf(settings), HasSubstr("settings.mailboxes[0].transport: GRAPH needs "
