@@ -29,6 +29,15 @@ namespace cv1 = ::mailroom::common::v1;
 
 // One mail a request causes, before its template is resolved and rendered.
 struct PsnNotifier::Draft {
+  // A draft of `kind` from `template_kind` for the request's portal and language, to `to`,
+  // blamed on `field`, with the portal among its values.
+  template <typename Request>
+  Draft(const Request& request, cv1::NotificationKind kind, TemplateKind template_kind,
+        std::string field, cv1::EmailAddress to);
+  // The guest's values and validity (its dates are formatted with the chosen template).
+  void AddGuest(const v1::Guest& guest);
+  void AddSponsor(const v1::Sponsor& sponsor);
+
   cv1::NotificationKind kind = cv1::NOTIFICATION_KIND_UNSPECIFIED;
   TemplateKind template_kind = v1::TEMPLATE_KIND_UNSPECIFIED;
   std::string portal_id;
@@ -216,6 +225,28 @@ auto PutQueued(std::vector<cv1::QueuedNotification> queued, Response* response)
 
 }  // namespace
 
+template <typename Request>
+PsnNotifier::Draft::Draft(const Request& request, cv1::NotificationKind kind,
+                          TemplateKind template_kind, std::string field, cv1::EmailAddress to)
+    : kind(kind),
+      template_kind(template_kind),
+      portal_id(request.portal_id()),
+      language(request.language()),
+      field(std::move(field)),
+      to(std::move(to)) {
+  values.text["portal"] = request.portal_id();
+}
+
+void PsnNotifier::Draft::AddGuest(const v1::Guest& guest) {
+  AddGuestValues(guest, &values);
+  valid_from = OptionalTime(guest.has_valid_from(), guest.valid_from());
+  valid_until = OptionalTime(guest.has_valid_until(), guest.valid_until());
+}
+
+void PsnNotifier::Draft::AddSponsor(const v1::Sponsor& sponsor) {
+  AddSponsorValues(sponsor, &values);
+}
+
 PsnNotifier::PsnNotifier(Outbox* outbox, GuestEmailSettingsStore* settings,
                          TemplateStore* templates, const Clock* clock, NotifierOptions options)
     : outbox_(outbox),
@@ -373,18 +404,9 @@ absl::StatusOr<Response> PsnNotifier::QueueAndAnswer(absl::string_view method,
 absl::StatusOr<v1::NotifySelfRegistrationResponse> PsnNotifier::NotifySelfRegistration(
     const v1::NotifySelfRegistrationRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  Draft draft;
-  draft.kind = cv1::NOTIFICATION_KIND_GUEST_SELF_REGISTRATION;
-  draft.template_kind = v1::TEMPLATE_KIND_SELF_REGISTRATION;
-  draft.portal_id = request.portal_id();
-  draft.language = request.language();
-  draft.field = "guest";
-  draft.to = GuestAddress(request.guest());
-  AddGuestValues(request.guest(), &draft.values);
-  draft.values.text["portal"] = request.portal_id();
-  draft.valid_from = OptionalTime(request.guest().has_valid_from(), request.guest().valid_from());
-  draft.valid_until =
-      OptionalTime(request.guest().has_valid_until(), request.guest().valid_until());
+  Draft draft(request, cv1::NOTIFICATION_KIND_GUEST_SELF_REGISTRATION,
+              v1::TEMPLATE_KIND_SELF_REGISTRATION, "guest", GuestAddress(request.guest()));
+  draft.AddGuest(request.guest());
   return QueueAndAnswer<v1::NotifySelfRegistrationResponse>("NotifySelfRegistration", request, {draft});
 }
 
@@ -397,31 +419,18 @@ std::vector<PsnNotifier::Draft> PsnNotifier::SponsorDrafts(const Request& reques
   for (int i = 0; i < request.guests_size(); ++i) {
     const v1::Guest& guest = request.guests(i);
     if (guest.email().address().empty()) continue;  // summary only (validated)
-    PsnNotifier::Draft draft;
-    draft.kind = guest_kind;
-    draft.template_kind = v1::TEMPLATE_KIND_GUEST_CREDENTIALS;
-    draft.portal_id = request.portal_id();
-    draft.language = request.language();
-    draft.field = absl::StrCat("guests[", i, "]");
-    draft.to = GuestAddress(guest);
+    PsnNotifier::Draft draft(request, guest_kind, v1::TEMPLATE_KIND_GUEST_CREDENTIALS,
+                             absl::StrCat("guests[", i, "]"), GuestAddress(guest));
     if (request.copy_me()) draft.cc = SponsorAddress(request.sponsor());
-    AddGuestValues(guest, &draft.values);
-    AddSponsorValues(request.sponsor(), &draft.values);
-    draft.values.text["portal"] = request.portal_id();
-    draft.valid_from = OptionalTime(guest.has_valid_from(), guest.valid_from());
-    draft.valid_until = OptionalTime(guest.has_valid_until(), guest.valid_until());
+    draft.AddGuest(guest);
+    draft.AddSponsor(request.sponsor());
     drafts.push_back(std::move(draft));
   }
   if (request.send_summary()) {
-    PsnNotifier::Draft draft;
-    draft.kind = cv1::NOTIFICATION_KIND_SPONSOR_SUMMARY;
-    draft.template_kind = v1::TEMPLATE_KIND_SPONSOR_SUMMARY;
-    draft.portal_id = request.portal_id();
-    draft.language = request.language();
-    draft.field = "sponsor";
-    draft.to = SponsorAddress(request.sponsor());
-    AddSponsorValues(request.sponsor(), &draft.values);
-    draft.values.text["portal"] = request.portal_id();
+    PsnNotifier::Draft draft(request, cv1::NOTIFICATION_KIND_SPONSOR_SUMMARY,
+                             v1::TEMPLATE_KIND_SPONSOR_SUMMARY, "sponsor",
+                             SponsorAddress(request.sponsor()));
+    draft.AddSponsor(request.sponsor());
     for (const v1::Guest& guest : request.guests()) draft.summary_guests.push_back(&guest);
     drafts.push_back(std::move(draft));
   }
@@ -444,20 +453,11 @@ absl::StatusOr<v1::ResendResponse> PsnNotifier::Resend(const v1::ResendRequest& 
 absl::StatusOr<v1::SendPasswordResetResponse> PsnNotifier::SendPasswordReset(
     const v1::SendPasswordResetRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  Draft draft;
-  draft.kind = cv1::NOTIFICATION_KIND_PASSWORD_RESET;
-  draft.template_kind = v1::TEMPLATE_KIND_PASSWORD_RESET;
-  draft.portal_id = request.portal_id();
-  draft.language = request.language();
-  draft.field = "guest";
-  draft.to = GuestAddress(request.guest());
+  Draft draft(request, cv1::NOTIFICATION_KIND_PASSWORD_RESET, v1::TEMPLATE_KIND_PASSWORD_RESET,
+              "guest", GuestAddress(request.guest()));
   if (request.copy_me()) draft.cc = SponsorAddress(request.sponsor());
-  AddGuestValues(request.guest(), &draft.values);
-  AddSponsorValues(request.sponsor(), &draft.values);
-  draft.values.text["portal"] = request.portal_id();
-  draft.valid_from = OptionalTime(request.guest().has_valid_from(), request.guest().valid_from());
-  draft.valid_until =
-      OptionalTime(request.guest().has_valid_until(), request.guest().valid_until());
+  draft.AddGuest(request.guest());
+  draft.AddSponsor(request.sponsor());
   return QueueAndAnswer<v1::SendPasswordResetResponse>("SendPasswordReset", request, {draft});
 }
 
@@ -479,18 +479,9 @@ absl::StatusOr<v1::SendTestEmailResponse> PsnNotifier::SendTestEmail(
   sample.mutable_valid_until()->set_seconds(absl::ToUnixSeconds(now + absl::Hours(24)));
   v1::Sponsor sponsor;
   sponsor.set_username("sponsor");
-  Draft draft;
-  draft.kind = cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL;
-  draft.template_kind = kind;
-  draft.portal_id = request.portal_id();
-  draft.language = request.language();
-  draft.field = "to";
-  draft.to = request.to();
-  AddGuestValues(sample, &draft.values);
-  AddSponsorValues(sponsor, &draft.values);
-  draft.values.text["portal"] = request.portal_id();
-  draft.valid_from = FromProto(sample.valid_from());
-  draft.valid_until = FromProto(sample.valid_until());
+  Draft draft(request, cv1::NOTIFICATION_KIND_PORTAL_TEST_EMAIL, kind, "to", request.to());
+  draft.AddGuest(sample);  // valid_from and valid_until are set
+  draft.AddSponsor(sponsor);
   if (kind == v1::TEMPLATE_KIND_SPONSOR_SUMMARY) draft.summary_guests = {&sample};
   return QueueAndAnswer<v1::SendTestEmailResponse>("SendTestEmail", request, {draft});
 }
