@@ -255,6 +255,20 @@ absl::StatusOr<std::string> Testbed::FetchToken() const {
   return FetchToken(Env("CLIENT_ID"), Env("CLIENT_SECRET"));
 }
 
+std::vector<std::string> Testbed::PoolMailboxes() const {
+  return absl::StrSplit(Env("POOL_MAILBOXES"), ',', absl::SkipEmpty());
+}
+
+absl::Status Testbed::SetMailboxQuotaExceeded(const std::string& mailbox, bool exceeded) const {
+  std::string output;
+  const int rc = RunScript({"quota-fault-mailbox", dir_, mailbox, exceeded ? "on" : "off"}, &output);
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("testbed.sh quota-fault-mailbox failed (exit ", rc, "):\n", Tail(output)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int> Testbed::RunScriptForPort(const std::vector<std::string>& args) const {
   std::string output;
   const int rc = RunScript(args, &output);

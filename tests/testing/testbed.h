@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -75,6 +76,16 @@ class Testbed {
   // Waits until at least `count` such messages exist, up to `timeout`; returns what is there.
   std::vector<std::string> WaitForDelivered(const std::string& recipient, size_t count,
                                             absl::Duration timeout) const;
+
+  // The mailboxes granted to the good app besides MAILBOX (POOL_MAILBOXES: alerts@, guests@,
+  // pool1@, pool2@ example.test unless TESTBED_POOL_MAILBOXES said otherwise at start).
+  std::vector<std::string> PoolMailboxes() const;
+
+  // Whether `mailbox` (the SASL login) has spent its daily sending quota: while it has, every
+  // message it submits gets Exchange's 554 5.2.0 SubmissionQuotaExceeded at RCPT TO, and
+  // other mailboxes are not affected (testbed.sh quota-fault-mailbox; for SMTP sessions opened
+  // afterwards).
+  absl::Status SetMailboxQuotaExceeded(const std::string& mailbox, bool exceeded) const;
 
   // Runs `testbed.sh ARGS...` on this testbed's directory (e.g. {"svc-stop", dir(),
   // "postfix"}); returns the exit code, and the output in `output` if given.
