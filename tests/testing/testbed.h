@@ -24,6 +24,12 @@
 
 namespace mailroom::testing {
 
+// A message in the testbed's Maildir.
+struct DeliveredMessage {
+  absl::Time delivered;  // when the delivery agent wrote it (the file's modification time)
+  std::string text;      // the whole message, headers first
+};
+
 // An HTTP proxy started by Testbed::StartProxy.
 struct TestProxy {
   int port = 0;
@@ -73,6 +79,8 @@ class Testbed {
 
   // The messages in the Maildir whose header says "Delivered-To: <recipient>", oldest first.
   std::vector<std::string> DeliveredTo(const std::string& recipient) const;
+  // The same, with the time each was delivered.
+  std::vector<DeliveredMessage> DeliveredWithTimes(const std::string& recipient) const;
   // Waits until at least `count` such messages exist, up to `timeout`; returns what is there.
   std::vector<std::string> WaitForDelivered(const std::string& recipient, size_t count,
                                             absl::Duration timeout) const;
