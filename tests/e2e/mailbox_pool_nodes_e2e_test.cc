@@ -158,7 +158,8 @@ class MailboxPoolNodesE2eTest : public ::testing::Test {
     mnt_spec.logging = "logging { default_level: LOG_LEVEL_INFO }";
     mnt_spec.extra_config = absl::StrCat(
         "delivery { backoff_initial { seconds: 1 } backoff_max { seconds: 5 } }\n"
-        "mnt { alarm_settings { sender { address: \"", kAlertsMailbox,
+        "mnt { alarm_settings { include_system_alarms_in_emails: true\n"
+        "  sender { address: \"", kAlertsMailbox,
         "\" display_name: \"mailroom alarms\" }\n"
         "  admin_recipients { address: \"noc-placeholder@example.test\" }\n"
         "  suppression_window { seconds: 5 } } }\n");
@@ -266,6 +267,80 @@ NodeHarness* MailboxPoolNodesE2eTest::psn_ = nullptr;
 NodeHarness* MailboxPoolNodesE2eTest::mnt_ = nullptr;
 Mailroomctl* MailboxPoolNodesE2eTest::ctl_ = nullptr;
 
+// First: the 5.2.0 fault reaches the SMTP sessions opened after it is set (testbed.sh), and
+// guests@ has none open before this test, as it would after the other.
+TEST_F(MailboxPoolNodesE2eTest, QuotaExceededOnOneMailboxPausesItAloneAndOtherRoutesFlow) {
+  const std::string guests_to = "pool-paused@example.test";
+  const std::string noc = "pool-noc-paused@example.test";
+  ASSERT_NO_FATAL_FAILURE(AlarmsTo(noc));
+  const std::string default_mailbox = testbed_->Env("MAILBOX");
+  const size_t default_before = meter_->Arrivals(default_mailbox).size();
+  const size_t guests_before = meter_->Arrivals(kGuestsMailbox).size();
+  ASSERT_TRUE(testbed_->SetMailboxQuotaExceeded(kGuestsMailbox, true).ok());
+
+  constexpr int kPausedGuests = 10;
+  std::map<int, std::string> guests = CreateGuests("paused", kPausedGuests, guests_to, true);
+  ASSERT_EQ(guests.count(-1), 1u);
+  const std::string summary_id = guests[-1];
+  guests.erase(-1);
+  ASSERT_EQ(guests.size(), static_cast<size_t>(kPausedGuests));
+
+  // The guests' credentials fall over to the default mailbox, as their route says.
+  std::map<std::string, int> copies;
+  EXPECT_EQ(AwaitDelivered(*testbed_, guests_to, guests, absl::Seconds(90), &copies), 0);
+  const size_t through_default = meter_->Arrivals(default_mailbox).size() - default_before;
+  EXPECT_GE(through_default, static_cast<size_t>(kPausedGuests));
+  // guests@ sent nothing: every submission was refused with 5.2.0.
+  EXPECT_EQ(meter_->Arrivals(kGuestsMailbox).size(), guests_before);
+
+  // The broker paused guests@ alone.
+  const CtlResult quota = ctl_->Run({"quota"});
+  EXPECT_EQ(quota.exit_code, 0) << quota.output;
+  EXPECT_THAT(quota.output,
+              HasSubstr(absl::StrCat("(quota exceeded; mailroomctl quota resume ", kGuestsMailbox)));
+  const std::vector<absl::string_view> around_pauses = absl::StrSplit(quota.output, "PAUSED until");
+  EXPECT_EQ(around_pauses.size(), 2u)
+      << "only one mailbox may be paused:\n" << quota.output;
+
+  // Alarms keep flowing through alerts@ while guests@ is paused.
+  const absl::Time raised = absl::Now();
+  ASSERT_TRUE(RaiseAlarm("paused-alarm").ok());
+  const std::vector<std::string> alarm_mail =
+      testbed_->WaitForDelivered(noc, 1, absl::Seconds(30));
+  ASSERT_EQ(alarm_mail.size(), 1u);
+  const absl::Duration alarm_took = absl::Now() - raised;
+  EXPECT_LE(alarm_took, kAlarmWithin);
+
+  // The sponsor's summary (route: guests@ alone) waits, not failed, not lost.
+  const std::string sponsor_to = "sponsor-paused@example.test";
+  absl::SleepFor(absl::Seconds(5));
+  EXPECT_TRUE(testbed_->DeliveredTo(sponsor_to).empty());
+  const cv1::OutboxCounts waiting = PsnOutbox();
+  EXPECT_EQ(waiting.failed(), 0);
+  EXPECT_EQ(waiting.queued() + waiting.sending(), 1);
+
+  // The quota is back and the admin resumes the mailbox: the summary goes out through guests@.
+  ASSERT_TRUE(testbed_->SetMailboxQuotaExceeded(kGuestsMailbox, false).ok());
+  const CtlResult resumed = ctl_->Run({"quota", "resume", kGuestsMailbox});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_THAT(resumed.output, HasSubstr("resumed"));
+  const absl::Time resumed_at = absl::Now();
+  std::map<int, std::string> summary = {{0, summary_id}};
+  EXPECT_EQ(AwaitDelivered(*testbed_, sponsor_to, summary, absl::Seconds(150), &copies), 0);
+  const cv1::OutboxCounts after = PsnOutbox();
+  std::cout << "guests@ answered 554 5.2.0: " << through_default
+            << " message(s) went through the default mailbox for " << kPausedGuests
+            << " guests (0 through guests@); the alarm raised meanwhile arrived in "
+            << absl::FormatDuration(alarm_took) << "; the sponsor summary waited QUEUED and "
+            << "arrived " << absl::FormatDuration(absl::Now() - resumed_at)
+            << " after `mailroomctl quota resume`; psn1 outbox: " << after.queued()
+            << " queued, " << after.sending() << " sending, " << after.sent() << " sent, "
+            << after.failed() << " failed\n`mailroomctl quota` while paused:\n"
+            << quota.output << std::endl;
+  EXPECT_EQ(after.failed(), 0);
+  EXPECT_EQ(after.queued() + after.sending(), 0);
+}
+
 TEST_F(MailboxPoolNodesE2eTest, AlarmsArriveWithinTenSecondsWhileFiveHundredGuestsDrain) {
   const std::string guests_to = "pool-guests@example.test";
   const std::string noc = "pool-noc@example.test";
@@ -348,78 +423,6 @@ TEST_F(MailboxPoolNodesE2eTest, AlarmsArriveWithinTenSecondsWhileFiveHundredGues
   EXPECT_GE(guests_most, kGuestsPerMinute * 9 / 10);
   EXPECT_EQ(at_alerts.size(), raised.size());
   EXPECT_EQ(through_default, 0u);
-}
-
-TEST_F(MailboxPoolNodesE2eTest, QuotaExceededOnOneMailboxPausesItAloneAndOtherRoutesFlow) {
-  const std::string guests_to = "pool-paused@example.test";
-  const std::string noc = "pool-noc-paused@example.test";
-  ASSERT_NO_FATAL_FAILURE(AlarmsTo(noc));
-  const std::string default_mailbox = testbed_->Env("MAILBOX");
-  const size_t default_before = meter_->Arrivals(default_mailbox).size();
-  const size_t guests_before = meter_->Arrivals(kGuestsMailbox).size();
-  ASSERT_TRUE(testbed_->SetMailboxQuotaExceeded(kGuestsMailbox, true).ok());
-
-  constexpr int kPausedGuests = 10;
-  std::map<int, std::string> guests = CreateGuests("paused", kPausedGuests, guests_to, true);
-  ASSERT_EQ(guests.count(-1), 1u);
-  const std::string summary_id = guests[-1];
-  guests.erase(-1);
-  ASSERT_EQ(guests.size(), static_cast<size_t>(kPausedGuests));
-
-  // The guests' credentials fall over to the default mailbox, as their route says.
-  std::map<std::string, int> copies;
-  EXPECT_EQ(AwaitDelivered(*testbed_, guests_to, guests, absl::Seconds(90), &copies), 0);
-  const size_t through_default = meter_->Arrivals(default_mailbox).size() - default_before;
-  EXPECT_GE(through_default, static_cast<size_t>(kPausedGuests));
-  // guests@ sent nothing: every submission was refused with 5.2.0.
-  EXPECT_EQ(meter_->Arrivals(kGuestsMailbox).size(), guests_before);
-
-  // The broker paused guests@ alone.
-  const CtlResult quota = ctl_->Run({"quota"});
-  EXPECT_EQ(quota.exit_code, 0) << quota.output;
-  EXPECT_THAT(quota.output,
-              HasSubstr(absl::StrCat("(quota exceeded; mailroomctl quota resume ", kGuestsMailbox)));
-  const std::vector<absl::string_view> around_pauses = absl::StrSplit(quota.output, "PAUSED until");
-  EXPECT_EQ(around_pauses.size(), 2u)
-      << "only one mailbox may be paused:\n" << quota.output;
-
-  // Alarms keep flowing through alerts@ while guests@ is paused.
-  const absl::Time raised = absl::Now();
-  ASSERT_TRUE(RaiseAlarm("paused-alarm").ok());
-  const std::vector<std::string> alarm_mail =
-      testbed_->WaitForDelivered(noc, 1, absl::Seconds(30));
-  ASSERT_EQ(alarm_mail.size(), 1u);
-  const absl::Duration alarm_took = absl::Now() - raised;
-  EXPECT_LE(alarm_took, kAlarmWithin);
-
-  // The sponsor's summary (route: guests@ alone) waits, not failed, not lost.
-  const std::string sponsor_to = "sponsor-paused@example.test";
-  absl::SleepFor(absl::Seconds(5));
-  EXPECT_TRUE(testbed_->DeliveredTo(sponsor_to).empty());
-  const cv1::OutboxCounts waiting = PsnOutbox();
-  EXPECT_EQ(waiting.failed(), 0);
-  EXPECT_EQ(waiting.queued() + waiting.sending(), 1);
-
-  // The quota is back and the admin resumes the mailbox: the summary goes out through guests@.
-  ASSERT_TRUE(testbed_->SetMailboxQuotaExceeded(kGuestsMailbox, false).ok());
-  const CtlResult resumed = ctl_->Run({"quota", "resume", kGuestsMailbox});
-  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_THAT(resumed.output, HasSubstr("resumed"));
-  const absl::Time resumed_at = absl::Now();
-  std::map<int, std::string> summary = {{0, summary_id}};
-  EXPECT_EQ(AwaitDelivered(*testbed_, sponsor_to, summary, absl::Seconds(150), &copies), 0);
-  const cv1::OutboxCounts after = PsnOutbox();
-  std::cout << "guests@ answered 554 5.2.0: " << through_default
-            << " message(s) went through the default mailbox for " << kPausedGuests
-            << " guests (0 through guests@); the alarm raised meanwhile arrived in "
-            << absl::FormatDuration(alarm_took) << "; the sponsor summary waited QUEUED and "
-            << "arrived " << absl::FormatDuration(absl::Now() - resumed_at)
-            << " after `mailroomctl quota resume`; psn1 outbox: " << after.queued()
-            << " queued, " << after.sending() << " sending, " << after.sent() << " sent, "
-            << after.failed() << " failed\n`mailroomctl quota` while paused:\n"
-            << quota.output << std::endl;
-  EXPECT_EQ(after.failed(), 0);
-  EXPECT_EQ(after.queued() + after.sending(), 0);
 }
 
 }  // namespace

@@ -92,7 +92,7 @@ class Testbed {
   // Whether `mailbox` (the SASL login) has spent its daily sending quota: while it has, every
   // message it submits gets Exchange's 554 5.2.0 SubmissionQuotaExceeded at RCPT TO, and
   // other mailboxes are not affected (testbed.sh quota-fault-mailbox; for SMTP sessions opened
-  // afterwards).
+  // afterwards: a session already open keeps sending).
   absl::Status SetMailboxQuotaExceeded(const std::string& mailbox, bool exceeded) const;
 
   // Runs `testbed.sh ARGS...` on this testbed's directory (e.g. {"svc-stop", dir(),

@@ -19,7 +19,8 @@
 #                                    on: everything MAILBOX (the SASL login) submits gets Exchange's
 #                                    554 5.2.0 SubmissionQuotaExceeded (at RCPT TO, like quota-fault),
 #                                    the mailbox's daily quota being spent; off (the state at start):
-#                                    it sends again. Other mailboxes are not affected.
+#                                    it sends again. Other mailboxes are not affected. Applies to
+#                                    SMTP sessions opened afterwards (Exchange: at once).
 #   testbed.sh grant DIR MAILBOX on|off [CLIENT_ID]
 #                                    Add-MailboxPermission / Remove-MailboxPermission -AccessRights
 #                                    FullAccess for an app (default: CLIENT_ID of testbed.env): on,
