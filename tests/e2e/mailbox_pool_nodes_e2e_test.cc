@@ -43,7 +43,6 @@
 #include "tests/testing/broker_harness.h"
 #include "tests/testing/guest_burst.h"
 #include "tests/testing/mailroomctl.h"
-#include "tests/testing/mime_parse.h"
 #include "tests/testing/mta_meter.h"
 #include "tests/testing/node_harness.h"
 #include "tests/testing/process.h"
@@ -68,7 +67,6 @@ using ::mailroom::testing::MostInWindow;
 using ::mailroom::testing::MtaMeter;
 using ::mailroom::testing::NodeHarness;
 using ::mailroom::testing::NodeSpec;
-using ::mailroom::testing::ParseMime;
 using ::mailroom::testing::ReadAll;
 using ::mailroom::testing::SponsorCreatedAccounts;
 using ::mailroom::testing::Testbed;
@@ -92,13 +90,14 @@ std::unique_ptr<grpc::ClientContext> Context() {
   return context;
 }
 
-// The alarm mail of `token` among `messages` (the storm's alarms say "<token>." in their text);
-// nullptr if none.
+// The alarm mail of `token` among `messages`: its text, "Storm alarm <token>.", ends the
+// mail's Subject (the alarm's text, unencoded while it is ASCII); nullptr if none.
 const DeliveredMessage* AlarmMailOf(const std::vector<DeliveredMessage>& messages,
                                     const std::string& token) {
   for (const DeliveredMessage& message : messages) {
-    absl::StatusOr<testing::MimeEntity> parsed = ParseMime(message.text);
-    if (parsed.ok() && absl::StrContains(parsed->body, absl::StrCat(token, "."))) return &message;
+    if (absl::StrContains(message.text, absl::StrCat(": Storm alarm ", token, ".\n"))) {
+      return &message;
+    }
   }
   return nullptr;
 }

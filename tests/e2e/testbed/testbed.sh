@@ -870,8 +870,27 @@ set_table_line() {
   mv "$1.new" "$1"
 }
 
+# Reloads Postfix so that its smtpd processes read the access tables again, and returns once the
+# idle ones, which would still take new sessions with the old tables, have exited (reload is
+# asynchronous). A process serving an open session keeps its tables until the session ends; after
+# 5 s the wait ends anyway.
+reload_smtpd_tables() {
+  local master old=() pid i alive
+  master="$(pid_of "$PF/queue/pid/master.pid")"
+  [[ -n "$master" ]] && mapfile -t old < <(pgrep -P "$master" -x smtpd || true)
+  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+  for ((i = 0; i < 50; i++)); do
+    alive=0
+    for pid in "${old[@]}"; do
+      if running "$pid"; then alive=1; fi
+    done
+    ((alive)) || break
+    sleep 0.1
+  done
+}
+
 # set_mailbox_reply TABLE MAILBOX on|off REPLY: whether Postfix answers REPLY to MAILBOX (the
-# SASL login) through TABLE, a check_sasl_access map; new smtpd processes read it after the reload.
+# SASL login) through TABLE, a check_sasl_access map, in sessions opened afterwards.
 set_mailbox_reply() {
   require_mailbox "$2"
   case "$3" in
@@ -879,7 +898,7 @@ set_mailbox_reply() {
     off) set_table_line "$1" "$2" ;;
     *) usage ;;
   esac
-  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+  reload_smtpd_tables
 }
 
 cmd_smtp_auth() {
