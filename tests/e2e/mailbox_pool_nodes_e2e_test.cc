@@ -346,6 +346,7 @@ TEST_F(MailboxPoolNodesE2eTest, AlarmsArriveWithinTenSecondsWhileFiveHundredGues
   ASSERT_NO_FATAL_FAILURE(AlarmsTo(noc));
   const std::string default_mailbox = testbed_->Env("MAILBOX");
   const size_t default_before = meter_->Arrivals(default_mailbox).size();
+  const size_t alerts_before = meter_->Arrivals(kAlertsMailbox).size();
 
   const absl::Time began = absl::Now();
   const std::map<int, std::string> guests = CreateGuests("storm", kGuests, guests_to, false);
@@ -405,7 +406,7 @@ TEST_F(MailboxPoolNodesE2eTest, AlarmsArriveWithinTenSecondsWhileFiveHundredGues
             << absl::FormatDuration(drained - guests_queued) << " (" << undelivered
             << " missing); at the MTA: guests@ " << at_guests.size()
             << " messages, most in any rolling 60 s = " << guests_most << " (limit "
-            << kGuestsPerMinute << "), alerts@ " << at_alerts.size() << ", most in 60 s = "
+            << kGuestsPerMinute << "), alerts@ " << at_alerts.size() - alerts_before << ", most in 60 s = "
             << alerts_most << " (limit " << kAlertsPerMinute << "), the default mailbox "
             << through_default << "; guests@ per 10 s: "
             << ArrivalsPerTenSeconds(at_guests, guests_queued) << std::endl;
@@ -420,7 +421,7 @@ TEST_F(MailboxPoolNodesE2eTest, AlarmsArriveWithinTenSecondsWhileFiveHundredGues
   EXPECT_LE(guests_most, kGuestsPerMinute);
   EXPECT_LE(alerts_most, kAlertsPerMinute);
   EXPECT_GE(guests_most, kGuestsPerMinute * 9 / 10);
-  EXPECT_EQ(at_alerts.size(), raised.size());
+  EXPECT_EQ(at_alerts.size() - alerts_before, raised.size());
   EXPECT_EQ(through_default, 0u);
 }
 
