@@ -12,6 +12,8 @@ debian_packages=(
   libcpp-httplib-dev
   # tools the scripts and tests use
   openssl curl sqlite3 ca-certificates iproute2 python3
+  # the testbed's XOAUTH2 check reads the token server's introspection answers (JSON)
+  jq
   # the Exchange-like test peers: an MTA and token validation (tests/e2e/testbed)
   postfix dovecot-core
   # an HTTP proxy doing CONNECT, between mailroom and the test peers (proxy tests), and TLS in

@@ -119,6 +119,20 @@ v1::NotifySelfRegistrationRequest GuestRegistration(absl::string_view tag, int i
   return request;
 }
 
+v1::NotifySponsorCreatedAccountsRequest SponsorCreatedAccounts(absl::string_view tag, int count,
+                                                               const std::string& to) {
+  v1::NotifySponsorCreatedAccountsRequest request;
+  for (int i = 0; i < count; ++i) {
+    *request.add_guests() = GuestRegistration(tag, i, to).guest();
+  }
+  request.mutable_sponsor()->set_username(absl::StrCat("sponsor-", tag));
+  request.mutable_sponsor()->mutable_email()->set_address(
+      absl::StrCat("sponsor-", tag, "@example.test"));
+  request.set_portal_id("sponsor");
+  request.set_idempotency_key(std::string(tag));
+  return request;
+}
+
 std::string MessageIdOf(const std::string& maildir_message) {
   for (absl::string_view line : absl::StrSplit(maildir_message, '\n')) {
     if (absl::StartsWithIgnoreCase(line, "Message-ID:")) {

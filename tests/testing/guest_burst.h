@@ -69,6 +69,12 @@ mailroom::psn::v1::NotifySelfRegistrationRequest GuestRegistration(absl::string_
                                                                     int index,
                                                                     const std::string& to);
 
+// A sponsor's "create accounts" for guests `tag`0 .. `tag`<count - 1> (as GuestRegistration
+// makes them), each emailed its credentials at `to`, through portal "sponsor" with
+// idempotency key `tag`; the sponsor is "sponsor-<tag>" at sponsor-<tag>@example.test.
+mailroom::psn::v1::NotifySponsorCreatedAccountsRequest SponsorCreatedAccounts(
+    absl::string_view tag, int count, const std::string& to);
+
 // "<id>" from a delivered message's Message-ID header; empty if it has none.
 std::string MessageIdOf(const std::string& maildir_message);
 

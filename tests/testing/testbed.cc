@@ -255,6 +255,20 @@ absl::StatusOr<std::string> Testbed::FetchToken() const {
   return FetchToken(Env("CLIENT_ID"), Env("CLIENT_SECRET"));
 }
 
+std::vector<std::string> Testbed::PoolMailboxes() const {
+  return absl::StrSplit(Env("POOL_MAILBOXES"), ',', absl::SkipEmpty());
+}
+
+absl::Status Testbed::SetMailboxQuotaExceeded(const std::string& mailbox, bool exceeded) const {
+  std::string output;
+  const int rc = RunScript({"quota-fault-mailbox", dir_, mailbox, exceeded ? "on" : "off"}, &output);
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("testbed.sh quota-fault-mailbox failed (exit ", rc, "):\n", Tail(output)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int> Testbed::RunScriptForPort(const std::vector<std::string>& args) const {
   std::string output;
   const int rc = RunScript(args, &output);
@@ -307,6 +321,14 @@ std::vector<std::string> Testbed::ProxyConnects(const TestProxy& proxy) {
 }
 
 std::vector<std::string> Testbed::DeliveredTo(const std::string& recipient) const {
+  std::vector<std::string> messages;
+  for (DeliveredMessage& message : DeliveredWithTimes(recipient)) {
+    messages.push_back(std::move(message.text));
+  }
+  return messages;
+}
+
+std::vector<DeliveredMessage> Testbed::DeliveredWithTimes(const std::string& recipient) const {
   std::vector<std::filesystem::path> files;
   for (const char* sub : {"new", "cur"}) {
     std::error_code error;
@@ -320,7 +342,7 @@ std::vector<std::string> Testbed::DeliveredTo(const std::string& recipient) cons
     return std::make_pair(std::filesystem::last_write_time(a), a.filename()) <
            std::make_pair(std::filesystem::last_write_time(b), b.filename());
   });
-  std::vector<std::string> messages;
+  std::vector<DeliveredMessage> messages;
   for (const auto& file : files) {
     std::string message = ReadWholeFile(file);
     absl::string_view headers(message);
@@ -328,7 +350,12 @@ std::vector<std::string> Testbed::DeliveredTo(const std::string& recipient) cons
     for (absl::string_view line : absl::StrSplit(headers, '\n')) {
       if (!absl::StartsWithIgnoreCase(line, "Delivered-To:")) continue;
       if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(13)), recipient)) {
-        messages.push_back(std::move(message));
+        // stat's nanoseconds: file_time_type's epoch is unspecified in C++17.
+        struct stat info {};
+        const absl::Time delivered = stat(file.c_str(), &info) == 0
+                                         ? absl::TimeFromTimespec(info.st_mtim)
+                                         : absl::InfinitePast();
+        messages.push_back({delivered, std::move(message)});
         break;
       }
     }

@@ -17,11 +17,18 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace mailroom::testing {
+
+// A message in the testbed's Maildir.
+struct DeliveredMessage {
+  absl::Time delivered;  // when the delivery agent wrote it (the file's modification time)
+  std::string text;      // the whole message, headers first
+};
 
 // An HTTP proxy started by Testbed::StartProxy.
 struct TestProxy {
@@ -72,9 +79,21 @@ class Testbed {
 
   // The messages in the Maildir whose header says "Delivered-To: <recipient>", oldest first.
   std::vector<std::string> DeliveredTo(const std::string& recipient) const;
+  // The same, with the time each was delivered.
+  std::vector<DeliveredMessage> DeliveredWithTimes(const std::string& recipient) const;
   // Waits until at least `count` such messages exist, up to `timeout`; returns what is there.
   std::vector<std::string> WaitForDelivered(const std::string& recipient, size_t count,
                                             absl::Duration timeout) const;
+
+  // The mailboxes granted to the good app besides MAILBOX (POOL_MAILBOXES: alerts@, guests@,
+  // pool1@, pool2@ example.test unless TESTBED_POOL_MAILBOXES said otherwise at start).
+  std::vector<std::string> PoolMailboxes() const;
+
+  // Whether `mailbox` (the SASL login) has spent its daily sending quota: while it has, every
+  // message it submits gets Exchange's 554 5.2.0 SubmissionQuotaExceeded at RCPT TO, and
+  // other mailboxes are not affected (testbed.sh quota-fault-mailbox; for SMTP sessions opened
+  // afterwards: a session already open keeps sending).
+  absl::Status SetMailboxQuotaExceeded(const std::string& mailbox, bool exceeded) const;
 
   // Runs `testbed.sh ARGS...` on this testbed's directory (e.g. {"svc-stop", dir(),
   // "postfix"}); returns the exit code, and the output in `output` if given.

@@ -8,9 +8,11 @@
 // Tokens for Microsoft Graph (scope https://graph.microsoft.com/.default, the Graph transport)
 // come from the same app clients; they carry `roles` = OIDC_GRAPH_ROLES (Mail.Send: the app
 // permission with admin consent; "none" stands for consent not granted) and `aud` = Graph.
-// Access tokens are opaque. Each app client's tokens carry `email` = the mailbox it was granted
-// (the tenant-side Add-MailboxPermission step); Dovecot refuses a token whose email is not the
-// mailbox named in `user=`, which is how "token valid but no mailbox permission" becomes a 535.
+// Access tokens are opaque. Each app client's tokens carry `email` = its primary mailbox, which
+// graph_server.js checks (an application access policy). SMTP does not use it: the testbed's
+// Dovecot asks here only whether a token is active and whose app it is, and checks the app's
+// mailbox grants (Exchange's side) itself (mailbox_grant_check.sh), so one token serves every
+// mailbox its app was granted, and "token valid but no mailbox permission" becomes a 535.
 //
 // Configuration: environment variables, or `--name=value` arguments that override them
 // (`--client-id=x` sets OIDC_CLIENT_ID). All of them:

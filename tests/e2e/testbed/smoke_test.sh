@@ -56,14 +56,15 @@ get_token() {
     --data-urlencode "scope=${3:-$SCOPE}"
 }
 
-# send_mail PORT FROM TOKEN MSGFILE [CAFILE]: curl's SMTP submission; its exit code is returned,
-# its transcript (server replies and errors) left in $SEND_LOG.
+# send_mail PORT FROM TOKEN MSGFILE [CAFILE] [USER]: curl's SMTP submission as XOAUTH2 user USER
+# (default $MAILBOX); its exit code is returned, its transcript (server replies and errors) left
+# in $SEND_LOG.
 SEND_LOG="$DIR/smoke-send.log"
 send_mail() {
   local rc=0
   curl -sS -v --max-time 20 --url "smtp://127.0.0.1:$1" --ssl-reqd --cacert "${5:-$CA_FILE}" \
     --mail-from "$2" --mail-rcpt guest@example.test \
-    --oauth2-bearer "$3" --login-options AUTH=XOAUTH2 --sasl-ir -u "$MAILBOX:" -T "$4" \
+    --oauth2-bearer "$3" --login-options AUTH=XOAUTH2 --sasl-ir -u "${6:-$MAILBOX}:" -T "$4" \
     >"$SEND_LOG" 2>&1 || rc=$?
   return $rc
 }
@@ -190,6 +191,59 @@ if [[ $rc != 0 ]] && grep -qE '^< 55[03] ' "$SEND_LOG"; then
   pass "From another mailbox -> $(grep -oE '^< 55[03] .*' "$SEND_LOG" | tr -d '\r' | cut -c3-)"
 else
   fail "From another mailbox -> 553/550" "curl exit $rc; $(replies)"
+fi
+
+# ---------------------------------------------------------------- the mailbox pool
+
+# send_as_mailbox MAILBOX FROM TOKEN: submit as XOAUTH2 user MAILBOX with envelope sender FROM.
+send_as_mailbox() {
+  make_message "$DIR/msg-pool.eml" "$2" "smoke-pool-$RANDOM$RANDOM@example.test"
+  send_mail "$SMTP_PORT" "$2" "$3" "$DIR/msg-pool.eml" "$CA_FILE" "$1"
+}
+POOL_A="${POOL_MAILBOXES%%,*}"
+POOL_B="$(cut -d, -f2 <<<"$POOL_MAILBOXES")"
+if [[ -n "$POOL_A" && "$POOL_B" != "$POOL_A" ]] && send_as_mailbox "$POOL_A" "$POOL_A" "$TOKEN"; then
+  pass "a pool mailbox granted to the app ($POOL_A) is the XOAUTH2 user and sender with the app's token"
+else
+  fail "a pool mailbox granted to the app sends with the app's token" "POOL_MAILBOXES=$POOL_MAILBOXES; $(replies)"
+fi
+rc=0
+send_as_mailbox "$POOL_A" "$POOL_A" "$OTHER_TOKEN" || rc=$?
+if [[ $rc == 67 ]]; then
+  pass "the other app's token for $POOL_A (not granted to it) -> login denied"
+else
+  fail "the other app's token for $POOL_A -> login denied" "curl exit $rc; $(replies)"
+fi
+bash "$TESTBED" grant "$DIR" "$POOL_B" off
+rc=0
+send_as_mailbox "$POOL_B" "$POOL_B" "$TOKEN" || rc=$?
+bash "$TESTBED" grant "$DIR" "$POOL_B" on
+if [[ $rc == 67 ]] && send_as_mailbox "$POOL_B" "$POOL_B" "$TOKEN"; then
+  pass "grant $POOL_B off -> login denied (Remove-MailboxPermission); on -> it sends again"
+else
+  fail "grant off -> login denied; on -> sends" "curl exit $rc; $(replies)"
+fi
+rc=0
+send_as_mailbox "$POOL_A" "sendas-$RANDOM@example.test" "$TOKEN" || rc=$?
+bash "$TESTBED" send-as "$DIR" smoke-alias@example.test "$POOL_A" on
+if [[ $rc != 0 ]] && send_as_mailbox "$POOL_A" smoke-alias@example.test "$TOKEN"; then
+  pass "$POOL_A sends as an address it was given Send As on, and not as another"
+else
+  fail "Send As for a pool mailbox" "curl exit $rc; $(replies)"
+fi
+bash "$TESTBED" quota-fault-mailbox "$DIR" "$POOL_B" on
+rc=0
+send_as_mailbox "$POOL_B" "$POOL_B" "$TOKEN" || rc=$?
+quota_reply="$(grep -oE '^< 554 5\.2\.0 .*' "$SEND_LOG" | tr -d '\r' | cut -c3- || true)"
+if [[ $rc != 0 && -n "$quota_reply" ]] && send_as_mailbox "$POOL_A" "$POOL_A" "$TOKEN"; then
+  bash "$TESTBED" quota-fault-mailbox "$DIR" "$POOL_B" off
+  if send_as_mailbox "$POOL_B" "$POOL_B" "$TOKEN"; then
+    pass "quota-fault-mailbox $POOL_B on -> $quota_reply for it alone ($POOL_A sends); off -> it sends"
+  else
+    fail "quota-fault-mailbox off -> the mailbox sends again" "$(replies)"
+  fi
+else
+  fail "quota-fault-mailbox on -> 554 5.2.0 for that mailbox only" "curl exit $rc; $(replies)"
 fi
 
 rc=0

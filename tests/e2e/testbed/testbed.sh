@@ -15,6 +15,20 @@
 #   testbed.sh quota-fault DIR on|off
 #                                    whether quota[+-.]*@ recipients get Exchange's 554 5.2.0 (on
 #                                    at start; off: "the cause was fixed", they are delivered)
+#   testbed.sh quota-fault-mailbox DIR MAILBOX on|off
+#                                    on: everything MAILBOX (the SASL login) submits gets Exchange's
+#                                    554 5.2.0 SubmissionQuotaExceeded (at RCPT TO, like quota-fault),
+#                                    the mailbox's daily quota being spent; off (the state at start):
+#                                    it sends again. Other mailboxes are not affected. Applies to
+#                                    SMTP sessions opened afterwards (Exchange: at once).
+#   testbed.sh grant DIR MAILBOX on|off [CLIENT_ID]
+#                                    Add-MailboxPermission / Remove-MailboxPermission -AccessRights
+#                                    FullAccess for an app (default: CLIENT_ID of testbed.env): on,
+#                                    its tokens may name MAILBOX as the XOAUTH2 user, which may send
+#                                    as itself; off: 535 for that mailbox (next AUTH on)
+#   testbed.sh send-as DIR ADDRESS MAILBOX on|off
+#                                    Add-RecipientPermission -AccessRights SendAs: MAILBOX (its SASL
+#                                    login) may use ADDRESS (or @domain) as envelope sender
 #   testbed.sh oidc-config DIR [CLIENT_SECRET=V] [TOKEN_TTL=SECONDS] [TOKEN_ENDPOINT=down|up]
 #                                    CLIENT_SECRET: the tenant rotates the good app's secret (the
 #                                    old one is refused from the next request on; issued tokens
@@ -57,7 +71,9 @@
 #
 # Tunables (environment of `start`): TESTBED_TOKEN_TTL (3600 s), TESTBED_AUTH_FAILURE_DELAY
 # (Dovecot's delay before answering a failed AUTH; 0 s here, Dovecot's default is 2 s),
-# TESTBED_WAIT (seconds to wait for each service, 20).
+# TESTBED_WAIT (seconds to wait for each service, 20), TESTBED_POOL_MAILBOXES (the mailboxes granted
+# to the good app besides MAILBOX: comma-separated, default alerts@, guests@, pool1@ and pool2@
+# example.test; "none" for none).
 # Opt-in, for peers on other network hosts (e.g. network namespaces, tests/e2e/multihost):
 # TESTBED_LISTEN_ADDRESS=ADDR (an IPv4 address of this host) makes the submission listeners, the
 # plaintext listener and the token server listen on ADDR too (the token server over HTTPS there,
@@ -78,6 +94,9 @@ QUOTA_FAULT_RULE='/^quota([+.-][^@]*)?@/     554 5.2.0 STOREDRV.Submission.Excep
 # Exchange's answer to a mailbox (or tenant) with SMTP AUTH disabled (smtp-auth off).
 SMTP_AUTH_DISABLED_REPLY='535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. (testbed)'
 WAIT_SECONDS="${TESTBED_WAIT:-20}"
+DEFAULT_POOL_MAILBOXES="alerts@$MAILBOX_DOMAIN,guests@$MAILBOX_DOMAIN,pool1@$MAILBOX_DOMAIN,pool2@$MAILBOX_DOMAIN"
+# Exchange's answer when a mailbox's daily sending quota is spent (quota-fault-mailbox on).
+QUOTA_EXCEEDED_REPLY='554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception (testbed)'
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
@@ -179,7 +198,7 @@ stop_pidfile() {
 
 # Values go into a KEY=value file that both shells and the C++ tests read: keep them plain.
 env_line() {
-  [[ "$2" =~ ^[A-Za-z0-9_./:@+=-]*$ ]] || { log "unsafe value for $1"; return 1; }
+  [[ "$2" =~ ^[A-Za-z0-9_./:@+=,-]*$ ]] || { log "unsafe value for $1"; return 1; }
   printf '%s=%s\n' "$1" "$2"
 }
 
@@ -255,6 +274,9 @@ make_conf() {
     env_line OTHER_CLIENT_ID "$(cat /proc/sys/kernel/random/uuid)"
     env_line OTHER_CLIENT_SECRET "$(openssl rand -hex 20)"
     env_line OTHER_MAILBOX "other@$MAILBOX_DOMAIN"
+    local pool="${TESTBED_POOL_MAILBOXES-$DEFAULT_POOL_MAILBOXES}"
+    [[ "$pool" == none ]] && pool=""
+    env_line POOL_MAILBOXES "$pool"
     env_line CERT_CLIENT_ID "$(cat /proc/sys/kernel/random/uuid)"
     env_line INTROSPECT_CLIENT_ID dovecot-introspection
     env_line INTROSPECT_CLIENT_SECRET "$(openssl rand -hex 20)"
@@ -270,6 +292,11 @@ make_conf() {
     env_line LISTEN_NAME "${TESTBED_LISTEN_NAME:-}"
     env_line LISTEN_NETWORK "${TESTBED_LISTEN_NETWORK:-}"
   } >"$CONF_FILE"
+  local pool="${TESTBED_POOL_MAILBOXES-$DEFAULT_POOL_MAILBOXES}"
+  if [[ "$pool" != none && -n "$pool" && ! "$pool" =~ ^[^[:space:]@,]+@[^[:space:]@,]+(,[^[:space:]@,]+@[^[:space:]@,]+)*$ ]]; then
+    log "TESTBED_POOL_MAILBOXES must be comma-separated mailbox addresses (or none)"
+    return 1
+  fi
   if [[ -n "${TESTBED_LISTEN_ADDRESS:-}" && ! "$TESTBED_LISTEN_ADDRESS" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
     log "TESTBED_LISTEN_ADDRESS must be an IPv4 address"
     return 1
@@ -277,19 +304,34 @@ make_conf() {
   chmod 600 "$CONF_FILE"
 }
 
+# shellcheck disable=SC2153 # MAILBOX etc. come from load_conf
 write_dovecot_conf() {
   mkdir -p "$DC_RUN" "$DC/state"
   chmod 755 "$DC" "$DC_RUN"
-  # The passdb asks the token server whether the bearer token is active and whose it is; the
-  # token's `email` must equal the `user=` of the XOAUTH2 exchange (else: 535).
-  cat >"$DC/oauth2.conf.ext" <<EOF
-introspection_mode = post
-introspection_url = http://${INTROSPECT_CLIENT_ID}:${INTROSPECT_CLIENT_SECRET}@127.0.0.1:${OIDC_PORT}/introspect
-username_attribute = email
-active_attribute = active
-active_value = true
+  # Exchange's mailbox permissions (Add-MailboxPermission ... FullAccess for the app's service
+  # principal), one "client_id mailbox" a line: the good app (and its certificate credential)
+  # may use MAILBOX and the pool mailboxes, the other app only OTHER_MAILBOX.
+  local mailbox
+  {
+    for mailbox in "$MAILBOX" ${POOL_MAILBOXES//,/ }; do
+      printf '%s %s\n%s %s\n' "$CLIENT_ID" "$mailbox" "$CERT_CLIENT_ID" "$mailbox"
+    done
+    printf '%s %s\n' "$OTHER_CLIENT_ID" "$OTHER_MAILBOX"
+  } >"$DC/mailbox_grants"
+  # The passdb (mailbox_grant_check.sh) asks the token server whether the bearer token is active
+  # and whose app it is, then whether that app was granted the `user=` mailbox (else: 535). Run
+  # by Dovecot's auth process (user dovecot) through this wrapper, which holds the introspection
+  # client's secret: readable by root and group dovecot only.
+  cat >"$DC/grant_check" <<EOF
+#!/bin/sh
+export INTROSPECTION_URL='http://127.0.0.1:${OIDC_PORT}/introspect'
+export INTROSPECT_CLIENT_ID='${INTROSPECT_CLIENT_ID}' INTROSPECT_CLIENT_SECRET='${INTROSPECT_CLIENT_SECRET}'
+export GRANTS_FILE='$DC/mailbox_grants'
+exec '$HERE/mailbox_grant_check.sh' "\$@"
 EOF
-  chmod 600 "$DC/oauth2.conf.ext"
+  chgrp dovecot "$DC/grant_check" "$DC/mailbox_grants"
+  chmod 750 "$DC/grant_check"
+  chmod 644 "$DC/mailbox_grants"
   cat >"$DC/dovecot.conf" <<EOF
 # Private Dovecot instance: only its auth service, used by Postfix for SASL. No mail protocols.
 instance_name = mailroom-testbed-$(basename "$DIR")
@@ -303,10 +345,11 @@ ssl = no
 auth_mechanisms = xoauth2
 auth_verbose = yes
 auth_failure_delay = ${AUTH_FAILURE_DELAY}
+# XOAUTH2 hands the bearer token to the passdb as the password of user=.
 passdb {
-  driver = oauth2
+  driver = checkpassword
   mechanisms = xoauth2
-  args = $DC/oauth2.conf.ext
+  args = $DC/grant_check
 }
 userdb {
   driver = static
@@ -373,25 +416,29 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = $DC_RUN/auth-postfix
 # Reject at the command that is wrong (MAIL FROM for Send-As), as Exchange does.
 smtpd_delay_reject = no
-# Send-As: only the mailbox itself may be the sender (553 5.7.1 ... not owned by user;
-# Exchange: 550 5.7.60). Unauthenticated MAIL FROM gets Exchange's 530 5.7.57.
+# Send-As: a mailbox may be the sender as itself and as the addresses it was given Send As on
+# (testbed.sh send-as); any other gets 553 5.7.1 ... not owned by user (Exchange: 550 5.7.60).
+# Unauthenticated MAIL FROM gets Exchange's 530 5.7.57.
 smtpd_sender_login_maps = texthash:$PF_ETC/sender_login
 # SMTP AUTH disabled for a mailbox (testbed.sh smtp-auth): its SASL login is refused at MAIL FROM
 # with Exchange's 535 5.7.139.
 smtpd_sender_restrictions = check_sasl_access texthash:$PF_ETC/smtp_auth_disabled, reject_authenticated_sender_login_mismatch, permit_sasl_authenticated, check_client_access static:{530 5.7.57 Client not authenticated to send mail}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 # Fault injection by recipient name: reject[+-.]*@ -> 550, tempfail[+-.]*@ -> 451,
-# quota[+-.]*@ -> Exchange's 554 5.2.0 (the mailbox's daily sending quota is exceeded).
-smtpd_recipient_restrictions = check_recipient_access regexp:$PF_ETC/recipient_access
+# quota[+-.]*@ -> Exchange's 554 5.2.0 (the mailbox's daily sending quota is exceeded); and
+# the same 5.2.0 for every recipient of a mailbox (SASL login) whose quota is spent
+# (testbed.sh quota-fault-mailbox).
+smtpd_recipient_restrictions = check_sasl_access texthash:$PF_ETC/quota_exceeded_mailboxes, check_recipient_access regexp:$PF_ETC/recipient_access
 EOF
 
   # A map, not static: — static: would let every sender through.
-  cat >"$PF_ETC/sender_login" <<EOF
-$MAILBOX $MAILBOX
-$OTHER_MAILBOX $OTHER_MAILBOX
-EOF
+  local mailbox
+  for mailbox in "$MAILBOX" "$OTHER_MAILBOX" ${POOL_MAILBOXES//,/ }; do
+    printf '%s %s\n' "$mailbox" "$mailbox"
+  done >"$PF_ETC/sender_login"
 
   : >"$PF_ETC/smtp_auth_disabled" # SMTP AUTH enabled for every mailbox at start
+  : >"$PF_ETC/quota_exceeded_mailboxes" # and no mailbox's quota spent
 
   cat >"$PF_ETC/recipient_access" <<EOF
 /^reject([+.-][^@]*)?@/    550 5.1.1 mailbox unavailable (testbed)
@@ -461,6 +508,8 @@ write_env_file() {
     env_line OTHER_CLIENT_ID "$OTHER_CLIENT_ID"
     env_line OTHER_CLIENT_SECRET "$OTHER_CLIENT_SECRET"
     env_line OTHER_MAILBOX "$OTHER_MAILBOX"
+    env_line POOL_MAILBOXES "${POOL_MAILBOXES:-}"
+    env_line MAILBOX_GRANTS "$DC/mailbox_grants"
     env_line CERT_CLIENT_ID "$CERT_CLIENT_ID"
     env_line CERT_CLIENT_CERT "$PKI/cert-client.pem"
     env_line CERT_CLIENT_KEY "$PKI/cert-client.key"
@@ -809,19 +858,109 @@ cmd_quota_fault() {
   postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
 }
 
+require_mailbox() {
+  [[ "$1" =~ ^[^[:space:]@]+@[^[:space:]@]+$ ]] || { log "not a mailbox: $1"; usage; }
+}
+
+# set_table_line FILE KEY [VALUE]: the line of FILE whose first field is KEY becomes "KEY VALUE",
+# or goes without VALUE.
+set_table_line() {
+  awk -v k="$2" '$1 != k' "$1" >"$1.new"
+  if [[ $# -ge 3 ]]; then printf '%s %s\n' "$2" "$3" >>"$1.new"; fi
+  mv "$1.new" "$1"
+}
+
+# Reloads Postfix so that its smtpd processes read the access tables again, and returns once the
+# idle ones, which would still take new sessions with the old tables, have exited (reload is
+# asynchronous). A process serving an open session keeps its tables until the session ends; after
+# 5 s the wait ends anyway.
+reload_smtpd_tables() {
+  local master old=() pid i alive
+  master="$(pid_of "$PF/queue/pid/master.pid")"
+  [[ -n "$master" ]] && mapfile -t old < <(pgrep -P "$master" -x smtpd || true)
+  postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+  for ((i = 0; i < 50; i++)); do
+    alive=0
+    for pid in "${old[@]}"; do
+      if running "$pid"; then alive=1; fi
+    done
+    ((alive)) || break
+    sleep 0.1
+  done
+}
+
+# set_mailbox_reply TABLE MAILBOX on|off REPLY: whether Postfix answers REPLY to MAILBOX (the
+# SASL login) through TABLE, a check_sasl_access map, in sessions opened afterwards.
+set_mailbox_reply() {
+  require_mailbox "$2"
+  case "$3" in
+    on) set_table_line "$1" "$2" "$4" ;;
+    off) set_table_line "$1" "$2" ;;
+    *) usage ;;
+  esac
+  reload_smtpd_tables
+}
+
 cmd_smtp_auth() {
   set_paths "$1"
   load_conf
-  local mailbox="${3:-$MAILBOX}"
-  [[ "$mailbox" =~ ^[^[:space:]@]+@[^[:space:]@]+$ ]] || { log "smtp-auth: not a mailbox: $mailbox"; usage; }
-  awk -v m="$mailbox" '$1 != m' "$PF_ETC/smtp_auth_disabled" >"$PF_ETC/smtp_auth_disabled.new"
-  case "$2" in
-    off) printf '%s %s\n' "$mailbox" "$SMTP_AUTH_DISABLED_REPLY" >>"$PF_ETC/smtp_auth_disabled.new" ;;
-    on) ;;
+  # SMTP AUTH off for the mailbox: Exchange's 5.7.139 reply on.
+  local reply
+  case "$2" in on) reply=off ;; off) reply=on ;; *) usage ;; esac
+  set_mailbox_reply "$PF_ETC/smtp_auth_disabled" "${3:-$MAILBOX}" "$reply" "$SMTP_AUTH_DISABLED_REPLY"
+}
+
+cmd_quota_fault_mailbox() {
+  set_paths "$1"
+  load_conf
+  set_mailbox_reply "$PF_ETC/quota_exceeded_mailboxes" "$2" "$3" "$QUOTA_EXCEEDED_REPLY"
+}
+
+# add_sender_login ADDRESS LOGIN / remove_sender_login ADDRESS LOGIN: LOGIN in (or out of) the
+# comma list of logins that may use ADDRESS as sender (smtpd_sender_login_maps).
+sender_logins() { awk -v a="$1" '$1 == a { print $2 }' "$PF_ETC/sender_login"; }
+add_sender_login() {
+  local logins
+  logins="$(sender_logins "$1")"
+  [[ ",$logins," == *",$2,"* ]] && return 0
+  set_table_line "$PF_ETC/sender_login" "$1" "${logins:+$logins,}$2"
+}
+remove_sender_login() {
+  local logins
+  logins="$(sender_logins "$1" | tr ',' '\n' | grep -vxF "$2" | paste -sd, - || true)"
+  if [[ -n "$logins" ]]; then
+    set_table_line "$PF_ETC/sender_login" "$1" "$logins"
+  else
+    set_table_line "$PF_ETC/sender_login" "$1"
+  fi
+}
+
+# The grants file is read by every AUTH (Dovecot caches nothing): only Send As needs a reload.
+cmd_grant() {
+  set_paths "$1"
+  load_conf
+  local mailbox="$2" client="${4:-$CLIENT_ID}" grants="$DC/mailbox_grants"
+  require_mailbox "$mailbox"
+  case "$3" in on | off) ;; *) usage ;; esac
+  awk -v c="$client" -v m="$mailbox" '!($1 == c && $2 == m)' "$grants" >"$grants.new"
+  [[ "$3" == on ]] && printf '%s %s\n' "$client" "$mailbox" >>"$grants.new"
+  chgrp dovecot "$grants.new" && chmod 644 "$grants.new" && mv "$grants.new" "$grants"
+  if [[ "$3" == on ]]; then # a mailbox may always send as itself
+    add_sender_login "$mailbox" "$mailbox"
+    postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
+  fi
+}
+
+cmd_send_as() {
+  set_paths "$1"
+  load_conf
+  [[ "$2" =~ ^[^[:space:]@]*@[^[:space:]@]+$ ]] || { log "send-as: not an address or @domain: $2"; usage; }
+  require_mailbox "$3"
+  case "$4" in
+    on) add_sender_login "$2" "$3" ;;
+    off) remove_sender_login "$2" "$3" ;;
     *) usage ;;
   esac
-  mv "$PF_ETC/smtp_auth_disabled.new" "$PF_ETC/smtp_auth_disabled"
-  # New smtpd processes read the table again.
   postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
 }
 
@@ -1007,6 +1146,9 @@ main() {
     oidc-config) [[ $# -ge 3 ]] || usage; shift; cmd_oidc_config "$@" ;;
     quota-fault) [[ $# -eq 3 ]] || usage; cmd_quota_fault "$2" "$3" ;;
     smtp-auth) [[ $# -ge 3 && $# -le 4 ]] || usage; cmd_smtp_auth "${@:2}" ;;
+    quota-fault-mailbox) [[ $# -eq 4 ]] || usage; cmd_quota_fault_mailbox "${@:2}" ;;
+    grant) [[ $# -ge 4 && $# -le 5 ]] || usage; cmd_grant "${@:2}" ;;
+    send-as) [[ $# -eq 5 ]] || usage; cmd_send_as "${@:2}" ;;
     submission) [[ $# -eq 3 ]] || usage; cmd_submission "$2" "$3" ;;
     sink) [[ $# -ge 3 ]] || usage; cmd_sink "${@:2}" ;;
     token-count) [[ $# -eq 2 ]] || usage; cmd_token_count "$2" ;;
