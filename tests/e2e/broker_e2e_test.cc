@@ -514,8 +514,9 @@ TEST_F(MailboxPoolE2eTest, MailroomctlShowsThePoolTheRoutesAndEachMailboxsQuota)
 }
 
 // Test Connection of one mailbox of the pool, through the real mailroomctl, broker, token
-// endpoint and Dovecot. The testbed grants the good app's token to MAILBOX only: a pool
-// mailbox's AUTH XOAUTH2 (as that mailbox) is refused, and the report names the mailbox.
+// endpoint and Dovecot. The testbed grants the good app alerts@ (as Exchange's FullAccess
+// would): its test passes as alerts@; once the grant is taken away, AUTH XOAUTH2 as alerts@ is
+// refused, and the report names the mailbox.
 TEST_F(MailboxPoolE2eTest, TestConnectionOfAPoolMailboxAuthenticatesAsThatMailbox) {
   const Mailroomctl ctl(absl::StrCat(getenv("TEST_TMPDIR"), "/pool-test-ctl"), *certs_,
                         absl::StrCat("broker_target: \"", broker_->target(),
@@ -527,10 +528,17 @@ TEST_F(MailboxPoolE2eTest, TestConnectionOfAPoolMailboxAuthenticatesAsThatMailbo
   EXPECT_THAT(by_name.output, HasSubstr(absl::StrCat("Mailbox: ", mailbox, "\n")));
 
   const CtlResult alerts = ctl.Run({"settings", "test", "mailbox=alerts@example.test"});
-  EXPECT_NE(alerts.exit_code, 0) << alerts.output;
+  EXPECT_EQ(alerts.exit_code, 0) << alerts.output;
   EXPECT_THAT(alerts.output, HasSubstr("Mailbox: alerts@example.test\n"));
-  EXPECT_THAT(alerts.output, HasSubstr("AUTH XOAUTH2 as alerts@example.test refused"));
-  EXPECT_THAT(alerts.output, HasSubstr("Result: FAILED at "));
+  EXPECT_THAT(alerts.output, HasSubstr("Result: PASSED in "));
+
+  ASSERT_EQ(testbed_->RunScript({"grant", testbed_->dir(), "alerts@example.test", "off"}), 0);
+  const CtlResult revoked = ctl.Run({"settings", "test", "mailbox=alerts@example.test"});
+  ASSERT_EQ(testbed_->RunScript({"grant", testbed_->dir(), "alerts@example.test", "on"}), 0);
+  EXPECT_NE(revoked.exit_code, 0) << revoked.output;
+  EXPECT_THAT(revoked.output, HasSubstr("Mailbox: alerts@example.test\n"));
+  EXPECT_THAT(revoked.output, HasSubstr("AUTH XOAUTH2 as alerts@example.test refused"));
+  EXPECT_THAT(revoked.output, HasSubstr("Result: FAILED at "));
 
   const CtlResult ghost = ctl.Run({"settings", "test", "mailbox=ghost@example.test"});
   EXPECT_NE(ghost.exit_code, 0);
