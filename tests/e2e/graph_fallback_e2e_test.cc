@@ -313,10 +313,12 @@ TEST_F(GraphFallbackE2eTest, SmtpAuthDisabledFallsBackToGraphLosingNothingAndCom
 }
 
 // Per-mailbox fallback (a pool mailbox with SMTP and Graph fallback) through the real broker,
-// MnT and mailroomctl. Runs last: it saves settings with a pool, and saves the fallback settings
-// back at its end. The testbed grants the good app's token to MAILBOX only, so a pool mailbox can
-// pass neither SMTP nor Graph here yet: psn1's report of Exchange's 5.7.139 for the pool mailbox
-// is sent over gRPC as psn1's delivery worker sends it (InvalidateAccessToken naming the mailbox).
+// MnT, mailroomctl and the testbed, which grants the app alerts@. Runs last: it saves settings
+// with a pool, and saves the fallback settings back at its end. psn1's report of Exchange's
+// 5.7.139 for the pool mailbox is sent over gRPC as psn1's delivery worker sends it
+// (InvalidateAccessToken naming the mailbox); the testbed's Graph endpoint knows no pool
+// mailbox, so no pool mail is delivered through Graph here. The move back is real: a Test
+// Connection of alerts@ fails while the testbed disables its SMTP AUTH, and passes once enabled.
 TEST_F(GraphFallbackE2eTest, APoolMailboxFallsBackAloneAndOnlyItsOwnPassedTestMovesItBack) {
   const std::string alerts = "alerts@example.test";
   bv1::SmtpSettings settings = FallbackSettings();
@@ -377,16 +379,34 @@ TEST_F(GraphFallbackE2eTest, APoolMailboxFallsBackAloneAndOnlyItsOwnPassedTestMo
   }
   EXPECT_EQ(after_restart, bv1::MAIL_TRANSPORT_GRAPH);
 
-  // Test Connection of alerts@ fails (the testbed refuses its AUTH): it stays on Graph.
-  const CtlResult test = ctl_->Run({"settings", "test", absl::StrCat("mailbox=", alerts)});
+  // Test Connection of alerts@ fails while its SMTP AUTH is disabled: it stays on Graph.
+  ASSERT_EQ(testbed_->RunScript({"smtp-auth", testbed_->dir(), "off", alerts}), 0);
+  // (with a test message: the testbed, like Exchange's relay, says 5.7.139 at MAIL FROM)
+  const CtlResult test = ctl_->Run({"settings", "test", absl::StrCat("mailbox=", alerts),
+                                    "--to=pool-fallback-test-1@example.test"});
+  ASSERT_EQ(testbed_->RunScript({"smtp-auth", testbed_->dir(), "on", alerts}), 0);
   EXPECT_NE(test.exit_code, 0) << test.output;
   EXPECT_THAT(test.output, HasSubstr(absl::StrCat("Mailbox: ", alerts)));
+  EXPECT_THAT(test.output, HasSubstr("5.7.139"));
   EXPECT_EQ(token(alerts).transport(), bv1::MAIL_TRANSPORT_GRAPH);
   EXPECT_EQ(FallbackAlarms(mv1::ALARM_STATE_ACTIVE).size(), 1u);
 
-  // Saving settings puts every mailbox on SMTP and clears the alarm.
-  ASSERT_TRUE(broker_->Configure(FallbackSettings()).ok());
+  // A Test Connection of the default mailbox passing moves nothing back.
+  const CtlResult default_test = ctl_->Run({"settings", "test"});
+  EXPECT_EQ(default_test.exit_code, 0) << default_test.output;
+  EXPECT_EQ(token(alerts).transport(), bv1::MAIL_TRANSPORT_GRAPH);
+
+  // SMTP AUTH enabled again: alerts@'s own passed test moves it back and clears its alarm.
+  const CtlResult passed = ctl_->Run({"settings", "test", absl::StrCat("mailbox=", alerts),
+                                      "--to=pool-fallback-test-2@example.test"});
+  EXPECT_EQ(passed.exit_code, 0) << passed.output;
+  EXPECT_EQ(testbed_->WaitForDelivered("pool-fallback-test-2@example.test", 1, kDelivery).size(),
+            1u);
+  EXPECT_EQ(token(alerts).transport(), bv1::MAIL_TRANSPORT_SMTP);
   EXPECT_THAT(AwaitFallbackAlarms(mv1::ALARM_STATE_ACTIVE, 0), ::testing::IsEmpty());
+  EXPECT_EQ(token("").transport(), bv1::MAIL_TRANSPORT_SMTP);
+
+  ASSERT_TRUE(broker_->Configure(FallbackSettings()).ok());
 }
 
 }  // namespace
