@@ -280,18 +280,22 @@ absl::StatusOr<const PoolMember*> MailboxPool::CheckFrom(MailPurpose purpose,
                                                          absl::string_view field) const {
   if (absl::Status valid = ValidateEmailAddress(from, field); !valid.ok()) return valid;
   const std::vector<const PoolMember*> route = Route(purpose);
-  std::vector<std::string> names;
+  std::vector<std::string> refusing;
   for (const PoolMember* member : route) {
-    if (CanSendAs(*member, from)) return member;
-    names.push_back(member->address);
+    if (!CanSendAs(*member, from)) refusing.push_back(member->address);
   }
+  if (refusing.empty()) return route.front();
+  // Any mailbox of the route may carry the mail (the next one while those before it are
+  // paused), so each must be allowed to send as its From, or Exchange refuses it (550 5.7.60).
   return absl::InvalidArgumentError(absl::StrCat(
       field, ": ", Quoted(from), " is not an address that ",
-      names.size() == 1 ? "the mailbox" : "any of the mailboxes", " carrying ",
-      PurposeName(purpose), " (", absl::StrJoin(names, ", "),
-      ") may send as: use another From, or add it (or its @domain) to the send_as of a mailbox "
-      "carrying ", PurposeName(purpose), " in the broker's settings and grant that mailbox Send "
-      "As on it in Exchange"));
+      refusing.size() == route.size() ? (route.size() == 1 ? "the mailbox" : "the mailboxes")
+                                      : "every mailbox",
+      " carrying ", PurposeName(purpose), " may send as (",
+      refusing.size() == route.size() ? "" : "not: ", absl::StrJoin(refusing, ", "),
+      "; any mailbox of the route may carry it): use another From, or add it (or its @domain) "
+      "to the send_as of each of them in the broker's settings and grant them Send As on it in "
+      "Exchange"));
 }
 
 std::map<std::string, SendLimitValues> MailboxPool::Limits() const {

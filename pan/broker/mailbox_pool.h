@@ -14,8 +14,10 @@
 // - Send As: a mailbox may send as its own address, each address of its send_as, and every
 //   address of each "@domain" there; the default mailbox with no send_as at all is not
 //   checked (settings saved before the pool: Exchange alone decides). A From address is
-//   allowed for a purpose when one of the purpose's mailboxes may send as it (CheckFrom, what a
-//   role node asks at its own save time through TokenBroker.ResolveMailRoute).
+//   allowed for a purpose when every mailbox of the purpose's route may send as it, since any
+//   of them may carry the mail (the next one while those before it are paused after a 5.2.0)
+//   (CheckFrom, what a role node asks at its own save time through
+//   TokenBroker.ResolveMailRoute).
 // - Validation: INVALID_ARGUMENT naming each bad field ("settings.mailboxes[1].send_as[0]:
 //   \"x\" is not an address or @domain"): addresses, duplicates (the default mailbox
 //   included), credential references, transports, limits out of range, routes naming unknown
@@ -95,9 +97,9 @@ class MailboxPool {
 
   // Whether `mailbox` may send as `from` (see the rules above). False for a malformed `from`.
   static bool CanSendAs(const PoolMember& mailbox, absl::string_view from);
-  // The first of `purpose`'s mailboxes that may send as `from`; INVALID_ARGUMENT "<field>: ..."
-  // when `from` is not an address or none of them may send as it (the error names them and the
-  // fix).
+  // The first of `purpose`'s mailboxes, when each of them may send as `from`; INVALID_ARGUMENT
+  // "<field>: ..." when `from` is not an address or one of them may not send as it (the error
+  // names those and the fix).
   absl::StatusOr<const PoolMember*> CheckFrom(MailPurpose purpose, absl::string_view from,
                                               absl::string_view field) const;
 

@@ -465,8 +465,8 @@ TEST_F(PsnE2eTest, RefusesADefaultFromNoMailboxOfTheRouteMaySendAs) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(refused.error_message(),
               HasSubstr(absl::StrCat("settings.default_from: \"x@fabrikam.test\" is not an "
-                                     "address that the mailbox carrying guest credentials (",
-                                     testbed_->Env("MAILBOX"), ") may send as")));
+                                     "address that the mailbox carrying guest credentials "
+                                     "may send as (", testbed_->Env("MAILBOX"), ";")));
   v1::GetGuestEmailSettingsResponse after;
   ASSERT_TRUE(admin->GetGuestEmailSettings(Context().get(), {}, &after).ok());
   EXPECT_EQ(after.settings().etag(), current.settings().etag()) << "nothing is saved";

@@ -143,17 +143,25 @@ TEST(MailboxPoolTest, FromCheckNamesTheFieldTheMailboxesAndTheFix) {
       pool.CheckFrom(cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, "desk@guests.contoso.com", "from");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->address, "Guests@Contoso.com");
-  // Alarms: the second mailbox of the route (the default, unchecked) may send as anything.
-  ok = pool.CheckFrom(cv1::MAIL_PURPOSE_ALARMS, "ise@contoso.com", "from");
-  ASSERT_TRUE(ok.ok());
-  EXPECT_EQ((*ok)->address, "noreply@contoso.com");
+  // Alarms go through alerts@, then the default mailbox (unchecked: it may send as anything).
+  ok = pool.CheckFrom(cv1::MAIL_PURPOSE_ALARMS, "alerts@contoso.com", "from");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)->address, "alerts@contoso.com");
+  // The default mailbox may send as ise@, but alerts@, which carries alarms first, may not:
+  // Exchange would refuse the alarm mail (550 5.7.60).
+  absl::StatusOr<const PoolMember*> first_refuses =
+      pool.CheckFrom(cv1::MAIL_PURPOSE_ALARMS, "ise@contoso.com", "from");
+  ASSERT_EQ(first_refuses.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(first_refuses.status().message(),
+              HasSubstr("every mailbox carrying alarms may send as (not: alerts@contoso.com;"));
   absl::StatusOr<const PoolMember*> refused =
       pool.CheckFrom(cv1::MAIL_PURPOSE_GUEST_CREDENTIALS, "sponsor@contoso.com",
                      "portal.from_address");
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(),
               HasSubstr("portal.from_address: \"sponsor@contoso.com\" is not an address"));
-  EXPECT_THAT(refused.status().message(), HasSubstr("guest credentials (Guests@Contoso.com)"));
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("the mailbox carrying guest credentials may send as (Guests@Contoso.com;"));
   EXPECT_THAT(refused.status().message(), HasSubstr("send_as"));
   EXPECT_EQ(pool.CheckFrom(cv1::MAIL_PURPOSE_ALARMS, "bad address", "from").status().code(),
             absl::StatusCode::kInvalidArgument);
