@@ -327,10 +327,13 @@ write_dovecot_conf() {
 export INTROSPECTION_URL='http://127.0.0.1:${OIDC_PORT}/introspect'
 export INTROSPECT_CLIENT_ID='${INTROSPECT_CLIENT_ID}' INTROSPECT_CLIENT_SECRET='${INTROSPECT_CLIENT_SECRET}'
 export GRANTS_FILE='$DC/mailbox_grants'
-exec '$HERE/mailbox_grant_check.sh' "\$@"
+exec '$DC/mailbox_grant_check.sh' "\$@"
 EOF
-  chgrp dovecot "$DC/grant_check" "$DC/mailbox_grants"
-  chmod 750 "$DC/grant_check"
+  # A copy beside it: Dovecot's auth process (user dovecot) may not reach the checkout (a clone
+  # in a 0700 directory, e.g. mktemp -d).
+  cp "$HERE/mailbox_grant_check.sh" "$DC/mailbox_grant_check.sh"
+  chgrp dovecot "$DC/grant_check" "$DC/mailbox_grants" "$DC/mailbox_grant_check.sh"
+  chmod 750 "$DC/grant_check" "$DC/mailbox_grant_check.sh"
   chmod 644 "$DC/mailbox_grants"
   cat >"$DC/dovecot.conf" <<EOF
 # Private Dovecot instance: only its auth service, used by Postfix for SASL. No mail protocols.
