@@ -47,6 +47,7 @@ namespace mv1 = ::mailroom::mnt::v1;
 namespace pv1 = ::mailroom::psn::v1;
 using ::mailroom::testing::BrokerHarness;
 using ::mailroom::testing::GuestPsnSpec;
+using ::mailroom::testing::MntSpec;
 using ::mailroom::testing::MostInWindow;
 using ::mailroom::testing::MtaMeter;
 using ::mailroom::testing::NodeHarness;
@@ -115,18 +116,13 @@ void RunWithMailboxes(int k) {
   ASSERT_TRUE(psn.ok()) << psn.status();
   std::unique_ptr<NodeHarness> mnt;
   if (k >= 2) {
-    NodeSpec spec;
-    spec.binary = "mnt/mailroom-mnt";
-    spec.role = "ROLE_MNT";
-    spec.node_name = "mnt1";
-    spec.dir = tmp + "/mnt1";
-    spec.certs = certs;
+    NodeSpec spec = MntSpec(
+        tmp + "/mnt1", certs,
+        absl::StrCat("alarm_settings { include_system_alarms_in_emails: true sender { address: \"",
+                     kLanes[1].mailbox,
+                     "\" } admin_recipients { address: \"bench-noc@example.test\" } }"),
+        "LOG_LEVEL_WARN");
     spec.broker_target = (*broker)->target();
-    spec.logging = "logging { default_level: LOG_LEVEL_WARN }";
-    spec.extra_config = absl::StrCat(
-        "mnt { alarm_settings { include_system_alarms_in_emails: true sender { address: \"",
-        kLanes[1].mailbox,
-        "\" } admin_recipients { address: \"bench-noc@example.test\" } } }\n");
     absl::StatusOr<std::unique_ptr<NodeHarness>> started = NodeHarness::Start(spec);
     ASSERT_TRUE(started.ok()) << started.status();
     mnt = *std::move(started);

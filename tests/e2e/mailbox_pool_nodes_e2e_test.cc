@@ -64,6 +64,7 @@ using ::mailroom::testing::DeliveredMessage;
 using ::mailroom::testing::GuestPsnSpec;
 using ::mailroom::testing::Mailroomctl;
 using ::mailroom::testing::MostInWindow;
+using ::mailroom::testing::MntSpec;
 using ::mailroom::testing::MtaMeter;
 using ::mailroom::testing::NodeHarness;
 using ::mailroom::testing::NodeSpec;
@@ -147,21 +148,18 @@ class MailboxPoolNodesE2eTest : public ::testing::Test {
     ASSERT_TRUE(psn.ok()) << psn.status();
     psn_ = psn->release();
 
-    NodeSpec mnt_spec;
-    mnt_spec.binary = "mnt/mailroom-mnt";
-    mnt_spec.role = "ROLE_MNT";
-    mnt_spec.node_name = "mnt1";
-    mnt_spec.dir = tmp + "/mnt1";
-    mnt_spec.certs = certs;
+    NodeSpec mnt_spec = MntSpec(
+        tmp + "/mnt1", certs,
+        absl::StrCat("alarm_settings { include_system_alarms_in_emails: true\n"
+                     "  sender { address: \"", kAlertsMailbox,
+                     "\" display_name: \"mailroom alarms\" }\n"
+                     "  admin_recipients { address: \"noc-placeholder@example.test\" }\n"
+                     "  suppression_window { seconds: 5 } }"),
+        "LOG_LEVEL_INFO");
     mnt_spec.broker_target = broker_->target();
-    mnt_spec.logging = "logging { default_level: LOG_LEVEL_INFO }";
     mnt_spec.extra_config = absl::StrCat(
-        "delivery { backoff_initial { seconds: 1 } backoff_max { seconds: 5 } }\n"
-        "mnt { alarm_settings { include_system_alarms_in_emails: true\n"
-        "  sender { address: \"", kAlertsMailbox,
-        "\" display_name: \"mailroom alarms\" }\n"
-        "  admin_recipients { address: \"noc-placeholder@example.test\" }\n"
-        "  suppression_window { seconds: 5 } } }\n");
+        "delivery { backoff_initial { seconds: 1 } backoff_max { seconds: 5 } }\n",
+        mnt_spec.extra_config);
     absl::StatusOr<std::unique_ptr<NodeHarness>> mnt = NodeHarness::Start(mnt_spec);
     ASSERT_TRUE(mnt.ok()) << mnt.status();
     mnt_ = mnt->release();

@@ -30,6 +30,19 @@ NodeSpec GuestPsnSpec(const std::string& name, const std::string& dir, const std
   return spec;
 }
 
+NodeSpec MntSpec(const std::string& dir, const std::string& certs, const std::string& mnt_config,
+                 const std::string& level) {
+  NodeSpec spec;
+  spec.binary = "mnt/mailroom-mnt";
+  spec.role = "ROLE_MNT";
+  spec.node_name = "mnt1";
+  spec.dir = dir;
+  spec.certs = certs;
+  spec.logging = absl::StrCat("logging { default_level: ", level, " }");
+  spec.extra_config = absl::StrCat("mnt { ", mnt_config, " }\n");
+  return spec;
+}
+
 GuestBurst::GuestBurst(std::vector<NodeHarness*> psns, std::string tag, std::string to,
                        int requests, int threads_per_psn, absl::Duration pace)
     : psns_(std::move(psns)), tag_(std::move(tag)), to_(std::move(to)), acked_by_(psns_.size()) {

@@ -27,6 +27,12 @@ namespace mailroom::testing {
 NodeSpec GuestPsnSpec(const std::string& name, const std::string& dir, const std::string& certs,
                       const std::string& mailbox);
 
+// A mailroom-mnt named "mnt1" (a certificate in `certs`) in `dir` whose mnt { ... } config is
+// `mnt_config`, logging at `level` ("LOG_LEVEL_WARN", ...); the caller names its broker(s) and
+// any other config.
+NodeSpec MntSpec(const std::string& dir, const std::string& certs, const std::string& mnt_config,
+                 const std::string& level);
+
 // A paced burst of registrations from portals: even requests through the first PSN, odd through
 // the second, `threads_per_psn` portal threads a PSN, each sending a request every `pace`
 // (deadline 5 s). The threads start at construction. Thread-safe.

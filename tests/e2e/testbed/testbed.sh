@@ -166,6 +166,20 @@ running() {
   [[ -n "$state" && "$state" != Z ]]
 }
 
+# wait_gone TENTHS PID...: waits up to TENTHS tenths of a second until none of the PIDs runs.
+wait_gone() {
+  local tenths="$1" i pid alive
+  shift
+  for ((i = 0; i < tenths; i++)); do
+    alive=0
+    for pid in "$@"; do
+      if running "$pid"; then alive=1; fi
+    done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+}
+
 # pid_alive PIDFILE [EXPECTED-EXE-SUBSTRING]: the pid in the file is running (and is what we
 # started, not a recycled pid: checked against /proc/PID/exe when a name is given).
 pid_alive() {
@@ -642,7 +656,7 @@ start_dovecot() {
 # Dovecot's master exits on TERM but leaves children that still have clients (auth, while a
 # Postfix smtpd is connected to it) running: an outage must be a real one, so end them too.
 stop_dovecot() {
-  local children=() c i alive
+  local children=() c
   if pid_alive "$DC_RUN/master.pid" dovecot; then
     mapfile -t children < <(pgrep -P "$(pid_of "$DC_RUN/master.pid")" || true)
   fi
@@ -652,14 +666,7 @@ stop_dovecot() {
       kill -TERM "$c" 2>/dev/null || true
     fi
   done
-  for ((i = 0; i < 30; i++)); do
-    alive=0
-    for c in "${children[@]}"; do
-      if running "$c"; then alive=1; fi
-    done
-    ((alive)) || break
-    sleep 0.1
-  done
+  wait_gone 30 "${children[@]}"
 }
 
 # (Not `postfix status`: that writes "not running" lines into the mail log.)
@@ -878,18 +885,11 @@ set_table_line() {
 # asynchronous). A process serving an open session keeps its tables until the session ends; after
 # 5 s the wait ends anyway.
 reload_smtpd_tables() {
-  local master old=() pid i alive
+  local master old=()
   master="$(pid_of "$PF/queue/pid/master.pid")"
   [[ -n "$master" ]] && mapfile -t old < <(pgrep -P "$master" -x smtpd || true)
   postfix -c "$PF_ETC" reload >>"$PF/postfix-cmd.log" 2>&1
-  for ((i = 0; i < 50; i++)); do
-    alive=0
-    for pid in "${old[@]}"; do
-      if running "$pid"; then alive=1; fi
-    done
-    ((alive)) || break
-    sleep 0.1
-  done
+  wait_gone 50 "${old[@]}"
 }
 
 # set_mailbox_reply TABLE MAILBOX on|off REPLY: whether Postfix answers REPLY to MAILBOX (the
