@@ -31,20 +31,20 @@ ABSL_FLAG(std::string, to, "", "Send a test message to this address during Test 
 
 namespace mailroom::cli {
 
-const char kBrokerUsageLines[] =
-    "  settings show                 the saved SMTP / OAuth settings (no secret), the mailbox\n"
-    "                                pool (transport, limits, send as) and its routes\n"
-    "  settings test [--file=F] [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
-    "                [mailbox=ADDRESS]  Test Connection on saved or given settings, of the\n"
-    "                                default mailbox or of the pool mailbox ADDRESS\n"
-    "  settings set --file=F [--client_secret_file=S --secret_expiry=D] [--to=A]\n"
-    "                                test, then save if the test passes\n"
-    "  secret status                 the credential's expiry and alarms\n"
-    "  quota                         send quota use per mailbox and node\n"
-    "  quota resume MAILBOX [reason=R]  end a 5.2.0 pause early, once the cause is fixed\n"
-    "  route PURPOSE [from=ADDRESS]  which mailboxes carry ALARMS, GUEST_CREDENTIALS,\n"
-    "                                SPONSOR_MAIL, REMINDERS or TEST_MAIL, and which of them\n"
-    "                                may send as ADDRESS\n";
+const char kBrokerUsageLines[] = R"(  settings show                 the saved SMTP / OAuth settings (no secret), the mailbox
+                                pool (transport, limits, send as) and its routes
+  settings test [--file=F] [--client_secret_file=S --secret_expiry=D] [--to=A]
+                [mailbox=ADDRESS]  Test Connection on saved or given settings, of the
+                                default mailbox or of the pool mailbox ADDRESS
+  settings set --file=F [--client_secret_file=S --secret_expiry=D] [--to=A]
+                                test, then save if the test passes
+  secret status                 the credential's expiry and alarms
+  quota                         send quota use per mailbox and node
+  quota resume MAILBOX [reason=R]  end a 5.2.0 pause early, once the cause is fixed
+  route PURPOSE [from=ADDRESS]  which mailboxes carry ALARMS, GUEST_CREDENTIALS,
+                                SPONSOR_MAIL, REMINDERS or TEST_MAIL, and which of them
+                                may send as ADDRESS
+)";
 
 namespace {
 

@@ -19,10 +19,10 @@
 
 namespace mailroom::cli {
 
-const char kLogUsageLines[] =
-    "  log show NODE                 a node's log level per component (broker, pan, psn1.., mnt)\n"
-    "  log set NODE COMPONENT LEVEL [for=30m]\n"
-    "                                change a level now; with for=, it reverts by itself\n";
+const char kLogUsageLines[] = R"(  log show NODE                 a node's log level per component (broker, pan, psn1.., mnt)
+  log set NODE COMPONENT LEVEL [for=30m]
+                                change a level now; with for=, it reverts by itself
+)";
 
 namespace {
 

@@ -48,18 +48,18 @@ namespace cv1 = ::mailroom::common::v1;
 namespace mv1 = ::mailroom::mnt::v1;
 using Stub = mv1::Alarms::Stub;
 
-constexpr char kUsage[] =
-    "usage:\n"
-    "  alarm list [state=active|cleared] [type=T,..] [severity=S,..] [node=NAME]\n"
-    "             [since=DURATION|RFC3339] [limit=N]\n"
-    "  alarm raise type=T text=TEXT [severity=S] [dedup_key=K] [key=IDEMPOTENCY_KEY]\n"
-    "  alarm clear ID [reason=TEXT] | alarm clear dedup_key=K [source_node=N] [reason=TEXT]\n"
-    "  alarm status NOTIFICATION_ID | alarm status key=IDEMPOTENCY_KEY\n"
-    "  alarm-settings show\n"
-    "  alarm-settings set [file=F] [include=on|off] [sender=ADDRESS] [sender_name=NAME]\n"
-    "                     [recipients=A,B|none] [window=DURATION] [types=all|T,..]\n"
-    "  T: e.g. client-secret-expiry, generic; S: critical, warning, info;\n"
-    "  DURATION: e.g. 30s, 15m, 2h; add --json for scripts\n";
+constexpr char kUsage[] = R"(usage:
+  alarm list [state=active|cleared] [type=T,..] [severity=S,..] [node=NAME]
+             [since=DURATION|RFC3339] [limit=N]
+  alarm raise type=T text=TEXT [severity=S] [dedup_key=K] [key=IDEMPOTENCY_KEY]
+  alarm clear ID [reason=TEXT] | alarm clear dedup_key=K [source_node=N] [reason=TEXT]
+  alarm status NOTIFICATION_ID | alarm status key=IDEMPOTENCY_KEY
+  alarm-settings show
+  alarm-settings set [file=F] [include=on|off] [sender=ADDRESS] [sender_name=NAME]
+                     [recipients=A,B|none] [window=DURATION] [types=all|T,..]
+  T: e.g. client-secret-expiry, generic; S: critical, warning, info;
+  DURATION: e.g. 30s, 15m, 2h; add --json for scripts
+)";
 
 int Usage(absl::string_view problem) { return UsageError(kUsage, problem); }
 

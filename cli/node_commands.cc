@@ -28,11 +28,11 @@ ABSL_FLAG(bool, live, false,
 
 namespace mailroom::cli {
 
-const char kNodeUsageLines[] =
-    "  health                        health of every configured node; with elected brokers,\n"
-    "                                which leads since when, and etcd's health;\n"
-    "                                --live: every node that answers passes (probes)\n"
-    "  metrics --url=URL             a node's metrics (queue depth, sends, tokens)\n";
+const char kNodeUsageLines[] = R"(  health                        health of every configured node; with elected brokers,
+                                which leads since when, and etcd's health;
+                                --live: every node that answers passes (probes)
+  metrics --url=URL             a node's metrics (queue depth, sends, tokens)
+)";
 
 namespace {
 

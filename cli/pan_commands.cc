@@ -43,20 +43,20 @@ namespace {
 namespace v1 = ::mailroom::pan::v1;
 using Stub = v1::Reminders::Stub;
 
-constexpr char kUsage[] =
-    "usage:\n"
-    "  account upsert-guest ID email=ADDR expires=TIME [username=U] [first=F] [last=L]\n"
-    "                       [name=DISPLAY_NAME] [portal=P]\n"
-    "  account upsert-user ID kind=admin|internal email=ADDR [password-expires=TIME]\n"
-    "                      [username=U] [first=F] [last=L] [name=DISPLAY_NAME]\n"
-    "  account delete-guest ID | account delete-user ID\n"
-    "  account list [kind=guest|admin|internal] [prefix=P] [expires-before=TIME]\n"
-    "  reminders plan [guest=ID | user=ID] [state=planned|queued|skipped|canceled]\n"
-    "  reminders settings show\n"
-    "  reminders settings set [guest-leads=3d,1d] [password-leads=14d,7d,1d] [from=ADDR]\n"
-    "                         [from-name=NAME] [time-zone=ZONE] [file=SETTINGS.textproto]\n"
-    "  reminders status NOTIFICATION_ID\n"
-    "TIME: 2026-05-01T10:00:00Z, \"2026-05-01 10:00\", 2026-05-01 (UTC), or +2d / +36h\n";
+constexpr char kUsage[] = R"(usage:
+  account upsert-guest ID email=ADDR expires=TIME [username=U] [first=F] [last=L]
+                       [name=DISPLAY_NAME] [portal=P]
+  account upsert-user ID kind=admin|internal email=ADDR [password-expires=TIME]
+                      [username=U] [first=F] [last=L] [name=DISPLAY_NAME]
+  account delete-guest ID | account delete-user ID
+  account list [kind=guest|admin|internal] [prefix=P] [expires-before=TIME]
+  reminders plan [guest=ID | user=ID] [state=planned|queued|skipped|canceled]
+  reminders settings show
+  reminders settings set [guest-leads=3d,1d] [password-leads=14d,7d,1d] [from=ADDR]
+                         [from-name=NAME] [time-zone=ZONE] [file=SETTINGS.textproto]
+  reminders status NOTIFICATION_ID
+TIME: 2026-05-01T10:00:00Z, "2026-05-01 10:00", 2026-05-01 (UTC), or +2d / +36h
+)";
 
 int Usage(absl::string_view problem) { return UsageError(kUsage, problem); }
 

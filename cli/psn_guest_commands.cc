@@ -37,29 +37,29 @@ namespace {
 namespace cv1 = ::mailroom::common::v1;
 namespace pv1 = ::mailroom::psn::v1;
 
-constexpr char kUsage[] =
-    "usage (one PSN: psn=N, default 1):\n"
-    "  guest register portal=ID username=U email=ADDR password_file=F|- [first_name=..]\n"
-    "                 [last_name=..] [display_name=..] [valid_hours=H | valid_until=T]\n"
-    "                 [valid_from=T] [language=TAG] [key=K]\n"
-    "                       a self-registered guest's credentials\n"
-    "  guest create|resend portal=ID sponsor=USER [sponsor_email=ADDR] [copy_me] [summary]\n"
-    "                 (guests_file=F | username=U email=ADDR password_file=F ...)\n"
-    "                 [language=TAG] [valid_hours=H] [key=K]\n"
-    "                       credentials of sponsor-created guests / the sponsor portal's Resend\n"
-    "  guest reset-password portal=ID username=U email=ADDR password_file=F|- [sponsor=USER]\n"
-    "                 [sponsor_email=ADDR] [copy_me] [language=TAG] [key=K]\n"
-    "  guest test-email portal=ID to=ADDR [kind=K] [language=TAG] [key=K]\n"
-    "                       the portal's Send Test Email (works with notifications off)\n"
-    "  guest status NOTIFICATION_ID | guest status key=K\n"
-    "  guest list [state=queued,sending,sent,failed] [kind=K,..] [recipient=ADDR] [limit=N]\n"
-    "T: YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC). K: self_registration, guest_credentials,\n"
-    "sponsor_summary, password_reset (list also: resend, test_email). Passwords come from a\n"
-    "file or stdin (password_file=-), never the command line. guests_file: text format, one\n"
-    "`guests { username: \"..\" password: \"..\" email { address: \"..\" } }` per guest.\n"
-    "Without key= a random idempotency key is made and printed; to retry a command safely,\n"
-    "repeat it with the printed key= (and valid_from= valid_until= when they were defaulted,\n"
-    "since a retry must carry the same content). --json prints the response.\n";
+constexpr char kUsage[] = R"(usage (one PSN: psn=N, default 1):
+  guest register portal=ID username=U email=ADDR password_file=F|- [first_name=..]
+                 [last_name=..] [display_name=..] [valid_hours=H | valid_until=T]
+                 [valid_from=T] [language=TAG] [key=K]
+                       a self-registered guest's credentials
+  guest create|resend portal=ID sponsor=USER [sponsor_email=ADDR] [copy_me] [summary]
+                 (guests_file=F | username=U email=ADDR password_file=F ...)
+                 [language=TAG] [valid_hours=H] [key=K]
+                       credentials of sponsor-created guests / the sponsor portal's Resend
+  guest reset-password portal=ID username=U email=ADDR password_file=F|- [sponsor=USER]
+                 [sponsor_email=ADDR] [copy_me] [language=TAG] [key=K]
+  guest test-email portal=ID to=ADDR [kind=K] [language=TAG] [key=K]
+                       the portal's Send Test Email (works with notifications off)
+  guest status NOTIFICATION_ID | guest status key=K
+  guest list [state=queued,sending,sent,failed] [kind=K,..] [recipient=ADDR] [limit=N]
+T: YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC). K: self_registration, guest_credentials,
+sponsor_summary, password_reset (list also: resend, test_email). Passwords come from a
+file or stdin (password_file=-), never the command line. guests_file: text format, one
+`guests { username: ".." password: ".." email { address: ".." } }` per guest.
+Without key= a random idempotency key is made and printed; to retry a command safely,
+repeat it with the printed key= (and valid_from= valid_until= when they were defaulted,
+since a retry must carry the same content). --json prints the response.
+)";
 
 absl::StatusOr<std::string> ReadPassword(const Arguments& args) {
   if (args.Has("password")) {

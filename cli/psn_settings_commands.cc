@@ -15,11 +15,11 @@ namespace {
 
 namespace pv1 = ::mailroom::psn::v1;
 
-constexpr char kUsage[] =
-    "usage (set goes to every PSN unless psn=N):\n"
-    "  psn-settings show            Guest Email Settings of every PSN\n"
-    "  psn-settings set [notifications=on|off] [from=ADDR] [from_name=NAME]\n"
-    "                               read, change, write back with the etag\n";
+constexpr char kUsage[] = R"(usage (set goes to every PSN unless psn=N):
+  psn-settings show            Guest Email Settings of every PSN
+  psn-settings set [notifications=on|off] [from=ADDR] [from_name=NAME]
+                               read, change, write back with the etag
+)";
 
 std::string From(const pv1::GuestEmailSettings& s) {
   return s.default_from().address().empty() ? "(not set)" : s.default_from().address();

@@ -16,19 +16,19 @@ namespace {
 
 namespace pv1 = ::mailroom::psn::v1;
 
-constexpr char kUsage[] =
-    "usage (writes go to every PSN unless psn=N; reads to psn=N, default 1):\n"
-    "  template put (file=TEMPLATE.textproto | kind=K subject=TEXT [text_file=F]\n"
-    "               [html_file=F] [time_zone=TZ]) [portal=ID] [language=TAG] [validate_only]\n"
-    "  template get kind=K [portal=ID] [language=TAG] [resolve]\n"
-    "                       resolve: the template sending would use (after fallback)\n"
-    "  template list [portal=ID]\n"
-    "  template delete kind=K [portal=ID] [language=TAG]\n"
-    "K: self_registration, guest_credentials, sponsor_summary, password_reset. Variables:\n"
-    "{{username}} {{password}} {{first_name}} {{last_name}} {{email}} {{valid_from}}\n"
-    "{{valid_until}} {{portal}}, plus {{sponsor}} {{sponsor_email}} for guest_credentials and\n"
-    "password_reset; a summary has {{sponsor}} {{sponsor_email}} {{portal}} {{guest_count}}\n"
-    "{{guests}}. An unknown variable is refused when the template is saved.\n";
+constexpr char kUsage[] = R"(usage (writes go to every PSN unless psn=N; reads to psn=N, default 1):
+  template put (file=TEMPLATE.textproto | kind=K subject=TEXT [text_file=F]
+               [html_file=F] [time_zone=TZ]) [portal=ID] [language=TAG] [validate_only]
+  template get kind=K [portal=ID] [language=TAG] [resolve]
+                       resolve: the template sending would use (after fallback)
+  template list [portal=ID]
+  template delete kind=K [portal=ID] [language=TAG]
+K: self_registration, guest_credentials, sponsor_summary, password_reset. Variables:
+{{username}} {{password}} {{first_name}} {{last_name}} {{email}} {{valid_from}}
+{{valid_until}} {{portal}}, plus {{sponsor}} {{sponsor_email}} for guest_credentials and
+password_reset; a summary has {{sponsor}} {{sponsor_email}} {{portal}} {{guest_count}}
+{{guests}}. An unknown variable is refused when the template is saved.
+)";
 
 void PrintTemplate(const pv1::Template& t, bool body) {
   std::cout << "portal \"" << t.portal_id() << "\"  language \"" << t.language() << "\"  "

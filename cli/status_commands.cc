@@ -21,10 +21,10 @@
 
 namespace mailroom::cli {
 
-const char kStatusUsageLines[] =
-    "  status                        the whole cluster on one screen: health, version, outbox,\n"
-    "                                token, quota, credential, alarms, last errors, latency;\n"
-    "                                exit 1 when anything needs an admin\n";
+const char kStatusUsageLines[] = R"(  status                        the whole cluster on one screen: health, version, outbox,
+                                token, quota, credential, alarms, last errors, latency;
+                                exit 1 when anything needs an admin
+)";
 
 namespace {
 

@@ -20,7 +20,6 @@ constexpr int kMaxCodes = 32;
 constexpr size_t kMaxCodeChars = 64;
 constexpr size_t kMaxTraceIdChars = 128;
 constexpr size_t kMaxAlarmIdChars = 64;
-constexpr size_t kMaxNotificationIdChars = 256;
 
 void CheckDiagnosis(FieldErrors* errors, const cv1::Diagnosis& d, absl::string_view prefix) {
   auto field = [prefix](absl::string_view name) { return absl::StrCat(prefix, name); };
@@ -142,15 +141,7 @@ absl::Status ValidateClearAlarmRequest(const mv1::ClearAlarmRequest& request) {
 absl::Status ValidateGetNotificationStatusRequest(
     const mv1::GetNotificationStatusRequest& request) {
   FieldErrors errors;
-  if (request.notification_id().empty() == request.idempotency_key().empty()) {
-    errors.Add("notification_id",
-               "exactly one of notification_id and idempotency_key is required");
-  } else if (!request.notification_id().empty()) {
-    CheckPrintableAscii(&errors, "notification_id", request.notification_id(),
-                        kMaxNotificationIdChars, /*required=*/false);
-  } else {
-    CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
-  }
+  CheckNotificationLookup(&errors, request.notification_id(), request.idempotency_key());
   return errors.ToStatus();
 }
 

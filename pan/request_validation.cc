@@ -140,7 +140,7 @@ absl::Status ValidateRequest(const v1::ListPlannedRemindersRequest& request) {
 
 absl::Status ValidateRequest(const v1::GetNotificationStatusRequest& request) {
   FieldErrors errors;
-  CheckText(&errors, "notification_id", request.notification_id(), Line(256, /*required=*/true));
+  CheckNotificationId(&errors, "notification_id", request.notification_id(), /*required=*/true);
   return Result(errors);
 }
 

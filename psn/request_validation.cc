@@ -21,7 +21,6 @@ constexpr size_t kMaxUsernameChars = 256;
 constexpr size_t kMaxPasswordChars = 256;
 constexpr size_t kMaxNameChars = 256;
 constexpr size_t kMaxRecipientFilterChars = 254;
-constexpr size_t kMaxNotificationIdChars = 256;
 
 std::string Path(absl::string_view prefix, absl::string_view field) {
   return absl::StrCat(prefix, ".", field);
@@ -199,16 +198,7 @@ absl::Status ValidateRequest(const v1::SendTestEmailRequest& request) {
 
 absl::Status ValidateRequest(const v1::GetNotificationStatusRequest& request) {
   FieldErrors errors;
-  const bool by_id = !request.notification_id().empty();
-  const bool by_key = !request.idempotency_key().empty();
-  if (by_id == by_key) {
-    errors.Add("notification_id", "exactly one of notification_id and idempotency_key is required");
-  } else if (by_id) {
-    CheckText(&errors, "notification_id", request.notification_id(),
-              Line(kMaxNotificationIdChars));
-  } else {
-    CheckIdempotencyKey(&errors, "idempotency_key", request.idempotency_key());
-  }
+  CheckNotificationLookup(&errors, request.notification_id(), request.idempotency_key());
   return errors.ToStatus();
 }
 

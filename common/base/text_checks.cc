@@ -108,6 +108,23 @@ bool CheckIdempotencyKey(FieldErrors* errors, absl::string_view field, absl::str
   return CheckPrintableAscii(errors, field, key, kMaxIdempotencyKeyChars, /*required=*/true);
 }
 
+bool CheckNotificationId(FieldErrors* errors, absl::string_view field, absl::string_view id,
+                         bool required) {
+  return CheckPrintableAscii(errors, field, id, kMaxNotificationIdChars, required);
+}
+
+bool CheckNotificationLookup(FieldErrors* errors, absl::string_view notification_id,
+                             absl::string_view idempotency_key) {
+  if (notification_id.empty() == idempotency_key.empty()) {
+    errors->Add("notification_id", "exactly one of notification_id and idempotency_key is required");
+    return false;
+  }
+  if (!notification_id.empty()) {
+    return CheckNotificationId(errors, "notification_id", notification_id, /*required=*/true);
+  }
+  return CheckIdempotencyKey(errors, "idempotency_key", idempotency_key);
+}
+
 bool CheckTimestamp(FieldErrors* errors, absl::string_view field,
                     const google::protobuf::Timestamp* timestamp, bool required) {
   if (timestamp == nullptr) {

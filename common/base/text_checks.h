@@ -25,8 +25,8 @@
 //  - Check order for one value: presence, byte limit, UTF-8, characters, character limit.
 //  - Timestamps: google.protobuf.Timestamp's range, 0001-01-01T00:00:00Z ..
 //    9999-12-31T23:59:59Z, with nanos in 0..999999999.
-//  - Identifiers meant for machines (idempotency keys, codes, trace ids): printable ASCII
-//    without spaces.
+//  - Identifiers meant for machines (idempotency keys, notification ids, codes, trace ids):
+//    printable ASCII without spaces.
 //  - Language tags: BCP 47-shaped, compared case-insensitively.
 //  - Time zones: IANA names known to the system's zoneinfo, ASCII letters, digits and "/_+-"
 //    only, so a name can never reach a file outside the zoneinfo directory.
@@ -54,6 +54,8 @@ inline constexpr int64_t kMinTimestampSeconds = -62135596800;
 inline constexpr int64_t kMaxTimestampSeconds = 253402300799;
 
 inline constexpr size_t kMaxIdempotencyKeyChars = 128;
+// Notification ids are the outbox's ULIDs; the limit leaves room for another format.
+inline constexpr size_t kMaxNotificationIdChars = 256;
 inline constexpr size_t kMaxLanguageChars = 35;
 inline constexpr size_t kMaxTimeZoneChars = 64;
 
@@ -124,6 +126,16 @@ bool CheckPrintableAscii(FieldErrors* errors, absl::string_view field, absl::str
 
 // Required; printable ASCII without spaces, at most 128 characters.
 bool CheckIdempotencyKey(FieldErrors* errors, absl::string_view field, absl::string_view key);
+
+// A notification id, as every role's GetNotificationStatus takes it: an identifier (printable
+// ASCII without spaces), at most kMaxNotificationIdChars.
+bool CheckNotificationId(FieldErrors* errors, absl::string_view field, absl::string_view id,
+                         bool required);
+
+// The lookup of a notification by exactly one of `notification_id` and `idempotency_key`
+// (the fields of those names), each checked as above.
+bool CheckNotificationLookup(FieldErrors* errors, absl::string_view notification_id,
+                             absl::string_view idempotency_key);
 
 // `timestamp` null means the message is unset: "is required" when `required`, else fine.
 bool CheckTimestamp(FieldErrors* errors, absl::string_view field,

@@ -108,6 +108,19 @@ absl::StatusOr<int> Outbox::StateLocked(absl::string_view id) const {
   return static_cast<int>(q.Int(0));
 }
 
+namespace {
+
+// Which OutboxCounts field counts the rows in each stored state.
+using CountSetter = void (OutboxCounts::*)(int64_t);
+constexpr std::pair<int, CountSetter> kCountOfState[] = {
+    {cv1::NOTIFICATION_STATE_QUEUED, &OutboxCounts::set_queued},
+    {cv1::NOTIFICATION_STATE_SENDING, &OutboxCounts::set_sending},
+    {cv1::NOTIFICATION_STATE_SENT, &OutboxCounts::set_sent},
+    {cv1::NOTIFICATION_STATE_FAILED, &OutboxCounts::set_failed},
+};
+
+}  // namespace
+
 absl::StatusOr<OutboxCounts> Outbox::CountsLocked() const {
   OutboxCounts counts;
   MR_ASSIGN_OR_RETURN(Statement q,
@@ -115,20 +128,8 @@ absl::StatusOr<OutboxCounts> Outbox::CountsLocked() const {
   while (true) {
     MR_ASSIGN_OR_RETURN(const bool row, q.Step());
     if (!row) break;
-    const int64_t n = q.Int(1);
-    switch (q.Int(0)) {
-      case cv1::NOTIFICATION_STATE_QUEUED:
-        counts.set_queued(n);
-        break;
-      case cv1::NOTIFICATION_STATE_SENDING:
-        counts.set_sending(n);
-        break;
-      case cv1::NOTIFICATION_STATE_SENT:
-        counts.set_sent(n);
-        break;
-      case cv1::NOTIFICATION_STATE_FAILED:
-        counts.set_failed(n);
-        break;
+    for (const auto& [state, set_count] : kCountOfState) {
+      if (q.Int(0) == state) (counts.*set_count)(q.Int(1));
     }
   }
   return counts;

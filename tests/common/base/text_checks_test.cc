@@ -107,6 +107,33 @@ TEST(CheckPrintableAsciiTest, IdempotencyKeysAndCodes) {
   EXPECT_EQ(codes.ToStatus().message(), "codes[1]: is required");
 }
 
+// PSN, PAN and MnT take notification ids by these two checks (they had three rules before:
+// PSN and PAN let a non-ASCII or spaced id through to the lookup).
+TEST(CheckNotificationIdTest, IdentifiersByIdOrByKeyNeverBoth) {
+  FieldErrors ok;
+  EXPECT_TRUE(CheckNotificationId(&ok, "notification_id", "01JDX3K8V2M5Q7R9T0W4Y6Z8AB", true));
+  EXPECT_TRUE(CheckNotificationId(&ok, "notification_id", std::string(256, 'n'), true));
+  EXPECT_TRUE(CheckNotificationLookup(&ok, "01JDX3K8V2M5Q7R9T0W4Y6Z8AB", ""));
+  EXPECT_TRUE(CheckNotificationLookup(&ok, "", "3f1c-9a7e"));
+  EXPECT_TRUE(ok.empty()) << ok.ToStatus();
+
+  FieldErrors bad;
+  EXPECT_FALSE(CheckNotificationId(&bad, "notification_id", "", /*required=*/true));
+  EXPECT_FALSE(CheckNotificationId(&bad, "notification_id", std::string(257, 'n'), true));
+  EXPECT_FALSE(CheckNotificationId(&bad, "notification_id", "caf\xc3\xa9", true));
+  EXPECT_FALSE(CheckNotificationLookup(&bad, "", ""));
+  EXPECT_FALSE(CheckNotificationLookup(&bad, "01JDX", "k"));
+  EXPECT_FALSE(CheckNotificationLookup(&bad, "a b", ""));
+  EXPECT_FALSE(CheckNotificationLookup(&bad, "", "k\x01"));
+  EXPECT_EQ(bad.ToStatus().message(),
+            "notification_id: is required; notification_id: exceeds 256 characters; "
+            "notification_id: must be printable ASCII without spaces; "
+            "notification_id: exactly one of notification_id and idempotency_key is required; "
+            "notification_id: exactly one of notification_id and idempotency_key is required; "
+            "notification_id: must be printable ASCII without spaces; "
+            "idempotency_key: must be printable ASCII without spaces");
+}
+
 TEST(CheckLanguageTest, AcceptsBcp47ShapedTags) {
   for (const char* tag : {"", "en", "zh-TW", "zh-Hant-TW", "es-419"}) {
     FieldErrors errors;
