@@ -16,6 +16,7 @@
 #include "common/base/proto_time.h"
 #include "common/base/redactor.h"
 #include "common/base/url_encode.h"
+#include "common/rpc/http_transport.h"
 #include "common/mail/graph_error.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -89,23 +90,6 @@ std::string GraphSendMailUrl(absl::string_view base_url, absl::string_view mailb
                       "/sendMail");
 }
 
-absl::optional<absl::Duration> ParseRetryAfter(absl::string_view header, absl::Time now) {
-  header = absl::StripAsciiWhitespace(header);
-  if (header.empty()) return absl::nullopt;
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(header, &seconds)) {
-    if (seconds < 0) return absl::nullopt;
-    return std::min(absl::Seconds(seconds), kMaxGraphRetryAfter);
-  }
-  absl::Time when;
-  std::string error;
-  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(header), absl::UTCTimeZone(),
-                       &when, &error)) {
-    return absl::nullopt;
-  }
-  return std::clamp(when - now, absl::ZeroDuration(), kMaxGraphRetryAfter);
-}
-
 Diagnosis ClassifyGraphResponse(const HttpResponse& response, absl::string_view endpoint,
                                 absl::Time now) {
   Diagnosis diagnosis;
@@ -127,7 +111,7 @@ Diagnosis ClassifyGraphResponse(const HttpResponse& response, absl::string_view 
   diagnosis.set_endpoint(std::string(endpoint));
   if (!body.error().code().empty()) diagnosis.add_codes(body.error().code());
   if (cause == fc::FAILURE_CAUSE_GRAPH_THROTTLED) {
-    const absl::optional<absl::Duration> wait = ParseRetryAfter(response.retry_after, now);
+    const absl::optional<absl::Duration> wait = ParseRetryAfter(response.retry_after, now, kMaxGraphRetryAfter);
     if (wait.has_value()) ToProto(*wait, diagnosis.mutable_retry_after());
   }
   return diagnosis;

@@ -73,11 +73,6 @@ inline constexpr absl::Duration kMaxGraphRetryAfter = absl::Hours(1);
 // The sendMail URL for `mailbox` (percent-encoded as one path segment).
 std::string GraphSendMailUrl(absl::string_view base_url, absl::string_view mailbox);
 
-// A Retry-After header's wait from `now`: delta-seconds ("120") or an HTTP-date (RFC 9110:
-// IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT"), at most kMaxGraphRetryAfter, zero for a date
-// already past; nullopt when absent or unparsable.
-absl::optional<absl::Duration> ParseRetryAfter(absl::string_view header, absl::Time now);
-
 // Classifies a Graph answer (see the table above). `now` resolves an HTTP-date Retry-After.
 // A 2xx gives cause FAILURE_CAUSE_UNSPECIFIED. `endpoint` is recorded in the Diagnosis.
 Diagnosis ClassifyGraphResponse(const HttpResponse& response, absl::string_view endpoint,

@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <regex>
 #include <vector>
@@ -293,6 +295,24 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::PostForm(const HttpRequest& requ
           : absl::UnavailableError(absl::StrCat("POST ", request.url, ": ", detail));
   if (at_proxy.has_value()) status_out = WithDiagnosis(std::move(status_out), *at_proxy);
   return WithPresentedChain(WithTransportFailure(std::move(status_out), failure), chain);
+}
+
+absl::optional<absl::Duration> ParseRetryAfter(absl::string_view header, absl::Time now,
+                                               absl::Duration max) {
+  header = absl::StripAsciiWhitespace(header);
+  if (header.empty()) return absl::nullopt;
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(header, &seconds)) {
+    if (seconds < 0) return absl::nullopt;
+    return std::min(absl::Seconds(seconds), max);
+  }
+  absl::Time when;
+  std::string error;
+  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(header), absl::UTCTimeZone(),
+                       &when, &error)) {
+    return absl::nullopt;
+  }
+  return std::clamp(when - now, absl::ZeroDuration(), max);
 }
 
 }  // namespace mailroom

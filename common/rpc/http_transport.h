@@ -5,7 +5,8 @@
 // TransportFailureOf), so callers can classify without parsing text; a failure at the proxy
 // carries its Diagnosis too, and a certificate chain that did not verify comes with the chain
 // the server presented (PresentedChainOf), fetched over a second connection that sends nothing.
-// CurlHttpTransport is thread-safe: each request uses its own handle.
+// ParseRetryAfter reads a Retry-After header for every caller (token endpoint, Graph).
+// CurlHttpTransport is thread-safe: each request uses its own handle; ParseRetryAfter is pure.
 #ifndef MAILROOM_COMMON_HTTP_TRANSPORT_H_
 #define MAILROOM_COMMON_HTTP_TRANSPORT_H_
 
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "common/base/diagnosis.h"
 #include "common/rpc/curl_proxy.h"
 #include "common/rpc/curl_tls.h"
@@ -34,7 +36,7 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 0;
   std::string body;
-  // The Retry-After header, as sent; empty if absent.
+  // The Retry-After header, as sent; empty if absent. ParseRetryAfter (below) reads it.
   std::string retry_after;
   std::string content_type;
 };
@@ -102,6 +104,14 @@ class CurlHttpTransport final : public HttpTransport {
 // Whether `url` is "http://" to exactly localhost, 127.x.y.z or [::1], with an optional
 // port: where plain http is tolerated (tests). "http://localhost.evil.example" is not.
 bool IsLoopbackHttpUrl(absl::string_view url);
+
+// The wait `header` asks for from `now`: delta-seconds ("120") or an HTTP-date (IMF-fixdate,
+// "Sun, 06 Nov 1994 08:49:37 GMT"); zero for a date already past; at most `max`, because a
+// server's Retry-After is advice and a day (or 2^62 s) would stop retries long after the
+// throttling ended. nullopt when the header is absent, negative or unparsable: the caller's
+// own default applies.
+absl::optional<absl::Duration> ParseRetryAfter(absl::string_view header, absl::Time now,
+                                               absl::Duration max);
 
 }  // namespace mailroom
 

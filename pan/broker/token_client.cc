@@ -10,6 +10,7 @@
 #include "common/base/logging.h"
 #include "common/base/redactor.h"
 #include "common/base/url_encode.h"
+#include "common/rpc/http_transport.h"
 #include "google/protobuf/duration.pb.h"
 #include "pan/broker/token_response.h"
 #include "proto/mailroom/broker/internal/entra_token_response.pb.h"
@@ -61,16 +62,6 @@ FailureCause CauseOfOAuthError(absl::string_view error, bool certificate_credent
   if (error == "consent_required") return fc::FAILURE_CAUSE_MISSING_CONSENT;
   if (error == "temporarily_unavailable") return fc::FAILURE_CAUSE_TOKEN_ENDPOINT_UNAVAILABLE;
   return fc::FAILURE_CAUSE_TOKEN_REQUEST_REJECTED;
-}
-
-absl::Duration ParseRetryAfter(absl::string_view header) {
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(absl::StripAsciiWhitespace(header), &seconds) && seconds >= 0) {
-    // A server's Retry-After is advice, not a command: a day (or 2^62 s) would stop token
-    // refreshes long after the cached token expired.
-    return std::min(absl::Seconds(seconds), kMaxRetryAfter);
-  }
-  return kDefaultRetryAfter;  // absent, or an HTTP-date: wait the usual minute
 }
 
 // The host of an http(s) URL ("login.microsoftonline.com"), without user info or port.
@@ -126,7 +117,8 @@ Diagnosis ClassifyTransportFailure(const absl::Status& status) {
   return diagnosis;
 }
 
-Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_credential) {
+Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_credential,
+                                absl::Time now) {
   const absl::optional<EntraTokenResponse> body = ParseTokenResponseBody(response.body);
   FailureCause code_cause = fc::FAILURE_CAUSE_UNSPECIFIED;
   std::vector<std::string> codes;
@@ -168,7 +160,9 @@ Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_c
     diagnosis.set_correlation_id(body->correlation_id());
   }
   if (cause == fc::FAILURE_CAUSE_TOKEN_ENDPOINT_THROTTLED) {
-    const absl::Duration wait = ParseRetryAfter(response.retry_after);
+    // Absent or unreadable: wait the usual minute.
+    const absl::Duration wait =
+        ParseRetryAfter(response.retry_after, now, kMaxRetryAfter).value_or(kDefaultRetryAfter);
     diagnosis.mutable_retry_after()->set_seconds(absl::ToInt64Seconds(wait));
   }
   return diagnosis;
@@ -220,7 +214,7 @@ absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
   absl::optional<AccessToken> token =
       body.has_value() ? AccessTokenFromBody(*body, start) : absl::nullopt;
   if (!token.has_value()) {
-    Diagnosis diagnosis = ClassifyTokenResponse(*response, credential_->is_certificate());
+    Diagnosis diagnosis = ClassifyTokenResponse(*response, credential_->is_certificate(), clock_->Now());
     diagnosis.set_endpoint(config_.token_endpoint);
     MR_LOG(kWarn, kLogToken) << "token endpoint answered " << response->status << ": "
                              << diagnosis.title() << " " << diagnosis.raw_reply();

@@ -94,7 +94,8 @@ std::string TokenEndpointFor(absl::string_view authority_host, absl::string_view
 
 // Classifies a token-endpoint answer that is not a usable token. Exposed for tests over
 // recorded Entra bodies. `now` resolves an HTTP-date Retry-After.
-Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_credential);
+Diagnosis ClassifyTokenResponse(const HttpResponse& response, bool certificate_credential,
+                                absl::Time now);
 // Classifies a transport failure (no HTTP answer at all).
 Diagnosis ClassifyTransportFailure(const absl::Status& status);
 

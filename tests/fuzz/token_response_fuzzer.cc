@@ -56,7 +56,8 @@ void CheckJsonRoundTrip(const internal::EntraTokenResponse& body, const std::str
 
 void CheckClassification(const HttpResponse& response, bool certificate,
                          const std::string& what) {
-  const Diagnosis diagnosis = ClassifyTokenResponse(response, certificate);
+  const Diagnosis diagnosis =
+      ClassifyTokenResponse(response, certificate, absl::FromUnixSeconds(1800000000));
   const std::string classified =
       absl::StrCat(what, " -> ", fc::FailureCause_Name(diagnosis.cause()));
   FUZZ_CHECK(diagnosis.cause() != fc::FAILURE_CAUSE_UNSPECIFIED && !diagnosis.title().empty(),

@@ -50,18 +50,6 @@ TEST(GraphSendMailUrl, EncodesTheMailboxAsOnePathSegment) {
             "https://graph.test/v1.0/users/a%2Fb%40example.test/sendMail");
 }
 
-TEST(ParseRetryAfter, SecondsAndHttpDates) {
-  const absl::Time now = absl::FromUnixSeconds(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
-  EXPECT_EQ(ParseRetryAfter("120", now), absl::Seconds(120));
-  EXPECT_EQ(ParseRetryAfter(" 0 ", now), absl::ZeroDuration());
-  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:50:07 GMT", now), absl::Seconds(30));
-  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:00:00 GMT", now), absl::ZeroDuration());
-  EXPECT_EQ(ParseRetryAfter("999999999", now), kMaxGraphRetryAfter);
-  EXPECT_EQ(ParseRetryAfter("", now), absl::nullopt);
-  EXPECT_EQ(ParseRetryAfter("-5", now), absl::nullopt);
-  EXPECT_EQ(ParseRetryAfter("soon", now), absl::nullopt);
-}
-
 TEST(ClassifyGraphResponse, AcceptedIsNoFailure) {
   const Diagnosis diagnosis = Classify(Answer(202, ""));
   EXPECT_EQ(diagnosis.cause(), fc::FAILURE_CAUSE_UNSPECIFIED);

@@ -152,5 +152,31 @@ TEST(HttpTransport, APresentedChainSurvivesTheStatus) {
   EXPECT_TRUE(PresentedChainOf(WithPresentedChain(absl::UnavailableError("x"), {})).empty());
 }
 
+constexpr absl::Duration kHour = absl::Hours(1);
+
+TEST(ParseRetryAfter, SecondsAndHttpDates) {
+  const absl::Time now = absl::FromUnixSeconds(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
+  EXPECT_EQ(ParseRetryAfter("120", now, kHour), absl::Seconds(120));
+  EXPECT_EQ(ParseRetryAfter(" 0 ", now, kHour), absl::ZeroDuration());
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:50:07 GMT", now, kHour), absl::Seconds(30));
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:00:00 GMT", now, kHour), absl::ZeroDuration());
+}
+
+TEST(ParseRetryAfter, CappedAtTheCallersMaximum) {
+  const absl::Time now = absl::FromUnixSeconds(784111777);
+  EXPECT_EQ(ParseRetryAfter("999999999", now, kHour), kHour);
+  EXPECT_EQ(ParseRetryAfter("4611686018427387904", now, absl::Minutes(10)), absl::Minutes(10));
+  EXPECT_EQ(ParseRetryAfter("Mon, 07 Nov 1994 08:49:37 GMT", now, absl::Minutes(10)),
+            absl::Minutes(10));
+}
+
+TEST(ParseRetryAfter, AbsentNegativeOrUnreadableLeavesTheDefaultToTheCaller) {
+  const absl::Time now = absl::FromUnixSeconds(784111777);
+  EXPECT_EQ(ParseRetryAfter("", now, kHour), absl::nullopt);
+  EXPECT_EQ(ParseRetryAfter("-5", now, kHour), absl::nullopt);
+  EXPECT_EQ(ParseRetryAfter("soon", now, kHour), absl::nullopt);
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:50:07 CET", now, kHour), absl::nullopt);
+}
+
 }  // namespace
 }  // namespace mailroom

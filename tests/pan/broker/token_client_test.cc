@@ -221,6 +221,15 @@ TEST_F(TokenClientTest, AHugeRetryAfterIsCapped) {
   EXPECT_EQ(FetchFailure().retry_after().seconds(), 600);
 }
 
+// Entra may send Retry-After as an HTTP-date (RFC 9110); it used to be read as "absent".
+TEST_F(TokenClientTest, AnHttpDateRetryAfterIsReadFromTheClock) {
+  const std::string in_90s =
+      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", clock_.Now() + absl::Seconds(90),
+                       absl::UTCTimeZone());
+  transport_.EnqueueJson(429, R"({"error":"temporarily_unavailable"})", in_90s);
+  EXPECT_EQ(FetchFailure().retry_after().seconds(), 90);
+}
+
 TEST_F(TokenClientTest, ThrottlingWithoutRetryAfterWaitsAMinute) {
   transport_.EnqueueJson(429, "");
   EXPECT_EQ(FetchFailure().retry_after().seconds(), 60);
