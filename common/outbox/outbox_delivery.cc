@@ -68,13 +68,7 @@ absl::StatusOr<std::vector<ClaimedNotification>> Outbox::Claim(size_t max, bool 
   Transaction txn(db_.get());
   MR_RETURN_IF_ERROR(txn.Begin());
   {
-    MR_ASSIGN_OR_RETURN(
-        Statement select,
-        db_->Prepare("SELECT e.id, e.message_id, e.kind, e.from_address, e.from_name, "
-                     "e.recipients, e.attempts, e.create_us, e.expire_us, m.message "
-                     "FROM entries e JOIN messages m ON m.entry_id = e.id "
-                     "WHERE e.state = 1 AND e.next_attempt_us <= ?1 "
-                     "ORDER BY e.rank_us, e.id LIMIT ?2"));
+    MR_ASSIGN_OR_RETURN(Statement select, db_->Prepare(outbox_schema::kClaimDueSql));
     select.Bind(1, now).Bind(2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
     while (true) {
       MR_ASSIGN_OR_RETURN(const bool row, select.Step());

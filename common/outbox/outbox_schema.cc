@@ -109,6 +109,12 @@ absl::Status Migrate(sqlite::Database* db) {
   return txn.Commit();
 }
 
+const char kClaimDueSql[] =
+    "SELECT e.id, e.message_id, e.kind, e.from_address, e.from_name, e.recipients, e.attempts, "
+    "e.create_us, e.expire_us, m.message "
+    "FROM entries e INDEXED BY entries_by_state_rank JOIN messages m ON m.entry_id = e.id "
+    "WHERE e.state = 1 AND e.next_attempt_us <= ?1 ORDER BY e.rank_us, e.id LIMIT ?2";
+
 const char kEntryColumns[] =
     "id, idempotency_key, kind, state, node, from_address, from_name, recipients, subject, "
     "message_id, size_bytes, attempts, last_reply_code, last_reply_text, diagnosis, wait_reason, "

@@ -30,6 +30,13 @@ absl::Status Migrate(sqlite::Database* db);
 // plus kPriorityAgingStep for each class its kind is below URGENT (common/mail/send_priority.h).
 int64_t RankMicros(::mailroom::common::v1::NotificationKind kind, int64_t create_us);
 
+// The claim of due entries, lowest rank first (?1: now in microseconds, ?2: at most this many
+// rows). It names entries_by_state_rank: left to itself the planner takes entries_by_state_due
+// and sorts every due row, message bodies included, at each claim, so that a claim's cost grew
+// with the backlog; through the rank index it reads only the rows it returns (and those not yet
+// due that rank before them).
+extern const char kClaimDueSql[];
+
 // The columns RowToEntry reads, in order ("SELECT <kEntryColumns> FROM entries ...").
 extern const char kEntryColumns[];
 // Reads one row selected with kEntryColumns. The wait reason is shown only while the entry

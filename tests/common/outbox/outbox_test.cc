@@ -28,6 +28,7 @@
 #include "common/base/diagnosis.h"
 #include "tests/testing/fake_clock.h"
 #include "common/base/logging.h"
+#include "common/outbox/outbox_schema.h"
 #include "common/rpc/status_grpc.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -911,6 +912,34 @@ TEST_F(OutboxTest, AnotherProcessHoldingTheFileKeepsIt) {
   std::unique_ptr<Outbox> outbox = OpenOutbox();
   ASSERT_NE(outbox, nullptr);
   EXPECT_TRUE(outbox->GetByIdempotencyKey("from-child").ok());
+}
+
+// A claim reads the rows it returns, not the whole backlog: the claim query walks the rank
+// index, and SQLite sorts nothing (a "TEMP B-TREE" would mean every due row, body included, is
+// read and sorted at each claim).
+TEST_F(OutboxTest, AClaimWalksTheRankIndexAndSortsNothing) {
+  std::unique_ptr<Outbox> outbox = OpenOutbox();
+  ASSERT_NE(outbox, nullptr);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(outbox->Enqueue(Guest(absl::StrCat("backlog-", i))).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* plan = nullptr;
+  const std::string explain = absl::StrCat("EXPLAIN QUERY PLAN ", outbox_schema::kClaimDueSql);
+  ASSERT_EQ(sqlite3_prepare_v2(db, explain.c_str(), -1, &plan, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  std::string steps;
+  while (sqlite3_step(plan) == SQLITE_ROW) {
+    absl::StrAppend(&steps, reinterpret_cast<const char*>(sqlite3_column_text(plan, 3)), "\n");
+  }
+  sqlite3_finalize(plan);
+  sqlite3_close(db);
+  EXPECT_THAT(steps, HasSubstr("USING INDEX entries_by_state_rank"));
+  EXPECT_THAT(steps, Not(HasSubstr("TEMP B-TREE")));
+  absl::StatusOr<std::vector<ClaimedNotification>> claimed = outbox->ClaimDue(5);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_THAT(*claimed, SizeIs(5));
 }
 
 TEST_F(OutboxTest, NewerSchemaIsRefused) {
