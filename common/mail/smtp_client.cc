@@ -1,8 +1,13 @@
 #include "common/mail/smtp_client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -382,7 +387,47 @@ void SmtpSession::SetBearerToken(std::string token) {
   token_ = std::move(token);
 }
 
-void SmtpSession::Close() { handle_.reset(); }
+namespace {
+
+// Reads (and drops) until the peer closes `socket`, an error, or `limit`.
+void WaitForServerClose(int socket, absl::Duration limit) {
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(limit);
+  char discard[4096];
+  while (true) {
+    const ssize_t n = recv(socket, discard, sizeof discard, MSG_DONTWAIT);
+    if (n == 0) return;  // the server closed its end
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return;
+    if (n > 0) continue;  // the TLS close_notify, or a late reply: discarded
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd readable{socket, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(left.count())) == 0) return;
+  }
+}
+
+}  // namespace
+
+void SmtpSession::Close() {
+  if (handle_ == nullptr) return;
+  // libcurl closes its end as soon as QUIT's 221 arrives; the server ends the session a moment
+  // later (Postfix logs "disconnect" and its anvil count drops then). A connection slot released,
+  // or a new connection opened, in between is one connection too many at a server that counts
+  // them (Exchange: 3 per mailbox). So a duplicate of the socket is kept until the server has
+  // closed its end.
+  curl_socket_t curl_socket = CURL_SOCKET_BAD;
+  int watch = -1;
+  if (curl_easy_getinfo(handle_->curl, CURLINFO_ACTIVESOCKET, &curl_socket) == CURLE_OK &&
+      curl_socket != CURL_SOCKET_BAD) {
+    watch = fcntl(curl_socket, F_DUPFD_CLOEXEC, 0);
+  }
+  handle_.reset();  // QUIT and its reply, if the connection is still open
+  if (watch < 0) return;
+  // libcurl's close no longer sends our FIN while the duplicate is open.
+  shutdown(watch, SHUT_WR);
+  WaitForServerClose(watch, kServerCloseWait);
+  close(watch);
+}
 
 std::string SmtpSession::Target() const {
   return absl::StrCat(HostForUrl(endpoint_.host), ":", endpoint_.port);

@@ -138,9 +138,12 @@ class SmtpSession {
                   const std::string& rfc5322_bytes,
                   absl::Duration time_limit = absl::InfiniteDuration());
 
-  // Ends the session with QUIT and closes the connection. The session stays usable: the next
-  // operation connects again.
+  // Ends the session with QUIT and closes the connection, and returns once the server has
+  // closed its end too (at most kServerCloseWait later), so that a connection the caller opens
+  // or hands on next is never counted by the server beside this one. The session stays usable:
+  // the next operation connects again.
   void Close();
+  static constexpr absl::Duration kServerCloseWait = absl::Seconds(1);
 
   // The protocol dialogue of the last Connect() or Send(): server lines "S: ...", client
   // lines "C: ...", libcurl's notes "* ..." (a proxy's CONNECT exchange comes first, in the

@@ -1,11 +1,22 @@
-// SmtpSession's checks that need no server: the test-only plaintext mode never takes a token,
-// bad envelopes and trust settings fail with a Diagnosis before any connection, and a token is
-// registered for redaction as soon as it is set. (Everything with a server is in
-// tests/e2e/smtp_client_e2e_test.cc, against the real testbed.)
+// SmtpSession's checks that need no real server: the test-only plaintext mode never takes a
+// token, bad envelopes and trust settings fail with a Diagnosis before any connection, a token
+// is registered for redaction as soon as it is set, and Close() returns only once the server
+// has ended the session (a scripted plaintext server on loopback). (Everything else with a
+// server is in tests/e2e/smtp_client_e2e_test.cc, against the real testbed.)
 #include "common/mail/smtp_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
 
 #include "common/base/redactor.h"
 #include "gmock/gmock.h"
@@ -100,6 +111,88 @@ TEST(SmtpSession, TokenIsRegisteredForRedactionWhenSet) {
   session.SetBearerToken(token);
   const std::string redacted = Redactor::Global().Redact(absl::StrCat("token ", token, " end"));
   EXPECT_EQ(redacted, "token [REDACTED] end");
+}
+
+// One plaintext SMTP session on loopback, scripted: greeting, 250 to anything, 221 to QUIT;
+// after the 221 it takes `linger` before it closes the connection, as a busy server may
+// before it counts the session as ended.
+class LingeringSmtpServer {
+ public:
+  explicit LingeringSmtpServer(absl::Duration linger) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        listen(listen_fd_, 1) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      ADD_FAILURE() << "cannot listen on loopback";
+      return;
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this, linger] { Serve(linger); });
+  }
+  ~LingeringSmtpServer() {
+    if (thread_.joinable()) thread_.join();
+    close(listen_fd_);
+  }
+  int port() const { return port_; }
+  bool closed() const { return closed_.load(); }
+
+ private:
+  void Serve(absl::Duration linger) {
+    const int fd = accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) return;
+    Say(fd, "220 lingering.test ESMTP\r\n");
+    std::string pending;
+    char buffer[512];
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof buffer)) > 0) {
+      pending.append(buffer, static_cast<size_t>(n));
+      for (size_t end; (end = pending.find("\r\n")) != std::string::npos;) {
+        const std::string line = pending.substr(0, end);
+        pending.erase(0, end + 2);
+        if (absl::StartsWithIgnoreCase(line, "QUIT")) {
+          Say(fd, "221 2.0.0 Bye\r\n");
+          absl::SleepFor(linger);
+          closed_ = true;
+          close(fd);
+          return;
+        }
+        Say(fd, "250 2.0.0 Ok\r\n");
+      }
+    }
+    closed_ = true;
+    close(fd);
+  }
+  static void Say(int fd, const std::string& reply) {
+    if (write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) {
+      ADD_FAILURE() << "write to the client failed";
+    }
+  }
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> closed_{false};
+  std::thread thread_;
+};
+
+// A slot released, or a new connection opened, right after Close() must not meet a server
+// still counting this session: Close() waits for the server's end of the connection.
+TEST(SmtpSession, CloseReturnsOnceTheServerHasEndedTheSession) {
+  LingeringSmtpServer server(absl::Milliseconds(300));
+  SmtpEndpoint endpoint;
+  endpoint.host = "127.0.0.1";
+  endpoint.port = server.port();
+  endpoint.connect_timeout = absl::Seconds(5);
+  endpoint.allow_plaintext_for_tests = true;
+  SmtpSession session(endpoint, "noreply@example.test");
+  absl::StatusOr<ConnectReport> report = session.Connect();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_FALSE(server.closed());
+  session.Close();
+  EXPECT_TRUE(server.closed()) << "Close() returned while the server still held the session";
 }
 
 }  // namespace
