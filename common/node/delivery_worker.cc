@@ -609,6 +609,8 @@ void DeliveryWorker::SendBatch(Connection& connection,
     if (connection.submitter == nullptr) UseGrant(connection, grant);
     const SendResult sent = Submit(connection, message, grant, send_by, &retried_auth);
     ++sent_count;
+    // An offline send counts from when it reached the server, as the server counts it.
+    if (permit.permit_id().empty()) offline_.SendEnded();
     connection.last_used = clock_->Now();
     if (!sent.ok && sent.reply.code == 0) {
       // No final reply (the transfer was dropped or cut off): once the connection is closed,

@@ -32,7 +32,22 @@ int OfflineAllowance::Take(const std::vector<int>& recipient_counts) {
     if (uncounted_.size() >= kMaxOfflineSendsPerReport) uncounted_.pop_front();
     uncounted_.push_back(Sent{now, recipient_counts[i]});
   }
+  in_flight_ = static_cast<size_t>(taken);
   return taken;
+}
+
+void OfflineAllowance::SendEnded() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  // Every send still in flight counts from now at the earliest; the window stays in order.
+  for (size_t i = std::min(in_flight_, window_.size()); i > 0; --i) {
+    window_[window_.size() - i] = std::max(window_[window_.size() - i], now);
+  }
+  for (size_t i = std::min(in_flight_, uncounted_.size()); i > 0; --i) {
+    Sent& sent = uncounted_[uncounted_.size() - i];
+    sent.time = std::max(sent.time, now);
+  }
+  if (in_flight_ > 0) --in_flight_;
 }
 
 std::vector<bv1::OfflineSend> OfflineAllowance::Uncounted() const {

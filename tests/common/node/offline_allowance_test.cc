@@ -52,6 +52,30 @@ TEST_F(OfflineAllowanceTest, ReportsEachSendWithItsAgeAndRecipientsUntilCounted)
   EXPECT_TRUE(allowance_.Uncounted().empty());
 }
 
+// Sends count from when each reached the server, not from the Take: the last of a batch that
+// took seconds to send leaves the window (and is reported) that much later.
+TEST_F(OfflineAllowanceTest, EachSendCountsFromWhenItEnded) {
+  ASSERT_EQ(allowance_.Take({1, 1, 1}), 3);
+  clock_.Advance(absl::Seconds(1));
+  allowance_.SendEnded();
+  clock_.Advance(absl::Seconds(2));
+  allowance_.SendEnded();
+  clock_.Advance(absl::Seconds(3));
+  allowance_.SendEnded();
+  allowance_.SendEnded();  // more ends than sends: nothing moves
+  clock_.Advance(absl::Seconds(4));
+  std::vector<broker::v1::OfflineSend> report = allowance_.Uncounted();
+  ASSERT_EQ(report.size(), 3u);
+  EXPECT_EQ(FromProto(report[0].sent_ago()), absl::Seconds(9));
+  EXPECT_EQ(FromProto(report[1].sent_ago()), absl::Seconds(7));
+  EXPECT_EQ(FromProto(report[2].sent_ago()), absl::Seconds(4));
+  // The window: the first leaves 60 s after it ended, the last 60 s after it ended.
+  clock_.Advance(absl::Seconds(51));  // 60 s after the first ended
+  EXPECT_EQ(allowance_.Take({1, 1, 1}), 1);
+  clock_.Advance(absl::Seconds(5));  // 60 s after the last ended
+  EXPECT_EQ(allowance_.Take({1, 1, 1}), 2);
+}
+
 TEST_F(OfflineAllowanceTest, AReportIsDueEveryIntervalWhileSendsAreUncounted) {
   EXPECT_FALSE(allowance_.ReportDue());
   EXPECT_EQ(allowance_.NextReportTime(), absl::InfiniteFuture());
