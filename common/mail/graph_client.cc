@@ -111,7 +111,8 @@ Diagnosis ClassifyGraphResponse(const HttpResponse& response, absl::string_view 
   diagnosis.set_endpoint(std::string(endpoint));
   if (!body.error().code().empty()) diagnosis.add_codes(body.error().code());
   if (cause == fc::FAILURE_CAUSE_GRAPH_THROTTLED) {
-    const absl::optional<absl::Duration> wait = ParseRetryAfter(response.retry_after, now, kMaxGraphRetryAfter);
+    const absl::optional<absl::Duration> wait =
+        ParseRetryAfter(response.retry_after, now, kMaxGraphRetryAfter);
     if (wait.has_value()) ToProto(*wait, diagnosis.mutable_retry_after());
   }
   return diagnosis;

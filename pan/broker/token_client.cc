@@ -214,7 +214,8 @@ absl::StatusOr<AccessToken> EntraTokenClient::Fetch() {
   absl::optional<AccessToken> token =
       body.has_value() ? AccessTokenFromBody(*body, start) : absl::nullopt;
   if (!token.has_value()) {
-    Diagnosis diagnosis = ClassifyTokenResponse(*response, credential_->is_certificate(), clock_->Now());
+    Diagnosis diagnosis =
+        ClassifyTokenResponse(*response, credential_->is_certificate(), clock_->Now());
     diagnosis.set_endpoint(config_.token_endpoint);
     MR_LOG(kWarn, kLogToken) << "token endpoint answered " << response->status << ": "
                              << diagnosis.title() << " " << diagnosis.raw_reply();
